@@ -1,0 +1,117 @@
+#include "cm_text.h"
+
+#include <string.h>
+
+#include "cm_err.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid or incomplete. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned int cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+int cm_text_sanitize(struct cm_buf *out, const char *in, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, start = 0;
+	int rc;
+
+	while (i < n) {
+		size_t len;
+
+		if (s[i] == 0) {
+			len = 0;
+		} else {
+			len = utf8_seq(s + i, n - i);
+			if (len) {
+				i += len;
+				continue;
+			}
+		}
+		/* Flush the valid run, then replace or drop the bad byte. */
+		rc = cm_buf_add(out, in + start, i - start);
+		if (rc == CM_OK && s[i] != 0)
+			rc = cm_buf_add(out, "\xEF\xBF\xBD", 3);
+		if (rc)
+			return rc;
+		i++;
+		start = i;
+	}
+	return cm_buf_add(out, in + start, i - start);
+}
+
+int cm_text_valid_utf8(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+
+		if (!len)
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets)
+{
+	for (size_t k = 0; k < nsecrets; k++) {
+		const char *sec = secrets[k];
+		size_t slen = sec ? strlen(sec) : 0;
+		struct cm_buf tmp;
+		const char *p, *hit;
+		int rc;
+
+		if (slen < 4 || !b->data || !memmem(b->data, b->len, sec, slen))
+			continue;
+		cm_buf_init(&tmp, b->max);
+		p = b->data;
+		while ((hit = memmem(p, b->len - (size_t)(p - b->data), sec, slen))) {
+			rc = cm_buf_add(&tmp, p, (size_t)(hit - p));
+			if (rc == CM_OK)
+				rc = cm_buf_add(&tmp, "***", 3);
+			if (rc) {
+				cm_buf_release(&tmp);
+				return rc;
+			}
+			p = hit + slen;
+		}
+		rc = cm_buf_add(&tmp, p, b->len - (size_t)(p - b->data));
+		if (rc) {
+			cm_buf_release(&tmp);
+			return rc;
+		}
+		cm_buf_release(b);
+		*b = tmp;
+	}
+	return CM_OK;
+}

@@ -1,0 +1,25 @@
+/* Text hygiene for log tails and other outside text. */
+#ifndef CM_TEXT_H
+#define CM_TEXT_H
+
+#include <stddef.h>
+
+#include "cm_buf.h"
+
+/*
+ * Appends `in` to `out` as valid UTF-8: NUL bytes are removed, each invalid or truncated
+ * sequence (overlong forms, surrogates, code points above U+10FFFF) becomes U+FFFD.
+ * Everything else, ANSI escape sequences included, is kept. Returns 0 or CM_ETOOBIG/CM_ENOMEM.
+ */
+int cm_text_sanitize(struct cm_buf *out, const char *in, size_t n);
+
+/* 1 when `s` (n bytes) is valid UTF-8 without NUL bytes, else 0. */
+int cm_text_valid_utf8(const char *s, size_t n);
+
+/*
+ * Replaces every occurrence of each non-empty secret in `b` with "***". Secrets shorter than
+ * 4 bytes are ignored (masking them would garble the text and reveal nothing).
+ */
+int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets);
+
+#endif

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package that the build, the tests, the benchmarks and the demo need.
+# Idempotent: packages already installed are left alone. Run as root (or with sudo available).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config clang libclang-rt-14-dev
+  libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
+  libpq-dev postgresql-15 postgresql-contrib
+  libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+  python3 python3-pytest python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
+  python3-yaml python3-jsonschema
+  chromium wrk curl jq git ca-certificates procps util-linux nodejs npm
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere (the machine's own Node 20): accept a working binary.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
