@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cm_err.h"
 #include "health_http.h"
 
@@ -13,6 +14,7 @@ struct col_services {
 void col_routes_register(void)
 {
 	col_health_http_routes();
+	col_api_routes();
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
