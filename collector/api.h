@@ -70,30 +70,6 @@ int api_param_branch(struct col_http_resp *resp, const struct col_query *q, cons
 int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const char *key,
 		   const char **out);
 
-/* A time window [from, to) cut into nbuckets series buckets of bucket_ms (the last may be short). */
-struct api_window {
-	int64_t from_ms, to_ms, bucket_ms;
-	int nbuckets;
-	char name[8]; /* "1h", "24h", "7d", "30d" or "custom" */
-};
-/*
- * window=1h|24h|7d|30d (default 24h), or from=&to= (ISO 8601; to defaults to now). Pure apart
- * from `now_ms`; returns CM_EINVAL with the parameter and reason in param/why.
- */
-int api_window_parse(const char *window, const char *from, const char *to, int64_t now_ms,
-		     struct api_window *w, const char **param, const char **why);
-
-/*
- * Opaque cursors: base64url of "kind|field|field...". Fields must not contain '|'. encode writes
- * at most size bytes (NUL included) and returns CM_ETOOBIG when it does not fit. decode checks
- * the kind and the number of fields and returns pointers into `scratch` (size bytes).
- */
-#define API_CURSOR_MAX 256
-#define API_CURSOR_FIELDS 4
-int api_cursor_encode(char *out, size_t size, const char *kind, const char *const *fields,
-		      int nfields);
-int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_t size,
-		      const char **fields, int nfields);
 /* Reads the "cursor" parameter: 0 and *present=0 when absent; 400 naming "cursor" if malformed. */
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
 		     char *scratch, size_t size, const char **fields, int nfields, int *present);
