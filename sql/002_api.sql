@@ -205,6 +205,10 @@ CREATE TRIGGER jobs_api_after AFTER INSERT OR UPDATE OR DELETE ON jobs
 CREATE FUNCTION cipulse_api_rebuild() RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
+    -- After a bulk load the planner knows nothing of these tables: without statistics the
+    -- joins below can be planned as nested loops over millions of rows.
+    ANALYZE workflow_runs;
+    ANALYZE jobs;
     ALTER TABLE workflow_runs DISABLE TRIGGER workflow_runs_api_before;
     ALTER TABLE workflow_runs DISABLE TRIGGER workflow_runs_api_after;
     UPDATE workflow_runs w SET
@@ -231,7 +235,7 @@ BEGIN
     INSERT INTO run_rollup_daily (repo_id, workflow_id, day, runs, n_success, n_failure,
         n_timed_out, n_cancelled, n_skipped, n_other, dur_n, dur_sum_ms, dur_hist, queue_n,
         queue_sum_ms)
-    SELECT repo_id, COALESCE(workflow_id, 0), (completed_at AT TIME ZONE 'UTC')::date, count(*),
+    SELECT repo_id, wf, day, count(*),
         count(*) FILTER (WHERE conclusion = 'success'),
         count(*) FILTER (WHERE conclusion = 'failure'),
         count(*) FILTER (WHERE conclusion = 'timed_out'),
@@ -240,30 +244,20 @@ BEGIN
         count(*) FILTER (WHERE conclusion IS NULL OR conclusion NOT IN
                          ('success', 'failure', 'timed_out', 'cancelled', 'skipped')),
         count(duration_s), COALESCE(sum(round(duration_s * 1000)::bigint), 0),
-        ARRAY(SELECT 0::bigint FROM generate_series(1, 11)), sum(queue_n),
-        COALESCE(sum(round(queue_sum_s * 1000)::bigint), 0)
-    FROM workflow_runs WHERE is_latest AND completed_at IS NOT NULL
+        ARRAY[count(*) FILTER (WHERE slot = 1), count(*) FILTER (WHERE slot = 2),
+              count(*) FILTER (WHERE slot = 3), count(*) FILTER (WHERE slot = 4),
+              count(*) FILTER (WHERE slot = 5), count(*) FILTER (WHERE slot = 6),
+              count(*) FILTER (WHERE slot = 7), count(*) FILTER (WHERE slot = 8),
+              count(*) FILTER (WHERE slot = 9), count(*) FILTER (WHERE slot = 10),
+              count(*) FILTER (WHERE slot = 11)],
+        sum(queue_n), COALESCE(sum(round(queue_sum_s * 1000)::bigint), 0)
+    FROM (SELECT repo_id, COALESCE(workflow_id, 0) AS wf,
+                 (completed_at AT TIME ZONE 'UTC')::date AS day, conclusion, duration_s,
+                 queue_n, queue_sum_s,
+                 CASE WHEN duration_s IS NULL THEN 0
+                      ELSE cipulse_duration_slot(duration_s) END AS slot
+            FROM workflow_runs WHERE is_latest AND completed_at IS NOT NULL) r
     GROUP BY 1, 2, 3;
-    -- The histogram per row, in one pass over the runs.
-    UPDATE run_rollup_daily t SET dur_hist = h.hist
-    FROM (SELECT repo_id, wf, day, array_agg(n ORDER BY slot) AS hist
-            FROM (SELECT k.repo_id, k.wf, k.day, s.slot, COALESCE(c.n, 0) AS n
-                    FROM (SELECT DISTINCT repo_id, COALESCE(workflow_id, 0) AS wf,
-                                 (completed_at AT TIME ZONE 'UTC')::date AS day
-                            FROM workflow_runs WHERE is_latest AND completed_at IS NOT NULL
-                             AND duration_s IS NOT NULL) k
-                    CROSS JOIN generate_series(1, 11) s(slot)
-                    LEFT JOIN (SELECT repo_id, COALESCE(workflow_id, 0) AS wf,
-                                      (completed_at AT TIME ZONE 'UTC')::date AS day,
-                                      cipulse_duration_slot(duration_s) AS slot, count(*) AS n
-                                 FROM workflow_runs
-                                WHERE is_latest AND completed_at IS NOT NULL
-                                  AND duration_s IS NOT NULL
-                                GROUP BY 1, 2, 3, 4) c
-                      ON c.repo_id = k.repo_id AND c.wf = k.wf AND c.day = k.day
-                     AND c.slot = s.slot) x
-           GROUP BY 1, 2, 3) h
-    WHERE t.repo_id = h.repo_id AND t.workflow_id = h.wf AND t.day = h.day;
 END $$;
 
 SELECT cipulse_api_rebuild();
