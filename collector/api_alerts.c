@@ -346,6 +346,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		"SELECT count(*) FROM notification_channels WHERE name = ANY ($1::text[])";
 	const char *name, *kind, *repo, *branch, *why;
 	json_t *id = json_object_get(r, "id"), *wf, *params, *chans, *enabled, *del, *v;
+	json_t *pobj = NULL;
 	struct api_params p = { .n = 0 };
 	struct cm_buf names = CM_BUF_INIT(1 << 16);
 	char param[64], *ptext = NULL;
@@ -400,7 +401,9 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		BAD(".workflow_id", "must be an integer");
 	if (wf && json_is_integer(wf) && !repo)
 		BAD(".workflow_id", "needs repo");
-	why = params ? check_params(kind, params) : check_params(kind, json_object());
+	/* Without params a rule has {}: checked (kinds that need some refuse it) and stored. */
+	pobj = params ? json_incref(params) : json_object();
+	why = pobj ? check_params(kind, pobj) : "could not be read";
 	if (why)
 		BAD(".params", "%s", why);
 	if (enabled && !json_is_boolean(enabled))
@@ -435,7 +438,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		BAD(".channels", "names an unknown channel (or one twice)");
 	PQclear(res);
 	res = NULL;
-	ptext = json_dumps(params ? params : json_object(), JSON_COMPACT);
+	ptext = json_dumps(pobj, JSON_COMPACT);
 	if (!ptext)
 		BAD(".params", "could not be stored");
 	p.n = 0;
@@ -464,6 +467,7 @@ dberr:
 	rc = CM_EIO;
 out:
 #undef BAD
+	json_decref(pobj);
 	free(ptext);
 	cm_buf_release(&names);
 	PQclear(res);
@@ -502,9 +506,10 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	rules = json_object_get(body, "rules");
 	if ((chans && !json_is_array(chans)) || (rules && !json_is_array(rules)) ||
 	    json_array_size(chans) + json_array_size(rules) > 1000) {
-		json_decref(body);
+		/* Named before the body (which owns chans) is freed. */
 		api_bad_param(resp, chans && !json_is_array(chans) ? "channels" : "rules",
 			      "must be a list (at most 1000 entries in all)");
+		json_decref(body);
 		return;
 	}
 	if (api_conn(req, resp, &c)) {
