@@ -5,6 +5,7 @@
 
 #include "cm_err.h"
 #include "health_http.h"
+#include "webhook.h"
 
 struct col_services {
 	int unused;
@@ -13,6 +14,7 @@ struct col_services {
 void col_routes_register(void)
 {
 	col_health_http_routes();
+	col_webhook_routes();
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)

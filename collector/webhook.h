@@ -32,9 +32,9 @@ void col_webhook_routes(void);
 /*
  * Finds the top-level "repository" object of a JSON text and its "id" and "full_name" without
  * building a document. *id gets 0 and name "" for what is not found (a full_name with escapes
- * or longer than size-1 counts as not found). Returns 0 when a repository object was found,
- * CM_ENOTFOUND when the text has none, CM_EINVAL when the text is not a JSON object as far as
- * it was read. Never reads past len.
+ * or longer than size-1 counts as not found). Returns 0 when a repository object was read to
+ * its end, CM_ENOTFOUND when the text has none, CM_EINVAL when the text is not a JSON object as
+ * far as it was read (what was found before that point is still set). Never reads past len.
  */
 int col_webhook_peek_repo(const char *body, size_t len, int64_t *id, char *name, size_t size);
 
