@@ -445,6 +445,8 @@ int col_gh_decode_event(struct col_gh_report *r, const char *event, json_t *payl
 	json_t *repo, *obj, *wf;
 	int rc;
 
+	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job"))
+		return CM_ENOTFOUND;
 	if (!json_is_object(payload))
 		return fail(err, size, "payload: not an object");
 	rc = get_obj(payload, "repository", 1, &repo, "payload", err, size);
@@ -458,11 +460,8 @@ int col_gh_decode_event(struct col_gh_report *r, const char *event, json_t *payl
 			rc = col_gh_decode_run(r, obj, repo, wf, err, size);
 		return rc;
 	}
-	if (!strcmp(event, "workflow_job")) {
-		rc = get_obj(payload, "workflow_job", 1, &obj, "payload", err, size);
-		if (!rc)
-			rc = col_gh_add_job(r, obj, repo, err, size);
-		return rc;
-	}
-	return CM_ENOTFOUND;
+	rc = get_obj(payload, "workflow_job", 1, &obj, "payload", err, size);
+	if (!rc)
+		rc = col_gh_add_job(r, obj, repo, err, size);
+	return rc;
 }
