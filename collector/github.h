@@ -34,7 +34,7 @@ struct col_gh_report {
 	size_t njobs;
 	size_t cap;
 	char server_url[256];
-	json_t *docs[4]; /* documents the strings borrow from (references held) */
+	json_t *docs[16]; /* documents the strings borrow from (references held) */
 	size_t ndocs;
 };
 

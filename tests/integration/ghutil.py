@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -107,6 +108,8 @@ class FakeGitHub:
         self.lock = threading.Lock()
         self.served = []  # paths answered with 200
         self.fail_after = None  # answer 500 to every request after this many 200s
+        self.delay = 0.0  # seconds each answer takes
+        self.window = 0  # > 0: the rate limit resets every `window` seconds
         base = "/repos/%s/actions/runs" % full_name
         self.base = base
         standin.route("GET", base, self._runs)
@@ -163,7 +166,12 @@ class FakeGitHub:
 
     # ---- rate limit and bookkeeping ----
     def _spend(self, req, etag, body):
+        if self.delay:
+            time.sleep(self.delay)
         with self.lock:
+            if self.window and time.time() >= self.reset:
+                self.remaining = self.limit
+                self.reset = int(time.time()) + self.window
             if self.fail_after is not None and len(self.served) >= self.fail_after:
                 return 500, {}, {"message": "Server Error"}
             if req["headers"].get("if-none-match") == etag:
@@ -199,9 +207,13 @@ class FakeGitHub:
                 if rid not in latest or att > latest[rid]["run_attempt"]:
                     latest[rid] = run
             runs = sorted(latest.values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
-        if "created" in q and q["created"].startswith(">="):
-            since = q["created"][2:]
-            runs = [r for r in runs if r["created_at"][:len(since)] >= since]
+        created = q.get("created", "")
+        if created.startswith(">="):
+            since = created[2:]
+            runs = [r for r in runs if r["created_at"] >= since]
+        elif ".." in created:
+            since, until = created.split("..", 1)
+            runs = [r for r in runs if since <= r["created_at"] <= until]
         chunk = runs[(page - 1) * per_page: page * per_page]
         body = {"total_count": len(runs), "workflow_runs": copy.deepcopy(chunk)}
         etag = '"%s"' % hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
