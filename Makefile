@@ -44,8 +44,11 @@ COLLECTOR_SRC := $(wildcard collector/*.c)
 AGENT_SRC     := $(wildcard agent/*.c)
 UNIT_SRC      := $(wildcard tests/unit/test_*.c)
 
+SQL_FILES   := $(sort $(wildcard sql/[0-9]*.sql))
+
 COMMON_O    := $(COMMON_SRC:%.c=$(BUILD)/%.o)
-COLLECTOR_O := $(filter-out $(BUILD)/collector/main.o,$(COLLECTOR_SRC:%.c=$(BUILD)/%.o))
+COLLECTOR_O := $(filter-out $(BUILD)/collector/main.o,$(COLLECTOR_SRC:%.c=$(BUILD)/%.o)) \
+	$(BUILD)/gen/migrations.o
 AGENT_O     := $(filter-out $(BUILD)/agent/main.o,$(AGENT_SRC:%.c=$(BUILD)/%.o))
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -62,6 +65,13 @@ all: $(BUILD)/cipulsed $(BUILD)/cipulse-agent $(UNIT_BIN)
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c -Iproto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/migrations.c: $(SQL_FILES) scripts/embed-sql.sh
+	@mkdir -p $(BUILD)/gen
+	scripts/embed-sql.sh $@ $(SQL_FILES)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c collector/migrate.h
+	$(CC) $(CPPFLAGS) -Icollector $(CFLAGS) $(WARN) -Wno-overlength-strings -c -o $@ $<
 
 # Generated code is not ours to lint: plain warnings only.
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(GEN_H)

@@ -5,6 +5,12 @@
 -- schema can be distributed by repository (Citus) without a redesign.
 -- Times are timestamptz (UTC); NULL means "not known".
 
+-- Order of job, step and run states: status only ever moves forward (a late in_progress event
+-- after completed does not reopen anything).
+CREATE FUNCTION cipulse_status_rank(s text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE s WHEN 'completed' THEN 3 WHEN 'in_progress' THEN 2 WHEN NULL THEN 0 ELSE 1 END $$;
+
 CREATE TABLE repositories (
     -- GitHub's repository id. A repository registered by name before any data arrived gets a
     -- provisional negative id, replaced by the real one (ON UPDATE CASCADE) when it is learnt.

@@ -1,0 +1,52 @@
+/* cipulsed settings: one table (config.c) drives env vars, flags, --help and the README reference. */
+#ifndef COL_CONFIG_H
+#define COL_CONFIG_H
+
+#include <stddef.h>
+
+#include "cm_buf.h"
+#include "cm_config.h"
+
+struct col_config {
+	char *database_url;
+	char *grpc_addr;
+	char *http_addr;
+	char *admin_token;
+	char *read_token;
+	char *web_dir;
+	char *github_token;
+	char *github_api_url;
+	char *slack_webhook_url;
+	char *teams_webhook_url;
+	char *smtp_url;
+	char *smtp_from;
+	char *alert_email_to;
+	char *tls_cert;
+	char *tls_key;
+	char *log_level;
+	char *log_format;
+	long log_retention_days;
+	long poll_interval_ms;
+	long max_report_bytes;
+	long max_message_bytes;
+	long max_body_bytes;
+	long db_pool_size;
+	long grpc_threads;
+	long http_threads;
+	long shutdown_grace_ms;
+	int migrate_on_start;
+	int poll_enabled;
+};
+
+extern const struct cm_opt col_config_opts[];
+extern const size_t col_config_nopts;
+
+/*
+ * Loads settings from the environment and argv (options before the command); *argi gets the
+ * index of the command. On a bad value returns CM_EINVAL with the reason in err.
+ */
+int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, int *help,
+		    struct cm_buf *err);
+void col_config_release(struct col_config *cfg);
+
+#endif

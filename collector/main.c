@@ -1,0 +1,254 @@
+/*
+ * cipulsed — the cipulse collector.
+ *
+ *   cipulsed [options] [serve]                 run the collector (default)
+ *   cipulsed [options] migrate                 apply database migrations and exit
+ *   cipulsed [options] token create --kind ingest --repo owner/name [--description TEXT]
+ *   cipulsed config-doc                        print the settings as a Markdown table
+ *   cipulsed version
+ */
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cm_err.h"
+#include "cm_log.h"
+#include "config.h"
+#include "ctx.h"
+#include "db.h"
+#include "http.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "routes.h"
+#include "tokens.h"
+#include "version.h"
+
+static struct col_ctx *signal_ctx;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (signal_ctx)
+		signal_ctx->stopping = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cipulsed [options] [command]\n"
+		"\n"
+		"The cipulse collector: receives agent reports (gRPC) and GitHub webhooks, polls the\n"
+		"GitHub API, stores runs in PostgreSQL, serves the REST API, /metrics and the\n"
+		"dashboard.\n"
+		"\n"
+		"commands:\n"
+		"  serve                       run the collector (default)\n"
+		"  migrate                     apply database migrations and exit\n"
+		"  token create --kind KIND [--repo owner/name] [--description TEXT]\n"
+		"                              create an API token (kind: ingest, admin, read) and\n"
+		"                              print it; ingest tokens need --repo\n"
+		"%s"
+		"  config-doc                  print the settings below as a Markdown table\n"
+		"  version                     print the version\n"
+		"\n"
+		"options (each also settable by its environment variable):\n",
+		col_extra_commands_help());
+	cm_config_help(out, col_config_opts, col_config_nopts);
+}
+
+static int open_db(struct col_ctx *ctx, struct col_conn **conn)
+{
+	int rc = col_db_new(&ctx->db, ctx->cfg->database_url, (int)ctx->cfg->db_pool_size);
+
+	if (rc)
+		return rc;
+	rc = col_db_acquire(ctx->db, conn, 10000);
+	if (rc)
+		cm_log_error("main", "could not connect to the database (CIPULSE_DATABASE_URL)");
+	return rc;
+}
+
+static int cmd_migrate(struct col_ctx *ctx)
+{
+	struct col_conn *conn;
+	int applied = 0, rc = open_db(ctx, &conn);
+
+	if (rc)
+		return 1;
+	rc = col_migrate(conn->pg, &applied);
+	col_db_release(ctx->db, conn);
+	if (rc) {
+		cm_log_error("main", "migration failed: %s", cm_strerror(rc));
+		return 1;
+	}
+	cm_log_info("main", "database schema is current applied=%d", applied);
+	return 0;
+}
+
+/* token create --kind K [--repo R] [--description D] */
+static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
+{
+	const char *kind = "ingest", *repo = NULL, *desc = NULL;
+	char token[COL_TOKEN_SIZE];
+	struct col_conn *conn;
+	int rc;
+
+	if (argc < 1 || strcmp(argv[0], "create")) {
+		fprintf(stderr, "cipulsed: usage: token create --kind KIND [--repo owner/name]\n");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char **slot = NULL;
+
+		if (!strcmp(argv[i], "--kind"))
+			slot = &kind;
+		else if (!strcmp(argv[i], "--repo"))
+			slot = &repo;
+		else if (!strcmp(argv[i], "--description"))
+			slot = &desc;
+		if (!slot || i + 1 >= argc) {
+			fprintf(stderr, "cipulsed: token create: unknown or incomplete option \"%s\"\n",
+				argv[i]);
+			return 2;
+		}
+		*slot = argv[++i];
+	}
+	if (strcmp(kind, "ingest") && strcmp(kind, "admin") && strcmp(kind, "read")) {
+		fprintf(stderr, "cipulsed: token create: --kind must be ingest, admin or read\n");
+		return 2;
+	}
+	if (!strcmp(kind, "ingest") && (!repo || !strchr(repo, '/'))) {
+		fprintf(stderr, "cipulsed: token create: ingest tokens need --repo owner/name\n");
+		return 2;
+	}
+	if (open_db(ctx, &conn))
+		return 1;
+	rc = col_token_create(conn, kind, repo, desc, token);
+	col_db_release(ctx->db, conn);
+	if (rc) {
+		fprintf(stderr, "cipulsed: could not create the token: %s (run `cipulsed migrate`?)\n",
+			cm_strerror(rc));
+		return 1;
+	}
+	/* The token goes to stdout only, never to the log. */
+	printf("%s\n", token);
+	return 0;
+}
+
+static int cmd_serve(struct col_ctx *ctx)
+{
+	struct col_ingest *ing = NULL;
+	struct col_http *http = NULL;
+	struct col_services *svc = NULL;
+	struct col_conn *conn;
+	struct sigaction sa;
+	int rc, applied = 0, status = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	signal_ctx = ctx;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = col_db_new(&ctx->db, ctx->cfg->database_url, (int)ctx->cfg->db_pool_size);
+	if (rc)
+		goto out;
+	if (ctx->cfg->migrate_on_start) {
+		/* Start-up waits for the database: a collector may come up before PostgreSQL. */
+		for (int tries = 0;; tries++) {
+			rc = col_db_acquire(ctx->db, &conn, 10000);
+			if (rc == CM_OK || ctx->stopping || tries >= 30)
+				break;
+			sleep(1);
+		}
+		if (rc) {
+			cm_log_error("main", "database unreachable at start-up; giving up");
+			goto out;
+		}
+		rc = col_migrate(conn->pg, &applied);
+		col_db_release(ctx->db, conn);
+		if (rc) {
+			cm_log_error("main", "migration failed: %s", cm_strerror(rc));
+			goto out;
+		}
+	}
+	grpc_init();
+	rc = col_ingest_start(ctx, &ing);
+	if (rc)
+		goto out_grpc;
+	col_routes_register();
+	rc = col_http_start(ctx, &http);
+	if (rc)
+		goto out_ingest;
+	rc = col_services_start(ctx, &svc);
+	if (rc)
+		goto out_http;
+	cm_log_info("main", "cipulsed %s serving grpc=%s http=%s", CIPULSE_VERSION,
+		    ctx->cfg->grpc_addr, ctx->cfg->http_addr);
+	while (!ctx->stopping)
+		pause();
+	cm_log_info("main", "shutting down");
+	status = 0;
+	col_services_stop(svc);
+out_http:
+	col_http_stop(http);
+out_ingest:
+	col_ingest_stop(ing, ctx->cfg->shutdown_grace_ms);
+out_grpc:
+	grpc_shutdown();
+out:
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cm_buf err = CM_BUF_INIT(4096);
+	struct col_config cfg;
+	struct col_ctx ctx;
+	int argi = argc, help = 0, status;
+	const char *cmd;
+
+	memset(&ctx, 0, sizeof(ctx));
+	if (col_config_load(&cfg, argc, argv, &argi, &help, &err)) {
+		fprintf(stderr, "cipulsed: %s\n", cm_buf_str(&err));
+		cm_buf_release(&err);
+		col_config_release(&cfg);
+		return 2;
+	}
+	cm_buf_release(&err);
+	ctx.cfg = &cfg;
+	cmd = argi < argc ? argv[argi] : "serve";
+	if (help || !strcmp(cmd, "help")) {
+		usage(stdout);
+		status = 0;
+	} else if (!strcmp(cmd, "version")) {
+		printf("cipulsed %s\n", CIPULSE_VERSION);
+		status = 0;
+	} else if (!strcmp(cmd, "config-doc")) {
+		cm_config_markdown(stdout, col_config_opts, col_config_nopts);
+		status = 0;
+	} else if (!strcmp(cmd, "serve")) {
+		status = cmd_serve(&ctx);
+	} else if (!strcmp(cmd, "migrate")) {
+		status = cmd_migrate(&ctx);
+	} else if (!strcmp(cmd, "token")) {
+		status = cmd_token(&ctx, argc - argi - 1, argv + argi + 1);
+	} else {
+		status = col_extra_command(&ctx, cmd, argc - argi - 1, argv + argi + 1);
+		if (status < 0) {
+			fprintf(stderr, "cipulsed: unknown command \"%s\" (see --help)\n", cmd);
+			status = 2;
+		}
+	}
+	col_db_free(ctx.db);
+	col_metrics_free();
+	col_config_release(&cfg);
+	return status;
+}
