@@ -343,18 +343,23 @@ const char *ag_job_conclusion_from_steps(const Cipulse__V1__Job *job)
 int32_t ag_job_step_at(const Cipulse__V1__Job *job, int64_t start, int64_t end)
 {
 	int32_t best = 0;
-	int64_t best_start = -1;
+	int64_t best_miss = INT64_MAX, best_start = -1;
 
 	for (size_t i = 0; i < job->n_steps; i++) {
 		const Cipulse__V1__Step *s = job->steps[i];
-		/* Second resolution: a step "started at 10:00:01" may have started at 10:00:01.999. */
-		int64_t s0 = s->started_at, s1 = s->completed_at ? s->completed_at + 1000 : INT64_MAX;
+		int64_t s0 = s->started_at, s1 = s->completed_at ? s->completed_at : INT64_MAX, miss;
 
-		if (!s0 || start + 1000 <= s0 || end > s1)
+		/*
+		 * Step times have one-second resolution: allow the interval to stick out by up to a
+		 * second on either side, and prefer the step it sticks out of least, then the one
+		 * that started last (the tightest).
+		 */
+		if (!s0 || start + 1000 <= s0 || (s1 != INT64_MAX && end >= s1 + 1000))
 			continue;
-		/* Of the steps that contain the interval, the latest to start is the tightest. */
-		if (s0 > best_start) {
+		miss = (start < s0 ? s0 - start : 0) + (s1 != INT64_MAX && end > s1 ? end - s1 : 0);
+		if (miss < best_miss || (miss == best_miss && s0 > best_start)) {
 			best = s->number;
+			best_miss = miss;
 			best_start = s0;
 		}
 	}
