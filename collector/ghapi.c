@@ -62,7 +62,7 @@ static struct rate *rate_get(const char *key)
 	return &rates[nrates++];
 }
 
-static struct col_metric *m_remaining, *m_throttled, *m_waits;
+static struct col_metric *m_remaining, *m_throttled, *m_waits, *m_paced;
 
 static void metrics_init(void)
 {
@@ -76,6 +76,8 @@ static void metrics_init(void)
 				       "limit is low.");
 	m_waits = col_metric_counter("cipulse_github_ratelimit_waits_total", "",
 				     "Times the poller waited for a GitHub rate-limit reset.");
+	m_paced = col_metric_counter("cipulse_github_ratelimit_paced_requests_total", "",
+				     "GitHub requests delayed to spread a low rate limit.");
 }
 
 static void count_request(long status)
@@ -269,6 +271,7 @@ static int pace(struct col_gh_client *c)
 	int64_t now = cm_time_now_ms() / 1000, delay_ms = 0;
 	struct rate *r;
 	long low;
+	int pacing = 0;
 
 	pthread_mutex_lock(&rate_lock);
 	r = rate_get(c->key);
@@ -277,6 +280,7 @@ static int pace(struct col_gh_client *c)
 		if (r->remaining == 0) {
 			delay_ms = (r->reset_s - now + 1) * 1000;
 		} else if (r->remaining <= low) {
+			pacing = 1;
 			delay_ms = (r->reset_s - now) * 1000 / (r->remaining + 1);
 			if (delay_ms > 60000)
 				delay_ms = 60000;
@@ -296,7 +300,9 @@ static int pace(struct col_gh_client *c)
 			    (long long)(delay_ms / 1000));
 		return CM_EUNAVAIL;
 	}
-	if (delay_ms >= 1000) {
+	if (delay_ms > 0 && pacing)
+		col_metric_inc(m_paced);
+	if (delay_ms >= 1000 && !pacing) {
 		col_metric_inc(m_waits);
 		cm_log_info("github", "waiting for the rate limit wait_ms=%lld", (long long)delay_ms);
 	}

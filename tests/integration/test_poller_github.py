@@ -188,9 +188,10 @@ def test_rate_limit_slows_down_and_waits_for_the_reset(collector_factory, db, gi
     # At most one request was refused per window: the client did not hammer GitHub.
     status, text = collector.http("GET", "/metrics")
     assert "cipulse_github_ratelimit_remaining" in text
-    waits = [line for line in text.splitlines()
-             if line.startswith("cipulse_github_ratelimit_waits_total")]
-    assert waits and float(waits[0].split()[-1]) >= 1
+    slowed = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(("cipulse_github_ratelimit_waits_total",
+                                  "cipulse_github_ratelimit_paced_requests_total"))]
+    assert len(slowed) == 2 and sum(slowed) >= 1, text
     assert len(forbidden) <= 8 * 2 + 4
 
 
