@@ -427,11 +427,13 @@ static void report_recv(struct call *c, int ok)
 
 	c->recv_bb = NULL;
 	/*
-	 * A failed receive is a broken or cancelled call. After cancellation a receive may also
-	 * "succeed" with no message, which looks like a half-close: never commit then, or a report
-	 * cut short would be stored (and its complete retry ignored as a duplicate).
+	 * A failed receive is a broken or cancelled call. A cancelled call (client gone, agent
+	 * killed, server cancelling) also "succeeds" with no message, just like a half-close:
+	 * only grpc_call_failed_before_recv_message tells them apart. Never commit then, or a
+	 * report cut short would be stored (and its complete retry ignored as a duplicate).
 	 */
-	if (!ok || atomic_load(&ing->cancelling)) {
+	if (!ok || atomic_load(&ing->cancelling) ||
+	    (!bb && grpc_call_failed_before_recv_message(c->call))) {
 		if (bb)
 			grpc_byte_buffer_destroy(bb);
 		col_metric_inc(ing->m_error);
