@@ -32,6 +32,7 @@ struct col_config {
 	long max_body_bytes;
 	long db_pool_size;
 	long grpc_threads;
+	long http_threads;
 	long shutdown_grace_ms;
 	int migrate_on_start;
 	int poll_enabled;

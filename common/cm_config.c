@@ -259,7 +259,8 @@ void cm_config_help(FILE *out, const struct cm_opt *opts, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct cm_opt *o = &opts[k];
-		char left[160];
+		char left[160], detail[512];
+		int len = 0;
 
 		if (o->flag)
 			snprintf(left, sizeof(left), "--%s%s", o->flag,
@@ -267,17 +268,19 @@ void cm_config_help(FILE *out, const struct cm_opt *opts, size_t n)
 		else
 			snprintf(left, sizeof(left), "%s", o->env);
 		fprintf(out, "  %-30s %s\n", left, o->help);
+		detail[0] = '\0';
 		if (o->flag && o->env)
-			fprintf(out, "  %-30s   env %s", "", o->env);
-		else
-			fprintf(out, "  %-30s  ", "");
+			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; env %s", o->env);
 		if (o->def && *o->def && !(o->flags & CM_OPT_SECRET))
-			fprintf(out, "; default %s", o->def);
+			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; default %s",
+					o->def);
 		if (o->type == CM_OPT_ENUM)
-			fprintf(out, "; one of %s", o->choices);
+			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; one of %s",
+					o->choices);
 		if (o->flags & CM_OPT_REQUIRED)
-			fprintf(out, "; required");
-		fputc('\n', out);
+			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; required");
+		if (len > 2)
+			fprintf(out, "  %-30s   %s\n", "", detail + 2);
 	}
 }
 

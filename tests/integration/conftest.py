@@ -1,0 +1,61 @@
+"""pytest fixtures: one PostgreSQL cluster per session, a fresh database and collector per test."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from harness import CIPULSED, Collector, Database, GitHubStandIn, PgCluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    if not os.path.exists(CIPULSED):
+        pytest.fail("%s is missing: run `make` first" % CIPULSED)
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def db(pg_cluster):
+    """A fresh, empty database (the collector applies migrations when it starts)."""
+    return Database(pg_cluster, pg_cluster.create_database())
+
+
+@pytest.fixture
+def collector_factory(db):
+    """Starts collectors against the test's database: factory(env=None, start=True)."""
+    started = []
+
+    def make(env=None, start=True):
+        c = Collector(db, env=env)
+        started.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+    errors = []
+    for c in started:
+        try:
+            c.stop()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    if errors:
+        pytest.fail("\n".join(errors))
+
+
+@pytest.fixture
+def collector(collector_factory):
+    """A running collector with migrations applied."""
+    return collector_factory()
+
+
+@pytest.fixture
+def github():
+    """An HTTP stand-in for the GitHub REST API that records requests."""
+    g = GitHubStandIn()
+    yield g
+    g.close()

@@ -1,0 +1,333 @@
+"""Test harness: real PostgreSQL clusters, the real collector, and HTTP stand-ins.
+
+Everything here starts real processes on loopback and cleans up after itself. Used by the
+fixtures in conftest.py; import it directly for helpers (free_port, GitHubStandIn, ...).
+"""
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg2
+import psycopg2.extras
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("CIPULSE_BUILD", os.path.join(ROOT, "build"))
+CIPULSED = os.path.join(BUILD, "cipulsed")
+AGENT = os.path.join(BUILD, "cipulse-agent")
+# Real GitHub payloads (octokit/webhooks examples, MIT; see tests/fixtures/github/webhooks/README.md).
+FIXTURES = os.environ.get("CIPULSE_FIXTURES", os.path.join(ROOT, "tests", "fixtures", "github"))
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_env():
+    """Environment for binaries built with ASan/UBSan (harmless for plain builds)."""
+    supp = os.path.join(ROOT, "tests", "lsan.supp")
+    return {
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+        "LSAN_OPTIONS": "suppressions=%s:print_suppressions=0" % supp,
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as exc:  # the thing waited for may not be up yet
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster (scripts/pg.sh) in a temp dir on a free port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="cipulse-pg-")
+        self.port = free_port()
+        self._dbn = 0
+        self.start()
+
+    def start(self):
+        env = dict(os.environ, PG_FSYNC="off")
+        subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "start", self.dir, str(self.port)],
+                       check=True, stdout=subprocess.DEVNULL, env=env)
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", self.dir], check=True)
+
+    def url(self, dbname="postgres"):
+        return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, dbname)
+
+    def create_database(self, prefix="t"):
+        self._dbn += 1
+        name = "%s_%d_%d" % (prefix, os.getpid(), self._dbn)
+        conn = psycopg2.connect(self.url())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('CREATE DATABASE "%s"' % name)
+        conn.close()
+        return name
+
+    def destroy(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Database:
+    """One database of a cluster, with small SQL helpers."""
+
+    def __init__(self, cluster, name):
+        self.cluster = cluster
+        self.name = name
+        self.url = cluster.url(name)
+
+    def connect(self):
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        return conn
+
+    def query(self, sql, params=None):
+        conn = self.connect()
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                cur.execute(sql, params)
+                return [dict(r) for r in cur.fetchall()] if cur.description else []
+        finally:
+            conn.close()
+
+    def scalar(self, sql, params=None):
+        rows = self.query(sql, params)
+        return list(rows[0].values())[0] if rows else None
+
+    def execute(self, sql, params=None):
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+        finally:
+            conn.close()
+
+    def counts(self, tables=("repositories", "workflows", "workflow_runs", "jobs", "steps",
+                             "logs", "reports", "webhook_deliveries")):
+        return {t: self.scalar("SELECT count(*) FROM %s" % t) for t in tables}
+
+
+class Collector:
+    """The real cipulsed on free ports, against a database; logs go to a file."""
+
+    ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+    def __init__(self, db, env=None, binary=CIPULSED):
+        self.db = db
+        self.binary = binary
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.logdir = tempfile.mkdtemp(prefix="cipulsed-")
+        self.log_path = os.path.join(self.logdir, "cipulsed.log")
+        self.env = dict(os.environ)
+        self.env.update(sanitizer_env())
+        self.env.update({
+            "CIPULSE_DATABASE_URL": db.url,
+            "CIPULSE_GRPC_ADDR": "127.0.0.1:%d" % self.grpc_port,
+            "CIPULSE_HTTP_ADDR": "127.0.0.1:%d" % self.http_port,
+            "CIPULSE_ADMIN_TOKEN": self.ADMIN_TOKEN,
+            "CIPULSE_POLL": "0",
+            "CIPULSE_LOG_LEVEL": "debug",
+            "CIPULSE_SHUTDOWN_GRACE": "5s",
+        })
+        if env:
+            self.env.update(env)
+        self.proc = None
+
+    @property
+    def grpc_addr(self):
+        return "127.0.0.1:%d" % self.grpc_port
+
+    @property
+    def http_url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def start(self, wait=True):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "serve"], env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("cipulsed exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            status, _ = self.http("GET", "/readyz")
+            return status == 200
+        wait_for(ready, timeout=timeout, what="cipulsed /readyz")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30, check=True):
+        """Stops the collector; with check, asserts a clean exit without sanitizer reports."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("cipulsed did not stop within %ss:\n%s" % (timeout, self.log()))
+        self._log.close()
+        if check and sig == signal.SIGTERM:
+            self.assert_clean_exit(rc)
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL, check=False)
+
+    def assert_clean_exit(self, rc):
+        text = self.log()
+        for marker in SANITIZER_MARKERS:
+            assert marker not in text, "sanitizer report in cipulsed log:\n" + text[-8000:]
+        assert rc == 0, "cipulsed exited with %s:\n%s" % (rc, text[-8000:])
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def run(self, *args, check=True):
+        """Runs a cipulsed command (migrate, token create, backfill, ...) with the same settings."""
+        p = subprocess.run([self.binary] + list(args), env=self.env, capture_output=True,
+                           text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError("cipulsed %s failed (%d): %s" % (args, p.returncode, p.stderr))
+        return p
+
+    def create_token(self, repo, kind="ingest"):
+        args = ["token", "create", "--kind", kind]
+        if repo:
+            args += ["--repo", repo]
+        return self.run(*args).stdout.strip()
+
+    def http(self, method, path, body=None, headers=None, timeout=10):
+        """One HTTP request; returns (status, parsed JSON or raw text)."""
+        data = body
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            data = body.encode()
+        req = urllib.request.Request(self.http_url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, raw, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, raw, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if "json" in ctype:
+            try:
+                return status, json.loads(raw)
+            except ValueError:
+                pass
+        return status, raw.decode("utf-8", "replace")
+
+    def admin_headers(self):
+        return {"Authorization": "Bearer " + self.ADMIN_TOKEN}
+
+
+class GitHubStandIn:
+    """An HTTP stand-in for the GitHub REST API (and Slack/Teams webhooks) that records requests.
+
+    Register handlers with route(method, path, handler) where handler(req) returns
+    (status, headers_dict, body) — body is bytes, str or a JSON-able object. Unknown paths: 404.
+    `requests` lists dicts with method, path (with query), headers and body.
+    """
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        self.lock = threading.Lock()
+        standin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                req = {"method": self.command, "path": self.path,
+                       "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                with standin.lock:
+                    standin.requests.append(req)
+                path_only = self.path.split("?", 1)[0]
+                fn = standin.routes.get((self.command, self.path)) or \
+                    standin.routes.get((self.command, path_only))
+                if fn is None:
+                    status, headers, out = 404, {}, {"message": "Not Found"}
+                else:
+                    status, headers, out = fn(req)
+                if isinstance(out, (dict, list)):
+                    out = json.dumps(out).encode()
+                    headers = dict({"Content-Type": "application/json"}, **headers)
+                elif isinstance(out, str):
+                    out = out.encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, str(v))
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def route(self, method, path, handler):
+        """handler: callable(req) -> (status, headers, body), or a constant (status, headers, body)."""
+        if not callable(handler):
+            const = handler
+            handler = lambda req: const  # noqa: E731
+        self.routes[(method, path)] = handler
+
+    def received(self, method=None, path_prefix=""):
+        with self.lock:
+            return [r for r in self.requests
+                    if (method is None or r["method"] == method) and r["path"].startswith(path_prefix)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def load_fixture(name):
+    with open(os.path.join(FIXTURES, "webhooks", name), "rb") as f:
+        return json.load(f)

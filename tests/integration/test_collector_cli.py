@@ -1,0 +1,98 @@
+"""cipulsed's command line: --help, settings validation, migrate, tokens, README reference."""
+import os
+import re
+import subprocess
+
+from harness import CIPULSED, ROOT
+
+
+def run(*args, env=None):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("CIPULSE_"):
+            del e[k]
+    e.update(env or {})
+    return subprocess.run([CIPULSED] + list(args), env=e, capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_setting():
+    p = run("--help")
+    assert p.returncode == 0
+    doc = run("config-doc").stdout
+    envs = re.findall(r"`(CIPULSE_[A-Z_]+)`", doc)
+    assert len(envs) > 20
+    for env in envs:
+        assert env in p.stdout, env
+    for cmd in ("serve", "migrate", "token create"):
+        assert cmd in p.stdout
+
+
+def test_readme_reference_matches_the_option_table():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    m = re.search(r"<!-- config:begin -->\n(.*?)<!-- config:end -->", readme, re.S)
+    assert m, "README.md lacks the generated configuration reference"
+    assert m.group(1).strip() == run("config-doc").stdout.strip(), \
+        "README.md configuration reference is stale: run scripts/gen-config-doc.sh"
+
+
+def test_bad_settings_stop_startup_naming_the_setting():
+    cases = [
+        ({"CIPULSE_GRPC_ADDR": "nonsense"}, "CIPULSE_GRPC_ADDR"),
+        ({"CIPULSE_LOG_LEVEL": "loud"}, "CIPULSE_LOG_LEVEL"),
+        ({"CIPULSE_DB_POOL_SIZE": "0"}, "CIPULSE_DB_POOL_SIZE"),
+        ({"CIPULSE_SLACK_WEBHOOK_URL": "ftp://x"}, "CIPULSE_SLACK_WEBHOOK_URL"),
+        ({"CIPULSE_POLL_INTERVAL": "soon"}, "CIPULSE_POLL_INTERVAL"),
+        ({"CIPULSE_TLS_CERT": "/tmp/x.pem"}, "CIPULSE_TLS_KEY"),
+    ]
+    for env, name in cases:
+        p = run("serve", env=env)
+        assert p.returncode == 2, (env, p.stderr)
+        assert name in p.stderr, (env, p.stderr)
+    p = run("--bogus")
+    assert p.returncode == 2 and "--bogus" in p.stderr
+
+
+def test_secret_values_are_not_echoed_in_errors():
+    p = run("serve", env={"CIPULSE_SLACK_WEBHOOK_URL": "hooks.slack.com/services/SECRETPART"})
+    assert p.returncode == 2
+    assert "SECRETPART" not in p.stderr
+
+
+def test_migrate_is_idempotent_and_token_create(db):
+    env = {"CIPULSE_DATABASE_URL": db.url}
+    p = run("migrate", env=env)
+    assert p.returncode == 0, p.stderr
+    first = db.scalar("SELECT count(*) FROM schema_migrations")
+    assert first >= 1
+    assert run("migrate", env=env).returncode == 0
+    assert db.scalar("SELECT count(*) FROM schema_migrations") == first
+
+    p = run("token", "create", "--kind", "ingest", "--repo", "octo/demo", env=env)
+    assert p.returncode == 0, p.stderr
+    token = p.stdout.strip()
+    assert re.fullmatch(r"cip_[0-9A-Za-z]{40}", token)
+    rows = db.query("SELECT token_hash, kind, repo_id FROM api_tokens")
+    assert len(rows) == 1 and rows[0]["kind"] == "ingest" and rows[0]["repo_id"] < 0
+    assert token not in rows[0]["token_hash"]  # stored hashed
+    assert db.scalar("SELECT full_name FROM repositories") == "octo/demo"
+    # Ingest tokens need a repository; kinds are checked.
+    assert run("token", "create", "--kind", "ingest", env=env).returncode == 2
+    assert run("token", "create", "--kind", "root", env=env).returncode == 2
+
+
+def test_migrations_from_two_collectors_at_once(db):
+    env = {"CIPULSE_DATABASE_URL": db.url}
+    e = dict(os.environ, **env)
+    procs = [subprocess.Popen([CIPULSED, "migrate"], env=e, stderr=subprocess.PIPE) for _ in range(4)]
+    for p in procs:
+        p.wait(timeout=60)
+        assert p.returncode == 0, p.stderr.read()
+    names = [r["name"] for r in db.query("SELECT name FROM schema_migrations")]
+    assert len(names) == len(set(names))
+
+
+def test_unreachable_database_fails_clearly():
+    p = run("migrate", env={"CIPULSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert p.returncode == 1
+    assert "could not connect" in p.stderr

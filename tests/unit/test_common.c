@@ -1,0 +1,220 @@
+/* Unit tests of the common library: buffers, text hygiene, times, crypto, settings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cm_buf.h"
+#include "cm_config.h"
+#include "cm_crypto.h"
+#include "cm_err.h"
+#include "cm_json.h"
+#include "cm_text.h"
+#include "cm_time.h"
+
+static void buf_respects_max(void **state)
+{
+	struct cm_buf b = CM_BUF_INIT(8);
+
+	assert_int_equal(cm_buf_adds(&b, "12345678"), CM_OK);
+	assert_int_equal(cm_buf_addc(&b, '9'), CM_ETOOBIG);
+	assert_int_equal(b.len, 8);
+	assert_string_equal(cm_buf_str(&b), "12345678");
+	cm_buf_reset(&b);
+	assert_int_equal(cm_buf_addf(&b, "%d-%s", 42, "xy"), CM_OK);
+	assert_string_equal(cm_buf_str(&b), "42-xy");
+	assert_int_equal(cm_buf_addf(&b, "%s", "toolong"), CM_ETOOBIG);
+	assert_string_equal(cm_buf_str(&b), "42-xy");
+	cm_buf_release(&b);
+	assert_null(b.data);
+	assert_string_equal(cm_buf_str(&b), "");
+}
+
+static void sanitize_replaces_invalid_utf8_and_drops_nul(void **state)
+{
+	struct cm_buf b = CM_BUF_INIT(1024);
+	/* valid "é", NUL, lone continuation byte, overlong '/', truncated 3-byte sequence. */
+	const char in[] = "a\xC3\xA9" "b\0c\x80" "d\xC0\xAF" "e\xE2\x82";
+
+	assert_int_equal(cm_text_sanitize(&b, in, sizeof(in) - 1), CM_OK);
+	assert_string_equal(cm_buf_str(&b), "a\xC3\xA9" "bc\xEF\xBF\xBD" "d\xEF\xBF\xBD\xEF\xBF\xBD"
+					    "e\xEF\xBF\xBD\xEF\xBF\xBD");
+	assert_true(cm_text_valid_utf8(b.data, b.len));
+	assert_false(cm_text_valid_utf8("a\0b", 3));
+	assert_false(cm_text_valid_utf8("\xED\xA0\x80", 3)); /* surrogate */
+	cm_buf_release(&b);
+}
+
+static void sanitize_keeps_ansi(void **state)
+{
+	struct cm_buf b = CM_BUF_INIT(1024);
+	const char in[] = "\x1b[31mred\x1b[0m";
+
+	assert_int_equal(cm_text_sanitize(&b, in, sizeof(in) - 1), CM_OK);
+	assert_string_equal(cm_buf_str(&b), in);
+	cm_buf_release(&b);
+}
+
+static void mask_secrets(void **state)
+{
+	struct cm_buf b = CM_BUF_INIT(1024);
+	const char *secrets[] = { "s3cr3t-token", "abc", NULL };
+
+	cm_buf_adds(&b, "token=s3cr3t-token and again s3cr3t-token; abc stays");
+	assert_int_equal(cm_text_mask(&b, secrets, 3), CM_OK);
+	assert_string_equal(cm_buf_str(&b), "token=*** and again ***; abc stays");
+	cm_buf_release(&b);
+}
+
+static void iso8601(void **state)
+{
+	int64_t ms = 0;
+	char out[32];
+
+	assert_int_equal(cm_time_parse_iso8601("2019-08-08T22:04:13Z", &ms), CM_OK);
+	assert_int_equal(ms, 1565301853000LL);
+	assert_int_equal(cm_time_parse_iso8601("2019-08-08T22:04:13.250Z", &ms), CM_OK);
+	assert_int_equal(ms, 1565301853250LL);
+	assert_int_equal(cm_time_parse_iso8601("2019-08-09T00:04:13+02:00", &ms), CM_OK);
+	assert_int_equal(ms, 1565301853000LL);
+	assert_int_equal(cm_time_parse_iso8601("2019-02-30T00:00:00Z", &ms), CM_EINVAL);
+	assert_int_equal(cm_time_parse_iso8601("2019-08-08 22:04", &ms), CM_EINVAL);
+	assert_int_equal(cm_time_parse_iso8601("2019-08-08T22:04:13", &ms), CM_EINVAL);
+	cm_time_format_iso8601(1565301853250LL, out, sizeof(out));
+	assert_string_equal(out, "2019-08-08T22:04:13.250Z");
+	assert_int_equal(cm_time_parse_duration("90s", &ms), CM_OK);
+	assert_int_equal(ms, 90000);
+	assert_int_equal(cm_time_parse_duration("7d", &ms), CM_OK);
+	assert_int_equal(ms, 7LL * 86400000);
+	assert_int_equal(cm_time_parse_duration("-1s", &ms), CM_EINVAL);
+	assert_int_equal(cm_time_parse_duration("5 weeks", &ms), CM_EINVAL);
+}
+
+static void github_signature_vector(void **state)
+{
+	/* GitHub's documented test vector for X-Hub-Signature-256. */
+	const char *secret = "It's a Secret to Everybody", *body = "Hello, World!";
+	const char *sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+	char out[72];
+
+	cm_hmac_sha256_header(secret, body, strlen(body), out);
+	assert_string_equal(out, sig);
+	assert_int_equal(cm_hmac_sha256_verify(secret, body, strlen(body), sig), CM_OK);
+	assert_int_equal(cm_hmac_sha256_verify(secret, "Hello, World?", 13, sig), CM_EAUTH);
+	assert_int_equal(cm_hmac_sha256_verify("other", body, strlen(body), sig), CM_EAUTH);
+	assert_int_equal(cm_hmac_sha256_verify(secret, body, strlen(body), "sha256=00"), CM_EAUTH);
+	assert_int_equal(cm_hmac_sha256_verify(secret, body, strlen(body), NULL), CM_EAUTH);
+}
+
+static void tokens_are_random_and_shaped(void **state)
+{
+	char a[64], b[64], uuid[37];
+
+	assert_int_equal(cm_random_token("cip_", a, sizeof(a)), CM_OK);
+	assert_int_equal(cm_random_token("cip_", b, sizeof(b)), CM_OK);
+	assert_int_equal(strlen(a), 44);
+	assert_memory_equal(a, "cip_", 4);
+	assert_string_not_equal(a, b);
+	assert_int_equal(cm_random_token("cip_", a, 20), CM_EINVAL);
+	assert_int_equal(cm_random_uuid(uuid), CM_OK);
+	assert_int_equal(strlen(uuid), 36);
+	assert_int_equal(uuid[14], '4');
+}
+
+static void json_escaping(void **state)
+{
+	struct cm_buf b = CM_BUF_INIT(1024);
+
+	cm_json_add_string(&b, "a\"b\\c\n\x01");
+	assert_string_equal(cm_buf_str(&b), "\"a\\\"b\\\\c\\n\\u0001\"");
+	cm_buf_release(&b);
+}
+
+struct settings {
+	char *name;
+	long count;
+	int flag;
+	char *mode;
+	long wait_ms;
+};
+
+static const struct cm_opt opts[] = {
+	{ "name", "T_NAME", CM_OPT_STRING, "dflt", offsetof(struct settings, name), 0, 0, NULL, 0,
+	  "a name" },
+	{ "count", "T_COUNT", CM_OPT_INT, "3", offsetof(struct settings, count), 1, 10, NULL, 0,
+	  "a count" },
+	{ "flag", "T_FLAG", CM_OPT_BOOL, "0", offsetof(struct settings, flag), 0, 0, NULL, 0,
+	  "a flag" },
+	{ "mode", "T_MODE", CM_OPT_ENUM, "a", offsetof(struct settings, mode), 0, 0, "a|b", 0,
+	  "a mode" },
+	{ "wait", "T_WAIT", CM_OPT_DURATION, "1s", offsetof(struct settings, wait_ms), 0, 0, NULL, 0,
+	  "a wait" },
+};
+
+static void config_precedence_and_errors(void **state)
+{
+	struct cm_buf err = CM_BUF_INIT(1024);
+	struct settings s;
+	char *argv[] = { "prog", "--count=7", "--flag", "--mode", "b", "run", "--x", NULL };
+	int argi = 0, help = 0;
+
+	memset(&s, 0, sizeof(s));
+	setenv("T_NAME", "from-env", 1);
+	setenv("T_COUNT", "5", 1);
+	unsetenv("T_FLAG");
+	assert_int_equal(cm_config_load(opts, 5, &s, 7, argv, &argi, &help, &err), CM_OK);
+	assert_string_equal(s.name, "from-env");
+	assert_int_equal(s.count, 7);
+	assert_int_equal(s.flag, 1);
+	assert_string_equal(s.mode, "b");
+	assert_int_equal(s.wait_ms, 1000);
+	assert_int_equal(argi, 5); /* stops at the command */
+	cm_config_free(opts, 5, &s);
+
+	setenv("T_COUNT", "11", 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 1, argv, &argi, &help, &err), CM_EINVAL);
+	assert_non_null(strstr(cm_buf_str(&err), "T_COUNT"));
+	assert_non_null(strstr(cm_buf_str(&err), "out of range"));
+	cm_config_free(opts, 5, &s);
+	unsetenv("T_COUNT");
+
+	char *bad[] = { "prog", "--nope=1", NULL };
+
+	cm_buf_reset(&err);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 2, bad, &argi, &help, &err), CM_EINVAL);
+	assert_non_null(strstr(cm_buf_str(&err), "unknown option \"--nope\""));
+	cm_config_free(opts, 5, &s);
+
+	char *badmode[] = { "prog", "--mode=c", NULL };
+
+	cm_buf_reset(&err);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 2, badmode, &argi, &help, &err), CM_EINVAL);
+	assert_non_null(strstr(cm_buf_str(&err), "--mode"));
+	cm_config_free(opts, 5, &s);
+	unsetenv("T_NAME");
+	cm_buf_release(&err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_respects_max),
+		cmocka_unit_test(sanitize_replaces_invalid_utf8_and_drops_nul),
+		cmocka_unit_test(sanitize_keeps_ansi),
+		cmocka_unit_test(mask_secrets),
+		cmocka_unit_test(iso8601),
+		cmocka_unit_test(github_signature_vector),
+		cmocka_unit_test(tokens_are_random_and_shaped),
+		cmocka_unit_test(json_escaping),
+		cmocka_unit_test(config_precedence_and_errors),
+	};
+
+	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}
