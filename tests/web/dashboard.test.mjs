@@ -70,13 +70,16 @@ describe('navigation', () => {
     const rate = page.getByRole('group', { name: 'Success rate' });
     await rate.getByText(PERCENT).waitFor();
     await page.getByRole('group', { name: 'p95 duration' }).getByText(DURATION).waitFor();
-    await page.getByRole('img', { name: /Runs per day/ }).waitFor();
+    await page.getByRole('img', { name: /^Runs per / }).waitFor();
+    await page.getByRole('img', { name: /p50, p95 and average/ }).waitFor();
     await page.getByRole('radio', { name: '30 days' }).click();
     await page.waitForURL(/window=30d/);
+    await page.getByRole('img', { name: /^Runs per day/ }).waitFor();
     await page.getByRole('radio', { name: '24 hours' }).click();
-    await page.getByRole('img', { name: /Runs per hour/ }).waitFor();
+    await page.getByRole('img', { name: /^Runs per hour/ }).waitFor();
     await page.getByRole('radio', { name: '7 days' }).click();
-    await page.getByRole('img', { name: /Runs per day/ }).waitFor();
+    await page.waitForURL(/window=7d/);
+    await rate.getByText(PERCENT).waitFor();
     await shot(page, '03-workflow');
 
     // And a run from the workflow's recent runs.

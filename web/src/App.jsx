@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { getToken, setToken } from './api.js';
 import { Link, matchPath, useLocation } from './router.jsx';
 import Overview from './pages/Overview.jsx';
 import Repo from './pages/Repo.jsx';
@@ -72,7 +73,21 @@ export default function App() {
       <main id="main" className="mx-auto max-w-7xl px-4 py-8 sm:px-6">
         <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
       </main>
-      <footer className="mx-auto max-w-7xl px-4 pb-8 text-xs text-slate-400 sm:px-6">cipulse · data from the cipulse collector</footer>
+      <footer className="mx-auto flex max-w-7xl gap-3 px-4 pb-8 text-xs text-slate-400 sm:px-6">
+        <span>cipulse · data from the cipulse collector</span>
+        {getToken() && (
+          <button
+            type="button"
+            className="underline hover:text-slate-600"
+            onClick={() => {
+              setToken('');
+              window.location.reload();
+            }}
+          >
+            Forget the read token
+          </button>
+        )}
+      </footer>
     </div>
   );
 }

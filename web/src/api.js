@@ -13,6 +13,28 @@ export class ApiError extends Error {
 
 const BASE = '/api/v1';
 
+// A collector started with CIPULSE_READ_TOKEN answers reads only with a bearer token. The user
+// types it in once (the 401 error state asks for it); it is kept in this browser's storage and
+// never in the bundle.
+const TOKEN_KEY = 'cipulse.readToken';
+
+export function getToken() {
+  try {
+    return window.localStorage.getItem(TOKEN_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+export function setToken(token) {
+  try {
+    if (token) window.localStorage.setItem(TOKEN_KEY, token);
+    else window.localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage may be disabled; the token then lasts for nothing, which is safe.
+  }
+}
+
 /** Builds an API path with query parameters, leaving out empty ones. */
 export function apiPath(path, params) {
   const q = new URLSearchParams();
@@ -34,7 +56,10 @@ export function repoPath(fullName) {
 export async function apiGet(url, { signal } = {}) {
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: 'application/json' }, signal });
+    const headers = { Accept: 'application/json' };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    res = await fetch(url, { headers, signal, credentials: 'same-origin' });
   } catch (err) {
     if (err && err.name === 'AbortError') throw err;
     throw new ApiError('Could not reach the cipulse collector. Is it running?');

@@ -93,6 +93,10 @@ export function normJob(j) {
     completedAt: first(j.completed_at),
     runnerName: first(j.runner_name),
     runnerOs: first(j.runner_os),
+    runnerArch: first(j.runner_arch),
+    duration: first(j.duration_s, secondsBetween(j.started_at, j.completed_at)),
+    queue: first(j.queue_s, secondsBetween(j.created_at, j.started_at)),
+    hasLogs: j.has_logs === undefined ? null : !!j.has_logs,
     labels: Array.isArray(j.labels) ? j.labels : [],
     htmlUrl: first(j.html_url),
     steps: (Array.isArray(j.steps) ? j.steps : []).map(normStep).sort((a, b) => (a.number ?? 0) - (b.number ?? 0)),
@@ -119,7 +123,16 @@ export function normLog(l) {
   };
 }
 
+/**
+ * A log search result: one job step's log tail with its matching lines
+ * ({line, text}: 1-based line number within that tail, and the raw line).
+ */
 export function normSearchHit(h) {
+  const lines = Array.isArray(h.lines)
+    ? h.lines.map((l) => ({ line: first(l.line, l.line_number), text: typeof l.text === 'string' ? l.text : '' }))
+    : typeof h.line === 'string' || typeof h.text === 'string'
+      ? [{ line: first(h.line_number, null), text: first(h.text, h.line, '') }]
+      : [];
   return {
     repo: first(repoName(h.repo), h.repo_full_name, repoName(h.repository)),
     runId: first(h.run_id),
@@ -128,12 +141,7 @@ export function normSearchHit(h) {
     jobName: first(h.job_name),
     stepNumber: first(h.step_number, 0),
     stepName: first(h.step_name),
-    lineNumber: first(h.line_number, h.line_no),
-    line: first(h.line, h.text, ''),
-    workflowName: first(h.workflow_name),
-    branch: first(h.head_branch, h.branch),
-    conclusion: first(h.conclusion),
-    at: first(h.completed_at, h.updated_at),
+    lines,
   };
 }
 

@@ -1,6 +1,6 @@
 // Plain-SVG charts for metric series: stacked run counts per bucket and duration lines.
 import { useEffect, useRef, useState } from 'react';
-import { formatBucket, formatDuration, formatPercent } from '../lib/format.js';
+import { bucketName, formatBucket, formatDuration, formatPercent, toMillis } from '../lib/format.js';
 
 function useWidth(initial = 640) {
   const ref = useRef(null);
@@ -33,6 +33,17 @@ function niceDurationMax(v) {
 }
 
 const H = 220;
+
+/** Bucket length and window span (seconds) of a metrics reply, from bucket_s or the series. */
+export function seriesGeometry(m) {
+  const series = Array.isArray(m.series) ? m.series : [];
+  let bucketS = typeof m.bucket_s === 'number' ? m.bucket_s : null;
+  if (bucketS == null && series.length > 1) bucketS = (toMillis(series[1].ts) - toMillis(series[0].ts)) / 1000;
+  const from = toMillis(m.from);
+  const to = toMillis(m.to);
+  const windowS = from != null && to != null ? (to - from) / 1000 : bucketS != null ? bucketS * series.length : null;
+  return { bucketS, windowS };
+}
 const PAD = { l: 60, r: 12, t: 12, b: 28 };
 
 export const CONCLUSION_COLORS = {
@@ -43,13 +54,22 @@ export const CONCLUSION_COLORS = {
   other: '#cbd5e1',
 };
 
-function labelEvery(n, width) {
-  const fit = Math.max(1, Math.floor((width - PAD.l - PAD.r) / 52));
+// Every how many buckets an x label fits, for labels of about `chars` characters.
+function labelEvery(n, width, chars = 5) {
+  const fit = Math.max(1, Math.floor((width - PAD.l - PAD.r) / (chars * 6.5 + 16)));
   return Math.max(1, Math.ceil(n / fit));
 }
 
+// An x-axis label that never runs off either edge of the chart.
+function XLabel({ x, width, children }) {
+  const half = String(children).length * 3.3;
+  const anchor = x - half < 2 ? 'start' : x + half > width - 2 ? 'end' : 'middle';
+  const ax = anchor === 'start' ? Math.max(x - half, 2) : anchor === 'end' ? Math.min(x + half, width - 2) : x;
+  return <text x={ax} y={H - 8} textAnchor={anchor} fontSize="11" fill="#94a3b8">{children}</text>;
+}
+
 /** Stacked bars of runs per bucket by conclusion, with the success rate as a line. */
-export function RunsChart({ series, window }) {
+export function RunsChart({ series, bucketS, windowS }) {
   const [ref, width] = useWidth();
   const n = series.length;
   const innerW = width - PAD.l - PAD.r;
@@ -58,7 +78,7 @@ export function RunsChart({ series, window }) {
   const max = niceMax(Math.max(1, ...totals));
   const bw = n ? innerW / n : innerW;
   const y = (v) => PAD.t + innerH - (v / max) * innerH;
-  const every = labelEvery(n, width);
+  const every = labelEvery(n, width, n ? formatBucket(series[0].ts, bucketS, windowS).length : 5);
   const rateLine = series
     .map((b, i) => (typeof b.success_rate === 'number' ? `${PAD.l + bw * i + bw / 2},${PAD.t + innerH - b.success_rate * innerH}` : null))
     .filter(Boolean);
@@ -66,7 +86,7 @@ export function RunsChart({ series, window }) {
 
   return (
     <div ref={ref} className="w-full">
-      <svg width={width} height={H} role="img" aria-label={`Runs per ${window === '24h' ? 'hour' : 'day'}: ${total} in the window, stacked by conclusion, with the success rate`}>
+      <svg width={width} height={H} role="img" aria-label={`Runs per ${bucketName(bucketS)}: ${total} in the window, stacked by conclusion, with the success rate`}>
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
             <line x1={PAD.l} x2={width - PAD.r} y1={y(max * f)} y2={y(max * f)} stroke="#e2e8f0" strokeDasharray={f ? '3 3' : undefined} />
@@ -88,7 +108,7 @@ export function RunsChart({ series, window }) {
           const w = Math.max(1, bw * 0.7);
           return (
             <g key={i}>
-              <title>{`${formatBucket(b.ts, window)}: ${totals[i]} runs, success rate ${formatPercent(b.success_rate)}`}</title>
+              <title>{`${formatBucket(b.ts, bucketS, windowS)}: ${totals[i]} runs, success rate ${formatPercent(b.success_rate)}`}</title>
               {parts.map(([k, v]) => {
                 if (!v) return null;
                 const y0 = y(acc);
@@ -97,7 +117,7 @@ export function RunsChart({ series, window }) {
                 return <rect key={k} x={x} y={y1} width={w} height={Math.max(0, y0 - y1)} fill={CONCLUSION_COLORS[k]} rx="1.5" />;
               })}
               {i % every === 0 && (
-                <text x={PAD.l + bw * i + bw / 2} y={H - 8} textAnchor="middle" fontSize="11" fill="#94a3b8">{formatBucket(b.ts, window)}</text>
+                <XLabel x={PAD.l + bw * i + bw / 2} width={width}>{formatBucket(b.ts, bucketS, windowS)}</XLabel>
               )}
             </g>
           );
@@ -115,7 +135,7 @@ export function RunsChart({ series, window }) {
 }
 
 /** p50 / p95 / average duration per bucket as lines. */
-export function DurationChart({ series, window }) {
+export function DurationChart({ series, bucketS, windowS }) {
   const [ref, width] = useWidth();
   const n = series.length;
   const innerW = width - PAD.l - PAD.r;
@@ -125,7 +145,7 @@ export function DurationChart({ series, window }) {
   // Points sit in the middle of their bucket, as the bars of the runs chart do.
   const x = (i) => PAD.l + (n ? (innerW * (i + 0.5)) / n : innerW / 2);
   const y = (v) => PAD.t + innerH - (v / max) * innerH;
-  const every = labelEvery(n, width);
+  const every = labelEvery(n, width, n ? formatBucket(series[0].ts, bucketS, windowS).length : 5);
   const lines = [
     ['p95_duration_s', '#f59e0b', 'p95'],
     ['p50_duration_s', '#0ea5e9', 'p50'],
@@ -140,7 +160,7 @@ export function DurationChart({ series, window }) {
             <text x={PAD.l - 6} y={y(max * f) + 4} textAnchor="end" fontSize="11" fill="#94a3b8">{formatDuration(max * f)}</text>
           </g>
         ))}
-        {series.map((b, i) => (i % every === 0 ? <text key={i} x={x(i)} y={H - 8} textAnchor="middle" fontSize="11" fill="#94a3b8">{formatBucket(b.ts, window)}</text> : null))}
+        {series.map((b, i) => (i % every === 0 ? <XLabel key={i} x={x(i)} width={width}>{formatBucket(b.ts, bucketS, windowS)}</XLabel> : null))}
         {lines.map(([k, color, name]) => {
           const pts = series.map((b, i) => (typeof b[k] === 'number' ? [x(i), y(b[k]), b] : null));
           // Break the line where a bucket has no runs.
@@ -159,7 +179,7 @@ export function DurationChart({ series, window }) {
               {segs.map((s, j) => (s.length > 1 ? <polyline key={j} points={s.map((p) => `${p[0]},${p[1]}`).join(' ')} fill="none" stroke={color} strokeWidth={k === 'avg_duration_s' ? 1.25 : 2} strokeDasharray={k === 'avg_duration_s' ? '4 3' : undefined} /> : null))}
               {pts.map((p, i) => p && (
                 <circle key={i} cx={p[0]} cy={p[1]} r="2.5" fill={color}>
-                  <title>{`${formatBucket(p[2].ts, window)} ${name}: ${formatDuration(p[2][k])}`}</title>
+                  <title>{`${formatBucket(p[2].ts, bucketS, windowS)} ${name}: ${formatDuration(p[2][k])}`}</title>
                 </circle>
               ))}
             </g>

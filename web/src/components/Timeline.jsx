@@ -43,11 +43,16 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
           </div>
           <div role="columnheader" className="relative h-5 flex-1">
             <span className="sr-only">Time</span>
-            {ticks(span).map((t) => (
-              <span key={t} className="absolute -translate-x-1/2 tabular-nums" style={{ left: `${(t / span) * 100}%` }} aria-hidden="true">
-                {t === 0 ? '0s' : formatDuration(t)}
-              </span>
-            ))}
+            {ticks(span).map((t) => {
+              // The first label starts at its tick and labels near the right edge end at it.
+              const f = t / span;
+              const shift = f === 0 ? '' : f > 0.92 ? '-translate-x-full' : '-translate-x-1/2';
+              return (
+                <span key={t} className={`absolute whitespace-nowrap tabular-nums ${shift}`} style={{ left: `${f * 100}%` }} aria-hidden="true">
+                  {t === 0 ? '0s' : formatDuration(t)}
+                </span>
+              );
+            })}
           </div>
           <div role="columnheader" className="w-20 shrink-0 pb-1 text-right"><span className="sr-only">Duration</span></div>
         </div>

@@ -1,4 +1,6 @@
 // Small shared components: status badges, cards, stats, and the loading / empty / error states.
+import { useState } from 'react';
+import { getToken, setToken } from '../api.js';
 import { Link } from '../router.jsx';
 import { formatPercent } from '../lib/format.js';
 
@@ -163,6 +165,37 @@ export function LoadingState({ label = 'Loading…', rows = 3 }) {
   );
 }
 
+// Asks for the collector's read token after a 401 and keeps it in this browser.
+function TokenForm() {
+  const [value, setValue] = useState('');
+  const had = !!getToken();
+  return (
+    <form
+      className="mt-3 flex flex-wrap items-end gap-2"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setToken(value.trim());
+        window.location.reload();
+      }}
+    >
+      <label className="text-xs font-medium text-rose-800">
+        {had ? 'The saved token was refused. Read token' : 'Read token'}
+        <input
+          type="password"
+          autoComplete="off"
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          className="mt-1 block w-72 rounded-md border border-rose-300 bg-white px-2 py-1 text-sm text-slate-900 focus:border-rose-500 focus:outline-none"
+        />
+      </label>
+      <button type="submit" disabled={!value.trim()} className="rounded-md bg-rose-700 px-3 py-1.5 text-xs font-medium text-white hover:bg-rose-600 disabled:opacity-50">
+        Use token
+      </button>
+      <span className="basis-full text-xs text-rose-700">Kept in this browser only; ask whoever runs the collector (CIPULSE_READ_TOKEN).</span>
+    </form>
+  );
+}
+
 export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
   const msg = error && error.message ? error.message : String(error || 'Unknown error');
   return (
@@ -177,6 +210,7 @@ export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
             {error.code ? ` · ${error.code}` : ''}
           </p>
         ) : null}
+        {error && error.status === 401 ? <TokenForm /> : null}
       </div>
       {onRetry && (
         <button type="button" onClick={onRetry} className="rounded-md border border-rose-300 bg-white px-2.5 py-1 text-xs font-medium text-rose-700 hover:bg-rose-100">

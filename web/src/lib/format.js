@@ -89,13 +89,31 @@ export function formatDate(ts) {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
 }
 
-/** Short label of a series bucket: hour for 24h windows, date otherwise. */
-export function formatBucket(ts, window) {
+/**
+ * Short label of a series bucket starting at ts: "05-01" for daily buckets, "13:00" for
+ * sub-day buckets in a window of a day or less, "05-01 13:00" otherwise.
+ */
+export function formatBucket(ts, bucketS, windowS) {
   const ms = toMillis(ts);
   if (ms == null) return '';
   const d = new Date(ms);
-  if (window === '24h') return `${pad(d.getUTCHours())}:00`;
-  return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const day = `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const hour = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  if (bucketS >= 86400) return day;
+  if (windowS != null && windowS <= 86400) return hour;
+  return `${day} ${hour}`;
+}
+
+/** "hour", "day", "6 hours": the length of a bucket, for "Runs per ...". */
+export function bucketName(bucketS) {
+  if (!isNum(bucketS) || bucketS <= 0) return 'bucket';
+  if (bucketS === 3600) return 'hour';
+  if (bucketS === 86400) return 'day';
+  if (bucketS === 604800) return 'week';
+  if (bucketS % 86400 === 0) return `${bucketS / 86400} days`;
+  if (bucketS % 3600 === 0) return `${bucketS / 3600} hours`;
+  if (bucketS % 60 === 0) return `${bucketS / 60} minutes`;
+  return `${bucketS} seconds`;
 }
 
 /** The first 7 characters of a commit SHA. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DASH, formatBytes, formatBucket, formatCount, formatDate, formatDateTime, formatDuration,
+  DASH, bucketName, formatBytes, formatBucket, formatCount, formatDate, formatDateTime, formatDuration,
   formatPercent, formatRelative, secondsBetween, shortSha,
 } from './format.js';
 
@@ -53,8 +53,15 @@ describe('times', () => {
   it('formats absolute times in UTC', () => {
     expect(formatDateTime('2024-05-01T13:04:59Z')).toBe('2024-05-01 13:04 UTC');
     expect(formatDate('2024-05-01T13:04:59Z')).toBe('2024-05-01');
-    expect(formatBucket('2024-05-01T13:00:00Z', '24h')).toBe('13:00');
-    expect(formatBucket('2024-05-01T00:00:00Z', '7d')).toBe('05-01');
+    expect(formatBucket('2024-05-01T13:00:00Z', 3600, 86400)).toBe('13:00');
+    expect(formatBucket('2024-05-01T00:00:00Z', 86400, 30 * 86400)).toBe('05-01');
+    expect(formatBucket('2024-05-01T06:00:00Z', 21600, 7 * 86400)).toBe('05-01 06:00');
+    expect(formatBucket(null, 3600, 86400)).toBe('');
+    expect(bucketName(3600)).toBe('hour');
+    expect(bucketName(86400)).toBe('day');
+    expect(bucketName(21600)).toBe('6 hours');
+    expect(bucketName(300)).toBe('5 minutes');
+    expect(bucketName(null)).toBe('bucket');
   });
   it('computes seconds between timestamps', () => {
     expect(secondsBetween('2024-05-01T00:00:00Z', '2024-05-01T00:01:30Z')).toBe(90);

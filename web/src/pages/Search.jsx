@@ -1,9 +1,8 @@
 import { Fragment, useEffect, useState } from 'react';
 import { apiPath, itemsOf, repoPath, useCursorPages } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
-import { Async, Card, EmptyState, PageHeader, Pager, StatusBadge } from '../components/ui.jsx';
+import { Async, Card, EmptyState, PageHeader, Pager } from '../components/ui.jsx';
 import { stripAnsi } from '../lib/ansi.js';
-import { formatRelative } from '../lib/format.js';
 import { normSearchHit } from '../model.js';
 
 const inputCls = 'mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500';
@@ -25,12 +24,12 @@ function Highlighted({ text, q }) {
   return out;
 }
 
-export function hitHref(h) {
+export function hitHref(h, line) {
   return withQuery(`/runs/${encodeURIComponent(h.runId)}`, {
     attempt: h.attempt,
     job: h.jobId,
     step: h.stepNumber,
-    line: h.lineNumber,
+    line,
   });
 }
 
@@ -47,7 +46,7 @@ export default function Search() {
   }, [q, repo]);
 
   const key = q ? JSON.stringify([q, repo]) : null;
-  const pager = useCursorPages(key, (cursor) => apiPath('/logs/search', { q, repo, limit: 50, cursor }));
+  const pager = useCursorPages(key, (cursor) => apiPath('/logs/search', { q, repo, limit: 25, cursor }));
 
   return (
     <div>
@@ -74,7 +73,7 @@ export default function Search() {
         </div>
       </form>
       {!q ? (
-        <EmptyState title="Type some text to search for">Matches are case-insensitive; each result links to its job's log at that line.</EmptyState>
+        <EmptyState title="Type some text to search for">At least 3 characters; matches ignore case. Each result links to its job's log at that line.</EmptyState>
       ) : (
         <Card title={`Results for “${q}”${repo ? ` in ${repo}` : ''}`} bodyClass="">
           <Async res={pager} what="search results" rows={5}>
@@ -83,23 +82,29 @@ export default function Search() {
               if (!hits.length) return <div className="p-4"><EmptyState title="No matching lines">Log tails keep only the end of each step's output; older logs may have been removed by retention.</EmptyState></div>;
               return (
                 <ul className="divide-y divide-slate-100" aria-label="Search results">
-                  {hits.map((h, i) => (
-                    <li key={i} className="px-4 py-3">
-                      <div className="mb-1.5 flex flex-wrap items-center gap-x-2 gap-y-1 text-sm">
+                  {hits.map((h) => (
+                    <li key={`${h.jobId}-${h.stepNumber}`} className="px-4 py-3">
+                      <div className="mb-2 flex flex-wrap items-center gap-x-2 gap-y-1 text-sm">
                         {h.repo && <Link to={`/repos/${repoPath(h.repo)}`} className="font-medium text-slate-900 hover:underline">{h.repo}</Link>}
-                        {h.conclusion && <StatusBadge status="completed" conclusion={h.conclusion} size="sm" />}
-                        <Link to={hitHref(h)} className="text-sky-700 hover:underline">
-                          {h.workflowName ? `${h.workflowName} · ` : ''}run {h.runId}
-                          {h.jobName ? ` · ${h.jobName}` : ` · job ${h.jobId}`}
+                        <span className="text-slate-300" aria-hidden="true">/</span>
+                        <Link to={hitHref(h, h.lines[0] && h.lines[0].line)} className="text-sky-700 hover:underline">
+                          run {h.runId}
+                          {h.attempt > 1 ? ` (attempt ${h.attempt})` : ''}
+                          {` · ${h.jobName || `job ${h.jobId}`}`}
                           {h.stepName ? ` · ${h.stepName}` : h.stepNumber ? ` · step ${h.stepNumber}` : ''}
-                          {h.lineNumber != null ? ` · line ${h.lineNumber}` : ''}
                         </Link>
-                        {h.branch && <span className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs text-slate-600">{h.branch}</span>}
-                        {h.at && <span className="ml-auto text-xs text-slate-400">{formatRelative(h.at)}</span>}
+                        <span className="ml-auto text-xs text-slate-400">{h.lines.length === 1 ? '1 matching line' : `${h.lines.length} matching lines`}</span>
                       </div>
-                      <pre className="overflow-x-auto whitespace-pre-wrap break-all rounded-md bg-slate-950 px-3 py-2 font-mono text-xs text-slate-200">
-                        <Highlighted text={stripAnsi(h.line)} q={q} />
-                      </pre>
+                      <ol className="overflow-x-auto rounded-md bg-slate-950 py-1.5 font-mono text-xs text-slate-200" aria-label={`Matching lines in ${h.jobName || 'job'}`}>
+                        {h.lines.map((l, i) => (
+                          <li key={i} className="flex px-3 py-0.5 hover:bg-white/5">
+                            <Link to={hitHref(h, l.line)} className="mr-4 w-10 shrink-0 text-right text-slate-500 hover:text-sky-300" aria-label={`line ${l.line}`}>
+                              {l.line}
+                            </Link>
+                            <span className="whitespace-pre-wrap break-all"><Highlighted text={stripAnsi(l.text)} q={q} /></span>
+                          </li>
+                        ))}
+                      </ol>
                     </li>
                   ))}
                 </ul>

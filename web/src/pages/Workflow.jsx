@@ -2,9 +2,9 @@ import { useEffect, useState } from 'react';
 import { apiPath, itemsOf, repoPath, useApi } from '../api.js';
 import { useNavigate, useQuery, withQuery } from '../router.jsx';
 import RunsTable from '../components/RunsTable.jsx';
-import { ConclusionBar, DurationChart, RunsChart } from '../components/Charts.jsx';
+import { ConclusionBar, DurationChart, RunsChart, seriesGeometry } from '../components/Charts.jsx';
 import { Async, Card, EmptyState, PageHeader, Segmented, Stat, rateTone } from '../components/ui.jsx';
-import { formatCount, formatDuration, formatPercent } from '../lib/format.js';
+import { bucketName, formatCount, formatDuration, formatPercent } from '../lib/format.js';
 import { normRun, normWorkflow } from '../model.js';
 
 const WINDOWS = [
@@ -13,8 +13,9 @@ const WINDOWS = [
   { value: '30d', label: '30 days' },
 ];
 
-function Metrics({ m, window }) {
+function Metrics({ m }) {
   const series = Array.isArray(m.series) ? m.series : [];
+  const geo = seriesGeometry(m);
   return (
     <>
       <div className="mb-6 grid grid-cols-2 gap-4 md:grid-cols-3 lg:grid-cols-5">
@@ -32,12 +33,12 @@ function Metrics({ m, window }) {
         <Card title="Runs by conclusion">
           <ConclusionBar byConclusion={m.by_conclusion} />
         </Card>
-        <Card title={`Runs per ${window === '24h' ? 'hour' : 'day'}`} className="lg:col-span-2">
-          {series.length ? <RunsChart series={series} window={window} /> : <EmptyState title="No series for this window" />}
+        <Card title={`Runs per ${bucketName(geo.bucketS)}`} className="lg:col-span-2">
+          {series.length ? <RunsChart series={series} {...geo} /> : <EmptyState title="No series for this window" />}
         </Card>
       </div>
       <Card title="Duration" className="mb-6">
-        {series.length ? <DurationChart series={series} window={window} /> : <EmptyState title="No series for this window" />}
+        {series.length ? <DurationChart series={series} {...geo} /> : <EmptyState title="No series for this window" />}
       </Card>
     </>
   );
@@ -85,7 +86,7 @@ export default function Workflow({ params }) {
           </div>
         }
       />
-      <Async res={metrics} what="metrics" rows={6}>{(m) => <Metrics m={m} window={window} />}</Async>
+      <Async res={metrics} what="metrics" rows={6}>{(m) => <Metrics m={m} />}</Async>
       <Card title="Recent runs" bodyClass="">
         <Async res={runs} what="runs">
           {(data) => {
