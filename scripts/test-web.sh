@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser tests of the web dashboard against the real collector and a throwaway PostgreSQL:
-#   1. build the web app (scripts/build-web.sh) and the collector (make)
+#   1. build the web app (scripts/build-web.sh), run its unit tests (vitest), build the collector
 #   2. start a PostgreSQL cluster (scripts/pg.sh) and create a database
 #   3. start `cipulsed serve` on free ports, serving web/dist, and wait for /readyz
 #   4. load tests/web/sample.sql
@@ -18,6 +18,8 @@ for bin in node npm /usr/bin/chromium psql curl; do
 done
 
 scripts/build-web.sh
+echo "test-web: unit tests (vitest)"
+(cd web && npx --no-install vitest run --reporter=dot)
 cipulsed=${CIPULSED:-$root/build/cipulsed}
 if [ -z "${CIPULSED:-}" ]; then
   make -s -j"$(nproc 2>/dev/null || echo 2)" build/cipulsed

@@ -188,7 +188,11 @@ describe('log search', () => {
 describe('alerts', () => {
   it('lists open and resolved alerts', async () => {
     await page.goto('/alerts');
-    await page.getByRole('list', { name: 'Alerts' }).getByText('CI failed on main (acme/api #93)').waitFor();
+    const list = page.getByRole('list', { name: 'Alerts' });
+    await list.getByText('CI failed on main (acme/api #93)').waitFor();
+    // The workflow is named, and the alert links to its run.
+    await list.getByRole('link', { name: 'CI', exact: true }).waitFor();
+    await list.getByRole('link', { name: 'run 200007' }).waitFor();
     await shot(page, '07-alerts');
     await page.getByRole('radio', { name: 'Resolved' }).click();
     await page.getByText('Build failed 3 of the last 5 runs on main').waitFor();

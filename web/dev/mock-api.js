@@ -117,16 +117,18 @@ function handle(url, res) {
   }
   if ((m = p.match(/^\/jobs\/(\d+)\/logs$/))) {
     const id = Number(m[1]);
-    return send(res, 200, { job_id: id, items: [{ step_number: 3, content: '\x1b[36m$ npm ci\x1b[0m\nadded 812 packages in 41s\n', truncated: false, exit_code: 0 }, { step_number: 4, content: LOG, truncated: true, original_size: 182_344, exit_code: 1 }] });
+    return send(res, 200, { job_id: id, logs: [{ step_number: 3, content: '\x1b[36m$ npm ci\x1b[0m\nadded 812 packages in 41s\n', truncated: false, exit_code: 0 }, { step_number: 4, content: LOG, truncated: true, original_size: 182_344, exit_code: 1 }] });
   }
   if (p === '/logs/search') {
     const q = (url.searchParams.get('q') || '').toLowerCase();
-    if (!q) return send(res, 400, { error: { code: 'bad_request', message: 'q is required' } });
+    if (q.length < 3) return send(res, 400, { error: { code: 'invalid_parameter', message: 'parameter "q": must be 3 to 200 characters' } });
     const hits = [];
     for (const run of runs.filter((r) => r.conclusion === 'failure').slice(0, 12)) {
-      LOG.split('\n').forEach((line, i) => {
-        if (line.toLowerCase().includes(q)) hits.push({ repo: run.repo, run_id: run.run_id, run_attempt: 1, job_id: run.run_id * 10 + 2, job_name: 'test (ubuntu-latest)', step_number: 4, step_name: 'Run tests', line_number: i + 1, line, workflow_name: run.workflow_name, head_branch: run.head_branch, conclusion: run.conclusion, completed_at: run.completed_at });
+      const lines = [];
+      LOG.split('\n').forEach((text, i) => {
+        if (text.toLowerCase().includes(q)) lines.push({ line: i + 1, text });
       });
+      if (lines.length) hits.push({ repo: run.repo, job_id: run.run_id * 10 + 2, step_number: 4, run_id: run.run_id, run_attempt: 1, job_name: 'test (ubuntu-latest)', step_name: 'Run tests', lines, links: { web: `/runs/${run.run_id}` } });
     }
     return send(res, 200, page(hits, url, 50));
   }
@@ -144,7 +146,7 @@ function handle(url, res) {
       delete mm.window;
       series.push({ ts: iso(t), ...mm });
     }
-    return send(res, 200, { ...metricsOf(list, window), series });
+    return send(res, 200, { ...metricsOf(list, window), window, bucket_s: bucket / 1000, from: iso(now - span), to: iso(now), series });
   }
   if (p === '/alerts') {
     const st = url.searchParams.get('state') || 'open';

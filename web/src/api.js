@@ -134,6 +134,44 @@ export function useCursorPages(baseKey, makeUrl) {
   };
 }
 
+// Replies that rarely change (a repository's workflows), shared by every component that asks
+// during one page view. Failures are not kept, so a later call tries again.
+const memo = new Map();
+export function cachedGet(url) {
+  if (!memo.has(url)) {
+    const p = apiGet(url).catch((e) => {
+      memo.delete(url);
+      throw e;
+    });
+    memo.set(url, p);
+  }
+  return memo.get(url);
+}
+
+/** Workflow names of the given repositories: {"owner/name": {id: name}}; fills in as they load. */
+export function useWorkflowNames(repos) {
+  const key = [...new Set(repos.filter(Boolean))].sort().join(',');
+  const [names, setNames] = useState({});
+  useEffect(() => {
+    let live = true;
+    for (const repo of key ? key.split(',') : []) {
+      cachedGet(apiPath(`/repos/${repoPath(repo)}/workflows`, { limit: 200 })).then(
+        (data) => {
+          if (!live) return;
+          const map = {};
+          for (const w of itemsOf(data)) map[String(w.id)] = w.name || w.path;
+          setNames((n) => ({ ...n, [repo]: map }));
+        },
+        () => {},
+      );
+    }
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return names;
+}
+
 /** The list of a paged reply ({items: [...]}); tolerates a bare array. */
 export function itemsOf(data) {
   if (!data) return [];

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { apiPath, itemsOf, repoPath, useCursorPages } from '../api.js';
+import { apiPath, itemsOf, repoPath, useCursorPages, useWorkflowNames } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween } from '../lib/format.js';
@@ -20,6 +20,8 @@ export default function Alerts() {
   const [repoIn, setRepoIn] = useState(repo);
   useEffect(() => setRepoIn(repo), [repo]);
   const pager = useCursorPages(JSON.stringify([state, repo]), (cursor) => apiPath('/alerts', { state, repo, limit: 50, cursor }));
+  const alerts = itemsOf(pager.data).map(normAlert);
+  const wfNames = useWorkflowNames(alerts.filter((a) => a.workflowId != null && !a.workflowName).map((a) => a.repo));
   const go = (q) => navigate(withQuery('/alerts', { state, repo, ...q }), { replace: true });
 
   return (
@@ -41,8 +43,7 @@ export default function Alerts() {
       />
       <Card title={state === 'open' ? 'Open alerts' : 'Resolved alerts'} bodyClass="">
         <Async res={pager} what="alerts" rows={4}>
-          {(data) => {
-            const alerts = itemsOf(data).map(normAlert);
+          {() => {
             if (!alerts.length) {
               return (
                 <div className="p-4">
@@ -64,7 +65,7 @@ export default function Alerts() {
                       <p className="mt-0.5 flex flex-wrap gap-x-3 text-sm text-slate-500">
                         {a.repo && <Link to={`/repos/${repoPath(a.repo)}`} className="hover:underline">{a.repo}</Link>}
                         {a.repo && a.workflowId != null && (
-                          <Link to={`/repos/${repoPath(a.repo)}/workflows/${encodeURIComponent(a.workflowId)}`} className="hover:underline">{a.workflowName || `workflow ${a.workflowId}`}</Link>
+                          <Link to={`/repos/${repoPath(a.repo)}/workflows/${encodeURIComponent(a.workflowId)}`} className="hover:underline">{a.workflowName || (wfNames[a.repo] && wfNames[a.repo][String(a.workflowId)]) || `workflow ${a.workflowId}`}</Link>
                         )}
                         {a.branch && <span className="font-mono text-xs">{a.branch}</span>}
                         {a.runId != null && <Link to={`/runs/${encodeURIComponent(a.runId)}${a.attempt > 1 ? `?attempt=${a.attempt}` : ''}`} className="text-sky-700 hover:underline">run {a.runId}</Link>}

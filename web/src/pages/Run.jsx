@@ -4,7 +4,7 @@ import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import LogView from '../components/LogView.jsx';
 import Timeline from '../components/Timeline.jsx';
 import { Card, EmptyState, ErrorState, ExternalLink, LoadingState, PageHeader, Stat, StatusBadge, outcome } from '../components/ui.jsx';
-import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween, shortSha } from '../lib/format.js';
+import { DASH, formatDateTime, formatDuration, formatRelative, shortSha } from '../lib/format.js';
 import { normRunDetail } from '../model.js';
 
 function Attempts({ run, current, onPick }) {
@@ -33,8 +33,8 @@ function Attempts({ run, current, onPick }) {
 
 function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
   const ref = useRef(null);
-  const dur = secondsBetween(job.startedAt, job.completedAt);
-  const queue = secondsBetween(job.createdAt, job.startedAt);
+  const dur = job.duration;
+  const queue = job.queue;
   useEffect(() => {
     if (focusStep != null && ref.current) ref.current.scrollIntoView({ block: 'start' });
   }, [focusStep]);
@@ -55,9 +55,10 @@ function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, f
             type="button"
             aria-pressed={showLogs}
             onClick={onToggleLogs}
+            title={job.hasLogs === false ? 'No log tails were reported for this job' : undefined}
             className={`rounded-md border px-2.5 py-1 text-xs font-medium ${showLogs ? 'border-slate-900 bg-slate-900 text-white' : 'border-slate-200 bg-white text-slate-700 hover:bg-slate-50'}`}
           >
-            {showLogs ? 'Hide logs' : 'View logs'}
+            {showLogs ? 'Hide logs' : job.hasLogs === false ? 'View logs (none)' : 'View logs'}
           </button>
         </div>
       </header>
@@ -101,7 +102,7 @@ function RunBody({ run, query, setQuery }) {
     else next.add(id);
     setter(next);
   };
-  const queues = run.jobs.map((j) => secondsBetween(j.createdAt, j.startedAt)).filter((x) => x != null);
+  const queues = run.jobs.map((j) => j.queue).filter((x) => x != null);
   const maxQueue = queues.length ? Math.max(...queues) : null;
   const failedJobs = run.jobs.filter((j) => ['failure', 'timed_out'].includes(j.conclusion)).length;
 
