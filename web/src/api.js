@@ -114,6 +114,20 @@ export function useApi(url) {
 }
 
 /**
+ * Calls `fn` every `ms` while `enabled` and the page is visible: live pages (a running run, the
+ * overview) stay current without a reload. useApi keeps showing the old data while refreshing.
+ */
+export function useInterval(fn, ms, enabled = true) {
+  useEffect(() => {
+    if (!enabled) return undefined;
+    const id = window.setInterval(() => {
+      if (document.visibilityState === 'visible') fn();
+    }, ms);
+    return () => window.clearInterval(id);
+  }, [fn, ms, enabled]);
+}
+
+/**
  * Cursor paging over a list endpoint: `makeUrl(cursor)` builds the page's URL.
  * Keeps a stack of cursors so that "Previous" goes back without the server's help.
  */

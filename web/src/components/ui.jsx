@@ -233,7 +233,8 @@ export function EmptyState({ title, children }) {
 /** Loading / error / content switch for a useApi result. */
 export function Async({ res, what, rows, children }) {
   if (res.error) return <ErrorState error={res.error} title={`Could not load ${what}`} onRetry={res.reload} />;
-  if (res.loading || !res.data) return <LoadingState label={`Loading ${what}…`} rows={rows} />;
+  // A refresh keeps showing the data it replaces; only a first load shows the skeleton.
+  if (!res.data) return <LoadingState label={`Loading ${what}…`} rows={rows} />;
   return children(res.data);
 }
 

@@ -1,4 +1,4 @@
-import { apiPath, itemsOf, repoPath, useApi, useCursorPages } from '../api.js';
+import { apiPath, itemsOf, repoPath, useApi, useCursorPages, useInterval } from '../api.js';
 import { Link } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, RateBar, Stat, StatusBadge, rateTone } from '../components/ui.jsx';
 import { runHref } from '../components/RunsTable.jsx';
@@ -27,6 +27,8 @@ function Summary({ repos, alerts }) {
 export default function Overview() {
   const pager = useCursorPages('repos', (cursor) => apiPath('/repos', { limit: 100, cursor }));
   const alerts = useApi(apiPath('/alerts', { state: 'open', limit: 100 }));
+  useInterval(pager.reload, 30000);
+  useInterval(alerts.reload, 30000);
 
   return (
     <div>

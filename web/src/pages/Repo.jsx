@@ -4,7 +4,7 @@ import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import RunsTable from '../components/RunsTable.jsx';
 import { Async, Card, EmptyState, ExternalLink, PageHeader, Pager, RateBar } from '../components/ui.jsx';
 import { formatCount, formatDuration } from '../lib/format.js';
-import { normRepo, normRun, normWorkflow } from '../model.js';
+import { normRun, normWorkflow } from '../model.js';
 
 export const STATUSES = ['queued', 'in_progress', 'completed'];
 export const CONCLUSIONS = ['success', 'failure', 'cancelled', 'timed_out', 'skipped', 'action_required', 'neutral', 'startup_failure', 'stale'];
@@ -121,13 +121,11 @@ export default function Repo({ params }) {
   const query = useQuery();
   const navigate = useNavigate();
   const wfRes = useApi(apiPath(`/repos/${repoPath(repo)}/workflows`, { limit: 100 }));
-  const repos = useApi(apiPath('/repos', { limit: 100 }));
-  const info = itemsOf(repos.data).map(normRepo).find((r) => r.fullName === repo);
   const filters = { branch: query.branch, status: query.status, conclusion: query.conclusion, workflow: query.workflow };
   const key = JSON.stringify([repo, filters]);
   const pager = useCursorPages(key, (cursor) => apiPath(`/repos/${repoPath(repo)}/runs`, { ...filters, limit: 25, cursor }));
   const workflows = itemsOf(wfRes.data).map(normWorkflow);
-  const server = (info && info.serverUrl) || 'https://github.com';
+  const server = 'https://github.com';
 
   return (
     <div>

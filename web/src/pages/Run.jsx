@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { apiPath, repoPath, useApi } from '../api.js';
+import { apiPath, repoPath, useApi, useInterval } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import LogView from '../components/LogView.jsx';
 import Timeline from '../components/Timeline.jsx';
@@ -164,6 +164,9 @@ export default function Run({ params }) {
   const navigate = useNavigate();
   const runId = params.runId;
   const res = useApi(apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt: query.attempt }));
+  // A run that is still going is refreshed every 10 seconds.
+  const live = !!(res.data && res.data.status && res.data.status !== 'completed');
+  useInterval(res.reload, 10000, live);
   const setQuery = (q) => navigate(withQuery(`/runs/${encodeURIComponent(runId)}`, q), { keepScroll: true });
 
   if (res.error) {
@@ -174,7 +177,7 @@ export default function Run({ params }) {
       </div>
     );
   }
-  if (res.loading || !res.data) {
+  if (!res.data) {
     return (
       <div>
         <PageHeader crumbs={[{ label: 'Overview', to: '/' }, { label: `Run ${runId}` }]} title={`Run ${runId}`} />
