@@ -57,11 +57,15 @@ grpc_port=$(free_port)
 PG_FSYNC=off "$root/scripts/pg.sh" start "$tmp/pg" "$pg_port" >/dev/null
 psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE cipulse_web' >/dev/null
 db_url="postgresql://postgres@127.0.0.1:$pg_port/cipulse_web"
+# Reads need a token, as on a collector that is not public: the tests give it to the app the way
+# a user does, and one test checks that the app asks for it.
+read_token="web-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
 CIPULSE_DATABASE_URL="$db_url" \
 CIPULSE_HTTP_ADDR="127.0.0.1:$http_port" \
 CIPULSE_GRPC_ADDR="127.0.0.1:$grpc_port" \
 CIPULSE_WEB_DIR="$root/web/dist" \
+CIPULSE_READ_TOKEN="$read_token" \
 CIPULSE_POLL=0 \
 CIPULSE_LOG_LEVEL=info \
   "$cipulsed" serve >"$tmp/collector.log" 2>&1 &
@@ -83,4 +87,5 @@ shots=${CIPULSE_WEB_SHOTS:-$tmp/shots}
 mkdir -p "$shots"
 echo "test-web: collector at $base, screenshots in $shots"
 CIPULSE_URL="$base" CIPULSE_WEB_SHOTS="$shots" CIPULSE_WEB_NODE_MODULES="$root/web/node_modules" \
+CIPULSE_READ_TOKEN="$read_token" \
   node --test --test-concurrency=1 tests/web/

@@ -2,7 +2,7 @@
 // web/dist, with tests/web/sample.sql loaded into its database.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, launch, newPage, shot } from './helpers.mjs';
+import { TOKEN, api, launch, newPage, shot } from './helpers.mjs';
 
 let browser;
 let page;
@@ -211,5 +211,32 @@ describe('errors', () => {
     await alert.getByText(message, { exact: true }).waitFor();
     await alert.getByText(/HTTP 404/).waitFor();
     await shot(page, '08-error');
+  });
+});
+
+describe('read token', () => {
+  it('asks for the token when the collector wants one, and then works', async (t) => {
+    if (!TOKEN) {
+      t.skip('the collector runs without CIPULSE_READ_TOKEN');
+      return;
+    }
+    assert.equal((await api('/api/v1/repos', { token: '' })).status, 401);
+    const p = await newPage(browser, errors, { withToken: false });
+    try {
+      await p.goto('/');
+      const alert = p.getByRole('alert');
+      await alert.getByText(/HTTP 401/).waitFor();
+      await alert.getByLabel('Read token').fill('not-the-token');
+      await alert.getByRole('button', { name: 'Use token' }).click();
+      await p.getByRole('alert').getByLabel(/saved token was refused/).waitFor();
+      await shot(p, '09-token');
+      await p.getByRole('alert').getByLabel(/Read token/).fill(TOKEN);
+      await p.getByRole('alert').getByRole('button', { name: 'Use token' }).click();
+      await p.getByRole('table', { name: 'Repositories' }).getByRole('link', { name: 'acme/api', exact: true }).waitFor();
+      await p.getByRole('button', { name: 'Forget the read token' }).click();
+      await p.getByRole('alert').getByText(/HTTP 401/).waitFor();
+    } finally {
+      await p.context().close();
+    }
   });
 });

@@ -11,6 +11,8 @@ const { chromium } = require('playwright-core');
 
 export const BASE = process.env.CIPULSE_URL || 'http://127.0.0.1:8080';
 export const SHOTS = process.env.CIPULSE_WEB_SHOTS || null;
+// The collector's read token (scripts/test-web.sh sets CIPULSE_READ_TOKEN on both sides).
+export const TOKEN = process.env.CIPULSE_READ_TOKEN || '';
 
 export async function launch() {
   return chromium.launch({
@@ -20,9 +22,15 @@ export async function launch() {
   });
 }
 
-/** A new page that fails the test on any uncaught page error. */
-export async function newPage(browser, errors) {
+/**
+ * A new page in a fresh browser context; uncaught page errors go to `errors`. Unless
+ * `withToken` is false, the read token is in the app's storage as if the user had typed it in.
+ */
+export async function newPage(browser, errors, { withToken = true } = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: BASE });
+  if (withToken && TOKEN) {
+    await ctx.addInitScript((t) => window.localStorage.setItem('cipulse.readToken', t), TOKEN);
+  }
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000);
   page.on('pageerror', (e) => errors.push(e.message));
@@ -35,7 +43,7 @@ export async function shot(page, name) {
 }
 
 /** GETs an API path from the collector directly (to compare what the page shows). */
-export async function api(p) {
-  const res = await fetch(BASE + p);
+export async function api(p, { token = TOKEN } = {}) {
+  const res = await fetch(BASE + p, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   return { status: res.status, body: await res.json() };
 }
