@@ -32,7 +32,7 @@ function NavLink({ to, children, active }) {
     <Link
       to={to}
       aria-current={active ? 'page' : undefined}
-      className={`rounded-md px-3 py-1.5 text-sm font-medium ${active ? 'bg-white/10 text-white' : 'text-slate-300 hover:bg-white/5 hover:text-white'}`}
+      className={`whitespace-nowrap rounded-md px-2.5 py-1.5 text-sm font-medium sm:px-3 ${active ? 'bg-white/10 text-white' : 'text-slate-300 hover:bg-white/5 hover:text-white'}`}
     >
       {children}
     </Link>
@@ -54,20 +54,20 @@ export default function App() {
         Skip to content
       </a>
       <header className="bg-slate-900">
-        <div className="mx-auto flex h-14 max-w-7xl items-center gap-6 px-4 sm:px-6">
+        <div className="mx-auto flex h-14 max-w-7xl items-center gap-3 px-4 sm:gap-6 sm:px-6">
           <Link to="/" className="flex items-center gap-2 text-white" aria-label="cipulse home">
             <svg viewBox="0 0 32 32" className="h-7 w-7" aria-hidden="true">
               <rect width="32" height="32" rx="7" fill="#1e293b" />
               <path d="M4 17h6l3-8 5 15 3-7h7" fill="none" stroke="#34d399" strokeWidth="2.6" strokeLinecap="round" strokeLinejoin="round" />
             </svg>
-            <span className="text-lg font-semibold tracking-tight">cipulse</span>
+            <span className="hidden text-lg font-semibold tracking-tight sm:inline">cipulse</span>
           </Link>
           <nav aria-label="Main" className="flex items-center gap-1">
             <NavLink to="/" active={section === 'overview'}>Overview</NavLink>
             <NavLink to="/search" active={section === 'search'}>Log search</NavLink>
             <NavLink to="/alerts" active={section === 'alerts'}>Alerts</NavLink>
           </nav>
-          <div className="ml-auto hidden text-xs text-slate-400 sm:block">GitHub Actions pipeline health</div>
+          <div className="ml-auto hidden text-xs text-slate-400 md:block">GitHub Actions pipeline health</div>
         </div>
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-8 sm:px-6">

@@ -38,7 +38,7 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
     <div role="table" aria-label={label} className="text-sm">
       <div role="rowgroup">
         <div role="row" className="flex items-end text-[11px] text-slate-400">
-          <div role="columnheader" className={`${compact ? 'w-48' : 'w-56'} shrink-0 pb-1`}>
+          <div role="columnheader" className={`${compact ? 'w-28 sm:w-48' : 'w-28 sm:w-56'} shrink-0 pb-1`}>
             <span className="sr-only">Name</span>
           </div>
           <div role="columnheader" className="relative h-5 flex-1">
@@ -48,13 +48,13 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
               const f = t / span;
               const shift = f === 0 ? '' : f > 0.92 ? '-translate-x-full' : '-translate-x-1/2';
               return (
-                <span key={t} className={`absolute whitespace-nowrap tabular-nums ${shift}`} style={{ left: `${f * 100}%` }} aria-hidden="true">
+                <span key={t} className={`absolute whitespace-nowrap tabular-nums ${shift} ${f === 0 ? '' : 'hidden sm:inline'}`} style={{ left: `${f * 100}%` }} aria-hidden="true">
                   {t === 0 ? '0s' : formatDuration(t)}
                 </span>
               );
             })}
           </div>
-          <div role="columnheader" className="w-20 shrink-0 pb-1 text-right"><span className="sr-only">Duration</span></div>
+          <div role="columnheader" className="w-16 shrink-0 pb-1 text-right sm:w-20"><span className="sr-only">Duration</span></div>
         </div>
       </div>
       <div role="rowgroup" className="relative">
@@ -66,7 +66,7 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
           const Name = r.onSelect ? 'button' : 'span';
           return (
             <div role="row" key={r.key} className={`flex items-center border-t border-slate-100 ${r.selected ? 'bg-sky-50' : ''}`}>
-              <div role="cell" className={`${compact ? 'w-48' : 'w-56'} shrink-0 truncate py-1.5 pr-3`}>
+              <div role="cell" className={`${compact ? 'w-28 sm:w-48' : 'w-28 sm:w-56'} shrink-0 truncate py-1.5 pr-3`}>
                 <Name
                   {...(r.onSelect ? { type: 'button', onClick: r.onSelect } : {})}
                   className={`truncate text-left ${r.onSelect ? 'text-slate-800 hover:text-sky-700 hover:underline' : 'text-slate-700'}`}
@@ -97,7 +97,7 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
                   />
                 )}
               </div>
-              <div role="cell" className="w-20 shrink-0 text-right tabular-nums text-slate-600">{s == null ? 'not started' : formatDuration(dur)}</div>
+              <div role="cell" className="w-16 shrink-0 text-right tabular-nums text-slate-600 sm:w-20">{s == null ? 'not started' : formatDuration(dur)}</div>
             </div>
           );
         })}
