@@ -194,6 +194,13 @@ describe('alerts', () => {
     await list.getByRole('link', { name: 'CI', exact: true }).waitFor();
     await list.getByRole('link', { name: 'run 200007' }).waitFor();
     await shot(page, '07-alerts');
+    // Rules and channels, without the channel's secret destination.
+    const rules = page.getByRole('list', { name: 'Alert rules' });
+    await rules.getByText('when the average duration is above 10m 00s over 1 day').waitFor();
+    await rules.getByText(', workflow CI', { exact: false }).waitFor();
+    await rules.getByText('main-failures').waitFor();
+    await page.getByRole('list', { name: 'Notification channels' }).getByText('team-slack').waitFor();
+    assert.equal(await page.getByText(/SECRETSECRET|hooks\.slack/).count(), 0);
     await page.getByRole('radio', { name: 'Resolved' }).click();
     await page.getByText('Build failed 3 of the last 5 runs on main').waitFor();
     assert.equal(await page.getByText('CI failed on main (acme/api #93)').count(), 0);

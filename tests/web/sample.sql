@@ -113,6 +113,12 @@ INSERT INTO logs (repo_id, job_id, step_number, content, original_size, truncate
    182344, true, 2),
   (1001, 12312, 3, E'\033[36m$ make test\033[0m\n\033[32m42 passed\033[0m in 4.1s\n', NULL, false, 0);
 
+INSERT INTO notification_channels (id, name, kind, target) VALUES
+  (1, 'team-slack', 'slack', 'https://hooks.slack.invalid/services/T000/B000/SECRETSECRET');
+INSERT INTO alert_rules (id, name, kind, repo_id, workflow_id, branch, params, channel_ids) VALUES
+  (1, 'main-failures', 'failure', 1001, NULL, 'main', '{}', '{1}'),
+  (2, 'slow-ci', 'slow_build', 1001, 501, NULL, '{"threshold": 600, "window_s": 86400}', '{1}');
+
 INSERT INTO alerts (kind, repo_id, workflow_id, branch, run_id, run_attempt, condition_key, state, summary,
                     opened_at, resolved_at) VALUES
   ('failure', 1001, 501, 'main', 200007, 1, 'failure:1001:501:main', 'open', 'CI failed on main (acme/api #93)',

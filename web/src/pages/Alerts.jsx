@@ -4,6 +4,7 @@ import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween } from '../lib/format.js';
 import { normAlert } from '../model.js';
+import AlertRules from '../components/AlertRules.jsx';
 
 const KIND_STYLE = {
   failure: 'bg-rose-50 text-rose-700 ring-rose-600/20',
@@ -87,6 +88,7 @@ export default function Alerts() {
         </Async>
         <Pager pager={pager} label="Alert pages" />
       </Card>
+      <AlertRules />
     </div>
   );
 }
