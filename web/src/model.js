@@ -51,8 +51,24 @@ export function normRepo(r) {
     successRate: first(r.success_rate, m.success_rate),
     avgDuration: first(r.avg_duration_s, m.avg_duration_s),
     runs: first(r.runs, r.run_count, m.runs),
+    byConclusion: first(r.by_conclusion, m.by_conclusion, {}),
     lastRun: normRun(r.last_run),
   };
+}
+
+/**
+ * The success rate of several repositories together, by the design's definition: success ÷
+ * (success + failure + timed_out) over their runs; null when nothing counts.
+ */
+export function pooledSuccessRate(repos) {
+  let ok = 0;
+  let counted = 0;
+  for (const r of repos) {
+    const b = r.byConclusion || {};
+    ok += b.success || 0;
+    counted += (b.success || 0) + (b.failure || 0) + (b.timed_out || 0);
+  }
+  return counted ? ok / counted : null;
 }
 
 export function normWorkflow(w) {

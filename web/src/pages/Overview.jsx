@@ -2,12 +2,11 @@ import { apiPath, itemsOf, repoPath, useApi, useCursorPages, useInterval } from 
 import { Link } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, RateBar, Stat, StatusBadge, rateTone } from '../components/ui.jsx';
 import { runHref } from '../components/RunsTable.jsx';
-import { DASH, formatDuration, formatPercent, formatRelative } from '../lib/format.js';
-import { normAlert, normRepo } from '../model.js';
+import { DASH, formatCount, formatDuration, formatPercent, formatRelative } from '../lib/format.js';
+import { normAlert, normRepo, pooledSuccessRate } from '../model.js';
 
 function Summary({ repos, alerts }) {
-  const rated = repos.filter((r) => typeof r.successRate === 'number');
-  const mean = rated.length ? rated.reduce((a, r) => a + r.successRate, 0) / rated.length : null;
+  const rate = pooledSuccessRate(repos);
   const failing = repos.filter((r) => r.lastRun && ['failure', 'timed_out', 'startup_failure'].includes(r.lastRun.conclusion)).length;
   let openAlerts = DASH;
   if (alerts.data) {
@@ -17,7 +16,7 @@ function Summary({ repos, alerts }) {
   return (
     <div className="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
       <Stat label="Repositories" value={repos.length} />
-      <Stat label="Mean success rate" value={formatPercent(mean)} tone={rateTone(mean)} hint="across repositories" />
+      <Stat label="Success rate (7d)" value={formatPercent(rate)} tone={rateTone(rate)} hint="all repositories together" />
       <Stat label="Last run failed" value={failing} tone={failing ? 'red' : 'green'} hint="repositories" />
       <Stat label="Open alerts" value={openAlerts} tone={openAlerts !== '0' && openAlerts !== DASH ? 'amber' : undefined} hint={<Link to="/alerts" className="hover:underline">view alerts</Link>} />
     </div>
@@ -54,7 +53,8 @@ export default function Overview() {
                         <tr className="border-b border-slate-100 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
                           <th scope="col" className="px-4 py-2">Repository</th>
                           <th scope="col" className="px-4 py-2">Last run</th>
-                          <th scope="col" className="px-4 py-2">Success rate</th>
+                          <th scope="col" className="px-4 py-2">Success rate (7d)</th>
+                          <th scope="col" className="px-4 py-2 text-right">Runs (7d)</th>
                           <th scope="col" className="px-4 py-2 text-right">Avg duration</th>
                           <th scope="col" className="px-4 py-2 text-right">Last activity</th>
                         </tr>
@@ -82,6 +82,7 @@ export default function Overview() {
                               )}
                             </td>
                             <td className="px-4 py-3"><RateBar rate={r.successRate} /></td>
+                            <td className="px-4 py-3 text-right tabular-nums">{formatCount(r.runs)}</td>
                             <td className="px-4 py-3 text-right tabular-nums">{formatDuration(r.avgDuration)}</td>
                             <td className="px-4 py-3 text-right text-slate-500">
                               {r.lastRun ? formatRelative(r.lastRun.completedAt || r.lastRun.startedAt || r.lastRun.createdAt) : DASH}
