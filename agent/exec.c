@@ -19,6 +19,8 @@
 #include "cm_time.h"
 
 #define RECORD_MAX (32 * 1024 * 1024)
+/* A record file: the text JSON-escaped (at worst 6 bytes a byte) and a few fields. */
+#define RECORD_FILE_MAX (6L * RECORD_MAX + 65536)
 #define RECORD_MAX_AGE_S (7 * 24 * 3600)
 /* After the command exits, how long to keep reading output held open by its children. */
 #define DRAIN_MS 300
@@ -231,6 +233,7 @@ static int cmp_str(const void *a, const void *b)
 int ag_exec_load(const struct ag_config *cfg, const char *spool_dir, struct ag_exec_records *r)
 {
 	char dir[4096], prefix[512], path[8192];
+	struct cm_buf text = CM_BUF_INIT(RECORD_FILE_MAX);
 	size_t plen;
 	DIR *d;
 	struct dirent *e;
@@ -284,10 +287,16 @@ int ag_exec_load(const struct ag_config *cfg, const char *spool_dir, struct ag_e
 		rc = CM_ENOMEM;
 	for (size_t i = 0; rc == CM_OK && i < n; i++) {
 		json_error_t jerr;
-		json_t *rec;
+		json_t *rec = NULL;
 
+		/*
+		 * Read whole, then parse: json_load_file reads a character at a time, which was a
+		 * tenth of the agent's CPU time for a job of 30 exec steps.
+		 */
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		rec = json_load_file(path, 0, &jerr);
+		cm_buf_reset(&text);
+		if (cm_buf_read_file(&text, path) == CM_OK)
+			rec = json_loadb(cm_buf_str(&text), text.len, 0, &jerr);
 		if (!json_is_object(rec)) {
 			cm_log_warn("exec", "ignoring a damaged exec record file=%s", names[i]);
 			json_decref(rec);
@@ -307,6 +316,7 @@ int ag_exec_load(const struct ag_config *cfg, const char *spool_dir, struct ag_e
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	cm_buf_release(&text);
 	return rc;
 }
 

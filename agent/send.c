@@ -237,28 +237,6 @@ out:
 	return rc;
 }
 
-static char *read_file(const char *path, struct cm_buf *b)
-{
-	FILE *f = fopen(path, "rb");
-	char chunk[8192];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (cm_buf_add(b, chunk, n)) {
-			fclose(f);
-			return NULL;
-		}
-	}
-	if (ferror(f)) {
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	return (char *)cm_buf_str(b);
-}
-
 /* A channel to the collector; NULL with `why` set when the settings do not make one. */
 static grpc_channel *channel_new(const struct ag_send_opts *o, char *why, size_t whysize)
 {
@@ -293,7 +271,8 @@ static grpc_channel *channel_new(const struct ag_send_opts *o, char *why, size_t
 		const char *pem = NULL;
 
 		if (o->tls_ca && *o->tls_ca) {
-			pem = read_file(o->tls_ca, &roots);
+			if (cm_buf_read_file(&roots, o->tls_ca) == CM_OK)
+				pem = cm_buf_str(&roots);
 			if (!pem) {
 				snprintf(why, whysize, "could not read CIPULSE_TLS_CA file \"%s\"", o->tls_ca);
 				cm_buf_release(&roots);

@@ -5,8 +5,10 @@
 #
 # Why not one static binary: Debian's libcurl.a needs static builds of nghttp2, libpsl, zstd,
 # libssh2, librtmp, OpenLDAP and Kerberos, which Debian does not ship. So the package is
-# self-contained instead: the binary finds the shared libraries it needs (gRPC, abseil,
-# protobuf-c, libcurl and its dependencies, OpenSSL, jansson) in lib/ next to it (RUNPATH
+# self-contained instead: gRPC, abseil and protobuf-c are linked in (the Makefile's
+# AGENT_STATIC, when their static libraries are installed), and the binary finds the
+# shared libraries it still needs (libcurl and its dependencies, OpenSSL, jansson; gRPC too
+# without AGENT_STATIC) in lib/ next to it (RUNPATH
 # $ORIGIN/lib); only glibc comes from the system, and the script checks that no file needs a
 # glibc newer than MAX_GLIBC (2.35: Ubuntu 22.04, the oldest GitHub-hosted Ubuntu runner).
 #

@@ -1,13 +1,15 @@
 """Agent benchmark: one report of 30 steps with 100-line tails, sent by cipulse-agent and by an
 equivalent Node.js client (@grpc/grpc-js), to the same collector in the same run.
 
-Measures each whole process (fork to exit) with wait4(): CPU time (user+sys), wall time, peak
-RSS; runs the two alternately N times and prints medians and ratios. The C agent does more
-than the Node client: it also asks the GitHub API stand-in for the job, reads and masks the 30
-exec tails from its spool, and encodes the report itself.
+Measures each whole process (fork to exit) with bench/agent/measure.c: CPU time (user+sys),
+wall time, peak RSS (see measure.c for why not wait4() from here); runs the two alternately N
+times and prints medians and ratios. The C agent does more than the Node client: it also asks
+the GitHub API stand-in for the job, reads and masks the 30 exec tails from its spool, and
+encodes the report itself.
 
-Collector: the real cipulsed with PostgreSQL when --real is given (see scripts/bench-agent.sh),
-else a recording gRPC collector (Debian's python3-grpcio) that acknowledges at once.
+Collector: the one at --collector (scripts/bench-agent.sh starts the real cipulsed with
+PostgreSQL; with --database-url every report is checked to be stored), else a recording gRPC
+stand-in (Debian's python3-grpcio) that acknowledges at once.
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -33,18 +36,49 @@ def tail_text(step):
                    % (step, i, i, i) for i in range(LINES))
 
 
-def measure(argv, env):
-    t = time.monotonic()
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t
-    out, err = p.stdout.read(), p.stderr.read()
-    p.stdout.close()
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise SystemExit("%s failed (%d): %s %s" % (argv[0], p.returncode, out, err))
-    return {"cpu": ru.ru_utime + ru.ru_stime, "wall": wall, "rss": ru.ru_maxrss / 1024.0}
+def measure(tool, argv, env):
+    """Runs argv under the measure helper; returns cpu (s), wall (s), rss (MiB)."""
+    fd, out = tempfile.mkstemp(prefix="cipulse-measure-")
+    os.close(fd)
+    try:
+        p = subprocess.run([tool, out] + argv, env=env, capture_output=True)
+        if p.returncode != 0:
+            raise SystemExit("%s failed (%d): %s %s" % (argv[0], p.returncode, p.stdout, p.stderr))
+        with open(out) as f:
+            m = dict(kv.split("=") for kv in f.read().split())
+    finally:
+        os.unlink(out)
+    return {"cpu": int(m["cpu_us"]) / 1e6, "wall": int(m["wall_us"]) / 1e6,
+            "rss": int(m["maxrss_kb"]) / 1024.0}
+
+
+def report_bytes(metrics_url):
+    """cipulse_report_bytes_total of the collector's /metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("cipulse_report_bytes_total"):
+                return float(line.split()[-1])
+    raise SystemExit("no cipulse_report_bytes_total in %s" % metrics_url)
+
+
+def check_stored(url, expected):
+    """Every report of the run is in the database, with the job's steps and tails."""
+    import psycopg2
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM reports")
+            reports = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM steps WHERE job_id = 5001")
+            steps = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM logs WHERE job_id = 5001 AND step_number > 0")
+            logs = cur.fetchone()[0]
+    finally:
+        conn.close()
+    print("stored: %d reports (expected %d), job 5001 with %d steps and %d step tails"
+          % (reports, expected, steps, logs))
+    if reports != expected or steps != STEPS or logs != STEPS:
+        raise SystemExit("bench-agent: the collector did not store every report")
 
 
 def main():
@@ -52,6 +86,9 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--collector", help="host:port of a running collector (default: a recording one)")
     ap.add_argument("--token", default="bench-token")
+    ap.add_argument("--measure", required=True, help="the measure helper (bench/agent/measure.c)")
+    ap.add_argument("--metrics", help="the collector's /metrics URL (report sizes)")
+    ap.add_argument("--database-url", help="the collector's database (checks what was stored)")
     a = ap.parse_args()
 
     gh = FakeGitHub()
@@ -104,13 +141,19 @@ def main():
 
     node = ["node", os.path.join(HERE, "client.js"), wpath, addr, a.token]
     results = {"c": [], "node": []}
+    sizes = {}
     for i in range(a.runs + 1):
         write_records()
         workload["header"]["report_id"] = "bench-node-%d-%d" % (os.getpid(), i)
         with open(wpath, "w") as f:
             json.dump(workload, f)
-        c = measure([AGENT, "report"], env)
-        n = measure(node, dict(os.environ))
+        before = report_bytes(a.metrics) if a.metrics and i == 0 else None
+        c = measure(a.measure, [AGENT, "report"], env)
+        if before is not None:
+            sizes["c"] = report_bytes(a.metrics) - before
+        n = measure(a.measure, node, dict(os.environ))
+        if before is not None:
+            sizes["node"] = report_bytes(a.metrics) - before - sizes["c"]
         if i > 0:  # the first pair warms caches
             results["c"].append(c)
             results["node"].append(n)
@@ -122,8 +165,12 @@ def main():
               % (len(kinds.jobs[0]["steps"]), len(kinds.logs), LINES, sizes[0], len(kinds.raw)))
         assert len(kinds.logs) == STEPS, "the C agent did not send every tail"
     else:
-        print("collector: %s" % addr)
-        print("workload: 1 job, %d steps, %d tails x %d lines" % (STEPS, STEPS, LINES))
+        print("collector: %s%s" % (addr, " (cipulsed + PostgreSQL)" if a.database_url else ""))
+        print("workload: 1 job, %d steps, %d tails x %d lines; report bytes received: %s"
+              % (STEPS, STEPS, LINES, ", ".join("%s %d" % (k, v) for k, v in sizes.items())
+                 if sizes else "n/a"))
+    if a.database_url:
+        check_stored(a.database_url, 2 * (a.runs + 1))
     print("runs: %d each, alternating, medians (whole process: start to exit)" % a.runs)
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("cpu", "wall", "rss")}
            for k, v in results.items()}
