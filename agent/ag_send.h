@@ -37,7 +37,9 @@ void ag_send_global_shutdown(void);
  * Returns 0 once acknowledged (ack filled in), CM_EUNAVAIL when the collector could not take
  * it within the budget (spool it), CM_EAUTH/CM_EDENIED for a token the collector refused
  * (spool it: the token may be fixed), CM_EINVAL/CM_ETOOBIG when the collector rejected the
- * report itself (resending cannot help). `why` receives one line for the user (no secrets).
+ * report itself (resending cannot help), CM_EIO when our own settings do not make a channel
+ * (no collector, unreadable CIPULSE_TLS_CA: spool it, nothing was sent). `why` receives one
+ * line for the user (no secrets).
  */
 int ag_send(const struct ag_send_opts *o, const char *frames, size_t n, struct ag_ack *ack,
 	    char *why, size_t whysize);

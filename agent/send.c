@@ -301,16 +301,20 @@ int ag_send(const struct ag_send_opts *o, const char *frames, size_t n, struct a
 	int rc;
 
 	memset(ack, 0, sizeof(*ack));
+	/*
+	 * Our own settings failing (no collector, an unreadable CA file) is not the collector
+	 * rejecting the report: CM_EIO, so that the report is kept and sent once they are fixed.
+	 */
 	if (!o->collector || !*o->collector) {
 		snprintf(why, whysize, "no collector set (CIPULSE_COLLECTOR)");
-		return CM_EINVAL;
+		return CM_EIO;
 	}
 	for (;;) {
 		grpc_channel *ch = channel_new(o, why, whysize);
 		long wait;
 
 		if (!ch)
-			return CM_EINVAL;
+			return CM_EIO;
 		ack->attempts++;
 		rc = attempt(o, ch, frames, n, ack, why, whysize);
 		grpc_channel_destroy(ch);
