@@ -6,6 +6,7 @@
 # throwaway PostgreSQL (scripts/pg.sh), which must store every report.
 # Installs the Node client's packages with npm on first use (bench/agent/node_modules).
 #   BENCH_RUNS=15 scripts/bench-agent.sh
+#   scripts/bench-agent.sh --compare OLD/cipulse-agent          (another build in the same run)
 #   scripts/bench-agent.sh --collector HOST:PORT --token T     (a collector already running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ ${CC:-cc} -O2 -Wall -Wextra -Werror -o "$BUILD/bench/measure" bench/agent/measur
 echo "node $(node --version), @grpc/grpc-js $(node -p "require('./bench/agent/node_modules/@grpc/grpc-js/package.json').version")"
 export CIPULSE_BUILD=$(pwd)/$BUILD
 
-if [ $# -gt 0 ]; then
+if [[ " $* " == *" --collector "* ]]; then
   exec /usr/bin/python3 bench/agent/bench.py --runs "${BENCH_RUNS:-15}" --measure "$BUILD/bench/measure" "$@"
 fi
 
@@ -51,4 +52,4 @@ for _ in $(seq 100); do
 done
 /usr/bin/python3 bench/agent/bench.py --runs "${BENCH_RUNS:-15}" --measure "$BUILD/bench/measure" \
   --collector "127.0.0.1:$grpc" --token "$token" --metrics "http://127.0.0.1:$http/metrics" \
-  --database-url "$CIPULSE_DATABASE_URL"
+  --database-url "$CIPULSE_DATABASE_URL" "$@"

@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--measure", required=True, help="the measure helper (bench/agent/measure.c)")
     ap.add_argument("--metrics", help="the collector's /metrics URL (report sizes)")
     ap.add_argument("--database-url", help="the collector's database (checks what was stored)")
+    ap.add_argument("--compare", action="append", metavar="AGENT",
+                    help="another cipulse-agent binary to measure in the same run (repeatable)")
     a = ap.parse_args()
 
     gh = FakeGitHub()
@@ -140,23 +142,26 @@ def main():
                 json.dump(rec, f)
 
     node = ["node", os.path.join(HERE, "client.js"), wpath, addr, a.token]
-    results = {"c": [], "node": []}
+    # The agent under test first; --compare binaries (e.g. an older build) run in the same loop.
+    clients = [("c", "cipulse-agent (C, gRPC core)", [AGENT, "report"], env)]
+    for k, path in enumerate(a.compare or []):
+        print("compare %d: %s" % (k + 1, path))
+        clients.append(("cmp%d" % k, "compare %d" % (k + 1), [path, "report"], env))
+    clients.append(("node", "Node.js @grpc/grpc-js", node, dict(os.environ)))
+    results = {key: [] for key, _, _, _ in clients}
     sizes = {}
     for i in range(a.runs + 1):
-        write_records()
         workload["header"]["report_id"] = "bench-node-%d-%d" % (os.getpid(), i)
         with open(wpath, "w") as f:
             json.dump(workload, f)
-        before = report_bytes(a.metrics) if a.metrics and i == 0 else None
-        c = measure(a.measure, [AGENT, "report"], env)
-        if before is not None:
-            sizes["c"] = report_bytes(a.metrics) - before
-        n = measure(a.measure, node, dict(os.environ))
-        if before is not None:
-            sizes["node"] = report_bytes(a.metrics) - before - sizes["c"]
-        if i > 0:  # the first pair warms caches
-            results["c"].append(c)
-            results["node"].append(n)
+        for key, _, argv, cenv in clients:
+            write_records()
+            before = report_bytes(a.metrics) if a.metrics and i == 0 else None
+            r = measure(a.measure, argv, cenv)
+            if before is not None:
+                sizes[key] = report_bytes(a.metrics) - before
+            if i > 0:  # the first round warms caches
+                results[key].append(r)
     if fake:
         sizes = [sum(len(m) for m in r.raw) for r in fake.reports]
         kinds = fake.reports[0]
@@ -170,17 +175,18 @@ def main():
               % (STEPS, STEPS, LINES, ", ".join("%s %d" % (k, v) for k, v in sizes.items())
                  if sizes else "n/a"))
     if a.database_url:
-        check_stored(a.database_url, 2 * (a.runs + 1))
+        check_stored(a.database_url, len(clients) * (a.runs + 1))
     print("runs: %d each, alternating, medians (whole process: start to exit)" % a.runs)
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("cpu", "wall", "rss")}
            for k, v in results.items()}
-    print("%-28s %10s %10s %12s" % ("client", "CPU ms", "wall ms", "peak RSS MiB"))
-    for k, label in (("c", "cipulse-agent (C, gRPC core)"), ("node", "Node.js @grpc/grpc-js")):
-        print("%-28s %10.1f %10.1f %12.1f" % (label, med[k]["cpu"] * 1000, med[k]["wall"] * 1000,
-                                               med[k]["rss"]))
-    print("ratios (Node / C): CPU %.1fx, wall %.1fx, peak RSS %.1fx"
-          % (med["node"]["cpu"] / med["c"]["cpu"], med["node"]["wall"] / med["c"]["wall"],
-             med["node"]["rss"] / med["c"]["rss"]))
+    print("%-30s %10s %10s %12s" % ("client", "CPU ms", "wall ms", "peak RSS MiB"))
+    for key, label, _, _ in clients:
+        print("%-30s %10.1f %10.1f %12.1f" % (label, med[key]["cpu"] * 1000,
+                                               med[key]["wall"] * 1000, med[key]["rss"]))
+    for key, label, _, _ in clients[:-1]:
+        print("ratios (Node / %s): CPU %.1fx, wall %.1fx, peak RSS %.1fx"
+              % ("C" if key == "c" else label.strip(), med["node"]["cpu"] / med[key]["cpu"],
+                 med["node"]["wall"] / med[key]["wall"], med["node"]["rss"] / med[key]["rss"]))
     print("targets: CPU >= 10x, peak RSS >= 3x, C wall < 50 ms")
     gh.stop()
     if fake:
