@@ -46,8 +46,6 @@ struct ag_gh_sink {
 /* Streams the plain-text log of a finished job into sink, following the redirect. */
 int ag_gh_job_log(struct ag_gh *gh, const char *repo, int64_t job_id, const struct ag_gh_sink *sink);
 
-/* The URL of rel="next" in a Link header value into out; CM_ENOTFOUND when there is none. */
-int ag_link_next(const char *link, char *out, size_t size);
 
 /*
  * How long to wait before retrying a reply, in ms, or -1 when it is not worth retrying.

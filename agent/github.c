@@ -10,6 +10,7 @@
 #include "ag_config.h"
 #include "cm_buf.h"
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_log.h"
 #include "cm_time.h"
 
@@ -122,27 +123,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Copies the value of header `name` from a header line, if that is the line's name. */
-static void header_value(const char *line, size_t n, const char *name, char *out, size_t size)
-{
-	size_t nlen = strlen(name), vlen;
-	const char *v;
-
-	if (n <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
-		return;
-	v = line + nlen + 1;
-	vlen = n - nlen - 1;
-	while (vlen && (*v == ' ' || *v == '\t')) {
-		v++;
-		vlen--;
-	}
-	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-		vlen--;
-	if (vlen >= size)
-		vlen = size - 1;
-	memcpy(out, v, vlen);
-	out[vlen] = '\0';
-}
 
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -154,10 +134,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 		r->link[0] = r->retry_after[0] = r->remaining[0] = r->reset[0] = '\0';
 		return n;
 	}
-	header_value(p, n, "link", r->link, sizeof(r->link));
-	header_value(p, n, "retry-after", r->retry_after, sizeof(r->retry_after));
-	header_value(p, n, "x-ratelimit-remaining", r->remaining, sizeof(r->remaining));
-	header_value(p, n, "x-ratelimit-reset", r->reset, sizeof(r->reset));
+	cm_http_header_value(p, n, "link", r->link, sizeof(r->link));
+	cm_http_header_value(p, n, "retry-after", r->retry_after, sizeof(r->retry_after));
+	cm_http_header_value(p, n, "x-ratelimit-remaining", r->remaining, sizeof(r->remaining));
+	cm_http_header_value(p, n, "x-ratelimit-reset", r->reset, sizeof(r->reset));
 	return n;
 }
 
@@ -300,49 +280,6 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 	}
 }
 
-int ag_link_next(const char *link, char *out, size_t size)
-{
-	const char *p = link;
-
-	/* Link: <url>; rel="prev", <url>; rel="next" (params may be in any order). */
-	while (p && *p) {
-		const char *lt = strchr(p, '<'), *gt, *end;
-
-		if (!lt)
-			break;
-		gt = strchr(lt, '>');
-		if (!gt)
-			break;
-		end = strchr(gt, ',');
-		if (!end)
-			end = gt + strlen(gt);
-		for (const char *q = gt; q + 3 < end; q++) {
-			if (strncasecmp(q, "rel=", 4) != 0)
-				continue;
-			q += 4;
-			if (*q == '"')
-				q++;
-			/* rel may list several types: rel="next last". */
-			while (q < end && *q != '"' && *q != ';') {
-				size_t w = strcspn(q, " \";,");
-
-				if (w == 4 && strncasecmp(q, "next", 4) == 0) {
-					if ((size_t)(gt - lt - 1) >= size)
-						return CM_ETOOBIG;
-					memcpy(out, lt + 1, (size_t)(gt - lt - 1));
-					out[gt - lt - 1] = '\0';
-					return CM_OK;
-				}
-				q += w;
-				while (q < end && *q == ' ')
-					q++;
-			}
-			break;
-		}
-		p = *end ? end + 1 : end;
-	}
-	return CM_ENOTFOUND;
-}
 
 int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attempt, json_t **jobs)
 {
@@ -380,7 +317,7 @@ int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attemp
 			goto out;
 		url[0] = '\0';
 		/* Follow only links back into the API: the token must not go anywhere else. */
-		if (*next && ag_link_next(next, url, sizeof(url)) == CM_OK &&
+		if (*next && cm_http_link_next(next, url, sizeof(url)) == CM_OK &&
 		    strncmp(url, gh->api_url, strlen(gh->api_url)) != 0) {
 			cm_log_warn("github", "ignoring a next-page link outside GITHUB_API_URL");
 			url[0] = '\0';

@@ -10,6 +10,7 @@
 
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_log.h"
 #include "cm_time.h"
 #include "metrics.h"
@@ -179,32 +180,6 @@ void col_gh_resp_release(struct col_gh_resp *r)
 	cm_buf_release(&r->body);
 }
 
-void col_gh_link_next(const char *link, char *out, size_t size)
-{
-	const char *p = link;
-
-	out[0] = '\0';
-	/* <url>; rel="next", <url>; rel="last" */
-	while (p && (p = strchr(p, '<'))) {
-		const char *end = strchr(p, '>');
-		const char *comma;
-
-		if (!end)
-			return;
-		comma = strchr(end, ',');
-		if (strstr(end, "rel=\"next\"") &&
-		    (!comma || strstr(end, "rel=\"next\"") < comma)) {
-			size_t n = (size_t)(end - p - 1);
-
-			if (n < size) {
-				memcpy(out, p + 1, n);
-				out[n] = '\0';
-			}
-			return;
-		}
-		p = comma;
-	}
-}
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -214,28 +189,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return cm_buf_add(&r->body, data, size * n) == CM_OK ? size * n : 0;
 }
 
-/* The value of header line "Name: value\r\n" when its name is `name`, copied into out. */
-static int header_value(const char *line, size_t len, const char *name, char *out, size_t size)
-{
-	size_t nlen = strlen(name), vlen;
-	const char *v;
-
-	if (len <= nlen || strncasecmp(line, name, nlen) || line[nlen] != ':')
-		return 0;
-	v = line + nlen + 1;
-	vlen = len - nlen - 1;
-	while (vlen && (*v == ' ' || *v == '\t')) {
-		v++;
-		vlen--;
-	}
-	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-		vlen--;
-	if (vlen >= size)
-		vlen = size - 1;
-	memcpy(out, v, vlen);
-	out[vlen] = '\0';
-	return 1;
-}
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -243,17 +196,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	char v[2048];
 
-	if (header_value(data, len, "ETag", h->resp->etag, sizeof(h->resp->etag)))
+	if (cm_http_header_value(data, len, "ETag", h->resp->etag, sizeof(h->resp->etag)))
 		return len;
-	if (header_value(data, len, "Link", v, sizeof(v)))
-		col_gh_link_next(v, h->resp->next, sizeof(h->resp->next));
-	else if (header_value(data, len, "X-RateLimit-Remaining", v, sizeof(v)))
+	if (cm_http_header_value(data, len, "Link", v, sizeof(v))) {
+		if (cm_http_link_next(v, h->resp->next, sizeof(h->resp->next)))
+			h->resp->next[0] = '\0';
+	} else if (cm_http_header_value(data, len, "X-RateLimit-Remaining", v, sizeof(v)))
 		h->remaining = strtol(v, NULL, 10);
-	else if (header_value(data, len, "X-RateLimit-Limit", v, sizeof(v)))
+	else if (cm_http_header_value(data, len, "X-RateLimit-Limit", v, sizeof(v)))
 		h->limit = strtol(v, NULL, 10);
-	else if (header_value(data, len, "X-RateLimit-Reset", v, sizeof(v)))
+	else if (cm_http_header_value(data, len, "X-RateLimit-Reset", v, sizeof(v)))
 		h->reset_s = strtoll(v, NULL, 10);
-	else if (header_value(data, len, "Retry-After", v, sizeof(v)))
+	else if (cm_http_header_value(data, len, "Retry-After", v, sizeof(v)))
 		h->retry_after = strtol(v, NULL, 10);
 	return len;
 }

@@ -54,7 +54,5 @@ void col_gh_resp_release(struct col_gh_resp *r);
 int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_none_match,
 	       struct col_gh_resp *resp);
 
-/* Parses a Link header value; writes the rel="next" URL into out ("" when none). */
-void col_gh_link_next(const char *link, char *out, size_t size);
 
 #endif
