@@ -1,0 +1,136 @@
+"""A tiny protobuf encoder/decoder for the cipulse wire contract, written from the .proto files.
+
+Debian ships no protoc for Python, and an independent encoder is what a contract test wants
+anyway: if the C side and this file disagree, one of them misread report.proto.
+
+    chunk_header(report_id="r1", repository={"id": 1, "full_name": "o/r"}, run={...})
+    chunk_job(id=5, name="build", steps=[{"number": 1, "name": "checkout"}])
+    chunk_log(job_id=5, step_number=1, seq=0, text="hello", last=True)
+"""
+
+# name -> (field number, type); type is a scalar kind or ("msg", schema) / ("rep", type).
+REPOSITORY = {"id": (1, "int64"), "full_name": (2, "string"), "server_url": (3, "string")}
+WORKFLOW = {"id": (1, "int64"), "name": (2, "string"), "path": (3, "string")}
+RUN = {
+    "id": (1, "int64"), "attempt": (2, "int32"), "number": (3, "int64"),
+    "event": (4, "string"), "head_branch": (5, "string"), "head_sha": (6, "string"),
+    "actor": (7, "string"), "html_url": (8, "string"), "status": (9, "string"),
+    "conclusion": (10, "string"), "created_at": (11, "int64"),
+    "run_started_at": (12, "int64"), "updated_at": (13, "int64"),
+}
+HEADER = {
+    "report_id": (1, "string"), "agent_version": (2, "string"), "mode": (3, "int32"),
+    "sent_at": (4, "int64"), "repository": (5, ("msg", REPOSITORY)),
+    "workflow": (6, ("msg", WORKFLOW)), "run": (7, ("msg", RUN)),
+}
+STEP = {
+    "number": (1, "int32"), "name": (2, "string"), "status": (3, "string"),
+    "conclusion": (4, "string"), "started_at": (5, "int64"), "completed_at": (6, "int64"),
+}
+JOB = {
+    "id": (1, "int64"), "name": (2, "string"), "status": (3, "string"),
+    "conclusion": (4, "string"), "created_at": (5, "int64"), "started_at": (6, "int64"),
+    "completed_at": (7, "int64"), "runner_name": (8, "string"),
+    "labels": (9, ("rep", "string")), "html_url": (10, "string"),
+    "steps": (11, ("rep", ("msg", STEP))), "runner_os": (12, "string"),
+    "runner_arch": (13, "string"),
+}
+LOG = {
+    "job_id": (1, "int64"), "step_number": (2, "int32"), "seq": (3, "int32"),
+    "text": (4, "string"), "last": (5, "bool"), "original_size": (6, "int64"),
+    "truncated": (7, "bool"), "exit_code": (8, "int32"), "has_exit_code": (9, "bool"),
+}
+CHUNK = {"header": (1, ("msg", HEADER)), "job": (2, ("msg", JOB)), "log": (3, ("msg", LOG))}
+ACK = {"report_id": (1, "string"), "duplicate": (2, "bool"), "jobs": (3, "int32"),
+       "steps": (4, "int32"), "logs": (5, "int32")}
+HEALTH_REQ = {"service": (1, "string")}
+HEALTH_RESP = {"status": (1, "int32")}
+
+SERVING, NOT_SERVING, SERVICE_UNKNOWN = 1, 2, 3
+
+
+def varint(n):
+    n &= (1 << 64) - 1  # negative ints are 10-byte two's complement, as protobuf does
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _key(num, wire):
+    return varint((num << 3) | wire)
+
+
+def _field(num, kind, value):
+    if isinstance(kind, tuple) and kind[0] == "rep":
+        return b"".join(_field(num, kind[1], v) for v in value)
+    if isinstance(kind, tuple) and kind[0] == "msg":
+        body = encode(kind[1], value)
+        return _key(num, 2) + varint(len(body)) + body
+    if kind == "string":
+        raw = value if isinstance(value, (bytes, bytearray)) else value.encode("utf-8")
+        return _key(num, 2) + varint(len(raw)) + bytes(raw)
+    if kind == "bool":
+        return _key(num, 0) + varint(1 if value else 0)
+    return _key(num, 0) + varint(int(value))
+
+
+def encode(schema, values):
+    """Encodes a dict by schema; strings may be bytes (to send invalid UTF-8 on purpose)."""
+    out = bytearray()
+    for name, value in values.items():
+        num, kind = schema[name]
+        out += _field(num, kind, value)
+    return bytes(out)
+
+
+def chunk_header(**header):
+    return encode(CHUNK, {"header": header})
+
+
+def chunk_job(**job):
+    return encode(CHUNK, {"job": job})
+
+
+def chunk_log(**log):
+    return encode(CHUNK, {"log": log})
+
+
+def _read_varint(buf, i):
+    shift = n = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, i
+        shift += 7
+
+
+def decode(schema, buf):
+    """Decodes the scalar fields of a flat message (enough for ReportAck and health replies)."""
+    names = {num: (name, kind) for name, (num, kind) in schema.items()}
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = _read_varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = _read_varint(buf, i)
+        elif wire == 2:
+            ln, i = _read_varint(buf, i)
+            v, i = bytes(buf[i:i + ln]), i + ln
+        else:
+            raise ValueError("unexpected wire type %d" % wire)
+        if num in names:
+            name, kind = names[num]
+            if kind == "string":
+                v = v.decode("utf-8")
+            elif kind == "bool":
+                v = bool(v)
+            out[name] = v
+    return out
