@@ -29,6 +29,27 @@ CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fno-strict-aliasing -pthread $(PKG_CFLAGS)
 LDLIBS   += -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -ljansson -pthread -lm
+# The agent is a short-lived process started once per job, so what it costs to start counts:
+# it links gRPC, abseil, upb, re2, c-ares and protobuf-c statically (when their static
+# libraries are installed), which drops ~45 shared libraries and most of the symbol lookups
+# at start-up (docs/agent-footprint.md). OpenSSL, zlib, libcurl and jansson stay shared
+# (libcurl loads OpenSSL itself, and one process must not hold two copies of it), and so does
+# the C++ runtime: Debian's libstdc++.a needs glibc 2.36 (arc4random), newer than the oldest
+# runner the release supports (scripts/release-build.sh).
+# AGENT_STATIC=0 links the agent like the collector; sanitizer builds always do.
+AGENT_STATIC ?= $(if $(filter /%,$(shell $(CC) -print-file-name=libgrpc.a)),1,0)
+ifeq ($(SAN),1)
+AGENT_STATIC := 0
+endif
+ifeq ($(AGENT_STATIC),1)
+AGENT_STATIC_LIBS := -lprotobuf-c $(filter-out -lssl -lcrypto -lz -ldl -lrt -latomic -lm,\
+	$(shell pkg-config --static --libs-only-l grpc 2>/dev/null))
+AGENT_LDFLAGS := -Wl,--gc-sections
+AGENT_LDLIBS  := -Wl,-Bstatic $(AGENT_STATIC_LIBS) -Wl,-Bdynamic -lcurl -lssl -lcrypto -lz \
+	-ljansson -lstdc++ -latomic -pthread -lm -ldl -lrt
+else
+AGENT_LDLIBS  := $(LDLIBS)
+endif
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -92,7 +113,7 @@ $(BUILD)/cipulsed: $(BUILD)/collector/main.o $(LIBCOLLECTOR) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/cipulse-agent: $(BUILD)/agent/main.o $(LIBAGENT) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -16,6 +16,7 @@ struct col_config {
 	char *web_dir;
 	char *github_token;
 	char *github_api_url;
+	char *webhook_secret;
 	char *slack_webhook_url;
 	char *teams_webhook_url;
 	char *smtp_url;
@@ -27,6 +28,7 @@ struct col_config {
 	char *log_format;
 	long log_retention_days;
 	long poll_interval_ms;
+	long poll_stale_ms;
 	long max_report_bytes;
 	long max_message_bytes;
 	long max_body_bytes;

@@ -467,12 +467,12 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		flags |= MHD_USE_TLS;
 	}
 	h->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ctx->cfg->http_threads,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)1000, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
-		h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+		(unsigned int)1000, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
 		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)", ctx->cfg->http_addr);

@@ -4,34 +4,65 @@
 #include <string.h>
 
 #include "cm_err.h"
+#include <curl/curl.h>
+
 #include "health_http.h"
+#include "poller.h"
+#include "webhook.h"
 
 struct col_services {
-	int unused;
+	struct col_poller *poller;
 };
 
 void col_routes_register(void)
 {
 	col_health_http_routes();
+	col_webhook_routes();
+	col_poller_routes();
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
 {
-	*out = calloc(1, sizeof(**out));
-	return *out ? CM_OK : CM_ENOMEM;
+	struct col_services *svc = calloc(1, sizeof(*svc));
+	int rc;
+
+	if (!svc)
+		return CM_ENOMEM;
+	/* libcurl's global state, before any thread uses it (poller, notifiers). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		free(svc);
+		return CM_EIO;
+	}
+	rc = col_poller_start(ctx, &svc->poller);
+	if (rc)
+		goto fail_curl;
+	*out = svc;
+	return CM_OK;
+fail_curl:
+	curl_global_cleanup();
+	free(svc);
+	return rc;
 }
 
 void col_services_stop(struct col_services *svc)
 {
+	if (!svc)
+		return;
+	col_poller_stop(svc->poller);
+	curl_global_cleanup();
 	free(svc);
 }
 
 int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv)
 {
+	if (!strcmp(cmd, "backfill"))
+		return col_backfill_command(ctx, argc, argv);
 	return -1;
 }
 
 const char *col_extra_commands_help(void)
 {
-	return "";
+	return "  backfill --repo owner/name [--days N]\n"
+	       "                              import the last N days (default 30) of runs and\n"
+	       "                              jobs from the GitHub API; resumable\n";
 }

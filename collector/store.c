@@ -14,14 +14,26 @@
 
 /* A time parameter: epoch ms as text, NULL when unknown (0). */
 #define TS(ms) "to_timestamp(NULLIF(" ms ", 0)::double precision / 1000)"
-/* Status only moves forward; the conclusion goes with the status that wins. */
-#define STATUS_MERGE(t)                                                                         \
+/*
+ * Status only moves forward; the conclusion goes with the status that wins. (In a SET list
+ * every expression sees the old row, so the order of assignments does not matter.)
+ */
+#define STATUS_SET(t)                                                                           \
 	"status = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= cipulse_status_rank(" t     \
 	".status) THEN COALESCE(EXCLUDED.status, " t ".status) ELSE " t ".status END, "         \
 	"conclusion = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= "                       \
 	"cipulse_status_rank(" t ".status) THEN COALESCE(EXCLUDED.conclusion, " t               \
-	".conclusion) ELSE " t ".conclusion END, "
+	".conclusion) ELSE " t ".conclusion END"
+#define STATUS_MERGE(t) STATUS_SET(t) ", "
 #define KEEP(t, col) col " = COALESCE(EXCLUDED." col ", " t "." col "), "
+/*
+ * A value that belongs to a state: a description at least as far along replaces it, an older
+ * one (a late in_progress or queued event) only fills a gap, so order does not matter.
+ */
+#define KEEP_RANKED(t, col)                                                                     \
+	col " = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= cipulse_status_rank(" t       \
+	".status) THEN COALESCE(EXCLUDED." col ", " t "." col ") ELSE COALESCE(" t "." col     \
+	", EXCLUDED." col ") END, "
 
 struct stmt {
 	const char *name;
@@ -31,6 +43,7 @@ struct stmt {
 
 enum {
 	ST_REPORT,
+	ST_DELIVERY,
 	ST_REPO_ADOPT,
 	ST_REPO_RENAME,
 	ST_REPO,
@@ -52,6 +65,11 @@ static const struct stmt stmts[ST_COUNT] = {
 			"VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8, $9) "
 			"ON CONFLICT (report_id) DO NOTHING RETURNING 1",
 			9 },
+	[ST_DELIVERY] = { "cp_delivery",
+			  "INSERT INTO webhook_deliveries (delivery_id, event, action, repo_id) "
+			  "VALUES ($1, $2, NULLIF($3, ''), $4) "
+			  "ON CONFLICT (delivery_id) DO NOTHING RETURNING 1",
+			  4 },
 	/* A repository registered by name before GitHub's id was known takes the real id now;
 	 * ON UPDATE CASCADE carries it into tokens, workflows and runs. */
 	[ST_REPO_ADOPT] = { "cp_repo_adopt",
@@ -137,11 +155,10 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "NULLIF($15, ''), ARRAY[$16]) "
 		     "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
 		     KEEP("t", "name") STATUS_MERGE("t")
-		     KEEP("t", "created_at") KEEP("t", "started_at")
-		     "completed_at = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= "
-		     "  cipulse_status_rank(t.status) THEN COALESCE(EXCLUDED.completed_at, "
-		     "  t.completed_at) ELSE t.completed_at END, "
-		     KEEP("t", "runner_name") KEEP("t", "runner_os") KEEP("t", "runner_arch")
+		     KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
+		     KEEP_RANKED("t", "completed_at")
+		     KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
+		     KEEP_RANKED("t", "runner_arch")
 		     KEEP("t", "labels") KEEP("t", "html_url")
 		     "sources = CASE WHEN $16 = ANY (t.sources) THEN t.sources "
 		     "  ELSE t.sources || $16 END",
@@ -152,8 +169,8 @@ static const struct stmt stmts[ST_COUNT] = {
 		      "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), "
 		      TS("$7::bigint") ", " TS("$8::bigint") ") "
 		      "ON CONFLICT (repo_id, job_id, number) DO UPDATE SET "
-		      KEEP("t", "name") STATUS_MERGE("t") KEEP("t", "started_at")
-		      "completed_at = COALESCE(EXCLUDED.completed_at, t.completed_at)",
+		      KEEP("t", "name") KEEP_RANKED("t", "started_at")
+		      KEEP_RANKED("t", "completed_at") STATUS_SET("t"),
 		      8 },
 	/* A tail is replaced by another as long (or longer): never better by worse. */
 	[ST_LOG] = { "cp_log",
@@ -361,6 +378,9 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 		bad = "header.run.attempt";
 	else if (strlen(h->report_id) > 128)
 		bad = "header.report_id";
+	else if (r->delivery && (!r->delivery->id || strlen(r->delivery->id) > 128 ||
+				 !r->delivery->event))
+		bad = "delivery.id";
 	for (size_t i = 0; !bad && i < r->njobs; i++) {
 		const Cipulse__V1__Job *j = r->jobs[i];
 
@@ -565,7 +585,7 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	struct cm_buf labels = CM_BUF_INIT(1 << 20);
 	char field[64], wpath[512] = "";
 	struct params p;
-	int rc, nsent = 0, rows = 0, nsteps = 0;
+	int rc, nsent = 0, rows = 0, nsteps = 0, claimed = 0;
 
 	memset(out, 0, sizeof(*out));
 	rc = col_store_validate(r, field, sizeof(field));
@@ -582,8 +602,9 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		return CM_EUNAVAIL;
 
 	/*
-	 * Round trip 1: open the transaction and claim the report id. A concurrent copy of the same
-	 * report waits on the unique index until this transaction ends, then finds it claimed.
+	 * Round trip 1: open the transaction and claim the report id (or webhook delivery id). A
+	 * concurrent copy of the same report waits on the unique index until this transaction
+	 * ends, then finds it claimed.
 	 */
 	rc = send_sql(c, "BEGIN", &nsent);
 	if (!rc && is_set(h->report_id)) {
@@ -598,8 +619,18 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		p_i64(&p, nsteps);
 		p_i64(&p, (int64_t)r->nlogs);
 		rc = send(c, ST_REPORT, &p, &nsent);
-		if (!rc)
-			rc = sync_and_read(c, nsent, 1, &rows);
+		claimed = 1;
+	} else if (!rc && r->delivery && is_set(r->delivery->id)) {
+		p_init(&p);
+		p_str(&p, r->delivery->id);
+		p_str(&p, r->delivery->event);
+		p_str(&p, r->delivery->action);
+		p_i64(&p, h->repository->id);
+		rc = send(c, ST_DELIVERY, &p, &nsent);
+		claimed = 1;
+	}
+	if (!rc && claimed) {
+		rc = sync_and_read(c, nsent, 1, &rows);
 		nsent = 0;
 		if (!rc && rows == 0) {
 			out->duplicate = 1;

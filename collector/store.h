@@ -8,9 +8,13 @@
  * - Unknown values ("" strings, 0 times) never overwrite known ones.
  * - Status only moves forward (queued/waiting/requested < in_progress < completed): a late
  *   in_progress after completed does not reopen a job or run; conclusion is taken with status.
+ *   Times that belong to a state (started_at, completed_at of jobs and steps) follow the same
+ *   rule: a description at least as far along replaces them, an older one only fills gaps, so
+ *   events that arrive out of order end in the same row as the same events in order.
  * - Steps and logs are never deleted by a later, poorer description (a completed webhook
  *   without steps keeps the steps an agent sent).
- * - A report with a report_id already stored changes nothing (duplicate = 1).
+ * - A report with a report_id (or a webhook delivery id) already stored changes nothing
+ *   (duplicate = 1).
  * - Everything of one report is written in one transaction; on any error nothing is visible.
  *
  * Thread safety: one connection per thread (see db.h); the functions keep no global state.
@@ -36,8 +40,21 @@ struct col_log_tail {
 	int32_t exit_code;
 };
 
+/* A GitHub webhook delivery (X-GitHub-Delivery), claimed in the report's transaction. */
+struct col_delivery {
+	const char *id;     /* X-GitHub-Delivery (a GUID), at most 128 bytes */
+	const char *event;  /* X-GitHub-Event */
+	const char *action; /* the payload's "action" ("" when none) */
+};
+
 struct col_report {
 	const char *source;                /* "agent", "webhook" or "poller" */
+	/*
+	 * Optional (NULL): the webhook delivery this report comes from. Claimed like report_id, in
+	 * the same transaction: a delivery stored before makes the report a duplicate. A report
+	 * with a report_id is claimed by that id only.
+	 */
+	const struct col_delivery *delivery;
 	Cipulse__V1__ReportHeader *header; /* required: repository.id, run.id, run.attempt */
 	Cipulse__V1__Job **jobs;
 	size_t njobs;

@@ -1,8 +1,12 @@
 #include "cm_buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cm_err.h"
 
@@ -127,4 +131,51 @@ char *cm_buf_detach(struct cm_buf *b, size_t *len)
 	b->len = 0;
 	b->cap = 0;
 	return p;
+}
+
+int cm_buf_read_file(struct cm_buf *b, const char *path)
+{
+	size_t start = b->len;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = CM_OK, saved;
+
+	if (fd < 0)
+		return CM_EIO;
+	/* One allocation of the right size when the file says how big it is (not a promise). */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		rc = cm_buf_reserve(b, (size_t)st.st_size);
+	while (rc == CM_OK) {
+		ssize_t n;
+		char probe;
+
+		if (b->len == b->max) {
+			/* Full: fine only if the file ends here. */
+			n = read(fd, &probe, 1);
+			if (n < 0 && errno == EINTR)
+				continue;
+			rc = n == 0 ? CM_OK : n > 0 ? CM_ETOOBIG : CM_EIO;
+			break;
+		}
+		if (b->cap - b->len <= 1) {
+			rc = cm_buf_reserve(b, b->max - b->len < 8192 ? b->max - b->len : 8192);
+			if (rc)
+				break;
+		}
+		n = read(fd, b->data + b->len, b->cap - b->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? CM_EIO : CM_OK;
+			break;
+		}
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+	saved = errno;
+	close(fd);
+	if (rc)
+		cm_buf_truncate(b, start);
+	errno = saved;
+	return rc;
 }

@@ -38,6 +38,11 @@ int cm_buf_reserve(struct cm_buf *b, size_t n);
 void cm_buf_truncate(struct cm_buf *b, size_t len);
 /* Always a NUL-terminated string ("" when empty); owned by the buffer. */
 const char *cm_buf_str(const struct cm_buf *b);
+/*
+ * Appends the whole file at `path`; read errors, and a file larger than what fits, fail
+ * (CM_EIO, CM_ETOOBIG) with errno kept and the buffer left as it was.
+ */
+int cm_buf_read_file(struct cm_buf *b, const char *path);
 /* Hands the contents to the caller (free() them); the buffer is left empty. May return NULL. */
 char *cm_buf_detach(struct cm_buf *b, size_t *len);
 

@@ -1,10 +1,12 @@
 /* Unit tests of the common library: buffers, text hygiene, times, crypto, settings. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -202,10 +204,47 @@ static void config_precedence_and_errors(void **state)
 	cm_buf_release(&err);
 }
 
+/* A whole file, appended; a file over the maximum fails and leaves the buffer as it was. */
+static void buf_read_file(void **state)
+{
+	char path[] = "/tmp/cipulse-test-buf-XXXXXX";
+	char big[20000];
+	struct cm_buf b = CM_BUF_INIT(sizeof(big) + 3);
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(cm_buf_adds(&b, "x:"), CM_OK);
+	assert_int_equal(cm_buf_read_file(&b, path), CM_OK);
+	assert_int_equal(b.len, sizeof(big) + 2);
+	assert_memory_equal(b.data + 2, big, sizeof(big));
+	assert_int_equal(b.data[b.len], '\0');
+	/* Two bytes too many now: refused, nothing appended. */
+	assert_int_equal(cm_buf_read_file(&b, path), CM_ETOOBIG);
+	assert_int_equal(b.len, sizeof(big) + 2);
+	/* Exactly at the maximum is fine, also from a file that does not say its size. */
+	cm_buf_reset(&b);
+	assert_int_equal(cm_buf_adds(&b, "abc"), CM_OK);
+	assert_int_equal(cm_buf_read_file(&b, path), CM_OK);
+	assert_int_equal(b.len, b.max);
+	cm_buf_reset(&b);
+	assert_int_equal(cm_buf_read_file(&b, "/proc/self/cmdline"), CM_OK);
+	assert_true(b.len > 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cm_buf_read_file(&b, path), CM_EIO);
+	assert_int_equal(errno, ENOENT);
+	cm_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_respects_max),
+		cmocka_unit_test(buf_read_file),
 		cmocka_unit_test(sanitize_replaces_invalid_utf8_and_drops_nul),
 		cmocka_unit_test(sanitize_keeps_ansi),
 		cmocka_unit_test(mask_secrets),

@@ -1,0 +1,133 @@
+#include "ag_deliver.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ag_report.h"
+#include "ag_send.h"
+#include "ag_spool.h"
+#include "cm_err.h"
+#include "cm_log.h"
+#include "cm_time.h"
+
+#define SPOOL_READ_MAX (256L * 1024 * 1024)
+
+const char *ag_delivery_name(enum ag_delivery d)
+{
+	static const char *const names[] = { "sent", "spooled", "rejected", "lost" };
+
+	return names[d];
+}
+
+void ag_send_opts_from(const struct ag_config *cfg, long budget_ms, struct ag_send_opts *o)
+{
+	o->collector = cfg->collector;
+	o->tls = cfg->tls;
+	o->tls_ca = cfg->tls_ca;
+	o->token = cfg->token;
+	o->budget_ms = budget_ms;
+	o->rpc_timeout_ms = cfg->rpc_timeout_ms;
+}
+
+enum ag_delivery ag_deliver(const struct ag_config *cfg, const char *spool_dir,
+			    const char *report_id, const char *frames, size_t n, char *why,
+			    size_t whysize)
+{
+	struct ag_send_opts o;
+	struct ag_ack ack;
+	char name[256], sendwhy[512];
+	int rc, dropped = 0;
+
+	ag_send_opts_from(cfg, cfg->send_budget_ms, &o);
+	rc = ag_send(&o, frames, n, &ack, sendwhy, sizeof(sendwhy));
+	if (rc == CM_OK) {
+		cm_log_info("send", "report delivered id=%s jobs=%d steps=%d logs=%d duplicate=%d "
+				    "attempts=%d",
+			    report_id, ack.jobs, ack.steps, ack.logs, ack.duplicate, ack.attempts);
+		why[0] = '\0';
+		return AG_SENT;
+	}
+	if (rc == CM_EINVAL || rc == CM_ETOOBIG) {
+		snprintf(why, whysize, "report %s rejected: %s", report_id, sendwhy);
+		return AG_REJECTED;
+	}
+	rc = ag_spool_put(spool_dir, cfg->spool_max_bytes, report_id, frames, n, name, sizeof(name),
+			  &dropped);
+	if (rc) {
+		snprintf(why, whysize, "report %s not delivered (%s) and could not be spooled in %s: %s",
+			 report_id, sendwhy, spool_dir, cm_strerror(rc));
+		return AG_LOST;
+	}
+	snprintf(why, whysize, "report %s spooled for later (%s)%s", report_id, sendwhy,
+		 dropped ? "; the spool was full and older reports were dropped" : "");
+	return AG_SPOOLED;
+}
+
+int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms, int *sent,
+	     int *left, int *dropped)
+{
+	int64_t end = cm_time_mono_ms() + budget_ms;
+	struct cm_buf frames = CM_BUF_INIT(SPOOL_READ_MAX);
+	struct ag_send_opts o;
+	char **names, why[512];
+	size_t n, i;
+	int rc;
+
+	*sent = *left = *dropped = 0;
+	rc = ag_spool_list(spool_dir, &names, &n);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++) {
+		struct ag_ack ack;
+		long remaining = (long)(end - cm_time_mono_ms());
+		int fd;
+
+		if (remaining <= 0)
+			break;
+		rc = ag_spool_open(spool_dir, names[i], &frames, &fd);
+		if (rc == CM_ECONFLICT || rc == CM_ENOTFOUND) {
+			/* Another agent is sending it, or just sent it. */
+			continue;
+		}
+		if (rc == CM_EPROTO) {
+			cm_log_warn("spool", "dropping a damaged spool file file=%s", names[i]);
+			ag_spool_done(spool_dir, names[i], -1, 1);
+			(*dropped)++;
+			continue;
+		}
+		if (rc)
+			continue;
+		/* One attempt per report while the rest of the budget lasts: a backlog must not stall. */
+		ag_send_opts_from(cfg, remaining, &o);
+		rc = ag_send(&o, frames.data, frames.len, &ack, why, sizeof(why));
+		if (rc == CM_OK) {
+			cm_log_info("spool", "spooled report delivered id=%s duplicate=%d", ack.report_id,
+				    ack.duplicate);
+			ag_spool_done(spool_dir, names[i], fd, 1);
+			(*sent)++;
+		} else if (rc == CM_EINVAL || rc == CM_ETOOBIG) {
+			cm_log_warn("spool", "collector rejected a spooled report file=%s: %s", names[i],
+				    why);
+			ag_spool_done(spool_dir, names[i], fd, 1);
+			(*dropped)++;
+		} else {
+			cm_log_warn("spool", "spooled report not delivered file=%s: %s", names[i], why);
+			ag_spool_done(spool_dir, names[i], fd, 0);
+			break;
+		}
+	}
+	/* Whatever this run could not send stays for the next. */
+	{
+		char **rest;
+		size_t m;
+
+		if (ag_spool_list(spool_dir, &rest, &m) == CM_OK) {
+			*left = (int)m;
+			ag_spool_names_free(rest, m);
+		}
+	}
+	cm_buf_release(&frames);
+	ag_spool_names_free(names, n);
+	return CM_OK;
+}

@@ -1,0 +1,342 @@
+#include "ag_github.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ag_config.h"
+#include "cm_buf.h"
+#include "cm_err.h"
+#include "cm_http.h"
+#include "cm_log.h"
+#include "cm_time.h"
+
+#define PAGE_MAX (16 * 1024 * 1024) /* one page of jobs JSON */
+#define MAX_PAGES 50                 /* 5000 jobs: far beyond GitHub's 256 per matrix */
+#define BACKOFF_MAX_MS 4000
+
+/* Where a reply's body goes: JSON into a buffer, or logs into the caller's sink. */
+struct sink {
+	struct cm_buf *buf;
+	const struct ag_gh_sink *out;
+	int failed;
+};
+
+struct reply {
+	struct ag_gh *gh;
+	struct sink *sink;
+	struct cm_buf err;      /* start of an error body, for the log */
+	char link[2048];
+	char retry_after[32];
+	char remaining[32];
+	char reset[32];
+};
+
+int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms)
+{
+	struct curl_slist *h = NULL, *n;
+	struct cm_buf auth = CM_BUF_INIT(8192);
+	const char *lines[] = { "Accept: application/vnd.github+json",
+				"X-GitHub-Api-Version: 2022-11-28",
+				"User-Agent: cipulse-agent/" AG_VERSION };
+	size_t len;
+
+	memset(gh, 0, sizeof(*gh));
+	gh->backoff_ms = 500;
+	gh->deadline = cm_time_mono_ms() + budget_ms;
+	len = strlen(api_url);
+	while (len > 0 && api_url[len - 1] == '/')
+		len--;
+	gh->api_url = strndup(api_url, len);
+	gh->curl = curl_easy_init();
+	if (!gh->api_url || !gh->curl)
+		goto fail;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		n = curl_slist_append(h, lines[i]);
+		if (!n)
+			goto fail;
+		h = n;
+	}
+	if (token && *token) {
+		/*
+		 * libcurl (>= 7.83) sends a custom Authorization header only to the original host,
+		 * so the token does not follow the log redirect to blob storage.
+		 */
+		if (cm_buf_addf(&auth, "Authorization: Bearer %s", token))
+			goto fail;
+		n = curl_slist_append(h, auth.data);
+		explicit_bzero(auth.data, auth.len);
+		if (!n)
+			goto fail;
+		h = n;
+	}
+	cm_buf_release(&auth);
+	gh->headers = h;
+	return CM_OK;
+fail:
+	cm_buf_release(&auth);
+	curl_slist_free_all(h);
+	ag_gh_release(gh);
+	return CM_ENOMEM;
+}
+
+void ag_gh_release(struct ag_gh *gh)
+{
+	if (gh->curl)
+		curl_easy_cleanup(gh->curl);
+	curl_slist_free_all(gh->headers);
+	free(gh->api_url);
+	gh->curl = NULL;
+	gh->headers = NULL;
+	gh->api_url = NULL;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct reply *r = arg;
+	size_t n = size * nmemb;
+	long status = 0;
+
+	curl_easy_getinfo(r->gh->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		/* Keep the start of an error body for the log; the rest is dropped. */
+		size_t room = r->err.max - r->err.len - 1;
+
+		cm_buf_add(&r->err, p, n < room ? n : room);
+		return n;
+	}
+	if (r->sink->buf && cm_buf_add(r->sink->buf, p, n)) {
+		r->sink->failed = CM_ETOOBIG;
+		return 0;
+	}
+	if (r->sink->out) {
+		int rc = r->sink->out->write(r->sink->out->ctx, p, n);
+
+		if (rc) {
+			r->sink->failed = rc;
+			return 0;
+		}
+	}
+	return n;
+}
+
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct reply *r = arg;
+	size_t n = size * nmemb;
+
+	/* A new status line (after a redirect): forget the previous reply's headers. */
+	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		r->link[0] = r->retry_after[0] = r->remaining[0] = r->reset[0] = '\0';
+		return n;
+	}
+	cm_http_header_value(p, n, "link", r->link, sizeof(r->link));
+	cm_http_header_value(p, n, "retry-after", r->retry_after, sizeof(r->retry_after));
+	cm_http_header_value(p, n, "x-ratelimit-remaining", r->remaining, sizeof(r->remaining));
+	cm_http_header_value(p, n, "x-ratelimit-reset", r->reset, sizeof(r->reset));
+	return n;
+}
+
+long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining,
+		      const char *reset, int64_t now_s, long backoff_ms)
+{
+	char *end;
+	long long v;
+
+	if (status == 403 || status == 429) {
+		if (retry_after && *retry_after) {
+			errno = 0;
+			v = strtoll(retry_after, &end, 10);
+			if (!errno && !*end && v >= 0 && v < 86400)
+				return (long)v * 1000;
+		}
+		if (remaining && strcmp(remaining, "0") == 0 && reset && *reset) {
+			errno = 0;
+			v = strtoll(reset, &end, 10);
+			if (!errno && !*end && v > 0) {
+				/* One second more: the reset second itself may still be limited. */
+				v = v - now_s + 1;
+				return v < 1 ? 1000 : v < 86400 ? (long)v * 1000 : 86400000L;
+			}
+		}
+		/* GitHub's secondary rate limit: 403/429 with neither header; back off. */
+		return status == 429 ? backoff_ms : -1;
+	}
+	if (status == 0 || status >= 500)
+		return backoff_ms;
+	return -1;
+}
+
+static int status_error(int status)
+{
+	switch (status) {
+	case 401:
+		return CM_EAUTH;
+	case 403:
+		return CM_EDENIED;
+	case 404:
+		return CM_ENOTFOUND;
+	case 0:
+		return CM_EUNAVAIL;
+	default:
+		return status >= 500 || status == 429 ? CM_EUNAVAIL : CM_EPROTO;
+	}
+}
+
+/* GETs url into sink, retrying within the budget. The final reply's Link into link. */
+static int request(struct ag_gh *gh, const char *url, struct sink *sink, int follow,
+		   char *link, size_t linksize)
+{
+	long backoff = gh->backoff_ms;
+	int rc;
+
+	for (;;) {
+		struct reply r;
+		int64_t left = gh->deadline - cm_time_mono_ms();
+		long status = 0, wait;
+		CURLcode cc;
+
+		memset(&r, 0, sizeof(r));
+		r.gh = gh;
+		r.sink = sink;
+		cm_buf_init(&r.err, 512);
+		if (sink->buf)
+			cm_buf_reset(sink->buf);
+		if (sink->out)
+			sink->out->reset(sink->out->ctx);
+		sink->failed = 0;
+		if (left < 200) {
+			snprintf(gh->last_error, sizeof(gh->last_error),
+				 "time budget used up before %s", url + strlen(gh->api_url));
+			return CM_ETIMEDOUT;
+		}
+		curl_easy_reset(gh->curl);
+		if (curl_easy_setopt(gh->curl, CURLOPT_URL, url) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, on_body) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_WRITEDATA, &r) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_HEADERFUNCTION, on_header) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_HEADERDATA, &r) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_FOLLOWLOCATION, (long)follow) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_MAXREDIRS, 5L) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
+		    curl_easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
+		    curl_easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
+		    curl_easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? (long)left : 5000L) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, (long)left)) {
+			cm_buf_release(&r.err);
+			return CM_ENOMEM;
+		}
+		cc = curl_easy_perform(gh->curl);
+		if (sink->failed) {
+			cm_buf_release(&r.err);
+			snprintf(gh->last_error, sizeof(gh->last_error), "reply too large");
+			return sink->failed;
+		}
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(gh->curl, CURLINFO_RESPONSE_CODE, &status);
+		gh->last_status = (int)status;
+		if (status >= 200 && status <= 299) {
+			if (link)
+				snprintf(link, linksize, "%s", r.link);
+			cm_buf_release(&r.err);
+			return CM_OK;
+		}
+		if (cc != CURLE_OK)
+			snprintf(gh->last_error, sizeof(gh->last_error), "%s", curl_easy_strerror(cc));
+		else
+			snprintf(gh->last_error, sizeof(gh->last_error), "HTTP %ld", status);
+		cm_log_debug("github", "request failed url=%s status=%ld body=%.200s", url, status,
+			     cm_buf_str(&r.err));
+		wait = ag_gh_retry_wait((int)status, r.retry_after, r.remaining, r.reset,
+					(int64_t)time(NULL), backoff);
+		cm_buf_release(&r.err);
+		rc = status_error((int)status);
+		if (wait < 0)
+			return rc;
+		if (cm_time_mono_ms() + wait > gh->deadline - 200) {
+			if (status == 403 || status == 429) {
+				snprintf(gh->last_error, sizeof(gh->last_error),
+					 "rate limited (HTTP %ld); reset in %lds, beyond the time budget",
+					 status, (wait + 999) / 1000);
+				return CM_ETIMEDOUT;
+			}
+			return rc;
+		}
+		cm_log_info("github", "retrying in %ldms status=%ld", wait, status);
+		{
+			struct timespec ts = { wait / 1000, (wait % 1000) * 1000000L };
+
+			while (nanosleep(&ts, &ts) && errno == EINTR)
+				;
+		}
+		if (backoff < BACKOFF_MAX_MS)
+			backoff *= 2;
+	}
+}
+
+
+int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attempt, json_t **jobs)
+{
+	struct cm_buf body = CM_BUF_INIT(PAGE_MAX);
+	struct sink sink = { &body, NULL, 0 };
+	char url[4096], next[4096];
+	json_t *all = json_array();
+	int rc = CM_OK, pages = 0;
+
+	*jobs = NULL;
+	if (!all)
+		return CM_ENOMEM;
+	snprintf(url, sizeof(url), "%s/repos/%s/actions/runs/%ld/attempts/%ld/jobs?per_page=100",
+		 gh->api_url, repo, run_id, attempt);
+	while (*url) {
+		json_error_t jerr;
+		json_t *page, *arr;
+
+		if (++pages > MAX_PAGES)
+			break;
+		rc = request(gh, url, &sink, 0, next, sizeof(next));
+		if (rc)
+			goto out;
+		page = json_loadb(body.data ? body.data : "", body.len, 0, &jerr);
+		arr = json_object_get(page, "jobs");
+		if (!json_is_array(arr)) {
+			json_decref(page);
+			snprintf(gh->last_error, sizeof(gh->last_error), "jobs reply is not JSON");
+			rc = CM_EPROTO;
+			goto out;
+		}
+		rc = json_array_extend(all, arr) ? CM_ENOMEM : CM_OK;
+		json_decref(page);
+		if (rc)
+			goto out;
+		url[0] = '\0';
+		/* Follow only links back into the API: the token must not go anywhere else. */
+		if (*next && cm_http_link_next(next, url, sizeof(url)) == CM_OK &&
+		    strncmp(url, gh->api_url, strlen(gh->api_url)) != 0) {
+			cm_log_warn("github", "ignoring a next-page link outside GITHUB_API_URL");
+			url[0] = '\0';
+		}
+	}
+	*jobs = all;
+	all = NULL;
+out:
+	json_decref(all);
+	cm_buf_release(&body);
+	return rc;
+}
+
+int ag_gh_job_log(struct ag_gh *gh, const char *repo, int64_t job_id, const struct ag_gh_sink *out)
+{
+	struct sink sink = { NULL, out, 0 };
+	char url[4096];
+
+	snprintf(url, sizeof(url), "%s/repos/%s/actions/jobs/%lld/logs", gh->api_url, repo,
+		 (long long)job_id);
+	return request(gh, url, &sink, 1, NULL, 0);
+}

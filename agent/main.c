@@ -1,0 +1,243 @@
+/*
+ * cipulse-agent: reports GitHub Actions jobs to a cipulse collector.
+ *
+ * The modes (report, run, hook, exec, flush) are described in --help and in DESIGN.md. Whatever
+ * goes wrong on the way (GitHub API, collector), the agent exits 0 once the report is sent or
+ * safely spooled, printing a ::warning:: line for the job log; it fails the job only for misuse
+ * (exit 2) or, with --strict, when something did not work (exit 1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ag_config.h"
+#include "ag_deliver.h"
+#include "ag_exec.h"
+#include "ag_gather.h"
+#include "ag_logtail.h"
+#include "ag_report.h"
+#include "ag_send.h"
+#include "cm_err.h"
+#include "cm_log.h"
+#include "cm_time.h"
+
+#define EXIT_MISUSE 2
+
+static void warn_line(const char *msg)
+{
+	/* GitHub shows ::warning:: lines as annotations; one line, no newlines inside. */
+	printf("::warning::cipulse: ");
+	for (const char *p = msg; *p; p++)
+		putchar(*p == '\n' || *p == '\r' ? ' ' : *p);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void write_outputs(const struct ag_config *cfg, const char *report_id, const char *delivery)
+{
+	FILE *f;
+
+	if (!cfg->github_output || !*cfg->github_output)
+		return;
+	f = fopen(cfg->github_output, "a");
+	if (!f) {
+		cm_log_warn("main", "could not open GITHUB_OUTPUT");
+		return;
+	}
+	fprintf(f, "report-id=%s\ndelivery=%s\n", report_id, delivery);
+	if (fclose(f))
+		cm_log_warn("main", "could not write GITHUB_OUTPUT");
+}
+
+static void collect_secrets(const struct ag_config *cfg, struct ag_secrets *s)
+{
+	const char *env[] = { "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN" };
+	const char *own[] = { cfg->token, cfg->github_token, cfg->github_token_override };
+
+	/* A failed allocation here only means less masking of values that are rarely printed. */
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (own[i] && ag_secrets_add(s, own[i], strlen(own[i])))
+			cm_log_warn("main", "out of memory while collecting secrets");
+	}
+	for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+		const char *v = getenv(env[i]);
+
+		if (v && ag_secrets_add(s, v, strlen(v)))
+			cm_log_warn("main", "out of memory while collecting secrets");
+	}
+}
+
+static int mode_exec(const struct ag_config *cfg, const char *spool_dir, int argc, char **argv,
+		     int rest, const struct ag_secrets *secrets)
+{
+	if (rest < argc && strcmp(argv[rest], "--") == 0)
+		rest++;
+	if (rest >= argc) {
+		fprintf(stderr, "cipulse-agent: exec needs a command: cipulse-agent exec -- CMD ARGS...\n");
+		return EXIT_MISUSE;
+	}
+	return ag_exec_run(cfg, spool_dir, argv + rest, secrets);
+}
+
+static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
+{
+	int sent, left, dropped, rc;
+	char msg[4400];
+
+	ag_send_global_init();
+	rc = ag_flush(cfg, spool_dir, cfg->send_budget_ms, &sent, &left, &dropped);
+	ag_send_global_shutdown();
+	if (rc) {
+		snprintf(msg, sizeof(msg), "could not read the spool %s: %s", spool_dir, cm_strerror(rc));
+		warn_line(msg);
+		return cfg->strict ? 1 : 0;
+	}
+	cm_log_info("main", "flush done sent=%d left=%d dropped=%d", sent, left, dropped);
+	if (left || dropped) {
+		snprintf(msg, sizeof(msg), "%d spooled report(s) not delivered yet, %d dropped", left,
+			 dropped);
+		warn_line(msg);
+	}
+	return cfg->strict && (left || dropped) ? 1 : 0;
+}
+
+/* report, hook and run modes: gather, encode, deliver (or spool), then send older spool. */
+static int mode_report(const struct ag_config *cfg, const char *mode, const char *spool_dir,
+		       const struct ag_secrets *secrets)
+{
+	int pmode = strcmp(mode, "run") == 0    ? CIPULSE__V1__AGENT_MODE__AGENT_MODE_RUN
+		    : strcmp(mode, "hook") == 0 ? CIPULSE__V1__AGENT_MODE__AGENT_MODE_HOOK
+						: CIPULSE__V1__AGENT_MODE__AGENT_MODE_REPORT;
+	int64_t t0 = cm_time_mono_ms();
+	struct ag_exec_records recs;
+	struct ag_gather g;
+	struct ag_report r;
+	struct cm_buf frames = CM_BUF_INIT(AG_FRAME_MAX * 64L);
+	enum ag_delivery d = AG_LOST;
+	char why[1024], report_id[64];
+	int rc, failed = 0;
+
+	memset(&g, 0, sizeof(g));
+	memset(&recs, 0, sizeof(recs));
+	rc = ag_report_init(&r, cfg, pmode);
+	if (rc)
+		goto out;
+	snprintf(report_id, sizeof(report_id), "%s", r.header->report_id);
+	if (pmode == CIPULSE__V1__AGENT_MODE__AGENT_MODE_RUN) {
+		rc = ag_gather_run(cfg, secrets, &r, &g);
+	} else {
+		rc = ag_exec_load(cfg, spool_dir, &recs);
+		if (rc) {
+			cm_log_warn("main", "could not read exec records: %s", cm_strerror(rc));
+			ag_exec_release(&recs);
+			memset(&recs, 0, sizeof(recs));
+			recs.list = json_array();
+		}
+		rc = ag_gather_job(cfg, secrets, &recs, &r, &g);
+	}
+	if (rc)
+		goto out;
+	if (g.api_failed) {
+		snprintf(why, sizeof(why), "report degraded, GitHub API failed (%s)", g.why);
+		warn_line(why);
+		failed = 1;
+	}
+	rc = ag_report_encode(&r, &frames);
+	if (rc)
+		goto out;
+	ag_send_global_init();
+	d = ag_deliver(cfg, spool_dir, report_id, frames.data, frames.len, why, sizeof(why));
+	if (d != AG_SENT) {
+		warn_line(why);
+		failed = 1;
+	}
+	/* Its tails are in the report now, delivered or spooled: do not send them twice. */
+	if (d == AG_SENT || d == AG_SPOOLED)
+		ag_exec_remove(&recs);
+	/* The collector is back: send what earlier runs spooled, with what is left of the budget. */
+	if (d == AG_SENT) {
+		long left = cfg->send_budget_ms - (long)(cm_time_mono_ms() - t0);
+		int sent, rest, dropped;
+
+		if (left > 0 && ag_flush(cfg, spool_dir, left, &sent, &rest, &dropped) == CM_OK &&
+		    (sent || rest))
+			cm_log_info("main", "spool flushed sent=%d left=%d", sent, rest);
+	}
+	ag_send_global_shutdown();
+	write_outputs(cfg, report_id, ag_delivery_name(d));
+out:
+	if (rc) {
+		snprintf(why, sizeof(why), "no report: %s", cm_strerror(rc));
+		warn_line(why);
+		failed = 1;
+	}
+	cm_buf_release(&frames);
+	ag_report_release(&r);
+	ag_exec_release(&recs);
+	return cfg->strict && failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cm_buf err = CM_BUF_INIT(4096);
+	struct ag_secrets secrets = { NULL, 0 };
+	struct ag_config cfg;
+	enum cm_log_level level = CM_LOG_INFO;
+	const char *mode;
+	char spool_dir[4096];
+	int rest, help, rc, code;
+
+	srand((unsigned)(time(NULL) ^ getpid()));
+	rc = ag_config_load(&cfg, argc, argv, &mode, &rest, &help, &err);
+	if (rc) {
+		fprintf(stderr, "cipulse-agent: %s\n", cm_buf_str(&err));
+		code = EXIT_MISUSE;
+		goto out;
+	}
+	if (help) {
+		ag_config_help(stdout);
+		code = 0;
+		goto out;
+	}
+	if (cm_log_parse_level(cfg.log_level, &level) == CM_OK)
+		cm_log_setup(level, CM_LOG_TEXT);
+	if (ag_config_spool_dir(&cfg, spool_dir, sizeof(spool_dir))) {
+		fprintf(stderr, "cipulse-agent: spool directory path too long\n");
+		code = EXIT_MISUSE;
+		goto out;
+	}
+	collect_secrets(&cfg, &secrets);
+	if (strcmp(mode, "exec") == 0) {
+		code = mode_exec(&cfg, spool_dir, argc, argv, rest, &secrets);
+		goto out;
+	}
+	if (rest < argc) {
+		fprintf(stderr, "cipulse-agent: unexpected argument \"%s\" (see --help)\n", argv[rest]);
+		code = EXIT_MISUSE;
+		goto out;
+	}
+	if (!cfg.collector || !*cfg.collector) {
+		fprintf(stderr, "cipulse-agent: no collector set (CIPULSE_COLLECTOR or --collector)\n");
+		code = EXIT_MISUSE;
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		fprintf(stderr, "cipulse-agent: could not initialise libcurl\n");
+		code = cfg.strict ? 1 : 0;
+		goto out;
+	}
+	if (strcmp(mode, "flush") == 0)
+		code = mode_flush(&cfg, spool_dir);
+	else
+		code = mode_report(&cfg, mode, spool_dir, &secrets);
+	curl_global_cleanup();
+out:
+	ag_secrets_release(&secrets);
+	ag_config_release(&cfg);
+	cm_buf_release(&err);
+	return code;
+}

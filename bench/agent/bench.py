@@ -1,0 +1,197 @@
+"""Agent benchmark: one report of 30 steps with 100-line tails, sent by cipulse-agent and by an
+equivalent Node.js client (@grpc/grpc-js), to the same collector in the same run.
+
+Measures each whole process (fork to exit) with bench/agent/measure.c: CPU time (user+sys),
+wall time, peak RSS (see measure.c for why not wait4() from here); runs the two alternately N
+times and prints medians and ratios. The C agent does more than the Node client: it also asks
+the GitHub API stand-in for the job, reads and masks the 30 exec tails from its spool, and
+encodes the report itself.
+
+Collector: the one at --collector (scripts/bench-agent.sh starts the real cipulsed with
+PostgreSQL; with --database-url every report is checked to be stored), else a recording gRPC
+stand-in (Debian's python3-grpcio) that acknowledges at once.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+from agent_fakes import AGENT, FakeCollector, FakeGitHub, agent_env, make_job  # noqa: E402
+
+STEPS, LINES = 30, 100
+
+
+def tail_text(step):
+    return "".join("step %02d line %03d: compiling src/module_%03d.c -o build/module_%03d.o ok\n"
+                   % (step, i, i, i) for i in range(LINES))
+
+
+def measure(tool, argv, env):
+    """Runs argv under the measure helper; returns cpu (s), wall (s), rss (MiB)."""
+    fd, out = tempfile.mkstemp(prefix="cipulse-measure-")
+    os.close(fd)
+    try:
+        p = subprocess.run([tool, out] + argv, env=env, capture_output=True)
+        if p.returncode != 0:
+            raise SystemExit("%s failed (%d): %s %s" % (argv[0], p.returncode, p.stdout, p.stderr))
+        with open(out) as f:
+            m = dict(kv.split("=") for kv in f.read().split())
+    finally:
+        os.unlink(out)
+    return {"cpu": int(m["cpu_us"]) / 1e6, "wall": int(m["wall_us"]) / 1e6,
+            "rss": int(m["maxrss_kb"]) / 1024.0}
+
+
+def report_bytes(metrics_url):
+    """cipulse_report_bytes_total of the collector's /metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("cipulse_report_bytes_total"):
+                return float(line.split()[-1])
+    raise SystemExit("no cipulse_report_bytes_total in %s" % metrics_url)
+
+
+def check_stored(url, expected):
+    """Every report of the run is in the database, with the job's steps and tails."""
+    import psycopg2
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM reports")
+            reports = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM steps WHERE job_id = 5001")
+            steps = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM logs WHERE job_id = 5001 AND step_number > 0")
+            logs = cur.fetchone()[0]
+    finally:
+        conn.close()
+    print("stored: %d reports (expected %d), job 5001 with %d steps and %d step tails"
+          % (reports, expected, steps, logs))
+    if reports != expected or steps != STEPS or logs != STEPS:
+        raise SystemExit("bench-agent: the collector did not store every report")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--collector", help="host:port of a running collector (default: a recording one)")
+    ap.add_argument("--token", default="bench-token")
+    ap.add_argument("--measure", required=True, help="the measure helper (bench/agent/measure.c)")
+    ap.add_argument("--metrics", help="the collector's /metrics URL (report sizes)")
+    ap.add_argument("--database-url", help="the collector's database (checks what was stored)")
+    ap.add_argument("--compare", action="append", metavar="AGENT",
+                    help="another cipulse-agent binary to measure in the same run (repeatable)")
+    a = ap.parse_args()
+
+    gh = FakeGitHub()
+    fake = None if a.collector else FakeCollector()
+    addr = a.collector or fake.addr
+    work = tempfile.mkdtemp(prefix="cipulse-bench-agent-")
+    spool = os.path.join(work, "spool")
+    os.makedirs(os.path.join(spool, "home"))
+    t0 = int(time.time() * 1000) - 3600 * 1000
+    steps = [("Step %d" % (i + 1), "success", t0 + i * 10000, t0 + i * 10000 + 9000)
+             for i in range(STEPS)]
+    job_json = make_job(5001, "build", status="in_progress", runner="runner-1", t0=t0, steps=steps)
+    gh.jobs = [job_json]
+    env = agent_env(gh.url, addr, spool, CIPULSE_TOKEN=a.token, CIPULSE_JOB_ID=5001,
+                    CIPULSE_JOB_STATUS="success", CIPULSE_LOG_LEVEL="warn")
+    tails = [tail_text(i + 1) for i in range(STEPS)]
+
+    # The same report for the Node client (what the C agent builds from the API and its tails).
+    def ms(s):
+        return int(time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone) * 1000
+    workload = {
+        "header": {"report_id": "", "agent_version": "bench", "mode": 1,
+                   "sent_at": int(time.time() * 1000),
+                   "repository": {"id": 4242, "full_name": "o/r", "server_url": "https://github.com"},
+                   "workflow": {"name": "CI", "path": ".github/workflows/ci.yml"},
+                   "run": {"id": 1000, "attempt": 1, "number": 12, "event": "push",
+                           "head_branch": "main", "head_sha": "a" * 40, "actor": "octocat"}},
+        "job": {"id": 5001, "name": "build", "status": "completed", "conclusion": "success",
+                "started_at": ms(job_json["started_at"]), "runner_name": "runner-1",
+                "labels": ["ubuntu-latest"], "runner_os": "Linux", "runner_arch": "X64",
+                "steps": [{"number": s["number"], "name": s["name"], "status": s["status"],
+                           "conclusion": s["conclusion"], "started_at": ms(s["started_at"]),
+                           "completed_at": ms(s["completed_at"])} for s in job_json["steps"]]},
+        "tails": [{"step": i + 1, "text": t, "original_size": len(t), "truncated": False}
+                  for i, t in enumerate(tails)],
+    }
+    wpath = os.path.join(work, "workload.json")
+
+    def write_records():
+        d = os.path.join(spool, "exec")
+        os.makedirs(d, exist_ok=True)
+        for i, t in enumerate(tails):
+            start = t0 + i * 10000 + 2000
+            rec = {"v": 1, "run_id": 1000, "run_attempt": 1, "job": "build", "runner": "runner-1",
+                   "job_id": 5001, "command": "make", "started_at": start,
+                   "completed_at": start + 5000, "exit_code": 0, "original_size": len(t),
+                   "truncated": False, "text": t}
+            with open(os.path.join(d, "exec-1000-1-build-runner_1-%013d-1.json" % start), "w") as f:
+                json.dump(rec, f)
+
+    node = ["node", os.path.join(HERE, "client.js"), wpath, addr, a.token]
+    # The agent under test first; --compare binaries (e.g. an older build) run in the same loop.
+    clients = [("c", "cipulse-agent (C, gRPC core)", [AGENT, "report"], env)]
+    for k, path in enumerate(a.compare or []):
+        print("compare %d: %s" % (k + 1, path))
+        clients.append(("cmp%d" % k, "compare %d" % (k + 1), [path, "report"], env))
+    clients.append(("node", "Node.js @grpc/grpc-js", node, dict(os.environ)))
+    results = {key: [] for key, _, _, _ in clients}
+    sizes = {}
+    for i in range(a.runs + 1):
+        workload["header"]["report_id"] = "bench-node-%d-%d" % (os.getpid(), i)
+        with open(wpath, "w") as f:
+            json.dump(workload, f)
+        for key, _, argv, cenv in clients:
+            write_records()
+            before = report_bytes(a.metrics) if a.metrics and i == 0 else None
+            r = measure(a.measure, argv, cenv)
+            if before is not None:
+                sizes[key] = report_bytes(a.metrics) - before
+            if i > 0:  # the first round warms caches
+                results[key].append(r)
+    if fake:
+        sizes = [sum(len(m) for m in r.raw) for r in fake.reports]
+        kinds = fake.reports[0]
+        print("collector: recording gRPC stand-in (acknowledges at once)")
+        print("workload: 1 job, %d steps, %d tails x %d lines; report %d bytes in %d messages (C)"
+              % (len(kinds.jobs[0]["steps"]), len(kinds.logs), LINES, sizes[0], len(kinds.raw)))
+        assert len(kinds.logs) == STEPS, "the C agent did not send every tail"
+    else:
+        print("collector: %s%s" % (addr, " (cipulsed + PostgreSQL)" if a.database_url else ""))
+        print("workload: 1 job, %d steps, %d tails x %d lines; report bytes received: %s"
+              % (STEPS, STEPS, LINES, ", ".join("%s %d" % (k, v) for k, v in sizes.items())
+                 if sizes else "n/a"))
+    if a.database_url:
+        check_stored(a.database_url, len(clients) * (a.runs + 1))
+    print("runs: %d each, alternating, medians (whole process: start to exit)" % a.runs)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("cpu", "wall", "rss")}
+           for k, v in results.items()}
+    print("%-30s %10s %10s %12s" % ("client", "CPU ms", "wall ms", "peak RSS MiB"))
+    for key, label, _, _ in clients:
+        print("%-30s %10.1f %10.1f %12.1f" % (label, med[key]["cpu"] * 1000,
+                                               med[key]["wall"] * 1000, med[key]["rss"]))
+    for key, label, _, _ in clients[:-1]:
+        print("ratios (Node / %s): CPU %.1fx, wall %.1fx, peak RSS %.1fx"
+              % ("C" if key == "c" else label.strip(), med["node"]["cpu"] / med[key]["cpu"],
+                 med["node"]["wall"] / med[key]["wall"], med["node"]["rss"] / med[key]["rss"]))
+    print("targets: CPU >= 10x, peak RSS >= 3x, C wall < 50 ms")
+    gh.stop()
+    if fake:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

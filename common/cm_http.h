@@ -1,0 +1,20 @@
+/* Pieces of HTTP that both GitHub API clients (agent, poller) need. */
+#ifndef CM_HTTP_H
+#define CM_HTTP_H
+
+#include <stddef.h>
+
+/*
+ * When the header line "Name: value\r\n" (len bytes, as libcurl hands it over) has the name
+ * `name` (case-insensitive), copies its trimmed value into out (cut to size - 1 bytes) and
+ * returns 1; otherwise returns 0 and leaves out alone.
+ */
+int cm_http_header_value(const char *line, size_t len, const char *name, char *out, size_t size);
+
+/*
+ * The URL of rel="next" in a Link header (RFC 8288: params in any order, quoted or not, several
+ * relation types). Returns 0, CM_ENOTFOUND when there is none, CM_ETOOBIG when it does not fit.
+ */
+int cm_http_link_next(const char *link, char *out, size_t size);
+
+#endif

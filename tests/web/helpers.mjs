@@ -1,0 +1,49 @@
+// Shared set-up of the browser tests: one headless Debian Chromium (playwright-core, never a
+// downloaded browser), the collector's URL, and screenshots into CIPULSE_WEB_SHOTS.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const nodeModules = process.env.CIPULSE_WEB_NODE_MODULES || path.join(here, '..', '..', 'web', 'node_modules');
+const require = createRequire(path.join(nodeModules, 'noop.js'));
+const { chromium } = require('playwright-core');
+
+export const BASE = process.env.CIPULSE_URL || 'http://127.0.0.1:8080';
+export const SHOTS = process.env.CIPULSE_WEB_SHOTS || null;
+// The collector's read token (scripts/test-web.sh sets CIPULSE_READ_TOKEN on both sides).
+export const TOKEN = process.env.CIPULSE_READ_TOKEN || '';
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * A new page in a fresh browser context; uncaught page errors go to `errors`. Unless
+ * `withToken` is false, the read token is in the app's storage as if the user had typed it in.
+ */
+export async function newPage(browser, errors, { withToken = true } = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: BASE });
+  if (withToken && TOKEN) {
+    await ctx.addInitScript((t) => window.localStorage.setItem('cipulse.readToken', t), TOKEN);
+  }
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('pageerror', (e) => errors.push(e.message));
+  return page;
+}
+
+export async function shot(page, name) {
+  if (!SHOTS) return;
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** GETs an API path from the collector directly (to compare what the page shows). */
+export async function api(p, { token = TOKEN } = {}) {
+  const res = await fetch(BASE + p, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: await res.json() };
+}

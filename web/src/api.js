@@ -1,0 +1,194 @@
+// The REST API client. Every reply is JSON; errors are {"error": {"code", "message"}} with a
+// non-2xx status (docs/openapi.yaml). The message is shown to the user as the API wrote it.
+import { useCallback, useEffect, useState } from 'react';
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = 'network_error' } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const BASE = '/api/v1';
+
+// A collector started with CIPULSE_READ_TOKEN answers reads only with a bearer token. The user
+// types it in once (the 401 error state asks for it); it is kept in this browser's storage and
+// never in the bundle.
+const TOKEN_KEY = 'cipulse.readToken';
+
+export function getToken() {
+  try {
+    return window.localStorage.getItem(TOKEN_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+export function setToken(token) {
+  try {
+    if (token) window.localStorage.setItem(TOKEN_KEY, token);
+    else window.localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage may be disabled; the token then lasts for nothing, which is safe.
+  }
+}
+
+/** Builds an API path with query parameters, leaving out empty ones. */
+export function apiPath(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return BASE + path + (s ? `?${s}` : '');
+}
+
+/** Path segment for a repository "owner/name" (each half encoded, the slash kept). */
+export function repoPath(fullName) {
+  return String(fullName || '')
+    .split('/')
+    .map(encodeURIComponent)
+    .join('/');
+}
+
+export async function apiGet(url, { signal } = {}) {
+  let res;
+  try {
+    const headers = { Accept: 'application/json' };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    res = await fetch(url, { headers, signal, credentials: 'same-origin' });
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new ApiError('Could not reach the cipulse collector. Is it running?');
+  }
+  let body = null;
+  const text = await res.text();
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+  }
+  if (!res.ok) {
+    const e = body && body.error;
+    const message = (e && typeof e.message === 'string' && e.message) || `The collector answered ${res.status} ${res.statusText}`.trim();
+    throw new ApiError(message, { status: res.status, code: (e && e.code) || `http_${res.status}` });
+  }
+  if (body === null) throw new ApiError('The collector sent a reply that is not JSON.', { status: res.status, code: 'bad_reply' });
+  return body;
+}
+
+/**
+ * Loads `url` (null: nothing to load) and reloads whenever it changes.
+ * Returns {data, error, loading, reload}. A newer request always wins over an older one.
+ */
+export function useApi(url) {
+  const [state, setState] = useState({ data: null, error: null, loading: !!url, url });
+  const [tick, setTick] = useState(0);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+
+  useEffect(() => {
+    if (!url) {
+      setState({ data: null, error: null, loading: false, url });
+      return undefined;
+    }
+    const ctl = new AbortController();
+    setState((s) => ({ data: s.url === url ? s.data : null, error: null, loading: true, url }));
+    apiGet(url, { signal: ctl.signal }).then(
+      (data) => setState({ data, error: null, loading: false, url }),
+      (error) => {
+        if (error && error.name === 'AbortError') return;
+        setState({ data: null, error, loading: false, url });
+      },
+    );
+    return () => ctl.abort();
+  }, [url, tick]);
+
+  // Until the effect has run for a new url, report loading rather than stale data.
+  if (state.url !== url) return { data: null, error: null, loading: !!url, reload };
+  return { data: state.data, error: state.error, loading: state.loading, reload };
+}
+
+/**
+ * Calls `fn` every `ms` while `enabled` and the page is visible: live pages (a running run, the
+ * overview) stay current without a reload. useApi keeps showing the old data while refreshing.
+ */
+export function useInterval(fn, ms, enabled = true) {
+  useEffect(() => {
+    if (!enabled) return undefined;
+    const id = window.setInterval(() => {
+      if (document.visibilityState === 'visible') fn();
+    }, ms);
+    return () => window.clearInterval(id);
+  }, [fn, ms, enabled]);
+}
+
+/**
+ * Cursor paging over a list endpoint: `makeUrl(cursor)` builds the page's URL.
+ * Keeps a stack of cursors so that "Previous" goes back without the server's help.
+ */
+export function useCursorPages(baseKey, makeUrl) {
+  // The stack belongs to one query (baseKey); a new query starts again at the first page.
+  const [st, setSt] = useState({ key: baseKey, stack: [null] });
+  const stack = st.key === baseKey ? st.stack : [null];
+  const cursor = stack[stack.length - 1];
+  const res = useApi(baseKey == null ? null : makeUrl(cursor));
+  const nextCursor = res.data && res.data.next_cursor;
+  return {
+    ...res,
+    page: stack.length,
+    hasPrev: stack.length > 1,
+    hasNext: !!nextCursor,
+    next: () => nextCursor && setSt({ key: baseKey, stack: [...stack, nextCursor] }),
+    prev: () => setSt({ key: baseKey, stack: stack.length > 1 ? stack.slice(0, -1) : stack }),
+  };
+}
+
+// Replies that rarely change (a repository's workflows), shared by every component that asks
+// during one page view. Failures are not kept, so a later call tries again.
+const memo = new Map();
+export function cachedGet(url) {
+  if (!memo.has(url)) {
+    const p = apiGet(url).catch((e) => {
+      memo.delete(url);
+      throw e;
+    });
+    memo.set(url, p);
+  }
+  return memo.get(url);
+}
+
+/** Workflow names of the given repositories: {"owner/name": {id: name}}; fills in as they load. */
+export function useWorkflowNames(repos) {
+  const key = [...new Set(repos.filter(Boolean))].sort().join(',');
+  const [names, setNames] = useState({});
+  useEffect(() => {
+    let live = true;
+    for (const repo of key ? key.split(',') : []) {
+      cachedGet(apiPath(`/repos/${repoPath(repo)}/workflows`, { limit: 200 })).then(
+        (data) => {
+          if (!live) return;
+          const map = {};
+          for (const w of itemsOf(data)) map[String(w.id)] = w.name || w.path;
+          setNames((n) => ({ ...n, [repo]: map }));
+        },
+        () => {},
+      );
+    }
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return names;
+}
+
+/** The list of a paged reply ({items: [...]}); tolerates a bare array. */
+export function itemsOf(data) {
+  if (!data) return [];
+  if (Array.isArray(data)) return data;
+  return Array.isArray(data.items) ? data.items : [];
+}

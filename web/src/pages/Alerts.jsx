@@ -1,0 +1,94 @@
+import { useEffect, useState } from 'react';
+import { apiPath, itemsOf, repoPath, useCursorPages, useWorkflowNames } from '../api.js';
+import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
+import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
+import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween } from '../lib/format.js';
+import { normAlert } from '../model.js';
+import AlertRules from '../components/AlertRules.jsx';
+
+const KIND_STYLE = {
+  failure: 'bg-rose-50 text-rose-700 ring-rose-600/20',
+  flapping: 'bg-amber-50 text-amber-800 ring-amber-600/25',
+  regression: 'bg-violet-50 text-violet-700 ring-violet-600/20',
+  slow_build: 'bg-sky-50 text-sky-700 ring-sky-600/20',
+};
+
+export default function Alerts() {
+  const query = useQuery();
+  const navigate = useNavigate();
+  const state = query.state === 'resolved' ? 'resolved' : 'open';
+  const repo = (query.repo || '').trim();
+  const [repoIn, setRepoIn] = useState(repo);
+  useEffect(() => setRepoIn(repo), [repo]);
+  const pager = useCursorPages(JSON.stringify([state, repo]), (cursor) => apiPath('/alerts', { state, repo, limit: 50, cursor }));
+  const alerts = itemsOf(pager.data).map(normAlert);
+  const wfNames = useWorkflowNames(alerts.filter((a) => a.workflowId != null && !a.workflowName).map((a) => a.repo));
+  const go = (q) => navigate(withQuery('/alerts', { state, repo, ...q }), { replace: true });
+
+  return (
+    <div>
+      <PageHeader
+        title="Alerts"
+        subtitle="Failures, flapping, regressions and slow builds that the alert rules caught."
+        actions={
+          <div className="flex flex-wrap items-center gap-3">
+            <form onSubmit={(e) => { e.preventDefault(); go({ repo: repoIn.trim() }); }}>
+              <label className="flex items-center gap-2 text-sm text-slate-600">
+                Repository
+                <input value={repoIn} onChange={(e) => setRepoIn(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
+              </label>
+            </form>
+            <Segmented label="Alert state" options={[{ value: 'open', label: 'Open' }, { value: 'resolved', label: 'Resolved' }]} value={state} onChange={(v) => go({ state: v })} />
+          </div>
+        }
+      />
+      <Card title={state === 'open' ? 'Open alerts' : 'Resolved alerts'} bodyClass="">
+        <Async res={pager} what="alerts" rows={4}>
+          {() => {
+            if (!alerts.length) {
+              return (
+                <div className="p-4">
+                  <EmptyState title={state === 'open' ? 'No open alerts' : 'No resolved alerts'}>
+                    {state === 'open' ? 'All quiet: nothing needs attention right now.' : 'Alerts show here once their condition has cleared.'}
+                  </EmptyState>
+                </div>
+              );
+            }
+            return (
+              <ul className="divide-y divide-slate-100" aria-label="Alerts">
+                {alerts.map((a) => (
+                  <li key={a.id} className="flex flex-wrap items-start gap-3 px-4 py-3">
+                    <span className={`mt-0.5 inline-flex rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${KIND_STYLE[a.kind] || 'bg-slate-100 text-slate-600 ring-slate-500/20'}`}>
+                      {humanize(a.kind || 'alert')}
+                    </span>
+                    <div className="min-w-0 flex-1">
+                      <p className="font-medium text-slate-900">{a.summary}</p>
+                      <p className="mt-0.5 flex flex-wrap gap-x-3 text-sm text-slate-500">
+                        {a.repo && <Link to={`/repos/${repoPath(a.repo)}`} className="hover:underline">{a.repo}</Link>}
+                        {a.repo && a.workflowId != null && (
+                          <Link to={`/repos/${repoPath(a.repo)}/workflows/${encodeURIComponent(a.workflowId)}`} className="hover:underline">{a.workflowName || (wfNames[a.repo] && wfNames[a.repo][String(a.workflowId)]) || `workflow ${a.workflowId}`}</Link>
+                        )}
+                        {a.branch && <span className="font-mono text-xs">{a.branch}</span>}
+                        {a.runId != null && <Link to={`/runs/${encodeURIComponent(a.runId)}${a.attempt > 1 ? `?attempt=${a.attempt}` : ''}`} className="text-sky-700 hover:underline">run {a.runId}</Link>}
+                      </p>
+                    </div>
+                    <div className="text-right text-xs text-slate-500">
+                      <div title={formatDateTime(a.openedAt)}>opened {formatRelative(a.openedAt)}</div>
+                      {a.resolvedAt ? (
+                        <div title={formatDateTime(a.resolvedAt)}>resolved after {formatDuration(secondsBetween(a.openedAt, a.resolvedAt))}</div>
+                      ) : (
+                        <div>{state === 'open' ? 'still open' : DASH}</div>
+                      )}
+                    </div>
+                  </li>
+                ))}
+              </ul>
+            );
+          }}
+        </Async>
+        <Pager pager={pager} label="Alert pages" />
+      </Card>
+      <AlertRules />
+    </div>
+  );
+}

@@ -1,0 +1,221 @@
+import { useEffect, useRef, useState } from 'react';
+import { apiPath, repoPath, useApi, useInterval } from '../api.js';
+import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
+import LogView from '../components/LogView.jsx';
+import Timeline from '../components/Timeline.jsx';
+import { Card, EmptyState, ErrorState, ExternalLink, LoadingState, PageHeader, Stat, StatusBadge, outcome } from '../components/ui.jsx';
+import { DASH, formatDateTime, formatDuration, formatRelative, shortSha } from '../lib/format.js';
+import { normRunDetail } from '../model.js';
+
+function Attempts({ run, current, onPick }) {
+  if (run.attempts.length < 2) return null;
+  return (
+    <nav aria-label="Attempts" className="mb-6 flex flex-wrap items-center gap-2">
+      <span className="text-sm text-slate-500">Attempts:</span>
+      {run.attempts.map((a) => {
+        const active = a.attempt === current;
+        return (
+          <button
+            key={a.attempt}
+            type="button"
+            aria-current={active ? 'true' : undefined}
+            onClick={() => onPick(a.attempt)}
+            className={`inline-flex items-center gap-2 rounded-lg border px-3 py-1.5 text-sm ${active ? 'border-slate-900 bg-white font-semibold shadow-sm' : 'border-slate-200 bg-white/60 text-slate-600 hover:bg-white'}`}
+          >
+            #{a.attempt}
+            <StatusBadge status={a.status} conclusion={a.conclusion} size="sm" />
+          </button>
+        );
+      })}
+    </nav>
+  );
+}
+
+function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
+  const ref = useRef(null);
+  const dur = job.duration;
+  const queue = job.queue;
+  useEffect(() => {
+    if (focusStep != null && ref.current) ref.current.scrollIntoView({ block: 'start' });
+  }, [focusStep]);
+  return (
+    <article ref={ref} className="rounded-xl border border-slate-200 bg-white shadow-sm" aria-label={`Job ${job.name}`}>
+      <header className="flex flex-wrap items-center gap-3 px-4 py-3">
+        <button type="button" aria-expanded={expanded} onClick={onToggle} className="flex min-w-0 items-center gap-2 text-left">
+          <svg className={`h-3 w-3 shrink-0 text-slate-400 transition-transform ${expanded ? 'rotate-90' : ''}`} viewBox="0 0 16 16" fill="currentColor" aria-hidden="true"><path d="M6 3l5 5-5 5z" /></svg>
+          <h3 className="truncate font-semibold text-slate-900">{job.name}</h3>
+        </button>
+        <StatusBadge status={job.status} conclusion={job.conclusion} />
+        <span className="text-sm tabular-nums text-slate-500">{formatDuration(dur)}</span>
+        {queue != null && queue >= 1 && <span className="text-xs text-slate-400">queued {formatDuration(queue)}</span>}
+        <div className="ml-auto flex items-center gap-3 text-sm">
+          {job.runnerName && <span className="hidden text-xs text-slate-500 md:inline" title={job.labels.join(', ')}>runner {job.runnerName}{job.runnerOs ? ` · ${job.runnerOs}` : ''}</span>}
+          <ExternalLink href={job.htmlUrl}>GitHub</ExternalLink>
+          <button
+            type="button"
+            aria-pressed={showLogs}
+            onClick={onToggleLogs}
+            title={job.hasLogs === false ? 'No log tails were reported for this job' : undefined}
+            className={`rounded-md border px-2.5 py-1 text-xs font-medium ${showLogs ? 'border-slate-900 bg-slate-900 text-white' : 'border-slate-200 bg-white text-slate-700 hover:bg-slate-50'}`}
+          >
+            {showLogs ? 'Hide logs' : job.hasLogs === false ? 'View logs (none)' : 'View logs'}
+          </button>
+        </div>
+      </header>
+      {expanded && (
+        <div className="border-t border-slate-100 px-4 py-3">
+          {job.steps.length ? (
+            <Timeline
+              label={`Steps of ${job.name}`}
+              compact
+              rows={job.steps.map((s) => ({
+                key: s.number,
+                label: s.name,
+                sublabel: outcome(s.status, s.conclusion).key === 'success' ? null : outcome(s.status, s.conclusion).label.toLowerCase(),
+                start: s.startedAt,
+                end: s.completedAt,
+                tone: outcome(s.status, s.conclusion).tone,
+                selected: focusStep != null && Number(focusStep) === s.number,
+              }))}
+            />
+          ) : (
+            <p className="text-sm text-slate-500">No steps reported for this job.</p>
+          )}
+        </div>
+      )}
+      {showLogs && (
+        <div className="border-t border-slate-100 p-3">
+          <LogView job={job} focusStep={focusStep} focusLine={focusLine} />
+        </div>
+      )}
+    </article>
+  );
+}
+
+function RunBody({ run, query, setQuery }) {
+  const focusJob = query.job != null ? String(query.job) : null;
+  const [expanded, setExpanded] = useState(() => new Set(focusJob ? [focusJob] : run.jobs.filter((j) => ['failure', 'timed_out'].includes(j.conclusion)).map((j) => String(j.id))));
+  const [logsOpen, setLogsOpen] = useState(() => new Set(focusJob ? [focusJob] : []));
+  const toggle = (set, setter, id) => {
+    const next = new Set(set);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setter(next);
+  };
+  const queues = run.jobs.map((j) => j.queue).filter((x) => x != null);
+  const maxQueue = queues.length ? Math.max(...queues) : null;
+  const failedJobs = run.jobs.filter((j) => ['failure', 'timed_out'].includes(j.conclusion)).length;
+
+  return (
+    <>
+      <div className="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
+        <Stat label="Duration" value={formatDuration(run.duration)} hint={run.completedAt ? `finished ${formatRelative(run.completedAt)}` : run.status !== 'completed' ? 'still running' : undefined} />
+        <Stat label="Jobs" value={run.jobs.length} hint={failedJobs ? `${failedJobs} failed` : undefined} tone={failedJobs ? 'red' : undefined} />
+        <Stat label="Longest queue" value={formatDuration(maxQueue)} hint="job waiting for a runner" />
+        <Stat label="Attempt" value={`${run.attempt}${run.attempts.length > 1 ? ` of ${run.attempts.length}` : ''}`} hint={run.event ? `triggered by ${run.event}` : undefined} />
+      </div>
+      <Attempts run={run} current={run.attempt} onPick={(a) => setQuery({ attempt: a })} />
+      <Card title="Timeline" className="mb-6">
+        {run.jobs.length ? (
+          <Timeline
+            label="Jobs timeline"
+            rows={run.jobs.map((j) => ({
+              key: j.id,
+              label: j.name,
+              start: j.startedAt,
+              end: j.completedAt,
+              queuedFrom: j.createdAt,
+              tone: outcome(j.status, j.conclusion).tone,
+              onSelect: () => {
+                toggle(expanded, setExpanded, String(j.id));
+              },
+              selected: expanded.has(String(j.id)),
+            }))}
+          />
+        ) : (
+          <EmptyState title="No jobs reported for this attempt yet" />
+        )}
+      </Card>
+      <section aria-label="Jobs" className="space-y-3">
+        <h2 className="text-sm font-semibold text-slate-800">Jobs</h2>
+        {run.jobs.map((j) => {
+          const id = String(j.id);
+          const focused = focusJob === id;
+          return (
+            <JobCard
+              key={id}
+              job={j}
+              expanded={expanded.has(id)}
+              onToggle={() => toggle(expanded, setExpanded, id)}
+              showLogs={logsOpen.has(id)}
+              onToggleLogs={() => toggle(logsOpen, setLogsOpen, id)}
+              focusStep={focused && query.step != null ? query.step : null}
+              focusLine={focused && query.line != null ? query.line : null}
+            />
+          );
+        })}
+      </section>
+    </>
+  );
+}
+
+export default function Run({ params }) {
+  const query = useQuery();
+  const navigate = useNavigate();
+  const runId = params.runId;
+  const res = useApi(apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt: query.attempt }));
+  // A run that is still going is refreshed every 10 seconds.
+  const live = !!(res.data && res.data.status && res.data.status !== 'completed');
+  useInterval(res.reload, 10000, live);
+  const setQuery = (q) => navigate(withQuery(`/runs/${encodeURIComponent(runId)}`, q), { keepScroll: true });
+
+  if (res.error) {
+    return (
+      <div>
+        <PageHeader crumbs={[{ label: 'Overview', to: '/' }, { label: `Run ${runId}` }]} title={`Run ${runId}`} />
+        <ErrorState error={res.error} title="Could not load this run" onRetry={res.reload} />
+      </div>
+    );
+  }
+  if (!res.data) {
+    return (
+      <div>
+        <PageHeader crumbs={[{ label: 'Overview', to: '/' }, { label: `Run ${runId}` }]} title={`Run ${runId}`} />
+        <LoadingState label="Loading run…" rows={6} />
+      </div>
+    );
+  }
+  const run = normRunDetail(res.data);
+  const repo = run.repo;
+  const crumbs = [{ label: 'Overview', to: '/' }];
+  if (repo) crumbs.push({ label: repo, to: `/repos/${repoPath(repo)}` });
+  if (repo && run.workflowId != null) crumbs.push({ label: run.workflowName || 'Workflow', to: `/repos/${repoPath(repo)}/workflows/${encodeURIComponent(run.workflowId)}` });
+  crumbs.push({ label: run.runNumber != null ? `#${run.runNumber}` : `Run ${run.runId}` });
+
+  return (
+    <div>
+      <PageHeader
+        crumbs={crumbs}
+        title={`${run.workflowName || 'Run'}${run.runNumber != null ? ` #${run.runNumber}` : ''}`}
+        badge={<StatusBadge status={run.status} conclusion={run.conclusion} />}
+        subtitle={
+          <span className="flex flex-wrap items-center gap-x-3 gap-y-1">
+            {run.name && run.name !== run.workflowName && <span className="text-slate-700">{run.name}</span>}
+            {run.branch && <span className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs text-slate-700">{run.branch}</span>}
+            <span className="font-mono text-xs" title={run.sha || undefined}>{shortSha(run.sha)}</span>
+            {run.actor && <span>by {run.actor}</span>}
+            <span title={formatDateTime(run.createdAt)}>created {formatRelative(run.createdAt)}</span>
+            <span className="text-slate-400">run id {run.runId ?? DASH}</span>
+          </span>
+        }
+        actions={
+          <>
+            {repo && <Link to={withQuery('/search', { repo })} className="rounded-md border border-slate-200 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50">Search logs</Link>}
+            {run.htmlUrl && <span className="rounded-md border border-slate-200 bg-white px-3 py-1.5 text-sm shadow-sm"><ExternalLink href={run.htmlUrl}>Open on GitHub</ExternalLink></span>}
+          </>
+        }
+      />
+      <RunBody key={`${run.runId}-${run.attempt}`} run={run} query={query} setQuery={setQuery} />
+    </div>
+  );
+}
