@@ -793,23 +793,6 @@ static void *poller(void *arg)
 
 /* ---- start and stop ----------------------------------------------------------------------- */
 
-static int read_pem(const char *path, struct cm_buf *out)
-{
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-	int rc = CM_OK;
-
-	if (!f)
-		return CM_EIO;
-	while (rc == CM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = cm_buf_add(out, chunk, n);
-	if (rc == CM_OK && ferror(f))
-		rc = CM_EIO;
-	fclose(f);
-	return rc;
-}
-
 static grpc_server_credentials *server_creds(const struct col_config *cfg)
 {
 	struct cm_buf cert = CM_BUF_INIT(1 << 20), key = CM_BUF_INIT(1 << 20);
@@ -818,11 +801,11 @@ static grpc_server_credentials *server_creds(const struct col_config *cfg)
 
 	if (!cfg->tls_cert)
 		return grpc_insecure_server_credentials_create();
-	if (read_pem(cfg->tls_cert, &cert)) {
+	if (cm_buf_read_file(&cert, cfg->tls_cert)) {
 		cm_log_error("ingest", "could not read CIPULSE_TLS_CERT file=%s", cfg->tls_cert);
 		goto out;
 	}
-	if (read_pem(cfg->tls_key, &key)) {
+	if (cm_buf_read_file(&key, cfg->tls_key)) {
 		cm_log_error("ingest", "could not read CIPULSE_TLS_KEY file=%s", cfg->tls_key);
 		goto out;
 	}

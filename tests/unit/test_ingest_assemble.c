@@ -170,7 +170,7 @@ static void many_tails(void **state)
 {
 	struct col_assembly a;
 	const struct col_report *r;
-	char text[32];
+	char text[64];
 
 	col_assembly_init(&a, MAX_BYTES);
 	assert_int_equal(feed_header(&a), CM_OK);
