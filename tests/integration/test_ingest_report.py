@@ -45,6 +45,17 @@ def test_good_report_is_stored(ingest, db):
     assert content[0][1] is True and content[0][2] == 900
 
 
+def test_reports_are_counted_in_metrics(ingest):
+    send_report(ingest.grpc_addr, make_report(REPO_ID, REPO, run_id=1005), ingest.tokens["ingest"])
+    report_status(ingest.grpc_addr, [b"\xff\xff"], ingest.tokens["ingest"])
+    status, text = ingest.http("GET", "/metrics")
+    assert status == 200
+    assert 'cipulse_reports_total{result="ok"} 1' in text, text
+    assert 'cipulse_reports_total{result="invalid"} 1' in text
+    assert "cipulse_ingest_seconds_count 1" in text
+    assert "cipulse_report_bytes_total" in text
+
+
 def test_long_log_in_many_chunks_is_concatenated(ingest, db):
     chunks = make_report(REPO_ID, REPO, run_id=1002, jobs=1, steps=1, log_bytes=70000,
                          log_chunk=1000)
