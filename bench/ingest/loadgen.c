@@ -29,7 +29,7 @@
 #include "cm_grpc.h"
 #include "cm_time.h"
 
-#define REPO_ID 4242
+#define REPO_ID	  4242
 #define REPO_NAME "bench/ingest"
 
 static int njobs = 5, nsteps = 40, log_bytes = 8192;
@@ -108,7 +108,7 @@ static size_t build_report(int i, grpc_byte_buffer **out, char *logbuf)
 	Cipulse__V1__Step *steps = calloc((size_t)nsteps, sizeof(*steps));
 	Cipulse__V1__Step **sp = calloc((size_t)nsteps, sizeof(*sp));
 	char rid[64];
-	char *labels[1] = { "ubuntu-latest" };
+	char *labels[1] = {"ubuntu-latest"};
 	int64_t rn = run_base + i, t0 = t_origin;
 	size_t n = 0;
 
@@ -195,14 +195,13 @@ static size_t build_report(int i, grpc_byte_buffer **out, char *logbuf)
 
 static int wait_tag(grpc_completion_queue *cq, void *tag)
 {
-	grpc_event ev = grpc_completion_queue_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-						    NULL);
+	grpc_event ev =
+	    grpc_completion_queue_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
 	return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
-static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffer **msgs,
-		    size_t n)
+static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffer **msgs, size_t n)
 {
 	grpc_metadata md;
 	grpc_metadata_array trailing, initial;
@@ -214,9 +213,10 @@ static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffe
 	grpc_call *call;
 	int ok = 1;
 
-	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-					grpc_slice_from_static_string("/cipulse.v1.Collector/Report"),
-					NULL, cm_grpc_deadline_ms(60000), NULL);
+	call =
+	    grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+				     grpc_slice_from_static_string("/cipulse.v1.Collector/Report"),
+				     NULL, cm_grpc_deadline_ms(60000), NULL);
 	snprintf(auth, sizeof(auth), "Bearer %s", token);
 	md.key = grpc_slice_from_static_string("authorization");
 	md.value = grpc_slice_from_copied_string(auth);
@@ -245,7 +245,8 @@ static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffe
 		memset(&op, 0, sizeof(op));
 		op.op = GRPC_OP_SEND_MESSAGE;
 		op.data.send_message.send_message = msgs[i];
-		if (grpc_call_start_batch(call, &op, 1, (void *)1, NULL) || !wait_tag(cq, (void *)1))
+		if (grpc_call_start_batch(call, &op, 1, (void *)1, NULL) ||
+		    !wait_tag(cq, (void *)1))
 			ok = 0;
 	}
 	if (ok) {
@@ -253,7 +254,8 @@ static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffe
 
 		memset(&op, 0, sizeof(op));
 		op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-		if (grpc_call_start_batch(call, &op, 1, (void *)1, NULL) || !wait_tag(cq, (void *)1))
+		if (grpc_call_start_batch(call, &op, 1, (void *)1, NULL) ||
+		    !wait_tag(cq, (void *)1))
 			ok = 0;
 	} else {
 		grpc_call_cancel(call, NULL);
@@ -302,8 +304,9 @@ static void *agent(void *arg)
 	free(logbuf);
 	free(msgs);
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
+	while (
+	    grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	grpc_channel_destroy(ch);
@@ -374,9 +377,11 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 
 	PQclear(PQexec(pg, "BEGIN"));
 	for (int i = first; i < first + count; i++) {
-		cm_buf_addf(&b, "%d\t%" PRId64 "\t1\t%" PRId64 "\t%" PRId64 "\tCI\tpush\tcompleted\t"
-			    "success\tmain\t0123456789abcdef0123456789abcdef01234567\toctocat\t\\N\t",
-			    REPO_ID, run_base + i, wf_id, run_base + i);
+		cm_buf_addf(
+		    &b,
+		    "%d\t%" PRId64 "\t1\t%" PRId64 "\t%" PRId64 "\tCI\tpush\tcompleted\t"
+		    "success\tmain\t0123456789abcdef0123456789abcdef01234567\toctocat\t\\N\t",
+		    REPO_ID, run_base + i, wf_id, run_base + i);
 		ts(&b, t0);
 		cm_buf_addc(&b, '\t');
 		ts(&b, t0 + 1000);
@@ -386,19 +391,24 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 		ts(&b, t0 + 600000);
 		cm_buf_adds(&b, "\t{agent}\n");
 	}
-	ok = copy_rows(pg, "COPY workflow_runs (repo_id, run_id, run_attempt, workflow_id, "
-			   "run_number, name, event, status, conclusion, head_branch, head_sha, actor, "
-			   "html_url, created_at, run_started_at, updated_at, completed_at, sources) "
-			   "FROM STDIN", &b);
+	ok = copy_rows(pg,
+		       "COPY workflow_runs (repo_id, run_id, run_attempt, workflow_id, "
+		       "run_number, name, event, status, conclusion, head_branch, head_sha, actor, "
+		       "html_url, created_at, run_started_at, updated_at, completed_at, sources) "
+		       "FROM STDIN",
+		       &b);
 	for (int i = first; ok && i < first + count; i++)
 		cm_buf_addf(&b, "bench-%" PRId64 "\t%d\t%" PRId64 "\t1\tbench\tagent\t%d\t%d\t%d\n",
 			    run_base + i, REPO_ID, run_base + i, njobs, njobs * nsteps,
 			    njobs * nsteps);
-	ok = ok && copy_rows(pg, "COPY reports (report_id, repo_id, run_id, run_attempt, "
-				 "agent_version, mode, jobs, steps, logs) FROM STDIN", &b);
+	ok = ok && copy_rows(pg,
+			     "COPY reports (report_id, repo_id, run_id, run_attempt, "
+			     "agent_version, mode, jobs, steps, logs) FROM STDIN",
+			     &b);
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
-			cm_buf_addf(&b, "%d\t%" PRId64 "\t%" PRId64 "\t1\tjob %d\tcompleted\tsuccess\t",
+			cm_buf_addf(&b,
+				    "%d\t%" PRId64 "\t%" PRId64 "\t1\tjob %d\tcompleted\tsuccess\t",
 				    REPO_ID, job_id_of(run_base + i, j), run_base + i, j);
 			ts(&b, t0);
 			cm_buf_addc(&b, '\t');
@@ -408,13 +418,16 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 			cm_buf_adds(&b, "\trunner-1\tLinux\tX64\t{ubuntu-latest}\t\\N\t{agent}\n");
 		}
 	}
-	ok = ok && copy_rows(pg, "COPY jobs (repo_id, job_id, run_id, run_attempt, name, status, "
-				 "conclusion, created_at, started_at, completed_at, runner_name, "
-				 "runner_os, runner_arch, labels, html_url, sources) FROM STDIN", &b);
+	ok = ok && copy_rows(pg,
+			     "COPY jobs (repo_id, job_id, run_id, run_attempt, name, status, "
+			     "conclusion, created_at, started_at, completed_at, runner_name, "
+			     "runner_os, runner_arch, labels, html_url, sources) FROM STDIN",
+			     &b);
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
 			for (int s = 0; s < nsteps; s++) {
-				cm_buf_addf(&b, "%d\t%" PRId64 "\t%d\tRun make\tcompleted\tsuccess\t",
+				cm_buf_addf(&b,
+					    "%d\t%" PRId64 "\t%d\tRun make\tcompleted\tsuccess\t",
 					    REPO_ID, job_id_of(run_base + i, j), s + 1);
 				ts(&b, t0 + 2000 + s * 1000);
 				cm_buf_addc(&b, '\t');
@@ -423,8 +436,10 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 			}
 		}
 	}
-	ok = ok && copy_rows(pg, "COPY steps (repo_id, job_id, number, name, status, conclusion, "
-				 "started_at, completed_at) FROM STDIN", &b);
+	ok = ok && copy_rows(pg,
+			     "COPY steps (repo_id, job_id, number, name, status, conclusion, "
+			     "started_at, completed_at) FROM STDIN",
+			     &b);
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
 			for (int s = 0; s < nsteps; s++) {
@@ -436,8 +451,10 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 			}
 		}
 	}
-	ok = ok && copy_rows(pg, "COPY logs (repo_id, job_id, step_number, content, original_size, "
-				 "truncated, exit_code, source) FROM STDIN", &b);
+	ok = ok && copy_rows(pg,
+			     "COPY logs (repo_id, job_id, step_number, content, original_size, "
+			     "truncated, exit_code, source) FROM STDIN",
+			     &b);
 	cm_buf_release(&b);
 	PQclear(PQexec(pg, ok ? "COMMIT" : "ROLLBACK"));
 	return ok;
@@ -485,8 +502,9 @@ static int copy_prepare(void)
 	if (ok) {
 		PQclear(PQexec(pg, "INSERT INTO repositories (id, full_name) VALUES (4242, "
 				   "'bench/ingest') ON CONFLICT DO NOTHING"));
-		PQclear(PQexec(pg, "INSERT INTO workflows (repo_id, id, name, path) VALUES (4242, -1, "
-				   "'CI', '.github/workflows/ci.yml') ON CONFLICT DO NOTHING"));
+		PQclear(PQexec(pg,
+			       "INSERT INTO workflows (repo_id, id, name, path) VALUES (4242, -1, "
+			       "'CI', '.github/workflows/ci.yml') ON CONFLICT DO NOTHING"));
 		res = PQexec(pg, "SELECT id FROM workflows WHERE repo_id = 4242 LIMIT 1");
 		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 		if (ok)
@@ -561,11 +579,12 @@ int main(int argc, char **argv)
 	cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	      ru.ru_stime.tv_usec / 1e6;
 	qsort(latencies_us, (size_t)nreports, sizeof(*latencies_us), cmp64);
-	printf("RESULT mode=%s reports=%d rows=%.0f seconds=%.3f reports_per_s=%.1f rows_per_s=%.0f "
-	       "p50_ms=%.1f p99_ms=%.1f errors=%d loadgen_cpu_s=%.2f\n",
-	       argv[1], nreports, rows, secs, nreports / secs, rows / secs,
-	       latencies_us[nreports / 2] / 1000.0, latencies_us[(nreports * 99) / 100] / 1000.0,
-	       atomic_load(&errors), cpu);
+	printf(
+	    "RESULT mode=%s reports=%d rows=%.0f seconds=%.3f reports_per_s=%.1f rows_per_s=%.0f "
+	    "p50_ms=%.1f p99_ms=%.1f errors=%d loadgen_cpu_s=%.2f\n",
+	    argv[1], nreports, rows, secs, nreports / secs, rows / secs,
+	    latencies_us[nreports / 2] / 1000.0, latencies_us[(nreports * 99) / 100] / 1000.0,
+	    atomic_load(&errors), cpu);
 	free(latencies_us);
 	free(th);
 	return atomic_load(&errors) ? 1 : 0;
