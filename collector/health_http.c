@@ -2,7 +2,9 @@
 
 #include <string.h>
 
+#include "api.h"
 #include "cm_err.h"
+#include "cm_log.h"
 #include "db.h"
 #include "http.h"
 #include "metrics.h"
@@ -66,6 +68,9 @@ static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
 		col_http_error(resp, 500, "internal", "could not render metrics");
 		return;
 	}
+	/* Pipeline metrics come from the database: without it, the collector's own still answer. */
+	if (col_api_prom_render(req->ctx, &resp->body))
+		cm_log_warn("http", "pipeline metrics left out of /metrics");
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

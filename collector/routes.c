@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cm_err.h"
 #include <curl/curl.h>
 
@@ -17,6 +18,7 @@ struct col_services {
 void col_routes_register(void)
 {
 	col_health_http_routes();
+	col_api_routes();
 	col_webhook_routes();
 	col_poller_routes();
 }

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# API benchmark (make bench): loads a synthetic history straight into a throwaway PostgreSQL
+# (bench/api/gen.sql), starts cipulsed, and measures the dashboard's hot endpoints with wrk
+# (8 connections); each is printed next to the same figures computed naively from the raw tables
+# (bench/api/naive/*.sql under pgbench, 8 clients) in the same run, and log search next to
+# `grep -F -i` over the same text in a file.
+#
+#   BENCH_API_RUNS=1000000   distinct runs (100 repos x 20 workflows; 10% re-run once)
+#   BENCH_API_LOG_MB=1024    log text to generate (tails of ~50 lines)
+#   BENCH_API_SECONDS=10     duration of each load test
+#   BENCH_API_KEEP=DIR       keep (or reuse) the loaded cluster in DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${BENCH_API_RUNS:-1000000}
+LOG_MB=${BENCH_API_LOG_MB:-1024}
+SECS=${BENCH_API_SECONDS:-10}
+LOG_LINES=50
+BUILD=${BUILD:-build}
+CIPULSED=$BUILD/cipulsed
+for t in wrk pgbench psql; do command -v $t >/dev/null || { echo "bench-api: $t missing (make deps)"; exit 1; }; done
+[ -x "$CIPULSED" ] || { echo "bench-api: $CIPULSED missing (make)"; exit 1; }
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DIR=${BENCH_API_KEEP:-$(mktemp -d /tmp/cipulse-bench-api.XXXXXX)}
+chmod 755 "$DIR"  # the cluster runs as postgres
+PGPORT=$(free_port); HTTPPORT=$(free_port); GRPCPORT=$(free_port)
+URL=postgresql://postgres@127.0.0.1:$PGPORT/bench
+COL_PID=
+cleanup() {
+  [ -n "$COL_PID" ] && kill "$COL_PID" 2>/dev/null && wait "$COL_PID" 2>/dev/null
+  scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true
+  [ -z "${BENCH_API_KEEP:-}" ] && rm -rf "$DIR"
+  return 0
+}
+trap cleanup EXIT
+PG_FSYNC=off scripts/pg.sh start "$DIR/pg" "$PGPORT" >/dev/null
+PSQL="psql -X -q -v ON_ERROR_STOP=1"
+if [ ! -f "$DIR/loaded" ]; then
+  # Memory for a bulk load and index builds; a benchmark cluster, not a production setting.
+  $PSQL "postgresql://postgres@127.0.0.1:$PGPORT/postgres" <<SQL >/dev/null
+ALTER SYSTEM SET shared_buffers = '2GB';
+ALTER SYSTEM SET work_mem = '32MB';
+ALTER SYSTEM SET maintenance_work_mem = '2GB';
+ALTER SYSTEM SET max_wal_size = '32GB';
+ALTER SYSTEM SET checkpoint_timeout = '1h';
+ALTER SYSTEM SET synchronous_commit = off;
+ALTER SYSTEM SET jit = off;
+CREATE DATABASE bench;
+SQL
+  scripts/pg.sh stop "$DIR/pg" >/dev/null; PG_FSYNC=off scripts/pg.sh start "$DIR/pg" "$PGPORT" >/dev/null
+  CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate
+  logs=$(( LOG_MB * 1024 * 1024 / (LOG_LINES * 48) ))  # generated lines average ~48 bytes
+  echo "bench-api: loading $RUNS runs and $logs log tails (~${LOG_MB} MiB) ..."
+  t0=$(date +%s)
+  $PSQL "$URL" -v runs="$RUNS" -v logs="$logs" -v log_lines="$LOG_LINES" -f bench/api/gen.sql >/dev/null
+  echo "bench-api: loaded in $(( $(date +%s) - t0 )) s"
+  touch "$DIR/loaded"
+fi
+$PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s distinct runs, %s run attempts, %s jobs, %s steps, %s log tails with %s of text; database %s',
+  (SELECT count(*) FROM repositories), (SELECT count(*) FROM workflows),
+  (SELECT count(DISTINCT run_id) FROM workflow_runs), (SELECT count(*) FROM workflow_runs),
+  (SELECT count(*) FROM jobs), (SELECT count(*) FROM steps), (SELECT count(*) FROM logs),
+  (SELECT pg_size_pretty(sum(octet_length(content))) FROM logs), pg_size_pretty(pg_database_size('bench')))"
+
+CIPULSE_DATABASE_URL=$URL CIPULSE_HTTP_ADDR=127.0.0.1:$HTTPPORT CIPULSE_GRPC_ADDR=127.0.0.1:$GRPCPORT \
+  CIPULSE_POLL=0 CIPULSE_LOG_LEVEL=warn CIPULSE_DB_POOL_SIZE=8 CIPULSE_HTTP_THREADS=8 \
+  "$CIPULSED" serve >"$DIR/cipulsed.log" 2>&1 &
+COL_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTPPORT/readyz" >/dev/null && break; sleep 0.1; done
+BASE=http://127.0.0.1:$HTTPPORT
+RUN_ID=$($PSQL -At "$URL" -c "SELECT run_id FROM workflow_runs WHERE repo_id = 1 AND run_attempt = 2 ORDER BY run_id DESC LIMIT 1")
+
+# wrk: "p50_ms p99_ms req/s" (first checking the endpoint answers 200).
+api() {
+  local code; code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE$1")
+  [ "$code" = 200 ] || { echo "bench-api: $1 answered $code" >&2; echo "- - -"; return; }
+  wrk -t2 -c8 -d"${SECS}s" --latency "$BASE$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } $1 == "Requests/sec:" { rps = $2 }
+    END { printf "%.2f %.2f %.0f\n", p50, p99, rps }'
+}
+# pgbench with per-transaction log: "p50_ms p99_ms tps".
+naive() {
+  local f=$1; shift
+  rm -f "$DIR"/pgbench_log.*
+  (cd "$DIR" && pgbench -n -M simple -c 8 -j 2 -T "$SECS" --log --log-prefix=pgbench_log "$@" \
+     -f "$OLDPWD/bench/api/naive/$f" "$URL" >/dev/null 2>&1) || { echo "- - -"; return; }
+  cat "$DIR"/pgbench_log.* | awk -v secs="$SECS" '{ print $3 / 1000 }' | sort -n | awk -v secs="$SECS" '
+    { v[NR] = $1 } END { if (!NR) { print "- - -"; exit }
+      printf "%.2f %.2f %.1f\n", v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.99) + 1], NR / secs }'
+}
+row() { printf '%-34s %10s %10s %10s   %12s %12s %10s\n' "$@"; }
+echo
+echo "hot endpoints, 8 concurrent clients, ${SECS}s each (latency ms):"
+row endpoint "api p50" "api p99" "api req/s" "naive p50" "naive p99" "naive tps"
+measure() {
+  local name=$1 path=$2; shift 2
+  read -r a50 a99 arps <<<"$(api "$path")"
+  read -r n50 n99 ntps <<<"$(naive "$@")"
+  row "$name" "$a50" "$a99" "$arps" "$n50" "$n99" "$ntps"
+}
+measure "repo list with metrics (7d)" "/api/v1/repos" repo_list.sql
+measure "workflow metrics 24h" "/api/v1/metrics?repo=org1/repo1&workflow=101&window=24h" \
+  workflow_metrics.sql -D window_s=86400
+measure "workflow metrics 30d" "/api/v1/metrics?repo=org1/repo1&workflow=101&window=30d" \
+  workflow_metrics.sql -D window_s=2592000
+measure "run list page (50)" "/api/v1/repos/org1/repo1/runs" run_list.sql
+measure "run detail" "/api/v1/runs/$RUN_ID" run_detail.sql -D run_id="$RUN_ID"
+measure "log search (rare term)" "/api/v1/logs/search?q=segfault%20in%20libfoo" log_search.sql
+
+# grep -F over the same log text in a file (page cache warm: the median of 5 runs).
+$PSQL "$URL" -c "\\copy (SELECT content FROM logs) TO '$DIR/logs.txt'"
+# -c: with output to /dev/null GNU grep stops at the first match; counting reads everything.
+grep -F -i -c "segfault in libfoo" "$DIR/logs.txt" >"$DIR/grep.out" || true
+times=()
+for _ in 1 2 3 4 5; do
+  t0=$(date +%s%N); grep -F -i -c "segfault in libfoo" "$DIR/logs.txt" >"$DIR/grep.out" || true
+  times+=($(( ($(date +%s%N) - t0) / 1000000 )))
+done
+med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)
+echo
+echo "log search baseline: grep -F -i -c over $(du -h "$DIR/logs.txt" | cut -f1) of log text in a file: ${med} ms (median of 5; $(cat "$DIR/grep.out") matching lines)"
+rm -f "$DIR/logs.txt"

@@ -1,0 +1,254 @@
+"""Every number of the API against the same number computed in Python from the raw rows.
+
+The history is written with plain SQL (api_history.insert_history): random conclusions, re-run
+attempts on the same sha, queue times, branches, runs without jobs, runs still in progress.
+"""
+import datetime as dt
+import urllib.parse
+
+import pytest
+
+import api_history as H
+
+
+def get(collector, path, **params):
+    q = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    status, body = collector.http("GET", path + ("?" + q if q else ""))
+    assert status == 200, (path, params, status, body)
+    return body
+
+
+@pytest.fixture
+def history(collector, db):
+    H.insert_history(db, seed=11, runs=450)
+    return H.raw(db)
+
+
+def check_metrics(collector, data, **params):
+    body = get(collector, "/api/v1/metrics", **params)
+    from_ms, to_ms = H.ms(H.iso_ms(body["from"])), H.ms(H.iso_ms(body["to"]))
+    bucket_ms = body["bucket_s"] * 1000
+    nb = len(body["series"])
+    assert nb == -(-(to_ms - from_ms) // bucket_ms)
+    scope = {}
+    if params.get("repo"):
+        scope["repo_id"] = {v: k for k, v in data["repos"].items()}[params["repo"]]
+    if params.get("workflow"):
+        scope["workflow"] = int(params["workflow"])
+    if params.get("branch"):
+        scope["branch"] = params["branch"]
+    want = H.metrics(data, from_ms, to_ms, bucket_ms, nb, **scope)
+    where = "metrics %r" % (params,)
+    H.assert_figures_equal(body, want, where)
+    for i, (g, w) in enumerate(zip(body["series"], want["series"])):
+        assert H.ms(H.iso_ms(g["ts"])) == w["ts_ms"]
+        H.assert_figures_equal(g, w, "%s bucket %d" % (where, i))
+    return body, want
+
+
+@pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d"])
+def test_metrics_match_raw_rows(collector, history, window):
+    scopes = [{}, {"repo": "octo/alpha"}, {"repo": "octo/beta", "workflow": "21"},
+              {"repo": "octo/alpha", "branch": "main"},
+              {"repo": "octo/alpha", "workflow": "11", "branch": "feature/x"}]
+    nonempty = 0
+    for scope in scopes:
+        body, want = check_metrics(collector, history, window=window, **scope)
+        assert body["window"] == window
+        nonempty += body["runs"] > 0
+    assert nonempty >= 3, "the generated history should fill most scopes"
+
+
+def test_metrics_exercise_every_definition(collector, history):
+    """The 30d window over everything must exercise each figure (else the comparison proves little)."""
+    body, _ = check_metrics(collector, history, window="30d")
+    assert body["flaky_runs"] > 0
+    assert body["mttr_s"] is not None
+    assert {"success", "failure", "cancelled"} <= set(body["by_conclusion"])
+    assert 0 < body["success_rate"] < 1
+    assert body["p95_queue_s"] > body["avg_queue_s"] * 0.5
+
+
+def test_metrics_custom_range(collector, history):
+    now = dt.datetime.now(H.UTC).replace(microsecond=0)
+    frm = (now - dt.timedelta(days=3, hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    to = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body, _ = check_metrics(collector, history, **{"from": frm, "to": to})
+    assert body["window"] == "custom"
+    assert body["from"].startswith(frm[:19]) and body["to"].startswith(to[:19])
+    assert len(body["series"]) <= 60
+    body, _ = check_metrics(collector, history, **{"from": frm, "repo": "octo/beta"})
+
+
+def test_metrics_follow_later_writes(collector, db, history):
+    """Re-runs, late jobs, deleted runs and moved workflows keep every figure right."""
+    now = dt.datetime.now(H.UTC)
+    r = db.query("SELECT repo_id, run_id, run_attempt AS a FROM workflow_runs w"
+                 " WHERE completed_at > now() - interval '20 hours' AND conclusion = 'failure'"
+                 " AND NOT EXISTS (SELECT 1 FROM workflow_runs x WHERE x.repo_id = w.repo_id"
+                 " AND x.run_id = w.run_id AND x.run_attempt > w.run_attempt) LIMIT 3")
+    assert r
+    for row in r:
+        db.execute("INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, status,"
+                   " conclusion, head_branch, head_sha, created_at, run_started_at, updated_at,"
+                   " completed_at) SELECT repo_id, run_id, %s, workflow_id, 'completed', 'success',"
+                   " head_branch, head_sha, created_at, %s, %s, %s FROM workflow_runs"
+                   " WHERE repo_id = %s AND run_id = %s AND run_attempt = %s",
+                   (row["a"] + 1, now - dt.timedelta(minutes=9), now - dt.timedelta(minutes=2),
+                    now - dt.timedelta(minutes=2), row["repo_id"], row["run_id"], row["a"]))
+        db.execute("INSERT INTO jobs (repo_id, job_id, run_id, run_attempt, created_at, started_at,"
+                   " completed_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                   (row["repo_id"], 90000000 + row["run_id"], row["run_id"], row["a"] + 1,
+                    now - dt.timedelta(minutes=9), now - dt.timedelta(minutes=8),
+                    now - dt.timedelta(minutes=3)))
+    # A job's times corrected later; a run deleted; a workflow id learnt later.
+    db.execute("UPDATE jobs SET started_at = started_at - interval '50 seconds'"
+               " WHERE job_id IN (SELECT job_id FROM jobs WHERE started_at IS NOT NULL"
+               " ORDER BY job_id LIMIT 40)")
+    db.execute("DELETE FROM workflow_runs WHERE (repo_id, run_id) IN (SELECT repo_id, run_id"
+               " FROM workflow_runs WHERE run_attempt = 2 ORDER BY run_id LIMIT 2)")
+    db.execute("UPDATE workflow_runs SET workflow_id = 12 WHERE workflow_id IS NULL AND repo_id = 1001")
+    data = H.raw(db)
+    for window in ("24h", "30d"):
+        check_metrics(collector, data, window=window)
+        check_metrics(collector, data, window=window, repo="octo/alpha", workflow="12")
+    check_repo_list(collector, data, 30)
+    # The rollup kept by triggers equals one rebuilt from scratch.
+    before = db.query("SELECT * FROM run_rollup_daily ORDER BY 1, 2, 3")
+    db.execute("SELECT cipulse_api_rebuild()")
+    assert db.query("SELECT * FROM run_rollup_daily ORDER BY 1, 2, 3") == before
+
+
+def check_repo_list(collector, data, days, path="/api/v1/repos", workflow_of=None):
+    body = get(collector, path, days=str(days))
+    today = dt.datetime.now(H.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=days - 1)
+    for item in body["items"]:
+        assert H.iso_ms(item["window_from"]) == start
+        scope = {"repo_id": {v: k for k, v in data["repos"].items()}[item["full_name"]]} \
+            if workflow_of is None else {"repo_id": workflow_of, "workflow": item["id"]}
+        runs = H.window_runs(data, H.ms(start), 2 ** 62, **scope)
+        want = H.figures(runs, data)
+        assert item["runs"] == want["runs"]
+        assert item["success_rate"] == pytest.approx(want["success_rate"], rel=1e-9) \
+            if want["success_rate"] is not None else item["success_rate"] is None
+        if want["avg_duration_s"] is None:
+            assert item["avg_duration_s"] is None
+        else:
+            # Sums are kept in whole milliseconds.
+            assert item["avg_duration_s"] == pytest.approx(want["avg_duration_s"], abs=1e-3)
+        grouped = {}
+        for k, n in want["by_conclusion"].items():
+            k = k if k in ("success", "failure", "timed_out", "cancelled", "skipped") else "other"
+            grouped[k] = grouped.get(k, 0) + n
+        assert item["by_conclusion"] == grouped
+        done = [r for r in H.latest_attempts(data).values()
+                if r["completed_at"] is not None and all(
+                    r[k] == v for k, v in (("repo_id", scope["repo_id"]),
+                                           ("workflow_id", scope.get("workflow", r["workflow_id"]))))]
+        if done:
+            last = max(done, key=lambda r: r["completed_at"])
+            assert item["last_run"]["run_id"] == last["run_id"]
+            assert item["last_run"]["conclusion"] == last["conclusion"]
+        else:
+            assert item["last_run"] is None
+    return body
+
+
+@pytest.mark.parametrize("days", [1, 7, 30])
+def test_repo_list_figures(collector, history, days):
+    body = check_repo_list(collector, history, days)
+    assert [i["full_name"] for i in body["items"]] == ["octo/alpha", "octo/beta"]
+
+
+def test_workflow_list_figures(collector, history):
+    body = check_repo_list(collector, history, 30, "/api/v1/repos/octo/alpha/workflows", 1001)
+    assert [i["id"] for i in body["items"]] == [11, 12, 13]
+    assert body["items"][0]["name"] == "CI"
+
+
+def walk(collector, path, limit, **params):
+    items, cursor, pages = [], None, 0
+    while True:
+        body = get(collector, path, limit=str(limit), cursor=cursor, **params)
+        assert len(body["items"]) <= limit
+        items += body["items"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items, pages
+        assert len(body["items"]) == limit
+        assert pages < 1000
+
+
+def expected_runs(data, repo_id, pred=lambda r: True):
+    runs = [r for r in H.latest_attempts(data).values() if r["repo_id"] == repo_id and pred(r)]
+    runs.sort(key=lambda r: (r["created_at"] or r["inserted_at"], r["run_id"]), reverse=True)
+    return [(r["run_id"], r["run_attempt"]) for r in runs]
+
+
+def test_run_list_pages_without_gaps_or_duplicates(collector, history):
+    items, pages = walk(collector, "/api/v1/repos/octo/alpha/runs", 7)
+    got = [(i["run_id"], i["run_attempt"]) for i in items]
+    assert len(set(got)) == len(got)
+    assert got == expected_runs(history, 1001)
+    assert pages == -(-len(got) // 7) or pages == len(got) // 7 + 1
+
+
+@pytest.mark.parametrize("params,pred", [
+    ({"status": "in_progress"}, lambda r: r["status"] == "in_progress"),
+    ({"conclusion": "failure"}, lambda r: r["conclusion"] == "failure"),
+    ({"branch": "feature/x"}, lambda r: r["head_branch"] == "feature/x"),
+    ({"workflow": "12"}, lambda r: r["workflow_id"] == 12),
+    ({"conclusion": "success", "branch": "main", "workflow": "11"},
+     lambda r: r["conclusion"] == "success" and r["head_branch"] == "main" and r["workflow_id"] == 11),
+])
+def test_run_list_filters(collector, history, params, pred):
+    items, _ = walk(collector, "/api/v1/repos/octo/alpha/runs", 5, **params)
+    want = expected_runs(history, 1001, pred)
+    assert want, "the filter should match something"
+    assert [(i["run_id"], i["run_attempt"]) for i in items] == want
+
+
+def test_run_list_time_range(collector, history):
+    now = dt.datetime.now(H.UTC)
+    frm, to = now - dt.timedelta(days=5), now - dt.timedelta(days=1)
+    fs, ts = frm.strftime("%Y-%m-%dT%H:%M:%SZ"), to.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fb, tb = H.iso_ms(fs), H.iso_ms(ts)
+    items, _ = walk(collector, "/api/v1/repos/octo/beta/runs", 50, **{"from": fs, "to": ts})
+    want = expected_runs(history, 1002, lambda r: fb <= (r["created_at"] or r["inserted_at"]) < tb)
+    assert want and [(i["run_id"], i["run_attempt"]) for i in items] == want
+
+
+def test_run_detail(collector, db, history):
+    row = db.query("SELECT repo_id, run_id FROM workflow_runs WHERE run_attempt = 3 LIMIT 1")[0]
+    body = get(collector, "/api/v1/runs/%d" % row["run_id"])
+    assert body["run_attempt"] == 3 and body["repo"] == history["repos"][row["repo_id"]]
+    assert [a["run_attempt"] for a in body["attempts"]] == [3, 2, 1]
+    first = get(collector, "/api/v1/runs/%d" % row["run_id"], attempt="1")
+    assert first["run_attempt"] == 1 and len(first["attempts"]) == 3
+    jobs = db.query("SELECT job_id FROM jobs WHERE repo_id = %s AND run_id = %s AND run_attempt = 1",
+                    (row["repo_id"], row["run_id"]))
+    assert sorted(j["job_id"] for j in first["jobs"]) == sorted(j["job_id"] for j in jobs)
+    for j in first["jobs"]:
+        steps = db.query("SELECT number FROM steps WHERE job_id = %s ORDER BY number", (j["job_id"],))
+        assert [s["number"] for s in j["steps"]] == [s["number"] for s in steps]
+    want = H.duration(next(r for r in history["runs"] if r["run_id"] == row["run_id"]
+                           and r["run_attempt"] == 1),
+                      history["jobs"].get((row["repo_id"], row["run_id"], 1), []))
+    assert first["duration_s"] == pytest.approx(want, abs=1e-3) if want is not None \
+        else first["duration_s"] is None
+    status, err = collector.http("GET", "/api/v1/runs/%d?attempt=9" % row["run_id"])
+    assert status == 404 and err["error"]["code"] == "not_found"
+    status, err = collector.http("GET", "/api/v1/runs/1")
+    assert status == 404 and err["error"]["code"] == "not_found"
+
+
+def test_job_logs(collector, db, history):
+    row = db.query("SELECT job_id, content FROM logs LIMIT 1")[0]
+    body = get(collector, "/api/v1/jobs/%d/logs" % row["job_id"])
+    assert body["job_id"] == row["job_id"]
+    assert body["logs"][0]["content"] == row["content"]
+    assert body["logs"][0]["step_name"] == "step 1"
+    status, err = collector.http("GET", "/api/v1/jobs/1/logs")
+    assert status == 404 and err["error"]["code"] == "not_found"

@@ -1,0 +1,147 @@
+"""Live replies of every endpoint checked against docs/openapi.yaml (JSON Schema 2020-12 through
+python3-jsonschema), and every documented operation and parameter exercised."""
+import datetime as dt
+import os
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+import api_history as H
+from harness import ROOT
+
+SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    with open(SPEC_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def template_of(spec, path):
+    path = path.split("?", 1)[0]
+    for tpl in spec["paths"]:
+        rx = "^" + re.sub(r"\{[^}]+\}", "[^/]+", tpl) + "$"
+        if re.match(rx, path):
+            return tpl
+    raise AssertionError("no documented path for %s" % path)
+
+
+def check(spec, method, path, status, body):
+    tpl = template_of(spec, path)
+    op = spec["paths"][tpl][method.lower()]
+    assert str(status) in op["responses"], "%s %s: status %s not documented" % (method, tpl, status)
+    resp = op["responses"][str(status)]
+    if "$ref" in resp:
+        resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+    schema = resp["content"]["application/json"]["schema"]
+    resolver = jsonschema.RefResolver.from_schema(spec)
+    jsonschema.Draft202012Validator(schema, resolver=resolver).validate(body)
+    return (method.lower(), tpl)
+
+
+def test_spec_is_valid_openapi_shape(spec):
+    assert spec["openapi"].startswith("3.1")
+    for tpl, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert op["responses"], (tpl, method)
+    # Every schema is itself valid JSON Schema.
+    for name, schema in spec["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_live_replies_conform(collector, db, spec):
+    H.insert_history(db, seed=21, runs=120)
+    db.execute("INSERT INTO alerts (kind, repo_id, condition_key, summary, run_id)"
+               " VALUES ('failure', 1001, 'k', 'CI failed on main', 9000001)")
+    run_id = db.scalar("SELECT run_id FROM workflow_runs WHERE run_attempt = 2 LIMIT 1")
+    job_id = db.scalar("SELECT job_id FROM logs LIMIT 1")
+    admin = collector.admin_headers()
+    calls = [
+        ("GET", "/api/v1/repos", None, None),
+        ("GET", "/api/v1/repos?limit=1", None, None),
+        ("GET", "/api/v1/repos?days=30", None, None),
+        ("POST", "/api/v1/repos", {"full_name": "octo/spec"}, admin),
+        ("POST", "/api/v1/repos", {"full_name": "octo/spec"}, admin),
+        ("POST", "/api/v1/repos", {"full_name": "octo/spec2"}, None),
+        ("POST", "/api/v1/repos", {"full_name": "x"}, admin),
+        ("GET", "/api/v1/repos/octo/alpha/workflows", None, None),
+        ("GET", "/api/v1/repos/octo/alpha/workflows?limit=1", None, None),
+        ("GET", "/api/v1/repos/no/such/workflows", None, None),
+        ("GET", "/api/v1/repos/octo/alpha/runs?limit=3", None, None),
+        ("GET", "/api/v1/repos/octo/alpha/runs?conclusion=failure&branch=main", None, None),
+        ("GET", "/api/v1/repos/octo/alpha/runs?limit=0", None, None),
+        ("GET", "/api/v1/runs/%d" % run_id, None, None),
+        ("GET", "/api/v1/runs/%d?attempt=1" % run_id, None, None),
+        ("GET", "/api/v1/runs/1", None, None),
+        ("GET", "/api/v1/runs/1?attempt=x", None, None),
+        ("GET", "/api/v1/jobs/%d/logs" % job_id, None, None),
+        ("GET", "/api/v1/jobs/1/logs", None, None),
+        ("GET", "/api/v1/logs/search?q=segmentation&limit=2", None, None),
+        ("GET", "/api/v1/logs/search?q=zzzzzz", None, None),
+        ("GET", "/api/v1/logs/search?q=ab", None, None),
+        ("GET", "/api/v1/logs/search?q=abc&repo=no/such", None, None),
+        ("GET", "/api/v1/metrics", None, None),
+        ("GET", "/api/v1/metrics?window=30d&repo=octo/alpha", None, None),
+        ("GET", "/api/v1/metrics?window=1h&repo=octo/alpha&workflow=11&branch=main", None, None),
+        ("GET", "/api/v1/metrics?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z", None, None),
+        ("GET", "/api/v1/metrics?window=2d", None, None),
+        ("GET", "/api/v1/metrics?repo=no/such", None, None),
+        ("GET", "/api/v1/alerts", None, None),
+        ("GET", "/api/v1/alerts?state=open&repo=octo/alpha", None, None),
+        ("GET", "/api/v1/alerts?state=x", None, None),
+        ("GET", "/api/v1/alerts?repo=no/such", None, None),
+        ("POST", "/api/v1/settings/alerts",
+         {"channels": [{"name": "ops", "kind": "webhook", "target": "https://example.com/h"}],
+          "rules": [{"name": "flap", "kind": "flapping", "repo": "octo/alpha", "workflow_id": 11,
+                     "params": {"failures": 3, "runs": 10}, "channels": ["ops"]}]}, admin),
+        ("POST", "/api/v1/settings/alerts", {"rules": [{"kind": "x"}]}, admin),
+        ("POST", "/api/v1/settings/alerts", {}, None),
+        ("GET", "/api/v1/settings/alerts", None, None),
+    ]
+    covered = set()
+    for method, path, body, headers in calls:
+        status, reply = collector.http(method, path, body=body, headers=headers)
+        assert status < 500, (method, path, status, reply)
+        covered.add(check(spec, method, path, status, reply))
+    documented = {(m, tpl) for tpl, ops in spec["paths"].items() for m in ops}
+    assert documented == covered, "documented operations not exercised: %s" % (documented - covered)
+
+
+def sample(param):
+    s = param.get("schema", {})
+    if "enum" in s:
+        return s["enum"][0]
+    if s.get("format") == "date-time":
+        # Recent: `from` alone runs to now, and a range may span at most 400 days.
+        return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if s.get("type") == "integer":
+        return str(s.get("minimum", 1))
+    return {"repo": "octo/alpha", "branch": "main", "q": "abc", "cursor": None}.get(param["name"])
+
+
+def test_every_documented_parameter_is_accepted(collector, db, spec):
+    """No documented query parameter is refused as unknown (the spec and the code agree)."""
+    H.insert_history(db, seed=4, runs=10)
+    for tpl, ops in spec["paths"].items():
+        if "get" not in ops:
+            continue
+        path = tpl.replace("{owner}", "octo").replace("{name}", "alpha").replace(
+            "{run_id}", "9000001").replace("{job_id}", "500001")
+        for p in ops["get"].get("parameters", []):
+            if "$ref" in p:
+                p = spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+            if p["in"] != "query":
+                continue
+            value = sample(p)
+            if value is None:
+                continue
+            extra = "&q=abc" if tpl.endswith("search") and p["name"] != "q" else ""
+            extra += "&repo=octo/alpha" if p["name"] == "workflow" and "metrics" in tpl else ""
+            if p["name"] == "to":
+                extra += "&from=" + (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=9)).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ")
+            status, reply = collector.http("GET", "%s?%s=%s%s" % (path, p["name"], value, extra))
+            assert status in (200, 404), (tpl, p["name"], status, reply)

@@ -1,0 +1,254 @@
+/* Unit tests of the API's decoders: query strings, paths, cursors, windows, and the metric maths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api.h"
+#include "api_query.h"
+#include "cm_err.h"
+#include "cm_time.h"
+
+static const char *const keys[] = { "limit", "q", "from", "a b", NULL };
+
+static int parse(struct col_query *q, const char *raw, char *param, const char **why)
+{
+	return col_query_parse(q, raw, keys, param, 80, why);
+}
+
+static void query_decodes_percent_plus_and_utf8(void **state)
+{
+	struct col_query q;
+	char param[80];
+	const char *why;
+
+	assert_int_equal(parse(&q, "limit=5&q=caf%C3%A9+au%20lait&&a+b=%2B", param, &why), CM_OK);
+	assert_int_equal(q.n, 3);
+	assert_string_equal(col_query_get(&q, "limit"), "5");
+	assert_string_equal(col_query_get(&q, "q"), "caf\xC3\xA9 au lait");
+	assert_string_equal(col_query_get(&q, "a b"), "+");
+	assert_null(col_query_get(&q, "from"));
+	assert_int_equal(parse(&q, "", param, &why), CM_OK);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(parse(&q, "q", param, &why), CM_OK);
+	assert_string_equal(col_query_get(&q, "q"), "");
+}
+
+static void query_refuses_bad_input_naming_the_parameter(void **state)
+{
+	static const struct {
+		const char *raw, *param;
+		int rc;
+	} cases[] = {
+		{ "limit=1&limit=2", "limit", CM_EINVAL },   /* duplicate */
+		{ "nope=1", "nope", CM_EINVAL },             /* unknown */
+		{ "limit=%zz", "limit", CM_EINVAL },         /* bad escape */
+		{ "limit=%4", "limit", CM_EINVAL },          /* truncated escape */
+		{ "limit=%", "limit", CM_EINVAL },
+		{ "q=%C3%28", "q", CM_EINVAL },              /* invalid UTF-8 */
+		{ "q=a%00b", "q", CM_EINVAL },               /* NUL */
+		{ "q=%ED%A0%80", "q", CM_EINVAL },           /* surrogate */
+		{ "%ff=1", "query", CM_EINVAL },             /* unprintable key */
+		{ "=1", "query", CM_EINVAL },                /* empty key */
+		{ "li%6Dit=1&limit=2", "limit", CM_EINVAL }, /* duplicate once decoded */
+	};
+	struct col_query q;
+	char param[80], big[COL_QUERY_MAX_BYTES + 16];
+	const char *why = NULL;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse(&q, cases[i].raw, param, &why), cases[i].rc);
+		assert_string_equal(param, cases[i].param);
+		assert_non_null(why);
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(parse(&q, big, param, &why), CM_ETOOBIG);
+	assert_string_equal(param, "query");
+}
+
+static void paths_and_ids(void **state)
+{
+	char name[160];
+	const char *rest;
+	int64_t id;
+
+	assert_int_equal(col_path_repo("octo/hello.js/runs", name, sizeof(name), &rest), CM_OK);
+	assert_string_equal(name, "octo/hello.js");
+	assert_string_equal(rest, "/runs");
+	assert_int_equal(col_path_repo("octo/hello", name, sizeof(name), &rest), CM_OK);
+	assert_string_equal(rest, "");
+	assert_int_equal(col_path_repo("octo", name, sizeof(name), &rest), CM_EINVAL);
+	assert_int_equal(col_path_repo("octo/..", name, sizeof(name), &rest), CM_EINVAL);
+	assert_int_equal(col_path_repo("oc to/x", name, sizeof(name), &rest), CM_EINVAL);
+	assert_int_equal(col_path_repo("/x", name, sizeof(name), &rest), CM_EINVAL);
+	assert_true(col_valid_repo_name("a-b/c_d.e"));
+	assert_false(col_valid_repo_name("a/b/c"));
+	assert_false(col_valid_repo_name("a/b'"));
+	assert_int_equal(col_parse_id("123", 3, &id), CM_OK);
+	assert_int_equal(id, 123);
+	assert_int_equal(col_parse_id("0", 1, &id), CM_EINVAL);
+	assert_int_equal(col_parse_id("-1", 2, &id), CM_EINVAL);
+	assert_int_equal(col_parse_id("012", 3, &id), CM_EINVAL);
+	assert_int_equal(col_parse_id("1234567890123456789", 19, &id), CM_EINVAL);
+	assert_int_equal(col_parse_id("", 0, &id), CM_EINVAL);
+}
+
+static void cursors_round_trip_and_refuse_garbage(void **state)
+{
+	const char *in[2] = { "1714000000123456", "98765" }, *out[2];
+	char enc[API_CURSOR_MAX + 1], scratch[API_CURSOR_MAX + 1];
+
+	assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_OK);
+	assert_null(strpbrk(enc, "+/=|"));
+	assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 2), CM_OK);
+	assert_string_equal(out[0], in[0]);
+	assert_string_equal(out[1], in[1]);
+	/* Wrong kind, wrong field count, bad alphabet, impossible length, empty. */
+	assert_int_equal(api_cursor_decode(enc, "repos", scratch, sizeof(scratch), out, 2), CM_EINVAL);
+	assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 1), CM_EINVAL);
+	assert_int_equal(api_cursor_decode("ab+/", "runs", scratch, sizeof(scratch), out, 2),
+			 CM_EINVAL);
+	assert_int_equal(api_cursor_decode("abcde", "runs", scratch, sizeof(scratch), out, 2),
+			 CM_EINVAL);
+	assert_int_equal(api_cursor_decode("", "runs", scratch, sizeof(scratch), out, 2), CM_EINVAL);
+	/* Base64 of "runs|1\0|2": a NUL inside is refused. */
+	assert_int_equal(api_cursor_decode("cnVuc3wxAHwy", "runs", scratch, sizeof(scratch), out, 2),
+			 CM_EINVAL);
+	in[0] = "a|b";
+	assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_EINVAL);
+}
+
+static void windows(void **state)
+{
+	const int64_t now = 1714000000000LL;
+	struct api_window w;
+	const char *param = NULL, *why = NULL;
+
+	assert_int_equal(api_window_parse(NULL, NULL, NULL, now, &w, &param, &why), CM_OK);
+	assert_string_equal(w.name, "24h");
+	assert_int_equal(w.to_ms - w.from_ms, 86400000LL);
+	assert_int_equal(w.nbuckets, 24);
+	assert_int_equal(api_window_parse("1h", NULL, NULL, now, &w, &param, &why), CM_OK);
+	assert_int_equal(w.bucket_ms, 300000);
+	assert_int_equal(w.nbuckets, 12);
+	assert_int_equal(api_window_parse("7d", NULL, NULL, now, &w, &param, &why), CM_OK);
+	assert_int_equal(w.nbuckets, 28);
+	assert_int_equal(api_window_parse("30d", NULL, NULL, now, &w, &param, &why), CM_OK);
+	assert_int_equal(w.nbuckets, 30);
+	/* Custom: 3 days -> 3 h buckets (1 h would give 72 > 60); the last bucket may be short. */
+	assert_int_equal(api_window_parse(NULL, "2024-01-01T00:00:00Z", "2024-01-04T00:30:00Z", now,
+					  &w, &param, &why),
+			 CM_OK);
+	assert_int_equal(w.bucket_ms, 3 * 3600000LL);
+	assert_int_equal(w.nbuckets, 25);
+	assert_string_equal(w.name, "custom");
+	assert_int_equal(api_window_parse(NULL, "2024-04-24T00:00:00Z", NULL, now, &w, &param, &why),
+			 CM_OK);
+	assert_int_equal(w.to_ms, now);
+
+	assert_int_equal(api_window_parse("2d", NULL, NULL, now, &w, &param, &why), CM_EINVAL);
+	assert_string_equal(param, "window");
+	assert_int_equal(api_window_parse("24h", "2024-01-01T00:00:00Z", NULL, now, &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "window");
+	assert_int_equal(api_window_parse(NULL, NULL, "2024-01-01T00:00:00Z", now, &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "from");
+	assert_int_equal(api_window_parse(NULL, "2024-01-02T00:00:00Z", "2024-01-01T00:00:00Z", now,
+					  &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "from");
+	assert_int_equal(api_window_parse(NULL, "2024-01-01", NULL, now, &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "from");
+	assert_int_equal(api_window_parse(NULL, "2024-01-01T00:00:00Z", "x", now, &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "to");
+	assert_int_equal(api_window_parse(NULL, "2020-01-01T00:00:00Z", NULL, now, &w, &param, &why),
+			 CM_EINVAL);
+	assert_string_equal(param, "from");
+}
+
+static void percentiles_interpolate_like_percentile_cont(void **state)
+{
+	const double v[] = { 1, 2, 3, 4, 10 };
+
+	assert_true(api_percentile(v, 0, 0.5) != api_percentile(v, 0, 0.5)); /* NaN */
+	assert_float_equal(api_percentile(v, 1, 0.95), 1, 1e-12);
+	assert_float_equal(api_percentile(v, 5, 0.5), 3, 1e-12);
+	assert_float_equal(api_percentile(v, 5, 0.95), 4 + 6 * 0.8, 1e-12);
+	assert_float_equal(api_percentile(v, 4, 0.5), 2.5, 1e-12);
+	assert_float_equal(api_percentile(v, 5, 1.0), 10, 1e-12);
+}
+
+static double num(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	assert_true(json_is_number(v));
+	return json_number_value(v);
+}
+
+static void metrics_figures(void **state)
+{
+	/* One workflow on main: fail, fail, cancelled, success (recovery 300 s), success flaky;
+	 * another branch: a failure never recovered. */
+	const int64_t t0 = 1714000000000LL;
+	struct api_window w = { t0, t0 + 3600000, 1800000, 2, "1h" };
+	struct api_mrun runs[] = {
+		{ t0 + 100000, 1, 5, "dev", "failure", 10, 1, 0 },
+		{ t0 + 1000, 1, 5, "main", "failure", 60, 1, 0 },
+		{ t0 + 2000, 1, 5, "main", "timed_out", 0, 0, 0 },
+		{ t0 + 3000, 1, 5, "main", "cancelled", 30, 1, 0 },
+		{ t0 + 301000, 1, 5, "main", "success", 120, 1, 0 },
+		{ t0 + 2000000, 1, 5, "main", "success", 90, 1, 1 },
+		{ t0 + 2100000, 1, 5, "main", "weird", 1, 1, 0 },
+	};
+	struct api_mqueue queues[] = { { t0 + 1000, 5 }, { t0 + 1000, 15 }, { t0 + 2000000, 40 } };
+	json_t *m = api_metrics_json(&w, runs, 7, queues, 3), *s0, *s1, *by;
+
+	assert_non_null(m);
+	assert_int_equal(json_integer_value(json_object_get(m, "runs")), 7);
+	/* success 2 / (success 2 + failure 2 + timed_out 1) */
+	assert_float_equal(num(m, "success_rate"), 0.4, 1e-12);
+	assert_float_equal(num(m, "avg_duration_s"), (10 + 60 + 30 + 120 + 90 + 1) / 6.0, 1e-9);
+	assert_float_equal(num(m, "p50_duration_s"), 45, 1e-9);
+	assert_float_equal(num(m, "avg_queue_s"), 20, 1e-9);
+	assert_float_equal(num(m, "mttr_s"), 300, 1e-9);
+	assert_int_equal(json_integer_value(json_object_get(m, "flaky_runs")), 1);
+	by = json_object_get(m, "by_conclusion");
+	assert_int_equal(json_integer_value(json_object_get(by, "failure")), 2);
+	assert_int_equal(json_integer_value(json_object_get(by, "other")), 1);
+	assert_null(json_object_get(by, "neutral"));
+	s0 = json_array_get(json_object_get(m, "series"), 0);
+	s1 = json_array_get(json_object_get(m, "series"), 1);
+	assert_int_equal(json_array_size(json_object_get(m, "series")), 2);
+	assert_int_equal(json_integer_value(json_object_get(s0, "runs")), 5);
+	assert_float_equal(num(s0, "mttr_s"), 300, 1e-9);
+	assert_float_equal(num(s0, "avg_queue_s"), 10, 1e-9);
+	assert_int_equal(json_integer_value(json_object_get(s1, "runs")), 2);
+	assert_true(json_is_null(json_object_get(s1, "mttr_s")));
+	assert_float_equal(num(s1, "success_rate"), 1, 1e-12);
+	assert_float_equal(num(s1, "p95_queue_s"), 40, 1e-12);
+	json_decref(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(query_decodes_percent_plus_and_utf8),
+		cmocka_unit_test(query_refuses_bad_input_naming_the_parameter),
+		cmocka_unit_test(paths_and_ids),
+		cmocka_unit_test(cursors_round_trip_and_refuse_garbage),
+		cmocka_unit_test(windows),
+		cmocka_unit_test(percentiles_interpolate_like_percentile_cont),
+		cmocka_unit_test(metrics_figures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
