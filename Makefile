@@ -102,12 +102,13 @@ $(BUILD)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
+# Archives are rebuilt from scratch: `ar rcs` would keep objects of deleted sources.
 $(LIBCOMMON): $(COMMON_O) $(GEN_O)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBCOLLECTOR): $(COLLECTOR_O)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBAGENT): $(AGENT_O)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cipulsed: $(BUILD)/collector/main.o $(LIBCOLLECTOR) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -102,7 +102,7 @@ const Cipulse__V1__ReportHeader *col_assembly_header(const struct col_assembly *
 }
 
 static int fail(struct col_assembly *a, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct col_assembly *a, int rc, const char *fmt, ...)
 {
@@ -176,9 +176,10 @@ static int check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, 
 		if (read_varint(&p, end, &len) || len > (uint64_t)(end - p))
 			return CM_EINVAL;
 		f = tag >> 3 <= UINT32_MAX
-			    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
-			    : NULL;
-		if (f && (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)) {
+			? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+			: NULL;
+		if (f &&
+		    (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)) {
 			plen = (size_t)snprintf(path + pathlen, pathsize - pathlen, "%s%s",
 						pathlen ? "." : "", f->name);
 			if (plen >= pathsize - pathlen)
@@ -232,8 +233,7 @@ static int index_grow(struct col_assembly *a)
 }
 
 /* Finds the tail of (job_id, step), adding an empty one if it is new. */
-static int tail_get(struct col_assembly *a, int64_t job_id, int32_t step,
-		    struct col_asm_tail **out)
+static int tail_get(struct col_assembly *a, int64_t job_id, int32_t step, struct col_asm_tail **out)
 {
 	struct col_asm_tail *t;
 	size_t h;
@@ -288,12 +288,15 @@ static int add_log(struct col_assembly *a, const Cipulse__V1__LogChunk *l)
 	if (rc)
 		return rc == CM_ENOMEM ? fail(a, rc, "out of memory") : rc;
 	if (t->done)
-		return fail(a, CM_EINVAL, "log.seq: chunk %" PRId32 " after the last one (job %" PRId64
-			    ", step %" PRId32 ")", l->seq, l->job_id, l->step_number);
+		return fail(a, CM_EINVAL,
+			    "log.seq: chunk %" PRId32 " after the last one (job %" PRId64
+			    ", step %" PRId32 ")",
+			    l->seq, l->job_id, l->step_number);
 	if (l->seq != t->next_seq)
-		return fail(a, CM_EINVAL, "log.seq: expected %" PRId32 ", got %" PRId32
-			    " (job %" PRId64 ", step %" PRId32 ")", t->next_seq, l->seq, l->job_id,
-			    l->step_number);
+		return fail(a, CM_EINVAL,
+			    "log.seq: expected %" PRId32 ", got %" PRId32 " (job %" PRId64
+			    ", step %" PRId32 ")",
+			    t->next_seq, l->seq, l->job_id, l->step_number);
 	rc = cm_buf_adds(&t->text, l->text);
 	if (rc)
 		return fail(a, rc, "log text too large");
@@ -349,8 +352,8 @@ int col_assembly_add(struct col_assembly *a, const uint8_t *data, size_t len)
 			return fail(a, CM_ETOOBIG, "report decodes too large");
 		return fail(a, CM_EINVAL, "malformed message");
 	}
-	rc = check_strings(&cipulse__v1__report_chunk__descriptor, data, len, path, 0,
-			   sizeof(path), 0, &bad_text);
+	rc = check_strings(&cipulse__v1__report_chunk__descriptor, data, len, path, 0, sizeof(path),
+			   0, &bad_text);
 	if (rc) {
 		free_chunk(a, c);
 		if (bad_text)

@@ -27,10 +27,10 @@
 #include "store.h"
 #include "tokens.h"
 
-#define COL_ASM_MAX_JOBS 1000
-#define COL_ASM_MAX_STEPS 1000  /* per job */
-#define COL_ASM_MAX_LABELS 100  /* per job */
-#define COL_ASM_MAX_TAILS 20000 /* log tails per report */
+#define COL_ASM_MAX_JOBS   1000
+#define COL_ASM_MAX_STEPS  1000	 /* per job */
+#define COL_ASM_MAX_LABELS 100	 /* per job */
+#define COL_ASM_MAX_TAILS  20000 /* log tails per report */
 
 struct col_asm_tail;
 

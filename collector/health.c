@@ -41,8 +41,9 @@ static void *monitor(void *arg)
 		changed = atomic_exchange(&h->serving, ok) != ok;
 		pthread_mutex_unlock(&h->lock);
 		if (changed) {
-			cm_log_info("health", "%s", ok ? "database reachable: serving"
-						       : "database unreachable: not serving");
+			cm_log_info("health", "%s",
+				    ok ? "database reachable: serving"
+				       : "database unreachable: not serving");
 			h->on_change(h->arg);
 		}
 		pthread_mutex_lock(&h->lock);
@@ -115,6 +116,6 @@ int col_health_status(struct col_health *h, const char *service)
 	if (service && *service && strcmp(service, "cipulse.v1.Collector"))
 		return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
 	return atomic_load(&h->serving)
-		       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-		       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+		   ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+		   : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 }

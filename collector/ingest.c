@@ -42,8 +42,8 @@
 #include "tokens.h"
 
 #define METHOD_REPORT "/cipulse.v1.Collector/Report"
-#define METHOD_CHECK "/grpc.health.v1.Health/Check"
-#define METHOD_WATCH "/grpc.health.v1.Health/Watch"
+#define METHOD_CHECK  "/grpc.health.v1.Health/Check"
+#define METHOD_WATCH  "/grpc.health.v1.Health/Watch"
 
 /* Calls waiting to be accepted: a burst of new streams need not wait for a re-arm each. */
 #define ACCEPT_AHEAD 8
@@ -130,7 +130,7 @@ struct col_ingest {
 	struct call *watchers;
 
 	struct col_metric *m_ok, *m_duplicate, *m_invalid, *m_unauth, *m_denied, *m_too_big,
-		*m_unavailable, *m_error, *m_latency, *m_bytes;
+	    *m_unavailable, *m_error, *m_latency, *m_bytes;
 };
 
 static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok);
@@ -251,8 +251,8 @@ static void finish(struct call *c, grpc_status_code status, const char *msg)
 	}
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = status;
-	ops[n++].data.send_status_from_server.status_details = status == GRPC_STATUS_OK ? NULL
-											 : &details;
+	ops[n++].data.send_status_from_server.status_details =
+	    status == GRPC_STATUS_OK ? NULL : &details;
 	if (!c->close_started) {
 		ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 		ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -500,8 +500,8 @@ static void report_write(struct call *c)
 		report_refused(c, m, st,
 			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
 			       : st == GRPC_STATUS_INVALID_ARGUMENT
-				       ? "the database rejected the report"
-				       : "could not store the report");
+				   ? "the database rejected the report"
+				   : "could not store the report");
 		return;
 	}
 	ack.report_id = c->report->header->report_id;
@@ -515,7 +515,8 @@ static void report_write(struct call *c)
 	}
 	col_metric_inc(res.duplicate ? ing->m_duplicate : ing->m_ok);
 	col_metric_observe(ing->m_latency, (double)(cm_time_mono_ms() - c->started_ms) / 1000.0);
-	cm_log_debug("ingest", "report stored repo_id=%lld run_id=%lld attempt=%d jobs=%d steps=%d "
+	cm_log_debug("ingest",
+		     "report stored repo_id=%lld run_id=%lld attempt=%d jobs=%d steps=%d "
 		     "logs=%d duplicate=%d",
 		     (long long)c->report->header->repository->id,
 		     (long long)c->report->header->run->id, (int)c->report->header->run->attempt,
@@ -627,7 +628,7 @@ static void health_recv(struct call *c, int ok)
 	cm_buf_init(&c->msg, HEALTH_MAX_MSG);
 	if (bb && cm_grpc_bb_read(bb, &c->msg) == CM_OK)
 		req = grpc__health__v1__health_check_request__unpack(NULL, c->msg.len,
-								      (const uint8_t *)c->msg.data);
+								     (const uint8_t *)c->msg.data);
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
 	if (!req) {
@@ -642,7 +643,8 @@ static void health_recv(struct call *c, int ok)
 	}
 	if (c->kind == CALL_CHECK) {
 		resp.status = col_health_status(c->ing->health, c->service);
-		if (resp.status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
+		if (resp.status ==
+		    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
 			finish(c, GRPC_STATUS_NOT_FOUND, "unknown service");
 			return;
 		}
@@ -704,8 +706,8 @@ static void accept_next(struct col_ingest *ing)
 		return;
 	}
 	c->step = STEP_ACCEPT;
-	err = grpc_server_request_call(ing->server, &c->call, &c->details, &c->md, ing->cq,
-				       ing->cq, &c->tags[OP_MAIN]);
+	err = grpc_server_request_call(ing->server, &c->call, &c->details, &c->md, ing->cq, ing->cq,
+				       &c->tags[OP_MAIN]);
 	if (err != GRPC_CALL_OK) {
 		cm_log_error("ingest", "could not request a call: error %d", (int)err);
 		call_unref(c);
@@ -780,8 +782,8 @@ static void *poller(void *arg)
 	struct col_ingest *ing = arg;
 
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(
-			ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
@@ -793,23 +795,6 @@ static void *poller(void *arg)
 
 /* ---- start and stop ----------------------------------------------------------------------- */
 
-static int read_pem(const char *path, struct cm_buf *out)
-{
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-	int rc = CM_OK;
-
-	if (!f)
-		return CM_EIO;
-	while (rc == CM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = cm_buf_add(out, chunk, n);
-	if (rc == CM_OK && ferror(f))
-		rc = CM_EIO;
-	fclose(f);
-	return rc;
-}
-
 static grpc_server_credentials *server_creds(const struct col_config *cfg)
 {
 	struct cm_buf cert = CM_BUF_INIT(1 << 20), key = CM_BUF_INIT(1 << 20);
@@ -818,11 +803,11 @@ static grpc_server_credentials *server_creds(const struct col_config *cfg)
 
 	if (!cfg->tls_cert)
 		return grpc_insecure_server_credentials_create();
-	if (read_pem(cfg->tls_cert, &cert)) {
+	if (cm_buf_read_file(&cert, cfg->tls_cert)) {
 		cm_log_error("ingest", "could not read CIPULSE_TLS_CERT file=%s", cfg->tls_cert);
 		goto out;
 	}
-	if (read_pem(cfg->tls_key, &key)) {
+	if (cm_buf_read_file(&key, cfg->tls_key)) {
 		cm_log_error("ingest", "could not read CIPULSE_TLS_KEY file=%s", cfg->tls_key);
 		goto out;
 	}
@@ -843,22 +828,22 @@ out:
 static void register_metrics(struct col_ingest *ing)
 {
 	static const char help[] = "Agent reports received, by result.";
-	static const double latency_buckets[] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+	static const double latency_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 	ing->m_ok = col_metric_counter("cipulse_reports_total", "result=\"ok\"", help);
-	ing->m_duplicate = col_metric_counter("cipulse_reports_total", "result=\"duplicate\"", help);
+	ing->m_duplicate =
+	    col_metric_counter("cipulse_reports_total", "result=\"duplicate\"", help);
 	ing->m_invalid = col_metric_counter("cipulse_reports_total", "result=\"invalid\"", help);
-	ing->m_unauth = col_metric_counter("cipulse_reports_total", "result=\"unauthenticated\"",
-					   help);
+	ing->m_unauth =
+	    col_metric_counter("cipulse_reports_total", "result=\"unauthenticated\"", help);
 	ing->m_denied = col_metric_counter("cipulse_reports_total", "result=\"denied\"", help);
 	ing->m_too_big = col_metric_counter("cipulse_reports_total", "result=\"too_big\"", help);
-	ing->m_unavailable = col_metric_counter("cipulse_reports_total", "result=\"unavailable\"",
-						help);
+	ing->m_unavailable =
+	    col_metric_counter("cipulse_reports_total", "result=\"unavailable\"", help);
 	ing->m_error = col_metric_counter("cipulse_reports_total", "result=\"error\"", help);
-	ing->m_latency = col_metric_histogram("cipulse_ingest_seconds", NULL,
-					      "Time from a report stream's start to its ack.",
-					      latency_buckets, sizeof(latency_buckets) /
-								     sizeof(latency_buckets[0]));
+	ing->m_latency = col_metric_histogram(
+	    "cipulse_ingest_seconds", NULL, "Time from a report stream's start to its ack.",
+	    latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]));
 	ing->m_bytes = col_metric_counter("cipulse_report_bytes_total", NULL,
 					  "Bytes of agent report messages received.");
 }
@@ -879,7 +864,7 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 {
 	const struct col_config *cfg = ctx->cfg;
 	grpc_arg arg;
-	grpc_channel_args args = { 1, &arg };
+	grpc_channel_args args = {1, &arg};
 	grpc_server_credentials *creds;
 	struct col_ingest *ing = calloc(1, sizeof(*ing));
 	int port, rc = CM_ENOMEM;
@@ -913,7 +898,8 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 	port = grpc_server_add_http2_port(ing->server, cfg->grpc_addr, creds);
 	grpc_server_credentials_release(creds);
 	if (!port) {
-		cm_log_error("ingest", "could not listen on CIPULSE_GRPC_ADDR addr=%s", cfg->grpc_addr);
+		cm_log_error("ingest", "could not listen on CIPULSE_GRPC_ADDR addr=%s",
+			     cfg->grpc_addr);
 		rc = CM_EIO;
 		goto fail_server;
 	}
@@ -961,7 +947,8 @@ static void wait_until(struct col_ingest *ing, const struct timespec *until, int
 {
 	pthread_mutex_lock(&ing->lock);
 	for (;;) {
-		int done = all ? ing->calls_live == 0 && ing->shutdown_done : ing->reports_live == 0;
+		int done =
+		    all ? ing->calls_live == 0 && ing->shutdown_done : ing->reports_live == 0;
 
 		if (done)
 			break;
@@ -1001,7 +988,8 @@ void col_ingest_stop(struct col_ingest *ing, long grace_ms)
 	left = ing->reports_live;
 	pthread_mutex_unlock(&ing->lock);
 	if (left)
-		cm_log_warn("ingest", "grace period over: cancelling reports in flight count=%d", left);
+		cm_log_warn("ingest", "grace period over: cancelling reports in flight count=%d",
+			    left);
 
 	/* 3. Cancel the rest; nothing of a cancelled report is committed. */
 	atomic_store(&ing->cancelling, 1);

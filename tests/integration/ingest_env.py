@@ -1,12 +1,6 @@
 """What the ingest tests share: a report builder, a gRPC client, database snapshots, and the
-fixtures (a throwaway PostgreSQL cluster and a running cipulsed) used by test_ingest_*.py.
+`ingest` fixture (on top of conftest.py's collector_factory) used by test_ingest_*.py.
 """
-import hashlib
-import os
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 import uuid
 
@@ -19,124 +13,7 @@ import pbwire
 REPORT = "/cipulse.v1.Collector/Report"
 CHECK = "/grpc.health.v1.Health/Check"
 WATCH = "/grpc.health.v1.Health/Watch"
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.environ.get("CIPULSE_BUILD", os.path.join(ROOT, "build"))
-PGBIN = "/usr/lib/postgresql/15/bin"
 TABLES = ["repositories", "workflows", "workflow_runs", "jobs", "steps", "logs", "reports"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(cmd, **kw):
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
-
-
-class PgCluster:
-    """A PostgreSQL cluster in a temp dir on a free port, stoppable and restartable."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="cipulse-pg-")
-        if os.geteuid() == 0:
-            subprocess.run(["chown", "postgres:postgres", self.dir], check=True)
-        os.chmod(self.dir, 0o700)
-        self.data = os.path.join(self.dir, "data")
-        self.port = free_port()
-        _as_postgres([PGBIN + "/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
-                      "-E", "UTF8", "--locale=C", "--no-sync"])
-        self.start()
-        c = psycopg2.connect(self.url("postgres"))
-        c.autocommit = True
-        c.cursor().execute("CREATE DATABASE cipulse")
-        c.close()
-
-    def url(self, db="cipulse"):
-        return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, db)
-
-    def start(self):
-        _as_postgres([PGBIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"),
-                      "-w", "-o", "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off "
-                      "-c max_connections=200" % (self.port, self.dir), "start"])
-
-    def stop(self, mode="fast"):
-        _as_postgres([PGBIN + "/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop"])
-
-    def destroy(self):
-        try:
-            self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
-        subprocess.run(["rm", "-rf", self.dir], check=False)
-
-
-class Collector:
-    """A cipulsed process on free ports, talking to a PgCluster."""
-
-    def __init__(self, pg, **env):
-        self.pg = pg
-        self.grpc_port = free_port()
-        self.http_port = free_port()
-        self.logfile = tempfile.NamedTemporaryFile(prefix="cipulsed-", suffix=".log",
-                                                   delete=False)
-        self.env = dict(os.environ)
-        self.env.update({
-            "CIPULSE_DATABASE_URL": pg.url(),
-            "CIPULSE_GRPC_ADDR": "127.0.0.1:%d" % self.grpc_port,
-            "CIPULSE_HTTP_ADDR": "127.0.0.1:%d" % self.http_port,
-            "CIPULSE_POLL": "0",
-            "CIPULSE_LOG_LEVEL": "info",
-        })
-        self.env.update({k: str(v) for k, v in env.items()})
-        self.proc = None
-        self.target = "127.0.0.1:%d" % self.grpc_port
-
-    def run(self, *args):
-        out = subprocess.run([os.path.join(BUILD, "cipulsed")] + list(args), env=self.env,
-                             check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=60)
-        return out.stdout.decode().strip()
-
-    def token(self, kind="ingest", repo=None):
-        args = ["token", "create", "--kind", kind]
-        if repo:
-            args += ["--repo", repo]
-        return self.run(*args)
-
-    def start(self, wait=True):
-        self.proc = subprocess.Popen([os.path.join(BUILD, "cipulsed"), "serve"], env=self.env,
-                                     stdout=self.logfile, stderr=subprocess.STDOUT)
-        if wait:
-            deadline = time.time() + 30
-            while True:
-                assert self.proc.poll() is None, "cipulsed exited:\n" + self.log()
-                try:
-                    if health_check(self.target, timeout=1) == pbwire.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                assert time.time() < deadline, "cipulsed not SERVING:\n" + self.log()
-                time.sleep(0.1)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("cipulsed did not stop on signal %d:\n%s" % (sig, self.log()))
-
-    def log(self):
-        with open(self.logfile.name, errors="replace") as f:
-            return f.read()[-8000:]
 
 
 # ---- client ---------------------------------------------------------------------------------
@@ -229,10 +106,6 @@ def query(url, sql, *args):
     return rows
 
 
-def digest(data):
-    return hashlib.sha256(data).hexdigest()
-
-
 # ---- fixtures -------------------------------------------------------------------------------
 
 REPO = "octo/widgets"
@@ -240,24 +113,19 @@ REPO_ID = 424242
 OTHER_REPO = "octo/other"
 
 
-@pytest.fixture(scope="module")
-def pg():
-    cluster = PgCluster()
-    yield cluster
-    cluster.destroy()
-
-
-@pytest.fixture(scope="module")
-def collector(pg):
-    col = Collector(pg, CIPULSE_MAX_MESSAGE_BYTES=262144, CIPULSE_MAX_REPORT_BYTES=1048576)
-    col.run("migrate")
+def with_tokens(col):
+    """Ingest tokens for REPO and OTHER_REPO, an admin and a read token, as col.tokens."""
     col.tokens = {
-        "ingest": col.token("ingest", REPO),
-        "other": col.token("ingest", OTHER_REPO),
-        "admin": col.token("admin"),
-        "read": col.token("read"),
+        "ingest": col.create_token(REPO),
+        "other": col.create_token(OTHER_REPO),
+        "admin": col.create_token(None, kind="admin"),
+        "read": col.create_token(None, kind="read"),
     }
-    col.start()
-    yield col
-    rc = col.stop()
-    assert rc == 0, "cipulsed exited %s:\n%s" % (rc, col.log())
+    return col
+
+
+@pytest.fixture
+def ingest(collector_factory):
+    """A running collector with small size limits (so that tests can pass them) and tokens."""
+    return with_tokens(collector_factory(env={"CIPULSE_MAX_MESSAGE_BYTES": "262144",
+                                              "CIPULSE_MAX_REPORT_BYTES": "1048576"}))

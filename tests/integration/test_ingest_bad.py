@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 import pbwire
-from ingest_env import (REPO, REPO_ID, REPORT, channel, collector, db_snapshot,  # noqa: F401
-                        make_report, pg, report_status)
+from ingest_env import (REPO, REPO_ID, REPORT, channel, db_snapshot, ingest,  # noqa: F401
+                        make_report, report_status)
 
 BAD = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -88,13 +88,13 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_report(collector, pg, name):
+def test_bad_report(ingest, db, name):
     build, code, needle = CASES[name]
-    before = db_snapshot(pg.url())
-    got, details = report_status(collector.target, build(), collector.tokens["ingest"])
+    before = db_snapshot(db.url)
+    got, details = report_status(ingest.grpc_addr, build(), ingest.tokens["ingest"])
     assert got == code, "%s: got %s %r" % (name, got, details)
     assert needle in (details or ""), details
-    assert db_snapshot(pg.url()) == before
+    assert db_snapshot(db.url) == before
 
 
 @pytest.mark.parametrize("token,code", [
@@ -104,28 +104,28 @@ def test_bad_report(collector, pg, name):
     ("other", grpc.StatusCode.PERMISSION_DENIED),
     ("read", grpc.StatusCode.PERMISSION_DENIED),
 ])
-def test_token_refused(collector, pg, token, code):
-    token = collector.tokens.get(token, token)
-    before = db_snapshot(pg.url())
-    got, details = report_status(collector.target, good(2100), token)
+def test_token_refused(ingest, db, token, code):
+    token = ingest.tokens.get(token, token)
+    before = db_snapshot(db.url)
+    got, details = report_status(ingest.grpc_addr, good(2100), token)
     assert got == code, details
-    assert db_snapshot(pg.url()) == before
+    assert db_snapshot(db.url) == before
 
 
-def test_bearer_scheme_is_required(collector, pg):
-    before = db_snapshot(pg.url())
-    with channel(collector.target) as ch:
+def test_bearer_scheme_is_required(ingest, db):
+    before = db_snapshot(db.url)
+    with channel(ingest.grpc_addr) as ch:
         call = ch.stream_unary(REPORT, request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as e:
-            call(iter(good(2101)), metadata=[("authorization", collector.tokens["ingest"])],
+            call(iter(good(2101)), metadata=[("authorization", ingest.tokens["ingest"])],
                  timeout=10)
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert db_snapshot(pg.url()) == before
+    assert db_snapshot(db.url) == before
 
 
-def test_client_cancel_mid_stream_commits_nothing(collector, pg):
+def test_client_cancel_mid_stream_commits_nothing(ingest, db):
     """A stream cut short is not a report: nothing of it may be stored."""
-    before = db_snapshot(pg.url())
+    before = db_snapshot(db.url)
     chunks = good(2200, jobs=3)
     sent_some = threading.Event()
     release = threading.Event()
@@ -136,21 +136,21 @@ def test_client_cancel_mid_stream_commits_nothing(collector, pg):
         sent_some.set()
         release.wait(10)
 
-    with channel(collector.target) as ch:
+    with channel(ingest.grpc_addr) as ch:
         call = ch.stream_unary(REPORT, request_serializer=None, response_deserializer=None)
         fut = call.future(stream(), metadata=[("authorization",
-                                               "Bearer " + collector.tokens["ingest"])],
+                                               "Bearer " + ingest.tokens["ingest"])],
                           timeout=30)
         assert sent_some.wait(10)
         time.sleep(0.3)
         fut.cancel()
         release.set()
     time.sleep(1.0)
-    assert db_snapshot(pg.url()) == before
+    assert db_snapshot(db.url) == before
 
 
-def test_client_error_mid_stream_commits_nothing(collector, pg):
-    before = db_snapshot(pg.url())
+def test_client_error_mid_stream_commits_nothing(ingest, db):
+    before = db_snapshot(db.url)
     chunks = good(2201, jobs=3)
 
     def stream():
@@ -158,7 +158,7 @@ def test_client_error_mid_stream_commits_nothing(collector, pg):
             yield c
         raise RuntimeError("agent crashed")
 
-    got, _ = report_status(collector.target, stream(), collector.tokens["ingest"])
+    got, _ = report_status(ingest.grpc_addr, stream(), ingest.tokens["ingest"])
     assert got != grpc.StatusCode.OK
     time.sleep(1.0)
-    assert db_snapshot(pg.url()) == before
+    assert db_snapshot(db.url) == before
