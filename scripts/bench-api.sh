@@ -91,6 +91,8 @@ naive() {
 }
 row() { printf '%-34s %10s %10s %10s   %12s %12s %10s\n' "$@"; }
 echo
+# wrk, the collector and PostgreSQL share this machine: its size and load say how to read the table.
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring"
 echo "hot endpoints, 8 concurrent clients, ${SECS}s each (latency ms):"
 row endpoint "api p50" "api p99" "api req/s" "naive p50" "naive p99" "naive tps"
 measure() {
@@ -119,5 +121,6 @@ for _ in 1 2 3 4 5; do
 done
 med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)
 echo
+echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) after measuring"
 echo "log search baseline: grep -F -i -c over $(du -h "$DIR/logs.txt" | cut -f1) of log text in a file: ${med} ms (median of 5; $(cat "$DIR/grep.out") matching lines)"
 rm -f "$DIR/logs.txt"
