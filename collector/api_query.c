@@ -362,6 +362,9 @@ int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_
 			if (v[k] < 0)
 				return CM_EINVAL;
 		}
+		/* Canonical only: the unused low bits of a short last group must be zero. */
+		if ((chunk == 2 && (v[1] & 0x0F)) || (chunk == 3 && (v[2] & 0x03)))
+			return CM_EINVAL;
 		bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
 		       (unsigned)v[3];
 		if (o + 3 >= size)

@@ -119,6 +119,10 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 	/* Base64 of "runs|1\0|2": a NUL inside is refused. */
 	assert_int_equal(api_cursor_decode("cnVuc3wxAHwy", "runs", scratch, sizeof(scratch), out, 2),
 			 CM_EINVAL);
+	/* Non-canonical base64 (non-zero unused bits in the last group; found by fuzz_query). */
+	assert_int_equal(api_cursor_decode("cnVuc3wxNzE0MDAwMDAwMT4NzY1", "runs", scratch,
+					   sizeof(scratch), out, 2),
+			 CM_EINVAL);
 	in[0] = "a|b";
 	assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_EINVAL);
 }
