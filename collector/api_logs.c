@@ -82,6 +82,41 @@ static json_t *matching_lines(const char *text, const char *needle, size_t m)
 	return lines;
 }
 
+/* "%" + s with LIKE's wildcards and escape character escaped + "%": q is data, never pattern. */
+static int like_pattern(struct cm_buf *b, const char *s, size_t n)
+{
+	int rc = cm_buf_addc(b, '%');
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+			rc = cm_buf_addc(b, '\\');
+		if (!rc)
+			rc = cm_buf_addc(b, s[i]);
+	}
+	return rc ? rc : cm_buf_addc(b, '%');
+}
+
+/* The longest run of letters, digits, '_' and non-ASCII bytes in s (a substring of any match). */
+static void longest_word(const char *s, size_t n, size_t *start, size_t *len)
+{
+	size_t i = 0;
+
+	*start = *len = 0;
+	while (i < n) {
+		size_t j = i;
+
+		while (j < n && ((unsigned char)s[j] >= 0x80 || (s[j] >= 'a' && s[j] <= 'z') ||
+				 (s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9') ||
+				 s[j] == '_'))
+			j++;
+		if (j - i > *len) {
+			*start = i;
+			*len = j - i;
+		}
+		i = j + 1;
+	}
+}
+
 static json_t *links(const char *run_id, const char *attempt, const char *job_id)
 {
 	char run[96], logs[96], web[96];
@@ -101,27 +136,36 @@ static json_t *links(const char *run_id, const char *attempt, const char *job_id
 void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "q", "repo", "limit", "cursor", NULL };
+	/*
+	 * The page's keys first (only they are joined), found through the trigram index with $1,
+	 * the longest word of q: trigrams of common short words (" in", "the") have posting lists
+	 * as long as the table. $6, the whole of q, then filters the candidates; it is written so
+	 * that the planner cannot use it as an index condition.
+	 */
 	static const char sql[] =
-		"SELECT r.full_name, l.job_id, l.step_number, j.run_id, j.run_attempt, j.name, "
-		"s.name, l.content FROM logs l "
-		"JOIN jobs j ON j.repo_id = l.repo_id AND j.job_id = l.job_id "
-		"JOIN repositories r ON r.id = l.repo_id "
-		"LEFT JOIN steps s ON s.repo_id = l.repo_id AND s.job_id = l.job_id "
-		"AND s.number = l.step_number "
-		"WHERE l.content ILIKE $1 ESCAPE '\\' AND ($2::bigint IS NULL OR l.repo_id = $2) "
-		"AND ($3::bigint IS NULL OR (l.job_id, l.step_number) < ($3::bigint, $4::integer)) "
-		"ORDER BY l.job_id DESC, l.step_number DESC LIMIT $5";
+		"SELECT r.full_name, k.job_id, k.step_number, j.run_id, j.run_attempt, j.name, "
+		"s.name, k.content FROM (SELECT l.repo_id, l.job_id, l.step_number, l.content "
+		"  FROM logs l WHERE l.content ILIKE $1 ESCAPE '\\' "
+		"  AND (l.content || '') ILIKE $6 ESCAPE '\\' "
+		"  AND ($2::bigint IS NULL OR l.repo_id = $2) "
+		"  AND ($3::bigint IS NULL OR (l.job_id, l.step_number) < ($3::bigint, $4::integer)) "
+		"  ORDER BY l.job_id DESC, l.step_number DESC LIMIT $5) k "
+		"JOIN jobs j ON j.repo_id = k.repo_id AND j.job_id = k.job_id "
+		"JOIN repositories r ON r.id = k.repo_id "
+		"LEFT JOIN steps s ON s.repo_id = k.repo_id AND s.job_id = k.job_id "
+		"AND s.number = k.step_number "
+		"ORDER BY k.job_id DESC, k.step_number DESC";
 	struct col_query q;
 	struct api_params p = { .n = 0 };
-	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX);
+	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX), word = CM_BUF_INIT(4 * Q_MAX);
 	char scratch[API_CURSOR_MAX + 1], needle[Q_MAX + 1];
 	const char *after[2] = { NULL, NULL }, *text, *repo;
 	struct col_conn *c = NULL;
 	PGresult *res = NULL;
 	json_t *items = NULL;
 	int64_t repo_id = 0, cur_job = 0, cur_step = 0;
-	size_t qlen;
-	int limit, has_cursor, n, rc;
+	size_t qlen, wstart, wlen;
+	int limit, has_cursor, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, &limit) ||
@@ -149,17 +193,12 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
 		return;
 	}
-	/* q is data, never pattern: escape LIKE's wildcards and the escape character. */
-	rc = cm_buf_addc(&pattern, '%');
-	for (size_t i = 0; !rc && i < qlen; i++) {
-		if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
-			rc = cm_buf_addc(&pattern, '\\');
-		if (!rc)
-			rc = cm_buf_addc(&pattern, text[i]);
+	longest_word(text, qlen, &wstart, &wlen);
+	if (wlen < Q_MIN) { /* no word long enough to narrow anything: the whole of q */
+		wstart = 0;
+		wlen = qlen;
 	}
-	if (!rc)
-		rc = cm_buf_addc(&pattern, '%');
-	if (rc) {
+	if (like_pattern(&word, text + wstart, wlen) || like_pattern(&pattern, text, qlen)) {
 		col_http_error(resp, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -169,11 +208,12 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		if (api_lookup_repo(resp, c, repo, &repo_id))
 			goto out;
 	}
-	api_p_str(&p, cm_buf_str(&pattern));
+	api_p_str(&p, cm_buf_str(&word));
 	api_p_opt_i64(&p, repo != NULL, repo_id);
 	api_p_opt_i64(&p, has_cursor, cur_job);
 	api_p_opt_i64(&p, has_cursor, cur_step);
 	api_p_i64(&p, limit + 1);
+	api_p_str(&p, cm_buf_str(&pattern));
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {
 		api_db_fail(resp, c, res, "logs");
@@ -202,6 +242,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	api_reply_page(resp, items, res, limit, "logs", (const int[]){ 1, 2 }, 2);
 out:
 	cm_buf_release(&pattern);
+	cm_buf_release(&word);
 	PQclear(res);
 	if (c)
 		col_db_release(req->ctx->db, c);

@@ -11,6 +11,7 @@
 --                              updated_at - run_started_at, else NULL
 --   workflow_runs.queue_sum_s  sum of the jobs' queue times (started_at - created_at), over
 --   workflow_runs.queue_n      the queue_n jobs where both are known
+--   workflow_runs.queue_s      those jobs' queue times (for percentiles without reading jobs)
 --   run_rollup_daily           per (repo, workflow, UTC day of completed_at): the latest attempts
 --                              that completed, by conclusion, with duration and queue sums and a
 --                              duration histogram (for /metrics)
@@ -24,7 +25,8 @@ ALTER TABLE workflow_runs
     ADD COLUMN is_latest    boolean NOT NULL DEFAULT true,
     ADD COLUMN duration_s   double precision,
     ADD COLUMN queue_sum_s  double precision,
-    ADD COLUMN queue_n      integer NOT NULL DEFAULT 0;
+    ADD COLUMN queue_n      integer NOT NULL DEFAULT 0,
+    ADD COLUMN queue_s      double precision[];
 
 -- Upper bounds (seconds) of the duration histogram buckets; the last slot is +Inf. The collector's
 -- /metrics renderer (collector/api_prom.c) carries the same list.
@@ -57,7 +59,10 @@ CREATE TABLE run_rollup_daily (
     queue_sum_ms  bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (repo_id, workflow_id, day)
 );
-CREATE INDEX run_rollup_daily_day_idx ON run_rollup_daily (repo_id, day);
+-- Covering: the repository list sums these columns over a few days without visiting the table.
+CREATE INDEX run_rollup_daily_day_idx ON run_rollup_daily (repo_id, day)
+    INCLUDE (runs, n_success, n_failure, n_timed_out, n_cancelled, n_skipped, n_other, dur_n,
+             dur_sum_ms);
 
 -- Adds (sign 1) or takes away (sign -1) one attempt's contribution to its rollup row.
 CREATE FUNCTION cipulse_rollup_apply(r workflow_runs, sign integer) RETURNS void
@@ -116,12 +121,15 @@ DECLARE
     j_end   timestamptz;
     q_sum   double precision;
     q_n     integer;
+    q_all   double precision[];
 BEGIN
     SELECT min(started_at), max(completed_at),
            sum(extract(epoch FROM started_at - created_at)::double precision)
                FILTER (WHERE started_at IS NOT NULL AND created_at IS NOT NULL),
-           count(*) FILTER (WHERE started_at IS NOT NULL AND created_at IS NOT NULL)
-      INTO j_start, j_end, q_sum, q_n
+           count(*) FILTER (WHERE started_at IS NOT NULL AND created_at IS NOT NULL),
+           array_agg(extract(epoch FROM started_at - created_at)::double precision ORDER BY job_id)
+               FILTER (WHERE started_at IS NOT NULL AND created_at IS NOT NULL)
+      INTO j_start, j_end, q_sum, q_n, q_all
       FROM jobs
      WHERE repo_id = NEW.repo_id AND run_id = NEW.run_id AND run_attempt = NEW.run_attempt;
     IF j_start IS NOT NULL AND j_end IS NOT NULL THEN
@@ -133,6 +141,7 @@ BEGIN
     END IF;
     NEW.queue_sum_s := q_sum;
     NEW.queue_n := COALESCE(q_n, 0);
+    NEW.queue_s := q_all;
     IF TG_OP = 'INSERT' THEN
         NEW.is_latest := NOT EXISTS (SELECT 1 FROM workflow_runs
             WHERE repo_id = NEW.repo_id AND run_id = NEW.run_id AND run_attempt > NEW.run_attempt);
@@ -218,13 +227,17 @@ BEGIN
                           THEN extract(epoch FROM j.j_end - j.j_start)::double precision
                           ELSE extract(epoch FROM w.updated_at - w.run_started_at)::double precision END,
         queue_sum_s = j.q_sum,
-        queue_n = COALESCE(j.q_n, 0)
+        queue_n = COALESCE(j.q_n, 0),
+        queue_s = j.q_all
     FROM (SELECT w2.repo_id, w2.run_id, w2.run_attempt, min(jb.started_at) AS j_start,
                  max(jb.completed_at) AS j_end,
                  sum(extract(epoch FROM jb.started_at - jb.created_at)::double precision)
                      FILTER (WHERE jb.started_at IS NOT NULL AND jb.created_at IS NOT NULL) AS q_sum,
                  count(jb.job_id) FILTER (WHERE jb.started_at IS NOT NULL
-                                          AND jb.created_at IS NOT NULL) AS q_n
+                                          AND jb.created_at IS NOT NULL) AS q_n,
+                 array_agg(extract(epoch FROM jb.started_at - jb.created_at)::double precision
+                           ORDER BY jb.job_id)
+                     FILTER (WHERE jb.started_at IS NOT NULL AND jb.created_at IS NOT NULL) AS q_all
             FROM workflow_runs w2 LEFT JOIN jobs jb ON jb.repo_id = w2.repo_id
                  AND jb.run_id = w2.run_id AND jb.run_attempt = w2.run_attempt
            GROUP BY 1, 2, 3) j
@@ -265,7 +278,7 @@ SELECT cipulse_api_rebuild();
 -- Reading paths of the API (see collector/api_*.c for the queries they serve).
 -- Metrics windows: the latest attempts completed in a time range, per repo / workflow / overall.
 CREATE INDEX workflow_runs_latest_wf_idx ON workflow_runs (repo_id, workflow_id, completed_at)
-    INCLUDE (conclusion, duration_s, head_branch) WHERE is_latest AND completed_at IS NOT NULL;
+    WHERE is_latest AND completed_at IS NOT NULL;
 CREATE INDEX workflow_runs_latest_repo_idx ON workflow_runs (repo_id, completed_at)
     INCLUDE (conclusion, duration_s) WHERE is_latest AND completed_at IS NOT NULL;
 CREATE INDEX workflow_runs_latest_idx ON workflow_runs (completed_at)

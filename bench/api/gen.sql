@@ -19,7 +19,7 @@ INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number
     status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
     completed_at)
 SELECT repo, 1000000000 + i, 1, repo * 100 + 1 + (i / 100) % 20, i, 'CI', 'push', 'completed',
-       CASE WHEN i % 10 = 0 THEN 'failure'
+       CASE WHEN (i / 100) % 10 = 0 THEN 'failure'
             ELSE (ARRAY['success','success','success','success','success','success','success',
                         'failure','cancelled','timed_out'])[1 + floor(random() * 10)::int] END,
        (ARRAY['main', 'main', 'dev', 'feature/a'])[1 + i % 4], md5(i::text), 'dev' || i % 50,
@@ -28,7 +28,7 @@ FROM (SELECT i, 1 + i % 100 AS repo, now() - random() * interval '90 days' AS t,
              (60 + random() * 1200) * interval '1 second' AS d,
              random() * 120 * interval '1 second' AS q
         FROM generate_series(1, :runs) i) s;
--- Re-runs: every tenth run failed and was re-run on the same sha.
+-- Re-runs: every tenth run (spread over all repositories) failed and was re-run on the same sha.
 INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event,
     status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
     completed_at)
@@ -37,7 +37,7 @@ SELECT repo_id, run_id, 2, workflow_id, run_number, name, event, 'completed',
        created_at, completed_at + interval '5 minutes',
        completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second',
        completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second'
-FROM workflow_runs WHERE run_attempt = 1 AND run_id % 10 = 0;
+FROM workflow_runs WHERE run_attempt = 1 AND (run_id / 100) % 10 = 0;
 
 -- Five jobs per attempt between the attempt's start and completion.
 INSERT INTO jobs (repo_id, job_id, run_id, run_attempt, name, status, conclusion, created_at,
@@ -71,7 +71,7 @@ SELECT j.repo_id, j.job_id, 3,
             || ' t=' || floor(random() * 100000)::int || 'ms',
             E'\n')
           FROM generate_series(1, :log_lines) WHERE j.job_id IS NOT NULL)
-       || CASE WHEN (j.job_id / 10) % 1000 = 7 THEN E'\nFATAL: Segfault in libfoo.so at 0x'
+       || CASE WHEN (j.job_id / 10) % 997 = 7 THEN E'\nFATAL: Segfault in libfoo.so at 0x'
                  || to_hex(j.job_id) ELSE '' END,
        0, true
 FROM (SELECT repo_id, job_id FROM jobs WHERE job_id % 10 = 2 ORDER BY job_id LIMIT :logs) j;
