@@ -9,10 +9,12 @@
 
 #include "health_http.h"
 #include "poller.h"
+#include "retention.h"
 #include "webhook.h"
 
 struct col_services {
 	struct col_poller *poller;
+	struct col_retention *retention;
 };
 
 void col_routes_register(void)
@@ -38,8 +40,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	rc = col_poller_start(ctx, &svc->poller);
 	if (rc)
 		goto fail_curl;
+	rc = col_retention_start(ctx, &svc->retention);
+	if (rc)
+		goto fail_poller;
 	*out = svc;
 	return CM_OK;
+fail_poller:
+	col_poller_stop(svc->poller);
 fail_curl:
 	curl_global_cleanup();
 	free(svc);
@@ -50,6 +57,7 @@ void col_services_stop(struct col_services *svc)
 {
 	if (!svc)
 		return;
+	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
 	curl_global_cleanup();
 	free(svc);

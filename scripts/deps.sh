@@ -10,7 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
   python3 python3-pytest python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client
-  chromium wrk curl jq git ca-certificates procps util-linux nodejs npm
+  chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
 )
 
 missing=()
