@@ -5,6 +5,7 @@ A stream over either limit is ended with a transient status (UNAVAILABLE "collec
 DEADLINE_EXCEEDED), nothing of it is stored, and the collector's resources come back.
 """
 import os
+import queue
 import re
 import threading
 import time
@@ -15,8 +16,8 @@ import pytest
 import pbwire
 from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent
 from harness import wait_for
-from ingest_env import (CHECK, REPO, REPO_ID, REPORT, WATCH, channel, db_snapshot, make_report,
-                        send_report, with_tokens)
+from ingest_env import (CHECK, REPO, REPO_ID, REPORT, channel, db_snapshot, make_report,
+                        send_report, start_watch, with_tokens)
 
 # Each held stream: header, one job, LOG_PIECES log chunks of LOG_PIECE bytes of one tail.
 LOG_PIECE = 60000
@@ -261,21 +262,10 @@ def test_health_calls_get_the_time_limit_but_watch_streams_outlive_it(timed):
     assert took < TIMEOUT_S + 3, took
 
     # A Watch that asked: it streams for as long as its client wants.
-    events = []
     with channel(col.grpc_addr) as wch:
-        watch = wch.unary_stream(WATCH, request_serializer=None, response_deserializer=None)
-        stream = watch(pbwire.encode(pbwire.HEALTH_REQ, {"service": ""}), timeout=60)
-
-        def reader():
-            try:
-                for msg in stream:
-                    events.append(pbwire.decode(pbwire.HEALTH_RESP, msg).get("status"))
-            except grpc.RpcError as e:
-                events.append(e.code())
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        time.sleep(TIMEOUT_S + 1.5)
-        assert events == [pbwire.SERVING], events
+        stream, seen = start_watch(wch)
+        assert seen.get(timeout=10) == pbwire.SERVING
+        # Neither a new status nor an end, well past the time limit.
+        with pytest.raises(queue.Empty):
+            seen.get(timeout=TIMEOUT_S + 1.5)
         stream.cancel()
-        t.join(10)
