@@ -90,17 +90,22 @@ def test_streams_over_the_memory_budget_are_refused_as_busy(capped, db):
     held, refused = [], None
     try:
         for n in range(12):
-            charged = metric(col, "cipulse_ingest_inflight_bytes")
-            s = HeldStream(col.grpc_addr, col.tokens["ingest"], held_chunks(5000 + n))
-            # Either the collector refuses it, or it has taken in (and charged) all of its text.
-            wait_for(lambda: s.fut.done() or
-                     metric(col, "cipulse_ingest_inflight_bytes") >= charged + HELD_TEXT,
-                     timeout=20, what="stream %d absorbed or refused" % n)
+            received = metric(col, "cipulse_report_bytes_total")
+            chunks = held_chunks(5000 + n)
+            s = HeldStream(col.grpc_addr, col.tokens["ingest"], chunks)
+            # Either the collector refuses it, or it has taken in every message (the poller
+            # counts a message's bytes once it passed the budget, then charges it before it
+            # reads the next stream's).
+            wait_for(lambda: s.fut.done() or metric(col, "cipulse_report_bytes_total") >=
+                     received + sum(len(c) for c in chunks),
+                     timeout=20, what="stream %d taken in or refused" % n)
             if s.fut.done():
                 refused = s
                 break
             held.append(s)
         assert refused is not None, "no stream was refused under a %d-byte cap" % CAP
+        # Those let in stay in: the budget never takes back what it granted.
+        assert not [s for s in held if s.fut.done()]
         code, details = refused.result()
         assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
         assert "collector busy" in details, details
