@@ -471,7 +471,8 @@ static void expire_calls(struct col_ingest *ing, int64_t now)
 			continue;
 		c->deadline_ms = 0;
 		c->timed_out = 1;
-		err = grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+		err =
+		    grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
 		if (err != GRPC_CALL_OK)
 			cm_log_error("ingest", "could not cancel a late call: error %d", (int)err);
 		if (c->kind == CALL_REPORT)
