@@ -54,6 +54,13 @@ static const char *status_name(grpc_status_code s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
 }
 
+/*
+ * What a status means for the report (collector.proto): CM_EUNAVAIL is "try again later" (the
+ * report is retried, then spooled), CM_EINVAL and CM_ETOOBIG are "this report can never be
+ * accepted" (it is dropped). An overloaded collector answers UNAVAILABLE "collector busy", not
+ * RESOURCE_EXHAUSTED, and a stream it cut off for taking too long DEADLINE_EXCEEDED: both are
+ * transient, so the report is kept.
+ */
 static int status_error(grpc_status_code s)
 {
 	switch (s) {

@@ -96,6 +96,14 @@ const char *col_assembly_error(const struct col_assembly *a)
 	return a->error;
 }
 
+size_t col_assembly_mem(const struct col_assembly *a)
+{
+	return a->mem_used + a->text_cap + a->jobs_cap * sizeof(*a->jobs) +
+	       a->tails_cap * sizeof(*a->tails) + a->index_cap * sizeof(*a->index) +
+	       (a->job_ptrs ? a->njobs * sizeof(*a->job_ptrs) : 0) +
+	       (a->logs ? a->ntails * sizeof(*a->logs) : 0);
+}
+
 const Cipulse__V1__ReportHeader *col_assembly_header(const struct col_assembly *a)
 {
 	return a->header ? a->header->header : NULL;
@@ -283,6 +291,7 @@ static int tail_get(struct col_assembly *a, int64_t job_id, int32_t step, struct
 static int add_log(struct col_assembly *a, const Cipulse__V1__LogChunk *l)
 {
 	struct col_asm_tail *t = NULL;
+	size_t old_cap;
 	int rc = tail_get(a, l->job_id, l->step_number, &t);
 
 	if (rc)
@@ -297,9 +306,12 @@ static int add_log(struct col_assembly *a, const Cipulse__V1__LogChunk *l)
 			    "log.seq: expected %" PRId32 ", got %" PRId32 " (job %" PRId64
 			    ", step %" PRId32 ")",
 			    t->next_seq, l->seq, l->job_id, l->step_number);
+	old_cap = t->text.cap;
 	rc = cm_buf_adds(&t->text, l->text);
 	if (rc)
 		return fail(a, rc, "log text too large");
+	/* A buffer only grows (a failed append leaves it as it was). */
+	a->text_cap += t->text.cap - old_cap;
 	t->next_seq++;
 	if (l->last) {
 		t->done = 1;

@@ -44,6 +44,7 @@ struct col_assembly {
 	Cipulse__V1__ReportChunk *header;
 	Cipulse__V1__ReportChunk **jobs; /* each chunk holds one job */
 	size_t njobs, jobs_cap;
+	size_t text_cap; /* bytes allocated for log text, all tails together */
 	struct col_asm_tail *tails;
 	size_t ntails, tails_cap;
 	uint32_t *index; /* open addressing on (job_id, step_number): tail number + 1, 0 = empty */
@@ -79,6 +80,13 @@ const Cipulse__V1__ReportHeader *col_assembly_header(const struct col_assembly *
 int col_assembly_finish(struct col_assembly *a, const char *source, const struct col_report **out);
 
 const char *col_assembly_error(const struct col_assembly *a);
+
+/*
+ * Bytes of heap the assembly holds now: decoded messages, log text and its own tables (what
+ * col_assembly_release would free). For the collector's process-wide budget of reports in
+ * flight; constant time.
+ */
+size_t col_assembly_mem(const struct col_assembly *a);
 
 /*
  * May the holder of a token report about the header's repository? Admin tokens may report for

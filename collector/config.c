@@ -63,6 +63,14 @@ const struct cm_opt col_config_opts[] = {
 	{ "max-message-bytes", "CIPULSE_MAX_MESSAGE_BYTES", CM_OPT_INT, "1048576",
 	  OFF(max_message_bytes), 65536, 67108864, NULL, 0,
 	  "largest single gRPC message accepted (bytes)" },
+	{ "max-inflight-bytes", "CIPULSE_MAX_INFLIGHT_BYTES", CM_OPT_INT, "268435456",
+	  OFF(max_inflight_bytes), 65536, 68719476736L, NULL, 0,
+	  "memory all agent reports being received may hold together (bytes); past it, new data "
+	  "is refused with UNAVAILABLE \"collector busy\" and agents retry or spool" },
+	{ "report-timeout", "CIPULSE_REPORT_TIMEOUT", CM_OPT_DURATION, "60s", OFF(report_timeout_ms),
+	  1000, 3600000, NULL, 0,
+	  "an agent report stream not complete this long after it opened is cancelled "
+	  "(DEADLINE_EXCEEDED, nothing stored)" },
 	{ "max-body-bytes", "CIPULSE_MAX_BODY_BYTES", CM_OPT_INT, "5242880", OFF(max_body_bytes),
 	  1024, 104857600, NULL, 0, "largest HTTP request body accepted, webhooks included (bytes)" },
 	{ "db-pool-size", "CIPULSE_DB_POOL_SIZE", CM_OPT_INT, "8", OFF(db_pool_size), 1, 256, NULL,
@@ -91,6 +99,11 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 		return rc;
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
+		return CM_EINVAL;
+	}
+	/* A report that could never fit under the process-wide cap would be retried forever. */
+	if (cfg->max_inflight_bytes < cfg->max_report_bytes) {
+		cm_buf_adds(err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
 		return CM_EINVAL;
 	}
 	if (!cfg->database_url || !*cfg->database_url) {

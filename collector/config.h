@@ -31,6 +31,8 @@ struct col_config {
 	long poll_stale_ms;
 	long max_report_bytes;
 	long max_message_bytes;
+	long max_inflight_bytes;
+	long report_timeout_ms;
 	long max_body_bytes;
 	long db_pool_size;
 	long grpc_threads;

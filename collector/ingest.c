@@ -14,6 +14,16 @@
  * A Report call: worker checks the token -> poller receives messages one by one into the
  * assembly (assemble.c), checking the header against the token -> on the client's half-close
  * a worker writes the report in one transaction -> the ack (or an error status) goes out.
+ *
+ * Two limits protect the process from its clients, beyond the per-report size limits:
+ * - Memory: every report being received is charged for what its assembly holds, against one
+ *   process-wide budget (CIPULSE_MAX_INFLIGHT_BYTES). A message that would take the total past
+ *   it ends its stream with UNAVAILABLE "collector busy": a transient state, so the agent
+ *   retries and then spools (RESOURCE_EXHAUSTED means "this report is too big" and makes the
+ *   agent drop it). A report is never refused while it is alone, so one always gets through.
+ * - Time: a call must have sent all its input within CIPULSE_REPORT_TIMEOUT of its start. gRPC
+ *   core gives a server no way to set a call's deadline, and grpc_alarm is C++ only: the poller
+ *   wakes at least every SCAN_MS and cancels late calls with DEADLINE_EXCEEDED.
  */
 #include "ingest.h"
 
@@ -53,6 +63,14 @@
 #define WRITE_TRIES 3
 /* Health requests are tiny; anything bigger is not one. */
 #define HEALTH_MAX_MSG 1024
+/* How often, at least, the poller looks for calls past their time limit. */
+#define SCAN_MS 200
+/*
+ * Charged for a message before it is copied and decoded, per wire byte: the copy, and about
+ * twice the wire size decoded (the assembly's own decode budget uses the same factor). The
+ * charge is settled to what the assembly really holds right after.
+ */
+#define CHARGE_PER_WIRE_BYTE 3
 
 enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_CHECK, CALL_WATCH, CALL_OTHER };
 enum call_op { OP_MAIN, OP_CLOSE };
@@ -77,6 +95,14 @@ struct call {
 	enum call_kind kind;
 	enum call_step step;
 	int64_t started_ms;
+	/*
+	 * Time limit for the client's input (monotonic ms, 0: none); under ing->lock. timed_out is
+	 * the poller's own: set when it cancelled the call for being late.
+	 */
+	int64_t deadline_ms;
+	int timed_out;
+	struct call *lprev, *lnext; /* ing->live, under ing->lock */
+	int listed;
 	/* Batch buffers and results. */
 	grpc_byte_buffer *recv_bb;
 	grpc_byte_buffer *send_bb;
@@ -89,6 +115,7 @@ struct call {
 	struct col_assembly as;
 	struct cm_buf msg;
 	const struct col_report *report;
+	size_t charged; /* this call's share of ing->inflight */
 	/* Work queue. */
 	enum job job;
 	struct call *qnext;
@@ -119,6 +146,12 @@ struct col_ingest {
 	int calls_live;
 	int reports_live;
 	int shutdown_done;
+	struct call *live; /* accepted calls, for the time limit */
+
+	/* Memory held by reports being received (struct call.charged, summed). */
+	atomic_size_t inflight;
+	size_t inflight_max;
+	int64_t timeout_ms;
 
 	/* Work queue for the workers; under qlock. */
 	pthread_mutex_t qlock;
@@ -130,11 +163,12 @@ struct col_ingest {
 	struct call *watchers;
 
 	struct col_metric *m_ok, *m_duplicate, *m_invalid, *m_unauth, *m_denied, *m_too_big,
-	    *m_unavailable, *m_error, *m_latency, *m_bytes;
+	    *m_unavailable, *m_busy, *m_timeout, *m_error, *m_latency, *m_bytes;
 };
 
 static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok);
 static void finish(struct call *c, grpc_status_code status, const char *msg);
+static void report_free(struct call *c);
 
 /* ---- call contexts ------------------------------------------------------------------------ */
 
@@ -174,6 +208,20 @@ static void call_unref(struct call *c)
 
 	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	/* First out of the live list: the poller may be cancelling c->call under the lock. */
+	pthread_mutex_lock(&ing->lock);
+	if (c->listed) {
+		if (c->lprev)
+			c->lprev->lnext = c->lnext;
+		else
+			ing->live = c->lnext;
+		if (c->lnext)
+			c->lnext->lprev = c->lprev;
+		c->listed = 0;
+	}
+	pthread_mutex_unlock(&ing->lock);
+	if (c->kind == CALL_REPORT)
+		report_free(c);
 	if (c->call)
 		grpc_call_unref(c->call);
 	grpc_call_details_destroy(&c->details);
@@ -196,6 +244,14 @@ static void call_unref(struct call *c)
 	pthread_cond_broadcast(&ing->cond);
 	pthread_mutex_unlock(&ing->lock);
 	free(c);
+}
+
+/* The call's input is all in (or it ended): the time limit no longer applies. */
+static void deadline_clear(struct call *c)
+{
+	pthread_mutex_lock(&c->ing->lock);
+	c->deadline_ms = 0;
+	pthread_mutex_unlock(&c->ing->lock);
 }
 
 /*
@@ -240,6 +296,10 @@ static void finish(struct call *c, grpc_status_code status, const char *msg)
 	grpc_op ops[4];
 	size_t n = 0;
 
+	/* The call has all it will take from the client: no time limit, no report memory. */
+	deadline_clear(c);
+	if (c->kind == CALL_REPORT)
+		report_free(c);
 	memset(ops, 0, sizeof(ops));
 	if (!c->metadata_sent) {
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -315,6 +375,113 @@ static struct call *dequeue(struct col_ingest *ing)
 	}
 	pthread_mutex_unlock(&ing->qlock);
 	return c;
+}
+
+/* ---- memory of reports in flight ---------------------------------------------------------- */
+
+/*
+ * Grows the call's charge by n bytes, unless that takes the total past the budget while other
+ * calls hold memory too: CM_EUNAVAIL then. A report alone is always let through (its own size
+ * is bounded by max_report_bytes, and the settings keep that under the budget), so that big
+ * reports cannot be starved forever by a budget they could never fit in.
+ */
+static int charge_grow(struct call *c, size_t n)
+{
+	struct col_ingest *ing = c->ing;
+	size_t cur = atomic_load(&ing->inflight);
+
+	do {
+		if (cur > c->charged && (n > ing->inflight_max || cur > ing->inflight_max - n))
+			return CM_EUNAVAIL;
+	} while (!atomic_compare_exchange_weak(&ing->inflight, &cur, cur + n));
+	c->charged += n;
+	return CM_OK;
+}
+
+/*
+ * Sets the call's charge to what it really holds. No check against the budget: the memory is
+ * held already, and the call's next message will be refused if the total is over.
+ */
+static void charge_settle(struct call *c, size_t held)
+{
+	struct col_ingest *ing = c->ing;
+
+	if (held > c->charged)
+		atomic_fetch_add(&ing->inflight, held - c->charged);
+	else
+		atomic_fetch_sub(&ing->inflight, c->charged - held);
+	c->charged = held;
+}
+
+/* What a report call holds: its assembly and its message buffer. */
+static size_t report_held(const struct call *c)
+{
+	return col_assembly_mem(&c->as) + c->msg.cap;
+}
+
+/*
+ * Frees what a report call holds and gives its charge back, as soon as the call needs it no
+ * more (refused, acknowledged, broken): a slow client reading its status must not keep memory
+ * other reports could use.
+ */
+static void report_free(struct call *c)
+{
+	c->report = NULL;
+	col_assembly_release(&c->as);
+	cm_buf_release(&c->msg);
+	charge_settle(c, 0);
+}
+
+static double inflight_bytes(void *arg)
+{
+	struct col_ingest *ing = arg;
+
+	return (double)atomic_load(&ing->inflight);
+}
+
+static double reports_in_flight(void *arg)
+{
+	struct col_ingest *ing = arg;
+	int n;
+
+	pthread_mutex_lock(&ing->lock);
+	n = ing->reports_live;
+	pthread_mutex_unlock(&ing->lock);
+	return n;
+}
+
+/* ---- time limit ---------------------------------------------------------------------------- */
+
+/*
+ * Poller: cancels every call whose client has not sent all its input in time. Cancelling makes
+ * the call's outstanding receive fail (report_recv then commits nothing) and sends the status.
+ * Under the lock: call_unref takes a call out of the list before it drops the grpc_call.
+ */
+static void expire_calls(struct col_ingest *ing, int64_t now)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "stream not complete within the collector's time limit (%llds)",
+		 (long long)(ing->timeout_ms / 1000));
+	pthread_mutex_lock(&ing->lock);
+	for (struct call *c = ing->live; c; c = c->lnext) {
+		grpc_call_error err;
+
+		if (!c->deadline_ms || now < c->deadline_ms)
+			continue;
+		c->deadline_ms = 0;
+		c->timed_out = 1;
+		err =
+		    grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+		if (err != GRPC_CALL_OK)
+			cm_log_error("ingest", "could not cancel a late call: error %d", (int)err);
+		if (c->kind == CALL_REPORT)
+			col_metric_inc(ing->m_timeout);
+		cm_log_info("ingest", "call cancelled: time limit passed kind=%s after_ms=%lld",
+			    c->kind == CALL_REPORT ? "report" : "health",
+			    (long long)(now - c->started_ms));
+	}
+	pthread_mutex_unlock(&ing->lock);
 }
 
 /* ---- Report ------------------------------------------------------------------------------- */
@@ -436,10 +603,15 @@ static void report_recv(struct call *c, int ok)
 	    (!bb && grpc_call_failed_before_recv_message(c->call))) {
 		if (bb)
 			grpc_byte_buffer_destroy(bb);
-		col_metric_inc(ing->m_error);
+		/* A late call was counted when the poller cancelled it. */
+		if (!c->timed_out)
+			col_metric_inc(ing->m_error);
+		report_free(c);
 		return;
 	}
 	if (!bb) {
+		/* The client is done; the database's time is not its fault. */
+		deadline_clear(c);
 		rc = col_assembly_finish(&c->as, "agent", &c->report);
 		if (rc) {
 			st = status_of(rc, ing, &m);
@@ -447,6 +619,13 @@ static void report_recv(struct call *c, int ok)
 			return;
 		}
 		enqueue(c, JOB_WRITE);
+		return;
+	}
+	/* gRPC bounds the message at max_message_bytes: the product cannot overflow. */
+	if (charge_grow(c, CHARGE_PER_WIRE_BYTE * grpc_byte_buffer_length(bb))) {
+		grpc_byte_buffer_destroy(bb);
+		report_refused(c, ing->m_busy, GRPC_STATUS_UNAVAILABLE,
+			       "collector busy: too many reports in flight, retry later");
 		return;
 	}
 	rc = cm_grpc_bb_read(bb, &c->msg);
@@ -458,6 +637,7 @@ static void report_recv(struct call *c, int ok)
 		return;
 	}
 	rc = col_assembly_add(&c->as, (const uint8_t *)c->msg.data, c->msg.len);
+	charge_settle(c, report_held(c));
 	if (rc) {
 		st = status_of(rc, ing, &m);
 		report_refused(c, m, st, col_assembly_error(&c->as));
@@ -625,6 +805,8 @@ static void health_recv(struct call *c, int ok)
 			grpc_byte_buffer_destroy(bb);
 		return;
 	}
+	/* The request is in: a Watch may now stream for as long as its client wants. */
+	deadline_clear(c);
 	cm_buf_init(&c->msg, HEALTH_MAX_MSG);
 	if (bb && cm_grpc_bb_read(bb, &c->msg) == CM_OK)
 		req = grpc__health__v1__health_check_request__unpack(NULL, c->msg.len,
@@ -723,6 +905,16 @@ static void on_accept(struct call *c, int ok)
 		return; /* the server is shutting down */
 	accept_next(ing);
 	c->started_ms = cm_time_mono_ms();
+	/* Every kind gets the time limit until its input is in; Watch streams then live on. */
+	pthread_mutex_lock(&ing->lock);
+	c->deadline_ms = c->started_ms + ing->timeout_ms;
+	c->lprev = NULL;
+	c->lnext = ing->live;
+	if (ing->live)
+		ing->live->lprev = c;
+	ing->live = c;
+	c->listed = 1;
+	pthread_mutex_unlock(&ing->lock);
 	if (!grpc_slice_str_cmp(c->details.method, METHOD_REPORT)) {
 		report_begin(c);
 	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_CHECK)) {
@@ -780,15 +972,26 @@ static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok)
 static void *poller(void *arg)
 {
 	struct col_ingest *ing = arg;
+	int64_t next_scan = cm_time_mono_ms() + SCAN_MS;
 
 	for (;;) {
-		grpc_event ev =
-		    grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+						  gpr_time_from_millis(SCAN_MS, GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_next(ing->cq, until, NULL);
+		int64_t now;
 
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type == GRPC_OP_COMPLETE)
 			handle_event(ing, ev.tag, ev.success);
+		/* On every wakeup, not only on timeouts: a busy queue never times out. */
+		now = cm_time_mono_ms();
+		if (now >= next_scan) {
+			/* Past the grace period every call is being cancelled anyway. */
+			if (!atomic_load(&ing->cancelling))
+				expire_calls(ing, now);
+			next_scan = now + SCAN_MS;
+		}
 	}
 	return NULL;
 }
@@ -825,6 +1028,23 @@ out:
 	return creds;
 }
 
+static double zero(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* The gauges read ing when rendered; NULL points them away before ing is freed. */
+static void gauges_point_at(struct col_ingest *ing)
+{
+	col_metric_gauge_fn("cipulse_ingest_inflight_bytes", NULL,
+			    "Memory held by agent reports being received (bytes).",
+			    ing ? inflight_bytes : zero, ing);
+	col_metric_gauge_fn("cipulse_ingest_reports_in_flight", NULL,
+			    "Agent report streams open or being stored.",
+			    ing ? reports_in_flight : zero, ing);
+}
+
 static void register_metrics(struct col_ingest *ing)
 {
 	static const char help[] = "Agent reports received, by result.";
@@ -840,17 +1060,21 @@ static void register_metrics(struct col_ingest *ing)
 	ing->m_too_big = col_metric_counter("cipulse_reports_total", "result=\"too_big\"", help);
 	ing->m_unavailable =
 	    col_metric_counter("cipulse_reports_total", "result=\"unavailable\"", help);
+	ing->m_busy = col_metric_counter("cipulse_reports_total", "result=\"busy\"", help);
+	ing->m_timeout = col_metric_counter("cipulse_reports_total", "result=\"timeout\"", help);
 	ing->m_error = col_metric_counter("cipulse_reports_total", "result=\"error\"", help);
 	ing->m_latency = col_metric_histogram(
 	    "cipulse_ingest_seconds", NULL, "Time from a report stream's start to its ack.",
 	    latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]));
 	ing->m_bytes = col_metric_counter("cipulse_report_bytes_total", NULL,
 					  "Bytes of agent report messages received.");
+	gauges_point_at(ing);
 }
 
 /* Frees what col_ingest_start allocated before the server existed. */
 static void ingest_free(struct col_ingest *ing)
 {
+	gauges_point_at(NULL);
 	free(ing->workers);
 	pthread_mutex_destroy(&ing->watch_lock);
 	pthread_cond_destroy(&ing->qcond);
@@ -874,6 +1098,9 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 		return CM_ENOMEM;
 	ing->ctx = ctx;
 	ing->shutdown_tag.call = NULL;
+	atomic_init(&ing->inflight, 0);
+	ing->inflight_max = (size_t)cfg->max_inflight_bytes;
+	ing->timeout_ms = cfg->report_timeout_ms;
 	pthread_mutex_init(&ing->lock, NULL);
 	pthread_cond_init(&ing->cond, NULL);
 	pthread_mutex_init(&ing->qlock, NULL);

@@ -10,6 +10,7 @@
 #   scripts/bench-agent.sh --collector HOST:PORT --token T     (a collector already running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 BUILD=${BUILD:-build}
 make -s "$BUILD/cipulse-agent" "$BUILD/cipulsed"
 command -v node >/dev/null || { echo "bench-agent: node is not installed" >&2; exit 1; }
@@ -25,31 +26,14 @@ if [[ " $* " == *" --collector "* ]]; then
   exec /usr/bin/python3 bench/agent/bench.py --runs "${BENCH_RUNS:-15}" --measure "$BUILD/bench/measure" "$@"
 fi
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-tmp=$(mktemp -d /tmp/cipulse-bench-agent.XXXXXX)
-chmod 755 "$tmp"  # the cluster runs as postgres when we are root
-pgport=$(port); grpc=$(port); http=$(port)
-col_pid=
-cleanup() {
-  if [ -n "$col_pid" ]; then kill "$col_pid" 2>/dev/null && wait "$col_pid" 2>/dev/null || true; fi
-  scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_setup
 # fsync off: the benchmark is about the clients; the collector's storage is the same for both.
-PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
-export CIPULSE_DATABASE_URL="postgresql://postgres@127.0.0.1:$pgport/postgres"
-export CIPULSE_GRPC_ADDR=127.0.0.1:$grpc CIPULSE_HTTP_ADDR=127.0.0.1:$http CIPULSE_POLL=0
-export CIPULSE_LOG_LEVEL=warn
+bench_pg_start off
+export CIPULSE_DATABASE_URL=$BENCH_PG/postgres CIPULSE_LOG_LEVEL=warn
 "$BUILD/cipulsed" migrate >/dev/null
 token=$("$BUILD/cipulsed" token create --kind ingest --repo o/r)
-"$BUILD/cipulsed" serve >"$tmp/cipulsed.log" 2>&1 &
-col_pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
-  kill -0 "$col_pid" 2>/dev/null || { cat "$tmp/cipulsed.log" >&2; exit 1; }
-  sleep 0.1
-done
+bench_collector_start "$BUILD/cipulsed"
 /usr/bin/python3 bench/agent/bench.py --runs "${BENCH_RUNS:-15}" --measure "$BUILD/bench/measure" \
-  --collector "127.0.0.1:$grpc" --token "$token" --metrics "http://127.0.0.1:$http/metrics" \
+  --collector "127.0.0.1:$BENCH_GRPC_PORT" --token "$token" \
+  --metrics "http://127.0.0.1:$BENCH_HTTP_PORT/metrics" \
   --database-url "$CIPULSE_DATABASE_URL" "$@"

@@ -11,6 +11,7 @@
 #   BENCH_API_KEEP=DIR       keep (or reuse) the loaded cluster in DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS=${BENCH_API_RUNS:-1000000}
 LOG_MB=${BENCH_API_LOG_MB:-1024}
 SECS=${BENCH_API_SECONDS:-10}
@@ -20,24 +21,14 @@ CIPULSED=$BUILD/cipulsed
 for t in wrk pgbench psql; do command -v $t >/dev/null || { echo "bench-api: $t missing (make deps)"; exit 1; }; done
 [ -x "$CIPULSED" ] || { echo "bench-api: $CIPULSED missing (make)"; exit 1; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DIR=${BENCH_API_KEEP:-$(mktemp -d /tmp/cipulse-bench-api.XXXXXX)}
-chmod 755 "$DIR"  # the cluster runs as postgres
-PGPORT=$(free_port); HTTPPORT=$(free_port); GRPCPORT=$(free_port)
-URL=postgresql://postgres@127.0.0.1:$PGPORT/bench
-COL_PID=
-cleanup() {
-  [ -n "$COL_PID" ] && kill "$COL_PID" 2>/dev/null && wait "$COL_PID" 2>/dev/null
-  scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true
-  [ -z "${BENCH_API_KEEP:-}" ] && rm -rf "$DIR"
-  return 0
-}
-trap cleanup EXIT
-PG_FSYNC=off scripts/pg.sh start "$DIR/pg" "$PGPORT" >/dev/null
+bench_setup "${BENCH_API_KEEP:-}"
+DIR=$BENCH_DIR
+URL=$BENCH_PG/bench
+bench_pg_start off
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 if [ ! -f "$DIR/loaded" ]; then
   # Memory for a bulk load and index builds; a benchmark cluster, not a production setting.
-  $PSQL "postgresql://postgres@127.0.0.1:$PGPORT/postgres" <<SQL >/dev/null
+  $PSQL "$BENCH_PG/postgres" <<SQL >/dev/null
 ALTER SYSTEM SET shared_buffers = '2GB';
 ALTER SYSTEM SET work_mem = '32MB';
 ALTER SYSTEM SET maintenance_work_mem = '2GB';
@@ -47,7 +38,7 @@ ALTER SYSTEM SET synchronous_commit = off;
 ALTER SYSTEM SET jit = off;
 CREATE DATABASE bench;
 SQL
-  scripts/pg.sh stop "$DIR/pg" >/dev/null; PG_FSYNC=off scripts/pg.sh start "$DIR/pg" "$PGPORT" >/dev/null
+  bench_pg_stop; bench_pg_start off
   CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate
   logs=$(( LOG_MB * 1024 * 1024 / (LOG_LINES * 48) ))  # generated lines average ~48 bytes
   echo "bench-api: loading $RUNS runs and $logs log tails (~${LOG_MB} MiB) ..."
@@ -62,12 +53,9 @@ $PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s dist
   (SELECT count(*) FROM jobs), (SELECT count(*) FROM steps), (SELECT count(*) FROM logs),
   (SELECT pg_size_pretty(sum(octet_length(content))) FROM logs), pg_size_pretty(pg_database_size('bench')))"
 
-CIPULSE_DATABASE_URL=$URL CIPULSE_HTTP_ADDR=127.0.0.1:$HTTPPORT CIPULSE_GRPC_ADDR=127.0.0.1:$GRPCPORT \
-  CIPULSE_POLL=0 CIPULSE_LOG_LEVEL=warn CIPULSE_DB_POOL_SIZE=8 CIPULSE_HTTP_THREADS=8 \
-  "$CIPULSED" serve >"$DIR/cipulsed.log" 2>&1 &
-COL_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTPPORT/readyz" >/dev/null && break; sleep 0.1; done
-BASE=http://127.0.0.1:$HTTPPORT
+bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 \
+  CIPULSE_HTTP_THREADS=8
+BASE=http://127.0.0.1:$BENCH_HTTP_PORT
 RUN_ID=$($PSQL -At "$URL" -c "SELECT run_id FROM workflow_runs WHERE repo_id = 1 AND run_attempt = 2 ORDER BY run_id DESC LIMIT 1")
 
 # wrk: "p50_ms p99_ms req/s" (first checking the endpoint answers 200).

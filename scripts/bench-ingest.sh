@@ -8,6 +8,7 @@
 #   BENCH_AGENTS=8 BENCH_REPORTS=80 BENCH_PG_FSYNC=on scripts/bench-ingest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 BUILD=${BUILD:-build}
 AGENTS=${BENCH_AGENTS:-8}
 REPORTS=${BENCH_REPORTS:-80}
@@ -16,24 +17,15 @@ export BENCH_JOBS=${BENCH_JOBS:-5} BENCH_STEPS=${BENCH_STEPS:-40} BENCH_LOG_BYTE
 [ -x "$BUILD/cipulsed" ] || make -s "$BUILD/cipulsed"
 [ -f "$BUILD/libcipulse-common.a" ] || make -s "$BUILD/libcipulse-common.a"
 
-tmp=$(mktemp -d)
-chmod 755 "$tmp" # the cluster below runs as postgres
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pgport=$(port); httpport=$(port); grpcport=$(port)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_setup
+tmp=$BENCH_DIR
 
 cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Icommon -I"$BUILD/gen" \
   $(pkg-config --cflags libpq) -o "$tmp/loadgen" bench/ingest/loadgen.c "$BUILD/libcipulse-common.a" \
   -lgrpc -lgpr -lprotobuf-c -lpq -pthread
 
-PG_FSYNC=${BENCH_PG_FSYNC:-on} scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
-base="postgresql://postgres@127.0.0.1:$pgport"
+bench_pg_start "${BENCH_PG_FSYNC:-on}"
+base=$BENCH_PG
 /usr/bin/python3 - "$base/postgres" <<'PY'
 import sys, psycopg2
 c = psycopg2.connect(sys.argv[1]); c.autocommit = True
@@ -42,13 +34,8 @@ for db in ("ingest", "ceiling"):
 PY
 CIPULSE_DATABASE_URL=$base/ceiling "$BUILD/cipulsed" migrate >/dev/null 2>&1
 export CIPULSE_DATABASE_URL=$base/ingest
-CIPULSE_HTTP_ADDR=127.0.0.1:$httpport CIPULSE_GRPC_ADDR=127.0.0.1:$grpcport CIPULSE_POLL=0 \
-  CIPULSE_LOG_LEVEL=warn "$BUILD/cipulsed" serve >"$tmp/cipulsed.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  /usr/bin/python3 scripts/grpc_health.py "127.0.0.1:$grpcport" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_collector_start "$BUILD/cipulsed"
+grpcport=$BENCH_GRPC_PORT
 token=$("$BUILD/cipulsed" token create --kind ingest --repo bench/ingest)
 
 echo "workload: $REPORTS reports from $AGENTS concurrent agents; each $BENCH_JOBS jobs x $BENCH_STEPS steps," \

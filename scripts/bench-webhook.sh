@@ -6,6 +6,7 @@
 #   BENCH_SECONDS=10 BENCH_CONNECTIONS=16 scripts/bench-webhook.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 BUILD=${BUILD:-build}
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-16}
@@ -13,28 +14,13 @@ THREADS=${BENCH_THREADS:-2}
 [ -x "$BUILD/cipulsed" ] || make -s "$BUILD/cipulsed"
 command -v wrk >/dev/null || { echo "bench-webhook: wrk is not installed (make deps)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-chmod 755 "$tmp" # the cluster below runs as postgres
-pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-httpport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-grpcport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-PG_FSYNC=${BENCH_PG_FSYNC:-on} scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
-url="postgresql://postgres@127.0.0.1:$pgport/postgres"
+bench_setup
+tmp=$BENCH_DIR
+bench_pg_start "${BENCH_PG_FSYNC:-on}"
+url=$BENCH_PG/postgres
 secret="bench-secret-$$"
-CIPULSE_DATABASE_URL=$url CIPULSE_HTTP_ADDR=127.0.0.1:$httpport CIPULSE_GRPC_ADDR=127.0.0.1:$grpcport \
-  CIPULSE_POLL=0 CIPULSE_LOG_LEVEL=warn "$BUILD/cipulsed" serve >"$tmp/cipulsed.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$httpport/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_collector_start "$BUILD/cipulsed" CIPULSE_DATABASE_URL="$url"
+httpport=$BENCH_HTTP_PORT
 fixture=tests/fixtures/github/webhooks/workflow_job.completed.failure.with-organization.json
 repo=$(/usr/bin/python3 -c "import json,sys; print(json.load(open('$fixture'))['repository']['full_name'])")
 /usr/bin/python3 - "$url" "$repo" "$secret" <<'PY'

@@ -1,6 +1,8 @@
 """What the ingest tests share: a report builder, a gRPC client, database snapshots, and the
 `ingest` fixture (on top of conftest.py's collector_factory) used by test_ingest_*.py.
 """
+import queue
+import threading
 import time
 import uuid
 
@@ -27,6 +29,24 @@ def health_check(target, service="", timeout=5):
         call = ch.unary_unary(CHECK, request_serializer=None, response_deserializer=None)
         resp = call(pbwire.encode(pbwire.HEALTH_REQ, {"service": service}), timeout=timeout)
         return pbwire.decode(pbwire.HEALTH_RESP, resp).get("status", 0)
+
+
+def start_watch(ch, service="", timeout=60):
+    """Starts a Health/Watch on the channel. Returns (call, queue): a reader thread puts each
+    status received on the queue, and the call's error code when it ends."""
+    seen = queue.Queue()
+    watch = ch.unary_stream(WATCH, request_serializer=None, response_deserializer=None)
+    stream = watch(pbwire.encode(pbwire.HEALTH_REQ, {"service": service}), timeout=timeout)
+
+    def reader():
+        try:
+            for msg in stream:
+                seen.put(pbwire.decode(pbwire.HEALTH_RESP, msg).get("status", 0))
+        except grpc.RpcError as e:
+            seen.put(e.code())
+
+    threading.Thread(target=reader, daemon=True).start()
+    return stream, seen
 
 
 def send_report(target, chunks, token, timeout=30):

@@ -44,6 +44,11 @@ def test_bad_settings_stop_startup_naming_the_setting():
         ({"CIPULSE_SLACK_WEBHOOK_URL": "ftp://x"}, "CIPULSE_SLACK_WEBHOOK_URL"),
         ({"CIPULSE_POLL_INTERVAL": "soon"}, "CIPULSE_POLL_INTERVAL"),
         ({"CIPULSE_TLS_CERT": "/tmp/x.pem"}, "CIPULSE_TLS_KEY"),
+        ({"CIPULSE_REPORT_TIMEOUT": "0s"}, "CIPULSE_REPORT_TIMEOUT"),
+        ({"CIPULSE_MAX_INFLIGHT_BYTES": "lots"}, "CIPULSE_MAX_INFLIGHT_BYTES"),
+        # A report that could never fit in the budget would be retried forever.
+        ({"CIPULSE_MAX_INFLIGHT_BYTES": "1048576", "CIPULSE_MAX_REPORT_BYTES": "2097152"},
+         "CIPULSE_MAX_INFLIGHT_BYTES"),
     ]
     for env, name in cases:
         p = run("serve", env=env)

@@ -9,7 +9,8 @@ import pytest
 
 import pbwire
 from ingest_env import (REPO, REPO_ID, REPORT, WATCH, channel, db_snapshot, health_check,
-                        make_report, query, report_status, send_report, with_tokens)
+                        make_report, query, report_status, send_report, start_watch,
+                        with_tokens)
 
 JOBS, STEPS = 3, 4
 
@@ -72,19 +73,8 @@ def test_health_follows_the_database(col, db, pg_cluster):
 
 
 def test_watch_streams_changes(col, db, pg_cluster):
-    seen = queue.Queue()
     with channel(col.grpc_addr) as ch:
-        watch = ch.unary_stream(WATCH, request_serializer=None, response_deserializer=None)
-        stream = watch(pbwire.encode(pbwire.HEALTH_REQ, {"service": ""}), timeout=60)
-
-        def reader():
-            try:
-                for msg in stream:
-                    seen.put(pbwire.decode(pbwire.HEALTH_RESP, msg).get("status", 0))
-            except grpc.RpcError as e:
-                seen.put(e.code())
-
-        threading.Thread(target=reader, daemon=True).start()
+        _, seen = start_watch(ch)
         assert seen.get(timeout=10) == pbwire.SERVING
         pg_cluster.stop()
         try:

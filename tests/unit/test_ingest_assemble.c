@@ -333,6 +333,42 @@ static void size_limits(void **state)
 	col_assembly_release(&a);
 }
 
+/* What the collector charges a stream against its memory budget for reports in flight. */
+static void memory_held(void **state)
+{
+	struct col_assembly a;
+	const struct col_report *r;
+	char *big = malloc(40001);
+	size_t m0, m1, m2;
+
+	assert_non_null(big);
+	memset(big, 'x', 40000);
+	big[40000] = '\0';
+	col_assembly_init(&a, MAX_BYTES);
+	assert_int_equal(col_assembly_mem(&a), 0);
+	assert_int_equal(feed_header(&a), CM_OK);
+	m0 = col_assembly_mem(&a);
+	assert_true(m0 > 0); /* the decoded header is kept */
+	assert_int_equal(feed_job(&a, 7, 3), CM_OK);
+	m1 = col_assembly_mem(&a);
+	assert_true(m1 > m0);
+	/* Log text is copied into the tails: at least its size is held. */
+	assert_int_equal(feed_log(&a, 7, 1, 0, big, 0), CM_OK);
+	assert_int_equal(feed_log(&a, 7, 1, 1, big, 1), CM_OK);
+	m2 = col_assembly_mem(&a);
+	assert_true(m2 >= m1 + 80000);
+	/* ... and not much more than twice (the buffers grow by doubling). */
+	assert_true(m2 <= m1 + 2 * 80000 + 4096);
+	/* A refused message gives back what its decoding took. */
+	assert_int_equal(feed_log(&a, 7, 1, 2, "late", 0), CM_EINVAL);
+	assert_int_equal(col_assembly_mem(&a), m2);
+	assert_int_equal(col_assembly_finish(&a, "agent", &r), CM_OK);
+	assert_true(col_assembly_mem(&a) >= m2);
+	col_assembly_release(&a);
+	assert_int_equal(col_assembly_mem(&a), 0);
+	free(big);
+}
+
 static void validation_names_the_field(void **state)
 {
 	struct col_assembly a;
@@ -398,6 +434,7 @@ int main(void)
 	    cmocka_unit_test_setup(text_must_be_utf8_without_nul, setup),
 	    cmocka_unit_test_setup(malformed_messages, setup),
 	    cmocka_unit_test_setup(size_limits, setup),
+	    cmocka_unit_test_setup(memory_held, setup),
 	    cmocka_unit_test_setup(validation_names_the_field, setup),
 	    cmocka_unit_test_setup(token_rules, setup),
 	};
