@@ -2,7 +2,7 @@
 # Regenerates README.md's configuration reference from cipulsed's own option table.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x build/cipulsed ] || make build/cipulsed
+make -s build/cipulsed  # current sources: an old binary would write a stale table
 tmp=$(mktemp)
 build/cipulsed config-doc > "$tmp"
 awk -v doc="$tmp" '
