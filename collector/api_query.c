@@ -4,49 +4,11 @@
 #include <string.h>
 
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_text.h"
 #include "cm_time.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
-/*
- * Decodes raw[0..n) into out (at most n bytes + NUL) and returns the decoded length, or -1 on a
- * bad escape. "+" is a space (HTML form encoding, what browsers and curl --data-urlencode send).
- */
-static long decode(const char *raw, size_t n, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		if (raw[i] == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return -1; /* fewer than two hex digits follow */
-			hi = hexval(raw[i + 1]);
-			lo = hexval(raw[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (raw[i] == '+') {
-			out[o++] = ' ';
-		} else {
-			out[o++] = raw[i];
-		}
-	}
-	out[o] = '\0';
-	return (long)o;
-}
 
 /* The key, for an error message: only when it is short printable ASCII, else "query". */
 static void name_param(char *param, size_t size, const char *key, size_t len)
@@ -93,7 +55,7 @@ int col_query_parse(struct col_query *q, const char *raw, const char *const *all
 			p += 1;
 			continue;
 		}
-		kd = decode(p, klen, key);
+		kd = cm_http_form_decode(p, klen, key);
 		if (kd < 0)
 			return fail(param, param_size, p, klen, why, "bad percent-encoding", CM_EINVAL);
 		if (kd == 0 || !cm_text_valid_utf8(key, (size_t)kd))
@@ -101,7 +63,7 @@ int col_query_parse(struct col_query *q, const char *raw, const char *const *all
 				    "parameter name is not valid UTF-8 text", CM_EINVAL);
 		used += (size_t)kd + 1;
 		val = q->buf + used;
-		vd = decode(eq ? eq + 1 : "", eq ? plen - klen - 1 : 0, val);
+		vd = cm_http_form_decode(eq ? eq + 1 : "", eq ? plen - klen - 1 : 0, val);
 		if (vd < 0)
 			return fail(param, param_size, key, (size_t)kd, why, "bad percent-encoding",
 				    CM_EINVAL);

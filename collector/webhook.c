@@ -10,6 +10,7 @@
 
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_json.h"
 #include "cm_log.h"
 #include "db.h"
@@ -183,16 +184,6 @@ int col_webhook_peek_repo(const char *body, size_t len, int64_t *id, char *name,
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *outlen)
 {
@@ -203,27 +194,11 @@ int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *ou
 		const char *fend = amp ? amp : end;
 
 		if ((size_t)(fend - p) >= 8 && !memcmp(p, "payload=", 8)) {
-			size_t n = 0;
+			long n = cm_http_form_decode(p + 8, (size_t)(fend - p - 8), out);
 
-			for (p += 8; p < fend; p++) {
-				if (*p == '+') {
-					out[n++] = ' ';
-				} else if (*p == '%') {
-					int hi, lo;
-
-					if (fend - p < 3)
-						return CM_EINVAL;
-					hi = hexval(p[1]);
-					lo = hexval(p[2]);
-					if (hi < 0 || lo < 0)
-						return CM_EINVAL;
-					out[n++] = (char)(hi * 16 + lo);
-					p += 2;
-				} else {
-					out[n++] = *p;
-				}
-			}
-			*outlen = n;
+			if (n < 0)
+				return CM_EINVAL;
+			*outlen = (size_t)n;
 			return CM_OK;
 		}
 		p = amp ? amp + 1 : end;

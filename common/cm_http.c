@@ -70,3 +70,40 @@ int cm_http_link_next(const char *link, char *out, size_t size)
 	}
 	return CM_ENOTFOUND;
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long cm_http_form_decode(const char *raw, size_t n, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (raw[i] == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				return -1; /* fewer than two hex digits follow */
+			hi = hexval(raw[i + 1]);
+			lo = hexval(raw[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (raw[i] == '+') {
+			out[o++] = ' ';
+		} else {
+			out[o++] = raw[i];
+		}
+	}
+	out[o] = '\0';
+	return (long)o;
+}

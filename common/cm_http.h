@@ -17,4 +17,11 @@ int cm_http_header_value(const char *line, size_t len, const char *name, char *o
  */
 int cm_http_link_next(const char *link, char *out, size_t size);
 
+/*
+ * Decodes application/x-www-form-urlencoded text (query strings, form bodies): "%XX" escapes and
+ * "+" as a space. Writes at most n bytes and a NUL into out (n + 1 bytes), returns the decoded
+ * length, or -1 for a bad escape ("%" not followed by two hex digits).
+ */
+long cm_http_form_decode(const char *raw, size_t n, char *out);
+
 #endif
