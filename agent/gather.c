@@ -182,6 +182,30 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
 	return add_log_files(cfg, secrets, r, job->id, g);
 }
 
+/*
+ * Opens the GitHub client for a run; *usable is 0 (with the reason noted in g) when the
+ * environment does not name a repository and run to ask about.
+ */
+static int api_open(const struct ag_config *cfg, struct ag_gather *g, struct ag_gh *gh,
+		    int *usable)
+{
+	int rc = ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg),
+			    cfg->time_budget_ms);
+
+	*usable = 0;
+	if (rc)
+		return rc;
+	if (g->api_backoff_ms)
+		gh->backoff_ms = g->api_backoff_ms;
+	if (!*cfg->github_repository || !cfg->github_run_id) {
+		snprintf(g->why, sizeof(g->why), "GITHUB_REPOSITORY or GITHUB_RUN_ID not set");
+		g->api_failed = 1;
+		return CM_OK;
+	}
+	*usable = 1;
+	return CM_OK;
+}
+
 int ag_gather_job(const struct ag_config *cfg, const struct ag_secrets *secrets,
 		  const struct ag_exec_records *recs, struct ag_report *r, struct ag_gather *g)
 {
@@ -189,17 +213,12 @@ int ag_gather_job(const struct ag_config *cfg, const struct ag_secrets *secrets,
 	json_t *jobs = NULL, *mine = NULL;
 	Cipulse__V1__Job *job = NULL;
 	const char *status = cfg->job_status && *cfg->job_status ? cfg->job_status : NULL;
-	int rc;
+	int rc, usable;
 
-	rc = ag_gh_init(&gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
+	rc = api_open(cfg, g, &gh, &usable);
 	if (rc)
 		return rc;
-	if (g->api_backoff_ms)
-		gh.backoff_ms = g->api_backoff_ms;
-	if (!*cfg->github_repository || !cfg->github_run_id) {
-		snprintf(g->why, sizeof(g->why), "GITHUB_REPOSITORY or GITHUB_RUN_ID not set");
-		g->api_failed = 1;
-	} else {
+	if (usable) {
 		rc = list_jobs(cfg, &gh, 1, &jobs, g->not_listed_wait_ms);
 		mine = rc == CM_OK ? find_job(jobs, cfg->job_id, cfg->runner_name) : NULL;
 		if (rc)
@@ -401,18 +420,13 @@ int ag_gather_run(const struct ag_config *cfg, const struct ag_secrets *secrets,
 	struct ag_gh gh;
 	json_t *jobs = NULL, *j, *self;
 	size_t i;
-	int rc;
+	int rc, usable;
 
-	rc = ag_gh_init(&gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
+	rc = api_open(cfg, g, &gh, &usable);
 	if (rc)
 		return rc;
-	if (g->api_backoff_ms)
-		gh.backoff_ms = g->api_backoff_ms;
-	if (!*cfg->github_repository || !cfg->github_run_id) {
-		snprintf(g->why, sizeof(g->why), "GITHUB_REPOSITORY or GITHUB_RUN_ID not set");
-		g->api_failed = 1;
+	if (!usable)
 		goto out;
-	}
 	rc = list_jobs(cfg, &gh, 0, &jobs, g->not_listed_wait_ms);
 	if (rc) {
 		note(g, "GitHub API", &gh, rc);
