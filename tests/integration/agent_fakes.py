@@ -19,6 +19,8 @@ from urllib.parse import urlparse, parse_qs
 
 import grpc
 
+from pbwire import read_varint
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("CIPULSE_BUILD", os.path.join(REPO_ROOT, "build"))
 AGENT = os.path.join(BUILD, "cipulse-agent")
@@ -31,27 +33,16 @@ def iso(ms):
 
 # ---------------------------------------------------------------- protobuf, read by hand
 
-def _varint(b, i):
-    shift = result = 0
-    while True:
-        c = b[i]
-        i += 1
-        result |= (c & 0x7F) << shift
-        if not c & 0x80:
-            return result, i
-        shift += 7
-
-
 def fields(b):
     """Raw fields of one message: list of (number, wire type, value)."""
     out, i = [], 0
     while i < len(b):
-        key, i = _varint(b, i)
+        key, i = read_varint(b, i)
         num, wt = key >> 3, key & 7
         if wt == 0:
-            v, i = _varint(b, i)
+            v, i = read_varint(b, i)
         elif wt == 2:
-            n, i = _varint(b, i)
+            n, i = read_varint(b, i)
             v = bytes(b[i:i + n])
             i += n
         elif wt == 1:

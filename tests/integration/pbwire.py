@@ -101,7 +101,8 @@ def chunk_log(**log):
     return encode(CHUNK, {"log": log})
 
 
-def _read_varint(buf, i):
+def read_varint(buf, i):
+    """The varint at buf[i]: (value, index after it)."""
     shift = n = 0
     while True:
         b = buf[i]
@@ -117,12 +118,12 @@ def decode(schema, buf):
     names = {num: (name, kind) for name, (num, kind) in schema.items()}
     out, i = {}, 0
     while i < len(buf):
-        key, i = _read_varint(buf, i)
+        key, i = read_varint(buf, i)
         num, wire = key >> 3, key & 7
         if wire == 0:
-            v, i = _read_varint(buf, i)
+            v, i = read_varint(buf, i)
         elif wire == 2:
-            ln, i = _read_varint(buf, i)
+            ln, i = read_varint(buf, i)
             v, i = bytes(buf[i:i + ln]), i + ln
         else:
             raise ValueError("unexpected wire type %d" % wire)
