@@ -1,4 +1,4 @@
-#include "ag_config.h"
+#include "config.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
-#include "ag_deliver.h"
+#include "deliver.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "ag_report.h"
-#include "ag_send.h"
-#include "ag_spool.h"
+#include "report.h"
+#include "send.h"
+#include "spool.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

@@ -1,4 +1,4 @@
-#include "ag_exec.h"
+#include "exec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ag_spool.h"
+#include "spool.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

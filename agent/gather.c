@@ -1,4 +1,4 @@
-#include "ag_gather.h"
+#include "gather.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ag_github.h"
+#include "github.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

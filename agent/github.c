@@ -1,4 +1,4 @@
-#include "ag_github.h"
+#include "github.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "ag_config.h"
+#include "config.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_http.h"

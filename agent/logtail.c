@@ -1,4 +1,4 @@
-#include "ag_logtail.h"
+#include "logtail.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,13 +14,13 @@
 
 #include <curl/curl.h>
 
-#include "ag_config.h"
-#include "ag_deliver.h"
-#include "ag_exec.h"
-#include "ag_gather.h"
-#include "ag_logtail.h"
-#include "ag_report.h"
-#include "ag_send.h"
+#include "config.h"
+#include "deliver.h"
+#include "exec.h"
+#include "gather.h"
+#include "logtail.h"
+#include "report.h"
+#include "send.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

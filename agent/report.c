@@ -1,9 +1,9 @@
-#include "ag_report.h"
+#include "report.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ag_logtail.h"
+#include "logtail.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
 #include "cm_time.h"

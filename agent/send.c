@@ -1,4 +1,4 @@
-#include "ag_send.h"
+#include "send.h"
 
 #include <errno.h>
 #include <grpc/grpc.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ag_config.h"
-#include "ag_report.h"
+#include "config.h"
+#include "report.h"
 #include "cipulse/v1/report.pb-c.h"
 #include "cm_buf.h"
 #include "cm_err.h"

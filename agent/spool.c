@@ -1,4 +1,4 @@
-#include "ag_spool.h"
+#include "spool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ag_report.h"
+#include "report.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

@@ -54,7 +54,7 @@ archive() {
 }
 
 shopt -s nullglob
-archive $out/libcollector.a $(ls collector/*.c | grep -v '^collector/main\.c$') $out/gen/migrations.c
+archive $out/libcollector.a $(ls collector/*.c collector/*/*.c | grep -v '^collector/main\.c$') $out/gen/migrations.c
 archive $out/libagent.a $(ls agent/*.c 2>/dev/null | grep -v '^agent/main\.c$' || true)
 archive $out/libcommon.a common/*.c $out/gen/cipulse/v1/*.pb-c.c $out/gen/grpc/health/v1/*.pb-c.c
 

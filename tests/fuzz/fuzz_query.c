@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_query.h"
+#include "api/query.h"
 #include "cm_err.h"
 #include "cm_text.h"
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "assemble.h"
+#include "ingest/assemble.h"
 #include "cm_err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

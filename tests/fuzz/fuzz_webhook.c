@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "cm_err.h"
-#include "github.h"
-#include "webhook.h"
+#include "github/decode.h"
+#include "github/webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "ag_config.h"
+#include "config.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 

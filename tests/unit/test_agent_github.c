@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "ag_github.h"
+#include "github.h"
 #include "cm_err.h"
 #include "cm_http.h"
 

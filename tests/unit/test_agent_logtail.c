@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "ag_logtail.h"
+#include "logtail.h"
 #include "cm_buf.h"
 
 static char *tail_of(const char *in, size_t n, size_t lines, size_t bytes,

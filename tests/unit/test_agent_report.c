@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "ag_config.h"
-#include "ag_report.h"
+#include "config.h"
+#include "report.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_time.h"

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "ag_config.h"
-#include "ag_report.h"
-#include "ag_spool.h"
+#include "config.h"
+#include "report.h"
+#include "spool.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 

@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "api.h"
-#include "api_query.h"
+#include "api/api.h"
+#include "api/query.h"
 #include "cm_err.h"
 #include "cm_time.h"
 

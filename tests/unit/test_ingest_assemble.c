@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "assemble.h"
+#include "ingest/assemble.h"
 #include "cm_err.h"
 
 #define MAX_BYTES (1u << 20)

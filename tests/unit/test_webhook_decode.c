@@ -17,8 +17,8 @@
 
 #include "cm_err.h"
 #include "cm_time.h"
-#include "github.h"
-#include "webhook.h"
+#include "github/decode.h"
+#include "github/webhook.h"
 
 static char dir[512];
 

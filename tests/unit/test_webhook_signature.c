@@ -13,7 +13,7 @@
 
 #include "cm_crypto.h"
 #include "cm_err.h"
-#include "webhook.h"
+#include "github/webhook.h"
 
 static const char vector_secret[] = "It's a Secret to Everybody";
 static const char vector_body[] = "Hello, World!";

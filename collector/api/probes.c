@@ -1,0 +1,82 @@
+#include "api/probes.h"
+
+#include <string.h>
+
+#include "api/api.h"
+#include "cm_err.h"
+#include "cm_log.h"
+#include "store/db.h"
+#include "http/server.h"
+#include "core/process_metrics.h"
+#include "store/migrate.h"
+
+static void healthz(const struct col_http_req *req, struct col_http_resp *resp)
+{
+	cm_buf_adds(&resp->body, "{\"status\":\"ok\"}");
+}
+
+/* Ready: the database answers and every migration this binary carries is applied. */
+static void readyz(const struct col_http_req *req, struct col_http_resp *resp)
+{
+	struct col_conn *c;
+	int db_ok = 0, schema_ok = 0;
+
+	if (col_db_acquire(req->ctx->db, &c, 2000) == CM_OK) {
+		PGresult *res = PQexec(c->pg, "SELECT 1");
+
+		db_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		PQclear(res);
+		schema_ok = db_ok && col_migrate_current(c->pg);
+		col_db_release(req->ctx->db, c);
+	}
+	resp->status = db_ok && schema_ok ? 200 : 503;
+	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
+		    resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
+		    schema_ok ? "true" : "false");
+}
+
+static double pool_in_use(void *arg)
+{
+	int in_use, size;
+
+	col_db_stats(arg, &in_use, &size);
+	return in_use;
+}
+
+static double pool_size(void *arg)
+{
+	int in_use, size;
+
+	col_db_stats(arg, &in_use, &size);
+	return size;
+}
+
+static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
+{
+	static int registered;
+
+	if (!registered) {
+		/* The pool lives as long as the server; registering twice returns the same series. */
+		col_metric_gauge_fn("cipulse_db_pool_connections_in_use", "",
+				    "Database connections borrowed from the pool.", pool_in_use,
+				    req->ctx->db);
+		col_metric_gauge_fn("cipulse_db_pool_connections", "",
+				    "Size of the database connection pool.", pool_size, req->ctx->db);
+		registered = 1;
+	}
+	if (col_metrics_render(&resp->body)) {
+		col_http_error(resp, 500, "internal", "could not render metrics");
+		return;
+	}
+	/* Pipeline metrics come from the database: without it, the collector's own still answer. */
+	if (col_api_prom_render(req->ctx, &resp->body))
+		cm_log_warn("http", "pipeline metrics left out of /metrics");
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void col_health_http_routes(void)
+{
+	col_http_route("GET", "/healthz", healthz);
+	col_http_route("GET", "/readyz", readyz);
+	col_http_route("GET", "/metrics", metrics);
+}

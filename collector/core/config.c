@@ -1,0 +1,123 @@
+#include "core/config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "cm_err.h"
+#include "cm_log.h"
+
+#define OFF(field) offsetof(struct col_config, field)
+
+const struct cm_opt col_config_opts[] = {
+	{ "database-url", "CIPULSE_DATABASE_URL", CM_OPT_STRING, "postgresql:///cipulse",
+	  OFF(database_url), 0, 0, NULL, CM_OPT_SECRET,
+	  "PostgreSQL connection URI (libpq), e.g. postgresql://user:pass@host:5432/cipulse" },
+	{ "grpc-addr", "CIPULSE_GRPC_ADDR", CM_OPT_ADDR, "127.0.0.1:50051", OFF(grpc_addr), 0, 0,
+	  NULL, 0, "gRPC listen address (agent reports, grpc.health.v1)" },
+	{ "http-addr", "CIPULSE_HTTP_ADDR", CM_OPT_ADDR, "127.0.0.1:8080", OFF(http_addr), 0, 0,
+	  NULL, 0, "HTTP listen address (REST API, webhooks, /metrics, dashboard)" },
+	{ "admin-token", "CIPULSE_ADMIN_TOKEN", CM_OPT_STRING, NULL, OFF(admin_token), 0, 0, NULL,
+	  CM_OPT_SECRET, "bearer token for admin endpoints (admin tokens in the database work too)" },
+	{ "read-token", "CIPULSE_READ_TOKEN", CM_OPT_STRING, NULL, OFF(read_token), 0, 0, NULL,
+	  CM_OPT_SECRET, "when set, reads of the REST API need this bearer token (or an admin token)" },
+	{ "web-dir", "CIPULSE_WEB_DIR", CM_OPT_STRING, NULL, OFF(web_dir), 0, 0, NULL, 0,
+	  "directory of the built web dashboard to serve (web/dist)" },
+	{ "github-token", "CIPULSE_GITHUB_TOKEN", CM_OPT_STRING, NULL, OFF(github_token), 0, 0, NULL,
+	  CM_OPT_SECRET, "GitHub token for the poller and backfill" },
+	{ "github-api-url", "CIPULSE_GITHUB_API_URL", CM_OPT_URL, "https://api.github.com",
+	  OFF(github_api_url), 0, 0, "http|https", 0,
+	  "GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3)" },
+	{ "webhook-secret", "CIPULSE_WEBHOOK_SECRET", CM_OPT_STRING, NULL, OFF(webhook_secret), 0, 0,
+	  NULL, CM_OPT_SECRET,
+	  "secret of an organisation-wide GitHub webhook (repository secrets are tried first)" },
+	{ "slack-webhook-url", "CIPULSE_SLACK_WEBHOOK_URL", CM_OPT_URL, NULL, OFF(slack_webhook_url),
+	  0, 0, "http|https", CM_OPT_SECRET, "Slack incoming webhook for alerts (reserved: the alert engine is not built yet)" },
+	{ "teams-webhook-url", "CIPULSE_TEAMS_WEBHOOK_URL", CM_OPT_URL, NULL, OFF(teams_webhook_url),
+	  0, 0, "http|https", CM_OPT_SECRET, "Microsoft Teams incoming webhook for alerts (reserved: the alert engine is not built yet)" },
+	{ "smtp-url", "CIPULSE_SMTP_URL", CM_OPT_URL, NULL, OFF(smtp_url), 0, 0, "smtp|smtps",
+	  CM_OPT_SECRET, "SMTP server for alert e-mail, e.g. smtp://user:pass@mail:587 (reserved: the alert engine is not built yet)" },
+	{ "smtp-from", "CIPULSE_SMTP_FROM", CM_OPT_STRING, "cipulse@localhost", OFF(smtp_from), 0, 0,
+	  NULL, 0, "sender address of alert e-mail (reserved: the alert engine is not built yet)" },
+	{ "alert-email-to", "CIPULSE_ALERT_EMAIL_TO", CM_OPT_STRING, NULL, OFF(alert_email_to), 0, 0,
+	  NULL, 0, "comma-separated recipients of alert e-mail (reserved: the alert engine is not built yet)" },
+	{ "tls-cert", "CIPULSE_TLS_CERT", CM_OPT_STRING, NULL, OFF(tls_cert), 0, 0, NULL, 0,
+	  "PEM certificate chain: serve gRPC and HTTP over TLS" },
+	{ "tls-key", "CIPULSE_TLS_KEY", CM_OPT_STRING, NULL, OFF(tls_key), 0, 0, NULL, 0,
+	  "PEM private key for --tls-cert" },
+	{ "log-level", "CIPULSE_LOG_LEVEL", CM_OPT_ENUM, "info", OFF(log_level), 0, 0,
+	  "debug|info|warn|error", 0, "least severe level logged" },
+	{ "log-format", "CIPULSE_LOG_FORMAT", CM_OPT_ENUM, "text", OFF(log_format), 0, 0, "text|json",
+	  0, "log line format" },
+	{ "log-retention-days", "CIPULSE_LOG_RETENTION_DAYS", CM_OPT_INT, "30",
+	  OFF(log_retention_days), 1, 3650, NULL, 0, "days of log tails kept" },
+	{ "poll-interval", "CIPULSE_POLL_INTERVAL", CM_OPT_DURATION, "5m", OFF(poll_interval_ms),
+	  1000, 86400000, NULL, 0, "how often the poller reconciles each repository with GitHub" },
+	{ "poll-stale-after", "CIPULSE_POLL_STALE_AFTER", CM_OPT_DURATION, "10m", OFF(poll_stale_ms),
+	  0, 86400000, NULL, 0,
+	  "a run queued or in progress this long, or known only from webhooks, is re-read from GitHub" },
+	{ "poll", "CIPULSE_POLL", CM_OPT_BOOL, "1", OFF(poll_enabled), 0, 0, NULL, 0,
+	  "run the GitHub poller (needs a GitHub token)" },
+	{ "max-report-bytes", "CIPULSE_MAX_REPORT_BYTES", CM_OPT_INT, "33554432",
+	  OFF(max_report_bytes), 65536, 1073741824, NULL, 0,
+	  "largest agent report accepted, all messages together (bytes)" },
+	{ "max-message-bytes", "CIPULSE_MAX_MESSAGE_BYTES", CM_OPT_INT, "1048576",
+	  OFF(max_message_bytes), 65536, 67108864, NULL, 0,
+	  "largest single gRPC message accepted (bytes)" },
+	{ "max-inflight-bytes", "CIPULSE_MAX_INFLIGHT_BYTES", CM_OPT_INT, "268435456",
+	  OFF(max_inflight_bytes), 65536, 68719476736L, NULL, 0,
+	  "memory all agent reports being received may hold together (bytes); past it, new data "
+	  "is refused with UNAVAILABLE \"collector busy\" and agents retry or spool" },
+	{ "report-timeout", "CIPULSE_REPORT_TIMEOUT", CM_OPT_DURATION, "60s", OFF(report_timeout_ms),
+	  1000, 3600000, NULL, 0,
+	  "an agent report stream not complete this long after it opened is cancelled "
+	  "(DEADLINE_EXCEEDED, nothing stored)" },
+	{ "max-body-bytes", "CIPULSE_MAX_BODY_BYTES", CM_OPT_INT, "5242880", OFF(max_body_bytes),
+	  1024, 104857600, NULL, 0, "largest HTTP request body accepted, webhooks included (bytes)" },
+	{ "db-pool-size", "CIPULSE_DB_POOL_SIZE", CM_OPT_INT, "8", OFF(db_pool_size), 1, 256, NULL,
+	  0, "PostgreSQL connections kept open" },
+	{ "grpc-threads", "CIPULSE_GRPC_THREADS", CM_OPT_INT, "4", OFF(grpc_threads), 1, 64, NULL,
+	  0, "threads that write agent reports to the database" },
+	{ "http-threads", "CIPULSE_HTTP_THREADS", CM_OPT_INT, "8", OFF(http_threads), 1, 256, NULL,
+	  0, "threads that answer HTTP requests" },
+	{ "shutdown-grace", "CIPULSE_SHUTDOWN_GRACE", CM_OPT_DURATION, "10s", OFF(shutdown_grace_ms),
+	  0, 600000, NULL, 0, "how long SIGTERM waits for in-flight reports before cancelling them" },
+	{ "migrate", "CIPULSE_MIGRATE", CM_OPT_BOOL, "1", OFF(migrate_on_start), 0, 0, NULL, 0,
+	  "apply database migrations at start-up" },
+};
+const size_t col_config_nopts = sizeof(col_config_opts) / sizeof(col_config_opts[0]);
+
+int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, int *help,
+		    struct cm_buf *err)
+{
+	enum cm_log_level level;
+	enum cm_log_format format;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	rc = cm_config_load(col_config_opts, col_config_nopts, cfg, argc, argv, argi, help, err);
+	if (rc || *help)
+		return rc;
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
+		return CM_EINVAL;
+	}
+	/* A report that could never fit under the process-wide cap would be retried forever. */
+	if (cfg->max_inflight_bytes < cfg->max_report_bytes) {
+		cm_buf_adds(err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
+		return CM_EINVAL;
+	}
+	if (!cfg->database_url || !*cfg->database_url) {
+		cm_buf_adds(err, "CIPULSE_DATABASE_URL must not be empty");
+		return CM_EINVAL;
+	}
+	/* Both were validated by the table; this only applies them. */
+	cm_log_parse_level(cfg->log_level, &level);
+	cm_log_parse_format(cfg->log_format, &format);
+	cm_log_setup(level, format);
+	return CM_OK;
+}
+
+void col_config_release(struct col_config *cfg)
+{
+	cm_config_free(col_config_opts, col_config_nopts, cfg);
+}

@@ -1,0 +1,17 @@
+/* What the collector's parts share while it runs: settings, the database pool, the stop flag. */
+#ifndef COL_CTX_H
+#define COL_CTX_H
+
+#include <signal.h>
+
+#include "core/config.h"
+#include "store/db.h"
+
+struct col_ctx {
+	const struct col_config *cfg;
+	struct col_db *db;
+	/* Set by SIGTERM/SIGINT; every loop checks it on each wakeup. */
+	volatile sig_atomic_t stopping;
+};
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * The GitHub poller and backfill: reads runs and jobs from the GitHub REST API (ghapi.h) and
+ * writes them through col_store_put_report with source "poller", so they merge with webhook and
+ * agent data by the store's rules.
+ *
+ * A poll of a repository reads the most recent runs (one conditional request: 304 when nothing
+ * changed) and, for each run that is new, differs from what is stored, has no jobs stored or was
+ * never read by the poller, the run attempt's jobs. It then reconciles runs of the database
+ * that stayed queued/in progress, or were known only from webhooks and agents, for longer than
+ * poll_stale_ms, by reading each such run attempt and its jobs. The background poller does this
+ * for every registered repository each poll_interval_ms, under a PostgreSQL advisory lock so
+ * that one collector of a cluster polls at a time.
+ *
+ * Tokens: a repository's github_token, else CIPULSE_GITHUB_TOKEN; a repository with neither is
+ * not polled (GitHub's anonymous limit, 60 requests an hour, is too small to be useful).
+ */
+#ifndef COL_POLLER_H
+#define COL_POLLER_H
+
+#include <stdint.h>
+
+#include "core/ctx.h"
+#include "store/db.h"
+
+struct col_poller;
+
+struct col_poll_stats {
+	long requests;      /* GitHub API requests made */
+	long not_modified;  /* of which answered 304 */
+	long runs_seen;     /* runs read from the API */
+	long runs_written;  /* run attempts written to the database */
+	long jobs;          /* jobs written */
+	long total;         /* backfill: runs in the range (GitHub's total_count), else 0 */
+};
+
+/*
+ * Polls one repository now (see above); with run_id > 0, reads only that run (every attempt)
+ * and its jobs. Uses connection c for the database. Returns 0, CM_ENOTFOUND for a repository
+ * that is not registered (or a run GitHub does not know), CM_EDENIED when there is no token or
+ * GitHub refuses it, CM_EUNAVAIL when GitHub or the database cannot be reached, CM_ETIMEDOUT
+ * when *stop became set.
+ */
+int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *full_name,
+			 int64_t run_id, volatile sig_atomic_t *stop, struct col_poll_stats *st);
+
+/* Called after each page of a backfill (and once at the end with done = 1). */
+typedef void (*col_backfill_progress_fn)(void *arg, const char *full_name,
+					  const struct col_poll_stats *st, int done);
+
+/*
+ * Imports the runs created in the last `days` days, newest first, with their jobs (and earlier
+ * attempts of re-run runs). Resumable: after each page the oldest creation time reached is
+ * saved in poller_state (key "backfill"); a backfill started again continues from there, and
+ * runs already complete in the database are not read again. Errors as col_poller_poll_repo.
+ */
+int col_poller_backfill(struct col_ctx *ctx, struct col_conn *c, const char *full_name, int days,
+			volatile sig_atomic_t *stop, col_backfill_progress_fn fn, void *arg,
+			struct col_poll_stats *st);
+
+/* Starts the background poller when ctx->cfg->poll_enabled; *out NULL otherwise. */
+int col_poller_start(struct col_ctx *ctx, struct col_poller **out);
+/* Stops it promptly (an API request in flight is aborted) and frees it. NULL is a no-op. */
+void col_poller_stop(struct col_poller *p);
+
+/* Registers POST /api/v1/poll/run (admin): {"repo": "owner/name", "run_id": N, "days": N}. */
+void col_poller_routes(void);
+
+/* `cipulsed backfill --repo owner/name --days N`: exit status. */
+int col_backfill_command(struct col_ctx *ctx, int argc, char **argv);
+
+#endif

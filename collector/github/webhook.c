@@ -1,0 +1,486 @@
+#include "github/webhook.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cm_crypto.h"
+#include "cm_err.h"
+#include "cm_http.h"
+#include "cm_json.h"
+#include "cm_log.h"
+#include "store/db.h"
+#include "github/decode.h"
+#include "http/server.h"
+#include "core/process_metrics.h"
+#include "store/store.h"
+
+/* ---- the bounded scanner (runs on unauthenticated input: keep it simple) ---- */
+
+struct scan {
+	const char *p;
+	const char *end;
+};
+
+static void skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/* A string at s->p: start and len get its raw contents, escaped whether it has escapes. */
+static int scan_string(struct scan *s, const char **start, size_t *len, int *escaped)
+{
+	if (s->p >= s->end || *s->p != '"')
+		return CM_EINVAL;
+	s->p++;
+	*start = s->p;
+	*escaped = 0;
+	while (s->p < s->end && *s->p != '"') {
+		if (*s->p == '\\') {
+			*escaped = 1;
+			s->p++;
+			if (s->p >= s->end)
+				return CM_EINVAL;
+		}
+		s->p++;
+	}
+	if (s->p >= s->end)
+		return CM_EINVAL;
+	*len = (size_t)(s->p - *start);
+	s->p++;
+	return CM_OK;
+}
+
+/* Skips one value of any kind; nesting is counted, not recursed into. */
+static int skip_value(struct scan *s)
+{
+	const char *start;
+	size_t len, depth = 0;
+	int esc;
+
+	skip_ws(s);
+	if (s->p >= s->end)
+		return CM_EINVAL;
+	if (*s->p == '"')
+		return scan_string(s, &start, &len, &esc);
+	if (*s->p != '{' && *s->p != '[') {
+		const char *from = s->p;
+
+		while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
+			s->p++;
+		return s->p > from ? CM_OK : CM_EINVAL;
+	}
+	do {
+		if (s->p >= s->end)
+			return CM_EINVAL;
+		if (*s->p == '"') {
+			if (scan_string(s, &start, &len, &esc))
+				return CM_EINVAL;
+			continue;
+		}
+		if (*s->p == '{' || *s->p == '[')
+			depth++;
+		else if (*s->p == '}' || *s->p == ']')
+			depth--;
+		s->p++;
+	} while (depth > 0);
+	return CM_OK;
+}
+
+static int key_is(const char *k, size_t len, int esc, const char *want)
+{
+	return !esc && len == strlen(want) && !memcmp(k, want, len);
+}
+
+/* Reads the members "id" and "full_name" of the object at s->p. */
+static int scan_repo(struct scan *s, int64_t *id, char *name, size_t size)
+{
+	const char *k, *v;
+	size_t klen, vlen;
+	int esc, vesc;
+
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != '{')
+		return skip_value(s);
+	s->p++;
+	for (;;) {
+		skip_ws(s);
+		if (s->p < s->end && *s->p == '}') {
+			s->p++;
+			return CM_OK;
+		}
+		if (scan_string(s, &k, &klen, &esc))
+			return CM_EINVAL;
+		skip_ws(s);
+		if (s->p >= s->end || *s->p != ':')
+			return CM_EINVAL;
+		s->p++;
+		skip_ws(s);
+		if (key_is(k, klen, esc, "id") && s->p < s->end && isdigit((unsigned char)*s->p)) {
+			int64_t n = 0;
+
+			while (s->p < s->end && isdigit((unsigned char)*s->p) && n < INT64_MAX / 10)
+				n = n * 10 + (*s->p++ - '0');
+			*id = n;
+		} else if (key_is(k, klen, esc, "full_name") && s->p < s->end && *s->p == '"') {
+			if (scan_string(s, &v, &vlen, &vesc))
+				return CM_EINVAL;
+			if (!vesc && vlen < size) {
+				memcpy(name, v, vlen);
+				name[vlen] = '\0';
+			}
+		} else if (skip_value(s)) {
+			return CM_EINVAL;
+		}
+		skip_ws(s);
+		if (s->p < s->end && *s->p == ',')
+			s->p++;
+		else if (s->p >= s->end || *s->p != '}')
+			return CM_EINVAL;
+	}
+}
+
+int col_webhook_peek_repo(const char *body, size_t len, int64_t *id, char *name, size_t size)
+{
+	struct scan s = { body, body + len };
+	const char *k;
+	size_t klen;
+	int esc;
+
+	*id = 0;
+	if (size)
+		name[0] = '\0';
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return CM_EINVAL;
+	s.p++;
+	for (;;) {
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == '}')
+			return CM_ENOTFOUND;
+		if (scan_string(&s, &k, &klen, &esc))
+			return CM_EINVAL;
+		skip_ws(&s);
+		if (s.p >= s.end || *s.p != ':')
+			return CM_EINVAL;
+		s.p++;
+		if (key_is(k, klen, esc, "repository")) {
+			skip_ws(&s);
+			if (s.p < s.end && *s.p == '{')
+				return scan_repo(&s, id, name, size) ? CM_EINVAL : CM_OK;
+		}
+		if (skip_value(&s))
+			return CM_EINVAL;
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == ',')
+			s.p++;
+		else if (s.p >= s.end || *s.p != '}')
+			return CM_EINVAL;
+	}
+}
+
+
+int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *outlen)
+{
+	const char *p = body, *end = body + len;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *fend = amp ? amp : end;
+
+		if ((size_t)(fend - p) >= 8 && !memcmp(p, "payload=", 8)) {
+			long n = cm_http_form_decode(p + 8, (size_t)(fend - p - 8), out);
+
+			if (n < 0)
+				return CM_EINVAL;
+			*outlen = (size_t)n;
+			return CM_OK;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return CM_ENOTFOUND;
+}
+
+/* ---- the handler ---- */
+
+/* Event labels of the metrics: bounded, whatever GitHub sends. */
+static const char *event_label(const char *event)
+{
+	static const char *const known[] = { "workflow_run", "workflow_job", "ping" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (!strcmp(event, known[i]))
+			return known[i];
+	}
+	return "other";
+}
+
+static void count(const char *event, const char *result)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "event=\"%s\",result=\"%s\"", event_label(event), result);
+	col_metric_inc(col_metric_counter("cipulse_webhooks_total", labels,
+					  "GitHub webhook deliveries by event and result."));
+}
+
+/* The media type of a Content-Type header, lowercased, without parameters. */
+static void media_type(const char *ct, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (!ct)
+		ct = "";
+	while (*ct == ' ')
+		ct++;
+	while (*ct && *ct != ';' && *ct != ' ' && n + 1 < size)
+		out[n++] = (char)tolower((unsigned char)*ct++);
+	out[n] = '\0';
+}
+
+struct secret_row {
+	int found;
+	int64_t id;
+	char *secret; /* NULL when the repository has none */
+};
+
+/* The registered repository for the payload's id or name, and its secret. */
+static int find_repo(struct col_conn *c, int64_t id, const char *name, struct secret_row *out)
+{
+	char idbuf[24];
+	const char *params[2] = { idbuf, name };
+	PGresult *res;
+	int rc = CM_OK;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+	/* A repository registered by name only has a provisional id: the name finds it. */
+	res = PQexecParams(c->pg,
+			   "SELECT id, webhook_secret FROM repositories "
+			   "WHERE id = $1::bigint OR full_name = $2 "
+			   "ORDER BY (id = $1::bigint) DESC LIMIT 1",
+			   2, NULL, params, NULL, NULL, 0);
+	if (!col_db_ok(res)) {
+		rc = col_db_error(c->pg, res);
+		goto out;
+	}
+	if (PQntuples(res) == 1) {
+		out->found = 1;
+		out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (!PQgetisnull(res, 0, 1)) {
+			out->secret = strdup(PQgetvalue(res, 0, 1));
+			if (!out->secret)
+				rc = CM_ENOMEM;
+		}
+	}
+out:
+	PQclear(res);
+	return rc;
+}
+
+static void secret_free(struct secret_row *r)
+{
+	if (r->secret) {
+		/* The secret leaves no copy in freed memory. */
+		memset(r->secret, 0, strlen(r->secret));
+		free(r->secret);
+		r->secret = NULL;
+	}
+}
+
+/* The parsed payload's repository must be the one whose secret verified the signature. */
+static int same_repo(json_t *payload, int64_t id, const char *name)
+{
+	json_t *repo = json_object_get(payload, "repository");
+	json_t *jid = json_object_get(repo, "id");
+	const char *jname = json_string_value(json_object_get(repo, "full_name"));
+
+	if (!repo)
+		return id == 0 && !*name;
+	if (id && (!json_is_integer(jid) || json_integer_value(jid) != id))
+		return 0;
+	if (*name && (!jname || strcmp(jname, name)))
+		return 0;
+	return 1;
+}
+
+static void store_event(const struct col_http_req *req, struct col_http_resp *resp,
+			struct col_conn *c, const char *event, json_t *payload)
+{
+	struct col_gh_report r;
+	struct col_store_result res;
+	struct col_delivery d;
+	const char *delivery = col_http_header(req, "X-GitHub-Delivery");
+	char err[256];
+	int rc;
+
+	col_gh_report_init(&r, "webhook");
+	rc = col_gh_decode_event(&r, event, payload, err, sizeof(err));
+	if (rc) {
+		count(event, "bad_request");
+		if (rc == CM_EINVAL)
+			col_http_error(resp, 400, "unknown_shape", "%s", err);
+		else
+			col_http_error(resp, 400, "unknown_shape", "payload %s", cm_strerror(rc));
+		goto out;
+	}
+	if (delivery && *delivery) {
+		d.id = delivery;
+		d.event = event;
+		d.action = json_string_value(json_object_get(payload, "action"));
+		if (!d.action)
+			d.action = "";
+		r.report.delivery = &d;
+	}
+	rc = col_store_put_report(c, &r.report, &res);
+	if (rc == CM_EINVAL) {
+		count(event, "bad_request");
+		col_http_error(resp, 400, "invalid", "the payload does not fit the data model");
+		goto out;
+	}
+	if (rc) {
+		count(event, "error");
+		cm_log_warn("webhook", "could not store event=%s repo=%s: %s", event,
+			    r.repo.full_name, cm_strerror(rc));
+		col_http_error(resp, 503, "unavailable", "could not store the event; retry later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		goto out;
+	}
+	count(event, res.duplicate ? "duplicate" : "stored");
+	cm_log_debug("webhook", "event stored event=%s repo=%s run=%" PRId64 " attempt=%d jobs=%d "
+		     "duplicate=%d", event, r.repo.full_name, r.run.id, r.run.attempt, res.jobs,
+		     res.duplicate);
+	resp->status = 200;
+	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
+		    res.duplicate ? "duplicate" : "stored", res.jobs, res.steps);
+out:
+	col_gh_report_release(&r);
+}
+
+static void handle(const struct col_http_req *req, struct col_http_resp *resp)
+{
+	const struct col_config *cfg = req->ctx->cfg;
+	const char *event = col_http_header(req, "X-GitHub-Event");
+	const char *sig = col_http_header(req, "X-Hub-Signature-256");
+	const char *json_text = req->body;
+	struct secret_row repo = { 0 };
+	struct col_conn *c = NULL;
+	char mt[64], name[256], *form = NULL;
+	size_t json_len = req->body_len;
+	json_t *payload = NULL;
+	json_error_t jerr;
+	int64_t id = 0;
+	int rc, verified = 0;
+
+	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
+	if (!event || !*event) {
+		count("", "bad_request");
+		col_http_error(resp, 400, "missing_event", "X-GitHub-Event header missing");
+		return;
+	}
+	if (strcmp(mt, "application/json") && strcmp(mt, "application/x-www-form-urlencoded")) {
+		count(event, "unsupported_media_type");
+		col_http_error(resp, 415, "unsupported_media_type",
+			       "content type must be application/json or "
+			       "application/x-www-form-urlencoded");
+		return;
+	}
+	if (!sig || !*sig) {
+		count(event, "unauthorized");
+		col_http_error(resp, 401, "missing_signature", "X-Hub-Signature-256 header missing");
+		return;
+	}
+	if (!strcmp(mt, "application/x-www-form-urlencoded")) {
+		/* GitHub's form encoding signs the form body; the JSON is in its payload field. */
+		form = malloc(req->body_len + 1);
+		if (!form) {
+			col_http_error(resp, 503, "unavailable", "out of memory");
+			return;
+		}
+		rc = col_webhook_form_payload(req->body, req->body_len, form, &json_len);
+		if (rc) {
+			count(event, "bad_request");
+			col_http_error(resp, 400, "malformed_form", "no payload field in the form body");
+			goto out;
+		}
+		form[json_len] = '\0';
+		json_text = form;
+	}
+	/*
+	 * Only a hint of which secret to try: nothing here is trusted until the HMAC matches, so
+	 * what was found before a syntax error is as good a hint as any.
+	 */
+	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
+	if (id || *name) {
+		rc = col_db_acquire(req->ctx->db, &c, 5000);
+		if (!rc)
+			rc = find_repo(c, id, name, &repo);
+		if (rc) {
+			count(event, "error");
+			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
+			snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+			goto out;
+		}
+	}
+	if (repo.secret && !cm_hmac_sha256_verify(repo.secret, req->body, req->body_len, sig))
+		verified = 1;
+	else if (cfg->webhook_secret && *cfg->webhook_secret &&
+		 !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig))
+		verified = 1;
+	secret_free(&repo);
+	if (!verified) {
+		count(event, "unauthorized");
+		cm_log_info("webhook", "signature mismatch event=%s remote=%s", event_label(event),
+			    req->remote_addr);
+		col_http_error(resp, 401, "bad_signature",
+			       "X-Hub-Signature-256 does not match this body");
+		goto out;
+	}
+	if (!strcmp(event, "ping")) {
+		count(event, "pong");
+		cm_buf_adds(&resp->body, "{\"status\":\"pong\"}");
+		goto out;
+	}
+	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job")) {
+		count(event, "ignored");
+		resp->status = 202;
+		cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}");
+		goto out;
+	}
+	payload = json_loadb(json_text, json_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!payload) {
+		count(event, "bad_request");
+		col_http_error(resp, 400, "malformed_json", "body is not valid JSON: %s at %d:%d",
+			       jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	if (!same_repo(payload, id, name)) {
+		count(event, "bad_request");
+		col_http_error(resp, 400, "unknown_shape", "repository object is ambiguous");
+		goto out;
+	}
+	if (!repo.found) {
+		/* Signed with the organisation secret: the sender is ours, the repository is not. */
+		count(event, "unknown_repository");
+		col_http_error(resp, 404, "unknown_repository",
+			       "repository %s is not registered with cipulse", name);
+		goto out;
+	}
+	store_event(req, resp, c, event, payload);
+out:
+	json_decref(payload);
+	secret_free(&repo);
+	if (c)
+		col_db_release(req->ctx->db, c);
+	free(form);
+}
+
+void col_webhook_routes(void)
+{
+	col_http_route("POST", "/webhook/github", handle);
+}

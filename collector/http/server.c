@@ -1,0 +1,499 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cm_err.h"
+#include "cm_json.h"
+#include "cm_log.h"
+#include "cm_time.h"
+#include "core/process_metrics.h"
+
+#define MAX_ROUTES 64
+#define MAX_URI 16384
+#define MAX_RESPONSE (64u << 20)
+
+struct route {
+	const char *method;
+	const char *pattern;
+	size_t plen;
+	int prefix;
+	col_http_handler fn;
+};
+
+static struct route routes[MAX_ROUTES];
+static int nroutes;
+
+struct col_http {
+	struct MHD_Daemon *daemon;
+	struct col_ctx *ctx;
+	char *tls_cert;
+	char *tls_key;
+};
+
+/* Per-request state, from the URI log callback to the completion callback. */
+struct request {
+	char *uri;          /* the raw request target, query string included */
+	struct cm_buf body;
+	int too_big;
+	int64_t start_ms;
+};
+
+int col_http_route(const char *method, const char *pattern, col_http_handler fn)
+{
+	size_t len = strlen(pattern);
+
+	if (nroutes >= MAX_ROUTES)
+		return CM_ENOMEM;
+	for (int i = 0; i < nroutes; i++) {
+		if (!strcmp(routes[i].method, method) && !strcmp(routes[i].pattern, pattern))
+			return CM_ECONFLICT;
+	}
+	routes[nroutes].method = method;
+	routes[nroutes].pattern = pattern;
+	routes[nroutes].prefix = len >= 2 && pattern[len - 1] == '*' && pattern[len - 2] == '/';
+	routes[nroutes].plen = routes[nroutes].prefix ? len - 1 : len;
+	routes[nroutes].fn = fn;
+	nroutes++;
+	return CM_OK;
+}
+
+static int route_matches(const struct route *r, const char *path)
+{
+	if (r->prefix)
+		return !strncmp(path, r->pattern, r->plen) && path[r->plen] != '\0';
+	return !strcmp(path, r->pattern);
+}
+
+/* The best route for the path; *other_method set when only other methods match. */
+static const struct route *find_route(const char *method, const char *path, int *other_method)
+{
+	const struct route *best = NULL;
+
+	*other_method = 0;
+	for (int i = 0; i < nroutes; i++) {
+		if (!route_matches(&routes[i], path))
+			continue;
+		if (strcmp(routes[i].method, method)) {
+			*other_method = 1;
+			continue;
+		}
+		if (!best || (best->prefix && !routes[i].prefix) ||
+		    (best->prefix == routes[i].prefix && routes[i].plen > best->plen))
+			best = &routes[i];
+	}
+	return best;
+}
+
+const char *col_http_header(const struct col_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND,
+					   name);
+}
+
+void col_http_error(struct col_http_resp *resp, int status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->file_path = NULL;
+	cm_buf_reset(&resp->body);
+	cm_buf_adds(&resp->body, "{\"error\":{\"code\":");
+	cm_json_add_string(&resp->body, code);
+	cm_buf_adds(&resp->body, ",\"message\":");
+	cm_json_add_string(&resp->body, msg);
+	cm_buf_adds(&resp->body, "}}");
+}
+
+/* Paths the web app never owns: unknown ones there are API 404s, not the app's index.html. */
+static int reserved_path(const char *path)
+{
+	static const char *const prefixes[] = { "/api/", "/webhook/" };
+	static const char *const exact[] = { "/api", "/webhook", "/metrics", "/healthz", "/readyz" };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
+			return 1;
+	}
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		if (!strcmp(path, exact[i]))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *mime_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" },  { ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },    { ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },              { ".png", "image/png" },
+		{ ".ico", "image/x-icon" },               { ".woff2", "font/woff2" },
+		{ ".txt", "text/plain; charset=utf-8" },  { ".map", "application/json" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++) {
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	}
+	return "application/octet-stream";
+}
+
+/*
+ * The dashboard's files; any other path outside the API answers index.html, so the app's own
+ * paths work as deep links.
+ */
+static void serve_static(const struct col_http_req *req, struct col_http_resp *resp)
+{
+	const char *dir = req->ctx->cfg->web_dir;
+	char path[4096];
+	struct stat st;
+
+	if (!dir || !*dir) {
+		col_http_error(resp, 404, "not_found", "no such resource");
+		return;
+	}
+	if (strstr(req->path, "..") || strlen(req->path) > 1024) {
+		col_http_error(resp, 404, "not_found", "no such resource");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s%s", dir, req->path);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(path, sizeof(path), "%s/index.html", dir);
+		if (stat(path, &st) != 0) {
+			col_http_error(resp, 404, "not_found", "no such resource");
+			return;
+		}
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
+			 "Cache-Control: no-cache\r\n");
+	} else if (!strncmp(req->path, "/assets/", 8)) {
+		/* Vite puts content hashes in asset names: they never change. */
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
+			 "Cache-Control: public, max-age=31536000, immutable\r\n");
+	}
+	resp->status = 200;
+	resp->content_type = mime_type(path);
+	resp->file_path = strdup(path);
+}
+
+static void add_extra_headers(struct MHD_Response *r, char *lines)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(lines, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (!colon)
+			continue;
+		*colon = '\0';
+		MHD_add_response_header(r, line, colon + 1 + strspn(colon + 1, " "));
+	}
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_resp *resp)
+{
+	struct MHD_Response *r = NULL;
+	enum MHD_Result ret;
+
+	if (resp->file_path) {
+		int fd = open(resp->file_path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+
+		if (fd >= 0 && fstat(fd, &st) == 0) {
+			r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+		} else {
+			if (fd >= 0)
+				close(fd);
+			col_http_error(resp, 404, "not_found", "no such resource");
+		}
+		free((char *)resp->file_path);
+		resp->file_path = NULL;
+	}
+	if (!r) {
+		size_t len;
+		char *data = cm_buf_detach(&resp->body, &len);
+
+		r = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+						    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type",
+				resp->content_type ? resp->content_type : "application/json");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_extra_headers(r, resp->extra_headers);
+	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	buf[0] = '\0';
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				  buf, (socklen_t)size);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  buf, (socklen_t)size);
+	}
+	return buf;
+}
+
+static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
+		     const char *url, struct request *rq, struct col_http_resp *resp)
+{
+	struct col_http_req req;
+	const struct route *rt;
+	char addr[64];
+	const char *q = rq->uri ? strchr(rq->uri, '?') : NULL;
+	int other;
+
+	memset(&req, 0, sizeof(req));
+	req.ctx = h->ctx;
+	req.method = method;
+	req.path = url;
+	req.query = q ? q + 1 : "";
+	req.body = cm_buf_str(&rq->body);
+	req.body_len = rq->body.len;
+	req.conn = conn;
+	req.remote_addr = remote_addr(conn, addr, sizeof(addr));
+
+	if (rq->uri && strlen(rq->uri) >= MAX_URI) {
+		col_http_error(resp, 414, "uri_too_long", "request URI over %d bytes", MAX_URI);
+		return;
+	}
+	if (rq->too_big) {
+		col_http_error(resp, 413, "payload_too_large", "request body over %ld bytes",
+			       h->ctx->cfg->max_body_bytes);
+		return;
+	}
+	rt = find_route(method, url, &other);
+	if (rt) {
+		rt->fn(&req, resp);
+		return;
+	}
+	if (other) {
+		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
+		return;
+	}
+	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !reserved_path(url)) {
+		serve_static(&req, resp);
+		return;
+	}
+	col_http_error(resp, 404, "not_found", "no such resource");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct col_http *h = cls;
+	struct request *rq = *con_cls;
+	struct col_http_resp resp;
+	enum MHD_Result ret;
+
+	if (!rq)
+		return MHD_NO; /* the URI callback could not allocate */
+	if (*upload_size) {
+		if (!rq->too_big && cm_buf_add(&rq->body, upload, *upload_size))
+			rq->too_big = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->start_ms == 0) {
+		/* First call: headers only. Refuse a declared oversized body before reading it. */
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		rq->start_ms = cm_time_mono_ms();
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->ctx->cfg->max_body_bytes)
+			rq->too_big = 1;
+		else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "DELETE"))
+			return MHD_YES; /* wait for the body */
+	}
+	memset(&resp, 0, sizeof(resp));
+	cm_buf_init(&resp.body, MAX_RESPONSE);
+	resp.status = 200;
+	dispatch(h, conn, method, url, rq, &resp);
+	ret = send_resp(conn, &resp);
+	cm_buf_release(&resp.body);
+	free((char *)resp.file_path);
+	return ret;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct col_http *h = cls;
+	struct request *rq = calloc(1, sizeof(*rq));
+
+	if (!rq)
+		return NULL;
+	rq->uri = strndup(uri, MAX_URI);
+	cm_buf_init(&rq->body, (size_t)h->ctx->cfg->max_body_bytes);
+	return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+
+	if (!rq)
+		return;
+	if (rq->start_ms) {
+		static struct col_metric *lat;
+
+		if (!lat)
+			lat = col_metric_histogram("cipulse_http_request_duration_seconds", "",
+						   "Time to answer an HTTP request.", NULL, 0);
+		col_metric_observe(lat, (double)(cm_time_mono_ms() - rq->start_ms) / 1000.0);
+	}
+	free(rq->uri);
+	cm_buf_release(&rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	cm_log_warn("http", "%s", msg);
+}
+
+static int read_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	struct cm_buf b = CM_BUF_INIT(1 << 20);
+	char chunk[4096];
+	size_t n;
+	int rc = CM_OK;
+
+	if (!f)
+		return CM_EIO;
+	while (rc == CM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		rc = cm_buf_add(&b, chunk, n);
+	fclose(f);
+	if (rc) {
+		cm_buf_release(&b);
+		return rc;
+	}
+	*out = cm_buf_detach(&b, NULL);
+	return *out ? CM_OK : CM_EIO;
+}
+
+/* "host:port" -> socket address (IPv4 or IPv6, numeric or resolved). */
+static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints, *ai = NULL;
+	size_t hlen;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+		return CM_EINVAL;
+	hlen = (size_t)(colon - addr);
+	memcpy(host, addr, hlen);
+	host[hlen] = '\0';
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		memmove(host, host + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai) || !ai)
+		return CM_EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return CM_OK;
+}
+
+int col_http_start(struct col_ctx *ctx, struct col_http **out)
+{
+	struct col_http *h = calloc(1, sizeof(*h));
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	int rc;
+
+	if (!h)
+		return CM_ENOMEM;
+	h->ctx = ctx;
+	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
+	if (rc) {
+		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
+		goto fail;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (ctx->cfg->tls_cert) {
+		if (read_file(ctx->cfg->tls_cert, &h->tls_cert) ||
+		    read_file(ctx->cfg->tls_key, &h->tls_key)) {
+			cm_log_error("http", "cannot read CIPULSE_TLS_CERT or CIPULSE_TLS_KEY");
+			rc = CM_EIO;
+			goto fail;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	h->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ctx->cfg->http_threads,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)1000, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
+	if (!h->daemon) {
+		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)", ctx->cfg->http_addr);
+		rc = CM_EIO;
+		goto fail;
+	}
+	*out = h;
+	return CM_OK;
+fail:
+	free(h->tls_cert);
+	free(h->tls_key);
+	free(h);
+	return rc;
+}
+
+void col_http_stop(struct col_http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->daemon);
+	free(h->tls_cert);
+	free(h->tls_key);
+	free(h);
+}

@@ -1,0 +1,1240 @@
+/*
+ * The gRPC server (gRPC core C API).
+ *
+ * Threads: one poller runs the single completion queue; cfg->grpc_threads workers do whatever
+ * touches the database (token checks, report writes), so a slow database never stalls the
+ * queue; the health monitor (health.c) pings the database.
+ *
+ * Every call has a context (struct call) and two tags inside it: OP_MAIN for the batch that
+ * drives the call forward (at most one outstanding at a time) and OP_CLOSE for a
+ * RECV_CLOSE_ON_SERVER started early by Watch calls to notice a client going away. A context is
+ * reference counted: each outstanding batch, a place in the work queue and a place in the
+ * watcher list hold one reference; the event handler's own reference is dropped when it ends.
+ *
+ * A Report call: worker checks the token -> poller receives messages one by one into the
+ * assembly (assemble.c), checking the header against the token -> on the client's half-close
+ * a worker writes the report in one transaction -> the ack (or an error status) goes out.
+ *
+ * Two limits protect the process from its clients, beyond the per-report size limits:
+ * - Memory: every report being received is charged for what its assembly holds, against one
+ *   process-wide budget (CIPULSE_MAX_INFLIGHT_BYTES). A message that would take the total past
+ *   it ends its stream with UNAVAILABLE "collector busy": a transient state, so the agent
+ *   retries and then spools (RESOURCE_EXHAUSTED means "this report is too big" and makes the
+ *   agent drop it). A report is never refused while it is alone, so one always gets through.
+ * - Time: a call must have sent all its input within CIPULSE_REPORT_TIMEOUT of its start. gRPC
+ *   core gives a server no way to set a call's deadline, and grpc_alarm is C++ only: the poller
+ *   wakes at least every SCAN_MS and cancels late calls with DEADLINE_EXCEEDED.
+ */
+#include "ingest/ingest.h"
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ingest/assemble.h"
+#include "cipulse/v1/collector.pb-c.h"
+#include "cm_buf.h"
+#include "cm_err.h"
+#include "cm_grpc.h"
+#include "cm_log.h"
+#include "cm_time.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "store/db_health.h"
+#include "core/process_metrics.h"
+#include "store/store.h"
+#include "store/tokens.h"
+
+#define METHOD_REPORT "/cipulse.v1.Collector/Report"
+#define METHOD_CHECK  "/grpc.health.v1.Health/Check"
+#define METHOD_WATCH  "/grpc.health.v1.Health/Watch"
+
+/* Calls waiting to be accepted: a burst of new streams need not wait for a re-arm each. */
+#define ACCEPT_AHEAD 8
+/* How long a worker waits for a pooled connection before answering UNAVAILABLE. */
+#define DB_ACQUIRE_MS 5000
+/* Deadlocks and serialization failures between concurrent reports are retried this often. */
+#define WRITE_TRIES 3
+/* Health requests are tiny; anything bigger is not one. */
+#define HEALTH_MAX_MSG 1024
+/* How often, at least, the poller looks for calls past their time limit. */
+#define SCAN_MS 200
+/*
+ * Charged for a message before it is copied and decoded, per wire byte: the copy, and about
+ * twice the wire size decoded (the assembly's own decode budget uses the same factor). The
+ * charge is settled to what the assembly really holds right after.
+ */
+#define CHARGE_PER_WIRE_BYTE 3
+
+enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_CHECK, CALL_WATCH, CALL_OTHER };
+enum call_op { OP_MAIN, OP_CLOSE };
+/* What the outstanding OP_MAIN batch of a call is. */
+enum call_step { STEP_ACCEPT, STEP_RECV, STEP_SEND, STEP_FINISH };
+enum job { JOB_AUTH, JOB_WRITE };
+
+struct call;
+
+struct call_tag {
+	struct call *call;
+	enum call_op op;
+};
+
+struct call {
+	struct col_ingest *ing;
+	atomic_int refs;
+	struct call_tag tags[2];
+	grpc_call *call;
+	grpc_call_details details;
+	grpc_metadata_array md;
+	enum call_kind kind;
+	enum call_step step;
+	int64_t started_ms;
+	/*
+	 * Time limit for the client's input (monotonic ms, 0: none); under ing->lock. timed_out is
+	 * the poller's own: set when it cancelled the call for being late.
+	 */
+	int64_t deadline_ms;
+	int timed_out;
+	struct call *lprev, *lnext; /* ing->live, under ing->lock */
+	int listed;
+	/* Batch buffers and results. */
+	grpc_byte_buffer *recv_bb;
+	grpc_byte_buffer *send_bb;
+	int cancelled;
+	int metadata_sent;
+	int close_started;
+	/* Report. */
+	char *token; /* only until the worker has checked it */
+	struct col_token_info tok;
+	struct col_assembly as;
+	struct cm_buf msg;
+	const struct col_report *report;
+	size_t charged; /* this call's share of ing->inflight */
+	/* Work queue. */
+	enum job job;
+	struct call *qnext;
+	/* Watch (under ing->watch_lock). */
+	struct call *wnext;
+	int watching;
+	int w_busy;   /* a send is outstanding */
+	int w_closed; /* the client went away */
+	int w_sent;   /* last status sent, -1 before the first */
+	char *service;
+};
+
+struct col_ingest {
+	struct col_ctx *ctx;
+	grpc_server *server;
+	grpc_completion_queue *cq;
+	struct col_health *health;
+	pthread_t poller;
+	pthread_t *workers;
+	int nworkers;
+	atomic_int stopping;   /* no new calls are accepted */
+	atomic_int cancelling; /* the grace period is over: calls are being cancelled */
+	struct call_tag shutdown_tag;
+
+	/* Live calls, for shutdown; under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls_live;
+	int reports_live;
+	int shutdown_done;
+	struct call *live; /* accepted calls, for the time limit */
+
+	/* Memory held by reports being received (struct call.charged, summed). */
+	atomic_size_t inflight;
+	size_t inflight_max;
+	int64_t timeout_ms;
+
+	/* Work queue for the workers; under qlock. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct call *qhead, *qtail;
+	int qstop;
+
+	pthread_mutex_t watch_lock;
+	struct call *watchers;
+
+	struct col_metric *m_ok, *m_duplicate, *m_invalid, *m_unauth, *m_denied, *m_too_big,
+	    *m_unavailable, *m_busy, *m_timeout, *m_error, *m_latency, *m_bytes;
+};
+
+static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok);
+static void finish(struct call *c, grpc_status_code status, const char *msg);
+static void report_free(struct call *c);
+
+/* ---- call contexts ------------------------------------------------------------------------ */
+
+static struct call *call_new(struct col_ingest *ing)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ing = ing;
+	atomic_init(&c->refs, 1);
+	c->tags[OP_MAIN].call = c;
+	c->tags[OP_MAIN].op = OP_MAIN;
+	c->tags[OP_CLOSE].call = c;
+	c->tags[OP_CLOSE].op = OP_CLOSE;
+	c->kind = CALL_ACCEPTING;
+	c->w_sent = -1;
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->md);
+	col_assembly_init(&c->as, (size_t)ing->ctx->cfg->max_report_bytes);
+	cm_buf_init(&c->msg, (size_t)ing->ctx->cfg->max_message_bytes);
+	pthread_mutex_lock(&ing->lock);
+	ing->calls_live++;
+	pthread_mutex_unlock(&ing->lock);
+	return c;
+}
+
+static void call_ref(struct call *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+/* The one place a call's memory is freed: everything it allocated goes at once. */
+static void call_unref(struct call *c)
+{
+	struct col_ingest *ing = c->ing;
+
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	/* First out of the live list: the poller may be cancelling c->call under the lock. */
+	pthread_mutex_lock(&ing->lock);
+	if (c->listed) {
+		if (c->lprev)
+			c->lprev->lnext = c->lnext;
+		else
+			ing->live = c->lnext;
+		if (c->lnext)
+			c->lnext->lprev = c->lprev;
+		c->listed = 0;
+	}
+	pthread_mutex_unlock(&ing->lock);
+	if (c->kind == CALL_REPORT)
+		report_free(c);
+	if (c->call)
+		grpc_call_unref(c->call);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->md);
+	if (c->recv_bb)
+		grpc_byte_buffer_destroy(c->recv_bb);
+	if (c->send_bb)
+		grpc_byte_buffer_destroy(c->send_bb);
+	if (c->token) {
+		memset(c->token, 0, strlen(c->token));
+		free(c->token);
+	}
+	col_assembly_release(&c->as);
+	cm_buf_release(&c->msg);
+	free(c->service);
+	pthread_mutex_lock(&ing->lock);
+	ing->calls_live--;
+	if (c->kind == CALL_REPORT)
+		ing->reports_live--;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+	free(c);
+}
+
+/* The call's input is all in (or it ended): the time limit no longer applies. */
+static void deadline_clear(struct call *c)
+{
+	pthread_mutex_lock(&c->ing->lock);
+	c->deadline_ms = 0;
+	pthread_mutex_unlock(&c->ing->lock);
+}
+
+/*
+ * Starts a batch on the call's OP_MAIN (or OP_CLOSE) tag; the batch holds a reference. After
+ * the grace period no batch is started any more: the call is being cancelled anyway, and a
+ * batch started on a call of a server in shutdown can trip gRPC's assertions (NOTES.md).
+ */
+static int start(struct call *c, enum call_op op, const grpc_op *ops, size_t n)
+{
+	grpc_call_error err;
+
+	if (atomic_load(&c->ing->cancelling))
+		return CM_EUNAVAIL;
+	call_ref(c);
+	err = grpc_call_start_batch(c->call, ops, n, &c->tags[op], NULL);
+	if (err != GRPC_CALL_OK) {
+		cm_log_error("ingest", "could not start a batch: error %d", (int)err);
+		call_unref(c);
+		return CM_EIO;
+	}
+	return CM_OK;
+}
+
+static void start_recv(struct call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_bb;
+	c->step = STEP_RECV;
+	start(c, OP_MAIN, &op, 1);
+}
+
+/*
+ * Ends the call: initial metadata (if not sent yet), an optional message (c->send_bb), the
+ * status, and RECV_CLOSE_ON_SERVER unless a Watch started it already.
+ */
+static void finish(struct call *c, grpc_status_code status, const char *msg)
+{
+	grpc_slice details = grpc_slice_from_copied_string(msg ? msg : "");
+	grpc_op ops[4];
+	size_t n = 0;
+
+	/* The call has all it will take from the client: no time limit, no report memory. */
+	deadline_clear(c);
+	if (c->kind == CALL_REPORT)
+		report_free(c);
+	memset(ops, 0, sizeof(ops));
+	if (!c->metadata_sent) {
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->metadata_sent = 1;
+	}
+	if (c->send_bb) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = c->send_bb;
+	}
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = status;
+	ops[n++].data.send_status_from_server.status_details =
+	    status == GRPC_STATUS_OK ? NULL : &details;
+	if (!c->close_started) {
+		ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+		c->close_started = 1;
+	}
+	c->step = STEP_FINISH;
+	start(c, OP_MAIN, ops, n);
+	/* gRPC copied what it needs of the details at start_batch. */
+	grpc_slice_unref(details);
+}
+
+/* A packed protobuf-c message as the next SEND_MESSAGE buffer. */
+static int set_send(struct call *c, const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t stackbuf[256], *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
+
+	if (!buf)
+		return CM_ENOMEM;
+	protobuf_c_message_pack(m, buf);
+	if (c->send_bb)
+		grpc_byte_buffer_destroy(c->send_bb);
+	c->send_bb = cm_grpc_bb_new(buf, n);
+	if (buf != stackbuf)
+		free(buf);
+	return c->send_bb ? CM_OK : CM_ENOMEM;
+}
+
+/* ---- work queue --------------------------------------------------------------------------- */
+
+static void enqueue(struct call *c, enum job job)
+{
+	struct col_ingest *ing = c->ing;
+
+	call_ref(c);
+	c->job = job;
+	c->qnext = NULL;
+	pthread_mutex_lock(&ing->qlock);
+	if (ing->qtail)
+		ing->qtail->qnext = c;
+	else
+		ing->qhead = c;
+	ing->qtail = c;
+	pthread_cond_signal(&ing->qcond);
+	pthread_mutex_unlock(&ing->qlock);
+}
+
+static struct call *dequeue(struct col_ingest *ing)
+{
+	struct call *c;
+
+	pthread_mutex_lock(&ing->qlock);
+	while (!ing->qhead && !ing->qstop)
+		pthread_cond_wait(&ing->qcond, &ing->qlock);
+	c = ing->qhead;
+	if (c) {
+		ing->qhead = c->qnext;
+		if (!ing->qhead)
+			ing->qtail = NULL;
+	}
+	pthread_mutex_unlock(&ing->qlock);
+	return c;
+}
+
+/* ---- memory of reports in flight ---------------------------------------------------------- */
+
+/*
+ * Grows the call's charge by n bytes, unless that takes the total past the budget while other
+ * calls hold memory too: CM_EUNAVAIL then. A report alone is always let through (its own size
+ * is bounded by max_report_bytes, and the settings keep that under the budget), so that big
+ * reports cannot be starved forever by a budget they could never fit in.
+ */
+static int charge_grow(struct call *c, size_t n)
+{
+	struct col_ingest *ing = c->ing;
+	size_t cur = atomic_load(&ing->inflight);
+
+	do {
+		if (cur > c->charged && (n > ing->inflight_max || cur > ing->inflight_max - n))
+			return CM_EUNAVAIL;
+	} while (!atomic_compare_exchange_weak(&ing->inflight, &cur, cur + n));
+	c->charged += n;
+	return CM_OK;
+}
+
+/*
+ * Sets the call's charge to what it really holds. No check against the budget: the memory is
+ * held already, and the call's next message will be refused if the total is over.
+ */
+static void charge_settle(struct call *c, size_t held)
+{
+	struct col_ingest *ing = c->ing;
+
+	if (held > c->charged)
+		atomic_fetch_add(&ing->inflight, held - c->charged);
+	else
+		atomic_fetch_sub(&ing->inflight, c->charged - held);
+	c->charged = held;
+}
+
+/* What a report call holds: its assembly and its message buffer. */
+static size_t report_held(const struct call *c)
+{
+	return col_assembly_mem(&c->as) + c->msg.cap;
+}
+
+/*
+ * Frees what a report call holds and gives its charge back, as soon as the call needs it no
+ * more (refused, acknowledged, broken): a slow client reading its status must not keep memory
+ * other reports could use.
+ */
+static void report_free(struct call *c)
+{
+	c->report = NULL;
+	col_assembly_release(&c->as);
+	cm_buf_release(&c->msg);
+	charge_settle(c, 0);
+}
+
+static double inflight_bytes(void *arg)
+{
+	struct col_ingest *ing = arg;
+
+	return (double)atomic_load(&ing->inflight);
+}
+
+static double reports_in_flight(void *arg)
+{
+	struct col_ingest *ing = arg;
+	int n;
+
+	pthread_mutex_lock(&ing->lock);
+	n = ing->reports_live;
+	pthread_mutex_unlock(&ing->lock);
+	return n;
+}
+
+/* ---- time limit ---------------------------------------------------------------------------- */
+
+/*
+ * Poller: cancels every call whose client has not sent all its input in time. Cancelling makes
+ * the call's outstanding receive fail (report_recv then commits nothing) and sends the status.
+ * Under the lock: call_unref takes a call out of the list before it drops the grpc_call.
+ */
+static void expire_calls(struct col_ingest *ing, int64_t now)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "stream not complete within the collector's time limit (%llds)",
+		 (long long)(ing->timeout_ms / 1000));
+	pthread_mutex_lock(&ing->lock);
+	for (struct call *c = ing->live; c; c = c->lnext) {
+		grpc_call_error err;
+
+		if (!c->deadline_ms || now < c->deadline_ms)
+			continue;
+		c->deadline_ms = 0;
+		c->timed_out = 1;
+		err =
+		    grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+		if (err != GRPC_CALL_OK)
+			cm_log_error("ingest", "could not cancel a late call: error %d", (int)err);
+		if (c->kind == CALL_REPORT)
+			col_metric_inc(ing->m_timeout);
+		cm_log_info("ingest", "call cancelled: time limit passed kind=%s after_ms=%lld",
+			    c->kind == CALL_REPORT ? "report" : "health",
+			    (long long)(now - c->started_ms));
+	}
+	pthread_mutex_unlock(&ing->lock);
+}
+
+/* ---- Report ------------------------------------------------------------------------------- */
+
+static void report_refused(struct call *c, struct col_metric *m, grpc_status_code status,
+			   const char *msg)
+{
+	col_metric_inc(m);
+	/* The message names a field or a limit, never a token or the report's content. */
+	cm_log_info("ingest", "report refused status=%d reason=\"%s\"", (int)status, msg);
+	finish(c, status, msg);
+}
+
+static grpc_status_code status_of(int rc, struct col_ingest *ing, struct col_metric **m)
+{
+	switch (rc) {
+	case CM_EINVAL:
+		*m = ing->m_invalid;
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	case CM_ETOOBIG:
+	case CM_ENOMEM:
+		*m = ing->m_too_big;
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	case CM_EAUTH:
+		*m = ing->m_unauth;
+		return GRPC_STATUS_UNAUTHENTICATED;
+	case CM_EDENIED:
+		*m = ing->m_denied;
+		return GRPC_STATUS_PERMISSION_DENIED;
+	case CM_EUNAVAIL:
+	case CM_ETIMEDOUT:
+	case CM_ECONFLICT:
+		*m = ing->m_unavailable;
+		return GRPC_STATUS_UNAVAILABLE;
+	default:
+		*m = ing->m_error;
+		return GRPC_STATUS_INTERNAL;
+	}
+}
+
+/* "Bearer <token>" from the call's metadata, copied; NULL when absent. */
+static char *bearer_token(const grpc_metadata_array *md)
+{
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_slice *v = &md->metadata[i].value;
+		size_t n = GRPC_SLICE_LENGTH(*v);
+		const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
+
+		if (grpc_slice_str_cmp(md->metadata[i].key, "authorization"))
+			continue;
+		if (n <= 7 || n > 512 || strncasecmp(p, "bearer ", 7))
+			return NULL;
+		return strndup(p + 7, n - 7);
+	}
+	return NULL;
+}
+
+static void report_begin(struct call *c)
+{
+	struct col_ingest *ing = c->ing;
+
+	c->kind = CALL_REPORT;
+	pthread_mutex_lock(&ing->lock);
+	ing->reports_live++;
+	pthread_mutex_unlock(&ing->lock);
+	c->token = bearer_token(&c->md);
+	if (!c->token) {
+		report_refused(c, ing->m_unauth, GRPC_STATUS_UNAUTHENTICATED,
+			       "missing authorization: Bearer token");
+		return;
+	}
+	enqueue(c, JOB_AUTH);
+}
+
+/* Worker: is the token one we know? Then start receiving. */
+static void report_auth(struct call *c)
+{
+	struct col_ingest *ing = c->ing;
+	struct col_metric *m;
+	struct col_conn *conn;
+	int rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
+
+	if (rc == CM_OK) {
+		rc = col_token_check(conn, c->token, &c->tok);
+		col_db_release(ing->ctx->db, conn);
+	}
+	memset(c->token, 0, strlen(c->token));
+	free(c->token);
+	c->token = NULL;
+	if (rc == CM_OK) {
+		start_recv(c);
+		return;
+	}
+	status_of(rc, ing, &m);
+	if (rc == CM_EAUTH)
+		report_refused(c, m, GRPC_STATUS_UNAUTHENTICATED, "unknown or revoked token");
+	else
+		report_refused(c, m, GRPC_STATUS_UNAVAILABLE, "database unavailable, retry later");
+}
+
+/* Poller: one message of the stream arrived (or the client half-closed). */
+static void report_recv(struct call *c, int ok)
+{
+	struct col_ingest *ing = c->ing;
+	grpc_byte_buffer *bb = c->recv_bb;
+	int had_header = col_assembly_header(&c->as) != NULL;
+	struct col_metric *m;
+	grpc_status_code st;
+	int rc;
+
+	c->recv_bb = NULL;
+	/*
+	 * A failed receive is a broken or cancelled call. A cancelled call (client gone, agent
+	 * killed, server cancelling) also "succeeds" with no message, just like a half-close:
+	 * only grpc_call_failed_before_recv_message tells them apart. Never commit then, or a
+	 * report cut short would be stored (and its complete retry ignored as a duplicate).
+	 */
+	if (!ok || atomic_load(&ing->cancelling) ||
+	    (!bb && grpc_call_failed_before_recv_message(c->call))) {
+		if (bb)
+			grpc_byte_buffer_destroy(bb);
+		/* A late call was counted when the poller cancelled it. */
+		if (!c->timed_out)
+			col_metric_inc(ing->m_error);
+		report_free(c);
+		return;
+	}
+	if (!bb) {
+		/* The client is done; the database's time is not its fault. */
+		deadline_clear(c);
+		rc = col_assembly_finish(&c->as, "agent", &c->report);
+		if (rc) {
+			st = status_of(rc, ing, &m);
+			report_refused(c, m, st, col_assembly_error(&c->as));
+			return;
+		}
+		enqueue(c, JOB_WRITE);
+		return;
+	}
+	/* gRPC bounds the message at max_message_bytes: the product cannot overflow. */
+	if (charge_grow(c, CHARGE_PER_WIRE_BYTE * grpc_byte_buffer_length(bb))) {
+		grpc_byte_buffer_destroy(bb);
+		report_refused(c, ing->m_busy, GRPC_STATUS_UNAVAILABLE,
+			       "collector busy: too many reports in flight, retry later");
+		return;
+	}
+	rc = cm_grpc_bb_read(bb, &c->msg);
+	grpc_byte_buffer_destroy(bb);
+	col_metric_add(ing->m_bytes, (double)c->msg.len);
+	if (rc) {
+		report_refused(c, ing->m_too_big, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			       "message larger than the limit");
+		return;
+	}
+	rc = col_assembly_add(&c->as, (const uint8_t *)c->msg.data, c->msg.len);
+	charge_settle(c, report_held(c));
+	if (rc) {
+		st = status_of(rc, ing, &m);
+		report_refused(c, m, st, col_assembly_error(&c->as));
+		return;
+	}
+	/* Right after the header: refuse a report for another repository before reading more. */
+	if (!had_header && col_assembly_allowed(&c->tok, col_assembly_header(&c->as))) {
+		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
+			       "the token may not report for this repository");
+		return;
+	}
+	start_recv(c);
+}
+
+/* Worker: the whole report is here and valid; store it and answer. */
+static void report_write(struct call *c)
+{
+	struct col_ingest *ing = c->ing;
+	Cipulse__V1__ReportAck ack = CIPULSE__V1__REPORT_ACK__INIT;
+	struct col_store_result res;
+	struct col_metric *m;
+	struct col_conn *conn;
+	grpc_status_code st;
+	int rc = CM_OK;
+
+	/* Past the grace period the call is being cancelled: its client will not see an ack. */
+	if (atomic_load(&ing->cancelling))
+		return;
+	for (int i = 0; i < WRITE_TRIES; i++) {
+		rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
+		if (rc)
+			break;
+		rc = col_store_put_report(conn, c->report, &res);
+		col_db_release(ing->ctx->db, conn);
+		if (rc != CM_ECONFLICT)
+			break;
+	}
+	if (rc) {
+		st = status_of(rc, ing, &m);
+		report_refused(c, m, st,
+			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
+			       : st == GRPC_STATUS_INVALID_ARGUMENT
+				   ? "the database rejected the report"
+				   : "could not store the report");
+		return;
+	}
+	ack.report_id = c->report->header->report_id;
+	ack.duplicate = res.duplicate;
+	ack.jobs = res.jobs;
+	ack.steps = res.steps;
+	ack.logs = res.logs;
+	if (set_send(c, &ack.base)) {
+		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	col_metric_inc(res.duplicate ? ing->m_duplicate : ing->m_ok);
+	col_metric_observe(ing->m_latency, (double)(cm_time_mono_ms() - c->started_ms) / 1000.0);
+	cm_log_debug("ingest",
+		     "report stored repo_id=%lld run_id=%lld attempt=%d jobs=%d steps=%d "
+		     "logs=%d duplicate=%d",
+		     (long long)c->report->header->repository->id,
+		     (long long)c->report->header->run->id, (int)c->report->header->run->attempt,
+		     res.jobs, res.steps, res.logs, res.duplicate);
+	finish(c, GRPC_STATUS_OK, NULL);
+}
+
+static void *worker(void *arg)
+{
+	struct col_ingest *ing = arg;
+	struct call *c;
+
+	while ((c = dequeue(ing))) {
+		if (c->job == JOB_AUTH)
+			report_auth(c);
+		else
+			report_write(c);
+		call_unref(c);
+	}
+	return NULL;
+}
+
+/* ---- Health ------------------------------------------------------------------------------- */
+
+/* Sends the current status to a watcher that has no send outstanding. Under watch_lock. */
+static void watch_send(struct call *c)
+{
+	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	grpc_op ops[2];
+	size_t n = 0;
+
+	resp.status = col_health_status(c->ing->health, c->service);
+	if ((int)resp.status == c->w_sent)
+		return;
+	if (set_send(c, &resp.base))
+		return;
+	memset(ops, 0, sizeof(ops));
+	if (!c->metadata_sent) {
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->metadata_sent = 1;
+	}
+	ops[n].op = GRPC_OP_SEND_MESSAGE;
+	ops[n++].data.send_message.send_message = c->send_bb;
+	c->step = STEP_SEND;
+	c->w_sent = (int)resp.status;
+	if (start(c, OP_MAIN, ops, n) == CM_OK)
+		c->w_busy = 1;
+}
+
+/* Takes a watcher out of the list (dropping the list's reference). Under watch_lock. */
+static void watch_remove(struct call *c)
+{
+	struct call **pp;
+
+	if (!c->watching)
+		return;
+	for (pp = &c->ing->watchers; *pp; pp = &(*pp)->wnext) {
+		if (*pp == c) {
+			*pp = c->wnext;
+			break;
+		}
+	}
+	c->watching = 0;
+	call_unref(c);
+}
+
+/* Health monitor thread: the status changed. */
+static void on_health_change(void *arg)
+{
+	struct col_ingest *ing = arg;
+
+	pthread_mutex_lock(&ing->watch_lock);
+	for (struct call *c = ing->watchers; c; c = c->wnext) {
+		if (!c->w_busy && !c->w_closed)
+			watch_send(c);
+	}
+	pthread_mutex_unlock(&ing->watch_lock);
+}
+
+/* Ends every Watch stream (shutdown). */
+static void watchers_end(struct col_ingest *ing)
+{
+	pthread_mutex_lock(&ing->watch_lock);
+	while (ing->watchers) {
+		struct call *c = ing->watchers;
+
+		/* A watcher whose send is outstanding ends when the send completes. */
+		if (!c->w_busy && !c->w_closed)
+			finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+		watch_remove(c);
+	}
+	pthread_mutex_unlock(&ing->watch_lock);
+}
+
+/* Poller: the request of a Check or Watch arrived. */
+static void health_recv(struct call *c, int ok)
+{
+	Grpc__Health__V1__HealthCheckRequest *req = NULL;
+	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	grpc_byte_buffer *bb = c->recv_bb;
+	grpc_op op;
+
+	c->recv_bb = NULL;
+	if (!ok || atomic_load(&c->ing->cancelling)) {
+		if (bb)
+			grpc_byte_buffer_destroy(bb);
+		return;
+	}
+	/* The request is in: a Watch may now stream for as long as its client wants. */
+	deadline_clear(c);
+	cm_buf_init(&c->msg, HEALTH_MAX_MSG);
+	if (bb && cm_grpc_bb_read(bb, &c->msg) == CM_OK)
+		req = grpc__health__v1__health_check_request__unpack(NULL, c->msg.len,
+								     (const uint8_t *)c->msg.data);
+	if (bb)
+		grpc_byte_buffer_destroy(bb);
+	if (!req) {
+		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed message");
+		return;
+	}
+	c->service = strdup(req->service);
+	grpc__health__v1__health_check_request__free_unpacked(req, NULL);
+	if (!c->service) {
+		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	if (c->kind == CALL_CHECK) {
+		resp.status = col_health_status(c->ing->health, c->service);
+		if (resp.status ==
+		    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
+			finish(c, GRPC_STATUS_NOT_FOUND, "unknown service");
+			return;
+		}
+		if (set_send(c, &resp.base)) {
+			finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+			return;
+		}
+		finish(c, GRPC_STATUS_OK, NULL);
+		return;
+	}
+	/* Watch: notice the client leaving, then stream statuses until it does or we stop. */
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	c->close_started = 1;
+	if (start(c, OP_CLOSE, &op, 1))
+		return;
+	pthread_mutex_lock(&c->ing->watch_lock);
+	if (atomic_load(&c->ing->stopping)) {
+		finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+	} else {
+		call_ref(c);
+		c->watching = 1;
+		c->wnext = c->ing->watchers;
+		c->ing->watchers = c;
+		watch_send(c);
+	}
+	pthread_mutex_unlock(&c->ing->watch_lock);
+}
+
+/* Poller: a Watch send completed. */
+static void watch_sent(struct call *c, int ok)
+{
+	pthread_mutex_lock(&c->ing->watch_lock);
+	c->w_busy = 0;
+	if (!ok || c->w_closed) {
+		watch_remove(c);
+	} else if (!c->watching || atomic_load(&c->ing->stopping)) {
+		watch_remove(c);
+		finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+	} else {
+		watch_send(c);
+	}
+	pthread_mutex_unlock(&c->ing->watch_lock);
+}
+
+/* ---- the completion queue ----------------------------------------------------------------- */
+
+static void accept_next(struct col_ingest *ing)
+{
+	struct call *c;
+	grpc_call_error err;
+
+	if (atomic_load(&ing->stopping))
+		return;
+	c = call_new(ing);
+	if (!c) {
+		cm_log_error("ingest", "out of memory: not accepting a call");
+		return;
+	}
+	c->step = STEP_ACCEPT;
+	err = grpc_server_request_call(ing->server, &c->call, &c->details, &c->md, ing->cq, ing->cq,
+				       &c->tags[OP_MAIN]);
+	if (err != GRPC_CALL_OK) {
+		cm_log_error("ingest", "could not request a call: error %d", (int)err);
+		call_unref(c);
+	}
+	/* The reference from call_new is the accept batch's. */
+}
+
+static void on_accept(struct call *c, int ok)
+{
+	struct col_ingest *ing = c->ing;
+
+	if (!ok)
+		return; /* the server is shutting down */
+	accept_next(ing);
+	c->started_ms = cm_time_mono_ms();
+	/* Every kind gets the time limit until its input is in; Watch streams then live on. */
+	pthread_mutex_lock(&ing->lock);
+	c->deadline_ms = c->started_ms + ing->timeout_ms;
+	c->lprev = NULL;
+	c->lnext = ing->live;
+	if (ing->live)
+		ing->live->lprev = c;
+	ing->live = c;
+	c->listed = 1;
+	pthread_mutex_unlock(&ing->lock);
+	if (!grpc_slice_str_cmp(c->details.method, METHOD_REPORT)) {
+		report_begin(c);
+	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_CHECK)) {
+		c->kind = CALL_CHECK;
+		start_recv(c);
+	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_WATCH)) {
+		c->kind = CALL_WATCH;
+		start_recv(c);
+	} else {
+		c->kind = CALL_OTHER;
+		finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+	}
+}
+
+static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok)
+{
+	struct call *c = t->call;
+
+	if (t == &ing->shutdown_tag) {
+		pthread_mutex_lock(&ing->lock);
+		ing->shutdown_done = 1;
+		pthread_cond_broadcast(&ing->cond);
+		pthread_mutex_unlock(&ing->lock);
+		return;
+	}
+	if (t->op == OP_CLOSE) {
+		/* A Watch client went away (or the call ended). */
+		pthread_mutex_lock(&ing->watch_lock);
+		c->w_closed = 1;
+		if (!c->w_busy)
+			watch_remove(c);
+		pthread_mutex_unlock(&ing->watch_lock);
+		call_unref(c);
+		return;
+	}
+	switch (c->step) {
+	case STEP_ACCEPT:
+		on_accept(c, ok);
+		break;
+	case STEP_RECV:
+		if (c->kind == CALL_REPORT)
+			report_recv(c, ok);
+		else
+			health_recv(c, ok);
+		break;
+	case STEP_SEND:
+		watch_sent(c, ok);
+		break;
+	case STEP_FINISH:
+		break;
+	}
+	call_unref(c);
+}
+
+static void *poller(void *arg)
+{
+	struct col_ingest *ing = arg;
+	int64_t next_scan = cm_time_mono_ms() + SCAN_MS;
+
+	for (;;) {
+		gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+						  gpr_time_from_millis(SCAN_MS, GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_next(ing->cq, until, NULL);
+		int64_t now;
+
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE)
+			handle_event(ing, ev.tag, ev.success);
+		/* On every wakeup, not only on timeouts: a busy queue never times out. */
+		now = cm_time_mono_ms();
+		if (now >= next_scan) {
+			/* Past the grace period every call is being cancelled anyway. */
+			if (!atomic_load(&ing->cancelling))
+				expire_calls(ing, now);
+			next_scan = now + SCAN_MS;
+		}
+	}
+	return NULL;
+}
+
+/* ---- start and stop ----------------------------------------------------------------------- */
+
+static grpc_server_credentials *server_creds(const struct col_config *cfg)
+{
+	struct cm_buf cert = CM_BUF_INIT(1 << 20), key = CM_BUF_INIT(1 << 20);
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_server_credentials *creds = NULL;
+
+	if (!cfg->tls_cert)
+		return grpc_insecure_server_credentials_create();
+	if (cm_buf_read_file(&cert, cfg->tls_cert)) {
+		cm_log_error("ingest", "could not read CIPULSE_TLS_CERT file=%s", cfg->tls_cert);
+		goto out;
+	}
+	if (cm_buf_read_file(&key, cfg->tls_key)) {
+		cm_log_error("ingest", "could not read CIPULSE_TLS_KEY file=%s", cfg->tls_key);
+		goto out;
+	}
+	pair.private_key = cm_buf_str(&key);
+	pair.cert_chain = cm_buf_str(&cert);
+	creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+	if (!creds)
+		cm_log_error("ingest", "the TLS certificate or key is not usable");
+out:
+	/* The key is a secret: wipe our copy (gRPC keeps its own). */
+	if (key.data)
+		memset(key.data, 0, key.len);
+	cm_buf_release(&key);
+	cm_buf_release(&cert);
+	return creds;
+}
+
+static double zero(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* The gauges read ing when rendered; NULL points them away before ing is freed. */
+static void gauges_point_at(struct col_ingest *ing)
+{
+	col_metric_gauge_fn("cipulse_ingest_inflight_bytes", NULL,
+			    "Memory held by agent reports being received (bytes).",
+			    ing ? inflight_bytes : zero, ing);
+	col_metric_gauge_fn("cipulse_ingest_reports_in_flight", NULL,
+			    "Agent report streams open or being stored.",
+			    ing ? reports_in_flight : zero, ing);
+}
+
+static void register_metrics(struct col_ingest *ing)
+{
+	static const char help[] = "Agent reports received, by result.";
+	static const double latency_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+	ing->m_ok = col_metric_counter("cipulse_reports_total", "result=\"ok\"", help);
+	ing->m_duplicate =
+	    col_metric_counter("cipulse_reports_total", "result=\"duplicate\"", help);
+	ing->m_invalid = col_metric_counter("cipulse_reports_total", "result=\"invalid\"", help);
+	ing->m_unauth =
+	    col_metric_counter("cipulse_reports_total", "result=\"unauthenticated\"", help);
+	ing->m_denied = col_metric_counter("cipulse_reports_total", "result=\"denied\"", help);
+	ing->m_too_big = col_metric_counter("cipulse_reports_total", "result=\"too_big\"", help);
+	ing->m_unavailable =
+	    col_metric_counter("cipulse_reports_total", "result=\"unavailable\"", help);
+	ing->m_busy = col_metric_counter("cipulse_reports_total", "result=\"busy\"", help);
+	ing->m_timeout = col_metric_counter("cipulse_reports_total", "result=\"timeout\"", help);
+	ing->m_error = col_metric_counter("cipulse_reports_total", "result=\"error\"", help);
+	ing->m_latency = col_metric_histogram(
+	    "cipulse_ingest_seconds", NULL, "Time from a report stream's start to its ack.",
+	    latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]));
+	ing->m_bytes = col_metric_counter("cipulse_report_bytes_total", NULL,
+					  "Bytes of agent report messages received.");
+	gauges_point_at(ing);
+}
+
+/* Frees what col_ingest_start allocated before the server existed. */
+static void ingest_free(struct col_ingest *ing)
+{
+	gauges_point_at(NULL);
+	free(ing->workers);
+	pthread_mutex_destroy(&ing->watch_lock);
+	pthread_cond_destroy(&ing->qcond);
+	pthread_mutex_destroy(&ing->qlock);
+	pthread_cond_destroy(&ing->cond);
+	pthread_mutex_destroy(&ing->lock);
+	free(ing);
+}
+
+int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
+{
+	const struct col_config *cfg = ctx->cfg;
+	grpc_arg arg;
+	grpc_channel_args args = {1, &arg};
+	grpc_server_credentials *creds;
+	struct col_ingest *ing = calloc(1, sizeof(*ing));
+	int port, rc = CM_ENOMEM;
+
+	*out = NULL;
+	if (!ing)
+		return CM_ENOMEM;
+	ing->ctx = ctx;
+	ing->shutdown_tag.call = NULL;
+	atomic_init(&ing->inflight, 0);
+	ing->inflight_max = (size_t)cfg->max_inflight_bytes;
+	ing->timeout_ms = cfg->report_timeout_ms;
+	pthread_mutex_init(&ing->lock, NULL);
+	pthread_cond_init(&ing->cond, NULL);
+	pthread_mutex_init(&ing->qlock, NULL);
+	pthread_cond_init(&ing->qcond, NULL);
+	pthread_mutex_init(&ing->watch_lock, NULL);
+	register_metrics(ing);
+	ing->workers = calloc((size_t)cfg->grpc_threads, sizeof(*ing->workers));
+	if (!ing->workers)
+		goto fail_alloc;
+
+	arg.type = GRPC_ARG_INTEGER;
+	arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	arg.value.integer = (int)cfg->max_message_bytes;
+	ing->cq = grpc_completion_queue_create_for_next(NULL);
+	ing->server = grpc_server_create(&args, NULL);
+	grpc_server_register_completion_queue(ing->server, ing->cq, NULL);
+	creds = server_creds(cfg);
+	if (!creds) {
+		rc = CM_EINVAL;
+		goto fail_server;
+	}
+	port = grpc_server_add_http2_port(ing->server, cfg->grpc_addr, creds);
+	grpc_server_credentials_release(creds);
+	if (!port) {
+		cm_log_error("ingest", "could not listen on CIPULSE_GRPC_ADDR addr=%s",
+			     cfg->grpc_addr);
+		rc = CM_EIO;
+		goto fail_server;
+	}
+	rc = col_health_start(ctx->db, on_health_change, ing, &ing->health);
+	if (rc)
+		goto fail_server;
+	grpc_server_start(ing->server);
+	if (pthread_create(&ing->poller, NULL, poller, ing)) {
+		rc = CM_ENOMEM;
+		goto fail_started;
+	}
+	for (; ing->nworkers < cfg->grpc_threads; ing->nworkers++) {
+		if (pthread_create(&ing->workers[ing->nworkers], NULL, worker, ing)) {
+			cm_log_error("ingest", "could not start worker threads");
+			col_ingest_stop(ing, 0);
+			return CM_ENOMEM;
+		}
+	}
+	for (int i = 0; i < ACCEPT_AHEAD; i++)
+		accept_next(ing);
+	cm_log_info("ingest", "grpc listening addr=%s port=%d tls=%s", cfg->grpc_addr, port,
+		    cfg->tls_cert ? "on" : "off");
+	*out = ing;
+	return CM_OK;
+
+fail_started:
+	/* No call was ever accepted: shut the server down on a queue nobody else reads. */
+	col_health_stop(ing->health);
+	grpc_server_shutdown_and_notify(ing->server, ing->cq, &ing->shutdown_tag);
+	grpc_server_cancel_all_calls(ing->server);
+	grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+fail_server:
+	grpc_server_destroy(ing->server);
+	grpc_completion_queue_shutdown(ing->cq);
+	while (grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(ing->cq);
+fail_alloc:
+	ingest_free(ing);
+	return rc;
+}
+
+static void wait_until(struct col_ingest *ing, const struct timespec *until, int all)
+{
+	pthread_mutex_lock(&ing->lock);
+	for (;;) {
+		int done =
+		    all ? ing->calls_live == 0 && ing->shutdown_done : ing->reports_live == 0;
+
+		if (done)
+			break;
+		if (until) {
+			if (pthread_cond_timedwait(&ing->cond, &ing->lock, until))
+				break;
+		} else {
+			pthread_cond_wait(&ing->cond, &ing->lock);
+		}
+	}
+	pthread_mutex_unlock(&ing->lock);
+}
+
+void col_ingest_stop(struct col_ingest *ing, long grace_ms)
+{
+	struct timespec until;
+	int left;
+
+	if (!ing)
+		return;
+	/* 1. Accept nothing new; health says NOT_SERVING; Watch streams end. */
+	atomic_store(&ing->stopping, 1);
+	grpc_server_shutdown_and_notify(ing->server, ing->cq, &ing->shutdown_tag);
+	col_health_drain(ing->health);
+	watchers_end(ing);
+
+	/* 2. Let reports in flight finish, for up to the grace period. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += grace_ms / 1000;
+	until.tv_nsec += (grace_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	wait_until(ing, &until, 0);
+	pthread_mutex_lock(&ing->lock);
+	left = ing->reports_live;
+	pthread_mutex_unlock(&ing->lock);
+	if (left)
+		cm_log_warn("ingest", "grace period over: cancelling reports in flight count=%d",
+			    left);
+
+	/* 3. Cancel the rest; nothing of a cancelled report is committed. */
+	atomic_store(&ing->cancelling, 1);
+	grpc_server_cancel_all_calls(ing->server);
+	wait_until(ing, NULL, 1);
+
+	/* 4. Every call is gone: stop the threads, then the queue. */
+	pthread_mutex_lock(&ing->qlock);
+	ing->qstop = 1;
+	pthread_cond_broadcast(&ing->qcond);
+	pthread_mutex_unlock(&ing->qlock);
+	for (int i = 0; i < ing->nworkers; i++)
+		pthread_join(ing->workers[i], NULL);
+	col_health_stop(ing->health);
+	grpc_server_destroy(ing->server);
+	grpc_completion_queue_shutdown(ing->cq);
+	pthread_join(ing->poller, NULL);
+	grpc_completion_queue_destroy(ing->cq);
+	ingest_free(ing);
+	cm_log_info("ingest", "grpc server stopped");
+}

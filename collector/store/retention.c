@@ -1,0 +1,133 @@
+#include "store/retention.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cm_err.h"
+#include "cm_log.h"
+#include "store/db.h"
+#include "core/process_metrics.h"
+
+/* Arbitrary constant naming the retention sweep among advisory locks. */
+#define RETENTION_LOCK_KEY "7263105823"
+#define SWEEP_INTERVAL_S 3600
+/* Rows per DELETE: short transactions, so ingest never waits long on a sweep. */
+#define BATCH "5000"
+
+struct col_retention {
+	struct col_ctx *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+};
+
+int col_retention_sweep(struct col_ctx *ctx, long *deleted)
+{
+	char days[24];
+	const char *params[1] = { days };
+	struct col_conn *c;
+	PGresult *res;
+	int rc, locked;
+
+	*deleted = 0;
+	snprintf(days, sizeof(days), "%ld", ctx->cfg->log_retention_days);
+	rc = col_db_acquire(ctx->db, &c, 5000);
+	if (rc)
+		return rc;
+	res = PQexec(c->pg, "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")");
+	locked = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+	rc = col_db_ok(res) ? CM_OK : col_db_error(c->pg, res);
+	PQclear(res);
+	if (rc || !locked)
+		goto out;
+	for (;;) {
+		long n;
+
+		res = PQexecParams(c->pg,
+				   "DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
+				   "WHERE updated_at < now() - make_interval(days => $1::int) "
+				   "LIMIT " BATCH ")",
+				   1, NULL, params, NULL, NULL, 0);
+		if (!col_db_ok(res)) {
+			rc = col_db_error(c->pg, res);
+			cm_log_warn("retention", "log sweep failed: %s", PQresultErrorMessage(res));
+			PQclear(res);
+			break;
+		}
+		n = strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		*deleted += n;
+		if (n == 0 || ctx->stopping)
+			break;
+	}
+	PQclear(PQexec(c->pg, "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")"));
+out:
+	col_db_release(ctx->db, c);
+	return rc;
+}
+
+static void *run(void *arg)
+{
+	struct col_retention *r = arg;
+	static struct col_metric *m_deleted;
+
+	m_deleted = col_metric_counter("cipulse_retention_logs_deleted_total", "",
+				       "Log tails deleted by the retention sweep.");
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct timespec until;
+		long deleted = 0;
+		int rc;
+
+		pthread_mutex_unlock(&r->lock);
+		rc = col_retention_sweep(r->ctx, &deleted);
+		if (rc == CM_OK && deleted)
+			cm_log_info("retention", "deleted old log tails count=%ld days=%ld", deleted,
+				    r->ctx->cfg->log_retention_days);
+		col_metric_add(m_deleted, (double)deleted);
+		pthread_mutex_lock(&r->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SWEEP_INTERVAL_S;
+		while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int col_retention_start(struct col_ctx *ctx, struct col_retention **out)
+{
+	struct col_retention *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return CM_ENOMEM;
+	r->ctx = ctx;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if (pthread_create(&r->thread, NULL, run, r)) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->cond);
+		free(r);
+		return CM_EIO;
+	}
+	*out = r;
+	return CM_OK;
+}
+
+void col_retention_stop(struct col_retention *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
+}

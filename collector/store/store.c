@@ -1,0 +1,676 @@
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm_buf.h"
+#include "cm_err.h"
+#include "cm_log.h"
+
+/* Bit of col_conn.prepared: this module's statements exist on the connection. */
+#define STORE_PREPARED 0x1u
+
+/* A time parameter: epoch ms as text, NULL when unknown (0). */
+#define TS(ms) "to_timestamp(NULLIF(" ms ", 0)::double precision / 1000)"
+/*
+ * Status only moves forward; the conclusion goes with the status that wins. (In a SET list
+ * every expression sees the old row, so the order of assignments does not matter.)
+ */
+#define STATUS_SET(t)                                                                           \
+	"status = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= cipulse_status_rank(" t     \
+	".status) THEN COALESCE(EXCLUDED.status, " t ".status) ELSE " t ".status END, "         \
+	"conclusion = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= "                       \
+	"cipulse_status_rank(" t ".status) THEN COALESCE(EXCLUDED.conclusion, " t               \
+	".conclusion) ELSE " t ".conclusion END"
+#define STATUS_MERGE(t) STATUS_SET(t) ", "
+#define KEEP(t, col) col " = COALESCE(EXCLUDED." col ", " t "." col "), "
+/*
+ * A value that belongs to a state: a description at least as far along replaces it, an older
+ * one (a late in_progress or queued event) only fills a gap, so order does not matter.
+ */
+#define KEEP_RANKED(t, col)                                                                     \
+	col " = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= cipulse_status_rank(" t       \
+	".status) THEN COALESCE(EXCLUDED." col ", " t "." col ") ELSE COALESCE(" t "." col     \
+	", EXCLUDED." col ") END, "
+
+struct stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+enum {
+	ST_REPORT,
+	ST_DELIVERY,
+	ST_REPO_ADOPT,
+	ST_REPO_RENAME,
+	ST_REPO,
+	ST_WF_ADOPT_RUNS,
+	ST_WF_DROP_PROVISIONAL,
+	ST_WF,
+	ST_WF_PATH,
+	ST_RUN,
+	ST_JOB,
+	ST_STEP,
+	ST_LOG,
+	ST_COUNT
+};
+
+static const struct stmt stmts[ST_COUNT] = {
+	[ST_REPORT] = { "cp_report",
+			"INSERT INTO reports (report_id, repo_id, run_id, run_attempt, "
+			"agent_version, mode, jobs, steps, logs) "
+			"VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8, $9) "
+			"ON CONFLICT (report_id) DO NOTHING RETURNING 1",
+			9 },
+	[ST_DELIVERY] = { "cp_delivery",
+			  "INSERT INTO webhook_deliveries (delivery_id, event, action, repo_id) "
+			  "VALUES ($1, $2, NULLIF($3, ''), $4) "
+			  "ON CONFLICT (delivery_id) DO NOTHING RETURNING 1",
+			  4 },
+	/* A repository registered by name before GitHub's id was known takes the real id now;
+	 * ON UPDATE CASCADE carries it into tokens, workflows and runs. */
+	[ST_REPO_ADOPT] = { "cp_repo_adopt",
+			    "UPDATE repositories SET id = $1, updated_at = now() "
+			    "WHERE full_name = $2 AND id < 0 "
+			    "AND NOT EXISTS (SELECT 1 FROM repositories WHERE id = $1)",
+			    2 },
+	/* Another repository id holding this name was renamed or deleted on GitHub: free the name. */
+	[ST_REPO_RENAME] = { "cp_repo_rename",
+			     "UPDATE repositories SET full_name = full_name || ' (' || id || ')' "
+			     "WHERE full_name = $2 AND id <> $1",
+			     2 },
+	[ST_REPO] = { "cp_repo",
+		      "INSERT INTO repositories AS t (id, full_name, server_url) "
+		      "VALUES ($1, $2, COALESCE(NULLIF($3, ''), 'https://github.com')) "
+		      "ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, "
+		      "server_url = CASE WHEN $3 = '' THEN t.server_url ELSE EXCLUDED.server_url END, "
+		      "updated_at = now() "
+		      "WHERE t.full_name IS DISTINCT FROM EXCLUDED.full_name "
+		      "OR ($3 <> '' AND t.server_url IS DISTINCT FROM EXCLUDED.server_url)",
+		      3 },
+	/* A workflow known by path only (agent) gets its real id (webhook, poller): move its runs. */
+	[ST_WF_ADOPT_RUNS] = { "cp_wf_adopt_runs",
+			       "UPDATE workflow_runs SET workflow_id = $2 WHERE repo_id = $1 AND "
+			       "workflow_id IN (SELECT id FROM workflows WHERE repo_id = $1 "
+			       "AND path = $3 AND id < 0)",
+			       3 },
+	[ST_WF_DROP_PROVISIONAL] = { "cp_wf_drop",
+				     "DELETE FROM workflows WHERE repo_id = $1 AND path = $2 AND id < 0",
+				     2 },
+	[ST_WF] = { "cp_wf",
+		    "INSERT INTO workflows AS t (repo_id, id, name, path) "
+		    "VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, '')) "
+		    "ON CONFLICT (repo_id, id) DO UPDATE SET "
+		    "name = COALESCE(EXCLUDED.name, t.name), path = COALESCE(EXCLUDED.path, t.path), "
+		    "updated_at = now() "
+		    "WHERE (EXCLUDED.name IS NOT NULL AND EXCLUDED.name IS DISTINCT FROM t.name) "
+		    "OR (EXCLUDED.path IS NOT NULL AND EXCLUDED.path IS DISTINCT FROM t.path)",
+		    4 },
+	/* Workflow known by path only: a provisional row with a stable negative id from the path,
+	 * unless the real one is known already. */
+	[ST_WF_PATH] = { "cp_wf_path",
+			 "INSERT INTO workflows (repo_id, id, name, path) "
+			 "SELECT $1, -(hashtextextended($2, 0) & 9223372036854775807) - 1, "
+			 "NULLIF($3, ''), $2 "
+			 "WHERE NOT EXISTS (SELECT 1 FROM workflows WHERE repo_id = $1 AND path = $2) "
+			 "ON CONFLICT DO NOTHING",
+			 3 },
+	[ST_RUN] = { "cp_run",
+		     "INSERT INTO workflow_runs AS t (repo_id, run_id, run_attempt, workflow_id, "
+		     "run_number, name, event, status, conclusion, head_branch, head_sha, actor, "
+		     "html_url, created_at, run_started_at, updated_at, completed_at, sources) "
+		     "VALUES ($1, $2, $3, "
+		     "CASE WHEN $4::bigint <> 0 THEN $4::bigint ELSE (SELECT id FROM workflows "
+		     "  WHERE repo_id = $1 AND path = NULLIF($5, '') ORDER BY id DESC LIMIT 1) END, "
+		     "NULLIF($6::bigint, 0), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), "
+		     "NULLIF($10, ''), NULLIF($11, ''), NULLIF($12, ''), NULLIF($13, ''), "
+		     "NULLIF($14, ''), " TS("$15::bigint") ", " TS("$16::bigint") ", "
+		     TS("$17::bigint") ", "
+		     "CASE WHEN $9 = 'completed' THEN COALESCE(" TS("$17::bigint") ", now()) END, "
+		     "ARRAY[$18]) "
+		     "ON CONFLICT (repo_id, run_id, run_attempt) DO UPDATE SET "
+		     "workflow_id = CASE WHEN t.workflow_id IS NULL OR EXCLUDED.workflow_id > 0 "
+		     "  THEN COALESCE(EXCLUDED.workflow_id, t.workflow_id) ELSE t.workflow_id END, "
+		     KEEP("t", "run_number") KEEP("t", "name") KEEP("t", "event")
+		     STATUS_MERGE("t")
+		     KEEP("t", "head_branch") KEEP("t", "head_sha") KEEP("t", "actor")
+		     KEEP("t", "html_url") KEEP("t", "created_at") KEEP("t", "run_started_at")
+		     "updated_at = GREATEST(EXCLUDED.updated_at, t.updated_at), "
+		     "completed_at = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= "
+		     "  cipulse_status_rank(t.status) AND EXCLUDED.status = 'completed' "
+		     "  THEN COALESCE(EXCLUDED.completed_at, t.completed_at) ELSE t.completed_at END, "
+		     "sources = CASE WHEN $18 = ANY (t.sources) THEN t.sources "
+		     "  ELSE t.sources || $18 END",
+		     18 },
+	[ST_JOB] = { "cp_job",
+		     "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
+		     "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
+		     "runner_arch, labels, html_url, sources) "
+		     "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), "
+		     TS("$8::bigint") ", " TS("$9::bigint") ", " TS("$10::bigint") ", "
+		     "NULLIF($11, ''), NULLIF($12, ''), NULLIF($13, ''), $14::text[], "
+		     "NULLIF($15, ''), ARRAY[$16]) "
+		     "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
+		     KEEP("t", "name") STATUS_MERGE("t")
+		     KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
+		     KEEP_RANKED("t", "completed_at")
+		     KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
+		     KEEP_RANKED("t", "runner_arch")
+		     KEEP("t", "labels") KEEP("t", "html_url")
+		     "sources = CASE WHEN $16 = ANY (t.sources) THEN t.sources "
+		     "  ELSE t.sources || $16 END",
+		     16 },
+	[ST_STEP] = { "cp_step",
+		      "INSERT INTO steps AS t (repo_id, job_id, number, name, status, conclusion, "
+		      "started_at, completed_at) "
+		      "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), "
+		      TS("$7::bigint") ", " TS("$8::bigint") ") "
+		      "ON CONFLICT (repo_id, job_id, number) DO UPDATE SET "
+		      KEEP("t", "name") KEEP_RANKED("t", "started_at")
+		      KEEP_RANKED("t", "completed_at") STATUS_SET("t"),
+		      8 },
+	/* A tail is replaced by another as long (or longer): never better by worse. */
+	[ST_LOG] = { "cp_log",
+		     "INSERT INTO logs AS t (repo_id, job_id, step_number, content, original_size, "
+		     "truncated, exit_code, source) "
+		     "VALUES ($1, $2, $3, $4, NULLIF($5::bigint, 0), $6, $7::integer, $8) "
+		     "ON CONFLICT (repo_id, job_id, step_number) DO UPDATE SET "
+		     "content = EXCLUDED.content, original_size = COALESCE(EXCLUDED.original_size, "
+		     "t.original_size), truncated = EXCLUDED.truncated, "
+		     "exit_code = COALESCE(EXCLUDED.exit_code, t.exit_code), "
+		     "source = EXCLUDED.source, updated_at = now() "
+		     "WHERE length(EXCLUDED.content) >= length(t.content) "
+		     "AND EXCLUDED.content IS DISTINCT FROM t.content",
+		     8 },
+};
+
+/* Text parameters of one statement: values are formatted into fixed slots. */
+struct params {
+	const char *v[20];
+	char num[20][24];
+	int n;
+};
+
+static void p_init(struct params *p)
+{
+	p->n = 0;
+}
+
+static void p_str(struct params *p, const char *s)
+{
+	p->v[p->n++] = s ? s : "";
+}
+
+static void p_null(struct params *p)
+{
+	p->v[p->n++] = NULL;
+}
+
+static void p_i64(struct params *p, int64_t x)
+{
+	snprintf(p->num[p->n], sizeof(p->num[p->n]), "%" PRId64, x);
+	p->v[p->n] = p->num[p->n];
+	p->n++;
+}
+
+static void p_bool(struct params *p, int b)
+{
+	p->v[p->n++] = b ? "t" : "f";
+}
+
+/* A PostgreSQL text[] literal of the strings, each quoted and escaped. */
+static int array_literal(struct cm_buf *b, char **items, size_t n)
+{
+	int rc = cm_buf_addc(b, '{');
+
+	for (size_t i = 0; rc == CM_OK && i < n; i++) {
+		const char *s = items[i] ? items[i] : "";
+
+		if (i)
+			rc = cm_buf_addc(b, ',');
+		if (rc == CM_OK)
+			rc = cm_buf_addc(b, '"');
+		for (; rc == CM_OK && *s; s++) {
+			if (*s == '"' || *s == '\\')
+				rc = cm_buf_addc(b, '\\');
+			if (rc == CM_OK)
+				rc = cm_buf_addc(b, *s);
+		}
+		if (rc == CM_OK)
+			rc = cm_buf_addc(b, '"');
+	}
+	if (rc == CM_OK)
+		rc = cm_buf_addc(b, '}');
+	return rc;
+}
+
+static int prepare_all(struct col_conn *c)
+{
+	if (c->prepared & STORE_PREPARED)
+		return CM_OK;
+	for (int i = 0; i < ST_COUNT; i++) {
+		PGresult *res = PQprepare(c->pg, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+		int rc = col_db_ok(res) ? CM_OK : col_db_error(c->pg, res);
+
+		if (rc) {
+			cm_log_error("store", "could not prepare statement %s: %s", stmts[i].name,
+				     PQresultErrorMessage(res));
+			PQclear(res);
+			return rc;
+		}
+		PQclear(res);
+	}
+	c->prepared |= STORE_PREPARED;
+	return CM_OK;
+}
+
+static int send(struct col_conn *c, int st, const struct params *p, int *nsent)
+{
+	if (!PQsendQueryPrepared(c->pg, stmts[st].name, p->n, p->v, NULL, NULL, 0))
+		return CM_EUNAVAIL;
+	(*nsent)++;
+	return CM_OK;
+}
+
+static int send_sql(struct col_conn *c, const char *sql, int *nsent)
+{
+	if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return CM_EUNAVAIL;
+	(*nsent)++;
+	return CM_OK;
+}
+
+/*
+ * Reads the results of nsent pipelined statements and the sync that follows them. Returns the
+ * first error; *want_rows gets the row count of statement number want (from 0).
+ */
+static int read_results(struct col_conn *c, int nsent, int want, int *want_rows)
+{
+	int rc = CM_OK, seen = 0;
+	PGresult *res;
+
+	while (seen < nsent) {
+		res = PQgetResult(c->pg);
+		if (!res) {
+			if (PQstatus(c->pg) != CONNECTION_OK) {
+				rc = rc ? rc : CM_EUNAVAIL;
+				return rc;
+			}
+			continue; /* end of one statement's results */
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			return rc ? rc : CM_EPROTO;
+		}
+		if (seen == want && want_rows)
+			*want_rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+		if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && !col_db_ok(res) && rc == CM_OK) {
+			rc = col_db_error(c->pg, res);
+			cm_log_warn("store", "statement failed: %s", PQresultErrorMessage(res));
+		}
+		PQclear(res);
+		seen++;
+	}
+	/* Drain the NULL after the last statement and the sync point. */
+	for (;;) {
+		res = PQgetResult(c->pg);
+		if (!res) {
+			if (PQstatus(c->pg) != CONNECTION_OK)
+				return rc ? rc : CM_EUNAVAIL;
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int sync_and_read(struct col_conn *c, int nsent, int want, int *want_rows)
+{
+	if (!PQpipelineSync(c->pg))
+		return CM_EUNAVAIL;
+	return read_results(c, nsent, want, want_rows);
+}
+
+static int is_set(const char *s)
+{
+	return s && *s;
+}
+
+/* "owner/repo/.github/workflows/ci.yml@refs/heads/main" -> ".github/workflows/ci.yml". */
+static void workflow_path(const char *full_name, const char *in, char *out, size_t size)
+{
+	const char *p = in, *at;
+	size_t flen = full_name ? strlen(full_name) : 0;
+	size_t len;
+
+	if (flen && !strncmp(p, full_name, flen) && p[flen] == '/')
+		p += flen + 1;
+	at = strchr(p, '@');
+	len = at ? (size_t)(at - p) : strlen(p);
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+int col_store_validate(const struct col_report *r, char *field, size_t size)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	const char *bad = NULL;
+
+	if (!h)
+		bad = "header";
+	else if (!h->repository || h->repository->id <= 0)
+		bad = "header.repository.id";
+	else if (!is_set(h->repository->full_name) || !strchr(h->repository->full_name, '/') ||
+		 strlen(h->repository->full_name) > 200)
+		bad = "header.repository.full_name";
+	else if (!h->run || h->run->id <= 0)
+		bad = "header.run.id";
+	else if (h->run->attempt < 1)
+		bad = "header.run.attempt";
+	else if (strlen(h->report_id) > 128)
+		bad = "header.report_id";
+	else if (r->delivery && (!r->delivery->id || strlen(r->delivery->id) > 128 ||
+				 !r->delivery->event))
+		bad = "delivery.id";
+	for (size_t i = 0; !bad && i < r->njobs; i++) {
+		const Cipulse__V1__Job *j = r->jobs[i];
+
+		if (j->id <= 0)
+			bad = "job.id";
+		for (size_t k = 0; !bad && k < j->n_steps; k++) {
+			if (j->steps[k]->number < 1)
+				bad = "job.steps.number";
+		}
+	}
+	for (size_t i = 0; !bad && i < r->nlogs; i++) {
+		size_t k;
+
+		for (k = 0; k < r->njobs; k++) {
+			if (r->jobs[k]->id == r->logs[i].job_id)
+				break;
+		}
+		if (k == r->njobs)
+			bad = "log.job_id";
+		else if (r->logs[i].step_number < 0)
+			bad = "log.step_number";
+	}
+	if (bad) {
+		snprintf(field, size, "%s", bad);
+		return CM_EINVAL;
+	}
+	return CM_OK;
+}
+
+static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportHeader *h,
+				  const char *wpath, int *nsent)
+{
+	const Cipulse__V1__Repository *repo = h->repository;
+	const Cipulse__V1__Workflow *wf = h->workflow;
+	struct params p;
+	int rc;
+
+	p_init(&p);
+	p_i64(&p, repo->id);
+	p_str(&p, repo->full_name);
+	rc = send(c, ST_REPO_ADOPT, &p, nsent);
+	if (!rc)
+		rc = send(c, ST_REPO_RENAME, &p, nsent);
+	p_str(&p, repo->server_url);
+	if (!rc)
+		rc = send(c, ST_REPO, &p, nsent);
+	if (rc || !wf)
+		return rc;
+	if (wf->id > 0) {
+		if (*wpath) {
+			p_init(&p);
+			p_i64(&p, repo->id);
+			p_i64(&p, wf->id);
+			p_str(&p, wpath);
+			rc = send(c, ST_WF_ADOPT_RUNS, &p, nsent);
+			p_init(&p);
+			p_i64(&p, repo->id);
+			p_str(&p, wpath);
+			if (!rc)
+				rc = send(c, ST_WF_DROP_PROVISIONAL, &p, nsent);
+		}
+		p_init(&p);
+		p_i64(&p, repo->id);
+		p_i64(&p, wf->id);
+		p_str(&p, wf->name);
+		p_str(&p, wpath);
+		if (!rc)
+			rc = send(c, ST_WF, &p, nsent);
+	} else if (*wpath) {
+		p_init(&p);
+		p_i64(&p, repo->id);
+		p_str(&p, wpath);
+		p_str(&p, wf->name);
+		rc = send(c, ST_WF_PATH, &p, nsent);
+	}
+	return rc;
+}
+
+static int send_run(struct col_conn *c, const struct col_report *r, const char *wpath,
+		    int *nsent)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	const Cipulse__V1__Run *run = h->run;
+	struct params p;
+
+	p_init(&p);
+	p_i64(&p, h->repository->id);
+	p_i64(&p, run->id);
+	p_i64(&p, run->attempt);
+	p_i64(&p, h->workflow ? h->workflow->id : 0);
+	p_str(&p, wpath);
+	p_i64(&p, run->number);
+	p_str(&p, h->workflow ? h->workflow->name : "");
+	p_str(&p, run->event);
+	p_str(&p, run->status);
+	p_str(&p, run->conclusion);
+	p_str(&p, run->head_branch);
+	p_str(&p, run->head_sha);
+	p_str(&p, run->actor);
+	p_str(&p, run->html_url);
+	p_i64(&p, run->created_at);
+	p_i64(&p, run->run_started_at);
+	p_i64(&p, run->updated_at);
+	p_str(&p, r->source);
+	return send(c, ST_RUN, &p, nsent);
+}
+
+static int send_job(struct col_conn *c, const struct col_report *r, const Cipulse__V1__Job *j,
+		    struct cm_buf *labels, int *nsent, int *nsteps)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	struct params p;
+	int rc;
+
+	cm_buf_reset(labels);
+	rc = array_literal(labels, j->labels, j->n_labels);
+	if (rc)
+		return rc;
+	p_init(&p);
+	p_i64(&p, h->repository->id);
+	p_i64(&p, j->id);
+	p_i64(&p, h->run->id);
+	p_i64(&p, h->run->attempt);
+	p_str(&p, j->name);
+	p_str(&p, j->status);
+	p_str(&p, j->conclusion);
+	p_i64(&p, j->created_at);
+	p_i64(&p, j->started_at);
+	p_i64(&p, j->completed_at);
+	p_str(&p, j->runner_name);
+	p_str(&p, j->runner_os);
+	p_str(&p, j->runner_arch);
+	if (j->n_labels)
+		p_str(&p, cm_buf_str(labels));
+	else
+		p_null(&p);
+	p_str(&p, j->html_url);
+	p_str(&p, r->source);
+	rc = send(c, ST_JOB, &p, nsent);
+	for (size_t k = 0; rc == CM_OK && k < j->n_steps; k++) {
+		const Cipulse__V1__Step *s = j->steps[k];
+
+		p_init(&p);
+		p_i64(&p, h->repository->id);
+		p_i64(&p, j->id);
+		p_i64(&p, s->number);
+		p_str(&p, s->name);
+		p_str(&p, s->status);
+		p_str(&p, s->conclusion);
+		p_i64(&p, s->started_at);
+		p_i64(&p, s->completed_at);
+		rc = send(c, ST_STEP, &p, nsent);
+		(*nsteps)++;
+	}
+	return rc;
+}
+
+static int send_log(struct col_conn *c, const struct col_report *r, const struct col_log_tail *l,
+		    int *nsent)
+{
+	struct params p;
+
+	p_init(&p);
+	p_i64(&p, r->header->repository->id);
+	p_i64(&p, l->job_id);
+	p_i64(&p, l->step_number);
+	p_str(&p, l->text ? l->text : "");
+	p_i64(&p, l->original_size);
+	p_bool(&p, l->truncated);
+	if (l->has_exit_code)
+		p_i64(&p, l->exit_code);
+	else
+		p_null(&p);
+	p_str(&p, r->source);
+	return send(c, ST_LOG, &p, nsent);
+}
+
+/* Leaves pipeline mode after an error: results are drained, the transaction rolled back. */
+static void pipeline_abort(struct col_conn *c)
+{
+	PGresult *res;
+
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		return;
+	while ((res = PQgetResult(c->pg)) || PQisBusy(c->pg)) {
+		if (res)
+			PQclear(res);
+	}
+	if (!PQexitPipelineMode(c->pg)) {
+		/* Unread results remain: this connection cannot be trusted any more. */
+		PQfinish(c->pg);
+		c->pg = NULL;
+		return;
+	}
+	PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+int col_store_put_report(struct col_conn *c, const struct col_report *r,
+			 struct col_store_result *out)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	struct cm_buf labels = CM_BUF_INIT(1 << 20);
+	char field[64], wpath[512] = "";
+	struct params p;
+	int rc, nsent = 0, rows = 0, nsteps = 0, claimed = 0;
+
+	memset(out, 0, sizeof(*out));
+	rc = col_store_validate(r, field, sizeof(field));
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < r->njobs; i++)
+		nsteps += (int)r->jobs[i]->n_steps;
+	if (h->workflow && is_set(h->workflow->path))
+		workflow_path(h->repository->full_name, h->workflow->path, wpath, sizeof(wpath));
+	rc = prepare_all(c);
+	if (rc)
+		return rc;
+	if (!PQenterPipelineMode(c->pg))
+		return CM_EUNAVAIL;
+
+	/*
+	 * Round trip 1: open the transaction and claim the report id (or webhook delivery id). A
+	 * concurrent copy of the same report waits on the unique index until this transaction
+	 * ends, then finds it claimed.
+	 */
+	rc = send_sql(c, "BEGIN", &nsent);
+	if (!rc && is_set(h->report_id)) {
+		p_init(&p);
+		p_str(&p, h->report_id);
+		p_i64(&p, h->repository->id);
+		p_i64(&p, h->run->id);
+		p_i64(&p, h->run->attempt);
+		p_str(&p, h->agent_version);
+		p_str(&p, r->source);
+		p_i64(&p, (int64_t)r->njobs);
+		p_i64(&p, nsteps);
+		p_i64(&p, (int64_t)r->nlogs);
+		rc = send(c, ST_REPORT, &p, &nsent);
+		claimed = 1;
+	} else if (!rc && r->delivery && is_set(r->delivery->id)) {
+		p_init(&p);
+		p_str(&p, r->delivery->id);
+		p_str(&p, r->delivery->event);
+		p_str(&p, r->delivery->action);
+		p_i64(&p, h->repository->id);
+		rc = send(c, ST_DELIVERY, &p, &nsent);
+		claimed = 1;
+	}
+	if (!rc && claimed) {
+		rc = sync_and_read(c, nsent, 1, &rows);
+		nsent = 0;
+		if (!rc && rows == 0) {
+			out->duplicate = 1;
+			goto fail; /* not an error: roll back the empty transaction */
+		}
+	}
+	if (rc)
+		goto fail;
+
+	/* Round trip 2: everything else, then COMMIT. */
+	rc = send_repo_and_workflow(c, h, wpath, &nsent);
+	if (!rc)
+		rc = send_run(c, r, wpath, &nsent);
+	for (size_t i = 0; !rc && i < r->njobs; i++)
+		rc = send_job(c, r, r->jobs[i], &labels, &nsent, &out->steps);
+	for (size_t i = 0; !rc && i < r->nlogs; i++)
+		rc = send_log(c, r, &r->logs[i], &nsent);
+	if (!rc)
+		rc = send_sql(c, "COMMIT", &nsent);
+	if (!rc)
+		rc = sync_and_read(c, nsent, -1, NULL);
+	if (rc)
+		goto fail;
+	cm_buf_release(&labels);
+	if (!PQexitPipelineMode(c->pg)) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
+	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		return CM_EIO;
+	out->jobs = (int)r->njobs;
+	out->logs = (int)r->nlogs;
+	return CM_OK;
+fail:
+	cm_buf_release(&labels);
+	pipeline_abort(c);
+	if (out->duplicate) {
+		out->jobs = out->steps = out->logs = 0;
+		return CM_OK;
+	}
+	return rc;
+}

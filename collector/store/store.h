@@ -1,0 +1,86 @@
+/*
+ * The store: how pipeline data is written to PostgreSQL. Agent reports (ingest), webhooks and
+ * the poller all describe runs, jobs and steps with the same protobuf-c structs (the wire
+ * contract, proto/cipulse/v1/report.proto) and write them through col_store_put_report, so the
+ * three sources merge into the same rows by one set of rules:
+ *
+ * - Keys are GitHub's ids: repository id; run id + attempt; job id; step number within a job.
+ * - Unknown values ("" strings, 0 times) never overwrite known ones.
+ * - Status only moves forward (queued/waiting/requested < in_progress < completed): a late
+ *   in_progress after completed does not reopen a job or run; conclusion is taken with status.
+ *   Times that belong to a state (started_at, completed_at of jobs and steps) follow the same
+ *   rule: a description at least as far along replaces them, an older one only fills gaps, so
+ *   events that arrive out of order end in the same row as the same events in order.
+ * - Steps and logs are never deleted by a later, poorer description (a completed webhook
+ *   without steps keeps the steps an agent sent).
+ * - A report with a report_id (or a webhook delivery id) already stored changes nothing
+ *   (duplicate = 1).
+ * - Everything of one report is written in one transaction; on any error nothing is visible.
+ *
+ * Thread safety: one connection per thread (see db.h); the functions keep no global state.
+ */
+#ifndef COL_STORE_H
+#define COL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cipulse/v1/report.pb-c.h"
+#include "store/db.h"
+
+/* A whole log tail of one step (the concatenated LogChunks), valid UTF-8 without NULs. */
+struct col_log_tail {
+	int64_t job_id;
+	int32_t step_number;
+	char *text;
+	size_t len;
+	int64_t original_size;
+	int truncated;
+	int has_exit_code;
+	int32_t exit_code;
+};
+
+/* A GitHub webhook delivery (X-GitHub-Delivery), claimed in the report's transaction. */
+struct col_delivery {
+	const char *id;     /* X-GitHub-Delivery (a GUID), at most 128 bytes */
+	const char *event;  /* X-GitHub-Event */
+	const char *action; /* the payload's "action" ("" when none) */
+};
+
+struct col_report {
+	const char *source;                /* "agent", "webhook" or "poller" */
+	/*
+	 * Optional (NULL): the webhook delivery this report comes from. Claimed like report_id, in
+	 * the same transaction: a delivery stored before makes the report a duplicate. A report
+	 * with a report_id is claimed by that id only.
+	 */
+	const struct col_delivery *delivery;
+	Cipulse__V1__ReportHeader *header; /* required: repository.id, run.id, run.attempt */
+	Cipulse__V1__Job **jobs;
+	size_t njobs;
+	struct col_log_tail *logs;
+	size_t nlogs;
+};
+
+struct col_store_result {
+	int duplicate; /* the report id was stored before: nothing written */
+	int jobs;
+	int steps;
+	int logs;
+};
+
+/*
+ * Checks that a report has what the store needs. On failure returns CM_EINVAL and writes the
+ * offending field's name (e.g. "header.run.attempt") into field (size bytes).
+ */
+int col_store_validate(const struct col_report *r, char *field, size_t size);
+
+/*
+ * Writes a report in one transaction (see the merge rules above). Returns 0 once committed,
+ * CM_EUNAVAIL when the database cannot be reached or went away (nothing committed: retry),
+ * CM_EINVAL for data the database rejects, CM_EIO otherwise.
+ */
+int col_store_put_report(struct col_conn *c, const struct col_report *r,
+			 struct col_store_result *out);
+
+#endif

@@ -1,0 +1,78 @@
+#include "wiring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "cm_err.h"
+#include <curl/curl.h>
+
+#include "api/probes.h"
+#include "github/poller.h"
+#include "store/retention.h"
+#include "github/webhook.h"
+
+struct col_services {
+	struct col_poller *poller;
+	struct col_retention *retention;
+};
+
+void col_routes_register(void)
+{
+	col_health_http_routes();
+	col_api_routes();
+	col_webhook_routes();
+	col_poller_routes();
+}
+
+int col_services_start(struct col_ctx *ctx, struct col_services **out)
+{
+	struct col_services *svc = calloc(1, sizeof(*svc));
+	int rc;
+
+	if (!svc)
+		return CM_ENOMEM;
+	/* libcurl's global state, before any thread uses it (poller, notifiers). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		free(svc);
+		return CM_EIO;
+	}
+	rc = col_poller_start(ctx, &svc->poller);
+	if (rc)
+		goto fail_curl;
+	rc = col_retention_start(ctx, &svc->retention);
+	if (rc)
+		goto fail_poller;
+	*out = svc;
+	return CM_OK;
+fail_poller:
+	col_poller_stop(svc->poller);
+fail_curl:
+	curl_global_cleanup();
+	free(svc);
+	return rc;
+}
+
+void col_services_stop(struct col_services *svc)
+{
+	if (!svc)
+		return;
+	col_retention_stop(svc->retention);
+	col_poller_stop(svc->poller);
+	curl_global_cleanup();
+	free(svc);
+}
+
+int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv)
+{
+	if (!strcmp(cmd, "backfill"))
+		return col_backfill_command(ctx, argc, argv);
+	return -1;
+}
+
+const char *col_extra_commands_help(void)
+{
+	return "  backfill --repo owner/name [--days N]\n"
+	       "                              import the last N days (default 30) of runs and\n"
+	       "                              jobs from the GitHub API; resumable\n";
+}

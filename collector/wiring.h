@@ -1,0 +1,23 @@
+/*
+ * The collector's pluggable parts, wired together in one place (routes.c) so that main.c stays
+ * the same as parts are added: HTTP routes, background services (poller, alert engine, outbox)
+ * and extra commands (backfill, ...).
+ */
+#ifndef COL_ROUTES_H
+#define COL_ROUTES_H
+
+#include "core/ctx.h"
+
+struct col_services;
+
+/* Registers every HTTP route (health, API, webhook, metrics, static files). */
+void col_routes_register(void);
+/* Starts the background services; col_services_stop(NULL) is a no-op. */
+int col_services_start(struct col_ctx *ctx, struct col_services **out);
+void col_services_stop(struct col_services *svc);
+/* Runs an extra command; returns its exit status, or -1 when `cmd` is not one. */
+int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv);
+/* Help lines of the extra commands, for --help. */
+const char *col_extra_commands_help(void);
+
+#endif
