@@ -17,6 +17,7 @@
 #include "github/decode.h"
 #include "http/server.h"
 #include "core/process_metrics.h"
+#include "store/claim.h"
 #include "store/store.h"
 
 /* ---- the bounded scanner (runs on unauthenticated input: keep it simple) ---- */
@@ -244,38 +245,46 @@ static void media_type(const char *ct, char *out, size_t size)
 }
 
 struct secret_row {
-	int found;
 	int64_t id;
+	char name[256];
 	char *secret; /* NULL when the repository has none */
 };
 
-/* The registered repository for the payload's id or name, and its secret. */
-static int find_repo(struct col_conn *c, int64_t id, const char *name, struct secret_row *out)
+/*
+ * The registered repositories holding the payload's id or its name (at most two: ids and
+ * names are unique), with their secrets. A repository registered by name only has a
+ * provisional id: the name finds it.
+ */
+static int find_repos(struct col_conn *c, int64_t id, const char *name, struct secret_row out[2],
+		      int *n)
 {
 	char idbuf[24];
 	const char *params[2] = { idbuf, name };
 	PGresult *res;
 	int rc = CM_OK;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, 2 * sizeof(*out));
+	*n = 0;
 	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-	/* A repository registered by name only has a provisional id: the name finds it. */
 	res = PQexecParams(c->pg,
-			   "SELECT id, webhook_secret FROM repositories "
+			   "SELECT id, full_name, webhook_secret FROM repositories "
 			   "WHERE id = $1::bigint OR full_name = $2 "
-			   "ORDER BY (id = $1::bigint) DESC LIMIT 1",
+			   "ORDER BY (id = $1::bigint) DESC LIMIT 2",
 			   2, NULL, params, NULL, NULL, 0);
 	if (!col_db_ok(res)) {
 		rc = col_db_error(c->pg, res);
 		goto out;
 	}
-	if (PQntuples(res) == 1) {
-		out->found = 1;
-		out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		if (!PQgetisnull(res, 0, 1)) {
-			out->secret = strdup(PQgetvalue(res, 0, 1));
-			if (!out->secret)
+	for (int i = 0; i < PQntuples(res) && i < 2; i++) {
+		out[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		snprintf(out[i].name, sizeof(out[i].name), "%s", PQgetvalue(res, i, 1));
+		(*n)++;
+		if (!PQgetisnull(res, i, 2)) {
+			out[i].secret = strdup(PQgetvalue(res, i, 2));
+			if (!out[i].secret) {
 				rc = CM_ENOMEM;
+				break;
+			}
 		}
 	}
 out:
@@ -293,24 +302,9 @@ static void secret_free(struct secret_row *r)
 	}
 }
 
-/* The parsed payload's repository must be the one whose secret verified the signature. */
-static int same_repo(json_t *payload, int64_t id, const char *name)
-{
-	json_t *repo = json_object_get(payload, "repository");
-	json_t *jid = json_object_get(repo, "id");
-	const char *jname = json_string_value(json_object_get(repo, "full_name"));
-
-	if (!repo)
-		return id == 0 && !*name;
-	if (id && (!json_is_integer(jid) || json_integer_value(jid) != id))
-		return 0;
-	if (*name && (!jname || strcmp(jname, name)))
-		return 0;
-	return 1;
-}
-
 static void store_event(const struct col_http_req *req, struct col_http_resp *resp,
-			struct col_conn *c, const char *event, json_t *payload)
+			struct col_conn *c, const struct col_cred *cred, const char *event,
+			json_t *payload)
 {
 	struct col_gh_report r;
 	struct col_store_result res;
@@ -337,7 +331,16 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 			d.action = "";
 		r.report.delivery = &d;
 	}
+	r.report.cred = cred;
 	rc = col_store_put_report(c, &r.report, &res);
+	if (rc == CM_EDENIED) {
+		/* The signature is good, the repository is not its signer's: nothing written. */
+		count(event, "forbidden");
+		cm_log_info("webhook", "event refused event=%s repo=%s: %s", event_label(event),
+			    r.repo.full_name, res.why);
+		col_http_error(resp, 403, "forbidden", "%s", res.why);
+		goto out;
+	}
 	if (rc == CM_EINVAL) {
 		count(event, "bad_request");
 		col_http_error(resp, 400, "invalid", "the payload does not fit the data model");
@@ -368,14 +371,15 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	const char *event = col_http_header(req, "X-GitHub-Event");
 	const char *sig = col_http_header(req, "X-Hub-Signature-256");
 	const char *json_text = req->body;
-	struct secret_row repo = { 0 };
+	struct secret_row repos[2] = { { 0 }, { 0 } };
 	struct col_conn *c = NULL;
+	struct col_cred cred = { 0 };
 	char mt[64], name[256], *form = NULL;
 	size_t json_len = req->body_len;
 	json_t *payload = NULL;
 	json_error_t jerr;
 	int64_t id = 0;
-	int rc, verified = 0;
+	int rc, nrepos = 0, verified = 0;
 
 	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
 	if (!event || !*event) {
@@ -412,14 +416,15 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		json_text = form;
 	}
 	/*
-	 * Only a hint of which secret to try: nothing here is trusted until the HMAC matches, so
-	 * what was found before a syntax error is as good a hint as any.
+	 * Only a hint of which secrets to try: nothing here is trusted until the HMAC matches, so
+	 * what was found before a syntax error is as good a hint as any. Which repository the
+	 * payload is about is decided later, from the whole decoded payload (store/claim.h).
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
 	if (id || *name) {
 		rc = col_db_acquire(req->ctx->db, &c, 5000);
 		if (!rc)
-			rc = find_repo(c, id, name, &repo);
+			rc = find_repos(c, id, name, repos, &nrepos);
 		if (rc) {
 			count(event, "error");
 			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
@@ -427,12 +432,22 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			goto out;
 		}
 	}
-	if (repo.secret && !cm_hmac_sha256_verify(repo.secret, req->body, req->body_len, sig))
+	for (int i = 0; i < nrepos && !verified; i++) {
+		if (repos[i].secret &&
+		    !cm_hmac_sha256_verify(repos[i].secret, req->body, req->body_len, sig)) {
+			verified = 1;
+			cred.scope = COL_CRED_REPO;
+			cred.repo_id = repos[i].id;
+			snprintf(cred.repo_name, sizeof(cred.repo_name), "%s", repos[i].name);
+		}
+	}
+	if (!verified && cfg->webhook_secret && *cfg->webhook_secret &&
+	    !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig)) {
 		verified = 1;
-	else if (cfg->webhook_secret && *cfg->webhook_secret &&
-		 !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig))
-		verified = 1;
-	secret_free(&repo);
+		cred.scope = COL_CRED_ORG; /* registers no repository: an unknown one is a 404 */
+	}
+	secret_free(&repos[0]);
+	secret_free(&repos[1]);
 	if (!verified) {
 		count(event, "unauthorized");
 		cm_log_info("webhook", "signature mismatch event=%s remote=%s", event_label(event),
@@ -459,22 +474,18 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			       jerr.text, jerr.line, jerr.column);
 		goto out;
 	}
-	if (!same_repo(payload, id, name)) {
-		count(event, "bad_request");
-		col_http_error(resp, 400, "unknown_shape", "repository object is ambiguous");
-		goto out;
-	}
-	if (!repo.found) {
+	if (!nrepos) {
 		/* Signed with the organisation secret: the sender is ours, the repository is not. */
 		count(event, "unknown_repository");
 		col_http_error(resp, 404, "unknown_repository",
 			       "repository %s is not registered with cipulse", name);
 		goto out;
 	}
-	store_event(req, resp, c, event, payload);
+	store_event(req, resp, c, &cred, event, payload);
 out:
 	json_decref(payload);
-	secret_free(&repo);
+	secret_free(&repos[0]);
+	secret_free(&repos[1]);
 	if (c)
 		col_db_release(req->ctx->db, c);
 	free(form);

@@ -49,6 +49,7 @@
 #include "store/db_health.h"
 #include "core/process_metrics.h"
 #include "store/store.h"
+#include "store/claim.h"
 #include "store/tokens.h"
 
 #define METHOD_REPORT "/cipulse.v1.Collector/Report"
@@ -112,6 +113,7 @@ struct call {
 	/* Report. */
 	char *token; /* only until the worker has checked it */
 	struct col_token_info tok;
+	struct col_cred cred; /* what the token may write (store/claim.h) */
 	struct col_assembly as;
 	struct cm_buf msg;
 	const struct col_report *report;
@@ -571,6 +573,11 @@ static void report_auth(struct call *c)
 	memset(c->token, 0, strlen(c->token));
 	free(c->token);
 	c->token = NULL;
+	if (rc == CM_OK && col_token_cred(&c->tok, &c->cred)) {
+		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
+			       "the token may not send reports");
+		return;
+	}
 	if (rc == CM_OK) {
 		start_recv(c);
 		return;
@@ -644,7 +651,7 @@ static void report_recv(struct call *c, int ok)
 		return;
 	}
 	/* Right after the header: refuse a report for another repository before reading more. */
-	if (!had_header && col_assembly_allowed(&c->tok, col_assembly_header(&c->as))) {
+	if (!had_header && col_assembly_allowed(&c->cred, col_assembly_header(&c->as))) {
 		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
 			       "the token may not report for this repository");
 		return;
@@ -657,7 +664,8 @@ static void report_write(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 	Cipulse__V1__ReportAck ack = CIPULSE__V1__REPORT_ACK__INIT;
-	struct col_store_result res;
+	struct col_report report = *c->report;
+	struct col_store_result res = { 0 };
 	struct col_metric *m;
 	struct col_conn *conn;
 	grpc_status_code st;
@@ -666,11 +674,12 @@ static void report_write(struct call *c)
 	/* Past the grace period the call is being cancelled: its client will not see an ack. */
 	if (atomic_load(&ing->cancelling))
 		return;
+	report.cred = &c->cred;
 	for (int i = 0; i < WRITE_TRIES; i++) {
 		rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
 		if (rc)
 			break;
-		rc = col_store_put_report(conn, c->report, &res);
+		rc = col_store_put_report(conn, &report, &res);
 		col_db_release(ing->ctx->db, conn);
 		if (rc != CM_ECONFLICT)
 			break;
@@ -678,7 +687,8 @@ static void report_write(struct call *c)
 	if (rc) {
 		st = status_of(rc, ing, &m);
 		report_refused(c, m, st,
-			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
+			       rc == CM_EDENIED ? res.why
+			       : st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
 			       : st == GRPC_STATUS_INVALID_ARGUMENT
 				   ? "the database rejected the report"
 				   : "could not store the report");
