@@ -177,6 +177,6 @@ def test_collector_refuses_a_key_that_does_not_match(collector_factory, pki):
                                  "CIPULSE_TLS_KEY": pki["ca"].replace(".pem", ".key")},
                             start=False)
     col.start(wait=False)
-    rc = col.proc.wait(timeout=20)
+    rc = col.wait_exit(timeout=20)
     assert rc != 0, col.log()
     assert "BEGIN" not in col.log()  # no key material in the log
