@@ -120,16 +120,29 @@ def refused_unchanged(t, send):
 
 # ---- gRPC reports -------------------------------------------------------------------------------
 
-def with_more_header_fields(chunks, repository):
-    """The report with a second `repository` field after the header's own: protobuf merges the
-    two, the later value of each field winning (a duplicate key of the wire format)."""
+def with_repeated_fields(chunks, **fields):
+    """The report with the fields repeated at the end of the header's `repository` message:
+    protobuf keeps the last value of a repeated scalar field (a duplicate key of the wire
+    format), so the first value is not the one decoded."""
     _, i = pbwire.read_varint(chunks[0], 0)
     ln, i = pbwire.read_varint(chunks[0], i)
-    header = chunks[0][i:i + ln] + pbwire.encode(pbwire.HEADER, {"repository": repository})
-    return [b"\x0a" + pbwire.varint(len(header)) + header] + chunks[1:]
+    header, out, i = chunks[0][i:i + ln], b"", 0
+    while i < len(header):
+        start = i
+        key, i = pbwire.read_varint(header, i)
+        if key & 7 == 0:
+            _, i = pbwire.read_varint(header, i)
+            out += header[start:i]
+            continue
+        n, i = pbwire.read_varint(header, i)
+        body, i = header[i:i + n], i + n
+        if key >> 3 == pbwire.HEADER["repository"][0]:
+            body += pbwire.encode(pbwire.REPOSITORY, fields)
+        out += pbwire.varint(key) + pbwire.varint(len(body)) + body
+    return [b"\x0a" + pbwire.varint(len(out)) + out] + chunks[1:]
 
 
-# (credential, payload id, payload name, more header fields or None)
+# (credential, payload id, payload name, repository fields repeated after the first or None)
 GRPC_CASES = {
     "repo-token own-id other-name": (ALPHA, ALPHA_ID, TARGET, None),
     "repo-token other-id own-name": (ALPHA, TARGET_ID, ALPHA, None),
@@ -153,7 +166,7 @@ def test_grpc_report_for_another_repository_is_refused(tenants, case):
     cred, repo_id, name, more = GRPC_CASES[case]
     chunks = make_report(repo_id, name, next(_run_ids), jobs=1, steps=1)
     if more:
-        chunks = with_more_header_fields(chunks, more)
+        chunks = with_repeated_fields(chunks, **more)
     token = tenants.admin if cred == "admin" else tenants.token(cred)
     code, details = refused_unchanged(
         tenants, lambda: report_status(tenants.col.grpc_addr, chunks, token))
