@@ -82,7 +82,7 @@ void col_claim_state_add(struct col_claim_state *st, const struct col_cred *cred
 		copy_row(&st->own, row);
 	} else if (cred->repo_id < 0 && !strcmp(row->full_name, cred->repo_name) &&
 		   !(st->own.found && st->own.id == cred->repo_id)) {
-		/* Claimed under GitHub's id since the credential was checked (ON UPDATE CASCADE). */
+		/* Claimed under GitHub's id since the credential was checked (cascaded). */
 		copy_row(&st->own, row);
 	}
 }
