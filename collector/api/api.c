@@ -1,4 +1,4 @@
-#include "api/api.h"
+#include "api/api_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "api/query.h"
 #include "cm_err.h"
 #include "cm_time.h"
