@@ -64,9 +64,12 @@ int api_param_branch(struct col_http_resp *resp, const struct col_query *q, cons
 int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const char *key,
 		   const char **out);
 
-/* Reads the "cursor" parameter: 0 and *present=0 when absent; 400 naming "cursor" if malformed. */
+/*
+ * Reads the "cursor" parameter of a list of `kind` (api_cursor_parse): 0 and *present=0 when
+ * absent; 400 naming "cursor" if malformed or out of range.
+ */
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
-		     char *scratch, size_t size, const char **fields, int nfields, int *present);
+		     char *scratch, size_t size, struct api_cursor *cur, int *present);
 
 /* JSON values from result columns; SQL NULL becomes JSON null. */
 json_t *api_jstr(const char *s);

@@ -9,6 +9,7 @@
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
 #include "core/ticker.h"
@@ -444,8 +445,12 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	p->c = c;
 	p->st = st;
 	p->stop = stop;
-	if (strlen(full_name) >= sizeof(p->full_name) || !strchr(full_name, '/'))
+	/* The name goes into GitHub's URL paths: only what GitHub itself allows. */
+	if (strlen(full_name) >= sizeof(p->full_name) || !cm_repo_name_valid(full_name)) {
+		cm_log_warn("poller", "not polled: not a GitHub owner/name repo_len=%zu",
+			    strlen(full_name));
 		return CM_ENOTFOUND;
+	}
 	snprintf(p->full_name, sizeof(p->full_name), "%s", full_name);
 	snprintf(p->base, sizeof(p->base), "/repos/%s/actions/runs", full_name);
 	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token));
