@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct route {
 	const char *pattern;
 	size_t plen;
 	int prefix;
+	int slow; /* runs on a thread of its own (col_http_route_slow) */
 	col_http_handler fn;
 };
 
@@ -38,7 +40,14 @@ struct col_http {
 	struct col_ctx *ctx;
 	char *tls_cert;
 	char *tls_key;
+	/* Slow handlers running, each on its own thread; under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int slow_live;
 };
+
+/* Where a request to a slow handler is. */
+enum slow_state { SLOW_NONE, SLOW_RUNNING, SLOW_DONE };
 
 /* Per-request state, from the URI log callback to the completion callback. */
 struct request {
@@ -46,6 +55,14 @@ struct request {
 	struct cm_buf body;
 	int too_big;
 	int64_t start_ms;
+	/* A slow handler's request and answer, kept while its connection is suspended. */
+	enum slow_state slow;
+	struct col_http *h;
+	struct MHD_Connection *conn;
+	col_http_handler fn;
+	struct col_http_req req;
+	struct col_http_resp resp;
+	char addr[64];
 };
 
 int col_http_route(const char *method, const char *pattern, col_http_handler fn)
@@ -65,6 +82,15 @@ int col_http_route(const char *method, const char *pattern, col_http_handler fn)
 	routes[nroutes].fn = fn;
 	nroutes++;
 	return CM_OK;
+}
+
+int col_http_route_slow(const char *method, const char *pattern, col_http_handler fn)
+{
+	int rc = col_http_route(method, pattern, fn);
+
+	if (rc == CM_OK)
+		routes[nroutes - 1].slow = 1;
+	return rc;
 }
 
 static int route_matches(const struct route *r, const char *path)
@@ -263,8 +289,70 @@ static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t si
 	return buf;
 }
 
-static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
-		     const char *url, struct request *rq, struct col_http_resp *resp)
+/*
+ * A slow handler's thread: runs the handler, then hands the answer back to the server, which
+ * sends it when it calls on_request again for the resumed connection. rq is not touched after
+ * the resume: the connection may complete (and free it) at once.
+ */
+static void *slow_main(void *arg)
+{
+	struct request *rq = arg;
+	struct col_http *h = rq->h;
+
+	rq->fn(&rq->req, &rq->resp);
+	rq->slow = SLOW_DONE;
+	MHD_resume_connection(rq->conn);
+	pthread_mutex_lock(&h->lock);
+	h->slow_live--;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/*
+ * Starts a slow handler on a thread of its own and suspends the connection meanwhile, so that
+ * the server's threads go on serving other connections. 503 when no thread can be started.
+ */
+static void slow_start(struct col_http *h, struct MHD_Connection *conn, struct request *rq,
+		       const struct col_http_req *req, col_http_handler fn)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	rq->h = h;
+	rq->conn = conn;
+	rq->fn = fn;
+	rq->req = *req;
+	snprintf(rq->addr, sizeof(rq->addr), "%s", req->remote_addr);
+	rq->req.remote_addr = rq->addr;
+	memset(&rq->resp, 0, sizeof(rq->resp));
+	cm_buf_init(&rq->resp.body, MAX_RESPONSE);
+	rq->resp.status = 200;
+	rq->slow = SLOW_RUNNING;
+	pthread_mutex_lock(&h->lock);
+	h->slow_live++;
+	pthread_mutex_unlock(&h->lock);
+	MHD_suspend_connection(conn);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&t, &attr, slow_main, rq);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		cm_log_error("http", "could not start a thread for a request path=%s", req->path);
+		col_http_error(&rq->resp, 503, "unavailable", "the server is busy; retry later");
+		rq->slow = SLOW_DONE;
+		MHD_resume_connection(conn);
+		pthread_mutex_lock(&h->lock);
+		h->slow_live--;
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
+/* Answers the request into resp; 1 instead when a slow handler took it (see slow_start). */
+static int dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
+		    const char *url, struct request *rq, struct col_http_resp *resp)
 {
 	struct col_http_req req;
 	const struct route *rt;
@@ -284,27 +372,32 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 
 	if (rq->uri && strlen(rq->uri) >= MAX_URI) {
 		col_http_error(resp, 414, "uri_too_long", "request URI over %d bytes", MAX_URI);
-		return;
+		return 0;
 	}
 	if (rq->too_big) {
 		col_http_error(resp, 413, "payload_too_large", "request body over %ld bytes",
 			       h->ctx->cfg->max_body_bytes);
-		return;
+		return 0;
 	}
 	rt = find_route(method, url, &other);
+	if (rt && rt->slow) {
+		slow_start(h, conn, rq, &req, rt->fn);
+		return 1;
+	}
 	if (rt) {
 		rt->fn(&req, resp);
-		return;
+		return 0;
 	}
 	if (other) {
 		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
-		return;
+		return 0;
 	}
 	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !reserved_path(url)) {
 		serve_static(&req, resp);
-		return;
+		return 0;
 	}
 	col_http_error(resp, 404, "not_found", "no such resource");
+	return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -318,6 +411,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!rq)
 		return MHD_NO; /* the URI callback could not allocate */
+	if (rq->slow == SLOW_DONE) {
+		/* The connection was resumed: the slow handler's answer is ready. */
+		rq->slow = SLOW_NONE;
+		ret = send_resp(conn, &rq->resp);
+		cm_buf_release(&rq->resp.body);
+		free((char *)rq->resp.file_path);
+		rq->resp.file_path = NULL;
+		return ret;
+	}
+	if (rq->slow == SLOW_RUNNING)
+		return MHD_YES;
 	if (*upload_size) {
 		if (!rq->too_big && cm_buf_add(&rq->body, upload, *upload_size))
 			rq->too_big = 1;
@@ -338,7 +442,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	memset(&resp, 0, sizeof(resp));
 	cm_buf_init(&resp.body, MAX_RESPONSE);
 	resp.status = 200;
-	dispatch(h, conn, method, url, rq, &resp);
+	if (dispatch(h, conn, method, url, rq, &resp)) {
+		/* rq belongs to the handler's thread now: it may even be done already. */
+		cm_buf_release(&resp.body);
+		return MHD_YES; /* suspended until the handler's thread is done */
+	}
 	ret = send_resp(conn, &resp);
 	cm_buf_release(&resp.body);
 	free((char *)resp.file_path);
@@ -374,6 +482,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	free(rq->uri);
 	cm_buf_release(&rq->body);
+	cm_buf_release(&rq->resp.body);
+	free((char *)rq->resp.file_path);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -442,7 +552,8 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len
 int col_http_start(struct col_ctx *ctx, struct col_http **out)
 {
 	struct col_http *h = calloc(1, sizeof(*h));
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			     MHD_ALLOW_SUSPEND_RESUME;
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	int rc;
@@ -450,6 +561,8 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	if (!h)
 		return CM_ENOMEM;
 	h->ctx = ctx;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
 	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
 	if (rc) {
 		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
@@ -482,6 +595,8 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	*out = h;
 	return CM_OK;
 fail:
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);
@@ -492,7 +607,17 @@ void col_http_stop(struct col_http *h)
 {
 	if (!h)
 		return;
+	/*
+	 * Slow handlers first: they see ctx->stopping and end promptly, and each resumes its
+	 * connection, which must happen while the daemon still exists.
+	 */
+	pthread_mutex_lock(&h->lock);
+	while (h->slow_live)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->daemon);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);

@@ -49,6 +49,12 @@ void col_http_error(struct col_http_resp *resp, int status, const char *code, co
  * matching pattern wins. A path that matches a pattern of another method answers 405.
  */
 int col_http_route(const char *method, const char *pattern, col_http_handler fn);
+/*
+ * The same for a handler that may take long (minutes: it waits on GitHub's rate limit). It runs
+ * on a thread of its own while its connection is suspended, so that it holds none of the
+ * server's threads; col_http_stop waits for it (it should end soon after ctx->stopping is set).
+ */
+int col_http_route_slow(const char *method, const char *pattern, col_http_handler fn);
 
 /* Starts serving on ctx->cfg->http_addr (TLS when configured). */
 int col_http_start(struct col_ctx *ctx, struct col_http **out);

@@ -339,6 +339,16 @@ def agent_env(api_url, collector, spool, **extra):
     return env
 
 
+def spooled(spool):
+    """The reports in a spool, as paths relative to it, sorted (reports are kept per
+    repository, in "repo-<id>/"; files of the old layout lie directly in the spool)."""
+    out = []
+    for root, _dirs, files in os.walk(spool):
+        out += [os.path.relpath(os.path.join(root, f), spool) for f in files
+                if f.endswith(".cpr") and not f.startswith(".")]
+    return sorted(out)
+
+
 def run_agent(args, env, timeout=60, input=None):
     """Runs the agent; a crash or a sanitizer report fails the test (harness.check_process)."""
     return run_checked([AGENT] + list(args), env=env, capture_output=True, timeout=timeout,

@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from agent_fakes import FakeCollector, FakeGitHub  # noqa: E402
 from harness import CIPULSED, Collector, Database, GitHubStandIn, PgCluster  # noqa: E402
 
 # The only skips a run may have, by reason, each with why it is expected. Any other skip (a tool
@@ -95,3 +96,27 @@ def github():
     g = GitHubStandIn()
     yield g
     g.close()
+
+
+@pytest.fixture
+def fake_github():
+    """The agent tests' GitHub API stand-in (agent_fakes.FakeGitHub)."""
+    g = FakeGitHub()
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def fake_collector():
+    """A recording gRPC collector stand-in that can be scripted (agent_fakes.FakeCollector)."""
+    c = FakeCollector()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def spool(tmp_path):
+    """An empty spool directory with a home directory for the agent inside."""
+    d = tmp_path / "spool"
+    (d / "home").mkdir(parents=True)
+    return str(d)
