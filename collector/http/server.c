@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,11 +35,29 @@ struct route {
 static struct route routes[MAX_ROUTES];
 static int nroutes;
 
+/*
+ * A connection's request deadline. MHD's own timeout is an idle timeout that every trickled
+ * byte resets; this one runs from the connection's start (or the previous answer's end) until
+ * the request is complete, and a reaper thread cuts off connections past it. fd is a dup of the
+ * connection's socket, so shutting it down can never hit a descriptor number reused elsewhere.
+ */
+struct tracked {
+	int fd;
+	int64_t deadline; /* cm_time_mono_ms; 0: not waiting for a request (handler, answer) */
+	struct tracked *prev, *next;
+};
+
 struct col_http {
 	struct MHD_Daemon *daemon;
 	struct col_ctx *ctx;
 	char *tls_cert;
 	char *tls_key;
+	pthread_mutex_t lock; /* tracked list, deadlines, stop */
+	pthread_cond_t cond;
+	struct tracked *tracked;
+	pthread_t reaper;
+	int reaper_started;
+	int stop;
 };
 
 /* Per-request state, from the URI log callback to the completion callback. */
@@ -237,7 +257,17 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type",
 				resp->content_type ? resp->content_type : "application/json");
+	/*
+	 * The dashboard loads its scripts and styles from files only (no inline script); nothing
+	 * may frame it; links leak no URL. On every answer: API replies are as well off with them.
+	 */
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'self'; script-src 'self'; style-src 'self'; "
+				"img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+				"base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	add_extra_headers(r, resp->extra_headers);
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
@@ -307,6 +337,90 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 	col_http_error(resp, 404, "not_found", "no such resource");
 }
 
+static void set_deadline(struct col_http *h, struct MHD_Connection *conn, int64_t deadline)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct tracked *t = ci ? ci->socket_context : NULL;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->lock);
+	t->deadline = deadline;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct col_http *h = cls;
+	struct tracked *t = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return;
+		t->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		t->deadline = cm_time_mono_ms() + h->ctx->cfg->http_request_timeout_ms;
+		pthread_mutex_lock(&h->lock);
+		t->next = h->tracked;
+		if (h->tracked)
+			h->tracked->prev = t;
+		h->tracked = t;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = t;
+		return;
+	}
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		h->tracked = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&h->lock);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+	*socket_context = NULL;
+}
+
+static void *reaper(void *arg)
+{
+	struct col_http *h = arg;
+	struct col_metric *cut = col_metric_counter(
+		"cipulse_http_request_timeouts_total", "",
+		"HTTP connections closed because a request was not complete in time.");
+	struct timespec until;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stop) {
+		int64_t now = cm_time_mono_ms();
+
+		for (struct tracked *t = h->tracked; t; t = t->next) {
+			if (t->deadline && now > t->deadline && t->fd >= 0) {
+				shutdown(t->fd, SHUT_RDWR);
+				t->deadline = 0;
+				col_metric_inc(cut);
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->cond, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -335,6 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "DELETE"))
 			return MHD_YES; /* wait for the body */
 	}
+	/* The request is complete: the handler's time and the answer's are not the client's. */
+	set_deadline(h, conn, 0);
 	memset(&resp, 0, sizeof(resp));
 	cm_buf_init(&resp.body, MAX_RESPONSE);
 	resp.status = 200;
@@ -360,8 +476,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct col_http *h = cls;
 	struct request *rq = *con_cls;
 
+	/* The next request on this connection (keep-alive) gets a deadline of its own. */
+	set_deadline(h, conn, cm_time_mono_ms() + h->ctx->cfg->http_request_timeout_ms);
 	if (!rq)
 		return;
 	if (rq->start_ms) {
@@ -450,6 +569,8 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	if (!h)
 		return CM_ENOMEM;
 	h->ctx = ctx;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
 	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
 	if (rc) {
 		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
@@ -471,17 +592,28 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ctx->cfg->http_threads,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)1000, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+		(unsigned int)ctx->cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)ctx->cfg->http_max_conns_per_addr,
+		h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
 		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)", ctx->cfg->http_addr);
 		rc = CM_EIO;
 		goto fail;
 	}
+	if (pthread_create(&h->reaper, NULL, reaper, h)) {
+		MHD_stop_daemon(h->daemon);
+		rc = CM_ENOMEM;
+		goto fail;
+	}
+	h->reaper_started = 1;
 	*out = h;
 	return CM_OK;
 fail:
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);
@@ -493,6 +625,15 @@ void col_http_stop(struct col_http *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->daemon);
+	if (h->reaper_started) {
+		pthread_mutex_lock(&h->lock);
+		h->stop = 1;
+		pthread_cond_signal(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->reaper, NULL);
+	}
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);
