@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/target.h"
 #include "api/api.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -265,7 +266,7 @@ static int exec_ok(struct col_conn *c, const char *sql, const struct api_params 
 
 /* Applies one channel; on bad input answers 400 and returns CM_EINVAL. */
 static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *ch, size_t i,
-		       PGresult **err)
+		       int allow_private, PGresult **err)
 {
 	static const char sql[] =
 		"INSERT INTO notification_channels AS t (name, kind, target, enabled) "
@@ -277,7 +278,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	const char *kind = json_string_value(json_object_get(ch, "kind"));
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
 	struct api_params p = { .n = 0 };
-	char param[64];
+	char param[64], why[160];
 	PGresult *res = NULL;
 	int ok;
 
@@ -300,6 +301,13 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	snprintf(param, sizeof(param), "channels[%zu].target", i);
 	if (target && (!json_is_string(target) || !valid_target(kind, json_string_value(target)))) {
 		api_bad_param(resp, param, "must be an http(s) URL (an e-mail address for email)");
+		return CM_EINVAL;
+	}
+	/* Where the collector would post to: never its own network unless allowed (SSRF). */
+	if (target && strcmp(kind, "email") &&
+	    col_target_check(json_string_value(target), allow_private, NULL, 0, why,
+			     sizeof(why))) {
+		api_bad_param(resp, param, "%s", why);
 		return CM_EINVAL;
 	}
 	snprintf(param, sizeof(param), "channels[%zu].enabled", i);
@@ -521,7 +529,7 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 		rc = CM_EIO;
 	json_array_foreach(chans, i, v) {
 		if (!rc)
-			rc = put_channel(c, resp, v, i, &err);
+			rc = put_channel(c, resp, v, i, req->ctx->cfg->allow_private_targets, &err);
 	}
 	json_array_foreach(rules, i, v) {
 		if (!rc)

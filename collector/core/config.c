@@ -77,8 +77,6 @@ const struct cm_opt col_config_opts[] = {
 	  0, "PostgreSQL connections kept open" },
 	{ "grpc-threads", "CIPULSE_GRPC_THREADS", CM_OPT_INT, "4", OFF(grpc_threads), 1, 64, NULL,
 	  0, "threads that write agent reports to the database" },
-	{ "http-threads", "CIPULSE_HTTP_THREADS", CM_OPT_INT, "8", OFF(http_threads), 1, 256, NULL,
-	  0, "threads that answer HTTP requests" },
 	{ "shutdown-grace", "CIPULSE_SHUTDOWN_GRACE", CM_OPT_DURATION, "10s", OFF(shutdown_grace_ms),
 	  0, 600000, NULL, 0, "how long SIGTERM waits for in-flight reports before cancelling them" },
 	{ "db-statement-timeout", "CIPULSE_DB_STATEMENT_TIMEOUT", CM_OPT_DURATION, "30s",

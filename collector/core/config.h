@@ -36,7 +36,6 @@ struct col_config {
 	long max_body_bytes;
 	long db_pool_size;
 	long grpc_threads;
-	long http_threads;
 	long shutdown_grace_ms;
 	long db_statement_timeout_ms;
 	long db_lock_timeout_ms;

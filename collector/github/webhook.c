@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "cm_http.h"
 #include "cm_json.h"
 #include "cm_log.h"
+#include "cm_time.h"
+#include "core/ratelimit.h"
 #include "store/db.h"
 #include "github/decode.h"
 #include "http/server.h"
@@ -208,6 +211,10 @@ int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *ou
 
 /* ---- the handler ---- */
 
+/* Bad signatures per address and minute (CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT), and their log. */
+static struct col_addr_limit bad_signatures = COL_ADDR_LIMIT_INIT(60000);
+static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
+
 /* Event labels of the metrics: bounded, whatever GitHub sends. */
 static const char *event_label(const char *event)
 {
@@ -281,6 +288,65 @@ static int find_repo(struct col_conn *c, int64_t id, const char *name, struct se
 out:
 	PQclear(res);
 	return rc;
+}
+
+/*
+ * Secrets found recently, by the (id, name) hint that found them: a flood of deliveries naming
+ * one repository costs one lookup per CACHE_MS, not one each. Secrets are set once at
+ * registration, so a short-lived copy is never wrong for long.
+ */
+#define CACHE_SLOTS 64
+#define CACHE_MS 10000
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		int64_t id, at, repo_id;
+		char name[256];
+		char *secret;
+	} e[CACHE_SLOTS];
+	unsigned next;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int cache_get(int64_t id, const char *name, struct secret_row *out)
+{
+	int64_t now = cm_time_mono_ms();
+	int rc = CM_ENOTFOUND;
+
+	pthread_mutex_lock(&cache.lock);
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		if (cache.e[i].secret && cache.e[i].id == id && now - cache.e[i].at < CACHE_MS &&
+		    !strcmp(cache.e[i].name, name)) {
+			out->found = 1;
+			out->id = cache.e[i].repo_id;
+			out->secret = strdup(cache.e[i].secret);
+			rc = out->secret ? CM_OK : CM_ENOMEM;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return rc;
+}
+
+static void cache_put(int64_t id, const char *name, const struct secret_row *r)
+{
+	char *copy = r->secret && strlen(name) < sizeof(cache.e[0].name) ? strdup(r->secret) : NULL;
+	unsigned i;
+
+	if (!copy)
+		return;
+	pthread_mutex_lock(&cache.lock);
+	i = cache.next++ % CACHE_SLOTS;
+	if (cache.e[i].secret) {
+		memset(cache.e[i].secret, 0, strlen(cache.e[i].secret));
+		free(cache.e[i].secret);
+	}
+	cache.e[i].id = id;
+	cache.e[i].repo_id = r->id;
+	cache.e[i].at = cm_time_mono_ms();
+	snprintf(cache.e[i].name, sizeof(cache.e[i].name), "%s", name);
+	cache.e[i].secret = copy;
+	pthread_mutex_unlock(&cache.lock);
 }
 
 static void secret_free(struct secret_row *r)
@@ -375,8 +441,19 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	json_t *payload = NULL;
 	json_error_t jerr;
 	int64_t id = 0;
+	long retry_s;
 	int rc, verified = 0;
 
+	/* An address that keeps sending bad signatures costs nothing more for a while. */
+	if (col_addr_limit_over(&bad_signatures, req->remote_addr, cfg->webhook_bad_signature_limit,
+				cm_time_mono_ms(), &retry_s)) {
+		count(event ? event : "", "rate_limited");
+		col_http_error(resp, 429, "too_many_bad_signatures",
+			       "too many deliveries with a bad signature from this address");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry_s);
+		return;
+	}
 	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
 	if (!event || !*event) {
 		count("", "bad_request");
@@ -416,10 +493,12 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	 * what was found before a syntax error is as good a hint as any.
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
-	if (id || *name) {
+	if ((id || *name) && cache_get(id, name, &repo) == CM_ENOTFOUND) {
 		rc = col_db_acquire(req->ctx->db, &c, 5000);
 		if (!rc)
 			rc = find_repo(c, id, name, &repo);
+		if (!rc)
+			cache_put(id, name, &repo);
 		if (rc) {
 			count(event, "error");
 			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
@@ -434,9 +513,13 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		verified = 1;
 	secret_free(&repo);
 	if (!verified) {
-		count(event, "unauthorized");
-		cm_log_info("webhook", "signature mismatch event=%s remote=%s", event_label(event),
-			    req->remote_addr);
+		long held;
+
+		count(event, "bad_signature");
+		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
+		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
+			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
+				    event_label(event), req->remote_addr, held);
 		col_http_error(resp, 401, "bad_signature",
 			       "X-Hub-Signature-256 does not match this body");
 		goto out;

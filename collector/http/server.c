@@ -561,7 +561,13 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len
 int col_http_start(struct col_ctx *ctx, struct col_http **out)
 {
 	struct col_http *h = calloc(1, sizeof(*h));
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	/*
+	 * A thread per connection: a handler that waits (a search, the database) holds up its own
+	 * client only. With a pool of threads, connections queued behind it on its thread waited
+	 * too, probes included. The connection limits bound the threads.
+	 */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	int rc;
@@ -590,7 +596,6 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	h->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ctx->cfg->http_threads,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,

@@ -228,7 +228,7 @@ def inflate_logs(db, copies):
 def test_search_flood_leaves_health_alone(collector_factory, db):
     c = collector_factory()
     H.insert_history(db, seed=9, runs=300)
-    inflate_logs(db, 1000)
+    inflate_logs(db, 200)
     # "~~~" has no trigram: PostgreSQL reads every tail, and nothing matches.
     path = "/api/v1/logs/search?q=%7E%7E%7E"
     status, _, _, alone = timed_get(c, path, timeout=120)
