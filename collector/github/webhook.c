@@ -554,6 +554,14 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			       "repository %s is not registered with cipulse", name);
 		goto out;
 	}
+	/* The secret may have come from the cache: the store needs a connection of its own. */
+	if (!c && col_db_acquire(req->ctx->db, &c, 5000)) {
+		c = NULL;
+		count(event, "error");
+		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		goto out;
+	}
 	store_event(req, resp, c, event, payload);
 out:
 	json_decref(payload);
