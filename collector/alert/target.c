@@ -77,6 +77,7 @@ int col_target_check(const char *url, int allow_private, char *pin, size_t pin_s
 	hints.ai_socktype = SOCK_STREAM;
 	if (getaddrinfo(host, port, &hints, &ai) || !ai) {
 		snprintf(why, why_size, "host cannot be resolved");
+		rc = CM_EUNAVAIL;
 		goto out;
 	}
 	rc = CM_OK;

@@ -13,8 +13,10 @@
 
 /*
  * 0 when url is an http(s) URL whose host resolves only to public addresses (or allow_private,
- * CIPULSE_ALLOW_PRIVATE_TARGETS, is set). Otherwise CM_EINVAL or CM_EDENIED with the reason in
- * why. When pin is given, it gets "host:port:address" for CURLOPT_RESOLVE.
+ * CIPULSE_ALLOW_PRIVATE_TARGETS, is set). Otherwise, with the reason in why: CM_EINVAL (not an
+ * http(s) URL), CM_EDENIED (a private address), CM_EUNAVAIL (the name does not resolve now: the
+ * API stores such a target, a notifier must not send). When pin is given, it gets
+ * "host:port:address" for CURLOPT_RESOLVE.
  */
 int col_target_check(const char *url, int allow_private, char *pin, size_t pin_size, char *why,
 		     size_t why_size);

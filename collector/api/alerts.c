@@ -303,12 +303,18 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 		api_bad_param(resp, param, "must be an http(s) URL (an e-mail address for email)");
 		return CM_EINVAL;
 	}
-	/* Where the collector would post to: never its own network unless allowed (SSRF). */
-	if (target && strcmp(kind, "email") &&
-	    col_target_check(json_string_value(target), allow_private, NULL, 0, why,
-			     sizeof(why))) {
-		api_bad_param(resp, param, "%s", why);
-		return CM_EINVAL;
+	/*
+	 * Where the collector would post to: never its own network unless allowed (SSRF). A name
+	 * that does not resolve now is stored; the notifier checks again before each send.
+	 */
+	if (target && strcmp(kind, "email")) {
+		int rc = col_target_check(json_string_value(target), allow_private, NULL, 0, why,
+					  sizeof(why));
+
+		if (rc && rc != CM_EUNAVAIL) {
+			api_bad_param(resp, param, "%s", why);
+			return CM_EINVAL;
+		}
 	}
 	snprintf(param, sizeof(param), "channels[%zu].enabled", i);
 	if (enabled && !json_is_boolean(enabled)) {

@@ -30,6 +30,7 @@ struct col_db {
 	int down;
 	int64_t retry_at;
 	long backoff_ms;
+	unsigned gen; /* outages so far: a connection opened before the last one is reopened */
 };
 
 int col_db_new(struct col_db **out, const char *url, int size)
@@ -134,6 +135,7 @@ static void note_down(struct col_db *db, const char *why)
 	if (!db->down) {
 		cm_log_warn("db", "database unreachable: %s", why);
 		db->down = 1;
+		db->gen++;
 		db->backoff_ms = BACKOFF_MIN_MS;
 	}
 	db->retry_at = cm_time_mono_ms() + db->backoff_ms;
@@ -192,6 +194,7 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 	struct timespec until;
 	struct col_conn *c;
 	char err[256];
+	unsigned gen;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;
@@ -217,14 +220,17 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 	}
 	c = db->idle[--db->nidle];
 	db->in_use++;
+	gen = db->gen;
 	pthread_mutex_unlock(&db->lock);
 
-	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+	/* Opened before the last outage: its server may be gone (a restart); open a new one. */
+	if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || c->gen != gen)) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
 	if (!c->pg) {
 		c->prepared = 0;
+		c->gen = gen;
 		c->pg = col_db_connect(db, err, sizeof(err));
 		pthread_mutex_lock(&db->lock);
 		if (c->pg)

@@ -25,7 +25,8 @@ struct col_db;
 struct col_conn {
 	PGconn *pg;
 	uint32_t prepared;
-	int armed; /* pool internal, under the pool's lock: pg's socket may be cut off */
+	int armed;    /* pool internal, under the pool's lock: pg's socket may be cut off */
+	unsigned gen; /* pool internal: the outage count when pg was opened */
 };
 
 /* Creates a pool of `size` connections to `url` (connections are opened lazily). */
