@@ -31,7 +31,7 @@ const struct cm_opt ag_options[] = {
 	  "where undelivered reports and exec tails are kept "
 	  "(default $XDG_CACHE_HOME/cipulse/spool or ~/.cache/cipulse/spool)" },
 	{ "spool-max-bytes", "CIPULSE_SPOOL_MAX_BYTES", CM_OPT_INT, "67108864", O(spool_max_bytes),
-	  4096, LONG_MAX, NULL, 0, "most bytes of spooled reports; the oldest are dropped" },
+	  4096, LONG_MAX, NULL, 0, "most bytes of spooled reports (of all repositories); the oldest are dropped" },
 	{ "job-id", "CIPULSE_JOB_ID", CM_OPT_INT, "0", O(job_id), 0, LONG_MAX, NULL, 0,
 	  "numeric id of this job (${{ job.check_run_id }}); 0: find the in-progress job of "
 	  "RUNNER_NAME" },
@@ -159,7 +159,8 @@ void ag_config_help(FILE *out)
 		"  exec     exec -- COMMAND ARGS...: run a step's command, pass its output through,\n"
 		"           keep its last lines and exit code for the job's report; exits with the\n"
 		"           command's exit code\n"
-		"  flush    send the reports spooled while the collector was unreachable\n"
+		"  flush    send this repository's reports spooled while the collector was\n"
+		"           unreachable (each repository's reports go only with its own token)\n"
 		"\n"
 		"Exit status: 0 when the report was sent or safely spooled (a ::warning:: line says\n"
 		"what was off); 2 for misuse; 1 with --strict when something failed.\n"

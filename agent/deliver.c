@@ -1,5 +1,6 @@
 #include "deliver.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,11 +53,13 @@ enum ag_delivery ag_deliver(const struct ag_config *cfg, const char *spool_dir,
 		snprintf(why, whysize, "report %s rejected: %s", report_id, sendwhy);
 		return AG_REJECTED;
 	}
-	rc = ag_spool_put(spool_dir, cfg->spool_max_bytes, report_id, frames, n, name, sizeof(name),
-			  &dropped);
+	rc = ag_spool_put(spool_dir, cfg->github_repository_id, cfg->spool_max_bytes, report_id,
+			  frames, n, name, sizeof(name), &dropped);
 	if (rc) {
+		/* A full disk (ENOSPC) or a file-size limit (EFBIG): say which. */
 		snprintf(why, whysize, "report %s not delivered (%s) and could not be spooled in %s: %s",
-			 report_id, sendwhy, spool_dir, cm_strerror(rc));
+			 report_id, sendwhy, spool_dir,
+			 rc == CM_EIO ? strerror(errno) : cm_strerror(rc));
 		return AG_LOST;
 	}
 	snprintf(why, whysize, "report %s spooled for later (%s)%s", report_id, sendwhy,
@@ -70,50 +73,71 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 	int64_t end = cm_time_mono_ms() + budget_ms;
 	struct cm_buf frames = CM_BUF_INIT(SPOOL_READ_MAX);
 	struct ag_send_opts o;
-	char **names, why[512];
+	char **names, why[512], dir[4096];
 	size_t n, i;
-	int rc;
+	int rc, moved;
 
 	*sent = *left = *dropped = 0;
-	rc = ag_spool_list(spool_dir, &names, &n);
-	if (rc)
+	ag_spool_clean(spool_dir);
+	rc = ag_spool_migrate(spool_dir, &moved, dropped);
+	if (rc == CM_OK && moved)
+		cm_log_info("spool", "moved reports of the old layout to their repositories count=%d",
+			    moved);
+	/* Only this repository's reports: the token is this repository's. */
+	rc = ag_spool_repo_dir(spool_dir, cfg->github_repository_id, dir, sizeof(dir));
+	if (rc == CM_OK)
+		rc = ag_spool_list(dir, &names, &n);
+	if (rc) {
+		cm_buf_release(&frames);
 		return rc;
+	}
 	for (i = 0; i < n; i++) {
 		struct ag_ack ack;
 		long remaining = (long)(end - cm_time_mono_ms());
+		int64_t repo_id = 0;
 		int fd;
 
 		if (remaining <= 0)
 			break;
-		rc = ag_spool_open(spool_dir, names[i], &frames, &fd);
+		rc = ag_spool_open(dir, names[i], &frames, &fd, &repo_id);
 		if (rc == CM_ECONFLICT || rc == CM_ENOTFOUND) {
 			/* Another agent is sending it, or just sent it. */
 			continue;
 		}
 		if (rc == CM_EPROTO) {
-			cm_log_warn("spool", "dropping a damaged spool file file=%s", names[i]);
-			ag_spool_done(spool_dir, names[i], -1, 1);
+			ag_spool_drop_damaged(dir, names[i]);
 			(*dropped)++;
 			continue;
 		}
 		if (rc)
 			continue;
+		if (repo_id != cfg->github_repository_id) {
+			/* Put there by hand: never send it with this repository's token. */
+			cm_log_warn("spool", "skipping a report of another repository file=%s repo=%lld",
+				    names[i], (long long)repo_id);
+			ag_spool_done(dir, names[i], fd, 0);
+			continue;
+		}
 		/* One attempt per report while the rest of the budget lasts: a backlog must not stall. */
 		ag_send_opts_from(cfg, remaining, &o);
 		rc = ag_send(&o, frames.data, frames.len, &ack, why, sizeof(why));
 		if (rc == CM_OK) {
 			cm_log_info("spool", "spooled report delivered id=%s duplicate=%d", ack.report_id,
 				    ack.duplicate);
-			ag_spool_done(spool_dir, names[i], fd, 1);
+			ag_spool_done(dir, names[i], fd, 1);
 			(*sent)++;
 		} else if (rc == CM_EINVAL || rc == CM_ETOOBIG) {
 			cm_log_warn("spool", "collector rejected a spooled report file=%s: %s", names[i],
 				    why);
-			ag_spool_done(spool_dir, names[i], fd, 1);
+			ag_spool_done(dir, names[i], fd, 1);
 			(*dropped)++;
 		} else {
+			/*
+			 * Unavailable, or the token refused (UNAUTHENTICATED, PERMISSION_DENIED): the
+			 * report waits for this repository's next job, within the spool's size limit.
+			 */
 			cm_log_warn("spool", "spooled report not delivered file=%s: %s", names[i], why);
-			ag_spool_done(spool_dir, names[i], fd, 0);
+			ag_spool_done(dir, names[i], fd, 0);
 			break;
 		}
 	}
@@ -122,7 +146,7 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 		char **rest;
 		size_t m;
 
-		if (ag_spool_list(spool_dir, &rest, &m) == CM_OK) {
+		if (ag_spool_list(dir, &rest, &m) == CM_OK) {
 			*left = (int)m;
 			ag_spool_names_free(rest, m);
 		}

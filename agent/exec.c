@@ -26,6 +26,19 @@
 #define DRAIN_MS 300
 
 static volatile sig_atomic_t child_pid;
+static struct sigaction sigxfsz_before;
+static int sigxfsz_ignored;
+
+void ag_exec_ignore_sigxfsz(void)
+{
+	struct sigaction ign;
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGXFSZ, &ign, &sigxfsz_before) == 0)
+		sigxfsz_ignored = 1;
+}
 
 static void forward_signal(int sig)
 {
@@ -149,6 +162,9 @@ int ag_exec_run(const struct ag_config *cfg, const char *spool_dir, char **argv,
 	if (pid == 0) {
 		for (int i = 0; i < 4; i++)
 			sigaction(sigs[i], &old[i], NULL);
+		/* An ignored signal stays ignored across exec: the command gets what we had. */
+		if (sigxfsz_ignored)
+			sigaction(SIGXFSZ, &sigxfsz_before, NULL);
 		if (dup2(out_pipe[1], STDOUT_FILENO) < 0 || dup2(err_pipe[1], STDERR_FILENO) < 0)
 			_exit(127);
 		execvp(argv[0], argv);

@@ -13,6 +13,13 @@
 #include "logtail.h"
 
 /*
+ * Makes the agent ignore SIGXFSZ, so that a file-size limit (`ulimit -f`) turns writes to the
+ * spool into EFBIG errors that it handles, instead of killing it. The disposition it had is
+ * given back to the commands that exec mode runs. Call once, first thing in main.
+ */
+void ag_exec_ignore_sigxfsz(void);
+
+/*
  * Runs argv[0] (PATH searched) and returns its exit status (128+N when killed by signal N, 127
  * when it could not be started). SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to it.
  * Recording the tail is best effort: a failure there prints a ::warning:: and changes nothing

@@ -88,6 +88,9 @@ static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
 	int sent, left, dropped, rc;
 	char msg[4400];
 
+	if (cfg->github_repository_id <= 0)
+		warn_line("flush sends the spooled reports of the job's own repository, and "
+			  "GITHUB_REPOSITORY_ID is not set");
 	ag_send_global_init();
 	rc = ag_flush(cfg, spool_dir, cfg->send_budget_ms, &sent, &left, &dropped);
 	ag_send_global_shutdown();
@@ -191,6 +194,8 @@ int main(int argc, char **argv)
 	char spool_dir[4096];
 	int rest, help, rc, code;
 
+	/* Under `ulimit -f`, spooling must fail with EFBIG (handled), not kill the agent. */
+	ag_exec_ignore_sigxfsz();
 	srand((unsigned)(time(NULL) ^ getpid()));
 	rc = ag_config_load(&cfg, argc, argv, &mode, &rest, &help, &err);
 	if (rc) {

@@ -462,7 +462,8 @@ int ag_frames_next(const char *data, size_t size, size_t *off, const char **msg,
 	return 1;
 }
 
-int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize)
+int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize,
+			int64_t *repo_id)
 {
 	Cipulse__V1__ReportChunk *c;
 	const char *msg;
@@ -479,6 +480,8 @@ int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize
 	if (c->chunk_case == CIPULSE__V1__REPORT_CHUNK__CHUNK_HEADER && c->header->report_id &&
 	    *c->header->report_id) {
 		snprintf(out, outsize, "%s", c->header->report_id);
+		if (repo_id)
+			*repo_id = c->header->repository ? c->header->repository->id : 0;
 		rc = CM_OK;
 	}
 	cipulse__v1__report_chunk__free_unpacked(c, NULL);

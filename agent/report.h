@@ -90,7 +90,11 @@ int ag_report_encode(const struct ag_report *r, struct cm_buf *out);
  * returns 0 at the end, CM_EPROTO when the data is not a whole number of valid frames.
  */
 int ag_frames_next(const char *data, size_t size, size_t *off, const char **msg, size_t *len);
-/* Checks frames and copies the header's report_id into out. */
-int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize);
+/*
+ * Checks frames and copies the header's report_id into out, and its repository id into
+ * *repo_id when repo_id is not NULL (0 when the header has none).
+ */
+int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize,
+			int64_t *repo_id);
 
 #endif

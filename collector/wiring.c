@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "api/probes.h"
+#include "github/backfill.h"
 #include "github/poller.h"
 #include "store/retention.h"
 #include "github/webhook.h"
@@ -22,7 +23,6 @@ void col_routes_register(void)
 	col_health_http_routes();
 	col_api_routes();
 	col_webhook_routes();
-	col_poller_routes();
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)

@@ -3,6 +3,8 @@
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/ and runs each for N seconds.
 #
 #   scripts/fuzz.sh [SECONDS] [NAME...]     e.g. scripts/fuzz.sh 60 report
+#   scripts/fuzz.sh --replay [NAME...]      runs each target once over its seed corpus and
+#                                           fails on any crash (a step of scripts/test.sh)
 #
 # Each target links against the collector, agent and common sources compiled here with clang
 # (as archives, so a target pulls in only what it uses). Corpus of NAME: build-fuzz/corpus/NAME,
@@ -11,8 +13,15 @@
 # if any target finds one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
-shift || true
+replay=0
+if [ "${1:-}" = --replay ]; then
+  replay=1
+  shift
+  seconds=0
+else
+  seconds=${1:-20}
+  shift || true
+fi
 out=build-fuzz
 CC=${FUZZ_CC:-clang}
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -71,9 +80,30 @@ for src in "${targets[@]}"; do
   name=$(basename "$src" .c)
   name=${name#fuzz_}
   bin=$out/fuzz_$name
-  echo "=== fuzz: $name (${seconds}s) ==="
   "$CC" "${CFLAGS[@]/fuzzer-no-link/fuzzer}" -Werror -Wall -Wextra -Wno-unused-parameter \
     -o "$bin" "$src" $out/libcollector.a $out/libagent.a $out/libcommon.a "${LIBS[@]}"
+  if [ "$replay" = 1 ]; then
+    # The seeds only (committed files and the generator), each run once: libFuzzer runs the
+    # files named on its command line and exits non-zero on the first crash or leak.
+    seeds=$out/seeds/$name
+    rm -rf "$seeds"
+    mkdir -p "$seeds"
+    if [ -d "tests/fuzz/corpus/$name" ]; then cp "tests/fuzz/corpus/$name"/* "$seeds"/ 2>/dev/null || true; fi
+    if [ -x "tests/fuzz/seed-$name.sh" ]; then "tests/fuzz/seed-$name.sh" "$seeds"; fi
+    files=("$seeds"/*)
+    [ "${#files[@]}" -gt 0 ] || { echo "fuzz: $name has no seed inputs" >&2; status=1; continue; }
+    if ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
+        LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+        "$bin" -rss_limit_mb=2048 -timeout=10 "${files[@]}" >"$out/replay_$name.log" 2>&1; then
+      echo "fuzz replay: $name, ${#files[@]} seed inputs: ok"
+    else
+      echo "fuzz replay: $name FAILED (log: $out/replay_$name.log)"
+      tail -n 40 "$out/replay_$name.log"
+      status=1
+    fi
+    continue
+  fi
+  echo "=== fuzz: $name (${seconds}s) ==="
   corpus=$out/corpus/$name
   crashes=$out/crashes/$name
   mkdir -p "$corpus" "$crashes"

@@ -30,6 +30,7 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/alerts", api_alerts_list);
 	col_http_route("GET", "/api/v1/settings/alerts", api_alert_settings_get);
 	col_http_route("POST", "/api/v1/settings/alerts", api_alert_settings_post);
+	col_http_route("POST", "/api/v1/poll/run", api_poll_run);
 }
 
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)

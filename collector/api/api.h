@@ -8,6 +8,7 @@
  *   api_logs.c     log search
  *   api_alerts.c   alerts, alert rules and notification channels
  *   api_prom.c     pipeline metrics on /metrics (Prometheus)
+ *   poll.c         POST /api/v1/poll/run: poll GitHub now (a slow route, off the HTTP threads)
  *
  * Every reply is JSON; errors have the shape {"error": {"code", "message"[, "param"]}}. Bad input
  * is a 400 naming the parameter, never a 500. Handlers are called on the HTTP server's threads and
@@ -166,6 +167,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp);
 void api_alert_settings_get(const struct col_http_req *req, struct col_http_resp *resp);
 void api_alert_settings_post(const struct col_http_req *req, struct col_http_resp *resp);
+void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp);
 
 /* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);

@@ -1,6 +1,5 @@
 #include "github/poller.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -9,23 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "cm_crypto.h"
 #include "cm_err.h"
-#include "cm_json.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/process_metrics.h"
 #include "github/client.h"
 #include "github/decode.h"
-#include "http/server.h"
-#include "core/process_metrics.h"
+#include "github/poller_int.h"
 #include "store/store.h"
-#include "store/tokens.h"
 
-/* Arbitrary constants naming cipulse's poller locks among advisory locks. */
+/* An arbitrary constant naming cipulse's poller lock among advisory locks. */
 #define POLL_LOCK_KEY "7263105822"
-#define BACKFILL_LOCK_KEY "7263105823"
 /* Bounds on one poll, so that a huge repository cannot starve the others. */
 #define RECONCILE_MAX 50
 #define JOB_PAGES_MAX 10
@@ -33,25 +27,10 @@
 /* Deliveries older than this are forgotten (GitHub redelivers for a few days at most). */
 #define DELIVERY_RETENTION "30 days"
 
-/* One repository being polled: what every step needs. */
-struct rp {
-	struct col_ctx *ctx;
-	struct col_conn *c;
-	struct col_gh_client *gh;
-	volatile sig_atomic_t *stop;
-	int64_t repo_id;
-	char full_name[256];
-	char base[300]; /* "/repos/owner/name/actions/runs" */
-	struct col_poll_stats *st;
-	/* Run attempts handled in this poll, not to be reconciled again. */
-	int64_t done[256][2];
-	int ndone;
-};
-
 /* ---- database helpers ---- */
 
-static PGresult *query(struct col_conn *c, const char *sql, int n, const char *const *params,
-		       int *rc)
+PGresult *rp_query(struct col_conn *c, const char *sql, int n, const char *const *params,
+		   int *rc)
 {
 	PGresult *res = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
 
@@ -65,14 +44,14 @@ static PGresult *query(struct col_conn *c, const char *sql, int n, const char *c
 }
 
 /* The repository's id and token (token "" when it has none). */
-static int load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
-		     size_t size)
+int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
+		 size_t size)
 {
 	const char *params[1] = { full_name };
 	PGresult *res;
 	int rc;
 
-	res = query(c, "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1",
+	res = rp_query(c, "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1",
 		    1, params, &rc);
 	if (!res)
 		return rc;
@@ -86,8 +65,8 @@ static int load_repo(struct col_conn *c, const char *full_name, int64_t *id, cha
 	return CM_OK;
 }
 
-static int state_get(struct rp *p, const char *key, char *etag, size_t esize, char *value,
-		     size_t vsize)
+int rp_state_get(struct rp *p, const char *key, char *etag, size_t esize, char *value,
+		 size_t vsize)
 {
 	char id[24];
 	const char *params[2] = { id, key };
@@ -99,7 +78,7 @@ static int state_get(struct rp *p, const char *key, char *etag, size_t esize, ch
 		etag[0] = '\0';
 	if (value)
 		value[0] = '\0';
-	res = query(p->c, "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
+	res = rp_query(p->c, "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
 			  "WHERE repo_id = $1::bigint AND key = $2",
 		    2, params, &rc);
 	if (!res)
@@ -114,7 +93,7 @@ static int state_get(struct rp *p, const char *key, char *etag, size_t esize, ch
 	return CM_OK;
 }
 
-static int state_put(struct rp *p, const char *key, const char *etag, const char *value)
+int rp_state_put(struct rp *p, const char *key, const char *etag, const char *value)
 {
 	char id[24];
 	const char *params[4] = { id, key, etag, value };
@@ -122,7 +101,7 @@ static int state_put(struct rp *p, const char *key, const char *etag, const char
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = query(p->c, "INSERT INTO poller_state (repo_id, key, etag, value) "
+	res = rp_query(p->c, "INSERT INTO poller_state (repo_id, key, etag, value) "
 			  "VALUES ($1::bigint, $2, NULLIF($3, ''), NULLIF($4, '')) "
 			  "ON CONFLICT (repo_id, key) DO UPDATE SET etag = EXCLUDED.etag, "
 			  "value = EXCLUDED.value, updated_at = now()",
@@ -131,7 +110,7 @@ static int state_put(struct rp *p, const char *key, const char *etag, const char
 	return rc;
 }
 
-static int state_del(struct rp *p, const char *key)
+int rp_state_del(struct rp *p, const char *key)
 {
 	char id[24];
 	const char *params[2] = { id, key };
@@ -139,7 +118,7 @@ static int state_del(struct rp *p, const char *key)
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = query(p->c, "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
+	res = rp_query(p->c, "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
 		    params, &rc);
 	PQclear(res);
 	return rc;
@@ -166,7 +145,7 @@ static int known_run(struct rp *p, int64_t run_id, int attempt, struct known *k)
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(rid, sizeof(rid), "%" PRId64, run_id);
 	snprintf(att, sizeof(att), "%d", attempt);
-	res = query(p->c,
+	res = rp_query(p->c,
 		    "SELECT COALESCE(r.status, ''), COALESCE(r.conclusion, ''), "
 		    "COALESCE((extract(epoch FROM r.updated_at) * 1000)::bigint, 0), "
 		    "'poller' = ANY (r.sources), (SELECT count(*) FROM jobs j WHERE j.repo_id = "
@@ -208,8 +187,8 @@ static int is_done(const struct rp *p, int64_t run_id, int attempt)
 
 /* ---- GitHub ---- */
 
-static int get_json(struct rp *p, const char *path, const char *etag, struct col_gh_resp *resp,
-		    json_t **out)
+int rp_get_json(struct rp *p, const char *path, const char *etag, struct col_gh_resp *resp,
+		json_t **out)
 {
 	json_error_t e;
 	int rc;
@@ -248,7 +227,7 @@ static int add_jobs(struct rp *p, struct col_gh_report *r)
 		json_t *doc, *jobs, *job;
 		size_t i;
 
-		rc = get_json(p, path, NULL, &resp, &doc);
+		rc = rp_get_json(p, path, NULL, &resp, &doc);
 		if (rc)
 			break;
 		jobs = json_object_get(doc, "jobs");
@@ -337,7 +316,7 @@ static int sync_attempt(struct rp *p, int64_t run_id, int attempt, int force)
 
 	snprintf(path, sizeof(path), "%s/%" PRId64 "/attempts/%d", p->base, run_id, attempt);
 	col_gh_resp_init(&resp);
-	rc = get_json(p, path, NULL, &resp, &doc);
+	rc = rp_get_json(p, path, NULL, &resp, &doc);
 	col_gh_resp_release(&resp);
 	if (rc == CM_ENOTFOUND) {
 		cm_log_info("poller", "run gone from GitHub repo=%s run=%" PRId64 " attempt=%d",
@@ -370,7 +349,7 @@ static int sync_earlier_attempts(struct rp *p, json_t *run)
 }
 
 /* Runs of one list page; *oldest gets the creation time of the last one. */
-static int sync_page(struct rp *p, json_t *doc, int with_attempts, char *oldest, size_t size)
+int rp_sync_page(struct rp *p, json_t *doc, int with_attempts, char *oldest, size_t size)
 {
 	json_t *runs = json_object_get(doc, "workflow_runs"), *run;
 	size_t i;
@@ -402,17 +381,17 @@ static int poll_recent(struct rp *p)
 	json_t *doc = NULL;
 	int rc;
 
-	rc = state_get(p, "runs", etag, sizeof(etag), NULL, 0);
+	rc = rp_state_get(p, "runs", etag, sizeof(etag), NULL, 0);
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s?per_page=100", p->base);
 	col_gh_resp_init(&resp);
-	rc = get_json(p, path, etag, &resp, &doc);
+	rc = rp_get_json(p, path, etag, &resp, &doc);
 	if (!rc && doc)
-		rc = sync_page(p, doc, 0, NULL, 0);
+		rc = rp_sync_page(p, doc, 0, NULL, 0);
 	/* The ETag is kept only once the page is stored: a failure means reading it again. */
 	if (!rc && doc)
-		rc = state_put(p, "runs", resp.etag, NULL);
+		rc = rp_state_put(p, "runs", resp.etag, NULL);
 	json_decref(doc);
 	col_gh_resp_release(&resp);
 	return rc;
@@ -428,7 +407,7 @@ static int reconcile(struct rp *p)
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(stale, sizeof(stale), "%.3f", (double)p->ctx->cfg->poll_stale_ms / 1000.0);
-	res = query(p->c,
+	res = rp_query(p->c,
 		    "SELECT run_id, run_attempt FROM workflow_runs WHERE repo_id = $1::bigint "
 		    "AND (status IS DISTINCT FROM 'completed' OR NOT ('poller' = ANY (sources))) "
 		    "AND inserted_at <= now() - make_interval(secs => $2::double precision) "
@@ -453,8 +432,8 @@ static int reconcile(struct rp *p)
 	return rc;
 }
 
-static int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *full_name,
-		   volatile sig_atomic_t *stop, struct col_poll_stats *st)
+int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *full_name,
+	    volatile sig_atomic_t *stop, struct col_poll_stats *st)
 {
 	char token[512];
 	const char *tok;
@@ -470,7 +449,7 @@ static int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const 
 		return CM_ENOTFOUND;
 	snprintf(p->full_name, sizeof(p->full_name), "%s", full_name);
 	snprintf(p->base, sizeof(p->base), "/repos/%s/actions/runs", full_name);
-	rc = load_repo(c, full_name, &p->repo_id, token, sizeof(token));
+	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token));
 	if (rc)
 		return rc;
 	tok = *token ? token : ctx->cfg->github_token;
@@ -497,7 +476,7 @@ int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *fu
 
 		snprintf(path, sizeof(path), "%s/%" PRId64, p.base, run_id);
 		col_gh_resp_init(&resp);
-		rc = get_json(&p, path, NULL, &resp, &doc);
+		rc = rp_get_json(&p, path, NULL, &resp, &doc);
 		col_gh_resp_release(&resp);
 		if (!rc) {
 			rc = sync_run(&p, doc, 1);
@@ -511,98 +490,6 @@ int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *fu
 	if (!rc)
 		rc = reconcile(&p);
 out:
-	col_gh_client_free(p.gh);
-	return rc;
-}
-
-/* ---- backfill ---- */
-
-int col_poller_backfill(struct col_ctx *ctx, struct col_conn *c, const char *full_name, int days,
-			volatile sig_atomic_t *stop, col_backfill_progress_fn fn, void *arg,
-			struct col_poll_stats *st)
-{
-	char since[32], cursor[32] = "", saved[80], path[sizeof(((struct col_gh_resp *)0)->next)];
-	char value[80];
-	struct col_gh_resp resp;
-	struct rp p;
-	int rc;
-
-	col_gh_resp_init(&resp);
-	rc = rp_open(&p, ctx, c, full_name, stop, st);
-	if (rc)
-		goto out;
-	{
-		time_t t = (time_t)(cm_time_now_ms() / 1000 - (int64_t)days * 86400);
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	}
-	/* "SINCE CURSOR": resume below the cursor, reaching back to the older of both starts. */
-	rc = state_get(&p, "backfill", NULL, 0, saved, sizeof(saved));
-	if (rc)
-		goto out;
-	if (*saved) {
-		char s[32], cur[32];
-
-		if (sscanf(saved, "%31s %31s", s, cur) == 2) {
-			if (strcmp(s, since) < 0)
-				snprintf(since, sizeof(since), "%s", s);
-			snprintf(cursor, sizeof(cursor), "%s", cur);
-			cm_log_info("backfill", "resuming repo=%s since=%s before=%s", full_name,
-				    since, cursor);
-		}
-	}
-	/*
-	 * GitHub answers at most 1000 runs to a filtered query: when a range has more, query again
-	 * below the oldest run reached.
-	 */
-	for (;;) {
-		char last[32] = "";
-		long seen = 0, total = 0;
-
-		if (*cursor)
-			snprintf(path, sizeof(path), "%s?per_page=100&created=%s..%s", p.base, since,
-				 cursor);
-		else
-			snprintf(path, sizeof(path), "%s?per_page=100&created=%%3E%%3D%s", p.base,
-				 since);
-		while (*path) {
-			json_t *doc;
-
-			rc = get_json(&p, path, NULL, &resp, &doc);
-			if (rc)
-				goto out;
-			if (!total) {
-				total = (long)json_integer_value(json_object_get(doc, "total_count"));
-				if (!st->total)
-					st->total = total;
-			}
-			seen += (long)json_array_size(json_object_get(doc, "workflow_runs"));
-			rc = sync_page(&p, doc, 1, last, sizeof(last));
-			json_decref(doc);
-			if (rc)
-				goto out;
-			/* Everything newer than the oldest run of this page is stored. */
-			if (*last) {
-				snprintf(value, sizeof(value), "%s %s", since, last);
-				rc = state_put(&p, "backfill", NULL, value);
-				if (rc)
-					goto out;
-			}
-			if (fn)
-				fn(arg, full_name, st, 0);
-			snprintf(path, sizeof(path), "%s", resp.next);
-		}
-		if (seen >= total || !*last || !strcmp(last, cursor))
-			break;
-		snprintf(cursor, sizeof(cursor), "%s", last);
-	}
-	rc = state_del(&p, "backfill");
-	if (fn && !rc)
-		fn(arg, full_name, st, 1);
-out:
-	col_gh_resp_release(&resp);
 	col_gh_client_free(p.gh);
 	return rc;
 }
@@ -634,7 +521,7 @@ static void poll_cycle(struct col_poller *p)
 	}
 	if (col_db_acquire(p->ctx->db, &c, 5000))
 		return;
-	res = query(c, "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL, &rc);
+	res = rp_query(c, "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL, &rc);
 	locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
 	if (!locked) {
@@ -642,7 +529,7 @@ static void poll_cycle(struct col_poller *p)
 		col_db_release(p->ctx->db, c);
 		return;
 	}
-	res = query(c, "SELECT full_name FROM repositories ORDER BY full_name", 0, NULL, &rc);
+	res = rp_query(c, "SELECT full_name FROM repositories ORDER BY full_name", 0, NULL, &rc);
 	for (int i = 0; res && i < PQntuples(res) && !p->stop; i++) {
 		struct col_poll_stats st;
 		const char *name = PQgetvalue(res, i, 0);
@@ -666,10 +553,10 @@ static void poll_cycle(struct col_poller *p)
 			    (long long)(cm_time_mono_ms() - t0));
 	}
 	PQclear(res);
-	PQclear(query(c, "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '"
+	PQclear(rp_query(c, "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '"
 			 DELIVERY_RETENTION "'",
 		      0, NULL, &rc));
-	PQclear(query(c, "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL, &rc));
+	PQclear(rp_query(c, "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL, &rc));
 	col_db_release(p->ctx->db, c);
 	col_metric_inc(errors ? cycles_err : cycles_ok);
 	if (!errors)
@@ -741,231 +628,3 @@ void col_poller_stop(struct col_poller *p)
 	free(p);
 }
 
-/* ---- POST /api/v1/poll/run ---- */
-
-static int is_admin(const struct col_http_req *req, struct col_conn *c)
-{
-	const char *auth = col_http_header(req, "Authorization");
-	const char *admin = req->ctx->cfg->admin_token;
-	struct col_token_info info;
-
-	if (!auth || strncasecmp(auth, "Bearer ", 7))
-		return 0;
-	auth += 7;
-	if (admin && *admin && cm_consttime_eq(auth, strlen(auth), admin, strlen(admin)))
-		return 1;
-	return col_token_check(c, auth, &info) == CM_OK && !strcmp(info.kind, "admin");
-}
-
-static void stats_json(struct cm_buf *b, const char *repo, const struct col_poll_stats *st)
-{
-	cm_buf_adds(b, "{\"repo\":");
-	cm_json_add_string(b, repo);
-	cm_buf_addf(b, ",\"requests\":%ld,\"not_modified\":%ld,\"runs_seen\":%ld,"
-		    "\"runs_written\":%ld,\"jobs\":%ld}",
-		    st->requests, st->not_modified, st->runs_seen, st->runs_written, st->jobs);
-}
-
-static void poll_run(const struct col_http_req *req, struct col_http_resp *resp)
-{
-	struct col_poll_stats st;
-	struct col_conn *c = NULL;
-	json_t *body = NULL, *jrepo, *jrun, *jdays;
-	json_error_t e;
-	int rc;
-
-	if (col_db_acquire(req->ctx->db, &c, 5000)) {
-		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
-		return;
-	}
-	if (!is_admin(req, c)) {
-		col_http_error(resp, col_http_header(req, "Authorization") ? 403 : 401,
-			       "unauthorized", "an admin token is required");
-		goto out;
-	}
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
-	jrepo = json_object_get(body, "repo");
-	jrun = json_object_get(body, "run_id");
-	jdays = json_object_get(body, "days");
-	if (!json_is_object(body) || !json_is_string(jrepo) ||
-	    (jrun && !json_is_integer(jrun)) || (jdays && !json_is_integer(jdays)) ||
-	    (jrun && json_integer_value(jrun) <= 0) ||
-	    (jdays && (json_integer_value(jdays) < 1 || json_integer_value(jdays) > 3650))) {
-		col_http_error(resp, 400, "invalid",
-			       "expected {\"repo\": \"owner/name\"} with optional integer "
-			       "\"run_id\" or \"days\" (1..3650)");
-		goto out;
-	}
-	if (jdays)
-		rc = col_poller_backfill(req->ctx, c, json_string_value(jrepo),
-					 (int)json_integer_value(jdays), &req->ctx->stopping, NULL,
-					 NULL, &st);
-	else
-		rc = col_poller_poll_repo(req->ctx, c, json_string_value(jrepo),
-					  jrun ? (int64_t)json_integer_value(jrun) : 0,
-					  &req->ctx->stopping, &st);
-	switch (rc) {
-	case CM_OK:
-		stats_json(&resp->body, json_string_value(jrepo), &st);
-		break;
-	case CM_ENOTFOUND:
-		col_http_error(resp, 404, "not_found", "no such repository or run");
-		break;
-	case CM_EDENIED:
-		col_http_error(resp, 409, "no_github_access",
-			       "no GitHub token for this repository, or GitHub refused it");
-		break;
-	default:
-		col_http_error(resp, 502, "github_unavailable", "polling failed: %s",
-			       cm_strerror(rc));
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 60\r\n");
-	}
-out:
-	json_decref(body);
-	col_db_release(req->ctx->db, c);
-}
-
-void col_poller_routes(void)
-{
-	/* CM_ECONFLICT when the API's router registered it first: then the API answers. */
-	col_http_route("POST", "/api/v1/poll/run", poll_run);
-}
-
-/* ---- cipulsed backfill ---- */
-
-static volatile sig_atomic_t *backfill_stop;
-
-static void on_backfill_signal(int sig)
-{
-	(void)sig;
-	if (backfill_stop)
-		*backfill_stop = 1;
-}
-
-struct progress {
-	int tty;
-	long last_runs;
-};
-
-static void print_progress(void *arg, const char *full_name, const struct col_poll_stats *st,
-			   int done)
-{
-	struct progress *pr = arg;
-	long total = st->total > 0 ? st->total : st->runs_seen;
-	long shown = st->runs_seen < total ? st->runs_seen : total;
-
-	if (pr->tty) {
-		char bar[31];
-		int fill = total ? (int)(shown * 30 / total) : 30;
-
-		if (done)
-			fill = 30;
-		for (int i = 0; i < 30; i++)
-			bar[i] = i < fill ? '#' : '-';
-		bar[30] = '\0';
-		fprintf(stderr, "\rbackfill %s [%s] %ld/%ld runs, %ld requests%s", full_name, bar,
-			done ? total : shown, total, st->requests, done ? "\n" : "");
-	} else {
-		fprintf(stderr, "backfill %s: %ld/%ld runs, %ld written, %ld jobs, %ld requests%s\n",
-			full_name, shown, total, st->runs_written, st->jobs, st->requests,
-			done ? ", done" : "");
-	}
-	fflush(stderr);
-	pr->last_runs = st->runs_seen;
-}
-
-int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
-{
-	const char *repo = NULL;
-	long days = 30;
-	struct progress pr = { isatty(STDERR_FILENO), 0 };
-	struct col_poll_stats st;
-	struct sigaction sa;
-	struct col_conn *c;
-	PGresult *res;
-	int rc, locked;
-
-	for (int i = 0; i < argc; i++) {
-		char *end;
-
-		if (!strcmp(argv[i], "--repo") && i + 1 < argc) {
-			repo = argv[++i];
-		} else if (!strcmp(argv[i], "--days") && i + 1 < argc) {
-			days = strtol(argv[++i], &end, 10);
-			if (*end || days < 1 || days > 3650) {
-				fprintf(stderr, "cipulsed: backfill: --days must be 1..3650\n");
-				return 2;
-			}
-		} else {
-			fprintf(stderr, "cipulsed: usage: backfill --repo owner/name [--days N]\n");
-			return 2;
-		}
-	}
-	if (!repo || !strchr(repo, '/')) {
-		fprintf(stderr, "cipulsed: usage: backfill --repo owner/name [--days N]\n");
-		return 2;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_backfill_signal;
-	sigemptyset(&sa.sa_mask);
-	backfill_stop = &ctx->stopping;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = col_db_new(&ctx->db, ctx->cfg->database_url, 2);
-	if (!rc)
-		rc = col_db_acquire(ctx->db, &c, 10000);
-	if (rc) {
-		fprintf(stderr, "cipulsed: backfill: could not connect to the database\n");
-		curl_global_cleanup();
-		return 1;
-	}
-	/* Two backfills of one repository would only spend the rate limit twice. */
-	{
-		const char *params[1] = { repo };
-		int64_t rid = 0;
-		char tok[8];
-
-		rc = load_repo(c, repo, &rid, tok, sizeof(tok));
-		if (rc == CM_ENOTFOUND) {
-			fprintf(stderr, "cipulsed: backfill: repository %s is not registered\n", repo);
-			col_db_release(ctx->db, c);
-			curl_global_cleanup();
-			return 1;
-		}
-		res = query(c, "SELECT pg_try_advisory_lock(hashtextextended("
-			       "'cipulse.backfill:' || $1, " BACKFILL_LOCK_KEY "))",
-			    1, params, &rc);
-		locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
-		PQclear(res);
-	}
-	if (!locked) {
-		fprintf(stderr, "cipulsed: backfill: another backfill of %s is running\n", repo);
-		col_db_release(ctx->db, c);
-		curl_global_cleanup();
-		return 1;
-	}
-	rc = col_poller_backfill(ctx, c, repo, (int)days, &ctx->stopping, print_progress, &pr, &st);
-	if (pr.tty && rc)
-		fputc('\n', stderr);
-	/* The lock is the session's: it ends when the process closes its connections. */
-	col_db_release(ctx->db, c);
-	curl_global_cleanup();
-	switch (rc) {
-	case CM_OK:
-		printf("backfill %s: %ld runs read, %ld written, %ld jobs, %ld requests\n", repo,
-		       st.runs_seen, st.runs_written, st.jobs, st.requests);
-		return 0;
-	case CM_ETIMEDOUT:
-		fprintf(stderr, "cipulsed: backfill interrupted; run it again to resume\n");
-		return 1;
-	case CM_EDENIED:
-		fprintf(stderr, "cipulsed: backfill: no GitHub token (CIPULSE_GITHUB_TOKEN) or "
-			"GitHub refused it\n");
-		return 1;
-	default:
-		fprintf(stderr, "cipulsed: backfill failed: %s; run it again to resume\n",
-			cm_strerror(rc));
-		return 1;
-	}
-}

@@ -1,5 +1,5 @@
 /*
- * The GitHub poller and backfill: reads runs and jobs from the GitHub REST API (ghapi.h) and
+ * The GitHub poller: reads runs and jobs from the GitHub REST API (github/client.h) and
  * writes them through col_store_put_report with source "poller", so they merge with webhook and
  * agent data by the store's rules.
  *
@@ -43,29 +43,9 @@ struct col_poll_stats {
 int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *full_name,
 			 int64_t run_id, volatile sig_atomic_t *stop, struct col_poll_stats *st);
 
-/* Called after each page of a backfill (and once at the end with done = 1). */
-typedef void (*col_backfill_progress_fn)(void *arg, const char *full_name,
-					  const struct col_poll_stats *st, int done);
-
-/*
- * Imports the runs created in the last `days` days, newest first, with their jobs (and earlier
- * attempts of re-run runs). Resumable: after each page the oldest creation time reached is
- * saved in poller_state (key "backfill"); a backfill started again continues from there, and
- * runs already complete in the database are not read again. Errors as col_poller_poll_repo.
- */
-int col_poller_backfill(struct col_ctx *ctx, struct col_conn *c, const char *full_name, int days,
-			volatile sig_atomic_t *stop, col_backfill_progress_fn fn, void *arg,
-			struct col_poll_stats *st);
-
 /* Starts the background poller when ctx->cfg->poll_enabled; *out NULL otherwise. */
 int col_poller_start(struct col_ctx *ctx, struct col_poller **out);
 /* Stops it promptly (an API request in flight is aborted) and frees it. NULL is a no-op. */
 void col_poller_stop(struct col_poller *p);
-
-/* Registers POST /api/v1/poll/run (admin): {"repo": "owner/name", "run_id": N, "days": N}. */
-void col_poller_routes(void);
-
-/* `cipulsed backfill --repo owner/name --days N`: exit status. */
-int col_backfill_command(struct col_ctx *ctx, int argc, char **argv);
 
 #endif

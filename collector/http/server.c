@@ -293,8 +293,9 @@ static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t si
 	return buf;
 }
 
+/* Answers the request into resp. */
 static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
-		     const char *url, struct request *rq, struct col_http_resp *resp)
+		    const char *url, struct request *rq, struct col_http_resp *resp)
 {
 	struct col_http_req req;
 	const struct route *rt;
@@ -629,6 +630,7 @@ void col_http_stop(struct col_http *h)
 {
 	if (!h)
 		return;
+	/* Waits for every connection's thread: handlers see ctx->stopping and end promptly. */
 	MHD_stop_daemon(h->daemon);
 	if (h->reaper_started) {
 		pthread_mutex_lock(&h->lock);

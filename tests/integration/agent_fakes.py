@@ -10,7 +10,6 @@ hand-written protobuf reader, independent of the agent's protobuf-c code.
 """
 import json
 import os
-import subprocess
 import threading
 import time
 from concurrent import futures
@@ -19,6 +18,7 @@ from urllib.parse import urlparse, parse_qs
 
 import grpc
 
+from harness import run_checked, sanitizer_env
 from pbwire import read_varint
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -334,10 +334,22 @@ def agent_env(api_url, collector, spool, **extra):
         "CIPULSE_COLLECTOR": collector, "CIPULSE_TOKEN": "cip_ingest_secret_0123456789",
         "CIPULSE_SPOOL_DIR": spool, "CIPULSE_TIME_BUDGET": "6s", "CIPULSE_SEND_BUDGET": "3s",
     }
+    env.update(sanitizer_env())  # for ASan builds: a report exits 66 (harmless otherwise)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
+def spooled(spool):
+    """The reports in a spool, as paths relative to it, sorted (reports are kept per
+    repository, in "repo-<id>/"; files of the old layout lie directly in the spool)."""
+    out = []
+    for root, _dirs, files in os.walk(spool):
+        out += [os.path.relpath(os.path.join(root, f), spool) for f in files
+                if f.endswith(".cpr") and not f.startswith(".")]
+    return sorted(out)
+
+
 def run_agent(args, env, timeout=60, input=None):
-    return subprocess.run([AGENT] + list(args), env=env, capture_output=True, timeout=timeout,
-                          input=input)
+    """Runs the agent; a crash or a sanitizer report fails the test (harness.check_process)."""
+    return run_checked([AGENT] + list(args), env=env, capture_output=True, timeout=timeout,
+                       input=input)

@@ -6,7 +6,44 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from agent_fakes import FakeCollector, FakeGitHub  # noqa: E402
 from harness import CIPULSED, Collector, Database, GitHubStandIn, PgCluster  # noqa: E402
+
+# The only skips a run may have, by reason, each with why it is expected. Any other skip (a tool
+# or a binary missing) fails the run: a suite that skips silently claims more than it checks.
+# scripts/test.sh runs pytest with -rs, which lists every skip and its reason.
+EXPECTED_SKIPS = {
+    "asset name below is for x64": "release assets are built for x86_64 only; the check of "
+                                   "their names cannot run on other machines",
+}
+_unexpected_skips = []
+
+
+def _skip_reason(report):
+    if isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2]
+    else:
+        reason = str(report.longrepr)
+    return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
+        if reason not in EXPECTED_SKIPS:
+            _unexpected_skips.append((report.nodeid, reason))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _unexpected_skips:
+        terminalreporter.section("unexpected skips (not in conftest.EXPECTED_SKIPS)")
+        for nodeid, reason in _unexpected_skips:
+            terminalreporter.write_line("%s: %s" % (nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _unexpected_skips and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +96,27 @@ def github():
     g = GitHubStandIn()
     yield g
     g.close()
+
+
+@pytest.fixture
+def fake_github():
+    """The agent tests' GitHub API stand-in (agent_fakes.FakeGitHub)."""
+    g = FakeGitHub()
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def fake_collector():
+    """A recording gRPC collector stand-in that can be scripted (agent_fakes.FakeCollector)."""
+    c = FakeCollector()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def spool(tmp_path):
+    """An empty spool directory with a home directory for the agent inside."""
+    d = tmp_path / "spool"
+    (d / "home").mkdir(parents=True)
+    return str(d)

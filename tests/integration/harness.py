@@ -38,6 +38,27 @@ def sanitizer_env():
     }
 
 
+def check_process(what, rc, output, sent=()):
+    """Fails when a process of ours crashed: a sanitizer report in its output (str or bytes), or
+    death by a signal the test did not send (SIGSEGV, SIGABRT, ...)."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    for marker in SANITIZER_MARKERS:
+        assert marker not in output, "sanitizer report from %s:\n%s" % (what, output[-8000:])
+    if rc is not None and rc < 0 and -rc not in sent:
+        raise AssertionError("%s was killed by %s:\n%s"
+                             % (what, signal.Signals(-rc).name, output[-8000:]))
+
+
+def run_checked(argv, **kw):
+    """subprocess.run for our binaries (and scripts that run them): check_process on the result."""
+    p = subprocess.run(argv, **kw)
+    out = [o for o in (p.stdout, p.stderr) if o]
+    check_process(os.path.basename(str(argv[0])), p.returncode,
+                  b"".join(o if isinstance(o, bytes) else o.encode() for o in out))
+    return p
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -173,6 +194,9 @@ class Collector:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "serve"], env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
+        self.sent = set()           # signals this test sent to the process
+        self.exit_awaited = False   # the test waited for the process to exit (wait_exit)
+        self.checked = False
         if wait:
             self.wait_ready()
         return self
@@ -185,30 +209,59 @@ class Collector:
             return status == 200
         wait_for(ready, timeout=timeout, what="cipulsed /readyz")
 
-    def stop(self, sig=signal.SIGTERM, timeout=30, check=True):
-        """Stops the collector; with check, asserts a clean exit without sanitizer reports."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
+    def send_signal(self, sig):
+        """Sends a signal on purpose: dying of it is then no crash (see check_exit)."""
+        self.sent.add(sig)
         self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=20):
+        """Waits for an exit the test expects (start-up refused, after send_signal); returns the
+        exit code, after check_exit (a sanitizer report or an unexpected signal still fails)."""
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("cipulsed did not stop within %ss:\n%s" % (timeout, self.log()))
-        self._log.close()
-        if check and sig == signal.SIGTERM:
-            self.assert_clean_exit(rc)
+            raise AssertionError("cipulsed did not exit within %ss:\n%s" % (timeout, self.log()))
+        self.exit_awaited = True
+        self.check_exit(rc)
+        return rc
+
+    def stop(self, sig=signal.SIGTERM, timeout=30, check=True):
+        """Stops the collector and checks how it ended (check_exit). A collector that already
+        exited on its own crashed, unless the test waited for that exit with wait_exit."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("cipulsed did not stop within %ss:\n%s" % (timeout, self.log()))
+        rc = self.proc.returncode
+        if check:
+            self.check_exit(rc)
+        else:
+            self._log.close()
         return rc
 
     def kill(self):
-        return self.stop(signal.SIGKILL, check=False)
+        """SIGKILL on purpose (no clean exit expected; a sanitizer report before it still fails)."""
+        return self.stop(signal.SIGKILL)
 
-    def assert_clean_exit(self, rc):
+    def check_exit(self, rc):
+        """Fails on a crash: a sanitizer report in the log, death by a signal the test did not
+        send, an exit nobody asked for, or anything but 0 after SIGTERM. Checked once per process."""
+        if self.checked:
+            return
+        self.checked = True
+        self._log.close()
         text = self.log()
-        for marker in SANITIZER_MARKERS:
-            assert marker not in text, "sanitizer report in cipulsed log:\n" + text[-8000:]
-        assert rc == 0, "cipulsed exited with %s:\n%s" % (rc, text[-8000:])
+        check_process("cipulsed", rc, text, self.sent)
+        if not self.sent and not self.exit_awaited:
+            raise AssertionError("cipulsed exited unexpectedly with %s:\n%s" % (rc, text[-8000:]))
+        if self.sent == {signal.SIGTERM}:
+            assert rc == 0, "cipulsed exited with %s after SIGTERM:\n%s" % (rc, text[-8000:])
 
     def log(self):
         try:
@@ -219,8 +272,8 @@ class Collector:
 
     def run(self, *args, check=True):
         """Runs a cipulsed command (migrate, token create, backfill, ...) with the same settings."""
-        p = subprocess.run([self.binary] + list(args), env=self.env, capture_output=True,
-                           text=True, timeout=120)
+        p = run_checked([self.binary] + list(args), env=self.env, capture_output=True,
+                        text=True, timeout=120)
         if check and p.returncode != 0:
             raise AssertionError("cipulsed %s failed (%d): %s" % (args, p.returncode, p.stderr))
         return p

@@ -8,17 +8,13 @@ collector was down during the first report and came back before the last.
 import os
 import time
 
-from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent
+from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent, spooled
 
 REPO = "o/r"
 
 
 def now_ms():
     return int(time.time() * 1000)
-
-
-def spooled(spool):
-    return [f for f in os.listdir(spool) if f.endswith(".cpr")] if os.path.isdir(spool) else []
 
 
 def test_three_jobs_exec_failure_hook_with_collector_down_first(collector_factory, db, tmp_path):

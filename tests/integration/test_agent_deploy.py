@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from agent_fakes import AGENT, REPO_ROOT, FakeCollector, FakeGitHub, agent_env, make_job
+from harness import run_checked
 
 INSTALL = os.path.join(REPO_ROOT, "deploy", "runner", "install.sh")
 ENV_BEFORE = "LANG=C.UTF-8\nJAVA_HOME=/usr/lib/jvm/java-17\n"
@@ -74,7 +75,7 @@ def test_existing_hook_is_chained_and_restored(runner, tmp_path):
     assert hook_lines(runner) == ["ACTIONS_RUNNER_HOOK_JOB_COMPLETED=%s/cipulse/job-completed.sh" % runner]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CIPULSE_SEND_BUDGET": "200ms",
            "CIPULSE_TIME_BUDGET": "200ms", "GITHUB_API_URL": "http://127.0.0.1:1"}
-    p = subprocess.run([str(runner / "cipulse" / "job-completed.sh")], env=env, capture_output=True)
+    p = run_checked([str(runner / "cipulse" / "job-completed.sh")], env=env, capture_output=True)
     assert p.returncode == 0, p.stderr
     assert marker.read_text() == "ran\n"
     install("--runner-dir", str(runner), "--uninstall", "--purge")
@@ -95,7 +96,7 @@ def test_hook_reports_the_finished_job(runner, tmp_path):
         env = agent_env(gh.url, "ignored", str(tmp_path / "unused"))
         for k in ("CIPULSE_COLLECTOR", "CIPULSE_TOKEN", "CIPULSE_SPOOL_DIR"):
             env.pop(k)  # from agent.env, as on a real runner
-        p = subprocess.run([str(runner / "cipulse" / "job-completed.sh")], env=env,
+        p = run_checked([str(runner / "cipulse" / "job-completed.sh")], env=env,
                            capture_output=True, timeout=60)
         assert p.returncode == 0, p.stderr
         rep, = col.reports

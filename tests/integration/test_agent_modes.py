@@ -10,8 +10,7 @@ import time
 import grpc
 import pytest
 
-from agent_fakes import (AGENT, FakeCollector, FakeGitHub, agent_env, frames, make_job,
-                         run_agent)
+from agent_fakes import AGENT, FakeCollector, agent_env, frames, make_job, run_agent, spooled
 
 pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")
 
@@ -20,24 +19,13 @@ GH_TOKEN = "ghs_faketoken1234567890"
 
 
 @pytest.fixture
-def github():
-    g = FakeGitHub()
-    yield g
-    g.stop()
+def github(fake_github):
+    return fake_github
 
 
 @pytest.fixture
-def collector():
-    c = FakeCollector()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def spool(tmp_path):
-    d = tmp_path / "spool"
-    (tmp_path / "spool" / "home").mkdir(parents=True)
-    return str(d)
+def collector(fake_collector):
+    return fake_collector
 
 
 def now_ms():
@@ -59,10 +47,6 @@ def three_jobs(t0):
                         ("Run cipulse", None, t0 + 20000, None),
                         ("Post checkout", None, None, None)]),
     ]
-
-
-def spooled(spool):
-    return sorted(f for f in os.listdir(spool) if f.endswith(".cpr")) if os.path.isdir(spool) else []
 
 
 def test_report_paginated_job_to_collector(github, collector, spool, tmp_path):

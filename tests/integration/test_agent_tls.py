@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent
+from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent, spooled
 from harness import wait_for
 
 REPO = "o/r"
@@ -79,10 +79,6 @@ def job(tmp_path):
     os.makedirs(os.path.join(spool, "home"))
     yield gh, spool
     gh.stop()
-
-
-def spooled(spool):
-    return sorted(f for f in os.listdir(spool) if f.endswith(".cpr"))
 
 
 def env_for(gh, spool, collector, token, **extra):
@@ -177,6 +173,6 @@ def test_collector_refuses_a_key_that_does_not_match(collector_factory, pki):
                                  "CIPULSE_TLS_KEY": pki["ca"].replace(".pem", ".key")},
                             start=False)
     col.start(wait=False)
-    rc = col.proc.wait(timeout=20)
+    rc = col.wait_exit(timeout=20)
     assert rc != 0, col.log()
     assert "BEGIN" not in col.log()  # no key material in the log

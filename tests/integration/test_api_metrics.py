@@ -24,12 +24,48 @@ def history(collector, db):
     return H.raw(db)
 
 
+# The documented windows (docs/openapi.yaml, /api/v1/metrics): span and bucket size, in seconds.
+WINDOWS = {"1h": (3600, 300), "24h": (86400, 3600), "7d": (7 * 86400, 6 * 3600),
+           "30d": (30 * 86400, 86400)}
+CUSTOM_BUCKETS = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400]
+
+
+def now_ms():
+    return H.ms(dt.datetime.now(H.UTC))
+
+
+def expected_window(params, before_ms, after_ms):
+    """(from_ms or None, to_ms or None, span_ms, bucket_ms) by the documented rules, from the
+    request and the clock alone. None: "now", known only to lie in [before_ms, after_ms]."""
+    if "from" not in params:
+        span, bucket = WINDOWS[params.get("window", "24h")]
+        return None, None, span * 1000, bucket * 1000
+    frm = H.ms(H.iso_ms(params["from"]))
+    to = H.ms(H.iso_ms(params["to"])) if "to" in params else None
+    span = (to if to is not None else before_ms) - frm
+    bucket = next(b for b in CUSTOM_BUCKETS if -(-span // (b * 1000)) <= 60)
+    return frm, to, span, bucket * 1000
+
+
 def check_metrics(collector, data, **params):
+    before = now_ms()
     body = get(collector, "/api/v1/metrics", **params)
+    after = now_ms()
     from_ms, to_ms = H.ms(H.iso_ms(body["from"])), H.ms(H.iso_ms(body["to"]))
-    bucket_ms = body["bucket_s"] * 1000
+    # The window against the clock and the documented rules, not against the reply itself.
+    want_from, want_to, span_ms, bucket_ms = expected_window(params, before, after)
+    where = "metrics %r: from %s to %s" % (params, body["from"], body["to"])
+    if want_to is None:
+        assert before - 1000 <= to_ms <= after + 1000, where  # "now", to the second
+    else:
+        assert to_ms == want_to, where
+    if want_from is None:
+        assert to_ms - from_ms == span_ms, where
+    else:
+        assert from_ms == want_from, where
+    assert body["bucket_s"] * 1000 == bucket_ms, where
     nb = len(body["series"])
-    assert nb == -(-(to_ms - from_ms) // bucket_ms)
+    assert nb == -(-(to_ms - from_ms) // bucket_ms), where
     scope = {}
     if params.get("repo"):
         scope["repo_id"] = {v: k for k, v in data["repos"].items()}[params["repo"]]

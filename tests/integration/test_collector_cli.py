@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from harness import CIPULSED, ROOT
+from harness import CIPULSED, ROOT, check_process, run_checked
 
 
 def run(*args, env=None):
@@ -12,7 +12,7 @@ def run(*args, env=None):
         if k.startswith("CIPULSE_"):
             del e[k]
     e.update(env or {})
-    return subprocess.run([CIPULSED] + list(args), env=e, capture_output=True, text=True, timeout=60)
+    return run_checked([CIPULSED] + list(args), env=e, capture_output=True, text=True, timeout=60)
 
 
 def test_help_lists_every_setting():
@@ -92,7 +92,9 @@ def test_migrations_from_two_collectors_at_once(db):
     procs = [subprocess.Popen([CIPULSED, "migrate"], env=e, stderr=subprocess.PIPE) for _ in range(4)]
     for p in procs:
         p.wait(timeout=60)
-        assert p.returncode == 0, p.stderr.read()
+        err = p.stderr.read()
+        check_process("cipulsed migrate", p.returncode, err)
+        assert p.returncode == 0, err
     names = [r["name"] for r in db.query("SELECT name FROM schema_migrations")]
     assert len(names) == len(set(names))
 

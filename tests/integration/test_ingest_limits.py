@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 import pbwire
-from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent
+from agent_fakes import AGENT, FakeGitHub, agent_env, make_job, run_agent, spooled
 from harness import wait_for
 from ingest_env import (CHECK, REPO, REPO_ID, REPORT, channel, db_snapshot, make_report,
                         send_report, start_watch, with_tokens)
@@ -130,10 +130,6 @@ def test_streams_over_the_memory_budget_are_refused_as_busy(capped, db):
     assert metric(col, "cipulse_ingest_inflight_bytes") == 0
     assert metric(col, "cipulse_ingest_reports_in_flight") == 0
     assert busy_count(col) == 1
-
-
-def spooled(spool):
-    return [f for f in os.listdir(spool) if f.endswith(".cpr")] if os.path.isdir(spool) else []
 
 
 @pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from harness import wait_for
+from harness import check_process, run_checked, wait_for
 from ghutil import FakeGitHub, register_repo
 from test_poller_github import TOKEN, poller_env
 
@@ -31,8 +31,8 @@ def history(github, full_name="octo/history", repo_id=90, n=NRUNS):
 def run_backfill(collector, *args, env=None):
     e = dict(collector.env)
     e.update(env or {})
-    return subprocess.run([collector.binary, "backfill"] + list(args), env=e,
-                          capture_output=True, text=True, timeout=300)
+    return run_checked([collector.binary, "backfill"] + list(args), env=e,
+                       capture_output=True, text=True, timeout=300)
 
 
 def job_requests(github):
@@ -78,6 +78,8 @@ def test_backfill_killed_halfway_resumes_without_duplicates(collector_factory, d
              interval=0.01, what="half the backfill")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    check_process("cipulsed backfill", proc.returncode, proc.stdout.read() + proc.stderr.read(),
+                  sent={signal.SIGKILL})
     done_before = db.scalar("SELECT count(*) FROM workflow_runs")
     assert done_before < NRUNS
     saved = db.scalar("SELECT value FROM poller_state WHERE key = 'backfill'")
@@ -138,6 +140,7 @@ def test_backfill_progress_bar_on_a_terminal(collector_factory, db, github):
         out += chunk
     p.wait(timeout=60)
     os.close(master)
+    check_process("cipulsed backfill", p.returncode, out + p.stdout.read())
     assert p.returncode == 0
     text = out.decode()
     assert "\r" in text and "[####" in text and "120/120 runs" in text, text

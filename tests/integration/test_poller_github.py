@@ -3,6 +3,7 @@
 pagination, ETags (304), rate limits, POST /api/v1/poll/run, one poller per cluster."""
 import copy
 import random
+import threading
 import time
 
 import pytest
@@ -154,9 +155,11 @@ def test_poll_run_for_one_run_and_its_attempts(collector_factory, db, github):
 def test_poll_run_errors(collector, db, github):
     status, out = collector.http("POST", "/api/v1/poll/run", {"repo": "a/b"})
     assert status == 401
+    # An unknown token is 401, as for every endpoint (docs/openapi.yaml); 403 is for a valid
+    # token without the right.
     status, out = collector.http("POST", "/api/v1/poll/run", {"repo": "a/b"},
                                  headers={"Authorization": "Bearer wrong"})
-    assert status == 403
+    assert status == 401 and out["error"]["code"] == "unauthorized", out
     status, out = poll(collector, repo="not/registered")
     assert status == 404, out
     register_repo(db, "no/token")
@@ -165,6 +168,28 @@ def test_poll_run_errors(collector, db, github):
     status, out = collector.http("POST", "/api/v1/poll/run", {"repo": 5},
                                  headers=collector.admin_headers())
     assert status == 400
+
+
+def test_poll_run_holds_no_http_thread(collector_factory, db, github):
+    """A poll waiting on GitHub's rate limit holds only its own connection's thread: other
+    requests are answered while it waits."""
+    fake = FakeGitHub(github, "octo/slow", 82)
+    fake.add_run(4101, jobs=[FakeGitHub.make_job(8101, 4101)])
+    fake.remaining = 0
+    fake.reset = int(time.time()) + 600  # the poll waits (interruptibly) for ten minutes
+    collector = collector_factory(env=poller_env(github))
+    register_repo(db, "octo/slow")
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(poll(collector, repo="octo/slow")))
+    t.start()
+    wait_for(lambda: github.received("GET", "/repos/octo/slow"), timeout=15,
+             what="the poll's first request")
+    status, out = collector.http("GET", "/api/v1/repos", timeout=20)
+    assert status == 200, out
+    assert t.is_alive() and not answers  # the poll was still waiting meanwhile
+    collector.stop()  # the poll ends with the collector
+    t.join(timeout=60)
+    assert not t.is_alive()
 
 
 def test_rate_limit_slows_down_and_waits_for_the_reset(collector_factory, db, github):

@@ -148,7 +148,7 @@ static void encode_and_decode(void **state)
 	assert_int_equal(ag_report_add_tail(&r, job->id, 0, "x\n", 2, 2, 0, 0, 0), 0);
 	assert_int_equal(ag_report_encode(&r, &frames), 0);
 
-	assert_int_equal(ag_frames_report_id(frames.data, frames.len, id, sizeof(id)), 0);
+	assert_int_equal(ag_frames_report_id(frames.data, frames.len, id, sizeof(id), NULL), 0);
 	assert_string_equal(id, r.header->report_id);
 	while ((rc = ag_frames_next(frames.data, frames.len, &off, &msg, &len)) == 1) {
 		Cipulse__V1__ReportChunk *c =
@@ -190,7 +190,8 @@ static void encode_and_decode(void **state)
 	assert_int_equal(total_text, big.len);
 	assert_int_equal(n, 2 + 3 + 1);
 	/* A damaged stream is refused. */
-	assert_int_equal(ag_frames_report_id(frames.data, frames.len - 1, id, sizeof(id)), CM_EPROTO);
+	assert_int_equal(ag_frames_report_id(frames.data, frames.len - 1, id, sizeof(id), NULL),
+			 CM_EPROTO);
 
 	cm_buf_release(&frames);
 	cm_buf_release(&big);

@@ -1,15 +1,10 @@
 /*
- * The gRPC server (gRPC core C API).
+ * The gRPC server (gRPC core C API): the completion queue, accepting calls, the work queue,
+ * the time limit, start and stop. The RPCs themselves are in report_rpc.c and health_rpc.c.
  *
  * Threads: one poller runs the single completion queue; cfg->grpc_threads workers do whatever
  * touches the database (token checks, report writes), so a slow database never stalls the
- * queue; the health monitor (health.c) pings the database.
- *
- * Every call has a context (struct call) and two tags inside it: OP_MAIN for the batch that
- * drives the call forward (at most one outstanding at a time) and OP_CLOSE for a
- * RECV_CLOSE_ON_SERVER started early by Watch calls to notice a client going away. A context is
- * reference counted: each outstanding batch, a place in the work queue and a place in the
- * watcher list hold one reference; the event handler's own reference is dropped when it ends.
+ * queue; the health monitor (store/db_health.c) pings the database.
  *
  * A Report call: worker checks the token -> poller receives messages one by one into the
  * assembly (assemble.c), checking the header against the token -> on the client's half-close
@@ -35,21 +30,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include "ingest/assemble.h"
-#include "cipulse/v1/collector.pb-c.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_grpc.h"
 #include "cm_log.h"
 #include "cm_time.h"
-#include "grpc/health/v1/health.pb-c.h"
-#include "store/db_health.h"
 #include "core/process_metrics.h"
-#include "store/store.h"
-#include "store/tokens.h"
+#include "ingest/ingest_int.h"
+#include "store/db_health.h"
 
 #define METHOD_REPORT "/cipulse.v1.Collector/Report"
 #define METHOD_CHECK  "/grpc.health.v1.Health/Check"
@@ -57,118 +47,10 @@
 
 /* Calls waiting to be accepted: a burst of new streams need not wait for a re-arm each. */
 #define ACCEPT_AHEAD 8
-/* How long a worker waits for a pooled connection before answering UNAVAILABLE. */
-#define DB_ACQUIRE_MS 5000
-/* Deadlocks and serialization failures between concurrent reports are retried this often. */
-#define WRITE_TRIES 3
-/* Health requests are tiny; anything bigger is not one. */
-#define HEALTH_MAX_MSG 1024
 /* How often, at least, the poller looks for calls past their time limit. */
 #define SCAN_MS 200
-/*
- * Charged for a message before it is copied and decoded, per wire byte: the copy, and about
- * twice the wire size decoded (the assembly's own decode budget uses the same factor). The
- * charge is settled to what the assembly really holds right after.
- */
-#define CHARGE_PER_WIRE_BYTE 3
-
-enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_CHECK, CALL_WATCH, CALL_OTHER };
-enum call_op { OP_MAIN, OP_CLOSE };
-/* What the outstanding OP_MAIN batch of a call is. */
-enum call_step { STEP_ACCEPT, STEP_RECV, STEP_SEND, STEP_FINISH };
-enum job { JOB_AUTH, JOB_WRITE };
-
-struct call;
-
-struct call_tag {
-	struct call *call;
-	enum call_op op;
-};
-
-struct call {
-	struct col_ingest *ing;
-	atomic_int refs;
-	struct call_tag tags[2];
-	grpc_call *call;
-	grpc_call_details details;
-	grpc_metadata_array md;
-	enum call_kind kind;
-	enum call_step step;
-	int64_t started_ms;
-	/*
-	 * Time limit for the client's input (monotonic ms, 0: none); under ing->lock. timed_out is
-	 * the poller's own: set when it cancelled the call for being late.
-	 */
-	int64_t deadline_ms;
-	int timed_out;
-	struct call *lprev, *lnext; /* ing->live, under ing->lock */
-	int listed;
-	/* Batch buffers and results. */
-	grpc_byte_buffer *recv_bb;
-	grpc_byte_buffer *send_bb;
-	int cancelled;
-	int metadata_sent;
-	int close_started;
-	/* Report. */
-	char *token; /* only until the worker has checked it */
-	struct col_token_info tok;
-	struct col_assembly as;
-	struct cm_buf msg;
-	const struct col_report *report;
-	size_t charged; /* this call's share of ing->inflight */
-	/* Work queue. */
-	enum job job;
-	struct call *qnext;
-	/* Watch (under ing->watch_lock). */
-	struct call *wnext;
-	int watching;
-	int w_busy;   /* a send is outstanding */
-	int w_closed; /* the client went away */
-	int w_sent;   /* last status sent, -1 before the first */
-	char *service;
-};
-
-struct col_ingest {
-	struct col_ctx *ctx;
-	grpc_server *server;
-	grpc_completion_queue *cq;
-	struct col_health *health;
-	pthread_t poller;
-	pthread_t *workers;
-	int nworkers;
-	atomic_int stopping;   /* no new calls are accepted */
-	atomic_int cancelling; /* the grace period is over: calls are being cancelled */
-	struct call_tag shutdown_tag;
-
-	/* Live calls, for shutdown; under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int calls_live;
-	int reports_live;
-	int shutdown_done;
-	struct call *live; /* accepted calls, for the time limit */
-
-	/* Memory held by reports being received (struct call.charged, summed). */
-	atomic_size_t inflight;
-	size_t inflight_max;
-	int64_t timeout_ms;
-
-	/* Work queue for the workers; under qlock. */
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	struct call *qhead, *qtail;
-	int qstop;
-
-	pthread_mutex_t watch_lock;
-	struct call *watchers;
-
-	struct col_metric *m_ok, *m_duplicate, *m_invalid, *m_unauth, *m_denied, *m_too_big,
-	    *m_unavailable, *m_busy, *m_timeout, *m_error, *m_latency, *m_bytes;
-};
 
 static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok);
-static void finish(struct call *c, grpc_status_code status, const char *msg);
-static void report_free(struct call *c);
 
 /* ---- call contexts ------------------------------------------------------------------------ */
 
@@ -196,13 +78,13 @@ static struct call *call_new(struct col_ingest *ing)
 	return c;
 }
 
-static void call_ref(struct call *c)
+void ing_call_ref(struct call *c)
 {
 	atomic_fetch_add(&c->refs, 1);
 }
 
 /* The one place a call's memory is freed: everything it allocated goes at once. */
-static void call_unref(struct call *c)
+void ing_call_unref(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 
@@ -221,7 +103,7 @@ static void call_unref(struct call *c)
 	}
 	pthread_mutex_unlock(&ing->lock);
 	if (c->kind == CALL_REPORT)
-		report_free(c);
+		ing_report_free(c);
 	if (c->call)
 		grpc_call_unref(c->call);
 	grpc_call_details_destroy(&c->details);
@@ -247,7 +129,7 @@ static void call_unref(struct call *c)
 }
 
 /* The call's input is all in (or it ended): the time limit no longer applies. */
-static void deadline_clear(struct call *c)
+void ing_deadline_clear(struct call *c)
 {
 	pthread_mutex_lock(&c->ing->lock);
 	c->deadline_ms = 0;
@@ -259,23 +141,23 @@ static void deadline_clear(struct call *c)
  * the grace period no batch is started any more: the call is being cancelled anyway, and a
  * batch started on a call of a server in shutdown can trip gRPC's assertions (NOTES.md).
  */
-static int start(struct call *c, enum call_op op, const grpc_op *ops, size_t n)
+int ing_start_batch(struct call *c, enum call_op op, const grpc_op *ops, size_t n)
 {
 	grpc_call_error err;
 
 	if (atomic_load(&c->ing->cancelling))
 		return CM_EUNAVAIL;
-	call_ref(c);
+	ing_call_ref(c);
 	err = grpc_call_start_batch(c->call, ops, n, &c->tags[op], NULL);
 	if (err != GRPC_CALL_OK) {
 		cm_log_error("ingest", "could not start a batch: error %d", (int)err);
-		call_unref(c);
+		ing_call_unref(c);
 		return CM_EIO;
 	}
 	return CM_OK;
 }
 
-static void start_recv(struct call *c)
+void ing_start_recv(struct call *c)
 {
 	grpc_op op;
 
@@ -283,23 +165,23 @@ static void start_recv(struct call *c)
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &c->recv_bb;
 	c->step = STEP_RECV;
-	start(c, OP_MAIN, &op, 1);
+	ing_start_batch(c, OP_MAIN, &op, 1);
 }
 
 /*
  * Ends the call: initial metadata (if not sent yet), an optional message (c->send_bb), the
  * status, and RECV_CLOSE_ON_SERVER unless a Watch started it already.
  */
-static void finish(struct call *c, grpc_status_code status, const char *msg)
+void ing_finish(struct call *c, grpc_status_code status, const char *msg)
 {
 	grpc_slice details = grpc_slice_from_copied_string(msg ? msg : "");
 	grpc_op ops[4];
 	size_t n = 0;
 
 	/* The call has all it will take from the client: no time limit, no report memory. */
-	deadline_clear(c);
+	ing_deadline_clear(c);
 	if (c->kind == CALL_REPORT)
-		report_free(c);
+		ing_report_free(c);
 	memset(ops, 0, sizeof(ops));
 	if (!c->metadata_sent) {
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -319,13 +201,13 @@ static void finish(struct call *c, grpc_status_code status, const char *msg)
 		c->close_started = 1;
 	}
 	c->step = STEP_FINISH;
-	start(c, OP_MAIN, ops, n);
+	ing_start_batch(c, OP_MAIN, ops, n);
 	/* gRPC copied what it needs of the details at start_batch. */
 	grpc_slice_unref(details);
 }
 
 /* A packed protobuf-c message as the next SEND_MESSAGE buffer. */
-static int set_send(struct call *c, const ProtobufCMessage *m)
+int ing_set_send(struct call *c, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
 	uint8_t stackbuf[256], *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
@@ -343,11 +225,11 @@ static int set_send(struct call *c, const ProtobufCMessage *m)
 
 /* ---- work queue --------------------------------------------------------------------------- */
 
-static void enqueue(struct call *c, enum job job)
+void ing_enqueue(struct call *c, enum job job)
 {
 	struct col_ingest *ing = c->ing;
 
-	call_ref(c);
+	ing_call_ref(c);
 	c->job = job;
 	c->qnext = NULL;
 	pthread_mutex_lock(&ing->qlock);
@@ -377,61 +259,6 @@ static struct call *dequeue(struct col_ingest *ing)
 	return c;
 }
 
-/* ---- memory of reports in flight ---------------------------------------------------------- */
-
-/*
- * Grows the call's charge by n bytes, unless that takes the total past the budget while other
- * calls hold memory too: CM_EUNAVAIL then. A report alone is always let through (its own size
- * is bounded by max_report_bytes, and the settings keep that under the budget), so that big
- * reports cannot be starved forever by a budget they could never fit in.
- */
-static int charge_grow(struct call *c, size_t n)
-{
-	struct col_ingest *ing = c->ing;
-	size_t cur = atomic_load(&ing->inflight);
-
-	do {
-		if (cur > c->charged && (n > ing->inflight_max || cur > ing->inflight_max - n))
-			return CM_EUNAVAIL;
-	} while (!atomic_compare_exchange_weak(&ing->inflight, &cur, cur + n));
-	c->charged += n;
-	return CM_OK;
-}
-
-/*
- * Sets the call's charge to what it really holds. No check against the budget: the memory is
- * held already, and the call's next message will be refused if the total is over.
- */
-static void charge_settle(struct call *c, size_t held)
-{
-	struct col_ingest *ing = c->ing;
-
-	if (held > c->charged)
-		atomic_fetch_add(&ing->inflight, held - c->charged);
-	else
-		atomic_fetch_sub(&ing->inflight, c->charged - held);
-	c->charged = held;
-}
-
-/* What a report call holds: its assembly and its message buffer. */
-static size_t report_held(const struct call *c)
-{
-	return col_assembly_mem(&c->as) + c->msg.cap;
-}
-
-/*
- * Frees what a report call holds and gives its charge back, as soon as the call needs it no
- * more (refused, acknowledged, broken): a slow client reading its status must not keep memory
- * other reports could use.
- */
-static void report_free(struct call *c)
-{
-	c->report = NULL;
-	col_assembly_release(&c->as);
-	cm_buf_release(&c->msg);
-	charge_settle(c, 0);
-}
-
 static double inflight_bytes(void *arg)
 {
 	struct col_ingest *ing = arg;
@@ -454,8 +281,8 @@ static double reports_in_flight(void *arg)
 
 /*
  * Poller: cancels every call whose client has not sent all its input in time. Cancelling makes
- * the call's outstanding receive fail (report_recv then commits nothing) and sends the status.
- * Under the lock: call_unref takes a call out of the list before it drops the grpc_call.
+ * the call's outstanding receive fail (ing_report_recv then commits nothing) and sends the status.
+ * Under the lock: ing_call_unref takes a call out of the list before it drops the grpc_call.
  */
 static void expire_calls(struct col_ingest *ing, int64_t now)
 {
@@ -484,226 +311,6 @@ static void expire_calls(struct col_ingest *ing, int64_t now)
 	pthread_mutex_unlock(&ing->lock);
 }
 
-/* ---- Report ------------------------------------------------------------------------------- */
-
-static void report_refused(struct call *c, struct col_metric *m, grpc_status_code status,
-			   const char *msg)
-{
-	col_metric_inc(m);
-	/* The message names a field or a limit, never a token or the report's content. */
-	cm_log_info("ingest", "report refused status=%d reason=\"%s\"", (int)status, msg);
-	finish(c, status, msg);
-}
-
-static grpc_status_code status_of(int rc, struct col_ingest *ing, struct col_metric **m)
-{
-	switch (rc) {
-	case CM_EINVAL:
-		*m = ing->m_invalid;
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	case CM_ETOOBIG:
-	case CM_ENOMEM:
-		*m = ing->m_too_big;
-		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	case CM_EAUTH:
-		*m = ing->m_unauth;
-		return GRPC_STATUS_UNAUTHENTICATED;
-	case CM_EDENIED:
-		*m = ing->m_denied;
-		return GRPC_STATUS_PERMISSION_DENIED;
-	case CM_EUNAVAIL:
-	case CM_ETIMEDOUT:
-	case CM_ECONFLICT:
-		*m = ing->m_unavailable;
-		return GRPC_STATUS_UNAVAILABLE;
-	default:
-		*m = ing->m_error;
-		return GRPC_STATUS_INTERNAL;
-	}
-}
-
-/* "Bearer <token>" from the call's metadata, copied; NULL when absent. */
-static char *bearer_token(const grpc_metadata_array *md)
-{
-	for (size_t i = 0; i < md->count; i++) {
-		const grpc_slice *v = &md->metadata[i].value;
-		size_t n = GRPC_SLICE_LENGTH(*v);
-		const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
-
-		if (grpc_slice_str_cmp(md->metadata[i].key, "authorization"))
-			continue;
-		if (n <= 7 || n > 512 || strncasecmp(p, "bearer ", 7))
-			return NULL;
-		return strndup(p + 7, n - 7);
-	}
-	return NULL;
-}
-
-static void report_begin(struct call *c)
-{
-	struct col_ingest *ing = c->ing;
-
-	c->kind = CALL_REPORT;
-	pthread_mutex_lock(&ing->lock);
-	ing->reports_live++;
-	pthread_mutex_unlock(&ing->lock);
-	c->token = bearer_token(&c->md);
-	if (!c->token) {
-		report_refused(c, ing->m_unauth, GRPC_STATUS_UNAUTHENTICATED,
-			       "missing authorization: Bearer token");
-		return;
-	}
-	enqueue(c, JOB_AUTH);
-}
-
-/* Worker: is the token one we know? Then start receiving. */
-static void report_auth(struct call *c)
-{
-	struct col_ingest *ing = c->ing;
-	struct col_metric *m;
-	struct col_conn *conn;
-	int rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
-
-	if (rc == CM_OK) {
-		rc = col_token_check(conn, c->token, &c->tok);
-		col_db_release(ing->ctx->db, conn);
-	}
-	memset(c->token, 0, strlen(c->token));
-	free(c->token);
-	c->token = NULL;
-	if (rc == CM_OK) {
-		start_recv(c);
-		return;
-	}
-	status_of(rc, ing, &m);
-	if (rc == CM_EAUTH)
-		report_refused(c, m, GRPC_STATUS_UNAUTHENTICATED, "unknown or revoked token");
-	else
-		report_refused(c, m, GRPC_STATUS_UNAVAILABLE, "database unavailable, retry later");
-}
-
-/* Poller: one message of the stream arrived (or the client half-closed). */
-static void report_recv(struct call *c, int ok)
-{
-	struct col_ingest *ing = c->ing;
-	grpc_byte_buffer *bb = c->recv_bb;
-	int had_header = col_assembly_header(&c->as) != NULL;
-	struct col_metric *m;
-	grpc_status_code st;
-	int rc;
-
-	c->recv_bb = NULL;
-	/*
-	 * A failed receive is a broken or cancelled call. A cancelled call (client gone, agent
-	 * killed, server cancelling) also "succeeds" with no message, just like a half-close:
-	 * only grpc_call_failed_before_recv_message tells them apart. Never commit then, or a
-	 * report cut short would be stored (and its complete retry ignored as a duplicate).
-	 */
-	if (!ok || atomic_load(&ing->cancelling) ||
-	    (!bb && grpc_call_failed_before_recv_message(c->call))) {
-		if (bb)
-			grpc_byte_buffer_destroy(bb);
-		/* A late call was counted when the poller cancelled it. */
-		if (!c->timed_out)
-			col_metric_inc(ing->m_error);
-		report_free(c);
-		return;
-	}
-	if (!bb) {
-		/* The client is done; the database's time is not its fault. */
-		deadline_clear(c);
-		rc = col_assembly_finish(&c->as, "agent", &c->report);
-		if (rc) {
-			st = status_of(rc, ing, &m);
-			report_refused(c, m, st, col_assembly_error(&c->as));
-			return;
-		}
-		enqueue(c, JOB_WRITE);
-		return;
-	}
-	/* gRPC bounds the message at max_message_bytes: the product cannot overflow. */
-	if (charge_grow(c, CHARGE_PER_WIRE_BYTE * grpc_byte_buffer_length(bb))) {
-		grpc_byte_buffer_destroy(bb);
-		report_refused(c, ing->m_busy, GRPC_STATUS_UNAVAILABLE,
-			       "collector busy: too many reports in flight, retry later");
-		return;
-	}
-	rc = cm_grpc_bb_read(bb, &c->msg);
-	grpc_byte_buffer_destroy(bb);
-	col_metric_add(ing->m_bytes, (double)c->msg.len);
-	if (rc) {
-		report_refused(c, ing->m_too_big, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			       "message larger than the limit");
-		return;
-	}
-	rc = col_assembly_add(&c->as, (const uint8_t *)c->msg.data, c->msg.len);
-	charge_settle(c, report_held(c));
-	if (rc) {
-		st = status_of(rc, ing, &m);
-		report_refused(c, m, st, col_assembly_error(&c->as));
-		return;
-	}
-	/* Right after the header: refuse a report for another repository before reading more. */
-	if (!had_header && col_assembly_allowed(&c->tok, col_assembly_header(&c->as))) {
-		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
-			       "the token may not report for this repository");
-		return;
-	}
-	start_recv(c);
-}
-
-/* Worker: the whole report is here and valid; store it and answer. */
-static void report_write(struct call *c)
-{
-	struct col_ingest *ing = c->ing;
-	Cipulse__V1__ReportAck ack = CIPULSE__V1__REPORT_ACK__INIT;
-	struct col_store_result res;
-	struct col_metric *m;
-	struct col_conn *conn;
-	grpc_status_code st;
-	int rc = CM_OK;
-
-	/* Past the grace period the call is being cancelled: its client will not see an ack. */
-	if (atomic_load(&ing->cancelling))
-		return;
-	for (int i = 0; i < WRITE_TRIES; i++) {
-		rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
-		if (rc)
-			break;
-		rc = col_store_put_report(conn, c->report, &res);
-		col_db_release(ing->ctx->db, conn);
-		if (rc != CM_ECONFLICT)
-			break;
-	}
-	if (rc) {
-		st = status_of(rc, ing, &m);
-		report_refused(c, m, st,
-			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
-			       : st == GRPC_STATUS_INVALID_ARGUMENT
-				   ? "the database rejected the report"
-				   : "could not store the report");
-		return;
-	}
-	ack.report_id = c->report->header->report_id;
-	ack.duplicate = res.duplicate;
-	ack.jobs = res.jobs;
-	ack.steps = res.steps;
-	ack.logs = res.logs;
-	if (set_send(c, &ack.base)) {
-		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	col_metric_inc(res.duplicate ? ing->m_duplicate : ing->m_ok);
-	col_metric_observe(ing->m_latency, (double)(cm_time_mono_ms() - c->started_ms) / 1000.0);
-	cm_log_debug("ingest",
-		     "report stored repo_id=%lld run_id=%lld attempt=%d jobs=%d steps=%d "
-		     "logs=%d duplicate=%d",
-		     (long long)c->report->header->repository->id,
-		     (long long)c->report->header->run->id, (int)c->report->header->run->attempt,
-		     res.jobs, res.steps, res.logs, res.duplicate);
-	finish(c, GRPC_STATUS_OK, NULL);
-}
-
 static void *worker(void *arg)
 {
 	struct col_ingest *ing = arg;
@@ -711,166 +318,12 @@ static void *worker(void *arg)
 
 	while ((c = dequeue(ing))) {
 		if (c->job == JOB_AUTH)
-			report_auth(c);
+			ing_report_auth(c);
 		else
-			report_write(c);
-		call_unref(c);
+			ing_report_write(c);
+		ing_call_unref(c);
 	}
 	return NULL;
-}
-
-/* ---- Health ------------------------------------------------------------------------------- */
-
-/* Sends the current status to a watcher that has no send outstanding. Under watch_lock. */
-static void watch_send(struct call *c)
-{
-	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	grpc_op ops[2];
-	size_t n = 0;
-
-	resp.status = col_health_status(c->ing->health, c->service);
-	if ((int)resp.status == c->w_sent)
-		return;
-	if (set_send(c, &resp.base))
-		return;
-	memset(ops, 0, sizeof(ops));
-	if (!c->metadata_sent) {
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-		c->metadata_sent = 1;
-	}
-	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n++].data.send_message.send_message = c->send_bb;
-	c->step = STEP_SEND;
-	c->w_sent = (int)resp.status;
-	if (start(c, OP_MAIN, ops, n) == CM_OK)
-		c->w_busy = 1;
-}
-
-/* Takes a watcher out of the list (dropping the list's reference). Under watch_lock. */
-static void watch_remove(struct call *c)
-{
-	struct call **pp;
-
-	if (!c->watching)
-		return;
-	for (pp = &c->ing->watchers; *pp; pp = &(*pp)->wnext) {
-		if (*pp == c) {
-			*pp = c->wnext;
-			break;
-		}
-	}
-	c->watching = 0;
-	call_unref(c);
-}
-
-/* Health monitor thread: the status changed. */
-static void on_health_change(void *arg)
-{
-	struct col_ingest *ing = arg;
-
-	pthread_mutex_lock(&ing->watch_lock);
-	for (struct call *c = ing->watchers; c; c = c->wnext) {
-		if (!c->w_busy && !c->w_closed)
-			watch_send(c);
-	}
-	pthread_mutex_unlock(&ing->watch_lock);
-}
-
-/* Ends every Watch stream (shutdown). */
-static void watchers_end(struct col_ingest *ing)
-{
-	pthread_mutex_lock(&ing->watch_lock);
-	while (ing->watchers) {
-		struct call *c = ing->watchers;
-
-		/* A watcher whose send is outstanding ends when the send completes. */
-		if (!c->w_busy && !c->w_closed)
-			finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-		watch_remove(c);
-	}
-	pthread_mutex_unlock(&ing->watch_lock);
-}
-
-/* Poller: the request of a Check or Watch arrived. */
-static void health_recv(struct call *c, int ok)
-{
-	Grpc__Health__V1__HealthCheckRequest *req = NULL;
-	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	grpc_byte_buffer *bb = c->recv_bb;
-	grpc_op op;
-
-	c->recv_bb = NULL;
-	if (!ok || atomic_load(&c->ing->cancelling)) {
-		if (bb)
-			grpc_byte_buffer_destroy(bb);
-		return;
-	}
-	/* The request is in: a Watch may now stream for as long as its client wants. */
-	deadline_clear(c);
-	cm_buf_init(&c->msg, HEALTH_MAX_MSG);
-	if (bb && cm_grpc_bb_read(bb, &c->msg) == CM_OK)
-		req = grpc__health__v1__health_check_request__unpack(NULL, c->msg.len,
-								     (const uint8_t *)c->msg.data);
-	if (bb)
-		grpc_byte_buffer_destroy(bb);
-	if (!req) {
-		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed message");
-		return;
-	}
-	c->service = strdup(req->service);
-	grpc__health__v1__health_check_request__free_unpacked(req, NULL);
-	if (!c->service) {
-		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	if (c->kind == CALL_CHECK) {
-		resp.status = col_health_status(c->ing->health, c->service);
-		if (resp.status ==
-		    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
-			finish(c, GRPC_STATUS_NOT_FOUND, "unknown service");
-			return;
-		}
-		if (set_send(c, &resp.base)) {
-			finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-			return;
-		}
-		finish(c, GRPC_STATUS_OK, NULL);
-		return;
-	}
-	/* Watch: notice the client leaving, then stream statuses until it does or we stop. */
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &c->cancelled;
-	c->close_started = 1;
-	if (start(c, OP_CLOSE, &op, 1))
-		return;
-	pthread_mutex_lock(&c->ing->watch_lock);
-	if (atomic_load(&c->ing->stopping)) {
-		finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-	} else {
-		call_ref(c);
-		c->watching = 1;
-		c->wnext = c->ing->watchers;
-		c->ing->watchers = c;
-		watch_send(c);
-	}
-	pthread_mutex_unlock(&c->ing->watch_lock);
-}
-
-/* Poller: a Watch send completed. */
-static void watch_sent(struct call *c, int ok)
-{
-	pthread_mutex_lock(&c->ing->watch_lock);
-	c->w_busy = 0;
-	if (!ok || c->w_closed) {
-		watch_remove(c);
-	} else if (!c->watching || atomic_load(&c->ing->stopping)) {
-		watch_remove(c);
-		finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-	} else {
-		watch_send(c);
-	}
-	pthread_mutex_unlock(&c->ing->watch_lock);
 }
 
 /* ---- the completion queue ----------------------------------------------------------------- */
@@ -892,7 +345,7 @@ static void accept_next(struct col_ingest *ing)
 				       &c->tags[OP_MAIN]);
 	if (err != GRPC_CALL_OK) {
 		cm_log_error("ingest", "could not request a call: error %d", (int)err);
-		call_unref(c);
+		ing_call_unref(c);
 	}
 	/* The reference from call_new is the accept batch's. */
 }
@@ -916,16 +369,16 @@ static void on_accept(struct call *c, int ok)
 	c->listed = 1;
 	pthread_mutex_unlock(&ing->lock);
 	if (!grpc_slice_str_cmp(c->details.method, METHOD_REPORT)) {
-		report_begin(c);
+		ing_report_begin(c);
 	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_CHECK)) {
 		c->kind = CALL_CHECK;
-		start_recv(c);
+		ing_start_recv(c);
 	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_WATCH)) {
 		c->kind = CALL_WATCH;
-		start_recv(c);
+		ing_start_recv(c);
 	} else {
 		c->kind = CALL_OTHER;
-		finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+		ing_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 	}
 }
 
@@ -945,9 +398,9 @@ static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok)
 		pthread_mutex_lock(&ing->watch_lock);
 		c->w_closed = 1;
 		if (!c->w_busy)
-			watch_remove(c);
+			ing_watch_remove(c);
 		pthread_mutex_unlock(&ing->watch_lock);
-		call_unref(c);
+		ing_call_unref(c);
 		return;
 	}
 	switch (c->step) {
@@ -956,17 +409,17 @@ static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok)
 		break;
 	case STEP_RECV:
 		if (c->kind == CALL_REPORT)
-			report_recv(c, ok);
+			ing_report_recv(c, ok);
 		else
-			health_recv(c, ok);
+			ing_health_recv(c, ok);
 		break;
 	case STEP_SEND:
-		watch_sent(c, ok);
+		ing_watch_sent(c, ok);
 		break;
 	case STEP_FINISH:
 		break;
 	}
-	call_unref(c);
+	ing_call_unref(c);
 }
 
 static void *poller(void *arg)
@@ -1130,7 +583,7 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 		rc = CM_EIO;
 		goto fail_server;
 	}
-	rc = col_health_start(ctx->db, on_health_change, ing, &ing->health);
+	rc = col_health_start(ctx->db, ing_health_changed, ing, &ing->health);
 	if (rc)
 		goto fail_server;
 	ctx->health = ing->health; /* /readyz reads the same answer */
@@ -1201,9 +654,9 @@ void col_ingest_stop(struct col_ingest *ing, long grace_ms)
 	atomic_store(&ing->stopping, 1);
 	grpc_server_shutdown_and_notify(ing->server, ing->cq, &ing->shutdown_tag);
 	col_health_drain(ing->health);
-	watchers_end(ing);
+	ing_watchers_end(ing);
 
-	/* 2. Let reports in flight finish, for up to the grace period. */
+	/* 2. Let reports in flight ing_finish, for up to the grace period. */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += grace_ms / 1000;
 	until.tv_nsec += (grace_ms % 1000) * 1000000L;
