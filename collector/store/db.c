@@ -106,7 +106,7 @@ PGconn *col_db_connect(struct col_db *db, char *err, size_t size)
 	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
 			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
 			       "application_name", "dbname", "options", NULL };
-	const char *vals[] = { "5", "1", "10", "5", "3", "15000", "cipulsed", db->url, NULL, NULL };
+	const char *vals[] = { "3", "1", "10", "5", "3", "15000", "cipulsed", db->url, NULL, NULL };
 	PQconninfoOption *parsed = PQconninfoParse(db->url, NULL);
 	char options[1024];
 	const char *user_opts = "";
