@@ -8,7 +8,7 @@
  *   api_logs.c     log search
  *   api_alerts.c   alerts, alert rules and notification channels
  *   api_prom.c     pipeline metrics on /metrics (Prometheus)
- *   poll.c         POST /api/v1/poll/run: poll GitHub now (a slow route, off the HTTP threads)
+ *   poll.c         POST /api/v1/poll/run: poll GitHub now (may wait minutes on the rate limit)
  *
  * Every reply is JSON; errors have the shape {"error": {"code", "message"[, "param"]}}. Bad input
  * is a 400 naming the parameter, never a 500. Handlers are called on the HTTP server's threads and
