@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "store/db.h"

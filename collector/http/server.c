@@ -19,6 +19,8 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
+#include "http/static.h"
 
 #define MAX_ROUTES 64
 #define MAX_URI 16384
@@ -52,12 +54,9 @@ struct col_http {
 	struct col_ctx *ctx;
 	char *tls_cert;
 	char *tls_key;
-	pthread_mutex_t lock; /* tracked list, deadlines, stop */
-	pthread_cond_t cond;
+	pthread_mutex_t lock; /* tracked list and deadlines */
 	struct tracked *tracked;
-	pthread_t reaper;
-	int reaper_started;
-	int stop;
+	struct col_ticker *reaper;
 };
 
 /* Per-request state, from the URI log callback to the completion callback. */
@@ -137,80 +136,6 @@ void col_http_error(struct col_http_resp *resp, int status, const char *code, co
 	cm_buf_adds(&resp->body, ",\"message\":");
 	cm_json_add_string(&resp->body, msg);
 	cm_buf_adds(&resp->body, "}}");
-}
-
-/* Paths the web app never owns: unknown ones there are API 404s, not the app's index.html. */
-static int reserved_path(const char *path)
-{
-	static const char *const prefixes[] = { "/api/", "/webhook/" };
-	static const char *const exact[] = { "/api", "/webhook", "/metrics", "/healthz", "/readyz" };
-
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
-			return 1;
-	}
-	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
-		if (!strcmp(path, exact[i]))
-			return 1;
-	}
-	return 0;
-}
-
-static const char *mime_type(const char *path)
-{
-	static const struct {
-		const char *ext, *type;
-	} types[] = {
-		{ ".html", "text/html; charset=utf-8" },  { ".js", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css; charset=utf-8" },    { ".json", "application/json" },
-		{ ".svg", "image/svg+xml" },              { ".png", "image/png" },
-		{ ".ico", "image/x-icon" },               { ".woff2", "font/woff2" },
-		{ ".txt", "text/plain; charset=utf-8" },  { ".map", "application/json" },
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(dot, types[i].ext))
-			return types[i].type;
-	}
-	return "application/octet-stream";
-}
-
-/*
- * The dashboard's files; any other path outside the API answers index.html, so the app's own
- * paths work as deep links.
- */
-static void serve_static(const struct col_http_req *req, struct col_http_resp *resp)
-{
-	const char *dir = req->ctx->cfg->web_dir;
-	char path[4096];
-	struct stat st;
-
-	if (!dir || !*dir) {
-		col_http_error(resp, 404, "not_found", "no such resource");
-		return;
-	}
-	if (strstr(req->path, "..") || strlen(req->path) > 1024) {
-		col_http_error(resp, 404, "not_found", "no such resource");
-		return;
-	}
-	snprintf(path, sizeof(path), "%s%s", dir, req->path);
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(path, sizeof(path), "%s/index.html", dir);
-		if (stat(path, &st) != 0) {
-			col_http_error(resp, 404, "not_found", "no such resource");
-			return;
-		}
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Cache-Control: no-cache\r\n");
-	} else if (!strncmp(req->path, "/assets/", 8)) {
-		/* Vite puts content hashes in asset names: they never change. */
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Cache-Control: public, max-age=31536000, immutable\r\n");
-	}
-	resp->status = 200;
-	resp->content_type = mime_type(path);
-	resp->file_path = strdup(path);
 }
 
 static void add_extra_headers(struct MHD_Response *r, char *lines)
@@ -331,8 +256,8 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
 		return;
 	}
-	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !reserved_path(url)) {
-		serve_static(&req, resp);
+	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !col_static_reserved(url)) {
+		col_static_serve(&req, resp);
 		return;
 	}
 	col_http_error(resp, 404, "not_found", "no such resource");
@@ -391,35 +316,26 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = NULL;
 }
 
-static void *reaper(void *arg)
+/* Cuts off connections past their request deadline (on a ticker's thread). */
+static void reap(void *arg)
 {
 	struct col_http *h = arg;
-	struct col_metric *cut = col_metric_counter(
-		"cipulse_http_request_timeouts_total", "",
-		"HTTP connections closed because a request was not complete in time.");
-	struct timespec until;
+	static struct col_metric *cut;
+	int64_t now = cm_time_mono_ms();
 
+	if (!cut)
+		cut = col_metric_counter(
+			"cipulse_http_request_timeouts_total", "",
+			"HTTP connections closed because a request was not complete in time.");
 	pthread_mutex_lock(&h->lock);
-	while (!h->stop) {
-		int64_t now = cm_time_mono_ms();
-
-		for (struct tracked *t = h->tracked; t; t = t->next) {
-			if (t->deadline && now > t->deadline && t->fd >= 0) {
-				shutdown(t->fd, SHUT_RDWR);
-				t->deadline = 0;
-				col_metric_inc(cut);
-			}
+	for (struct tracked *t = h->tracked; t; t = t->next) {
+		if (t->deadline && now > t->deadline && t->fd >= 0) {
+			shutdown(t->fd, SHUT_RDWR);
+			t->deadline = 0;
+			col_metric_inc(cut);
 		}
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 250 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&h->cond, &h->lock, &until);
 	}
 	pthread_mutex_unlock(&h->lock);
-	return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -577,7 +493,6 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		return CM_ENOMEM;
 	h->ctx = ctx;
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
 	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
 	if (rc) {
 		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
@@ -609,17 +524,15 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		rc = CM_EIO;
 		goto fail;
 	}
-	if (pthread_create(&h->reaper, NULL, reaper, h)) {
+	if (col_ticker_start("http-reaper", 250, reap, h, &h->reaper)) {
 		MHD_stop_daemon(h->daemon);
 		rc = CM_ENOMEM;
 		goto fail;
 	}
-	h->reaper_started = 1;
 	*out = h;
 	return CM_OK;
 fail:
 	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->cond);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);
@@ -632,15 +545,8 @@ void col_http_stop(struct col_http *h)
 		return;
 	/* Waits for every connection's thread: handlers see ctx->stopping and end promptly. */
 	MHD_stop_daemon(h->daemon);
-	if (h->reaper_started) {
-		pthread_mutex_lock(&h->lock);
-		h->stop = 1;
-		pthread_cond_signal(&h->cond);
-		pthread_mutex_unlock(&h->lock);
-		pthread_join(h->reaper, NULL);
-	}
+	col_ticker_stop(h->reaper);
 	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->cond);
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h);

@@ -11,6 +11,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/ticker.h"
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
@@ -191,18 +192,11 @@ static void put_back(struct col_db *db, struct col_conn *c)
 
 int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = col_ticker_deadline(timeout_ms);
 	struct col_conn *c;
 	char err[256];
 	unsigned gen;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&db->lock);
 	if (db->down) {
 		/* One caller at a time tries again, after the back-off. */

@@ -4,13 +4,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
-#include "store/migrate.h"
+#include "core/ticker.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "store/migrate.h"
 
 #define PING_INTERVAL_MS 500
 /* A ping slower than this counts as a failure: the database is hung (e.g. SIGSTOPped). */
@@ -25,10 +25,8 @@ struct col_health {
 	void *arg;
 	atomic_int serving;
 	int draining; /* under lock */
-	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int stop; /* under lock */
+	struct col_ticker *ticker;
 };
 
 /* One ping on the monitor's own connection, bounded by PING_TIMEOUT_MS. */
@@ -54,9 +52,10 @@ static int ping(struct col_health *h)
 	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
 	PQclear(res);
 	if (!ok) {
+		/* NULL already when the ping timed out (col_db_exec_deadline closed it). */
 		PQfinish(h->pg);
 		h->pg = NULL;
-		col_db_set_down(h->db, res ? "ping failed" : "no answer within the ping timeout");
+		col_db_set_down(h->db, "no answer to a ping within 3 s");
 		return 0;
 	}
 	if (!atomic_load(&h->schema_ok)) {
@@ -68,37 +67,21 @@ static int ping(struct col_health *h)
 	return 1;
 }
 
-static void *monitor(void *arg)
+/* One ping of the database, on the ticker's thread. */
+static void monitor(void *arg)
 {
 	struct col_health *h = arg;
-	struct timespec until;
+	int ok, changed;
 
+	ok = ping(h);
+	/* Under the lock, so that a drain that happened during the ping wins. */
 	pthread_mutex_lock(&h->lock);
-	while (!h->stop) {
-		int ok, changed;
-
-		pthread_mutex_unlock(&h->lock);
-		ok = ping(h);
-		/* Under the lock, so that a drain that happened during the ping wins. */
-		pthread_mutex_lock(&h->lock);
-		ok = ok && !h->draining;
-		changed = atomic_exchange(&h->serving, ok) != ok;
-		pthread_mutex_unlock(&h->lock);
-		/* The pool logs the outage, once: nothing to add here. */
-		if (changed)
-			h->on_change(h->arg);
-		pthread_mutex_lock(&h->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += PING_INTERVAL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (!h->stop)
-			pthread_cond_timedwait(&h->cond, &h->lock, &until);
-	}
+	ok = ok && !h->draining;
+	changed = atomic_exchange(&h->serving, ok) != ok;
 	pthread_mutex_unlock(&h->lock);
-	return NULL;
+	/* The pool logs the outage, once when it starts and once when it ends. */
+	if (changed)
+		h->on_change(h->arg);
 }
 
 int col_health_start(struct col_db *db, void (*on_change)(void *arg), void *arg,
@@ -115,10 +98,8 @@ int col_health_start(struct col_db *db, void (*on_change)(void *arg), void *arg,
 	atomic_init(&h->ok_at, 0);
 	atomic_init(&h->serving, ping(h));
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
-	if (pthread_create(&h->thread, NULL, monitor, h)) {
+	if (col_ticker_start("db-health", PING_INTERVAL_MS, monitor, h, &h->ticker)) {
 		pthread_mutex_destroy(&h->lock);
-		pthread_cond_destroy(&h->cond);
 		if (h->pg)
 			PQfinish(h->pg);
 		free(h);
@@ -146,13 +127,8 @@ void col_health_stop(struct col_health *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&h->lock);
-	h->stop = 1;
-	pthread_cond_signal(&h->cond);
-	pthread_mutex_unlock(&h->lock);
-	pthread_join(h->thread, NULL);
+	col_ticker_stop(h->ticker);
 	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->cond);
 	if (h->pg)
 		PQfinish(h->pg);
 	free(h);
