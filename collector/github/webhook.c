@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "cm_http.h"
 #include "cm_json.h"
 #include "cm_log.h"
+#include "cm_time.h"
+#include "core/ratelimit.h"
 #include "store/db.h"
 #include "github/decode.h"
 #include "http/server.h"
@@ -209,6 +212,10 @@ int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *ou
 
 /* ---- the handler ---- */
 
+/* Bad signatures per address and minute (CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT), and their log. */
+static struct col_addr_limit bad_signatures = COL_ADDR_LIMIT_INIT(60000);
+static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
+
 /* Event labels of the metrics: bounded, whatever GitHub sends. */
 static const char *event_label(const char *event)
 {
@@ -290,6 +297,85 @@ static int find_repos(struct col_conn *c, int64_t id, const char *name, struct s
 out:
 	PQclear(res);
 	return rc;
+}
+
+/*
+ * Secrets found recently, by the (id, name) hint that found them: a flood of deliveries naming
+ * one repository costs one lookup per CACHE_MS, not one each. Secrets are set once at
+ * registration, so a short-lived copy is never wrong for long.
+ */
+#define CACHE_SLOTS 64
+#define CACHE_MS 10000
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		int64_t hint_id, at;
+		char hint_name[256];
+		int n; /* 0: free slot */
+		struct secret_row rows[2];
+	} e[CACHE_SLOTS];
+	unsigned next;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void secret_free(struct secret_row *r);
+
+/* What find_repos answered for this hint within CACHE_MS, copied into out; CM_ENOTFOUND if none. */
+static int cache_get(int64_t id, const char *name, struct secret_row out[2], int *n)
+{
+	int64_t now = cm_time_mono_ms();
+	int rc = CM_ENOTFOUND;
+
+	pthread_mutex_lock(&cache.lock);
+	for (int i = 0; i < CACHE_SLOTS && rc == CM_ENOTFOUND; i++) {
+		if (!cache.e[i].n || cache.e[i].hint_id != id || now - cache.e[i].at >= CACHE_MS ||
+		    strcmp(cache.e[i].hint_name, name))
+			continue;
+		memset(out, 0, 2 * sizeof(*out));
+		*n = cache.e[i].n;
+		rc = CM_OK;
+		for (int k = 0; k < cache.e[i].n; k++) {
+			out[k].id = cache.e[i].rows[k].id;
+			memcpy(out[k].name, cache.e[i].rows[k].name, sizeof(out[k].name));
+			if (cache.e[i].rows[k].secret) {
+				out[k].secret = strdup(cache.e[i].rows[k].secret);
+				if (!out[k].secret)
+					rc = CM_ENOMEM;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return rc;
+}
+
+/* Keeps a copy of what find_repos found (nothing when it found no repository). */
+static void cache_put(int64_t id, const char *name, const struct secret_row rows[2], int n)
+{
+	struct secret_row copy[2];
+	unsigned i;
+
+	if (n <= 0 || strlen(name) >= sizeof(cache.e[0].hint_name))
+		return;
+	memset(copy, 0, sizeof(copy));
+	for (int k = 0; k < n; k++) {
+		copy[k] = rows[k];
+		copy[k].secret = NULL;
+		if (rows[k].secret && !(copy[k].secret = strdup(rows[k].secret))) {
+			secret_free(&copy[0]);
+			secret_free(&copy[1]);
+			return;
+		}
+	}
+	pthread_mutex_lock(&cache.lock);
+	i = cache.next++ % CACHE_SLOTS;
+	secret_free(&cache.e[i].rows[0]);
+	secret_free(&cache.e[i].rows[1]);
+	cache.e[i].hint_id = id;
+	cache.e[i].at = cm_time_mono_ms();
+	snprintf(cache.e[i].hint_name, sizeof(cache.e[i].hint_name), "%s", name);
+	cache.e[i].n = n;
+	memcpy(cache.e[i].rows, copy, sizeof(copy));
+	pthread_mutex_unlock(&cache.lock);
 }
 
 static void secret_free(struct secret_row *r)
@@ -379,8 +465,19 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	json_t *payload = NULL;
 	json_error_t jerr;
 	int64_t id = 0;
+	long retry_s;
 	int rc, nrepos = 0, verified = 0;
 
+	/* An address that keeps sending bad signatures costs nothing more for a while. */
+	if (col_addr_limit_over(&bad_signatures, req->remote_addr, cfg->webhook_bad_signature_limit,
+				cm_time_mono_ms(), &retry_s)) {
+		count(event ? event : "", "rate_limited");
+		col_http_error(resp, 429, "too_many_bad_signatures",
+			       "too many deliveries with a bad signature from this address");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry_s);
+		return;
+	}
 	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
 	if (!event || !*event) {
 		count("", "bad_request");
@@ -421,10 +518,12 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	 * payload is about is decided later, from the whole decoded payload (store/claim.h).
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
-	if (id || *name) {
+	if ((id || *name) && cache_get(id, name, repos, &nrepos) == CM_ENOTFOUND) {
 		rc = col_db_acquire(req->ctx->db, &c, 5000);
 		if (!rc)
 			rc = find_repos(c, id, name, repos, &nrepos);
+		if (!rc)
+			cache_put(id, name, repos, nrepos);
 		if (rc) {
 			count(event, "error");
 			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
@@ -449,9 +548,13 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	secret_free(&repos[0]);
 	secret_free(&repos[1]);
 	if (!verified) {
-		count(event, "unauthorized");
-		cm_log_info("webhook", "signature mismatch event=%s remote=%s", event_label(event),
-			    req->remote_addr);
+		long held;
+
+		count(event, "bad_signature");
+		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
+		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
+			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
+				    event_label(event), req->remote_addr, held);
 		col_http_error(resp, 401, "bad_signature",
 			       "X-Hub-Signature-256 does not match this body");
 		goto out;
@@ -479,6 +582,14 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		count(event, "unknown_repository");
 		col_http_error(resp, 404, "unknown_repository",
 			       "repository %s is not registered with cipulse", name);
+		goto out;
+	}
+	/* The secret may have come from the cache: the store needs a connection of its own. */
+	if (!c && col_db_acquire(req->ctx->db, &c, 5000)) {
+		c = NULL;
+		count(event, "error");
+		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
 		goto out;
 	}
 	store_event(req, resp, c, &cred, event, payload);

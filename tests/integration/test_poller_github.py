@@ -169,13 +169,13 @@ def test_poll_run_errors(collector, db, github):
 
 
 def test_poll_run_holds_no_http_thread(collector_factory, db, github):
-    """A poll waiting on GitHub's rate limit runs off the HTTP server's threads: with one HTTP
-    thread, other requests are answered while it waits."""
+    """A poll waiting on GitHub's rate limit holds only its own connection's thread: other
+    requests are answered while it waits."""
     fake = FakeGitHub(github, "octo/slow", 82)
     fake.add_run(4101, jobs=[FakeGitHub.make_job(8101, 4101)])
     fake.remaining = 0
     fake.reset = int(time.time()) + 600  # the poll waits (interruptibly) for ten minutes
-    collector = collector_factory(env=poller_env(github, CIPULSE_HTTP_THREADS="1"))
+    collector = collector_factory(env=poller_env(github))
     register_repo(db, "octo/slow")
     answers = []
     t = threading.Thread(target=lambda: answers.append(poll(collector, repo="octo/slow")))

@@ -273,4 +273,4 @@ def test_metrics_count_deliveries(collector, db):
     post_webhook(collector, "workflow_job", payload, secret="wrong")
     status, text = collector.http("GET", "/metrics")
     assert 'cipulse_webhooks_total{event="workflow_job",result="stored"} 1' in text
-    assert 'cipulse_webhooks_total{event="workflow_job",result="unauthorized"} 1' in text
+    assert 'cipulse_webhooks_total{event="workflow_job",result="bad_signature"} 1' in text
