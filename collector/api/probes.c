@@ -12,7 +12,8 @@
 
 static void healthz(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	cm_buf_adds(&resp->body, "{\"status\":\"ok\"}");
+	if (cm_buf_adds(&resp->body, "{\"status\":\"ok\"}"))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 }
 
 /* Ready: the database answers and every migration this binary carries is applied. */
@@ -21,7 +22,7 @@ static void readyz(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_conn *c;
 	int db_ok = 0, schema_ok = 0;
 
-	if (col_db_acquire(req->ctx->db, &c, 2000) == CM_OK) {
+	if (col_db_acquire(req->ctx->db, &c, COL_DB_PROBE_WAIT_MS) == CM_OK) {
 		PGresult *res = PQexec(c->pg, "SELECT 1");
 
 		db_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -30,9 +31,10 @@ static void readyz(const struct col_http_req *req, struct col_http_resp *resp)
 		col_db_release(req->ctx->db, c);
 	}
 	resp->status = db_ok && schema_ok ? 200 : 503;
-	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
-		    resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
-		    schema_ok ? "true" : "false");
+	if (cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
+			resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
+			schema_ok ? "true" : "false"))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 }
 
 static double pool_in_use(void *arg)

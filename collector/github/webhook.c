@@ -260,15 +260,13 @@ static int find_repo(struct col_conn *c, int64_t id, const char *name, struct se
 	memset(out, 0, sizeof(*out));
 	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
 	/* A repository registered by name only has a provisional id: the name finds it. */
-	res = PQexecParams(c->pg,
+	res = col_db_query(c, "webhook repository",
 			   "SELECT id, webhook_secret FROM repositories "
 			   "WHERE id = $1::bigint OR full_name = $2 "
 			   "ORDER BY (id = $1::bigint) DESC LIMIT 1",
-			   2, NULL, params, NULL, NULL, 0);
-	if (!col_db_ok(res)) {
-		rc = col_db_error(c->pg, res);
-		goto out;
-	}
+			   2, params, &rc);
+	if (!res)
+		return rc;
 	if (PQntuples(res) == 1) {
 		out->found = 1;
 		out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -278,7 +276,6 @@ static int find_repo(struct col_conn *c, int64_t id, const char *name, struct se
 				rc = CM_ENOMEM;
 		}
 	}
-out:
 	PQclear(res);
 	return rc;
 }
@@ -347,8 +344,7 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		count(event, "error");
 		cm_log_warn("webhook", "could not store event=%s repo=%s: %s", event,
 			    r.repo.full_name, cm_strerror(rc));
-		col_http_error(resp, 503, "unavailable", "could not store the event; retry later");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		col_http_fail(resp, rc, "could not store the event; retry later");
 		goto out;
 	}
 	count(event, res.duplicate ? "duplicate" : "stored");
@@ -356,8 +352,9 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		     "duplicate=%d", event, r.repo.full_name, r.run.id, r.run.attempt, res.jobs,
 		     res.duplicate);
 	resp->status = 200;
-	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
-		    res.duplicate ? "duplicate" : "stored", res.jobs, res.steps);
+	if (cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
+			res.duplicate ? "duplicate" : "stored", res.jobs, res.steps))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 out:
 	col_gh_report_release(&r);
 }
@@ -417,13 +414,12 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
 	if (id || *name) {
-		rc = col_db_acquire(req->ctx->db, &c, 5000);
+		rc = col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS);
 		if (!rc)
 			rc = find_repo(c, id, name, &repo);
 		if (rc) {
 			count(event, "error");
-			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
-			snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+			col_http_fail(resp, rc, "database unavailable; retry later");
 			goto out;
 		}
 	}
@@ -443,13 +439,15 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	if (!strcmp(event, "ping")) {
 		count(event, "pong");
-		cm_buf_adds(&resp->body, "{\"status\":\"pong\"}");
+		if (cm_buf_adds(&resp->body, "{\"status\":\"pong\"}"))
+			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job")) {
 		count(event, "ignored");
 		resp->status = 202;
-		cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}");
+		if (cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}"))
+			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
 	payload = json_loadb(json_text, json_len, JSON_REJECT_DUPLICATES, &jerr);

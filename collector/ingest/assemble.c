@@ -446,9 +446,9 @@ int col_assembly_allowed(const struct col_token_info *tok, const Cipulse__V1__Re
 {
 	const Cipulse__V1__Repository *r = h ? h->repository : NULL;
 
-	if (!strcmp(tok->kind, "admin"))
+	if (tok->kind == COL_TOKEN_ADMIN)
 		return CM_OK;
-	if (strcmp(tok->kind, "ingest") || !r)
+	if (tok->kind != COL_TOKEN_INGEST || !r)
 		return CM_EDENIED;
 	if (tok->repo_id > 0)
 		return tok->repo_id == r->id ? CM_OK : CM_EDENIED;

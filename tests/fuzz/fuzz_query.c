@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the REST API's decoders of the request target (collector/api_query.c):
+ * libFuzzer target for the REST API's decoders of the request target (collector/api/query.c):
  * query strings, repository paths, ids, cursors and metric windows. Built by scripts/fuzz.sh
  * (clang -fsanitize=fuzzer,address,undefined). The input's first byte picks the decoder; the rest
  * is its text. Besides memory errors it checks invariants: decoded text is valid UTF-8 and no

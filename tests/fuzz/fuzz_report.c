@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 		}
 		memset(&tok, 0, sizeof(tok));
-		strcpy(tok.kind, "ingest");
+		tok.kind = COL_TOKEN_INGEST;
 		tok.repo_id = -1;
 		strcpy(tok.repo_name, "octo/widgets");
 		(void)col_assembly_allowed(&tok, r->header);
