@@ -127,3 +127,38 @@ const char *cm_workflow_path(const char *ref, const char *repo, size_t *len)
 	*len = at ? (size_t)(at - p) : strlen(p);
 	return p;
 }
+
+static int owner_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-';
+}
+
+static int name_char(char c)
+{
+	return owner_char(c) || c == '.' || c == '_';
+}
+
+size_t cm_repo_name_prefix(const char *s)
+{
+	size_t o = 0, n = 0;
+
+	while (owner_char(s[o]))
+		o++;
+	if (o == 0 || o > 39 || s[o] != '/')
+		return 0;
+	while (name_char(s[o + 1 + n]))
+		n++;
+	if (n == 0 || n > 100 || (s[o + 1 + n] != '\0' && s[o + 1 + n] != '/'))
+		return 0;
+	if ((n == 1 && s[o + 1] == '.') || (n == 2 && !strncmp(s + o + 1, "..", 2)))
+		return 0;
+	return o + 1 + n;
+}
+
+int cm_repo_name_valid(const char *s)
+{
+	size_t len = s ? cm_repo_name_prefix(s) : 0;
+
+	return len && s[len] == '\0';
+}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/target.h"
 #include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -25,30 +26,27 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
-	const char *after[1] = { NULL }, *repo, *state;
+	const char *repo, *state;
+	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t repo_id = 0, cur = 0;
+	int64_t repo_id = 0;
 	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_enum(resp, &q, "state", "open|resolved", &state) ||
-	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), after, 1, &has_cursor))
+	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
-	if (has_cursor && col_parse_id(after[0], strlen(after[0]), &cur)) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
 	if (api_conn(req, resp, &c))
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
 	col_p_opt_i64(&p, repo != NULL, repo_id);
 	col_p_str(&p, state);
-	col_p_opt_i64(&p, has_cursor, cur);
+	col_p_opt_i64(&p, has_cursor, cur.a);
 	col_p_i64(&p, limit + 1);
 	res = col_db_query(c, "alerts", sql, p.n, p.v, &rc);
 	if (!res) {
@@ -260,7 +258,7 @@ static int exec_ok(struct col_conn *c, const char *sql, const struct col_params 
 
 /* Applies one channel; on bad input answers 400 and returns CM_EINVAL. */
 static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *ch, size_t i,
-		       int *err)
+		       int allow_private, int *err)
 {
 	static const char sql[] =
 		"INSERT INTO notification_channels AS t (name, kind, target, enabled) "
@@ -272,7 +270,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	const char *kind = json_string_value(json_object_get(ch, "kind"));
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
 	struct col_params p = { .n = 0 };
-	char param[64];
+	char param[64], why[160];
 	PGresult *res = NULL;
 	int ok;
 
@@ -296,6 +294,19 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	if (target && (!json_is_string(target) || !valid_target(kind, json_string_value(target)))) {
 		api_bad_param(resp, param, "must be an http(s) URL (an e-mail address for email)");
 		return CM_EINVAL;
+	}
+	/*
+	 * Where the collector would post to: never its own network unless allowed (SSRF). A name
+	 * that does not resolve now is stored; the notifier checks again before each send.
+	 */
+	if (target && strcmp(kind, "email")) {
+		int rc = col_target_check(json_string_value(target), allow_private, NULL, 0, why,
+					  sizeof(why));
+
+		if (rc && rc != CM_EUNAVAIL) {
+			api_bad_param(resp, param, "%s", why);
+			return CM_EINVAL;
+		}
 	}
 	snprintf(param, sizeof(param), "channels[%zu].enabled", i);
 	if (enabled && !json_is_boolean(enabled)) {
@@ -385,7 +396,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		      strcmp(kind, "regression") && strcmp(kind, "slow_build")))
 		BAD(".kind", "must be one of failure|flapping|regression|slow_build");
 	v = json_object_get(r, "repo");
-	if (v && !json_is_null(v) && (!repo || !col_valid_repo_name(repo)))
+	if (v && !json_is_null(v) && (!repo || !cm_repo_name_valid(repo)))
 		BAD(".repo", "must be a repository as owner/name");
 	v = json_object_get(r, "branch");
 	if (v && !json_is_null(v) && (!branch || !*branch || strlen(branch) > 255 ||
@@ -514,7 +525,7 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 		rc = CM_EIO;
 	json_array_foreach(chans, i, v) {
 		if (!rc)
-			rc = put_channel(c, resp, v, i, &err);
+			rc = put_channel(c, resp, v, i, req->ctx->cfg->allow_private_targets, &err);
 	}
 	json_array_foreach(rules, i, v) {
 		if (!rc)

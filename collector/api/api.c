@@ -1,6 +1,7 @@
 #include "api/api_int.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #include "cm_err.h"
 #include "cm_json.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
+#include "core/process_metrics.h"
 #include "store/tokens.h"
 
 void col_api_routes(void)
@@ -25,7 +28,7 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/alerts", api_alerts_list);
 	col_http_route("GET", "/api/v1/settings/alerts", api_alert_settings_get);
 	col_http_route("POST", "/api/v1/settings/alerts", api_alert_settings_post);
-	col_http_route_slow("POST", "/api/v1/poll/run", api_poll_run);
+	col_http_route("POST", "/api/v1/poll/run", api_poll_run);
 }
 
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
@@ -101,6 +104,38 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 	if (rc)
 		col_http_fail(resp, rc, "the database cannot be reached");
 	return rc;
+}
+
+static atomic_long expensive_running;
+
+int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
+		       struct col_conn **c)
+{
+	static struct col_metric *busy;
+
+	if (atomic_fetch_add(&expensive_running, 1) >= req->ctx->cfg->max_expensive_requests) {
+		atomic_fetch_sub(&expensive_running, 1);
+		if (!busy)
+			busy = col_metric_counter("cipulse_http_busy_total", "",
+						  "Expensive requests answered 503 because as many "
+						  "as CIPULSE_MAX_EXPENSIVE_REQUESTS were running.");
+		col_metric_inc(busy);
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 2\r\n");
+		col_http_error(resp, 503, "busy",
+			       "too many searches and metrics at once; retry in a moment");
+		return CM_EUNAVAIL;
+	}
+	if (api_conn(req, resp, c)) {
+		atomic_fetch_sub(&expensive_running, 1);
+		return CM_EUNAVAIL;
+	}
+	return CM_OK;
+}
+
+void api_expensive_release(const struct col_http_req *req, struct col_conn *c)
+{
+	col_db_release(req->ctx->db, c);
+	atomic_fetch_sub(&expensive_running, 1);
 }
 
 void api_db_fail(struct col_http_resp *resp, int rc, const char *what)
@@ -255,7 +290,7 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 	*out = NULL;
 	if (!v)
 		return CM_OK;
-	if (!col_valid_repo_name(v)) {
+	if (!cm_repo_name_valid(v)) {
 		api_bad_param(resp, key, "must be a repository as owner/name");
 		return CM_EINVAL;
 	}
@@ -264,14 +299,15 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 }
 
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
-		     char *scratch, size_t size, const char **fields, int nfields, int *present)
+		     char *scratch, size_t size, struct api_cursor *cur, int *present)
 {
 	const char *v = col_query_get(q, "cursor");
 
 	*present = 0;
+	memset(cur, 0, sizeof(*cur));
 	if (!v)
 		return CM_OK;
-	if (api_cursor_decode(v, kind, scratch, size, fields, nfields)) {
+	if (api_cursor_parse(v, kind, scratch, size, cur)) {
 		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
 		return CM_EINVAL;
 	}

@@ -39,6 +39,15 @@ int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum a
 /* Borrows a database connection, or answers 503. */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
 /*
+ * api_conn for an expensive request (log search, all-repository metrics): at most
+ * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
+ * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection
+ * back with api_expensive_release.
+ */
+int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
+		       struct col_conn **c);
+void api_expensive_release(const struct col_http_req *req, struct col_conn *c);
+/*
  * Answers a failed query (rc from col_db_query, which logged the cause) by the one mapping of
  * core/status.h: 503 with Retry-After when the database is unavailable, else 4xx/500.
  */
@@ -67,9 +76,12 @@ int api_param_branch(struct col_http_resp *resp, const struct col_query *q, cons
 int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const char *key,
 		   const char **out);
 
-/* Reads the "cursor" parameter: 0 and *present=0 when absent; 400 naming "cursor" if malformed. */
+/*
+ * Reads the "cursor" parameter of a list of `kind` (api_cursor_parse): 0 and *present=0 when
+ * absent; 400 naming "cursor" if malformed or out of range.
+ */
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
-		     char *scratch, size_t size, const char **fields, int nfields, int *present);
+		     char *scratch, size_t size, struct api_cursor *cur, int *present);
 
 /* JSON values from result columns; SQL NULL becomes JSON null. */
 json_t *api_jstr(const char *s);

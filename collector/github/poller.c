@@ -9,12 +9,14 @@
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
 #include "core/ticker.h"
 #include "github/client.h"
 #include "github/decode.h"
 #include "github/poller_int.h"
+#include "store/claim.h"
 #include "store/store.h"
 
 /* An arbitrary constant naming cipulse's poller lock among advisory locks. */
@@ -251,6 +253,8 @@ static int sync_run(struct rp *p, json_t *run, int force)
 {
 	struct col_gh_report r;
 	struct col_store_result res;
+	struct col_cred cred = { .scope = COL_CRED_REPO };
+	const char *why = "";
 	struct known k;
 	char err[256];
 	int rc;
@@ -263,10 +267,15 @@ static int sync_run(struct rp *p, json_t *run, int force)
 		goto out;
 	}
 	p->st->runs_seen++;
-	if (r.repo.id != p->repo_id && p->repo_id > 0) {
-		cm_log_warn("poller", "run of another repository skipped repo=%s", p->full_name);
-		goto out;
-	}
+	/*
+	 * What GitHub answered about this repository may write only this repository (the store
+	 * decides for good); a run that says otherwise is not worth reading the jobs of.
+	 */
+	cred.repo_id = p->repo_id;
+	snprintf(cred.repo_name, sizeof(cred.repo_name), "%s", p->full_name);
+	r.report.cred = &cred;
+	if (col_claim_decide(&cred, r.repo.id, r.repo.full_name, NULL, &why) == COL_CLAIM_DENY)
+		goto denied;
 	mark_done(p, r.run.id, r.run.attempt);
 	rc = known_run(p, r.run.id, r.run.attempt, &k);
 	if (rc || (!force && !needs_jobs(&k, &r)))
@@ -275,6 +284,10 @@ static int sync_run(struct rp *p, json_t *run, int force)
 	if (rc)
 		goto out;
 	rc = col_store_put_report(p->c, &r.report, &res);
+	if (rc == CM_EDENIED) {
+		why = res.why;
+		goto denied;
+	}
 	if (rc) {
 		cm_log_warn("poller", "could not store run repo=%s run=%" PRId64 ": %s",
 			    p->full_name, r.run.id, cm_strerror(rc));
@@ -286,6 +299,11 @@ static int sync_run(struct rp *p, json_t *run, int force)
 	p->st->jobs += res.jobs;
 	cm_log_debug("poller", "run synced repo=%s run=%" PRId64 " attempt=%d status=%s jobs=%d",
 		     p->full_name, r.run.id, r.run.attempt, r.run.status, res.jobs);
+	goto out;
+denied:
+	cm_log_warn("poller", "run skipped repo=%s run=%" PRId64 ": %s", p->full_name, r.run.id,
+		    why);
+	rc = CM_OK;
 out:
 	col_gh_report_release(&r);
 	return rc;
@@ -430,8 +448,12 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	p->c = c;
 	p->st = st;
 	p->stop = stop;
-	if (strlen(full_name) >= sizeof(p->full_name) || !strchr(full_name, '/'))
+	/* The name goes into GitHub's URL paths: only what GitHub itself allows. */
+	if (strlen(full_name) >= sizeof(p->full_name) || !cm_repo_name_valid(full_name)) {
+		cm_log_warn("poller", "not polled: not a GitHub owner/name repo_len=%zu",
+			    strlen(full_name));
 		return CM_ENOTFOUND;
+	}
 	snprintf(p->full_name, sizeof(p->full_name), "%s", full_name);
 	snprintf(p->base, sizeof(p->base), "/repos/%s/actions/runs", full_name);
 	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token));

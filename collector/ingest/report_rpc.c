@@ -169,6 +169,11 @@ void ing_report_auth(struct call *c)
 	memset(c->token, 0, strlen(c->token));
 	free(c->token);
 	c->token = NULL;
+	if (rc == CM_OK && col_token_cred(&c->tok, &c->cred)) {
+		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
+			       "the token may not send reports");
+		return;
+	}
 	switch (rc) {
 	case CM_OK:
 		ing_start_recv(c);
@@ -249,7 +254,7 @@ void ing_report_recv(struct call *c, int ok)
 		return;
 	}
 	/* Right after the header: refuse a report for another repository before reading more. */
-	if (!had_header && col_assembly_allowed(&c->tok, col_assembly_header(&c->as))) {
+	if (!had_header && col_assembly_allowed(&c->cred, col_assembly_header(&c->as))) {
 		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
 			       "the token may not report for this repository");
 		return;
@@ -262,7 +267,8 @@ void ing_report_write(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 	Cipulse__V1__ReportAck ack = CIPULSE__V1__REPORT_ACK__INIT;
-	struct col_store_result res;
+	struct col_report report = *c->report;
+	struct col_store_result res = { 0 };
 	struct col_metric *m;
 	struct col_conn *conn;
 	grpc_status_code st;
@@ -271,15 +277,17 @@ void ing_report_write(struct call *c)
 	/* Past the grace period the call is being cancelled: its client will not see an ack. */
 	if (atomic_load(&ing->cancelling))
 		return;
+	report.cred = &c->cred;
 	rc = col_db_acquire(ing->ctx->db, &conn, COL_DB_WAIT_MS);
 	if (!rc) {
-		rc = col_store_put_report(conn, c->report, &res);
+		rc = col_store_put_report(conn, &report, &res);
 		col_db_release(ing->ctx->db, conn);
 	}
 	if (rc) {
 		st = status_of(rc, ing, &m);
 		report_refused(c, m, st,
-			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
+			       rc == CM_EDENIED ? res.why
+			       : st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
 			       : st == GRPC_STATUS_INVALID_ARGUMENT
 				   ? "the database rejected the report"
 				   : "could not store the report");

@@ -171,3 +171,19 @@ int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *
 	}
 	return info->kind == COL_TOKEN_ADMIN || info->kind == need ? CM_OK : CM_EDENIED;
 }
+
+int col_token_cred(const struct col_token_info *info, struct col_cred *cred)
+{
+	memset(cred, 0, sizeof(*cred));
+	if (info->kind == COL_TOKEN_ADMIN) {
+		cred->scope = COL_CRED_ORG;
+		cred->may_register = 1;
+		return CM_OK;
+	}
+	if (info->kind != COL_TOKEN_INGEST || !info->repo_id)
+		return CM_EDENIED;
+	cred->scope = COL_CRED_REPO;
+	cred->repo_id = info->repo_id;
+	snprintf(cred->repo_name, sizeof(cred->repo_name), "%s", info->repo_name);
+	return CM_OK;
+}

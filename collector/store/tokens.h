@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "store/claim.h"
 #include "store/db.h"
 
 #define COL_TOKEN_SIZE 48
@@ -64,6 +65,12 @@ int col_bearer_parse(const char *value, size_t len, char *out, size_t size);
  */
 int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *token,
 		   enum col_token_kind need, struct col_token_info *info);
+/*
+ * The credential a checked token gives for writing reports: an ingest token its repository's
+ * own, an admin token the organisation's (which may register new repositories). CM_EDENIED
+ * for tokens that may not write (read tokens).
+ */
+int col_token_cred(const struct col_token_info *info, struct col_cred *cred);
 /*
  * Makes sure a repository row exists for full_name; returns its id (the provisional negative
  * id when GitHub's id is not known yet).

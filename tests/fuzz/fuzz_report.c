@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct col_assembly a;
 	const struct col_report *r;
-	struct col_token_info tok;
+	struct col_cred cred;
 	int rc = CM_OK;
 
 	/* A small report limit keeps the limits themselves within the fuzzer's reach. */
@@ -45,11 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strlen(r->logs[i].text) != r->logs[i].len)
 				__builtin_trap();
 		}
-		memset(&tok, 0, sizeof(tok));
-		tok.kind = COL_TOKEN_INGEST;
-		tok.repo_id = -1;
-		strcpy(tok.repo_name, "octo/widgets");
-		(void)col_assembly_allowed(&tok, r->header);
+		memset(&cred, 0, sizeof(cred));
+		cred.scope = COL_CRED_REPO;
+		cred.repo_id = -1;
+		strcpy(cred.repo_name, "octo/widgets");
+		(void)col_assembly_allowed(&cred, r->header);
 	}
 	/* On error the message for the client must be a bounded, non-empty string. */
 	if (rc != CM_OK && !col_assembly_error(&a)[0])
