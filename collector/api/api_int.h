@@ -9,7 +9,7 @@
  *   prom.c              the same pipeline metrics on /metrics (Prometheus exposition)
  *   logs.c              log search
  *   alerts.c            alerts, alert rules and notification channels
- *   poll.c              POST /api/v1/poll/run: poll GitHub now (a slow route)
+ *   poll.c              POST /api/v1/poll/run: poll GitHub now (it may wait minutes)
  *   probes.c            /healthz, /readyz and /metrics (process metrics and the above)
  */
 #ifndef COL_API_INT_H
