@@ -152,11 +152,12 @@ deps:
 demo:
 	scripts/demo.sh
 
-config-doc: $(BUILD)/cipulsed $(BUILD)/cipulse-agent
-	@$(BUILD)/cipulsed --config-markdown
+# Rewrites README.md's settings table from the collector's option table (`cipulsed config-doc`).
+config-doc:
+	scripts/gen-config-doc.sh
 
 format-check:
-	clang-format --dry-run --Werror common/*.[ch] collector/*.[ch] agent/*.[ch]
+	clang-format --dry-run --Werror common/*.[ch] collector/*.[ch] collector/*/*.[ch] agent/*.[ch]
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -115,9 +115,9 @@ int ag_config_load(struct ag_config *cfg, int argc, char **argv, const char **mo
 		return rc;
 	}
 	if (!is_mode(argv[argi])) {
-		cm_buf_addf(err, "unknown mode \"%s\" (one of report, run, hook, exec, flush)",
-			    argv[argi]);
-		return CM_EINVAL;
+		rc = cm_buf_addf(err, "unknown mode \"%s\" (one of report, run, hook, exec, flush)",
+				 argv[argi]);
+		return rc ? rc : CM_EINVAL;
 	}
 	*mode = argv[argi];
 	/*

@@ -105,7 +105,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		/* Keep the start of an error body for the log; the rest is dropped. */
 		size_t room = r->err.max - r->err.len - 1;
 
-		cm_buf_add(&r->err, p, n < room ? n : room);
+		if (cm_buf_add(&r->err, p, n < room ? n : room))
+			return n; /* no memory for more of it: the log shows less, nothing else */
 		return n;
 	}
 	if (r->sink->buf && cm_buf_add(r->sink->buf, p, n)) {

@@ -6,6 +6,7 @@
 #include "logtail.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_text.h"
 #include "cm_time.h"
 
 /*
@@ -28,16 +29,13 @@ static void msg_free(void *m)
 		protobuf_c_message_free_unpacked(m, NULL);
 }
 
-/* "owner/repo/.github/workflows/ci.yml@refs/heads/main" -> ".github/workflows/ci.yml". */
+/* The workflow file's path of GITHUB_WORKFLOW_REF (cm_workflow_path), copied into *slot. */
 static int workflow_path(const char *ref, const char *repo, char **slot)
 {
-	size_t rlen = repo ? strlen(repo) : 0;
-	const char *p = ref ? ref : "", *at;
+	size_t len;
+	const char *p = cm_workflow_path(ref, repo, &len);
 
-	if (rlen && strncmp(p, repo, rlen) == 0 && p[rlen] == '/')
-		p += rlen + 1;
-	at = strchr(p, '@');
-	*slot = strndup(p, at ? (size_t)(at - p) : strlen(p));
+	*slot = strndup(p, len);
 	return *slot ? CM_OK : CM_ENOMEM;
 }
 

@@ -84,7 +84,7 @@ static int open_db(struct col_ctx *ctx, struct col_conn **conn)
 	if (rc)
 		return rc;
 	col_db_set_limits(ctx->db, ctx->cfg->db_statement_timeout_ms, ctx->cfg->db_lock_timeout_ms);
-	rc = col_db_acquire(ctx->db, conn, 10000);
+	rc = col_db_acquire(ctx->db, conn, COL_DB_CLI_WAIT_MS);
 	if (rc)
 		cm_log_error("main", "could not connect to the database (CIPULSE_DATABASE_URL)");
 	return rc;
@@ -112,6 +112,7 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 {
 	const char *kind = "ingest", *repo = NULL, *desc = NULL;
 	char token[COL_TOKEN_SIZE];
+	enum col_token_kind k;
 	struct col_conn *conn;
 	int rc;
 
@@ -135,17 +136,17 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 		}
 		*slot = argv[++i];
 	}
-	if (strcmp(kind, "ingest") && strcmp(kind, "admin") && strcmp(kind, "read")) {
+	if (col_token_kind_parse(kind, &k)) {
 		fprintf(stderr, "cipulsed: token create: --kind must be ingest, admin or read\n");
 		return 2;
 	}
-	if (!strcmp(kind, "ingest") && (!repo || !strchr(repo, '/'))) {
+	if (k == COL_TOKEN_INGEST && (!repo || !strchr(repo, '/'))) {
 		fprintf(stderr, "cipulsed: token create: ingest tokens need --repo owner/name\n");
 		return 2;
 	}
 	if (open_db(ctx, &conn))
 		return 1;
-	rc = col_token_create(conn, kind, repo, desc, token);
+	rc = col_token_create(conn, k, repo, desc, token);
 	col_db_release(ctx->db, conn);
 	if (rc) {
 		fprintf(stderr, "cipulsed: could not create the token: %s (run `cipulsed migrate`?)\n",
@@ -183,7 +184,7 @@ static int cmd_serve(struct col_ctx *ctx)
 	if (ctx->cfg->migrate_on_start) {
 		/* Start-up waits for the database: a collector may come up before PostgreSQL. */
 		for (int tries = 0;; tries++) {
-			rc = col_db_acquire(ctx->db, &conn, 10000);
+			rc = col_db_acquire(ctx->db, &conn, COL_DB_CLI_WAIT_MS);
 			if (rc == CM_OK || ctx->stopping || tries >= 30)
 				break;
 			sleep(1);

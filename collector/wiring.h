@@ -1,5 +1,5 @@
 /*
- * The collector's pluggable parts, wired together in one place (routes.c) so that main.c stays
+ * The collector's pluggable parts, wired together in one place (wiring.c) so that main.c stays
  * the same as parts are added: HTTP routes, background services (poller, alert engine, outbox)
  * and extra commands (backfill, ...).
  */

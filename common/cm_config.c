@@ -2,11 +2,28 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cm_err.h"
 #include "cm_time.h"
+
+/*
+ * Writes an error message into err and returns CM_EINVAL, or the buffer's own error when even
+ * the message does not fit (the setting is refused either way).
+ */
+static int refuse(struct cm_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct cm_buf *err, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = cm_buf_vaddf(err, fmt, ap);
+	va_end(ap);
+	return rc ? rc : CM_EINVAL;
+}
 
 static const char *opt_name(const struct cm_opt *o, char *tmp, size_t size)
 {
@@ -139,14 +156,15 @@ static int set_value(const struct cm_opt *o, void *cfg, const char *v, const cha
 	if (why) {
 		opt_name(o, name, sizeof(name));
 		if (o->flags & CM_OPT_SECRET)
-			cm_buf_addf(err, "invalid value for %s (from %s): %s", name, from, why);
+			rc = cm_buf_addf(err, "invalid value for %s (from %s): %s", name, from, why);
 		else
-			cm_buf_addf(err, "invalid value \"%s\" for %s (from %s): %s", v, name, from, why);
-		if (o->type == CM_OPT_ENUM || o->type == CM_OPT_URL)
-			cm_buf_addf(err, " %s", o->choices);
-		if (o->type == CM_OPT_INT && (o->min || o->max))
-			cm_buf_addf(err, " (%ld..%ld)", o->min, o->max);
-		return CM_EINVAL;
+			rc = cm_buf_addf(err, "invalid value \"%s\" for %s (from %s): %s", v, name,
+					 from, why);
+		if (!rc && (o->type == CM_OPT_ENUM || o->type == CM_OPT_URL))
+			rc = cm_buf_addf(err, " %s", o->choices);
+		if (!rc && o->type == CM_OPT_INT && (o->min || o->max))
+			rc = cm_buf_addf(err, " (%ld..%ld)", o->min, o->max);
+		return rc ? rc : CM_EINVAL;
 	}
 	return CM_OK;
 }
@@ -186,8 +204,7 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 			continue;
 		}
 		if (a[1] != '-') {
-			cm_buf_addf(err, "unknown option \"%s\" (see --help)", a);
-			rc = CM_EINVAL;
+			rc = refuse(err, "unknown option \"%s\" (see --help)", a);
 			goto out;
 		}
 		a += 2;
@@ -198,8 +215,7 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 				break;
 		}
 		if (k == n) {
-			cm_buf_addf(err, "unknown option \"--%.*s\" (see --help)", (int)len, a);
-			rc = CM_EINVAL;
+			rc = refuse(err, "unknown option \"--%.*s\" (see --help)", (int)len, a);
 			goto out;
 		}
 		if (eq) {
@@ -209,8 +225,7 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		} else if (i + 1 < argc) {
 			val = argv[++i];
 		} else {
-			cm_buf_addf(err, "option %s needs a value", opt_name(&opts[k], name, sizeof(name)));
-			rc = CM_EINVAL;
+			rc = refuse(err, "option %s needs a value", opt_name(&opts[k], name, sizeof(name)));
 			goto out;
 		}
 		rc = set_value(&opts[k], cfg, val, "command line", err);
@@ -224,9 +239,8 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		goto out;
 	for (size_t k = 0; k < n; k++) {
 		if ((opts[k].flags & CM_OPT_REQUIRED) && !seen[k] && !opts[k].def) {
-			cm_buf_addf(err, "missing required setting %s",
+			rc = refuse(err, "missing required setting %s",
 				    opt_name(&opts[k], name, sizeof(name)));
-			rc = CM_EINVAL;
 			goto out;
 		}
 	}

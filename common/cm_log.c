@@ -53,6 +53,7 @@ void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...
 	char msg[4096], ts[40];
 	struct cm_buf line = CM_BUF_INIT(16384);
 	va_list ap;
+	int rc;
 
 	if (level < min_level)
 		return;
@@ -60,16 +61,16 @@ void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cm_time_format_iso8601(cm_time_now_ms(), ts, sizeof(ts));
-	if (log_format == CM_LOG_JSON) {
-		cm_buf_addf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
-			    level_names[level]);
-		cm_json_add_string(&line, component);
-		cm_buf_adds(&line, ",\"msg\":");
-		cm_json_add_string(&line, msg);
-		cm_buf_adds(&line, "}\n");
-	} else {
-		cm_buf_addf(&line, "%s %-5s %s: %s\n", ts, level_names[level], component, msg);
-	}
+	if (log_format == CM_LOG_JSON)
+		rc = cm_buf_addf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
+				 level_names[level]) ||
+		     cm_json_add_string(&line, component) || cm_buf_adds(&line, ",\"msg\":") ||
+		     cm_json_add_string(&line, msg) || cm_buf_adds(&line, "}\n");
+	else
+		rc = cm_buf_addf(&line, "%s %-5s %s: %s\n", ts, level_names[level], component, msg);
+	/* A line that could not be built whole is not written: half a JSON object breaks parsers. */
+	if (rc)
+		cm_buf_reset(&line);
 	/* One write per line so that lines from several threads never interleave. */
 	if (line.len && write(STDERR_FILENO, line.data, line.len) < 0) {
 		/* Nowhere left to report a failed log write. */

@@ -116,6 +116,18 @@ int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets)
 	return CM_OK;
 }
 
+const char *cm_workflow_path(const char *ref, const char *repo, size_t *len)
+{
+	size_t rlen = repo ? strlen(repo) : 0;
+	const char *p = ref ? ref : "", *at;
+
+	if (rlen && !strncmp(p, repo, rlen) && p[rlen] == '/')
+		p += rlen + 1;
+	at = strchr(p, '@');
+	*len = at ? (size_t)(at - p) : strlen(p);
+	return p;
+}
+
 static int owner_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -32,4 +32,12 @@ int cm_repo_name_valid(const char *s);
  */
 int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets);
 
+/*
+ * The workflow file's path in a workflow ref as GitHub writes it (GITHUB_WORKFLOW_REF, a
+ * webhook's "path"): "owner/repo/.github/workflows/ci.yml@refs/heads/main" ->
+ * ".github/workflows/ci.yml". The "owner/repo/" prefix is dropped only when it is `repo`'s
+ * (repo may be NULL). Returns where the path starts in ref and its length in *len.
+ */
+const char *cm_workflow_path(const char *ref, const char *repo, size_t *len);
+
 #endif

@@ -313,6 +313,15 @@ static void *agent(void *arg)
 	return NULL;
 }
 
+/* A benchmark's data must be whole: a buffer that cannot grow ends the run. */
+static void must(int rc)
+{
+	if (rc) {
+		fprintf(stderr, "loadgen: out of memory building the data\n");
+		exit(1);
+	}
+}
+
 /* ---- COPY --------------------------------------------------------------------------------- */
 
 /* Appends s to b escaped for COPY's text format. */
@@ -321,16 +330,16 @@ static void copy_text(struct cm_buf *b, const char *s)
 	for (; *s; s++) {
 		switch (*s) {
 		case '\n':
-			cm_buf_add(b, "\\n", 2);
+			must(cm_buf_add(b, "\\n", 2));
 			break;
 		case '\t':
-			cm_buf_add(b, "\\t", 2);
+			must(cm_buf_add(b, "\\t", 2));
 			break;
 		case '\\':
-			cm_buf_add(b, "\\\\", 2);
+			must(cm_buf_add(b, "\\\\", 2));
 			break;
 		default:
-			cm_buf_addc(b, *s);
+			must(cm_buf_addc(b, *s));
 		}
 	}
 }
@@ -340,7 +349,7 @@ static void ts(struct cm_buf *b, int64_t ms)
 	char t[40];
 
 	cm_time_format_iso8601(ms, t, sizeof(t));
-	cm_buf_adds(b, t);
+	must(cm_buf_adds(b, t));
 }
 
 static int copy_rows(PGconn *pg, const char *sql, struct cm_buf *b)
@@ -377,19 +386,19 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 
 	PQclear(PQexec(pg, "BEGIN"));
 	for (int i = first; i < first + count; i++) {
-		cm_buf_addf(
+		must(cm_buf_addf(
 		    &b,
 		    "%d\t%" PRId64 "\t1\t%" PRId64 "\t%" PRId64 "\tCI\tpush\tcompleted\t"
 		    "success\tmain\t0123456789abcdef0123456789abcdef01234567\toctocat\t\\N\t",
-		    REPO_ID, run_base + i, wf_id, run_base + i);
+		    REPO_ID, run_base + i, wf_id, run_base + i));
 		ts(&b, t0);
-		cm_buf_addc(&b, '\t');
+		must(cm_buf_addc(&b, '\t'));
 		ts(&b, t0 + 1000);
-		cm_buf_addc(&b, '\t');
+		must(cm_buf_addc(&b, '\t'));
 		ts(&b, t0 + 600000);
-		cm_buf_addc(&b, '\t');
+		must(cm_buf_addc(&b, '\t'));
 		ts(&b, t0 + 600000);
-		cm_buf_adds(&b, "\t{agent}\n");
+		must(cm_buf_adds(&b, "\t{agent}\n"));
 	}
 	ok = copy_rows(pg,
 		       "COPY workflow_runs (repo_id, run_id, run_attempt, workflow_id, "
@@ -398,24 +407,24 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 		       "FROM STDIN",
 		       &b);
 	for (int i = first; ok && i < first + count; i++)
-		cm_buf_addf(&b, "bench-%" PRId64 "\t%d\t%" PRId64 "\t1\tbench\tagent\t%d\t%d\t%d\n",
+		must(cm_buf_addf(&b, "bench-%" PRId64 "\t%d\t%" PRId64 "\t1\tbench\tagent\t%d\t%d\t%d\n",
 			    run_base + i, REPO_ID, run_base + i, njobs, njobs * nsteps,
-			    njobs * nsteps);
+			    njobs * nsteps));
 	ok = ok && copy_rows(pg,
 			     "COPY reports (report_id, repo_id, run_id, run_attempt, "
 			     "agent_version, mode, jobs, steps, logs) FROM STDIN",
 			     &b);
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
-			cm_buf_addf(&b,
+			must(cm_buf_addf(&b,
 				    "%d\t%" PRId64 "\t%" PRId64 "\t1\tjob %d\tcompleted\tsuccess\t",
-				    REPO_ID, job_id_of(run_base + i, j), run_base + i, j);
+				    REPO_ID, job_id_of(run_base + i, j), run_base + i, j));
 			ts(&b, t0);
-			cm_buf_addc(&b, '\t');
+			must(cm_buf_addc(&b, '\t'));
 			ts(&b, t0 + 1500);
-			cm_buf_addc(&b, '\t');
+			must(cm_buf_addc(&b, '\t'));
 			ts(&b, t0 + 500000);
-			cm_buf_adds(&b, "\trunner-1\tLinux\tX64\t{ubuntu-latest}\t\\N\t{agent}\n");
+			must(cm_buf_adds(&b, "\trunner-1\tLinux\tX64\t{ubuntu-latest}\t\\N\t{agent}\n"));
 		}
 	}
 	ok = ok && copy_rows(pg,
@@ -426,13 +435,13 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
 			for (int s = 0; s < nsteps; s++) {
-				cm_buf_addf(&b,
+				must(cm_buf_addf(&b,
 					    "%d\t%" PRId64 "\t%d\tRun make\tcompleted\tsuccess\t",
-					    REPO_ID, job_id_of(run_base + i, j), s + 1);
+					    REPO_ID, job_id_of(run_base + i, j), s + 1));
 				ts(&b, t0 + 2000 + s * 1000);
-				cm_buf_addc(&b, '\t');
+				must(cm_buf_addc(&b, '\t'));
 				ts(&b, t0 + 2900 + s * 1000);
-				cm_buf_addc(&b, '\n');
+				must(cm_buf_addc(&b, '\n'));
 			}
 		}
 	}
@@ -444,10 +453,10 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 		for (int j = 0; j < njobs; j++) {
 			for (int s = 0; s < nsteps; s++) {
 				make_log(logbuf, j, s + 1);
-				cm_buf_addf(&b, "%d\t%" PRId64 "\t%d\t", REPO_ID,
-					    job_id_of(run_base + i, j), s + 1);
+				must(cm_buf_addf(&b, "%d\t%" PRId64 "\t%d\t", REPO_ID,
+					    job_id_of(run_base + i, j), s + 1));
 				copy_text(&b, logbuf);
-				cm_buf_addf(&b, "\t%d\tt\t\\N\tagent\n", log_bytes * 4);
+				must(cm_buf_addf(&b, "\t%d\tt\t\\N\tagent\n", log_bytes * 4));
 			}
 		}
 	}

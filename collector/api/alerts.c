@@ -24,7 +24,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 		"WHERE ($1::bigint IS NULL OR a.repo_id = $1) AND ($2::text IS NULL OR a.state = $2) "
 		"AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $4";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
 	const char *repo, *state;
 	struct api_cursor cur;
@@ -32,7 +32,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	PGresult *res = NULL;
 	json_t *items;
 	int64_t repo_id = 0;
-	int limit, has_cursor, n;
+	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
@@ -44,13 +44,13 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
-	api_p_opt_i64(&p, repo != NULL, repo_id);
-	api_p_str(&p, state);
-	api_p_opt_i64(&p, has_cursor, cur.a);
-	api_p_i64(&p, limit + 1);
-	res = api_exec(c, sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "alerts");
+	col_p_opt_i64(&p, repo != NULL, repo_id);
+	col_p_str(&p, state);
+	col_p_opt_i64(&p, has_cursor, cur.a);
+	col_p_i64(&p, limit + 1);
+	res = col_db_query(c, "alerts", sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "alerts");
 		goto out;
 	}
 	n = PQntuples(res);
@@ -94,16 +94,17 @@ static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 	static const char channels_sql[] =
 		"SELECT id, name, kind, enabled, target <> '', " API_MS("created_at")
 		" FROM notification_channels ORDER BY name";
-	PGresult *rres = PQexec(c->pg, rules_sql), *cres = NULL;
+	int rc;
+	PGresult *rres = col_db_query(c, "alert rules", rules_sql, 0, NULL, &rc), *cres = NULL;
 	json_t *out = json_object(), *rules = json_array(), *chans = json_array();
 
-	if (!col_db_ok(rres)) {
-		api_db_fail(resp, c, rres, "alert rules");
+	if (!rres) {
+		api_db_fail(resp, rc, "alert rules");
 		goto fail;
 	}
-	cres = PQexec(c->pg, channels_sql);
-	if (!col_db_ok(cres)) {
-		api_db_fail(resp, c, cres, "channels");
+	cres = col_db_query(c, "channels", channels_sql, 0, NULL, &rc);
+	if (!cres) {
+		api_db_fail(resp, rc, "channels");
 		goto fail;
 	}
 	if (!out || !rules || !chans || api_set(out, "rules", json_incref(rules)) ||
@@ -245,25 +246,19 @@ static const char *check_params(const char *kind, json_t *params)
 	return NULL;
 }
 
-static int exec_ok(struct col_conn *c, const char *sql, const struct api_params *p,
+/* col_db_query: 0 and the result in *out, or the error code (the cause is logged). */
+static int exec_ok(struct col_conn *c, const char *sql, const struct col_params *p,
 		   PGresult **out)
 {
-	PGresult *res = api_exec(c, sql, p);
+	int rc;
 
-	if (!col_db_ok(res)) {
-		*out = res;
-		return -1;
-	}
-	if (out)
-		*out = res;
-	else
-		PQclear(res);
-	return 0;
+	*out = col_db_query(c, "alert settings", sql, p->n, p->v, &rc);
+	return rc;
 }
 
 /* Applies one channel; on bad input answers 400 and returns CM_EINVAL. */
 static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *ch, size_t i,
-		       int allow_private, PGresult **err)
+		       int allow_private, int *err)
 {
 	static const char sql[] =
 		"INSERT INTO notification_channels AS t (name, kind, target, enabled) "
@@ -274,7 +269,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	const char *name = json_string_value(json_object_get(ch, "name"));
 	const char *kind = json_string_value(json_object_get(ch, "kind"));
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	char param[64], why[160];
 	PGresult *res = NULL;
 	int ok;
@@ -318,14 +313,13 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 		api_bad_param(resp, param, "must be true or false");
 		return CM_EINVAL;
 	}
-	api_p_str(&p, name);
-	api_p_str(&p, kind);
-	api_p_str(&p, target ? json_string_value(target) : NULL);
-	api_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
-	if (exec_ok(c, sql, &p, &res)) {
-		*err = res;
+	col_p_str(&p, name);
+	col_p_str(&p, kind);
+	col_p_str(&p, target ? json_string_value(target) : NULL);
+	col_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
+	*err = exec_ok(c, sql, &p, &res);
+	if (*err)
 		return CM_EIO;
-	}
 	ok = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (!ok) {
@@ -337,7 +331,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 }
 
 static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, size_t i,
-		    PGresult **err)
+		    int *err)
 {
 	static const char insert_sql[] =
 		"INSERT INTO alert_rules (name, kind, repo_id, workflow_id, branch, params, "
@@ -358,7 +352,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	const char *name, *kind, *repo, *branch, *why;
 	json_t *id = json_object_get(r, "id"), *wf, *params, *chans, *enabled, *del, *v;
 	json_t *pobj = NULL;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	struct cm_buf names = CM_BUF_INIT(1 << 16);
 	char param[64], *ptext = NULL;
 	PGresult *res = NULL;
@@ -380,8 +374,8 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	if (del && (!json_is_boolean(del) || (json_is_true(del) && !id)))
 		BAD(".delete", "must be true together with an id");
 	if (del && json_is_true(del)) {
-		api_p_i64(&p, json_integer_value(id));
-		if (exec_ok(c, delete_sql, &p, &res))
+		col_p_i64(&p, json_integer_value(id));
+		if ((*err = exec_ok(c, delete_sql, &p, &res)))
 			goto dberr;
 		if (PQntuples(res) != 1)
 			BAD(".id", "no such rule");
@@ -421,7 +415,8 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		BAD(".enabled", "must be true or false");
 	if (chans && !json_is_array(chans))
 		BAD(".channels", "must be a list of channel names");
-	cm_buf_addc(&names, '{');
+	if (cm_buf_addc(&names, '{'))
+		BAD(".channels", "too many channels");
 	json_array_foreach(chans, k, v) {
 		const char *cn = json_string_value(v);
 
@@ -433,8 +428,8 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	if (cm_buf_addc(&names, '}'))
 		BAD(".channels", "too many channels");
 	if (repo) {
-		api_p_str(&p, repo);
-		if (exec_ok(c, repo_sql, &p, &res))
+		col_p_str(&p, repo);
+		if ((*err = exec_ok(c, repo_sql, &p, &res)))
 			goto dberr;
 		if (PQntuples(res) != 1)
 			BAD(".repo", "unknown repository (register it first)");
@@ -442,8 +437,8 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		res = NULL;
 		p.n = 0;
 	}
-	api_p_str(&p, cm_buf_str(&names));
-	if (exec_ok(c, chans_sql, &p, &res))
+	col_p_str(&p, cm_buf_str(&names));
+	if ((*err = exec_ok(c, chans_sql, &p, &res)))
 		goto dberr;
 	if (strtoll(PQgetvalue(res, 0, 0), NULL, 10) != (long long)json_array_size(chans))
 		BAD(".channels", "names an unknown channel (or one twice)");
@@ -453,28 +448,26 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	if (!ptext)
 		BAD(".params", "could not be stored");
 	p.n = 0;
-	api_p_str(&p, name);
-	api_p_str(&p, kind);
-	api_p_str(&p, repo);
+	col_p_str(&p, name);
+	col_p_str(&p, kind);
+	col_p_str(&p, repo);
 	if (wf && json_is_integer(wf))
-		api_p_i64(&p, json_integer_value(wf));
+		col_p_i64(&p, json_integer_value(wf));
 	else
-		api_p_str(&p, NULL);
-	api_p_str(&p, branch);
-	api_p_str(&p, ptext);
-	api_p_str(&p, cm_buf_str(&names));
-	api_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
+		col_p_str(&p, NULL);
+	col_p_str(&p, branch);
+	col_p_str(&p, ptext);
+	col_p_str(&p, cm_buf_str(&names));
+	col_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
 	if (id)
-		api_p_i64(&p, json_integer_value(id));
-	if (exec_ok(c, id ? update_sql : insert_sql, &p, &res))
+		col_p_i64(&p, json_integer_value(id));
+	if ((*err = exec_ok(c, id ? update_sql : insert_sql, &p, &res)))
 		goto dberr;
 	if (PQntuples(res) != 1)
 		BAD(".id", "no such rule");
 	rc = CM_OK;
 	goto out;
 dberr:
-	*err = res;
-	res = NULL;
 	rc = CM_EIO;
 out:
 #undef BAD
@@ -492,7 +485,7 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	struct col_conn *c;
 	json_error_t jerr;
 	json_t *body, *chans, *rules, *v, *out;
-	PGresult *err = NULL;
+	int err = 0;
 	const char *key;
 	size_t i;
 	int rc = CM_OK;
@@ -543,7 +536,7 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	if (rc) {
 		/* CM_EINVAL: put_* answered 400 naming the field. */
 		if (rc != CM_EINVAL)
-			api_db_fail(resp, c, err, "alert settings");
+			api_db_fail(resp, err ? err : rc, "alert settings");
 		PQclear(PQexec(c->pg, "ROLLBACK"));
 	} else {
 		cm_log_info("api", "alert settings changed channels=%zu rules=%zu",
@@ -552,7 +545,6 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 		if (out)
 			api_reply(resp, 200, out);
 	}
-	PQclear(err);
 	json_decref(body);
 	col_db_release(req->ctx->db, c);
 }

@@ -16,9 +16,6 @@
 #include "core/process_metrics.h"
 #include "store/tokens.h"
 
-/* How long a request waits for a pooled connection before answering 503. */
-#define API_ACQUIRE_MS 5000
-
 void col_api_routes(void)
 {
 	col_http_route("GET", "/api/v1/repos", api_repos_list);
@@ -55,72 +52,34 @@ void api_not_found(struct col_http_resp *resp, const char *what)
 	col_http_error(resp, 404, "not_found", "no such %s", what);
 }
 
-/* The bearer token of the request, or NULL. */
-static const char *bearer(const struct col_http_req *req)
-{
-	const char *h = col_http_header(req, "Authorization");
-
-	if (!h || strncasecmp(h, "Bearer ", 7))
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return *h ? h : NULL;
-}
-
-static int token_is(const char *token, const char *secret)
-{
-	return secret && *secret && cm_consttime_eq(token, strlen(token), secret, strlen(secret));
-}
-
 /*
- * 0 when the request may go on. Admin: CIPULSE_ADMIN_TOKEN or an admin token of the database.
- * Read: open unless CIPULSE_READ_TOKEN is set; then that token, or any admin or read token.
- * A missing or unknown token is 401; a valid token without the right is 403.
+ * 0 when the request may go on, else the answer is written: the token policy is
+ * col_auth_check's (store/tokens.h), the same as gRPC's. A missing, malformed, unknown or
+ * revoked token is 401; a valid token without the right is 403.
  */
 static int check_auth(const struct col_http_req *req, struct col_http_resp *resp,
 		      enum api_auth need)
 {
-	const struct col_config *cfg = req->ctx->cfg;
-	const char *token = bearer(req);
+	const char *h = col_http_header(req, "Authorization");
+	char token[COL_BEARER_MAX + 1];
 	struct col_token_info info;
-	struct col_conn *c;
-	int rc;
+	int parsed = h && col_bearer_parse(h, strlen(h), token, sizeof(token)) == CM_OK;
+	int rc = col_auth_check(req->ctx->cfg, req->ctx->db, parsed ? token : NULL,
+				need == API_ADMIN ? COL_TOKEN_ADMIN : COL_TOKEN_READ, &info);
 
-	if (need == API_READ && !(cfg->read_token && *cfg->read_token))
-		return CM_OK;
-	if (!token) {
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
-		col_http_error(resp, 401, "unauthorized", "a bearer token is required");
-		return CM_EAUTH;
-	}
-	if (token_is(token, cfg->admin_token))
-		return CM_OK;
-	if (need == API_READ && token_is(token, cfg->read_token))
-		return CM_OK;
-	if (token_is(token, cfg->read_token)) {
-		col_http_error(resp, 403, "forbidden", "this token may not change settings");
-		return CM_EDENIED;
-	}
-	if (api_conn(req, resp, &c))
-		return CM_EUNAVAIL;
-	rc = col_token_check(c, token, &info);
-	col_db_release(req->ctx->db, c);
+	memset(token, 0, sizeof(token));
 	if (rc == CM_EAUTH) {
+		col_http_fail(resp, rc, "%s",
+			      parsed ? "unknown or revoked token" : "a bearer token is required");
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n");
-		col_http_error(resp, 401, "unauthorized", "unknown or revoked token");
-		return rc;
+			 parsed ? "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n"
+				: "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
+	} else if (rc == CM_EDENIED) {
+		col_http_fail(resp, rc, "this token may not do that");
+	} else if (rc) {
+		col_http_fail(resp, rc, "the database cannot be reached");
 	}
-	if (rc) {
-		col_http_error(resp, 503, "unavailable", "the database cannot be reached");
-		return rc;
-	}
-	if (!strcmp(info.kind, "admin") || (need == API_READ && !strcmp(info.kind, "read")))
-		return CM_OK;
-	col_http_error(resp, 403, "forbidden", "this token may not do that");
-	return CM_EDENIED;
+	return rc;
 }
 
 int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
@@ -140,12 +99,10 @@ int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum a
 
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c)
 {
-	int rc = col_db_acquire(req->ctx->db, c, API_ACQUIRE_MS);
+	int rc = col_db_acquire(req->ctx->db, c, COL_DB_WAIT_MS);
 
-	if (rc) {
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 1\r\n");
-		col_http_error(resp, 503, "unavailable", "the database cannot be reached");
-	}
+	if (rc)
+		col_http_fail(resp, rc, "the database cannot be reached");
 	return rc;
 }
 
@@ -181,63 +138,29 @@ void api_expensive_release(const struct col_http_req *req, struct col_conn *c)
 	atomic_fetch_sub(&expensive_running, 1);
 }
 
-void api_db_fail(struct col_http_resp *resp, struct col_conn *c, PGresult *res, const char *what)
+void api_db_fail(struct col_http_resp *resp, int rc, const char *what)
 {
-	int rc = col_db_error(c->pg, res);
-
-	cm_log_warn("api", "query failed what=%s: %s", what,
-		    res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-	if (rc == CM_EUNAVAIL) {
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 1\r\n");
-		col_http_error(resp, 503, "unavailable", "the database cannot be reached");
-	} else {
-		col_http_error(resp, 500, "internal", "could not read %s", what);
-	}
+	if (rc == CM_EUNAVAIL)
+		col_http_fail(resp, rc, "the database cannot be reached");
+	else
+		col_http_fail(resp, rc, "could not read %s", what);
 }
 
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id)
 {
 	const char *params[1] = { full_name };
-	PGresult *res = PQexecParams(c->pg, "SELECT id FROM repositories WHERE full_name = $1", 1,
-				     NULL, params, NULL, NULL, 0);
-	int rc = CM_OK;
+	int rc;
+	PGresult *res = col_db_query(c, "repository", "SELECT id FROM repositories WHERE full_name = $1",
+				     1, params, &rc);
 
-	if (!col_db_ok(res))
-		rc = col_db_error(c->pg, res);
-	else if (PQntuples(res) != 1)
+	if (!res)
+		return rc;
+	if (PQntuples(res) != 1)
 		rc = CM_ENOTFOUND;
 	else
 		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return rc;
-}
-
-void api_p_str(struct api_params *p, const char *s)
-{
-	if (p->n < API_MAX_PARAMS)
-		p->v[p->n++] = s;
-}
-
-void api_p_i64(struct api_params *p, int64_t x)
-{
-	if (p->n >= API_MAX_PARAMS)
-		return;
-	snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)x);
-	p->v[p->n] = p->num[p->n];
-	p->n++;
-}
-
-void api_p_opt_i64(struct api_params *p, int set, int64_t x)
-{
-	if (set)
-		api_p_i64(p, x);
-	else
-		api_p_str(p, NULL);
-}
-
-PGresult *api_exec(struct col_conn *c, const char *sql, const struct api_params *p)
-{
-	return PQexecParams(c->pg, sql, p->n, NULL, p->v, NULL, NULL, 0);
 }
 
 int api_lookup_repo(struct col_http_resp *resp, struct col_conn *c, const char *full_name,
@@ -248,7 +171,7 @@ int api_lookup_repo(struct col_http_resp *resp, struct col_conn *c, const char *
 	if (rc == CM_ENOTFOUND)
 		api_not_found(resp, "repository");
 	else if (rc)
-		api_db_fail(resp, c, NULL, "repository");
+		api_db_fail(resp, rc, "repository");
 	return rc;
 }
 

@@ -9,7 +9,7 @@
  *   prom.c              the same pipeline metrics on /metrics (Prometheus exposition)
  *   logs.c              log search
  *   alerts.c            alerts, alert rules and notification channels
- *   poll.c              POST /api/v1/poll/run: poll GitHub now (a slow route)
+ *   poll.c              POST /api/v1/poll/run: poll GitHub now (it may wait minutes)
  *   probes.c            /healthz, /readyz and /metrics (process metrics and the above)
  */
 #ifndef COL_API_INT_H
@@ -47,8 +47,11 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
 		       struct col_conn **c);
 void api_expensive_release(const struct col_http_req *req, struct col_conn *c);
-/* Answers a failed query: 503 when the database is unavailable, else 500 (the cause is logged). */
-void api_db_fail(struct col_http_resp *resp, struct col_conn *c, PGresult *res, const char *what);
+/*
+ * Answers a failed query (rc from col_db_query, which logged the cause) by the one mapping of
+ * core/status.h: 503 with Retry-After when the database is unavailable, else 4xx/500.
+ */
+void api_db_fail(struct col_http_resp *resp, int rc, const char *what);
 
 /* 400 {"error": {"code": "invalid_parameter", "message": ..., "param": param}}. */
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
@@ -112,20 +115,6 @@ int api_set(json_t *obj, const char *key, json_t *v);
 json_t *api_run_json(const PGresult *res, int row, int col0);
 /* A timestamptz from a parameter holding epoch microseconds (exact, unlike float seconds). */
 #define API_TS_US(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
-
-/* Text parameters of one query: values formatted into fixed slots (NULL is SQL NULL). */
-#define API_MAX_PARAMS 16
-struct api_params {
-	const char *v[API_MAX_PARAMS];
-	char num[API_MAX_PARAMS][24];
-	int n;
-};
-void api_p_str(struct api_params *p, const char *s);
-void api_p_i64(struct api_params *p, int64_t x);
-/* x when set, else SQL NULL. */
-void api_p_opt_i64(struct api_params *p, int set, int64_t x);
-/* Runs the query with the parameters (text results). */
-PGresult *api_exec(struct col_conn *c, const char *sql, const struct api_params *p);
 
 /*
  * Metrics over a window (pipeline_metrics.c), pure so that unit tests drive them. A run is the latest

@@ -157,7 +157,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		"AND s.number = k.step_number "
 		"ORDER BY k.job_id DESC, k.step_number DESC";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX), word = CM_BUF_INIT(4 * Q_MAX);
 	char scratch[API_CURSOR_MAX + 1], needle[Q_MAX + 1];
 	const char *text, *repo;
@@ -167,7 +167,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	json_t *items = NULL;
 	int64_t repo_id = 0;
 	size_t qlen, wstart, wlen;
-	int limit, has_cursor, n;
+	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, &limit) ||
@@ -203,15 +203,15 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		if (api_lookup_repo(resp, c, repo, &repo_id))
 			goto out;
 	}
-	api_p_str(&p, cm_buf_str(&word));
-	api_p_opt_i64(&p, repo != NULL, repo_id);
-	api_p_opt_i64(&p, has_cursor, cur.a);
-	api_p_opt_i64(&p, has_cursor, cur.b);
-	api_p_i64(&p, limit + 1);
-	api_p_str(&p, cm_buf_str(&pattern));
-	res = api_exec(c, sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "logs");
+	col_p_str(&p, cm_buf_str(&word));
+	col_p_opt_i64(&p, repo != NULL, repo_id);
+	col_p_opt_i64(&p, has_cursor, cur.a);
+	col_p_opt_i64(&p, has_cursor, cur.b);
+	col_p_i64(&p, limit + 1);
+	col_p_str(&p, cm_buf_str(&pattern));
+	res = col_db_query(c, "logs", sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "logs");
 		goto out;
 	}
 	n = PQntuples(res);

@@ -297,7 +297,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		"FROM workflow_runs w WHERE " SCOPE
 		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	struct api_window w;
 	struct api_mrun *runs = NULL;
 	struct api_mqueue *queues = NULL;
@@ -306,7 +306,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	PGresult *res = NULL;
 	json_t *out = NULL;
 	int64_t wf, repo_id = 0;
-	int has_wf, n, nq = 0;
+	int has_wf, n, nq = 0, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
@@ -327,14 +327,14 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
-	api_p_i64(&p, w.from_ms * 1000);
-	api_p_i64(&p, w.to_ms * 1000);
-	api_p_opt_i64(&p, repo != NULL, repo_id);
-	api_p_opt_i64(&p, has_wf, wf);
-	api_p_str(&p, branch);
-	res = api_exec(c, runs_sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "metrics");
+	col_p_i64(&p, w.from_ms * 1000);
+	col_p_i64(&p, w.to_ms * 1000);
+	col_p_opt_i64(&p, repo != NULL, repo_id);
+	col_p_opt_i64(&p, has_wf, wf);
+	col_p_str(&p, branch);
+	res = col_db_query(c, "metrics", runs_sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "metrics");
 		goto out;
 	}
 	n = PQntuples(res);

@@ -13,7 +13,8 @@
 /* Alive: answered from process state alone, whatever the database does. */
 static void healthz(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	cm_buf_adds(&resp->body, "{\"status\":\"ok\"}");
+	if (cm_buf_adds(&resp->body, "{\"status\":\"ok\"}"))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 }
 
 /*
@@ -27,9 +28,10 @@ static void readyz(const struct col_http_req *req, struct col_http_resp *resp)
 	if (req->ctx->health)
 		col_health_ready(req->ctx->health, &db_ok, &schema_ok);
 	resp->status = db_ok && schema_ok ? 200 : 503;
-	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
-		    resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
-		    schema_ok ? "true" : "false");
+	if (cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
+			resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
+			schema_ok ? "true" : "false"))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 }
 
 static double pool_in_use(void *arg)

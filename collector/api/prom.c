@@ -161,7 +161,7 @@ int col_api_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 		return rc;
 	}
 	pthread_mutex_unlock(&lock);
-	rc = col_db_acquire(ctx->db, &c, 2000);
+	rc = col_db_acquire(ctx->db, &c, COL_DB_PROBE_WAIT_MS);
 	if (rc)
 		return rc;
 	res = PQexec(c->pg, sql);

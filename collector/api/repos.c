@@ -119,14 +119,14 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		"  ORDER BY w.completed_at DESC LIMIT 1) l ON true "
 		"WHERE ($2::text IS NULL OR r.full_name > $2) ORDER BY r.full_name LIMIT $3";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
 	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res;
 	json_t *items;
 	int64_t from_ms;
-	int limit, has_cursor, n;
+	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
@@ -135,12 +135,12 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	if (api_conn(req, resp, &c))
 		return;
-	api_p_str(&p, day);
-	api_p_str(&p, has_cursor ? cur.text : NULL);
-	api_p_i64(&p, limit + 1); /* one more tells whether a next page exists */
-	res = api_exec(c, sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "repositories");
+	col_p_str(&p, day);
+	col_p_str(&p, has_cursor ? cur.text : NULL);
+	col_p_i64(&p, limit + 1); /* one more tells whether a next page exists */
+	res = col_db_query(c, "repositories", sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "repositories");
 		goto out;
 	}
 	n = PQntuples(res);
@@ -208,20 +208,18 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 	params[0] = idtext;
 	params[1] = secret;
 	/* The secret is set once: a second registration must not silently break the webhook. */
-	res = PQexecParams(c->pg,
+	res = col_db_query(c, "repository secret",
 			   "UPDATE repositories SET webhook_secret = $2, updated_at = now() "
 			   "WHERE id = $1 AND webhook_secret IS NULL RETURNING id",
-			   2, NULL, params, NULL, NULL, 0);
-	if (!col_db_ok(res)) {
-		rc = col_db_error(c->pg, res);
+			   2, params, &rc);
+	if (!res)
 		goto fail;
-	}
 	if (PQntuples(res) != 1) {
 		PQclear(PQexec(c->pg, "ROLLBACK"));
 		col_http_error(resp, 409, "conflict", "repository %s is already registered", name);
 		goto out;
 	}
-	rc = col_token_create(c, "ingest", name, "registered through the API", token);
+	rc = col_token_create(c, COL_TOKEN_INGEST, name, "registered through the API", token);
 	if (!rc)
 		rc = col_db_exec(c->pg, "COMMIT");
 	if (rc)
@@ -240,8 +238,7 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 fail:
 	PQclear(PQexec(c->pg, "ROLLBACK"));
 	cm_log_warn("api", "could not register a repository: %s", cm_strerror(rc));
-	col_http_error(resp, rc == CM_EUNAVAIL ? 503 : 500, rc == CM_EUNAVAIL ? "unavailable" : "internal",
-		       "could not register the repository");
+	col_http_fail(resp, rc, "could not register the repository");
 out:
 	PQclear(res);
 	json_decref(body);
@@ -262,14 +259,14 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 		"  ORDER BY r.completed_at DESC LIMIT 1) l ON true "
 		"WHERE w.repo_id = $1 AND ($3::bigint IS NULL OR w.id > $3) ORDER BY w.id LIMIT $4";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
 	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
 	int64_t from_ms, repo_id;
-	int limit, has_cursor, n;
+	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
@@ -280,13 +277,13 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 		return;
 	if (api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
-	api_p_i64(&p, repo_id);
-	api_p_str(&p, day);
-	api_p_opt_i64(&p, has_cursor, cur.a);
-	api_p_i64(&p, limit + 1);
-	res = api_exec(c, sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "workflows");
+	col_p_i64(&p, repo_id);
+	col_p_str(&p, day);
+	col_p_opt_i64(&p, has_cursor, cur.a);
+	col_p_i64(&p, limit + 1);
+	res = col_db_query(c, "workflows", sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "workflows");
 		goto out;
 	}
 	n = PQntuples(res);
@@ -332,7 +329,7 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 		"  (" API_TS_US("$8") ", $9::bigint)) "
 		"ORDER BY COALESCE(w.created_at, w.inserted_at) DESC, w.run_id DESC LIMIT $10";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
 	const char *status, *concl, *branch;
 	struct api_cursor cur;
@@ -340,7 +337,7 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 	PGresult *res = NULL;
 	json_t *items;
 	int64_t from, to, wf, repo_id;
-	int limit, has_cursor, has_from, has_to, has_wf, n;
+	int limit, has_cursor, has_from, has_to, has_wf, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
@@ -364,19 +361,19 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 		return;
 	if (api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
-	api_p_i64(&p, repo_id);
-	api_p_opt_i64(&p, has_from, from * 1000);
-	api_p_opt_i64(&p, has_to, to * 1000);
-	api_p_str(&p, status);
-	api_p_str(&p, concl);
-	api_p_str(&p, branch);
-	api_p_opt_i64(&p, has_wf, wf);
-	api_p_opt_i64(&p, has_cursor, cur.a);
-	api_p_opt_i64(&p, has_cursor, cur.b);
-	api_p_i64(&p, limit + 1);
-	res = api_exec(c, sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "runs");
+	col_p_i64(&p, repo_id);
+	col_p_opt_i64(&p, has_from, from * 1000);
+	col_p_opt_i64(&p, has_to, to * 1000);
+	col_p_str(&p, status);
+	col_p_str(&p, concl);
+	col_p_str(&p, branch);
+	col_p_opt_i64(&p, has_wf, wf);
+	col_p_opt_i64(&p, has_cursor, cur.a);
+	col_p_opt_i64(&p, has_cursor, cur.b);
+	col_p_i64(&p, limit + 1);
+	res = col_db_query(c, "runs", sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "runs");
 		goto out;
 	}
 	n = PQntuples(res);

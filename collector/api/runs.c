@@ -133,12 +133,12 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 		"WHERE j.repo_id = $1 AND j.run_id = $2 AND j.run_attempt = $3 "
 		"ORDER BY j.started_at NULLS LAST, j.job_id, s.number";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	struct col_conn *c;
 	PGresult *res = NULL, *jres = NULL;
 	json_t *run = NULL, *attempts, *jobs;
 	int64_t run_id, attempt = 0;
-	int has_attempt, n, pick = -1;
+	int has_attempt, n, pick = -1, rc;
 
 	if (path_id(req->path, "/api/v1/runs/", "", &run_id)) {
 		col_http_error(resp, 404, "not_found", "no such resource (expected a run id)");
@@ -149,10 +149,10 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	if (api_conn(req, resp, &c))
 		return;
-	api_p_i64(&p, run_id);
-	res = api_exec(c, attempts_sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "run");
+	col_p_i64(&p, run_id);
+	res = col_db_query(c, "run", attempts_sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "run");
 		goto out;
 	}
 	n = PQntuples(res);
@@ -168,12 +168,12 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 		goto out;
 	}
 	p.n = 0;
-	api_p_str(&p, PQgetvalue(res, pick, API_RUN_NCOLS + 1));
-	api_p_i64(&p, run_id);
-	api_p_str(&p, PQgetvalue(res, pick, 1));
-	jres = api_exec(c, jobs_sql, &p);
-	if (!col_db_ok(jres)) {
-		api_db_fail(resp, c, jres, "jobs");
+	col_p_str(&p, PQgetvalue(res, pick, API_RUN_NCOLS + 1));
+	col_p_i64(&p, run_id);
+	col_p_str(&p, PQgetvalue(res, pick, 1));
+	jres = col_db_query(c, "jobs", jobs_sql, p.n, p.v, &rc);
+	if (!jres) {
+		api_db_fail(resp, rc, "jobs");
 		goto out;
 	}
 	run = api_run_json(res, pick, 0);
@@ -215,11 +215,12 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 		"AND s.number = l.step_number WHERE l.repo_id = $1 AND l.job_id = $2 "
 		"ORDER BY l.step_number";
 	struct col_query q;
-	struct api_params p = { .n = 0 };
+	struct col_params p = { .n = 0 };
 	struct col_conn *c;
 	PGresult *res = NULL, *lres = NULL;
 	json_t *out = NULL, *logs;
 	int64_t job_id;
+	int rc;
 
 	if (path_id(req->path, "/api/v1/jobs/", "/logs", &job_id)) {
 		col_http_error(resp, 404, "not_found", "no such resource (expected /jobs/{id}/logs)");
@@ -229,10 +230,10 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	if (api_conn(req, resp, &c))
 		return;
-	api_p_i64(&p, job_id);
-	res = api_exec(c, job_sql, &p);
-	if (!col_db_ok(res)) {
-		api_db_fail(resp, c, res, "job");
+	col_p_i64(&p, job_id);
+	res = col_db_query(c, "job", job_sql, p.n, p.v, &rc);
+	if (!res) {
+		api_db_fail(resp, rc, "job");
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
@@ -240,11 +241,11 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 		goto out;
 	}
 	p.n = 0;
-	api_p_str(&p, PQgetvalue(res, 0, 0));
-	api_p_i64(&p, job_id);
-	lres = api_exec(c, logs_sql, &p);
-	if (!col_db_ok(lres)) {
-		api_db_fail(resp, c, lres, "logs");
+	col_p_str(&p, PQgetvalue(res, 0, 0));
+	col_p_i64(&p, job_id);
+	lres = col_db_query(c, "logs", logs_sql, p.n, p.v, &rc);
+	if (!lres) {
+		api_db_fail(resp, rc, "logs");
 		goto out;
 	}
 	out = json_object();

@@ -125,17 +125,17 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	if (rc || *help)
 		return rc;
 	if (!cfg->tls_cert != !cfg->tls_key) {
-		cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
-		return CM_EINVAL;
+		rc = cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
+		return rc ? rc : CM_EINVAL;
 	}
 	/* A report that could never fit under the process-wide cap would be retried forever. */
 	if (cfg->max_inflight_bytes < cfg->max_report_bytes) {
-		cm_buf_adds(err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
-		return CM_EINVAL;
+		rc = cm_buf_adds(err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
+		return rc ? rc : CM_EINVAL;
 	}
 	if (!cfg->database_url || !*cfg->database_url) {
-		cm_buf_adds(err, "CIPULSE_DATABASE_URL must not be empty");
-		return CM_EINVAL;
+		rc = cm_buf_adds(err, "CIPULSE_DATABASE_URL must not be empty");
+		return rc ? rc : CM_EINVAL;
 	}
 	/* Both were validated by the table; this only applies them. */
 	cm_log_parse_level(cfg->log_level, &level);

@@ -197,7 +197,7 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = col_db_new(&ctx->db, ctx->cfg->database_url, 2);
 	if (!rc)
-		rc = col_db_acquire(ctx->db, &c, 10000);
+		rc = col_db_acquire(ctx->db, &c, COL_DB_CLI_WAIT_MS);
 	if (rc) {
 		fprintf(stderr, "cipulsed: backfill: could not connect to the database\n");
 		curl_global_cleanup();
@@ -216,7 +216,7 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 			curl_global_cleanup();
 			return 1;
 		}
-		res = rp_query(c, "SELECT pg_try_advisory_lock(hashtextextended("
+		res = col_db_query(c, "backfill", "SELECT pg_try_advisory_lock(hashtextextended("
 			       "'cipulse.backfill:' || $1, " BACKFILL_LOCK_KEY "))",
 			    1, params, &rc);
 		locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");

@@ -30,20 +30,6 @@
 
 /* ---- database helpers ---- */
 
-PGresult *rp_query(struct col_conn *c, const char *sql, int n, const char *const *params,
-		   int *rc)
-{
-	PGresult *res = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
-
-	*rc = col_db_ok(res) ? CM_OK : col_db_error(c->pg, res);
-	if (*rc) {
-		cm_log_warn("poller", "query failed: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
 /* The repository's id and token (token "" when it has none). */
 int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
 		 size_t size)
@@ -52,7 +38,7 @@ int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *t
 	PGresult *res;
 	int rc;
 
-	res = rp_query(c, "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1",
+	res = col_db_query(c, "poller", "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1",
 		    1, params, &rc);
 	if (!res)
 		return rc;
@@ -79,7 +65,7 @@ int rp_state_get(struct rp *p, const char *key, char *etag, size_t esize, char *
 		etag[0] = '\0';
 	if (value)
 		value[0] = '\0';
-	res = rp_query(p->c, "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
+	res = col_db_query(p->c, "poller", "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
 			  "WHERE repo_id = $1::bigint AND key = $2",
 		    2, params, &rc);
 	if (!res)
@@ -102,7 +88,7 @@ int rp_state_put(struct rp *p, const char *key, const char *etag, const char *va
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = rp_query(p->c, "INSERT INTO poller_state (repo_id, key, etag, value) "
+	res = col_db_query(p->c, "poller", "INSERT INTO poller_state (repo_id, key, etag, value) "
 			  "VALUES ($1::bigint, $2, NULLIF($3, ''), NULLIF($4, '')) "
 			  "ON CONFLICT (repo_id, key) DO UPDATE SET etag = EXCLUDED.etag, "
 			  "value = EXCLUDED.value, updated_at = now()",
@@ -119,7 +105,7 @@ int rp_state_del(struct rp *p, const char *key)
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = rp_query(p->c, "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
+	res = col_db_query(p->c, "poller", "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
 		    params, &rc);
 	PQclear(res);
 	return rc;
@@ -146,7 +132,7 @@ static int known_run(struct rp *p, int64_t run_id, int attempt, struct known *k)
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(rid, sizeof(rid), "%" PRId64, run_id);
 	snprintf(att, sizeof(att), "%d", attempt);
-	res = rp_query(p->c,
+	res = col_db_query(p->c, "poller",
 		    "SELECT COALESCE(r.status, ''), COALESCE(r.conclusion, ''), "
 		    "COALESCE((extract(epoch FROM r.updated_at) * 1000)::bigint, 0), "
 		    "'poller' = ANY (r.sources), (SELECT count(*) FROM jobs j WHERE j.repo_id = "
@@ -424,7 +410,7 @@ static int reconcile(struct rp *p)
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(stale, sizeof(stale), "%.3f", (double)p->ctx->cfg->poll_stale_ms / 1000.0);
-	res = rp_query(p->c,
+	res = col_db_query(p->c, "poller",
 		    "SELECT run_id, run_attempt FROM workflow_runs WHERE repo_id = $1::bigint "
 		    "AND (status IS DISTINCT FROM 'completed' OR NOT ('poller' = ANY (sources))) "
 		    "AND inserted_at <= now() - make_interval(secs => $2::double precision) "
@@ -540,9 +526,9 @@ static void poll_cycle(void *arg)
 		last_ok = col_metric_gauge("cipulse_poller_last_success_timestamp_seconds", "",
 					   "When a poller cycle last completed without error.");
 	}
-	if (col_db_acquire(p->ctx->db, &c, 5000))
+	if (col_db_acquire(p->ctx->db, &c, COL_DB_WAIT_MS))
 		return;
-	res = rp_query(c, "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL, &rc);
+	res = col_db_query(c, "poller", "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL, &rc);
 	locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
 	if (!locked) {
@@ -550,7 +536,7 @@ static void poll_cycle(void *arg)
 		col_db_release(p->ctx->db, c);
 		return;
 	}
-	res = rp_query(c, "SELECT full_name FROM repositories ORDER BY full_name", 0, NULL, &rc);
+	res = col_db_query(c, "poller", "SELECT full_name FROM repositories ORDER BY full_name", 0, NULL, &rc);
 	for (int i = 0; res && i < PQntuples(res) && !p->stop; i++) {
 		struct col_poll_stats st;
 		const char *name = PQgetvalue(res, i, 0);
@@ -574,10 +560,10 @@ static void poll_cycle(void *arg)
 			    (long long)(cm_time_mono_ms() - t0));
 	}
 	PQclear(res);
-	PQclear(rp_query(c, "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '"
+	PQclear(col_db_query(c, "poller", "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '"
 			 DELIVERY_RETENTION "'",
 		      0, NULL, &rc));
-	PQclear(rp_query(c, "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL, &rc));
+	PQclear(col_db_query(c, "poller", "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL, &rc));
 	col_db_release(p->ctx->db, c);
 	col_metric_inc(errors ? cycles_err : cycles_ok);
 	if (!errors)

@@ -32,9 +32,6 @@ struct rp {
 	int ndone;
 };
 
-/* Runs a parameterised query; NULL (and *rc set, the cause logged) when it failed. */
-PGresult *rp_query(struct col_conn *c, const char *sql, int n, const char *const *params,
-		   int *rc);
 /* The repository's id and token (token "" when it has none); CM_ENOTFOUND when unknown. */
 int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
 		 size_t size);

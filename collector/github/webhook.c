@@ -273,15 +273,13 @@ static int find_repos(struct col_conn *c, int64_t id, const char *name, struct s
 	memset(out, 0, 2 * sizeof(*out));
 	*n = 0;
 	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-	res = PQexecParams(c->pg,
+	res = col_db_query(c, "webhook repositories",
 			   "SELECT id, full_name, webhook_secret FROM repositories "
 			   "WHERE id = $1::bigint OR full_name = $2 "
 			   "ORDER BY (id = $1::bigint) DESC LIMIT 2",
-			   2, NULL, params, NULL, NULL, 0);
-	if (!col_db_ok(res)) {
-		rc = col_db_error(c->pg, res);
-		goto out;
-	}
+			   2, params, &rc);
+	if (!res)
+		return rc;
 	for (int i = 0; i < PQntuples(res) && i < 2; i++) {
 		out[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		snprintf(out[i].name, sizeof(out[i].name), "%s", PQgetvalue(res, i, 1));
@@ -294,7 +292,6 @@ static int find_repos(struct col_conn *c, int64_t id, const char *name, struct s
 			}
 		}
 	}
-out:
 	PQclear(res);
 	return rc;
 }
@@ -436,8 +433,7 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		count(event, "error");
 		cm_log_warn("webhook", "could not store event=%s repo=%s: %s", event,
 			    r.repo.full_name, cm_strerror(rc));
-		col_http_error(resp, 503, "unavailable", "could not store the event; retry later");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		col_http_fail(resp, rc, "could not store the event; retry later");
 		goto out;
 	}
 	count(event, res.duplicate ? "duplicate" : "stored");
@@ -445,8 +441,9 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		     "duplicate=%d", event, r.repo.full_name, r.run.id, r.run.attempt, res.jobs,
 		     res.duplicate);
 	resp->status = 200;
-	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
-		    res.duplicate ? "duplicate" : "stored", res.jobs, res.steps);
+	if (cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
+			res.duplicate ? "duplicate" : "stored", res.jobs, res.steps))
+		col_http_fail(resp, CM_ENOMEM, "out of memory");
 out:
 	col_gh_report_release(&r);
 }
@@ -519,15 +516,14 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
 	if ((id || *name) && cache_get(id, name, repos, &nrepos) == CM_ENOTFOUND) {
-		rc = col_db_acquire(req->ctx->db, &c, 5000);
+		rc = col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS);
 		if (!rc)
 			rc = find_repos(c, id, name, repos, &nrepos);
 		if (!rc)
 			cache_put(id, name, repos, nrepos);
 		if (rc) {
 			count(event, "error");
-			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
-			snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+			col_http_fail(resp, rc, "database unavailable; retry later");
 			goto out;
 		}
 	}
@@ -561,13 +557,15 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	if (!strcmp(event, "ping")) {
 		count(event, "pong");
-		cm_buf_adds(&resp->body, "{\"status\":\"pong\"}");
+		if (cm_buf_adds(&resp->body, "{\"status\":\"pong\"}"))
+			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job")) {
 		count(event, "ignored");
 		resp->status = 202;
-		cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}");
+		if (cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}"))
+			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
 	payload = json_loadb(json_text, json_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -585,7 +583,7 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		goto out;
 	}
 	/* The secret may have come from the cache: the store needs a connection of its own. */
-	if (!c && col_db_acquire(req->ctx->db, &c, 5000)) {
+	if (!c && col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS)) {
 		c = NULL;
 		count(event, "error");
 		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");

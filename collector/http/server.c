@@ -19,6 +19,7 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/status.h"
 #include "core/ticker.h"
 #include "http/static.h"
 
@@ -119,6 +120,18 @@ const char *col_http_header(const struct col_http_req *req, const char *name)
 					   name);
 }
 
+static void error_body(struct col_http_resp *resp, int status, const char *code, const char *msg)
+{
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->file_path = NULL;
+	cm_buf_reset(&resp->body);
+	if (cm_buf_adds(&resp->body, "{\"error\":{\"code\":") ||
+	    cm_json_add_string(&resp->body, code) || cm_buf_adds(&resp->body, ",\"message\":") ||
+	    cm_json_add_string(&resp->body, msg) || cm_buf_adds(&resp->body, "}}"))
+		cm_buf_reset(&resp->body); /* no memory even for that: the status says it alone */
+}
+
 void col_http_error(struct col_http_resp *resp, int status, const char *code, const char *fmt, ...)
 {
 	char msg[1024];
@@ -127,15 +140,22 @@ void col_http_error(struct col_http_resp *resp, int status, const char *code, co
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	resp->status = status;
-	resp->content_type = "application/json";
-	resp->file_path = NULL;
-	cm_buf_reset(&resp->body);
-	cm_buf_adds(&resp->body, "{\"error\":{\"code\":");
-	cm_json_add_string(&resp->body, code);
-	cm_buf_adds(&resp->body, ",\"message\":");
-	cm_json_add_string(&resp->body, msg);
-	cm_buf_adds(&resp->body, "}}");
+	error_body(resp, status, code, msg);
+}
+
+void col_http_fail(struct col_http_resp *resp, int rc, const char *fmt, ...)
+{
+	const struct col_status *st = col_status_of(rc);
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_body(resp, st->http, st->code, msg);
+	if (st->retry_after_s > 0)
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %d\r\n",
+			 st->retry_after_s);
 }
 
 static void add_extra_headers(struct MHD_Response *r, char *lines)
@@ -426,19 +446,12 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 	cm_log_warn("http", "%s", msg);
 }
 
+/* A PEM file (at most 1 MiB), NUL-terminated, for MHD's in-memory TLS options. */
 static int read_file(const char *path, char **out)
 {
-	FILE *f = fopen(path, "rb");
 	struct cm_buf b = CM_BUF_INIT(1 << 20);
-	char chunk[4096];
-	size_t n;
-	int rc = CM_OK;
+	int rc = cm_buf_read_file(&b, path);
 
-	if (!f)
-		return CM_EIO;
-	while (rc == CM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = cm_buf_add(&b, chunk, n);
-	fclose(f);
 	if (rc) {
 		cm_buf_release(&b);
 		return rc;

@@ -42,6 +42,12 @@ const char *col_http_header(const struct col_http_req *req, const char *name);
 /* Sets status and a JSON error body {"error": {"code": code, "message": message}}. */
 void col_http_error(struct col_http_resp *resp, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/*
+ * Answers a failure (an error code of cm_err.h) by the one mapping of core/status.h: its
+ * status, Retry-After when it is transient, and the JSON error with the mapping's code.
+ */
+void col_http_fail(struct col_http_resp *resp, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Registers a handler for method + path pattern before col_http_start. Patterns are literal

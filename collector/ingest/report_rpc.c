@@ -9,7 +9,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cipulse/v1/collector.pb-c.h"
 #include "cm_buf.h"
@@ -17,15 +16,12 @@
 #include "cm_grpc.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/status.h"
 #include "ingest/ingest_int.h"
 #include "store/db.h"
 #include "store/store.h"
 #include "store/tokens.h"
 
-/* How long a worker waits for a pooled connection before answering UNAVAILABLE. */
-#define DB_ACQUIRE_MS 5000
-/* Deadlocks and serialization failures between concurrent reports are retried this often. */
-#define WRITE_TRIES 3
 /*
  * Charged for a message before it is copied and decoded, per wire byte: the copy, and about
  * twice the wire size decoded (the assembly's own decode budget uses the same factor). The
@@ -99,48 +95,51 @@ static void report_refused(struct call *c, struct col_metric *m, grpc_status_cod
 	ing_finish(c, status, msg);
 }
 
+/* The status of an error code (core/status.h), and the metric that counts it. */
 static grpc_status_code status_of(int rc, struct col_ingest *ing, struct col_metric **m)
 {
-	switch (rc) {
-	case CM_EINVAL:
+	grpc_status_code st = (grpc_status_code)col_status_of(rc)->grpc;
+
+	switch (st) {
+	case GRPC_STATUS_INVALID_ARGUMENT:
 		*m = ing->m_invalid;
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	case CM_ETOOBIG:
-	case CM_ENOMEM:
+		break;
+	case GRPC_STATUS_RESOURCE_EXHAUSTED:
 		*m = ing->m_too_big;
-		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	case CM_EAUTH:
+		break;
+	case GRPC_STATUS_UNAUTHENTICATED:
 		*m = ing->m_unauth;
-		return GRPC_STATUS_UNAUTHENTICATED;
-	case CM_EDENIED:
+		break;
+	case GRPC_STATUS_PERMISSION_DENIED:
 		*m = ing->m_denied;
-		return GRPC_STATUS_PERMISSION_DENIED;
-	case CM_EUNAVAIL:
-	case CM_ETIMEDOUT:
-	case CM_ECONFLICT:
+		break;
+	case GRPC_STATUS_UNAVAILABLE:
 		*m = ing->m_unavailable;
-		return GRPC_STATUS_UNAVAILABLE;
+		break;
 	default:
 		*m = ing->m_error;
-		return GRPC_STATUS_INTERNAL;
 	}
+	return st;
 }
 
-/* "Bearer <token>" from the call's metadata, copied; NULL when absent. */
+/* The bearer token of the call's metadata (col_bearer_parse), copied; NULL when none. */
 static char *bearer_token(const grpc_metadata_array *md)
 {
+	char token[COL_BEARER_MAX + 1];
+	char *out = NULL;
+
 	for (size_t i = 0; i < md->count; i++) {
 		const grpc_slice *v = &md->metadata[i].value;
-		size_t n = GRPC_SLICE_LENGTH(*v);
-		const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
 
 		if (grpc_slice_str_cmp(md->metadata[i].key, "authorization"))
 			continue;
-		if (n <= 7 || n > 512 || strncasecmp(p, "bearer ", 7))
-			return NULL;
-		return strndup(p + 7, n - 7);
+		if (col_bearer_parse((const char *)GRPC_SLICE_START_PTR(*v), GRPC_SLICE_LENGTH(*v),
+				     token, sizeof(token)) == CM_OK)
+			out = strdup(token);
+		break;
 	}
-	return NULL;
+	memset(token, 0, sizeof(token));
+	return out;
 }
 
 void ing_report_begin(struct call *c)
@@ -165,13 +164,8 @@ void ing_report_auth(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 	struct col_metric *m;
-	struct col_conn *conn;
-	int rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
+	int rc = col_auth_check(ing->ctx->cfg, ing->ctx->db, c->token, COL_TOKEN_INGEST, &c->tok);
 
-	if (rc == CM_OK) {
-		rc = col_token_check(conn, c->token, &c->tok);
-		col_db_release(ing->ctx->db, conn);
-	}
 	memset(c->token, 0, strlen(c->token));
 	free(c->token);
 	c->token = NULL;
@@ -180,15 +174,22 @@ void ing_report_auth(struct call *c)
 			       "the token may not send reports");
 		return;
 	}
-	if (rc == CM_OK) {
+	switch (rc) {
+	case CM_OK:
 		ing_start_recv(c);
 		return;
-	}
-	status_of(rc, ing, &m);
-	if (rc == CM_EAUTH)
-		report_refused(c, m, GRPC_STATUS_UNAUTHENTICATED, "unknown or revoked token");
-	else
+	case CM_EAUTH:
+		report_refused(c, ing->m_unauth, GRPC_STATUS_UNAUTHENTICATED,
+			       "unknown or revoked token");
+		return;
+	case CM_EDENIED:
+		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
+			       "the token may not report");
+		return;
+	default:
+		status_of(CM_EUNAVAIL, ing, &m);
 		report_refused(c, m, GRPC_STATUS_UNAVAILABLE, "database unavailable, retry later");
+	}
 }
 
 /* Poller: one message of the stream arrived (or the client half-closed). */
@@ -277,14 +278,10 @@ void ing_report_write(struct call *c)
 	if (atomic_load(&ing->cancelling))
 		return;
 	report.cred = &c->cred;
-	for (int i = 0; i < WRITE_TRIES; i++) {
-		rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
-		if (rc)
-			break;
+	rc = col_db_acquire(ing->ctx->db, &conn, COL_DB_WAIT_MS);
+	if (!rc) {
 		rc = col_store_put_report(conn, &report, &res);
 		col_db_release(ing->ctx->db, conn);
-		if (rc != CM_ECONFLICT)
-			break;
 	}
 	if (rc) {
 		st = status_of(rc, ing, &m);

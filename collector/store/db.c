@@ -1,5 +1,6 @@
 #include "store/db.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -263,6 +264,13 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 	put_back(db, c);
 }
 
+void col_db_discard(struct col_conn *c)
+{
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+}
+
 PGresult *col_db_exec_deadline(PGconn **conn, const char *sql, long timeout_ms)
 {
 	int64_t until = cm_time_mono_ms() + timeout_ms;
@@ -339,4 +347,84 @@ int col_db_exec(PGconn *conn, const char *sql)
 		cm_log_warn("db", "statement failed: %s", PQresultErrorMessage(res));
 	PQclear(res);
 	return rc;
+}
+
+void col_params_init(struct col_params *p)
+{
+	p->n = 0;
+}
+
+/* The next slot, or NULL (and n -1 for good) when there is none. */
+static const char **p_slot(struct col_params *p)
+{
+	if (p->n < 0 || p->n >= COL_DB_MAX_PARAMS) {
+		p->n = -1;
+		return NULL;
+	}
+	return &p->v[p->n++];
+}
+
+void col_p_str(struct col_params *p, const char *s)
+{
+	const char **v = p_slot(p);
+
+	if (v)
+		*v = s;
+}
+
+void col_p_text(struct col_params *p, const char *s)
+{
+	col_p_str(p, s ? s : "");
+}
+
+void col_p_null(struct col_params *p)
+{
+	col_p_str(p, NULL);
+}
+
+void col_p_i64(struct col_params *p, int64_t x)
+{
+	const char **v = p_slot(p);
+	char *num;
+
+	if (!v)
+		return;
+	num = p->num[v - p->v];
+	snprintf(num, sizeof(p->num[0]), "%" PRId64, x);
+	*v = num;
+}
+
+void col_p_opt_i64(struct col_params *p, int set, int64_t x)
+{
+	if (set)
+		col_p_i64(p, x);
+	else
+		col_p_null(p);
+}
+
+void col_p_bool(struct col_params *p, int b)
+{
+	col_p_str(p, b ? "t" : "f");
+}
+
+PGresult *col_db_query(struct col_conn *c, const char *what, const char *sql, int n,
+		       const char *const *values, int *rc)
+{
+	PGresult *res;
+
+	if (n < 0 || n > COL_DB_MAX_PARAMS) {
+		cm_log_error("db", "query has too many parameters what=%s", what);
+		*rc = CM_EINVAL;
+		return NULL;
+	}
+	res = PQexecParams(c->pg, sql, n, NULL, n ? values : NULL, NULL, NULL, 0);
+	if (col_db_ok(res)) {
+		*rc = CM_OK;
+		return res;
+	}
+	*rc = col_db_error(c->pg, res);
+	cm_log_warn("db", "query failed what=%s: %s", what,
+		    res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+	PQclear(res);
+	return NULL;
 }

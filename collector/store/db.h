@@ -55,10 +55,56 @@ PGresult *col_db_exec_deadline(PGconn **conn, const char *sql, long timeout_ms);
  * the database cannot be reached, CM_ETIMEDOUT when every connection stays busy.
  */
 int col_db_acquire(struct col_db *db, struct col_conn **conn, long timeout_ms);
+/* How long a request (API, gRPC, webhook) waits for a pooled connection before giving up. */
+#define COL_DB_WAIT_MS 5000
 /* Gives a connection back. A connection in a failed state or inside a transaction is reset. */
 void col_db_release(struct col_db *db, struct col_conn *conn);
+/*
+ * Closes a borrowed connection that cannot be trusted any more (say, a pipeline with unread
+ * results); it is still given back with col_db_release, and the next acquire reconnects. The
+ * pool is the only place that closes connections.
+ */
+void col_db_discard(struct col_conn *conn);
 /* Connections in use and in the pool, for /metrics. */
 void col_db_stats(struct col_db *db, int *in_use, int *size);
+
+/*
+ * Timeouts for borrowing a connection, by who waits: a request (API, gRPC, webhook, background
+ * work), a probe (/readyz, the health monitor, /metrics) that must answer fast, and a command
+ * of the CLI that may wait for a database still starting.
+ */
+#define COL_DB_PROBE_WAIT_MS 2000
+#define COL_DB_CLI_WAIT_MS 10000
+
+/*
+ * Text parameters of one query: values formatted into fixed slots, in the order of $1, $2, ...
+ * One parameter too many makes n -1, which col_db_query (and the store) refuse.
+ */
+#define COL_DB_MAX_PARAMS 24
+struct col_params {
+	const char *v[COL_DB_MAX_PARAMS];
+	char num[COL_DB_MAX_PARAMS][24];
+	int n;
+};
+void col_params_init(struct col_params *p);
+/* A string; NULL is SQL NULL. */
+void col_p_str(struct col_params *p, const char *s);
+/* A string; NULL is the empty string. */
+void col_p_text(struct col_params *p, const char *s);
+void col_p_null(struct col_params *p);
+void col_p_i64(struct col_params *p, int64_t x);
+/* x when set, else SQL NULL. */
+void col_p_opt_i64(struct col_params *p, int set, int64_t x);
+void col_p_bool(struct col_params *p, int b);
+
+/*
+ * The one way to run a query: PQexecParams with n text parameters (values may be NULL when n
+ * is 0; from a struct col_params: p.n, p.v), its result checked. Returns the result of a
+ * successful query (PQclear it), or NULL with *rc set (col_db_error) and the cause logged,
+ * named by `what`.
+ */
+PGresult *col_db_query(struct col_conn *c, const char *what, const char *sql, int n,
+		       const char *const *values, int *rc);
 
 /* PGRES_* result helpers: 1 when the result is a success, else logs nothing and returns 0. */
 int col_db_ok(const PGresult *res);

@@ -26,40 +26,37 @@ int col_retention_sweep(struct col_ctx *ctx, long *deleted)
 	const char *params[1] = { days };
 	struct col_conn *c;
 	PGresult *res;
-	int rc, locked;
+	int rc, locked, unlock_rc;
 
 	*deleted = 0;
 	snprintf(days, sizeof(days), "%ld", ctx->cfg->log_retention_days);
-	rc = col_db_acquire(ctx->db, &c, 5000);
+	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
 		return rc;
-	res = PQexec(c->pg, "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")");
-	locked = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
-	rc = col_db_ok(res) ? CM_OK : col_db_error(c->pg, res);
+	res = col_db_query(c, "retention lock", "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")",
+			   0, NULL, &rc);
+	locked = res && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (rc || !locked)
 		goto out;
 	for (;;) {
 		long n;
 
-		res = PQexecParams(c->pg,
+		res = col_db_query(c, "log sweep",
 				   "DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
 				   "WHERE updated_at < now() - make_interval(days => $1::int) "
 				   "LIMIT " BATCH ")",
-				   1, NULL, params, NULL, NULL, 0);
-		if (!col_db_ok(res)) {
-			rc = col_db_error(c->pg, res);
-			cm_log_warn("retention", "log sweep failed: %s", PQresultErrorMessage(res));
-			PQclear(res);
+				   1, params, &rc);
+		if (!res)
 			break;
-		}
 		n = strtol(PQcmdTuples(res), NULL, 10);
 		PQclear(res);
 		*deleted += n;
 		if (n == 0 || ctx->stopping)
 			break;
 	}
-	PQclear(PQexec(c->pg, "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")"));
+	PQclear(col_db_query(c, "retention unlock",
+			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL, &unlock_rc));
 out:
 	col_db_release(ctx->db, c);
 	return rc;

@@ -192,40 +192,6 @@ static const struct stmt stmts[ST_COUNT] = {
 		     8 },
 };
 
-/* Text parameters of one statement: values are formatted into fixed slots. */
-struct params {
-	const char *v[20];
-	char num[20][24];
-	int n;
-};
-
-static void p_init(struct params *p)
-{
-	p->n = 0;
-}
-
-static void p_str(struct params *p, const char *s)
-{
-	p->v[p->n++] = s ? s : "";
-}
-
-static void p_null(struct params *p)
-{
-	p->v[p->n++] = NULL;
-}
-
-static void p_i64(struct params *p, int64_t x)
-{
-	snprintf(p->num[p->n], sizeof(p->num[p->n]), "%" PRId64, x);
-	p->v[p->n] = p->num[p->n];
-	p->n++;
-}
-
-static void p_bool(struct params *p, int b)
-{
-	p->v[p->n++] = b ? "t" : "f";
-}
-
 /* A PostgreSQL text[] literal of the strings, each quoted and escaped. */
 static int array_literal(struct cm_buf *b, char **items, size_t n)
 {
@@ -272,8 +238,12 @@ static int prepare_all(struct col_conn *c)
 	return CM_OK;
 }
 
-static int send(struct col_conn *c, int st, const struct params *p, int *nsent)
+static int send(struct col_conn *c, int st, const struct col_params *p, int *nsent)
 {
+	if (p->n < 0) {
+		cm_log_error("store", "too many parameters for statement %s", stmts[st].name);
+		return CM_EINVAL;
+	}
 	if (!PQsendQueryPrepared(c->pg, stmts[st].name, p->n, p->v, NULL, NULL, 0))
 		return CM_EUNAVAIL;
 	(*nsent)++;
@@ -350,17 +320,12 @@ static int is_set(const char *s)
 	return s && *s;
 }
 
-/* "owner/repo/.github/workflows/ci.yml@refs/heads/main" -> ".github/workflows/ci.yml". */
+/* The workflow file's path of a workflow ref (cm_workflow_path), cut to size bytes. */
 static void workflow_path(const char *full_name, const char *in, char *out, size_t size)
 {
-	const char *p = in, *at;
-	size_t flen = full_name ? strlen(full_name) : 0;
 	size_t len;
+	const char *p = cm_workflow_path(in, full_name, &len);
 
-	if (flen && !strncmp(p, full_name, flen) && p[flen] == '/')
-		p += flen + 1;
-	at = strchr(p, '@');
-	len = at ? (size_t)(at - p) : strlen(p);
 	if (len >= size)
 		len = size - 1;
 	memcpy(out, p, len);
@@ -444,17 +409,17 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 static int send_repo_state(struct col_conn *c, const struct col_report *r, int *nsent)
 {
 	const Cipulse__V1__Repository *repo = r->header->repository;
-	struct params p;
+	struct col_params p;
 	int repo_cred = r->cred->scope == COL_CRED_REPO;
 
-	p_init(&p);
-	p_i64(&p, repo->id);
-	p_str(&p, repo->full_name);
-	p_i64(&p, repo_cred ? r->cred->repo_id : 0);
+	col_params_init(&p);
+	col_p_i64(&p, repo->id);
+	col_p_text(&p, repo->full_name);
+	col_p_i64(&p, repo_cred ? r->cred->repo_id : 0);
 	if (repo_cred)
-		p_str(&p, r->cred->repo_name);
+		col_p_text(&p, r->cred->repo_name);
 	else
-		p_null(&p);
+		col_p_null(&p);
 	return send(c, ST_REPO_STATE, &p, nsent);
 }
 
@@ -482,48 +447,48 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 {
 	const Cipulse__V1__Repository *repo = h->repository;
 	const Cipulse__V1__Workflow *wf = h->workflow;
-	struct params p;
+	struct col_params p;
 	int rc = CM_OK;
 
 	if (claim == COL_CLAIM_ADOPT) {
-		p_init(&p);
-		p_i64(&p, repo->id);
-		p_i64(&p, st->by_name.id);
+		col_params_init(&p);
+		col_p_i64(&p, repo->id);
+		col_p_i64(&p, st->by_name.id);
 		rc = send(c, ST_REPO_ADOPT, &p, nsent);
 	}
-	p_init(&p);
-	p_i64(&p, repo->id);
-	p_str(&p, repo->full_name);
-	p_str(&p, repo->server_url);
+	col_params_init(&p);
+	col_p_i64(&p, repo->id);
+	col_p_text(&p, repo->full_name);
+	col_p_text(&p, repo->server_url);
 	if (!rc)
 		rc = send(c, ST_REPO, &p, nsent);
 	if (rc || !wf)
 		return rc;
 	if (wf->id > 0) {
 		if (*wpath) {
-			p_init(&p);
-			p_i64(&p, repo->id);
-			p_i64(&p, wf->id);
-			p_str(&p, wpath);
+			col_params_init(&p);
+			col_p_i64(&p, repo->id);
+			col_p_i64(&p, wf->id);
+			col_p_text(&p, wpath);
 			rc = send(c, ST_WF_ADOPT_RUNS, &p, nsent);
-			p_init(&p);
-			p_i64(&p, repo->id);
-			p_str(&p, wpath);
+			col_params_init(&p);
+			col_p_i64(&p, repo->id);
+			col_p_text(&p, wpath);
 			if (!rc)
 				rc = send(c, ST_WF_DROP_PROVISIONAL, &p, nsent);
 		}
-		p_init(&p);
-		p_i64(&p, repo->id);
-		p_i64(&p, wf->id);
-		p_str(&p, wf->name);
-		p_str(&p, wpath);
+		col_params_init(&p);
+		col_p_i64(&p, repo->id);
+		col_p_i64(&p, wf->id);
+		col_p_text(&p, wf->name);
+		col_p_text(&p, wpath);
 		if (!rc)
 			rc = send(c, ST_WF, &p, nsent);
 	} else if (*wpath) {
-		p_init(&p);
-		p_i64(&p, repo->id);
-		p_str(&p, wpath);
-		p_str(&p, wf->name);
+		col_params_init(&p);
+		col_p_i64(&p, repo->id);
+		col_p_text(&p, wpath);
+		col_p_text(&p, wf->name);
 		rc = send(c, ST_WF_PATH, &p, nsent);
 	}
 	return rc;
@@ -534,27 +499,27 @@ static int send_run(struct col_conn *c, const struct col_report *r, const char *
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	const Cipulse__V1__Run *run = h->run;
-	struct params p;
+	struct col_params p;
 
-	p_init(&p);
-	p_i64(&p, h->repository->id);
-	p_i64(&p, run->id);
-	p_i64(&p, run->attempt);
-	p_i64(&p, h->workflow ? h->workflow->id : 0);
-	p_str(&p, wpath);
-	p_i64(&p, run->number);
-	p_str(&p, h->workflow ? h->workflow->name : "");
-	p_str(&p, run->event);
-	p_str(&p, run->status);
-	p_str(&p, run->conclusion);
-	p_str(&p, run->head_branch);
-	p_str(&p, run->head_sha);
-	p_str(&p, run->actor);
-	p_str(&p, run->html_url);
-	p_i64(&p, run->created_at);
-	p_i64(&p, run->run_started_at);
-	p_i64(&p, run->updated_at);
-	p_str(&p, r->source);
+	col_params_init(&p);
+	col_p_i64(&p, h->repository->id);
+	col_p_i64(&p, run->id);
+	col_p_i64(&p, run->attempt);
+	col_p_i64(&p, h->workflow ? h->workflow->id : 0);
+	col_p_text(&p, wpath);
+	col_p_i64(&p, run->number);
+	col_p_text(&p, h->workflow ? h->workflow->name : "");
+	col_p_text(&p, run->event);
+	col_p_text(&p, run->status);
+	col_p_text(&p, run->conclusion);
+	col_p_text(&p, run->head_branch);
+	col_p_text(&p, run->head_sha);
+	col_p_text(&p, run->actor);
+	col_p_text(&p, run->html_url);
+	col_p_i64(&p, run->created_at);
+	col_p_i64(&p, run->run_started_at);
+	col_p_i64(&p, run->updated_at);
+	col_p_text(&p, r->source);
 	return send(c, ST_RUN, &p, nsent);
 }
 
@@ -562,46 +527,46 @@ static int send_job(struct col_conn *c, const struct col_report *r, const Cipuls
 		    struct cm_buf *labels, int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
-	struct params p;
+	struct col_params p;
 	int rc;
 
 	cm_buf_reset(labels);
 	rc = array_literal(labels, j->labels, j->n_labels);
 	if (rc)
 		return rc;
-	p_init(&p);
-	p_i64(&p, h->repository->id);
-	p_i64(&p, j->id);
-	p_i64(&p, h->run->id);
-	p_i64(&p, h->run->attempt);
-	p_str(&p, j->name);
-	p_str(&p, j->status);
-	p_str(&p, j->conclusion);
-	p_i64(&p, j->created_at);
-	p_i64(&p, j->started_at);
-	p_i64(&p, j->completed_at);
-	p_str(&p, j->runner_name);
-	p_str(&p, j->runner_os);
-	p_str(&p, j->runner_arch);
+	col_params_init(&p);
+	col_p_i64(&p, h->repository->id);
+	col_p_i64(&p, j->id);
+	col_p_i64(&p, h->run->id);
+	col_p_i64(&p, h->run->attempt);
+	col_p_text(&p, j->name);
+	col_p_text(&p, j->status);
+	col_p_text(&p, j->conclusion);
+	col_p_i64(&p, j->created_at);
+	col_p_i64(&p, j->started_at);
+	col_p_i64(&p, j->completed_at);
+	col_p_text(&p, j->runner_name);
+	col_p_text(&p, j->runner_os);
+	col_p_text(&p, j->runner_arch);
 	if (j->n_labels)
-		p_str(&p, cm_buf_str(labels));
+		col_p_text(&p, cm_buf_str(labels));
 	else
-		p_null(&p);
-	p_str(&p, j->html_url);
-	p_str(&p, r->source);
+		col_p_null(&p);
+	col_p_text(&p, j->html_url);
+	col_p_text(&p, r->source);
 	rc = send(c, ST_JOB, &p, nsent);
 	for (size_t k = 0; rc == CM_OK && k < j->n_steps; k++) {
 		const Cipulse__V1__Step *s = j->steps[k];
 
-		p_init(&p);
-		p_i64(&p, h->repository->id);
-		p_i64(&p, j->id);
-		p_i64(&p, s->number);
-		p_str(&p, s->name);
-		p_str(&p, s->status);
-		p_str(&p, s->conclusion);
-		p_i64(&p, s->started_at);
-		p_i64(&p, s->completed_at);
+		col_params_init(&p);
+		col_p_i64(&p, h->repository->id);
+		col_p_i64(&p, j->id);
+		col_p_i64(&p, s->number);
+		col_p_text(&p, s->name);
+		col_p_text(&p, s->status);
+		col_p_text(&p, s->conclusion);
+		col_p_i64(&p, s->started_at);
+		col_p_i64(&p, s->completed_at);
 		rc = send(c, ST_STEP, &p, nsent);
 		(*nsteps)++;
 	}
@@ -611,20 +576,20 @@ static int send_job(struct col_conn *c, const struct col_report *r, const Cipuls
 static int send_log(struct col_conn *c, const struct col_report *r, const struct col_log_tail *l,
 		    int *nsent)
 {
-	struct params p;
+	struct col_params p;
 
-	p_init(&p);
-	p_i64(&p, r->header->repository->id);
-	p_i64(&p, l->job_id);
-	p_i64(&p, l->step_number);
-	p_str(&p, l->text ? l->text : "");
-	p_i64(&p, l->original_size);
-	p_bool(&p, l->truncated);
+	col_params_init(&p);
+	col_p_i64(&p, r->header->repository->id);
+	col_p_i64(&p, l->job_id);
+	col_p_i64(&p, l->step_number);
+	col_p_text(&p, l->text ? l->text : "");
+	col_p_i64(&p, l->original_size);
+	col_p_bool(&p, l->truncated);
 	if (l->has_exit_code)
-		p_i64(&p, l->exit_code);
+		col_p_i64(&p, l->exit_code);
 	else
-		p_null(&p);
-	p_str(&p, r->source);
+		col_p_null(&p);
+	col_p_text(&p, r->source);
 	return send(c, ST_LOG, &p, nsent);
 }
 
@@ -641,15 +606,15 @@ static void pipeline_abort(struct col_conn *c)
 	}
 	if (!PQexitPipelineMode(c->pg)) {
 		/* Unread results remain: this connection cannot be trusted any more. */
-		PQfinish(c->pg);
-		c->pg = NULL;
+		col_db_discard(c);
 		return;
 	}
 	PQclear(PQexec(c->pg, "ROLLBACK"));
 }
 
-int col_store_put_report(struct col_conn *c, const struct col_report *r,
-			 struct col_store_result *out)
+/* One try of col_store_put_report. */
+static int put_report_once(struct col_conn *c, const struct col_report *r,
+			   struct col_store_result *out)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	struct cm_buf labels = CM_BUF_INIT(1 << 20);
@@ -657,7 +622,7 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	PGresult *first[3] = { NULL, NULL, NULL };
 	struct col_claim_state st;
 	enum col_claim claim = COL_CLAIM_DENY;
-	struct params p;
+	struct col_params p;
 	int rc, nsent = 0, nsteps = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -686,23 +651,23 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	if (!rc)
 		rc = send_repo_state(c, r, &nsent);
 	if (!rc && is_set(h->report_id)) {
-		p_init(&p);
-		p_str(&p, h->report_id);
-		p_i64(&p, h->repository->id);
-		p_i64(&p, h->run->id);
-		p_i64(&p, h->run->attempt);
-		p_str(&p, h->agent_version);
-		p_str(&p, r->source);
-		p_i64(&p, (int64_t)r->njobs);
-		p_i64(&p, nsteps);
-		p_i64(&p, (int64_t)r->nlogs);
+		col_params_init(&p);
+		col_p_text(&p, h->report_id);
+		col_p_i64(&p, h->repository->id);
+		col_p_i64(&p, h->run->id);
+		col_p_i64(&p, h->run->attempt);
+		col_p_text(&p, h->agent_version);
+		col_p_text(&p, r->source);
+		col_p_i64(&p, (int64_t)r->njobs);
+		col_p_i64(&p, nsteps);
+		col_p_i64(&p, (int64_t)r->nlogs);
 		rc = send(c, ST_REPORT, &p, &nsent);
 	} else if (!rc && r->delivery && is_set(r->delivery->id)) {
-		p_init(&p);
-		p_str(&p, r->delivery->id);
-		p_str(&p, r->delivery->event);
-		p_str(&p, r->delivery->action);
-		p_i64(&p, h->repository->id);
+		col_params_init(&p);
+		col_p_text(&p, r->delivery->id);
+		col_p_text(&p, r->delivery->event);
+		col_p_text(&p, r->delivery->action);
+		col_p_i64(&p, h->repository->id);
 		rc = send(c, ST_DELIVERY, &p, &nsent);
 	}
 	if (!rc)
@@ -736,10 +701,8 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	if (rc)
 		goto fail;
 	cm_buf_release(&labels);
-	if (!PQexitPipelineMode(c->pg)) {
-		PQfinish(c->pg);
-		c->pg = NULL;
-	}
+	if (!PQexitPipelineMode(c->pg))
+		col_db_discard(c);
 	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
 	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		return CM_EIO;
@@ -754,4 +717,18 @@ fail:
 		return CM_OK;
 	}
 	return rc;
+}
+
+int col_store_put_report(struct col_conn *c, const struct col_report *r,
+			 struct col_store_result *out)
+{
+	int rc;
+
+	for (int i = 1;; i++) {
+		rc = put_report_once(c, r, out);
+		/* The transaction was rolled back: trying again is safe, on a connection still open. */
+		if (rc != CM_ECONFLICT || i >= COL_STORE_WRITE_TRIES || !c->pg)
+			return rc;
+		cm_log_debug("store", "report write conflicted, retrying try=%d", i + 1);
+	}
 }

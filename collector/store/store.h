@@ -87,13 +87,17 @@ struct col_store_result {
  */
 int col_store_validate(const struct col_report *r, char *field, size_t size);
 
+/* A write that meets a deadlock or serialization failure is tried this many times in all. */
+#define COL_STORE_WRITE_TRIES 3
+
 /*
  * Writes a report in one transaction (see the merge rules above). Returns 0 once committed,
  * CM_EDENIED (out->why says why) when the credential may not write the report's repository
  * (store/claim.h; checked first, in the same transaction), CM_EUNAVAIL when the database
- * cannot be reached or went away (nothing committed: retry), CM_ECONFLICT for a conflict with
- * a concurrent write (nothing committed: retry), CM_EINVAL for data the database rejects,
- * CM_EIO otherwise.
+ * cannot be reached or went away (nothing committed: retry), CM_ECONFLICT when concurrent
+ * writes still conflicted after COL_STORE_WRITE_TRIES tries (also "retry later": 503 /
+ * UNAVAILABLE by core/status.h), CM_EINVAL for data the database rejects, CM_EIO otherwise.
+ * Every caller (ingest, webhook, poller) gets the same retries.
  */
 int col_store_put_report(struct col_conn *c, const struct col_report *r,
 			 struct col_store_result *out);

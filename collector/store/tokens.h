@@ -1,6 +1,7 @@
 /*
- * API tokens (ingest, admin, read). Tokens are random ("cip_" + 40 base62 characters) and
- * stored as their SHA-256 hex: a database leak reveals no usable token.
+ * API tokens (ingest, admin, read) and the one policy that every entry point (gRPC ingest, the
+ * REST API, /api/v1/poll/run) applies to them. Tokens are random ("cip_" + 40 base62
+ * characters) and stored as their SHA-256 hex: a database leak reveals no usable token.
  */
 #ifndef COL_TOKENS_H
 #define COL_TOKENS_H
@@ -8,20 +9,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
 #include "store/claim.h"
 #include "store/db.h"
 
 #define COL_TOKEN_SIZE 48
+/* Longest bearer token accepted (longer ones are malformed). */
+#define COL_BEARER_MAX 512
+
+/* What a token may do. An admin token may do everything; the others one thing each. */
+enum col_token_kind { COL_TOKEN_INGEST, COL_TOKEN_READ, COL_TOKEN_ADMIN };
+
+/* "ingest", "read", "admin" -> the kind; CM_EINVAL for anything else. */
+int col_token_kind_parse(const char *s, enum col_token_kind *out);
+const char *col_token_kind_name(enum col_token_kind kind);
 
 /*
- * Creates a token of `kind` ("ingest", "admin" or "read"). For "ingest", repo_full_name names
- * the repository it may report for (registered by name with a provisional id if unknown).
- * Writes the token itself into out (shown once, never stored).
+ * Creates a token of `kind`. For an ingest token, repo_full_name names the repository it may
+ * report for (registered by name with a provisional id if unknown). Writes the token itself
+ * into out (shown once, never stored).
  */
-int col_token_create(struct col_conn *c, const char *kind, const char *repo_full_name,
+int col_token_create(struct col_conn *c, enum col_token_kind kind, const char *repo_full_name,
 		     const char *description, char out[COL_TOKEN_SIZE]);
 struct col_token_info {
-	char kind[8];         /* "ingest", "admin" or "read" */
+	enum col_token_kind kind;
 	int64_t repo_id;      /* 0 for tokens not bound to a repository */
 	char repo_name[256];  /* full_name of that repository ("" when none) */
 };
@@ -31,6 +42,29 @@ struct col_token_info {
  * CM_EAUTH when unknown or revoked; CM_EUNAVAIL when the database cannot be asked.
  */
 int col_token_check(struct col_conn *c, const char *token, struct col_token_info *info);
+
+/*
+ * The token of an authorization value "Bearer <token>" (len bytes, not necessarily
+ * NUL-terminated; the scheme in any case, spaces after it skipped), copied into out (size at
+ * least COL_BEARER_MAX + 1). CM_EAUTH when value is NULL, of another scheme, or the token is
+ * empty or longer than COL_BEARER_MAX: missing and malformed tokens are answered alike.
+ */
+int col_bearer_parse(const char *value, size_t len, char *out, size_t size);
+
+/*
+ * The policy. `token` is what col_bearer_parse gave (NULL when it failed). A token is
+ * CIPULSE_ADMIN_TOKEN (an admin token), CIPULSE_READ_TOKEN (a read token) or one of
+ * api_tokens; it may do what `need` asks when it is an admin token or of that kind. Reads need
+ * no token at all unless CIPULSE_READ_TOKEN is set. The database is asked only for tokens that
+ * are not the configured ones (waiting up to COL_DB_WAIT_MS for a connection).
+ *
+ * Returns 0 (info filled: kind, and the repository of an ingest token), or
+ *   CM_EAUTH    missing, malformed, unknown or revoked token: HTTP 401, gRPC UNAUTHENTICATED
+ *   CM_EDENIED  a valid token without the right: HTTP 403, gRPC PERMISSION_DENIED
+ *   other       the database could not be asked (CM_EUNAVAIL, CM_ETIMEDOUT, ...)
+ */
+int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *token,
+		   enum col_token_kind need, struct col_token_info *info);
 /*
  * The credential a checked token gives for writing reports: an ingest token its repository's
  * own, an admin token the organisation's (which may register new repositories). CM_EDENIED

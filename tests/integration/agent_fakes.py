@@ -19,7 +19,7 @@ from urllib.parse import urlparse, parse_qs
 import grpc
 
 from harness import run_checked, sanitizer_env
-from pbwire import read_varint
+from pbwire import ACK, CHUNK, decode, encode, fields
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("CIPULSE_BUILD", os.path.join(REPO_ROOT, "build"))
@@ -33,89 +33,16 @@ def iso(ms):
 
 # ---------------------------------------------------------------- protobuf, read by hand
 
-def fields(b):
-    """Raw fields of one message: list of (number, wire type, value)."""
-    out, i = [], 0
-    while i < len(b):
-        key, i = read_varint(b, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(b, i)
-        elif wt == 2:
-            n, i = read_varint(b, i)
-            v = bytes(b[i:i + n])
-            i += n
-        elif wt == 1:
-            v = int.from_bytes(b[i:i + 8], "little")
-            i += 8
-        elif wt == 5:
-            v = int.from_bytes(b[i:i + 4], "little")
-            i += 4
-        else:
-            raise ValueError("bad wire type %d" % wt)
-        out.append((num, wt, v))
-    return out
-
-
-# Field numbers and kinds from proto/cipulse/v1/report.proto.
-SCHEMA = {
-    "ReportHeader": {1: ("report_id", "s"), 2: ("agent_version", "s"), 3: ("mode", "i"),
-                     4: ("sent_at", "i"), 5: ("repository", "Repository"),
-                     6: ("workflow", "Workflow"), 7: ("run", "Run")},
-    "Repository": {1: ("id", "i"), 2: ("full_name", "s"), 3: ("server_url", "s")},
-    "Workflow": {1: ("id", "i"), 2: ("name", "s"), 3: ("path", "s")},
-    "Run": {1: ("id", "i"), 2: ("attempt", "i"), 3: ("number", "i"), 4: ("event", "s"),
-            5: ("head_branch", "s"), 6: ("head_sha", "s"), 7: ("actor", "s"),
-            8: ("html_url", "s"), 9: ("status", "s"), 10: ("conclusion", "s"),
-            11: ("created_at", "i"), 12: ("run_started_at", "i"), 13: ("updated_at", "i")},
-    "Job": {1: ("id", "i"), 2: ("name", "s"), 3: ("status", "s"), 4: ("conclusion", "s"),
-            5: ("created_at", "i"), 6: ("started_at", "i"), 7: ("completed_at", "i"),
-            8: ("runner_name", "s"), 9: ("labels", "s*"), 10: ("html_url", "s"),
-            11: ("steps", "Step*"), 12: ("runner_os", "s"), 13: ("runner_arch", "s")},
-    "Step": {1: ("number", "i"), 2: ("name", "s"), 3: ("status", "s"), 4: ("conclusion", "s"),
-             5: ("started_at", "i"), 6: ("completed_at", "i")},
-    "LogChunk": {1: ("job_id", "i"), 2: ("step_number", "i"), 3: ("seq", "i"), 4: ("text", "s"),
-                 5: ("last", "b"), 6: ("original_size", "i"), 7: ("truncated", "b"),
-                 8: ("exit_code", "i"), 9: ("has_exit_code", "b")},
-}
-
-
-def decode(kind, b):
-    msg = {}
-    for num, _wt, v in fields(b):
-        if num not in SCHEMA[kind]:
-            raise ValueError("unknown field %d in %s" % (num, kind))
-        name, k = SCHEMA[kind][num]
-        rep = k.endswith("*")
-        k = k.rstrip("*")
-        if k == "s":
-            v = v.decode("utf-8")  # strict: the agent must send valid UTF-8
-        elif k == "b":
-            v = bool(v)
-        elif k == "i":
-            v = v - (1 << 64) if v >= 1 << 63 else v
-        else:
-            v = decode(k, v)
-        if rep:
-            msg.setdefault(name, []).append(v)
-        else:
-            msg[name] = v
-    return msg
-
-
 def decode_chunk(b):
+    """One ReportChunk of the agent: ("header" | "job" | "log", the message as a dict)."""
     (num, _wt, v), = fields(b)
     kind = {1: "header", 2: "job", 3: "log"}[num]
-    return kind, decode({"header": "ReportHeader", "job": "Job", "log": "LogChunk"}[kind], v)
+    return kind, decode(CHUNK[kind][1][1], v, strict=True)
 
 
 def encode_ack(report_id, jobs=0, steps=0, logs=0):
-    rid = report_id.encode()
-    out = bytes([0x0A, len(rid)]) + rid
-    for num, v in ((3, jobs), (4, steps), (5, logs)):
-        if v:
-            out += bytes([num << 3, v])
-    return out
+    counts = {"jobs": jobs, "steps": steps, "logs": logs}
+    return encode(ACK, dict({"report_id": report_id}, **{k: v for k, v in counts.items() if v}))
 
 
 def frames(data):

@@ -113,10 +113,9 @@ def read_varint(buf, i):
         shift += 7
 
 
-def decode(schema, buf):
-    """Decodes the scalar fields of a flat message (enough for ReportAck and health replies)."""
-    names = {num: (name, kind) for name, (num, kind) in schema.items()}
-    out, i = {}, 0
+def fields(buf):
+    """Raw fields of one message: list of (number, wire type, value)."""
+    out, i = [], 0
     while i < len(buf):
         key, i = read_varint(buf, i)
         num, wire = key >> 3, key & 7
@@ -125,13 +124,41 @@ def decode(schema, buf):
         elif wire == 2:
             ln, i = read_varint(buf, i)
             v, i = bytes(buf[i:i + ln]), i + ln
+        elif wire == 1:
+            v, i = int.from_bytes(buf[i:i + 8], "little"), i + 8
+        elif wire == 5:
+            v, i = int.from_bytes(buf[i:i + 4], "little"), i + 4
         else:
-            raise ValueError("unexpected wire type %d" % wire)
-        if num in names:
-            name, kind = names[num]
-            if kind == "string":
-                v = v.decode("utf-8")
-            elif kind == "bool":
-                v = bool(v)
-            out[name] = v
+            raise ValueError("bad wire type %d" % wire)
+        out.append((num, wire, v))
+    return out
+
+
+def _value(kind, v, strict):
+    if isinstance(kind, tuple):  # ("msg", schema)
+        return decode(kind[1], v, strict)
+    if kind == "string":
+        return v.decode("utf-8")  # strict UTF-8: the C side must never send anything else
+    if kind == "bool":
+        return bool(v)
+    if kind in ("int64", "int32"):
+        return v - (1 << 64) if v >= 1 << 63 else v
+    return v
+
+
+def decode(schema, buf, strict=False):
+    """Decodes a message by schema, nested messages and repeated fields included. Unknown
+    fields are skipped, or with strict=True refused (ValueError)."""
+    names = {num: (name, kind) for name, (num, kind) in schema.items()}
+    out = {}
+    for num, _wire, v in fields(buf):
+        if num not in names:
+            if strict:
+                raise ValueError("unknown field %d" % num)
+            continue
+        name, kind = names[num]
+        if isinstance(kind, tuple) and kind[0] == "rep":
+            out.setdefault(name, []).append(_value(kind[1], v, strict))
+        else:
+            out[name] = _value(kind, v, strict)
     return out

@@ -100,6 +100,12 @@ def test_live_replies_conform(collector, db, spec):
         ("POST", "/api/v1/settings/alerts", {"rules": [{"kind": "x"}]}, admin),
         ("POST", "/api/v1/settings/alerts", {}, None),
         ("GET", "/api/v1/settings/alerts", None, None),
+        ("POST", "/api/v1/poll/run", {"repo": "octo/alpha"}, None),
+        ("POST", "/api/v1/poll/run", {"repo": "octo/alpha"},
+         {"Authorization": "Bearer " + collector.create_token("octo/alpha")}),
+        ("POST", "/api/v1/poll/run", {"repo": 5}, admin),
+        ("POST", "/api/v1/poll/run", {"repo": "no/such"}, admin),
+        ("POST", "/api/v1/poll/run", {"repo": "octo/alpha"}, admin),  # no GitHub token: 409
     ]
     covered = set()
     for method, path, body, headers in calls:

@@ -11,6 +11,7 @@
 
 #include "logtail.h"
 #include "cm_buf.h"
+#include "cm_err.h"
 
 static char *tail_of(const char *in, size_t n, size_t lines, size_t bytes,
 		     struct ag_secrets *masks, const struct ag_secrets *secrets, size_t feed,
@@ -80,7 +81,7 @@ static void byte_cap_keeps_utf8_whole(void **state)
 	char *s;
 
 	for (int i = 0; i < 100; i++)
-		cm_buf_adds(&in, "\xE2\x82\xAC");
+		assert_int_equal(cm_buf_adds(&in, "\xE2\x82\xAC"), CM_OK);
 	s = tail_of(in.data, in.len, 10, 10, NULL, NULL, 5, &tr);
 	assert_true(tr);
 	assert_true(strlen(s) <= 10);

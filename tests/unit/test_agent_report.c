@@ -143,7 +143,7 @@ static void encode_and_decode(void **state)
 	assert_int_equal(ag_report_add_job(&r, job), 0);
 	/* 150 KiB of 3-byte characters: three chunks, none splitting a character. */
 	for (int i = 0; i < 51200; i++)
-		cm_buf_adds(&big, "\xE2\x82\xAC");
+		assert_int_equal(cm_buf_adds(&big, "\xE2\x82\xAC"), CM_OK);
 	assert_int_equal(ag_report_add_tail(&r, job->id, 8, big.data, big.len, 999999, 1, 1, 2), 0);
 	assert_int_equal(ag_report_add_tail(&r, job->id, 0, "x\n", 2, 2, 0, 0, 0), 0);
 	assert_int_equal(ag_report_encode(&r, &frames), 0);

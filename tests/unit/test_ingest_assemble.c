@@ -1,4 +1,4 @@
-/* Unit tests of report assembly (collector/assemble.c): what the gRPC ingest runs per stream. */
+/* Unit tests of report assembly (collector/ingest/assemble.c): what the gRPC ingest runs per stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -413,10 +413,10 @@ static void token_rules(void **state)
 	struct col_token_info t;
 
 	memset(&t, 0, sizeof(t));
-	strcpy(t.kind, "admin");
+	t.kind = COL_TOKEN_ADMIN;
 	assert_int_equal(token_allows(&t), CM_OK);
 
-	strcpy(t.kind, "ingest");
+	t.kind = COL_TOKEN_INGEST;
 	t.repo_id = 42;
 	assert_int_equal(token_allows(&t), CM_OK);
 	t.repo_id = 43;
@@ -428,11 +428,11 @@ static void token_rules(void **state)
 	strcpy(t.repo_name, "octo/other");
 	assert_int_equal(token_allows(&t), CM_EDENIED);
 
-	strcpy(t.kind, "read");
+	t.kind = COL_TOKEN_READ;
 	t.repo_id = 0;
 	assert_int_equal(token_allows(&t), CM_EDENIED);
 	/* A header without a repository id is invalid, not refused: validation names the field. */
-	strcpy(t.kind, "ingest");
+	t.kind = COL_TOKEN_INGEST;
 	t.repo_id = 43;
 	repo.id = 0;
 	assert_int_equal(token_allows(&t), CM_OK);

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the GitHub JSON decoder (collector/github.c): every real payload in
+ * Unit tests of the GitHub JSON decoder (collector/github/decode.c): every real payload in
  * tests/fixtures/github/webhooks converts into the wire-contract structs field by field, and the
  * scanner that picks a webhook's secret agrees with the full parser on each of them.
  * Run from the repository root (or set CIPULSE_FIXTURES to tests/fixtures/github).
