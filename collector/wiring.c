@@ -7,6 +7,7 @@
 #include "cm_err.h"
 #include <curl/curl.h>
 
+#include "alert/alert.h"
 #include "api/probes.h"
 #include "github/backfill.h"
 #include "github/poller.h"
@@ -14,6 +15,7 @@
 #include "github/webhook.h"
 
 struct col_services {
+	struct col_outbox *outbox;
 	struct col_poller *poller;
 	struct col_retention *retention;
 };
@@ -37,9 +39,16 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	rc = col_poller_start(ctx, &svc->poller);
+	col_alert_configure(ctx->cfg);
+	rc = col_alert_env_channels(ctx);
 	if (rc)
 		goto fail_curl;
+	rc = col_outbox_start(ctx, &svc->outbox);
+	if (rc)
+		goto fail_curl;
+	rc = col_poller_start(ctx, &svc->poller);
+	if (rc)
+		goto fail_outbox;
 	rc = col_retention_start(ctx, &svc->retention);
 	if (rc)
 		goto fail_poller;
@@ -47,6 +56,8 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	return CM_OK;
 fail_poller:
 	col_poller_stop(svc->poller);
+fail_outbox:
+	col_outbox_stop(svc->outbox);
 fail_curl:
 	curl_global_cleanup();
 	free(svc);
@@ -59,14 +70,17 @@ void col_services_stop(struct col_services *svc)
 		return;
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
+	col_outbox_stop(svc->outbox);
 	curl_global_cleanup();
 	free(svc);
 }
 
 int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv)
 {
-	if (!strcmp(cmd, "backfill"))
+	if (!strcmp(cmd, "backfill")) {
+		col_alert_configure(ctx->cfg);
 		return col_backfill_command(ctx, argc, argv);
+	}
 	return -1;
 }
 
