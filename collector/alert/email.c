@@ -362,6 +362,8 @@ static int email_send(const struct col_config *cfg, const struct col_channel *ch
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	/* STARTTLS whenever the server offers it; smtps:// is TLS anyway. */
 	curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	if (cfg->smtp_ca_file && *cfg->smtp_ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->smtp_ca_file);
 	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, cm_buf_str(&from));
 	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);

@@ -36,6 +36,8 @@ const struct cm_opt col_config_opts[] = {
 	  0, 0, "http|https", CM_OPT_SECRET, "Microsoft Teams Workflows webhook for alerts (channel env-teams of the default rule)" },
 	{ "smtp-url", "CIPULSE_SMTP_URL", CM_OPT_URL, NULL, OFF(smtp_url), 0, 0, "smtp|smtps",
 	  CM_OPT_SECRET, "SMTP server for alert e-mail, e.g. smtp://user:pass@mail:587 (STARTTLS when offered) or smtps://" },
+	{ "smtp-ca-file", "CIPULSE_SMTP_CA_FILE", CM_OPT_STRING, NULL, OFF(smtp_ca_file), 0, 0, NULL,
+	  0, "PEM CA certificates to verify the SMTP server with (default: the system's)" },
 	{ "smtp-from", "CIPULSE_SMTP_FROM", CM_OPT_STRING, "cipulse@localhost", OFF(smtp_from), 0, 0,
 	  NULL, 0, "sender address of alert e-mail" },
 	{ "alert-email-to", "CIPULSE_ALERT_EMAIL_TO", CM_OPT_STRING, NULL, OFF(alert_email_to), 0, 0,

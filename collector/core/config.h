@@ -20,6 +20,7 @@ struct col_config {
 	char *slack_webhook_url;
 	char *teams_webhook_url;
 	char *smtp_url;
+	char *smtp_ca_file;
 	char *smtp_from;
 	char *alert_email_to;
 	char *public_url;
