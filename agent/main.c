@@ -23,6 +23,7 @@
 #include "send.h"
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 
 #define EXIT_MISUSE 2
@@ -126,6 +127,13 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 
 	memset(&g, 0, sizeof(g));
 	memset(&recs, 0, sizeof(recs));
+	/* The collector refuses other names; say so here, where the job log shows it. */
+	if (!cm_repo_name_valid(cfg->github_repository)) {
+		snprintf(why, sizeof(why), "no report: GITHUB_REPOSITORY \"%.200s\" is not owner/name",
+			 cfg->github_repository ? cfg->github_repository : "");
+		warn_line(why);
+		return cfg->strict ? 1 : 0;
+	}
 	rc = ag_report_init(&r, cfg, pmode);
 	if (rc)
 		goto out;

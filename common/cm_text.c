@@ -115,3 +115,38 @@ int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets)
 	}
 	return CM_OK;
 }
+
+static int owner_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-';
+}
+
+static int name_char(char c)
+{
+	return owner_char(c) || c == '.' || c == '_';
+}
+
+size_t cm_repo_name_prefix(const char *s)
+{
+	size_t o = 0, n = 0;
+
+	while (owner_char(s[o]))
+		o++;
+	if (o == 0 || o > 39 || s[o] != '/')
+		return 0;
+	while (name_char(s[o + 1 + n]))
+		n++;
+	if (n == 0 || n > 100 || (s[o + 1 + n] != '\0' && s[o + 1 + n] != '/'))
+		return 0;
+	if ((n == 1 && s[o + 1] == '.') || (n == 2 && !strncmp(s + o + 1, "..", 2)))
+		return 0;
+	return o + 1 + n;
+}
+
+int cm_repo_name_valid(const char *s)
+{
+	size_t len = s ? cm_repo_name_prefix(s) : 0;
+
+	return len && s[len] == '\0';
+}

@@ -17,6 +17,16 @@ int cm_text_sanitize(struct cm_buf *out, const char *in, size_t n);
 int cm_text_valid_utf8(const char *s, size_t n);
 
 /*
+ * GitHub's rules for a repository's "owner/name", the one check at every entry (agent, webhook,
+ * poller, gRPC reports, REST API): owner 1-39 of [A-Za-z0-9-], name 1-100 of [A-Za-z0-9._-],
+ * the name neither "." nor "..". cm_repo_name_prefix returns the length of such a name at the
+ * start of s when a NUL or '/' follows it (a path), else 0; cm_repo_name_valid is 1 when s is
+ * exactly one.
+ */
+size_t cm_repo_name_prefix(const char *s);
+int cm_repo_name_valid(const char *s);
+
+/*
  * Replaces every occurrence of each non-empty secret in `b` with "***". Secrets shorter than
  * 4 bytes are ignored (masking them would garble the text and reveal nothing).
  */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_text.h"
@@ -25,30 +25,27 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_query q;
 	struct api_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
-	const char *after[1] = { NULL }, *repo, *state;
+	const char *repo, *state;
+	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t repo_id = 0, cur = 0;
+	int64_t repo_id = 0;
 	int limit, has_cursor, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_enum(resp, &q, "state", "open|resolved", &state) ||
-	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), after, 1, &has_cursor))
+	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
-	if (has_cursor && col_parse_id(after[0], strlen(after[0]), &cur)) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
 	if (api_conn(req, resp, &c))
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
 	api_p_opt_i64(&p, repo != NULL, repo_id);
 	api_p_str(&p, state);
-	api_p_opt_i64(&p, has_cursor, cur);
+	api_p_opt_i64(&p, has_cursor, cur.a);
 	api_p_i64(&p, limit + 1);
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {
@@ -464,7 +461,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		      strcmp(kind, "regression") && strcmp(kind, "slow_build")))
 		BAD(".kind", "must be one of failure|flapping|regression|slow_build");
 	v = json_object_get(r, "repo");
-	if (v && !json_is_null(v) && (!repo || !col_valid_repo_name(repo)))
+	if (v && !json_is_null(v) && (!repo || !cm_repo_name_valid(repo)))
 		BAD(".repo", "must be a repository as owner/name");
 	v = json_object_get(r, "branch");
 	if (v && !json_is_null(v) && (!branch || !*branch || strlen(branch) > 255 ||

@@ -1,4 +1,4 @@
-#include "api/api.h"
+#include "api/api_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "cm_err.h"
 #include "cm_json.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 #include "store/tokens.h"
 
@@ -332,7 +333,7 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 	*out = NULL;
 	if (!v)
 		return CM_OK;
-	if (!col_valid_repo_name(v)) {
+	if (!cm_repo_name_valid(v)) {
 		api_bad_param(resp, key, "must be a repository as owner/name");
 		return CM_EINVAL;
 	}
@@ -341,14 +342,15 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 }
 
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
-		     char *scratch, size_t size, const char **fields, int nfields, int *present)
+		     char *scratch, size_t size, struct api_cursor *cur, int *present)
 {
 	const char *v = col_query_get(q, "cursor");
 
 	*present = 0;
+	memset(cur, 0, sizeof(*cur));
 	if (!v)
 		return CM_OK;
-	if (api_cursor_decode(v, kind, scratch, size, fields, nfields)) {
+	if (api_cursor_parse(v, kind, scratch, size, cur)) {
 		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
 		return CM_EINVAL;
 	}

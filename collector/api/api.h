@@ -1,178 +1,20 @@
 /*
- * The dashboard REST API (/api/v1/...), one file per role:
- *   api.c          routes, auth, parameters, cursors, windows, JSON replies (this header)
- *   api_query.c    query-string and path decoding (pure; fuzzed)
- *   api_repos.c    repositories (list with figures, register), workflows, run list
- *   api_runs.c     run detail, job logs
- *   api_metrics.c  pipeline metrics (DESIGN.md definitions) with a time series
- *   api_logs.c     log search
- *   api_alerts.c   alerts, alert rules and notification channels
- *   api_prom.c     pipeline metrics on /metrics (Prometheus)
- *   poll.c         POST /api/v1/poll/run: poll GitHub now (a slow route, off the HTTP threads)
+ * The dashboard REST API (/api/v1/...): what the rest of the collector calls. What the handlers
+ * share is api/api_int.h.
  *
  * Every reply is JSON; errors have the shape {"error": {"code", "message"[, "param"]}}. Bad input
- * is a 400 naming the parameter, never a 500. Handlers are called on the HTTP server's threads and
- * keep no state between requests.
+ * is a 400 naming the parameter, never a 500. Handlers are called on the HTTP server's threads
+ * (a slow one on a thread of its own) and keep no state between requests.
  */
 #ifndef COL_API_H
 #define COL_API_H
 
-#include <jansson.h>
-#include <libpq-fe.h>
-#include <stdint.h>
-
-#include "api/query.h"
-#include "store/db.h"
-#include "http/server.h"
+#include "cm_buf.h"
+#include "core/ctx.h"
 
 /* Registers every /api/v1 route (col_routes_register calls it). */
 void col_api_routes(void);
 /* Appends the pipeline metrics to a Prometheus exposition (the /metrics handler calls it). */
 int col_api_prom_render(struct col_ctx *ctx, struct cm_buf *out);
-
-/* ---- internals shared by the api_*.c files ---- */
-
-#define API_DEFAULT_LIMIT 50
-#define API_MAX_LIMIT 200
-
-enum api_auth { API_READ, API_ADMIN };
-
-/*
- * Checks auth, then decodes the query string against the endpoint's allowed keys. Returns 0 to
- * go on; otherwise the error reply is written into resp and the handler returns.
- */
-int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
-	      struct col_query *q, const char *const *allowed);
-/* Borrows a database connection, or answers 503. */
-int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
-/* Answers a failed query: 503 when the database is unavailable, else 500 (the cause is logged). */
-void api_db_fail(struct col_http_resp *resp, struct col_conn *c, PGresult *res, const char *what);
-
-/* 400 {"error": {"code": "invalid_parameter", "message": ..., "param": param}}. */
-void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* limit: 1..max, default def. */
-int api_param_limit(struct col_http_resp *resp, const struct col_query *q, int def, int max,
-		    int *out);
-/* An ISO 8601 time parameter; *set = 0 when absent. */
-int api_param_time(struct col_http_resp *resp, const struct col_query *q, const char *key,
-		   int64_t *ms, int *set);
-/* A positive id parameter; *set = 0 when absent. */
-int api_param_id(struct col_http_resp *resp, const struct col_query *q, const char *key,
-		 int64_t *id, int *set);
-/* One of a '|'-separated list of words; NULL when absent. */
-int api_param_enum(struct col_http_resp *resp, const struct col_query *q, const char *key,
-		   const char *choices, const char **out);
-/* A git branch name (check-ref-format rules, at most 255 bytes); NULL when absent. */
-int api_param_branch(struct col_http_resp *resp, const struct col_query *q, const char *key,
-		     const char **out);
-/* "owner/name"; NULL when absent. */
-int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const char *key,
-		   const char **out);
-
-/* Reads the "cursor" parameter: 0 and *present=0 when absent; 400 naming "cursor" if malformed. */
-int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
-		     char *scratch, size_t size, const char **fields, int nfields, int *present);
-
-/* JSON values from result columns; SQL NULL becomes JSON null. */
-json_t *api_jstr(const char *s);
-json_t *api_col_str(const PGresult *res, int row, int col);
-json_t *api_col_int(const PGresult *res, int row, int col);
-json_t *api_col_num(const PGresult *res, int row, int col);
-json_t *api_col_bool(const PGresult *res, int row, int col);
-/* An epoch-milliseconds column (see API_MS) as an ISO 8601 string. */
-json_t *api_col_time(const PGresult *res, int row, int col);
-json_t *api_time(int64_t ms);
-/* Epoch milliseconds of a timestamptz expression, for api_col_time. */
-#define API_MS(x) "floor(extract(epoch FROM " x ") * 1000)::bigint"
-
-/* Writes root as the reply body (takes the reference). 500 when it cannot be serialised. */
-void api_reply(struct col_http_resp *resp, int status, json_t *root);
-/* {"items": items, "next_cursor": cursor or null} (takes the reference to items). */
-json_t *api_page(json_t *items, const char *next_cursor);
-/* Sets a key, taking the value's reference; returns -1 when the value is NULL (no memory). */
-int api_set(json_t *obj, const char *key, json_t *v);
-
-/*
- * The columns of a run attempt as the API shows it (alias w for workflow_runs, wf for workflows),
- * API_RUN_NCOLS of them, turned into an object by api_run_json (api_runs.c).
- */
-#define API_RUN_COLS                                                                            \
-	"w.run_id, w.run_attempt, w.workflow_id, wf.name, w.run_number, w.name, w.event, "      \
-	"w.status, w.conclusion, w.head_branch, w.head_sha, w.actor, w.html_url, "               \
-	API_MS("w.created_at") ", " API_MS("w.run_started_at") ", " API_MS("w.updated_at") ", " \
-	API_MS("w.completed_at") ", w.duration_s"
-#define API_RUN_NCOLS 18
-json_t *api_run_json(const PGresult *res, int row, int col0);
-/* A timestamptz from a parameter holding epoch microseconds (exact, unlike float seconds). */
-#define API_TS_US(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
-
-/* Text parameters of one query: values formatted into fixed slots (NULL is SQL NULL). */
-#define API_MAX_PARAMS 16
-struct api_params {
-	const char *v[API_MAX_PARAMS];
-	char num[API_MAX_PARAMS][24];
-	int n;
-};
-void api_p_str(struct api_params *p, const char *s);
-void api_p_i64(struct api_params *p, int64_t x);
-/* x when set, else SQL NULL. */
-void api_p_opt_i64(struct api_params *p, int set, int64_t x);
-/* Runs the query with the parameters (text results). */
-PGresult *api_exec(struct col_conn *c, const char *sql, const struct api_params *p);
-
-/*
- * Metrics over a window (api_metrics.c), pure so that unit tests drive them. A run is the latest
- * attempt of a run completed in the window; runs must come ordered by group (repository,
- * workflow, branch: the scope of MTTR) and then by completion. Queue samples are the jobs of
- * those runs, each with its run's completion time.
- */
-struct api_mrun {
-	int64_t t_ms;        /* completed_at */
-	int64_t repo_id, workflow_id;
-	const char *branch;  /* may be NULL */
-	const char *conclusion; /* may be NULL */
-	double dur_s;
-	int has_dur;
-	int flaky;           /* success after an earlier failed attempt on the same head_sha */
-};
-struct api_mqueue {
-	int64_t t_ms;
-	double queue_s;
-};
-/* Linear interpolation between closest ranks (PostgreSQL's percentile_cont); v sorted. */
-double api_percentile(const double *v, size_t n, double p);
-/* The reply body of /api/v1/metrics without the scope keys; NULL when out of memory. */
-json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs, size_t nruns,
-			 const struct api_mqueue *queues, size_t nqueues);
-
-/* Handlers, by file. */
-void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp);
-void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp);
-void api_repo_sub(const struct col_http_req *req, struct col_http_resp *resp);
-void api_run_get(const struct col_http_req *req, struct col_http_resp *resp);
-void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp);
-void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp);
-void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp);
-void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp);
-void api_alert_settings_get(const struct col_http_req *req, struct col_http_resp *resp);
-void api_alert_settings_post(const struct col_http_req *req, struct col_http_resp *resp);
-void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp);
-
-/* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
-int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);
-/* Answers 404 {"error": {"code": "not_found", ...}} naming what was not found. */
-void api_not_found(struct col_http_resp *resp, const char *what);
-/* api_repo_id that answers 404 (unknown) or 503/500 itself; 0 when found. */
-int api_lookup_repo(struct col_http_resp *resp, struct col_conn *c, const char *full_name,
-		    int64_t *id);
-/*
- * Replies with a page: items (taken) built from the first `limit` of the result's rows; when the
- * query returned more (it asks for limit + 1), next_cursor holds the columns `cols` of the last
- * item shown, under `kind`.
- */
-void api_reply_page(struct col_http_resp *resp, json_t *items, const PGresult *res, int limit,
-		    const char *kind, const int *cols, int ncols);
 
 #endif

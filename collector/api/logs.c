@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 
@@ -35,7 +35,8 @@ static int contains_ci(const char *line, size_t n, const char *needle, size_t m)
 	for (size_t i = 0; i + m <= n; i++) {
 		size_t k = 0;
 
-		while (k < m && lower((unsigned char)line[i + k]) == needle[k])
+		/* Both sides as unsigned bytes: UTF-8 beyond ASCII is >= 0x80. */
+		while (k < m && lower((unsigned char)line[i + k]) == (unsigned char)needle[k])
 			k++;
 		if (k == m)
 			return 1;
@@ -159,18 +160,19 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	struct api_params p = { .n = 0 };
 	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX), word = CM_BUF_INIT(4 * Q_MAX);
 	char scratch[API_CURSOR_MAX + 1], needle[Q_MAX + 1];
-	const char *after[2] = { NULL, NULL }, *text, *repo;
+	const char *text, *repo;
+	struct api_cursor cur;
 	struct col_conn *c = NULL;
 	PGresult *res = NULL;
 	json_t *items = NULL;
-	int64_t repo_id = 0, cur_job = 0, cur_step = 0;
+	int64_t repo_id = 0;
 	size_t qlen, wstart, wlen;
 	int limit, has_cursor, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, &limit) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
-	    api_param_cursor(resp, &q, "logs", scratch, sizeof(scratch), after, 2, &has_cursor))
+	    api_param_cursor(resp, &q, "logs", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
 	text = col_query_get(&q, "q");
 	qlen = text ? strlen(text) : 0;
@@ -186,13 +188,6 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		needle[i] = (char)lower((unsigned char)text[i]);
 	}
 	needle[qlen] = '\0';
-	/* The step number may be 0 (the job as a whole), hence not col_parse_id for it. */
-	if (has_cursor && (col_parse_id(after[0], strlen(after[0]), &cur_job) ||
-			   (strcmp(after[1], "0") &&
-			    col_parse_id(after[1], strlen(after[1]), &cur_step)))) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
 	longest_word(text, qlen, &wstart, &wlen);
 	if (wlen < Q_MIN) { /* no word long enough to narrow anything: the whole of q */
 		wstart = 0;
@@ -210,8 +205,8 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	api_p_str(&p, cm_buf_str(&word));
 	api_p_opt_i64(&p, repo != NULL, repo_id);
-	api_p_opt_i64(&p, has_cursor, cur_job);
-	api_p_opt_i64(&p, has_cursor, cur_step);
+	api_p_opt_i64(&p, has_cursor, cur.a);
+	api_p_opt_i64(&p, has_cursor, cur.b);
 	api_p_i64(&p, limit + 1);
 	api_p_str(&p, cm_buf_str(&pattern));
 	res = api_exec(c, sql, &p);

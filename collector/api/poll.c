@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 #include "github/backfill.h"
 #include "github/poller.h"

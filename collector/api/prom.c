@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"

@@ -102,45 +102,9 @@ const char *col_query_get(const struct col_query *q, const char *key)
 	return NULL;
 }
 
-static int owner_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-';
-}
-
-static int name_char(char c)
-{
-	return owner_char(c) || c == '.' || c == '_';
-}
-
-/* Length of the "owner/name" prefix of s, or 0 when s does not start with one. */
-static size_t repo_prefix(const char *s)
-{
-	size_t o = 0, n = 0;
-
-	while (owner_char(s[o]))
-		o++;
-	if (o == 0 || o > 39 || s[o] != '/')
-		return 0;
-	while (name_char(s[o + 1 + n]))
-		n++;
-	if (n == 0 || n > 100 || (s[o + 1 + n] != '\0' && s[o + 1 + n] != '/'))
-		return 0;
-	if ((n == 1 && s[o + 1] == '.') || (n == 2 && !strncmp(s + o + 1, "..", 2)))
-		return 0;
-	return o + 1 + n;
-}
-
-int col_valid_repo_name(const char *s)
-{
-	size_t len = repo_prefix(s);
-
-	return len && s[len] == '\0';
-}
-
 int col_path_repo(const char *path, char *full_name, size_t size, const char **rest)
 {
-	size_t len = repo_prefix(path);
+	size_t len = cm_repo_name_prefix(path);
 
 	if (!len || len >= size)
 		return CM_EINVAL;
@@ -152,16 +116,48 @@ int col_path_repo(const char *path, char *full_name, size_t size, const char **r
 
 int col_parse_id(const char *s, size_t len, int64_t *out)
 {
-	int64_t v = 0;
+	return col_parse_i64(s, len, 1, 999999999999999999LL, out);
+}
 
-	if (len == 0 || len > 18 || s[0] == '0')
+int col_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	uint64_t v = 0, limit;
+	size_t i = 0;
+	int neg = 0;
+
+	if (len > 0 && s[0] == '-') {
+		neg = 1;
+		i = 1;
+	}
+	if (len == i || len - i > 19 || (s[i] == '0' && (len - i > 1 || neg)))
 		return CM_EINVAL;
-	for (size_t i = 0; i < len; i++) {
+	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < len; i++) {
+		unsigned d;
+
 		if (s[i] < '0' || s[i] > '9')
 			return CM_EINVAL;
-		v = v * 10 + (s[i] - '0');
+		d = (unsigned)(s[i] - '0');
+		if (v > (limit - d) / 10)
+			return CM_EINVAL;
+		v = v * 10 + d;
 	}
-	*out = v;
+	/* v <= INT64_MAX + 1 here; the negative extreme is built without overflow. */
+	if (neg) {
+		if (v == (uint64_t)INT64_MAX + 1) {
+			if (min > INT64_MIN)
+				return CM_EINVAL;
+			*out = INT64_MIN;
+			return CM_OK;
+		}
+		if (-(int64_t)v < min || -(int64_t)v > max)
+			return CM_EINVAL;
+		*out = -(int64_t)v;
+		return CM_OK;
+	}
+	if ((int64_t)v < min || (int64_t)v > max)
+		return CM_EINVAL;
+	*out = (int64_t)v;
 	return CM_OK;
 }
 
@@ -257,7 +253,7 @@ static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 int api_cursor_encode(char *out, size_t size, const char *kind, const char *const *fields,
 		      int nfields)
 {
-	unsigned char raw[API_CURSOR_MAX];
+	unsigned char raw[API_CURSOR_RAW_MAX];
 	size_t n = 0, o = 0;
 	int len;
 
@@ -266,12 +262,18 @@ int api_cursor_encode(char *out, size_t size, const char *kind, const char *cons
 		return CM_ETOOBIG;
 	n = (size_t)len;
 	for (int i = 0; i < nfields; i++) {
-		if (strchr(fields[i], '|'))
-			return CM_EINVAL;
-		len = snprintf((char *)raw + n, sizeof(raw) - n, "|%s", fields[i]);
-		if (len < 0 || (size_t)len >= sizeof(raw) - n)
+		if (n + 1 > sizeof(raw))
 			return CM_ETOOBIG;
-		n += (size_t)len;
+		raw[n++] = '|';
+		for (const char *f = fields[i]; *f; f++) {
+			const char *esc = *f == '%' ? "%25" : *f == '|' ? "%7C" : NULL;
+			size_t k = esc ? 3 : 1;
+
+			if (n + k > sizeof(raw))
+				return CM_ETOOBIG;
+			memcpy(raw + n, esc ? esc : f, k);
+			n += k;
+		}
 	}
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)raw[i] << 16;
@@ -293,6 +295,28 @@ int api_cursor_encode(char *out, size_t size, const char *kind, const char *cons
 	if (o >= size)
 		return CM_ETOOBIG;
 	out[o] = '\0';
+	return CM_OK;
+}
+
+/* Undoes the field escapes in place; only "%25" and "%7C" exist (one spelling per text). */
+static int unescape(char *f)
+{
+	char *w = f;
+
+	for (const char *r = f; *r; r++) {
+		if (*r != '%') {
+			*w++ = *r;
+			continue;
+		}
+		if (r[1] == '2' && r[2] == '5')
+			*w++ = '%';
+		else if (r[1] == '7' && r[2] == 'C')
+			*w++ = '|';
+		else
+			return CM_EINVAL;
+		r += 2;
+	}
+	*w = '\0';
 	return CM_OK;
 }
 
@@ -349,5 +373,43 @@ int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_
 	}
 	if (n != nfields || *p)
 		return CM_EINVAL;
+	/* Every field is cut off by now (the '|' after it became a NUL, or the text ended). */
+	for (int i = 0; i < n; i++) {
+		if (unescape((char *)fields[i]))
+			return CM_EINVAL;
+	}
 	return CM_OK;
+}
+
+int api_cursor_parse(const char *cursor, const char *kind, char *scratch, size_t size,
+		     struct api_cursor *out)
+{
+	const char *f[2] = { NULL, NULL };
+	int n = !strcmp(kind, "runs") || !strcmp(kind, "logs") ? 2 : 1;
+
+	memset(out, 0, sizeof(*out));
+	if (api_cursor_decode(cursor, kind, scratch, size, f, n))
+		return CM_EINVAL;
+	if (!strcmp(kind, "repos")) {
+		if (!f[0][0] || !cm_text_valid_utf8(f[0], strlen(f[0])))
+			return CM_EINVAL;
+		out->text = f[0];
+		return CM_OK;
+	}
+	if (!strcmp(kind, "wf"))
+		return col_parse_i64(f[0], strlen(f[0]), INT64_MIN, INT64_MAX, &out->a);
+	if (!strcmp(kind, "alerts"))
+		return col_parse_id(f[0], strlen(f[0]), &out->a);
+	if (!strcmp(kind, "runs"))
+		return col_parse_i64(f[0], strlen(f[0]), API_CURSOR_US_MIN, API_CURSOR_US_MAX,
+				     &out->a) ||
+			       col_parse_id(f[1], strlen(f[1]), &out->b)
+			   ? CM_EINVAL
+			   : CM_OK;
+	if (!strcmp(kind, "logs"))
+		return col_parse_id(f[0], strlen(f[0]), &out->a) ||
+			       col_parse_i64(f[1], strlen(f[1]), 0, INT32_MAX, &out->b)
+			   ? CM_EINVAL
+			   : CM_OK;
+	return CM_EINVAL;
 }

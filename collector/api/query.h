@@ -37,14 +37,17 @@ const char *col_query_get(const struct col_query *q, const char *key);
 
 /*
  * Path helpers. `rest` receives the part after the parsed segments ("" when none).
- * col_path_repo: "owner/name[/rest]" with GitHub's character rules (owner: 1-39 of [A-Za-z0-9-];
- * name: 1-100 of [A-Za-z0-9._-], not "." or ".."). Returns CM_EINVAL when malformed.
+ * col_path_repo: "owner/name[/rest]" by GitHub's rules (cm_repo_name_prefix). Returns CM_EINVAL
+ * when malformed. A whole name alone is checked with cm_repo_name_valid.
  */
 int col_path_repo(const char *path, char *full_name, size_t size, const char **rest);
 /* A positive decimal id (at most 18 digits, no sign, no leading zero). */
 int col_parse_id(const char *s, size_t len, int64_t *out);
-/* "owner/name" as a whole string (see col_path_repo). */
-int col_valid_repo_name(const char *s);
+/*
+ * A decimal integer in [min, max]: an optional '-', no leading zero ("0" alone is zero), no
+ * "-0", at most 19 digits. CM_EINVAL otherwise (also on overflow).
+ */
+int col_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
 
 /* A time window [from, to) cut into nbuckets series buckets of bucket_ms (the last may be short). */
 struct api_window {
@@ -60,15 +63,41 @@ int api_window_parse(const char *window, const char *from, const char *to, int64
 		     struct api_window *w, const char **param, const char **why);
 
 /*
- * Opaque cursors: base64url of "kind|field|field...". Fields must not contain '|'. encode writes
- * at most size bytes (NUL included) and returns CM_ETOOBIG when it does not fit. decode checks
- * the kind and the number of fields and returns pointers into `scratch` (size bytes).
+ * Opaque cursors: base64url (unpadded) of "kind|field|field...", each field with '%' and '|'
+ * written as "%25" and "%7C", so that a field may hold any text the database returns (a
+ * repository name with '|' among them): every cursor the server emits decodes to the same
+ * fields. encode writes at most size bytes (NUL included) and returns CM_ETOOBIG when it does
+ * not fit. decode accepts only what encode produces (canonical base64 and escapes, no NUL),
+ * checks the kind and the number of fields and returns pointers into `scratch` (size bytes);
+ * the fields' own syntax and ranges are the caller's to check (col_parse_i64).
+ * API_CURSOR_MAX is the longest cursor text; its fields hold up to API_CURSOR_RAW_MAX bytes.
  */
-#define API_CURSOR_MAX 256
-#define API_CURSOR_FIELDS 4
+#define API_CURSOR_MAX     1024
+#define API_CURSOR_RAW_MAX (API_CURSOR_MAX / 4 * 3)
+#define API_CURSOR_FIELDS  4
+/* Microseconds since 1970 that a time in a cursor may hold: years 1 to 9999. */
+#define API_CURSOR_US_MIN (-62135596800000000LL)
+#define API_CURSOR_US_MAX 253402300799999999LL
 int api_cursor_encode(char *out, size_t size, const char *kind, const char *const *fields,
 		      int nfields);
 int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_t size,
 		      const char **fields, int nfields);
+
+/*
+ * The cursor of a list endpoint, decoded and checked to be a position the endpoint's SQL can
+ * take (so that no cursor yields a database error), whatever the rows hold:
+ * - "repos": text = the last full_name (any non-empty UTF-8: older rows may break GitHub's rules)
+ * - "wf":    a = the last workflow id (signed: provisional workflows have negative ids)
+ * - "runs":  a = the last creation time in microseconds (API_CURSOR_US_MIN..MAX), b = run id
+ * - "logs":  a = job id, b = step number (0..INT32_MAX)
+ * - "alerts": a = alert id
+ * text points into scratch (size bytes). CM_EINVAL for anything else.
+ */
+struct api_cursor {
+	int64_t a, b;
+	const char *text;
+};
+int api_cursor_parse(const char *cursor, const char *kind, char *scratch, size_t size,
+		     struct api_cursor *out);
 
 #endif

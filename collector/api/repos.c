@@ -11,10 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 #include "store/tokens.h"
 
@@ -120,7 +121,7 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_query q;
 	struct api_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
-	const char *after[1] = { NULL };
+	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res;
 	json_t *items;
@@ -129,17 +130,13 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
-	    api_param_cursor(resp, &q, "repos", scratch, sizeof(scratch), after, 1, &has_cursor) ||
+	    api_param_cursor(resp, &q, "repos", scratch, sizeof(scratch), &cur, &has_cursor) ||
 	    param_days(resp, &q, day, &from_ms))
 		return;
-	if (has_cursor && !col_valid_repo_name(after[0])) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
 	if (api_conn(req, resp, &c))
 		return;
 	api_p_str(&p, day);
-	api_p_str(&p, has_cursor ? after[0] : NULL);
+	api_p_str(&p, has_cursor ? cur.text : NULL);
 	api_p_i64(&p, limit + 1); /* one more tells whether a next page exists */
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {
@@ -191,7 +188,7 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 	}
 	fn = json_object_get(body, "full_name");
 	name = json_is_string(fn) ? json_string_value(fn) : NULL;
-	if (!name || !col_valid_repo_name(name) || json_object_size(body) != 1) {
+	if (!name || !cm_repo_name_valid(name) || json_object_size(body) != 1) {
 		json_decref(body);
 		api_bad_param(resp, "full_name", "must be a repository as owner/name");
 		return;
@@ -267,34 +264,25 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 	struct col_query q;
 	struct api_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
-	const char *after[1] = { NULL };
+	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t from_ms, repo_id, after_id = 0;
+	int64_t from_ms, repo_id;
 	int limit, has_cursor, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
-	    api_param_cursor(resp, &q, "wf", scratch, sizeof(scratch), after, 1, &has_cursor) ||
+	    api_param_cursor(resp, &q, "wf", scratch, sizeof(scratch), &cur, &has_cursor) ||
 	    param_days(resp, &q, day, &from_ms))
 		return;
-	/* Workflow ids may be negative (provisional, known by path only): a signed id. */
-	if (has_cursor && (after[0][0] == '-' ? col_parse_id(after[0] + 1, strlen(after[0] + 1),
-							      &after_id)
-					      : col_parse_id(after[0], strlen(after[0]), &after_id))) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
-	if (has_cursor && after[0][0] == '-')
-		after_id = -after_id;
 	if (api_conn(req, resp, &c))
 		return;
 	if (api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
 	api_p_i64(&p, repo_id);
 	api_p_str(&p, day);
-	api_p_opt_i64(&p, has_cursor, after_id);
+	api_p_opt_i64(&p, has_cursor, cur.a);
 	api_p_i64(&p, limit + 1);
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {
@@ -346,16 +334,17 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 	struct col_query q;
 	struct api_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
-	const char *after[2] = { NULL, NULL }, *status, *concl, *branch;
+	const char *status, *concl, *branch;
+	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t from, to, wf, repo_id, cur_ts = 0, cur_run = 0;
+	int64_t from, to, wf, repo_id;
 	int limit, has_cursor, has_from, has_to, has_wf, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
-	    api_param_cursor(resp, &q, "runs", scratch, sizeof(scratch), after, 2, &has_cursor) ||
+	    api_param_cursor(resp, &q, "runs", scratch, sizeof(scratch), &cur, &has_cursor) ||
 	    api_param_time(resp, &q, "from", &from, &has_from) ||
 	    api_param_time(resp, &q, "to", &to, &has_to) ||
 	    api_param_enum(resp, &q, "status",
@@ -371,11 +360,6 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 		api_bad_param(resp, "from", "must be before to");
 		return;
 	}
-	if (has_cursor && (col_parse_id(after[0], strlen(after[0]), &cur_ts) ||
-			   col_parse_id(after[1], strlen(after[1]), &cur_run))) {
-		api_bad_param(resp, "cursor", "malformed cursor (use next_cursor of a reply)");
-		return;
-	}
 	if (api_conn(req, resp, &c))
 		return;
 	if (api_lookup_repo(resp, c, repo, &repo_id))
@@ -387,8 +371,8 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 	api_p_str(&p, concl);
 	api_p_str(&p, branch);
 	api_p_opt_i64(&p, has_wf, wf);
-	api_p_opt_i64(&p, has_cursor, cur_ts);
-	api_p_opt_i64(&p, has_cursor, cur_run);
+	api_p_opt_i64(&p, has_cursor, cur.a);
+	api_p_opt_i64(&p, has_cursor, cur.b);
 	api_p_i64(&p, limit + 1);
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {

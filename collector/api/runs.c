@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 
 json_t *api_run_json(const PGresult *res, int row, int c)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cm_err.h"
+#include "cm_text.h"
 #include "cm_time.h"
 
 static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -158,8 +159,10 @@ static int decode_repo(struct col_gh_report *r, json_t *repo, char *err, size_t 
 			     "repository", err, size);
 	if (rc)
 		return rc;
-	if (id <= 0 || !strchr(r->repo.full_name, '/'))
-		return fail(err, size, "repository: no id or full_name");
+	if (id <= 0)
+		return fail(err, size, "repository: no id");
+	if (!cm_repo_name_valid(r->repo.full_name))
+		return fail(err, size, "repository.full_name: not owner/name by GitHub's rules");
 	r->repo.id = id;
 	server_url(html, r->repo.full_name, r->server_url, sizeof(r->server_url));
 	r->repo.server_url = r->server_url;

@@ -2,17 +2,17 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 #include "github/client.h"
 #include "github/decode.h"
 #include "github/poller_int.h"
@@ -445,8 +445,12 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	p->c = c;
 	p->st = st;
 	p->stop = stop;
-	if (strlen(full_name) >= sizeof(p->full_name) || !strchr(full_name, '/'))
+	/* The name goes into GitHub's URL paths: only what GitHub itself allows. */
+	if (strlen(full_name) >= sizeof(p->full_name) || !cm_repo_name_valid(full_name)) {
+		cm_log_warn("poller", "not polled: not a GitHub owner/name repo_len=%zu",
+			    strlen(full_name));
 		return CM_ENOTFOUND;
+	}
 	snprintf(p->full_name, sizeof(p->full_name), "%s", full_name);
 	snprintf(p->base, sizeof(p->base), "/repos/%s/actions/runs", full_name);
 	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token));
@@ -498,14 +502,14 @@ out:
 
 struct col_poller {
 	struct col_ctx *ctx;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	volatile sig_atomic_t stop;
+	struct col_ticker *ticker;
+	volatile sig_atomic_t stop; /* aborts a poll in progress (GitHub client, loops) */
 };
 
-static void poll_cycle(struct col_poller *p)
+/* One cycle over every registered repository, on the ticker's thread. */
+static void poll_cycle(void *arg)
 {
+	struct col_poller *p = arg;
 	static struct col_metric *cycles_ok, *cycles_err, *last_ok;
 	struct col_conn *c;
 	PGresult *res;
@@ -563,30 +567,6 @@ static void poll_cycle(struct col_poller *p)
 		col_metric_set(last_ok, (double)cm_time_now_ms() / 1000.0);
 }
 
-static void *poller_main(void *arg)
-{
-	struct col_poller *p = arg;
-
-	while (!p->stop) {
-		struct timespec until;
-		int64_t ms = p->ctx->cfg->poll_interval_ms;
-
-		poll_cycle(p);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock, &until) == 0)
-			;
-		pthread_mutex_unlock(&p->lock);
-	}
-	return NULL;
-}
-
 int col_poller_start(struct col_ctx *ctx, struct col_poller **out)
 {
 	struct col_poller *p;
@@ -601,11 +581,7 @@ int col_poller_start(struct col_ctx *ctx, struct col_poller **out)
 	if (!p)
 		return CM_ENOMEM;
 	p->ctx = ctx;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
-	if (pthread_create(&p->thread, NULL, poller_main, p)) {
-		pthread_mutex_destroy(&p->lock);
-		pthread_cond_destroy(&p->cond);
+	if (col_ticker_start("poller", ctx->cfg->poll_interval_ms, poll_cycle, p, &p->ticker)) {
 		free(p);
 		return CM_ENOMEM;
 	}
@@ -618,13 +594,8 @@ void col_poller_stop(struct col_poller *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = 1;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cond);
+	p->stop = 1; /* a poll in progress ends at its next check */
+	col_ticker_stop(p->ticker);
 	free(p);
 }
 

@@ -18,6 +18,7 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "http/static.h"
 
 #define MAX_ROUTES 64
 #define MAX_URI 16384
@@ -143,80 +144,6 @@ void col_http_error(struct col_http_resp *resp, int status, const char *code, co
 	cm_buf_adds(&resp->body, ",\"message\":");
 	cm_json_add_string(&resp->body, msg);
 	cm_buf_adds(&resp->body, "}}");
-}
-
-/* Paths the web app never owns: unknown ones there are API 404s, not the app's index.html. */
-static int reserved_path(const char *path)
-{
-	static const char *const prefixes[] = { "/api/", "/webhook/" };
-	static const char *const exact[] = { "/api", "/webhook", "/metrics", "/healthz", "/readyz" };
-
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
-			return 1;
-	}
-	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
-		if (!strcmp(path, exact[i]))
-			return 1;
-	}
-	return 0;
-}
-
-static const char *mime_type(const char *path)
-{
-	static const struct {
-		const char *ext, *type;
-	} types[] = {
-		{ ".html", "text/html; charset=utf-8" },  { ".js", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css; charset=utf-8" },    { ".json", "application/json" },
-		{ ".svg", "image/svg+xml" },              { ".png", "image/png" },
-		{ ".ico", "image/x-icon" },               { ".woff2", "font/woff2" },
-		{ ".txt", "text/plain; charset=utf-8" },  { ".map", "application/json" },
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(dot, types[i].ext))
-			return types[i].type;
-	}
-	return "application/octet-stream";
-}
-
-/*
- * The dashboard's files; any other path outside the API answers index.html, so the app's own
- * paths work as deep links.
- */
-static void serve_static(const struct col_http_req *req, struct col_http_resp *resp)
-{
-	const char *dir = req->ctx->cfg->web_dir;
-	char path[4096];
-	struct stat st;
-
-	if (!dir || !*dir) {
-		col_http_error(resp, 404, "not_found", "no such resource");
-		return;
-	}
-	if (strstr(req->path, "..") || strlen(req->path) > 1024) {
-		col_http_error(resp, 404, "not_found", "no such resource");
-		return;
-	}
-	snprintf(path, sizeof(path), "%s%s", dir, req->path);
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(path, sizeof(path), "%s/index.html", dir);
-		if (stat(path, &st) != 0) {
-			col_http_error(resp, 404, "not_found", "no such resource");
-			return;
-		}
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Cache-Control: no-cache\r\n");
-	} else if (!strncmp(req->path, "/assets/", 8)) {
-		/* Vite puts content hashes in asset names: they never change. */
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Cache-Control: public, max-age=31536000, immutable\r\n");
-	}
-	resp->status = 200;
-	resp->content_type = mime_type(path);
-	resp->file_path = strdup(path);
 }
 
 static void add_extra_headers(struct MHD_Response *r, char *lines)
@@ -392,8 +319,8 @@ static int dispatch(struct col_http *h, struct MHD_Connection *conn, const char 
 		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
 		return 0;
 	}
-	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !reserved_path(url)) {
-		serve_static(&req, resp);
+	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !col_static_reserved(url)) {
+		col_static_serve(&req, resp);
 		return 0;
 	}
 	col_http_error(resp, 404, "not_found", "no such resource");

@@ -38,6 +38,7 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 #include "ingest/ingest_int.h"
 #include "store/db_health.h"
 
@@ -281,8 +282,9 @@ static double reports_in_flight(void *arg)
 
 /*
  * Poller: cancels every call whose client has not sent all its input in time. Cancelling makes
- * the call's outstanding receive fail (ing_report_recv then commits nothing) and sends the status.
- * Under the lock: ing_call_unref takes a call out of the list before it drops the grpc_call.
+ * the call's outstanding receive fail (ing_report_recv then commits nothing) and sends the
+ * status. Under the lock: ing_call_unref takes a call out of the list before it drops the
+ * grpc_call.
  */
 static void expire_calls(struct col_ingest *ing, int64_t now)
 {
@@ -655,14 +657,8 @@ void col_ingest_stop(struct col_ingest *ing, long grace_ms)
 	col_health_drain(ing->health);
 	ing_watchers_end(ing);
 
-	/* 2. Let reports in flight ing_finish, for up to the grace period. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += grace_ms / 1000;
-	until.tv_nsec += (grace_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	/* 2. Let reports in flight finish, for up to the grace period. */
+	until = col_ticker_deadline(grace_ms);
 	wait_until(ing, &until, 0);
 	pthread_mutex_lock(&ing->lock);
 	left = ing->reports_live;

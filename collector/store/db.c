@@ -8,6 +8,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/ticker.h"
 
 struct col_db {
 	pthread_mutex_t lock;
@@ -88,16 +89,9 @@ static PGconn *connect_db(const char *url)
 
 int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = col_ticker_deadline(timeout_ms);
 	struct col_conn *c;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&db->lock);
 	while (db->nidle == 0) {
 		if (pthread_cond_timedwait(&db->cond, &db->lock, &until)) {

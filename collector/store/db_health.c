@@ -4,10 +4,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "core/ticker.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #define PING_INTERVAL_MS 500
@@ -18,46 +18,27 @@ struct col_health {
 	void *arg;
 	atomic_int serving;
 	int draining; /* under lock */
-	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int stop; /* under lock */
+	struct col_ticker *ticker;
 };
 
-static void *monitor(void *arg)
+/* One ping of the database, on the ticker's thread. */
+static void monitor(void *arg)
 {
 	struct col_health *h = arg;
-	struct timespec until;
+	int ok, changed;
 
+	ok = col_db_ping(h->db);
+	/* Under the lock, so that a drain that happened during the ping wins. */
 	pthread_mutex_lock(&h->lock);
-	while (!h->stop) {
-		int ok, changed;
-
-		pthread_mutex_unlock(&h->lock);
-		ok = col_db_ping(h->db);
-		/* Under the lock, so that a drain that happened during the ping wins. */
-		pthread_mutex_lock(&h->lock);
-		ok = ok && !h->draining;
-		changed = atomic_exchange(&h->serving, ok) != ok;
-		pthread_mutex_unlock(&h->lock);
-		if (changed) {
-			cm_log_info("health", "%s",
-				    ok ? "database reachable: serving"
-				       : "database unreachable: not serving");
-			h->on_change(h->arg);
-		}
-		pthread_mutex_lock(&h->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += PING_INTERVAL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (!h->stop)
-			pthread_cond_timedwait(&h->cond, &h->lock, &until);
-	}
+	ok = ok && !h->draining;
+	changed = atomic_exchange(&h->serving, ok) != ok;
 	pthread_mutex_unlock(&h->lock);
-	return NULL;
+	if (changed) {
+		cm_log_info("health", "%s",
+			    ok ? "database reachable: serving" : "database unreachable: not serving");
+		h->on_change(h->arg);
+	}
 }
 
 int col_health_start(struct col_db *db, void (*on_change)(void *arg), void *arg,
@@ -72,10 +53,8 @@ int col_health_start(struct col_db *db, void (*on_change)(void *arg), void *arg,
 	h->arg = arg;
 	atomic_init(&h->serving, col_db_ping(db));
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
-	if (pthread_create(&h->thread, NULL, monitor, h)) {
+	if (col_ticker_start("db-health", PING_INTERVAL_MS, monitor, h, &h->ticker)) {
 		pthread_mutex_destroy(&h->lock);
-		pthread_cond_destroy(&h->cond);
 		free(h);
 		return CM_ENOMEM;
 	}
@@ -101,13 +80,8 @@ void col_health_stop(struct col_health *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&h->lock);
-	h->stop = 1;
-	pthread_cond_signal(&h->cond);
-	pthread_mutex_unlock(&h->lock);
-	pthread_join(h->thread, NULL);
+	col_ticker_stop(h->ticker);
 	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->cond);
 	free(h);
 }
 

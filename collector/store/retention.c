@@ -1,28 +1,23 @@
 #include "store/retention.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
 #include "store/db.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 
 /* Arbitrary constant naming the retention sweep among advisory locks. */
 #define RETENTION_LOCK_KEY "7263105823"
-#define SWEEP_INTERVAL_S 3600
+#define SWEEP_INTERVAL_MS (3600 * 1000L)
 /* Rows per DELETE: short transactions, so ingest never waits long on a sweep. */
 #define BATCH "5000"
 
 struct col_retention {
 	struct col_ctx *ctx;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int stop;
+	struct col_ticker *ticker;
 };
 
 int col_retention_sweep(struct col_ctx *ctx, long *deleted)
@@ -70,33 +65,20 @@ out:
 	return rc;
 }
 
-static void *run(void *arg)
+static void sweep(void *arg)
 {
 	struct col_retention *r = arg;
-	static struct col_metric *m_deleted;
+	struct col_metric *m_deleted =
+	    col_metric_counter("cipulse_retention_logs_deleted_total", "",
+			       "Log tails deleted by the retention sweep.");
+	long deleted = 0;
+	int rc;
 
-	m_deleted = col_metric_counter("cipulse_retention_logs_deleted_total", "",
-				       "Log tails deleted by the retention sweep.");
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
-		struct timespec until;
-		long deleted = 0;
-		int rc;
-
-		pthread_mutex_unlock(&r->lock);
-		rc = col_retention_sweep(r->ctx, &deleted);
-		if (rc == CM_OK && deleted)
-			cm_log_info("retention", "deleted old log tails count=%ld days=%ld", deleted,
-				    r->ctx->cfg->log_retention_days);
-		col_metric_add(m_deleted, (double)deleted);
-		pthread_mutex_lock(&r->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += SWEEP_INTERVAL_S;
-		while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
+	rc = col_retention_sweep(r->ctx, &deleted);
+	if (rc == CM_OK && deleted)
+		cm_log_info("retention", "deleted old log tails count=%ld days=%ld", deleted,
+			    r->ctx->cfg->log_retention_days);
+	col_metric_add(m_deleted, (double)deleted);
 }
 
 int col_retention_start(struct col_ctx *ctx, struct col_retention **out)
@@ -106,11 +88,7 @@ int col_retention_start(struct col_ctx *ctx, struct col_retention **out)
 	if (!r)
 		return CM_ENOMEM;
 	r->ctx = ctx;
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
-	if (pthread_create(&r->thread, NULL, run, r)) {
-		pthread_mutex_destroy(&r->lock);
-		pthread_cond_destroy(&r->cond);
+	if (col_ticker_start("retention", SWEEP_INTERVAL_MS, sweep, r, &r->ticker)) {
 		free(r);
 		return CM_EIO;
 	}
@@ -122,12 +100,6 @@ void col_retention_stop(struct col_retention *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = 1;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->cond);
+	col_ticker_stop(r->ticker);
 	free(r);
 }

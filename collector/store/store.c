@@ -9,6 +9,7 @@
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 
 /* Bit of col_conn.prepared: this module's statements exist on the connection. */
 #define STORE_PREPARED 0x1u
@@ -369,6 +370,14 @@ static void workflow_path(const char *full_name, const char *in, char *out, size
 	out[len] = '\0';
 }
 
+/* Latest time a report may carry: the end of year 9999 (0 means "not known"). */
+#define TIME_MAX_MS 253402300799999LL
+
+static int bad_time(int64_t ms)
+{
+	return ms < 0 || ms > TIME_MAX_MS;
+}
+
 int col_store_validate(const struct col_report *r, char *field, size_t size)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
@@ -378,13 +387,18 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 		bad = "header";
 	else if (!h->repository || h->repository->id <= 0)
 		bad = "header.repository.id";
-	else if (!is_set(h->repository->full_name) || !strchr(h->repository->full_name, '/') ||
-		 strlen(h->repository->full_name) > 200)
+	else if (!cm_repo_name_valid(h->repository->full_name))
 		bad = "header.repository.full_name";
 	else if (!h->run || h->run->id <= 0)
 		bad = "header.run.id";
 	else if (h->run->attempt < 1)
 		bad = "header.run.attempt";
+	else if (bad_time(h->run->created_at))
+		bad = "header.run.created_at";
+	else if (bad_time(h->run->run_started_at))
+		bad = "header.run.run_started_at";
+	else if (bad_time(h->run->updated_at))
+		bad = "header.run.updated_at";
 	else if (strlen(h->report_id) > 128)
 		bad = "header.report_id";
 	else if (r->delivery && (!r->delivery->id || strlen(r->delivery->id) > 128 ||
@@ -395,9 +409,19 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 
 		if (j->id <= 0)
 			bad = "job.id";
+		else if (bad_time(j->created_at))
+			bad = "job.created_at";
+		else if (bad_time(j->started_at))
+			bad = "job.started_at";
+		else if (bad_time(j->completed_at))
+			bad = "job.completed_at";
 		for (size_t k = 0; !bad && k < j->n_steps; k++) {
 			if (j->steps[k]->number < 1)
 				bad = "job.steps.number";
+			else if (bad_time(j->steps[k]->started_at))
+				bad = "job.steps.started_at";
+			else if (bad_time(j->steps[k]->completed_at))
+				bad = "job.steps.completed_at";
 		}
 	}
 	for (size_t i = 0; !bad && i < r->nlogs; i++) {

@@ -70,7 +70,9 @@ struct col_store_result {
 };
 
 /*
- * Checks that a report has what the store needs. On failure returns CM_EINVAL and writes the
+ * Checks that a report has what the store needs, whichever way it came (agent, webhook,
+ * poller): ids, the repository's owner/name by GitHub's rules (cm_repo_name_valid), and every
+ * time 0 (unknown) or within 1970 to 9999. On failure returns CM_EINVAL and writes the
  * offending field's name (e.g. "header.run.attempt") into field (size bytes).
  */
 int col_store_validate(const struct col_report *r, char *field, size_t size);

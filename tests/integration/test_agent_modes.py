@@ -379,6 +379,17 @@ def test_hook_mode_reports_job_from_runner_env(github, collector, spool):
     assert job["id"] == 401 and job["status"] == "completed" and job["conclusion"] == "failure"
 
 
+@pytest.mark.parametrize("name", ["o/r|x", "o/r (-7)", "o", "o/" + "r" * 101])
+def test_repository_name_github_would_not_allow_is_not_reported(github, collector, spool, name):
+    github.jobs = three_jobs(now_ms() - 60000)
+    env = agent_env(github.url, collector.addr, spool, GITHUB_REPOSITORY=name)
+    r = run_agent(["--job-id=303", "--job-status=success"], env)
+    assert r.returncode == 0, r.stderr
+    assert b"::warning::cipulse: no report: GITHUB_REPOSITORY" in r.stdout, r.stdout
+    assert collector.calls == 0 and spooled(spool) == []
+    assert run_agent(["--job-id=303", "--job-status=success", "--strict"], env).returncode == 1
+
+
 def test_misuse_exits_2(spool):
     env = agent_env("http://127.0.0.1:1", "", spool)
     assert run_agent(["bogus"], env).returncode == 2

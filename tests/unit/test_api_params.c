@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "api/api.h"
+#include "api/api_int.h"
 #include "api/query.h"
 #include "cm_err.h"
 #include "cm_time.h"
@@ -86,9 +86,6 @@ static void paths_and_ids(void **state)
 	assert_int_equal(col_path_repo("octo/..", name, sizeof(name), &rest), CM_EINVAL);
 	assert_int_equal(col_path_repo("oc to/x", name, sizeof(name), &rest), CM_EINVAL);
 	assert_int_equal(col_path_repo("/x", name, sizeof(name), &rest), CM_EINVAL);
-	assert_true(col_valid_repo_name("a-b/c_d.e"));
-	assert_false(col_valid_repo_name("a/b/c"));
-	assert_false(col_valid_repo_name("a/b'"));
 	assert_int_equal(col_parse_id("123", 3, &id), CM_OK);
 	assert_int_equal(id, 123);
 	assert_int_equal(col_parse_id("0", 1, &id), CM_EINVAL);
@@ -96,6 +93,28 @@ static void paths_and_ids(void **state)
 	assert_int_equal(col_parse_id("012", 3, &id), CM_EINVAL);
 	assert_int_equal(col_parse_id("1234567890123456789", 19, &id), CM_EINVAL);
 	assert_int_equal(col_parse_id("", 0, &id), CM_EINVAL);
+	/* Signed, ranged: what the cursors of times, steps and workflow ids hold. */
+	assert_int_equal(col_parse_i64("-42", 3, -100, 100, &id), CM_OK);
+	assert_int_equal(id, -42);
+	assert_int_equal(col_parse_i64("0", 1, 0, 10, &id), CM_OK);
+	assert_int_equal(id, 0);
+	assert_int_equal(col_parse_i64("-0", 2, -10, 10, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("-", 1, -10, 10, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("007", 3, 0, 10, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("11", 2, 0, 10, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("-11", 3, -10, 10, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("99999999999999", 14, 0, INT32_MAX, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("2147483647", 10, 0, INT32_MAX, &id), CM_OK);
+	assert_int_equal(col_parse_i64("9223372036854775807", 19, INT64_MIN, INT64_MAX, &id), CM_OK);
+	assert_true(id == INT64_MAX);
+	assert_int_equal(col_parse_i64("-9223372036854775808", 20, INT64_MIN, INT64_MAX, &id), CM_OK);
+	assert_true(id == INT64_MIN);
+	assert_int_equal(col_parse_i64("9223372036854775808", 19, INT64_MIN, INT64_MAX, &id),
+			 CM_EINVAL);
+	assert_int_equal(col_parse_i64("-9223372036854775809", 20, INT64_MIN, INT64_MAX, &id),
+			 CM_EINVAL);
+	assert_int_equal(col_parse_i64("-9223372036854775808", 20, -1, 0, &id), CM_EINVAL);
+	assert_int_equal(col_parse_i64("12a", 3, 0, 1000, &id), CM_EINVAL);
 }
 
 static void cursors_round_trip_and_refuse_garbage(void **state)
@@ -123,8 +142,73 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 	assert_int_equal(api_cursor_decode("cnVuc3wxNzE0MDAwMDAwMT4NzY1", "runs", scratch,
 					   sizeof(scratch), out, 2),
 			 CM_EINVAL);
-	in[0] = "a|b";
-	assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_EINVAL);
+	/* Any field text survives: '|' and '%' are escaped, and only that spelling decodes. */
+	{
+		char big[200];
+		const char *odd[] = { "a|b", "100%", "%7C|%25", "", big, "acme/target (-7)" };
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+			in[0] = odd[i];
+			assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_OK);
+			assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 2),
+					 CM_OK);
+			assert_string_equal(out[0], odd[i]);
+			assert_string_equal(out[1], in[1]);
+		}
+	}
+	/* Base64 of "repos|50%off" and "repos|a%7cb": escapes that encode never writes. */
+	assert_int_equal(api_cursor_decode("cmVwb3N8NTAlb2Zm", "repos", scratch, sizeof(scratch),
+					   out, 1),
+			 CM_EINVAL);
+	assert_int_equal(api_cursor_decode("cmVwb3N8YSU3Y2I", "repos", scratch, sizeof(scratch), out,
+					   1),
+			 CM_EINVAL);
+}
+
+static void typed_cursors_are_positions_the_sql_can_take(void **state)
+{
+	char enc[API_CURSOR_MAX + 1], scratch[API_CURSOR_MAX + 1];
+	struct api_cursor cur;
+	static const struct {
+		const char *kind, *f0, *f1;
+		int ok;
+	} cases[] = {
+		{ "runs", "-1000000", "5", 1 },             /* before 1970 */
+		{ "runs", "253402300799999999", "5", 1 },   /* the end of 9999 */
+		{ "runs", "253402300800000000", "5", 0 },
+		{ "runs", "-62135596800000001", "5", 0 },
+		{ "runs", "0", "0", 0 },                    /* run ids are positive */
+		{ "logs", "1", "99999999999999", 0 },       /* steps are 32-bit */
+		{ "logs", "1", "2147483647", 1 },
+		{ "logs", "1", "0", 1 },
+		{ "logs", "1", "-1", 0 },
+		{ "wf", "-9223372036854775808", NULL, 1 },
+		{ "wf", "x", NULL, 0 },
+		{ "alerts", "99999999999999999999", NULL, 0 },
+		{ "repos", "acme/target (-7)", NULL, 1 },
+		{ "repos", "a|b%c", NULL, 1 },
+		{ "repos", "", NULL, 0 },
+		{ "repos", "\xff", NULL, 0 },              /* not UTF-8: PostgreSQL would refuse it */
+		{ "nope", "1", NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *f[2] = { cases[i].f0, cases[i].f1 };
+
+		assert_int_equal(api_cursor_encode(enc, sizeof(enc), cases[i].kind, f, f[1] ? 2 : 1),
+				 CM_OK);
+		assert_int_equal(api_cursor_parse(enc, cases[i].kind, scratch, sizeof(scratch), &cur),
+				 cases[i].ok ? CM_OK : CM_EINVAL);
+	}
+	{
+		const char *f[2] = { "-1000000", "5" };
+
+		assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", f, 2), CM_OK);
+		assert_int_equal(api_cursor_parse(enc, "runs", scratch, sizeof(scratch), &cur), CM_OK);
+		assert_true(cur.a == -1000000 && cur.b == 5);
+	}
 }
 
 static void windows(void **state)
@@ -249,6 +333,7 @@ int main(void)
 		cmocka_unit_test(query_refuses_bad_input_naming_the_parameter),
 		cmocka_unit_test(paths_and_ids),
 		cmocka_unit_test(cursors_round_trip_and_refuse_garbage),
+		cmocka_unit_test(typed_cursors_are_positions_the_sql_can_take),
 		cmocka_unit_test(windows),
 		cmocka_unit_test(percentiles_interpolate_like_percentile_cont),
 		cmocka_unit_test(metrics_figures),

@@ -61,6 +61,31 @@ static void sanitize_keeps_ansi(void **state)
 	cm_buf_release(&b);
 }
 
+static void repo_names_by_githubs_rules(void **state)
+{
+	char longest[160], too_long[160];
+	const char *good[] = { "a-b/c_d.e", "octo/hello-world", "A1/.github", "o/..x", "o/x.." };
+	const char *bad[] = { "", "octo", "/x", "o/", "a/b/c", "a/b'", "octo/..", "octo/.",
+			      "o/wid|gets", "o/widgets (-7)", "o/w\xc3\xaf" "dgets", "o r/x", "o/x ",
+			      "o_x/y", too_long };
+
+	/* 39 + 1 + 100 characters is the longest; one more is too long. */
+	memset(longest, 'a', 39);
+	longest[39] = '/';
+	memset(longest + 40, 'b', 100);
+	longest[140] = '\0';
+	memcpy(too_long, longest, 141);
+	strcat(too_long, "b");
+	assert_true(cm_repo_name_valid(longest));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(cm_repo_name_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(cm_repo_name_valid(bad[i]));
+	assert_false(cm_repo_name_valid(NULL));
+	assert_int_equal(cm_repo_name_prefix("octo/hello/runs"), 10);
+	assert_int_equal(cm_repo_name_prefix("octo/hello?x"), 0);
+}
+
 static void mask_secrets(void **state)
 {
 	struct cm_buf b = CM_BUF_INIT(1024);
@@ -248,6 +273,7 @@ int main(void)
 		cmocka_unit_test(sanitize_replaces_invalid_utf8_and_drops_nul),
 		cmocka_unit_test(sanitize_keeps_ansi),
 		cmocka_unit_test(mask_secrets),
+		cmocka_unit_test(repo_names_by_githubs_rules),
 		cmocka_unit_test(iso8601),
 		cmocka_unit_test(github_signature_vector),
 		cmocka_unit_test(tokens_are_random_and_shaped),

@@ -245,7 +245,15 @@ static void malformed_shapes_name_the_field(void **state)
 		{ "workflow_job",
 		  "{\"repository\":{\"id\":1,\"full_name\":\"ab\"},\"workflow_job\":{\"id\":1,"
 		  "\"run_id\":2}}",
-		  "repository: no id or full_name" },
+		  "repository.full_name" },
+		{ "workflow_job",
+		  "{\"repository\":{\"id\":1,\"full_name\":\"a/b|c\"},\"workflow_job\":{\"id\":1,"
+		  "\"run_id\":2}}",
+		  "repository.full_name" },
+		{ "workflow_job",
+		  "{\"repository\":{\"id\":0,\"full_name\":\"a/b\"},\"workflow_job\":{\"id\":1,"
+		  "\"run_id\":2}}",
+		  "repository: no id" },
 		{ "workflow_run", "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
 				  "\"workflow_run\":{\"id\":1,\"status\":7}}",
 		  "workflow_run.status" },
