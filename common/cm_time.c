@@ -24,17 +24,6 @@ int64_t cm_time_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void cm_time_deadline(struct timespec *out, int64_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, out);
-	out->tv_sec += (time_t)(ms / 1000);
-	out->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (out->tv_nsec >= 1000000000L) {
-		out->tv_sec++;
-		out->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {

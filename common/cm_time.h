@@ -8,9 +8,6 @@
 int64_t cm_time_now_ms(void);
 /* Monotonic clock in milliseconds, for durations and deadlines. */
 int64_t cm_time_mono_ms(void);
-struct timespec;
-/* The CLOCK_REALTIME time `ms` from now, as pthread_cond_timedwait wants its deadline. */
-void cm_time_deadline(struct timespec *out, int64_t ms);
 /*
  * Parses an RFC 3339 / ISO 8601 timestamp as GitHub writes them ("2019-08-08T22:04:13Z",
  * optional fraction, "Z" or "+hh:mm"/"-hh:mm") into epoch ms. CM_EINVAL on anything else.

@@ -1,5 +1,5 @@
 /*
- * The sender: threads that deliver the notification outbox.
+ * The sender: threads (core/ticker.h) that deliver the notification outbox.
  *
  * A listener thread holds its own connection with LISTEN cipulse_outbox (sql/004_alerting.sql
  * notifies on every insert, at commit) and wakes the senders at once. Each sender claims the
@@ -13,11 +13,9 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alert/message.h"
 #include "alert/notify.h"
@@ -26,6 +24,7 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 #include "store/db.h"
 
 #define MAX_SENDERS 64
@@ -34,16 +33,21 @@
 /* First retry after about this long; doubles per attempt up to CIPULSE_NOTIFY_BACKOFF_MAX. */
 #define BACKOFF_BASE_MS 1000
 
+/* Messages one tick delivers at most before the ticker checks whether it is being stopped. */
+#define BATCH 16
+
+struct sender {
+	struct col_outbox *o;
+	struct col_ticker *ticker;
+	unsigned seed;
+};
+
 struct col_outbox {
 	struct col_ctx *ctx;
-	pthread_t listener;
-	pthread_t senders[MAX_SENDERS];
+	struct col_ticker *listener;
+	PGconn *pg; /* the listener's own connection (LISTEN cipulse_outbox) */
+	struct sender senders[MAX_SENDERS];
 	int nsenders;
-	int listening;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned long wakeups; /* bumped on every wake; a sender sleeps only if it did not move */
-	int stop;
 };
 
 struct claimed {
@@ -67,70 +71,49 @@ static void claimed_release(struct claimed *m)
 
 static void wake_all(struct col_outbox *o)
 {
-	pthread_mutex_lock(&o->lock);
-	o->wakeups++;
-	pthread_cond_broadcast(&o->cond);
-	pthread_mutex_unlock(&o->lock);
+	for (int i = 0; i < o->nsenders; i++)
+		col_ticker_wake(o->senders[i].ticker);
 }
 
 /* ---- the listener ---- */
 
-static void *listen_main(void *arg)
+/* One round of the listener: (re)connect when needed, then wait up to 250 ms for a NOTIFY. */
+static void listen_tick(void *arg)
 {
 	struct col_outbox *o = arg;
 	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
 	const char *vals[] = { o->ctx->cfg->database_url, "5", "cipulsed-outbox", NULL };
-	PGconn *pg = NULL;
+	struct pollfd pfd;
+	PGnotify *n;
+	int got = 0;
 
-	for (;;) {
-		struct pollfd pfd;
-		PGnotify *n;
-		int got = 0;
-
-		pthread_mutex_lock(&o->lock);
-		if (o->stop) {
-			pthread_mutex_unlock(&o->lock);
-			break;
+	if (!o->pg || PQstatus(o->pg) != CONNECTION_OK) {
+		if (o->pg)
+			PQfinish(o->pg);
+		o->pg = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(o->pg) != CONNECTION_OK || col_db_exec(o->pg, "LISTEN cipulse_outbox")) {
+			PQfinish(o->pg);
+			o->pg = NULL;
+			/* Meanwhile the senders' own timers keep messages moving. */
+			col_ticker_next(o->listener, 1000);
+			return;
 		}
-		pthread_mutex_unlock(&o->lock);
-		if (!pg || PQstatus(pg) != CONNECTION_OK) {
-			if (pg)
-				PQfinish(pg);
-			pg = PQconnectdbParams(keys, vals, 1);
-			if (PQstatus(pg) != CONNECTION_OK || col_db_exec(pg, "LISTEN cipulse_outbox")) {
-				PQfinish(pg);
-				pg = NULL;
-				/* Meanwhile the senders' own timers keep messages moving. */
-				pthread_mutex_lock(&o->lock);
-				if (!o->stop) {
-					struct timespec until;
-
-					cm_time_deadline(&until, 1000);
-					pthread_cond_timedwait(&o->cond, &o->lock, &until);
-				}
-				pthread_mutex_unlock(&o->lock);
-				continue;
-			}
-			/* Whatever was queued while nobody listened. */
-			wake_all(o);
-		}
-		pfd.fd = PQsocket(pg);
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
-			continue;
-		if (!PQconsumeInput(pg))
-			continue; /* reconnects above */
-		while ((n = PQnotifies(pg))) {
-			got = 1;
-			PQfreemem(n);
-		}
-		if (got)
-			wake_all(o);
+		/* Whatever was queued while nobody listened. */
+		wake_all(o);
 	}
-	if (pg)
-		PQfinish(pg);
-	return NULL;
+	pfd.fd = PQsocket(o->pg);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
+		return;
+	if (!PQconsumeInput(o->pg))
+		return; /* reconnects on the next round */
+	while ((n = PQnotifies(o->pg))) {
+		got = 1;
+		PQfreemem(n);
+	}
+	if (got)
+		wake_all(o);
 }
 
 /* ---- claiming and recording ---- */
@@ -299,80 +282,75 @@ static int deliver(struct col_outbox *o, struct col_conn *c, const struct claime
 	return rc;
 }
 
-static void *sender_main(void *arg)
+/* Delivers one claimed message and records the outcome. */
+static void handle(struct sender *s, struct claimed *m)
 {
-	struct col_outbox *o = arg;
+	struct col_outbox *o = s->o;
 	const struct col_config *cfg = o->ctx->cfg;
-	unsigned seed = (unsigned)cm_time_mono_ms() ^ (unsigned)(uintptr_t)&seed;
+	struct col_notify_result res;
+	struct col_conn *c;
+	long retry_ms = 0;
+	int outcome;
 
-	for (;;) {
+	/* The connection goes back to the pool while the receiver takes its time. */
+	if (col_db_acquire(o->ctx->db, &c, 5000) == CM_OK) {
+		outcome = deliver(o, c, m, &res);
+		col_db_release(o->ctx->db, c);
+	} else {
+		memset(&res, 0, sizeof(res));
+		snprintf(res.error, sizeof(res.error), "database unavailable");
+		outcome = CM_EUNAVAIL;
+	}
+	if (outcome == CM_EUNAVAIL) {
+		retry_ms = backoff_ms(cfg, m->attempts, &s->seed);
+		if (res.retry_after_s > 0)
+			retry_ms = res.retry_after_s * 1000;
+	}
+	col_metric_inc(result_metric(m->kind, outcome == CM_OK ? "sent" :
+				     outcome == CM_EUNAVAIL ? "retry" : "failed"));
+	if (outcome == CM_OK)
+		cm_log_info("outbox", "notification sent id=%lld channel=%s event=%s attempts=%d "
+			    "status=%ld", (long long)m->id, m->name, m->event, m->attempts,
+			    res.status);
+	else
+		cm_log_warn("outbox", "notification not delivered id=%lld channel=%s attempts=%d "
+			    "retry_ms=%ld error=\"%s\"", (long long)m->id, m->name, m->attempts,
+			    outcome == CM_EUNAVAIL ? retry_ms : -1, res.error);
+	if (col_db_acquire(o->ctx->db, &c, 5000) == CM_OK) {
+		record(c, cfg, m, outcome, &res, retry_ms);
+		col_db_release(o->ctx->db, c);
+	}
+}
+
+/*
+ * One round of a sender: delivers what is due (up to BATCH messages), then sleeps until the next
+ * message is due, or a NOTIFY wakes it (col_ticker_wake).
+ */
+static void sender_tick(void *arg)
+{
+	struct sender *s = arg;
+	struct col_outbox *o = s->o;
+	long next_ms = IDLE_WAIT_MS;
+	int i;
+
+	for (i = 0; i < BATCH; i++) {
 		struct claimed m = { .id = 0 };
-		struct col_notify_result res;
 		struct col_conn *c;
-		unsigned long seen;
-		long next_ms = 1000, retry_ms = 0;
-		int rc, outcome;
+		int rc = col_db_acquire(o->ctx->db, &c, 5000);
 
-		pthread_mutex_lock(&o->lock);
-		seen = o->wakeups;
-		if (o->stop) {
-			pthread_mutex_unlock(&o->lock);
-			break;
-		}
-		pthread_mutex_unlock(&o->lock);
-		rc = col_db_acquire(o->ctx->db, &c, 5000);
 		if (rc == CM_OK) {
 			rc = claim(o, c, &m, &next_ms);
 			col_db_release(o->ctx->db, c);
 		}
-		if (rc == 1) {
-			/* The connection goes back to the pool while the receiver takes its time. */
-			rc = col_db_acquire(o->ctx->db, &c, 5000);
-			outcome = rc ? CM_EUNAVAIL : deliver(o, c, &m, &res);
-			if (rc) {
-				memset(&res, 0, sizeof(res));
-				snprintf(res.error, sizeof(res.error), "database unavailable");
-			}
-			if (!rc)
-				col_db_release(o->ctx->db, c);
-			if (outcome == CM_EUNAVAIL) {
-				retry_ms = backoff_ms(cfg, m.attempts, &seed);
-				if (res.retry_after_s > 0)
-					retry_ms = res.retry_after_s * 1000;
-			}
-			col_metric_inc(result_metric(m.kind, outcome == CM_OK ? "sent" :
-						     outcome == CM_EUNAVAIL ? "retry" : "failed"));
-			if (outcome == CM_OK)
-				cm_log_info("outbox", "notification sent id=%lld channel=%s event=%s "
-					    "attempts=%d status=%ld", (long long)m.id, m.name,
-					    m.event, m.attempts, res.status);
-			else
-				cm_log_warn("outbox", "notification not delivered id=%lld channel=%s "
-					    "attempts=%d retry_ms=%ld error=\"%s\"", (long long)m.id,
-					    m.name, m.attempts, outcome == CM_EUNAVAIL ? retry_ms : -1,
-					    res.error);
-			if (col_db_acquire(o->ctx->db, &c, 5000) == CM_OK) {
-				record(c, cfg, &m, outcome, &res, retry_ms);
-				col_db_release(o->ctx->db, c);
-			}
-			claimed_release(&m);
-			continue; /* more may be due */
-		}
+		if (rc == 1)
+			handle(s, &m);
 		claimed_release(&m);
 		if (rc < 0)
 			next_ms = 1000; /* the database is away: try again soon */
-		pthread_mutex_lock(&o->lock);
-		if (!o->stop && o->wakeups == seen && next_ms > 0) {
-			struct timespec until;
-
-			cm_time_deadline(&until, next_ms);
-			while (!o->stop && o->wakeups == seen &&
-			       pthread_cond_timedwait(&o->cond, &o->lock, &until) != ETIMEDOUT)
-				;
-		}
-		pthread_mutex_unlock(&o->lock);
+		if (rc != 1)
+			break;
 	}
-	return NULL;
+	col_ticker_next(s->ticker, i == BATCH ? 0 : next_ms);
 }
 
 int col_outbox_start(struct col_ctx *ctx, struct col_outbox **out)
@@ -383,38 +361,35 @@ int col_outbox_start(struct col_ctx *ctx, struct col_outbox **out)
 	if (!o)
 		return CM_ENOMEM;
 	o->ctx = ctx;
-	pthread_mutex_init(&o->lock, NULL);
-	pthread_cond_init(&o->cond, NULL);
 	if (n > MAX_SENDERS)
 		n = MAX_SENDERS;
-	if (pthread_create(&o->listener, NULL, listen_main, o))
-		goto fail;
-	o->listening = 1;
 	for (long i = 0; i < n; i++) {
-		if (pthread_create(&o->senders[o->nsenders], NULL, sender_main, o))
+		struct sender *s = &o->senders[i];
+
+		s->o = o;
+		s->seed = (unsigned)cm_time_mono_ms() ^ (unsigned)(i * 2654435761u);
+		if (col_ticker_start("outbox-send", IDLE_WAIT_MS, sender_tick, s, &s->ticker))
 			goto fail;
 		o->nsenders++;
 	}
+	/* Last: it wakes the senders. */
+	if (col_ticker_start("outbox-listen", 0, listen_tick, o, &o->listener))
+		goto fail;
 	*out = o;
 	return CM_OK;
 fail:
 	col_outbox_stop(o);
-	return CM_EIO;
+	return CM_ENOMEM;
 }
 
 void col_outbox_stop(struct col_outbox *o)
 {
 	if (!o)
 		return;
-	pthread_mutex_lock(&o->lock);
-	o->stop = 1;
-	pthread_cond_broadcast(&o->cond);
-	pthread_mutex_unlock(&o->lock);
-	if (o->listening)
-		pthread_join(o->listener, NULL);
+	col_ticker_stop(o->listener);
 	for (int i = 0; i < o->nsenders; i++)
-		pthread_join(o->senders[i], NULL);
-	pthread_mutex_destroy(&o->lock);
-	pthread_cond_destroy(&o->cond);
+		col_ticker_stop(o->senders[i].ticker);
+	if (o->pg)
+		PQfinish(o->pg);
 	free(o);
 }
