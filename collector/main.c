@@ -179,6 +179,7 @@ static int cmd_serve(struct col_ctx *ctx)
 			goto out;
 		}
 	}
+	col_services_prepare(ctx);
 	grpc_init();
 	rc = col_ingest_start(ctx, &ing);
 	if (rc)

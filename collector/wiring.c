@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "cm_err.h"
+#include "cm_log.h"
 #include <curl/curl.h>
 
 #include "alert/alert.h"
@@ -27,6 +28,18 @@ void col_routes_register(void)
 	col_webhook_routes();
 }
 
+void col_services_prepare(struct col_ctx *ctx)
+{
+	int rc;
+
+	col_alert_configure(ctx->cfg);
+	rc = col_alert_env_channels(ctx);
+	/* Not fatal: the collector also serves while the database is away. */
+	if (rc)
+		cm_log_warn("main", "alert channels from the environment not set up: %s",
+			    cm_strerror(rc));
+}
+
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
 {
 	struct col_services *svc = calloc(1, sizeof(*svc));
@@ -39,10 +52,6 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	col_alert_configure(ctx->cfg);
-	rc = col_alert_env_channels(ctx);
-	if (rc)
-		goto fail_curl;
 	rc = col_outbox_start(ctx, &svc->outbox);
 	if (rc)
 		goto fail_curl;

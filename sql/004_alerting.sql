@@ -42,7 +42,25 @@ ALTER TABLE alerts
     ADD COLUMN acked_at timestamptz,
     ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
 
+-- Silences (POST /api/v1/silences): alerts in scope still open and resolve, but their messages
+-- are queued as 'silenced' (kept for the record, never sent) while the silence lasts.
+CREATE TABLE silences (
+    id          bigserial PRIMARY KEY,
+    -- Scope: NULL matches everything.
+    repo_id     bigint REFERENCES repositories(id) ON UPDATE CASCADE ON DELETE CASCADE,
+    workflow_id bigint,
+    branch      text,
+    kind        text CHECK (kind IN ('failure', 'flapping', 'regression', 'slow_build')),
+    until       timestamptz NOT NULL,
+    comment     text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX silences_until_idx ON silences (until);
+
+ALTER TABLE notifications DROP CONSTRAINT notifications_state_check;
 ALTER TABLE notifications
+    ADD CONSTRAINT notifications_state_check
+        CHECK (state IN ('pending', 'sent', 'failed', 'silenced')),
     ADD COLUMN event text NOT NULL DEFAULT 'open'
         CHECK (event IN ('open', 'repeat', 'resolve', 'test')),
     -- A sender is delivering it until then (a sender that died hands it on afterwards).
@@ -65,24 +83,33 @@ END $$;
 CREATE TRIGGER notifications_notify AFTER INSERT ON notifications
     FOR EACH STATEMENT EXECUTE FUNCTION cipulse_outbox_notify();
 
--- Queues one message per enabled channel of `chans` (returns how many).
+-- Queues one message per enabled channel of `chans` (returns how many will be sent). Under a
+-- silence the rows are written as 'silenced' and the alert counts as not notified.
 CREATE FUNCTION cipulse_alert_queue(p_alert bigint, p_event text, p_chans bigint[],
                                     p_run_id bigint, p_run_attempt integer) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
-    n integer;
+    n      integer;
+    hushed boolean;
 BEGIN
-    INSERT INTO notifications (alert_id, channel_id, event, payload)
+    SELECT EXISTS (SELECT 1 FROM silences s JOIN alerts a ON a.id = p_alert
+                    WHERE s.until > now() AND (s.repo_id IS NULL OR s.repo_id = a.repo_id)
+                      AND (s.workflow_id IS NULL OR s.workflow_id = a.workflow_id)
+                      AND (s.branch IS NULL OR s.branch = a.branch)
+                      AND (s.kind IS NULL OR s.kind = a.kind))
+      INTO hushed;
+    INSERT INTO notifications (alert_id, channel_id, event, payload, state)
     SELECT p_alert, c.id, p_event,
-           jsonb_build_object('event', p_event, 'run_id', p_run_id, 'run_attempt', p_run_attempt)
+           jsonb_build_object('event', p_event, 'run_id', p_run_id, 'run_attempt', p_run_attempt),
+           CASE WHEN hushed THEN 'silenced' ELSE 'pending' END
       FROM notification_channels c
      WHERE c.id = ANY (p_chans) AND c.enabled
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
+    IF n > 0 AND NOT hushed THEN
         UPDATE alerts SET notified_at = now() WHERE id = p_alert;
     END IF;
-    RETURN n;
+    RETURN CASE WHEN hushed THEN 0 ELSE n END;
 END $$;
 
 -- Evaluates the `failure` rules for one run attempt that completed; returns the number of
@@ -105,6 +132,7 @@ DECLARE
     bad      text[];
     rep      double precision;
     queued   integer := 0;
+    wf_key   text;
 BEGIN
     SELECT * INTO r FROM workflow_runs
      WHERE repo_id = p_repo AND run_id = p_run AND run_attempt = p_attempt;
@@ -122,6 +150,11 @@ BEGIN
         RETURN 0;
     END IF;
     SELECT default_branch INTO def FROM repositories WHERE id = p_repo;
+    -- The workflow by path where known: an agent knows the path before anyone knows GitHub's
+    -- workflow id (a provisional id, replaced later), and both must name the same condition.
+    SELECT COALESCE(w.path, w.id::text) INTO wf_key FROM workflows w
+     WHERE w.repo_id = p_repo AND w.id = r.workflow_id;
+    wf_key := COALESCE(wf_key, r.workflow_id::text, '0');
     page := r.completed_at >= now() - make_interval(secs => p_max_age_s);
     FOR rule IN
         SELECT a.id, a.severity, a.params, a.channel_ids
@@ -137,7 +170,7 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM alert_rules) AND r.head_branch = def
     LOOP
         key := 'failure:' || COALESCE(rule.id::text, 'default') || ':' || p_repo || ':'
-               || COALESCE(r.workflow_id, 0) || ':' || COALESCE(r.head_branch, '');
+               || wf_key || ':' || COALESCE(r.head_branch, '');
         IF jsonb_typeof(rule.params -> 'conclusions') = 'array' THEN
             bad := ARRAY(SELECT jsonb_array_elements_text(rule.params -> 'conclusions'));
         ELSE
@@ -157,7 +190,7 @@ BEGIN
                 run_count = a.run_count + CASE WHEN a.last_run_id = EXCLUDED.last_run_id
                     AND a.last_run_attempt = EXCLUDED.last_run_attempt THEN 0 ELSE 1 END,
                 last_run_id = EXCLUDED.last_run_id, last_run_attempt = EXCLUDED.last_run_attempt,
-                updated_at = now()
+                workflow_id = EXCLUDED.workflow_id, updated_at = now()
             RETURNING a.id, (a.xmax = 0), a.notified_at INTO a_id, a_new, a_told;
             IF a_new THEN
                 IF page THEN
@@ -181,7 +214,8 @@ BEGIN
             IF FOUND AND page AND a_told IS NOT NULL THEN
                 queued := queued + cipulse_alert_queue(a_id, 'resolve',
                     ARRAY(SELECT n.channel_id FROM notifications n
-                           WHERE n.alert_id = a_id AND n.event IN ('open', 'repeat')),
+                           WHERE n.alert_id = a_id AND n.event IN ('open', 'repeat')
+                             AND n.state <> 'silenced'),
                     r.run_id, r.run_attempt);
             END IF;
         END IF;

@@ -13,6 +13,7 @@
 #ifndef COL_ALERT_H
 #define COL_ALERT_H
 
+#include "cm_buf.h"
 #include "core/ctx.h"
 
 /*
@@ -32,6 +33,20 @@ double col_alert_max_age_s(void);
  * collectors starting at once.
  */
 int col_alert_env_channels(struct col_ctx *ctx);
+
+struct col_notify_result;
+/*
+ * Sends a test message to the channel named `name` now, outside the outbox (POST
+ * /api/v1/settings/alerts/test). Returns CM_ENOTFOUND for no such channel, a database error, or
+ * the notifier's outcome with the receiver's status in res.
+ */
+int col_alert_send_test(struct col_ctx *ctx, const char *name, struct col_notify_result *res);
+
+/*
+ * Appends the alerting gauges to a Prometheus exposition: outbox depth, age of the oldest
+ * pending message, alerts open by kind (read from the database: the same on every collector).
+ */
+int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out);
 
 struct col_outbox;
 /* Starts the sender threads; col_outbox_stop(NULL) is a no-op. */

@@ -111,7 +111,7 @@ static char *render(const struct col_alert_msg *m)
 	if (!rc && m->summary && !m->repo)
 		rc = esc(&b, m->summary, 0);
 	if (!rc && m->run_id) {
-		rc = cm_buf_addf(&b, "%s run ", resolved ? "Fixed by" : "Run");
+		rc = cm_buf_adds(&b, resolved ? "Fixed by run " : "Run ");
 		if (!rc) {
 			char label[64];
 

@@ -14,29 +14,35 @@
 
 void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	static const char *const allowed[] = { "repo", "state", "limit", "cursor", NULL };
+	static const char *const allowed[] = { "repo",	   "state", "kind", "severity", "from",
+					       "to",	   "limit", "cursor", NULL };
 	static const char sql[] =
-		"SELECT a.id, a.rule_id, a.kind, r.full_name, a.workflow_id, a.branch, a.run_id, "
-		"a.run_attempt, a.state, a.summary, a.details::text, " API_MS("a.opened_at") ", "
-		API_MS("a.resolved_at")
-		" FROM alerts a JOIN repositories r ON r.id = a.repo_id "
+		"SELECT " API_ALERT_COLS " FROM alerts a JOIN repositories r ON r.id = a.repo_id "
 		"WHERE ($1::bigint IS NULL OR a.repo_id = $1) AND ($2::text IS NULL OR a.state = $2) "
-		"AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $4";
+		"AND ($3::bigint IS NULL OR a.id < $3) AND ($5::text IS NULL OR a.kind = $5) "
+		"AND ($6::text IS NULL OR a.severity = $6) "
+		"AND ($7::bigint IS NULL OR a.opened_at >= " API_TS_US("$7") ") "
+		"AND ($8::bigint IS NULL OR a.opened_at < " API_TS_US("$8") ") "
+		"ORDER BY a.id DESC LIMIT $4";
 	struct col_query q;
 	struct api_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
-	const char *repo, *state;
+	const char *repo, *state, *kind, *severity;
 	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t repo_id = 0;
-	int limit, has_cursor, n;
+	int64_t repo_id = 0, from = 0, to = 0;
+	int limit, has_cursor, has_from, has_to, n;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_enum(resp, &q, "state", "open|resolved", &state) ||
+	    api_param_enum(resp, &q, "kind", "failure|flapping|regression|slow_build", &kind) ||
+	    api_param_enum(resp, &q, "severity", "critical|warning|info", &severity) ||
+	    api_param_time(resp, &q, "from", &from, &has_from) ||
+	    api_param_time(resp, &q, "to", &to, &has_to) ||
 	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
 	if (api_conn(req, resp, &c))
@@ -47,6 +53,10 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	api_p_str(&p, state);
 	api_p_opt_i64(&p, has_cursor, cur.a);
 	api_p_i64(&p, limit + 1);
+	api_p_str(&p, kind);
+	api_p_str(&p, severity);
+	api_p_opt_i64(&p, has_from, from * 1000);
+	api_p_opt_i64(&p, has_to, to * 1000);
 	res = api_exec(c, sql, &p);
 	if (!col_db_ok(res)) {
 		api_db_fail(resp, c, res, "alerts");
@@ -55,22 +65,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	n = PQntuples(res);
 	items = json_array();
 	for (int i = 0; items && i < n && i < limit; i++) {
-		json_t *it = json_object(), *details = json_loads(PQgetvalue(res, i, 10), 0, NULL);
-
-		if (!it || json_array_append_new(items, it) ||
-		    api_set(it, "id", api_col_int(res, i, 0)) ||
-		    api_set(it, "rule_id", api_col_int(res, i, 1)) ||
-		    api_set(it, "kind", api_col_str(res, i, 2)) ||
-		    api_set(it, "repo", api_col_str(res, i, 3)) ||
-		    api_set(it, "workflow_id", api_col_int(res, i, 4)) ||
-		    api_set(it, "branch", api_col_str(res, i, 5)) ||
-		    api_set(it, "run_id", api_col_int(res, i, 6)) ||
-		    api_set(it, "run_attempt", api_col_int(res, i, 7)) ||
-		    api_set(it, "state", api_col_str(res, i, 8)) ||
-		    api_set(it, "summary", api_col_str(res, i, 9)) ||
-		    api_set(it, "details", details ? details : json_object()) ||
-		    api_set(it, "opened_at", api_col_time(res, i, 11)) ||
-		    api_set(it, "resolved_at", api_col_time(res, i, 12))) {
+		if (json_array_append_new(items, api_alert_json(res, i))) {
 			json_decref(items);
 			items = NULL;
 		}

@@ -6,6 +6,8 @@ import datetime
 import json
 import threading
 
+import pytest
+
 from ghutil import SECRET, post_webhook, register_repo
 from harness import GitHubStandIn, load_fixture, wait_for
 
@@ -63,6 +65,15 @@ class Receiver:
     def close(self):
         self.release()
         self.standin.close()
+
+
+@pytest.fixture
+def slack():
+    """A Receiver with /slack answering 200 (import it into a test module as a fixture)."""
+    r = Receiver()
+    r.respond("/slack")
+    yield r
+    r.close()
 
 
 def iso(dt):

@@ -12,7 +12,7 @@ import pytest
 
 from alert_util import (Receiver, alerts, outbox, run_payload, send_run, setup_repo,
                         wait_outbox_settled)
-from harness import Collector, wait_for
+from harness import wait_for
 
 
 @pytest.fixture

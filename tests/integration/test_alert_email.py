@@ -5,7 +5,6 @@ import email
 import email.policy
 import ssl
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 

@@ -2,19 +2,10 @@
 a recording Slack stand-in. Each alert notifies once when it opens and once when it resolves."""
 import datetime
 
-import pytest
-
-from alert_util import (REPO, Receiver, alerts, outbox, run_payload, send_run, setup_repo,
+from alert_util import (slack,  # noqa: F401  (fixture)
+                        REPO, alerts, outbox, run_payload, send_run, setup_repo,
                         wait_outbox_settled)
 from harness import wait_for
-
-
-@pytest.fixture
-def slack():
-    r = Receiver()
-    r.respond("/slack")
-    yield r
-    r.close()
 
 
 def start(collector_factory, slack, **env):
