@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cm_err.h"
@@ -61,12 +62,27 @@ static void usage(FILE *out)
 	cm_config_help(out, col_config_opts, col_config_nopts);
 }
 
+/*
+ * Each HTTP connection holds two descriptors (see http/server.c) besides the database's and
+ * gRPC's: take the hard limit rather than a soft default of 1024.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int open_db(struct col_ctx *ctx, struct col_conn **conn)
 {
 	int rc = col_db_new(&ctx->db, ctx->cfg->database_url, (int)ctx->cfg->db_pool_size);
 
 	if (rc)
 		return rc;
+	col_db_set_limits(ctx->db, ctx->cfg->db_statement_timeout_ms, ctx->cfg->db_lock_timeout_ms);
 	rc = col_db_acquire(ctx->db, conn, 10000);
 	if (rc)
 		cm_log_error("main", "could not connect to the database (CIPULSE_DATABASE_URL)");
@@ -156,10 +172,12 @@ static int cmd_serve(struct col_ctx *ctx)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	rc = col_db_new(&ctx->db, ctx->cfg->database_url, (int)ctx->cfg->db_pool_size);
 	if (rc)
 		goto out;
+	col_db_set_limits(ctx->db, ctx->cfg->db_statement_timeout_ms, ctx->cfg->db_lock_timeout_ms);
 	if (ctx->cfg->migrate_on_start) {
 		/* Start-up waits for the database: a collector may come up before PostgreSQL. */
 		for (int tries = 0;; tries++) {

@@ -53,8 +53,7 @@ $PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s dist
   (SELECT count(*) FROM jobs), (SELECT count(*) FROM steps), (SELECT count(*) FROM logs),
   (SELECT pg_size_pretty(sum(octet_length(content))) FROM logs), pg_size_pretty(pg_database_size('bench')))"
 
-bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 \
-  CIPULSE_HTTP_THREADS=8
+bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8
 BASE=http://127.0.0.1:$BENCH_HTTP_PORT
 RUN_ID=$($PSQL -At "$URL" -c "SELECT run_id FROM workflow_runs WHERE repo_id = 1 AND run_attempt = 2 ORDER BY run_id DESC LIMIT 1")
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert/target.h"
 #include "cm_err.h"
 #include "cm_http.h"
 #include "version.h"
@@ -107,9 +108,10 @@ static void reply_error(struct col_notify_result *res, long status, const struct
 int col_notify_post_json(const struct col_config *cfg, const char *url, const char *body,
 			 const char *const *extra, struct col_notify_result *res)
 {
-	struct curl_slist *hdrs = NULL, *tmp;
+	struct curl_slist *hdrs = NULL, *tmp, *resolve = NULL;
 	struct reply reply = { .len = 0 };
-	CURL *curl = curl_easy_init();
+	char pin[320], why[160];
+	CURL *curl;
 	CURLcode cc;
 	long status = 0;
 	int rc;
@@ -117,8 +119,22 @@ int col_notify_post_json(const struct col_config *cfg, const char *url, const ch
 	res->status = 0;
 	res->retry_after_s = 0;
 	res->error[0] = '\0';
-	if (!curl)
+	/*
+	 * Right before each send (DNS may have changed since the target was stored), and then
+	 * connect to exactly the address checked.
+	 */
+	rc = col_target_check(url, cfg->allow_private_targets, pin, sizeof(pin), why, sizeof(why));
+	if (rc) {
+		snprintf(res->error, sizeof(res->error), "%s", why);
+		return rc == CM_EUNAVAIL ? CM_EUNAVAIL : CM_EINVAL;
+	}
+	if (pin[0] && !(resolve = curl_slist_append(NULL, pin)))
 		return CM_ENOMEM;
+	curl = curl_easy_init();
+	if (!curl) {
+		curl_slist_free_all(resolve);
+		return CM_ENOMEM;
+	}
 	tmp = curl_slist_append(hdrs, "Content-Type: application/json; charset=utf-8");
 	for (size_t i = 0; tmp && extra && extra[i]; i++) {
 		hdrs = tmp;
@@ -126,11 +142,13 @@ int col_notify_post_json(const struct col_config *cfg, const char *url, const ch
 	}
 	if (!tmp) {
 		curl_slist_free_all(hdrs);
+		curl_slist_free_all(resolve);
 		curl_easy_cleanup(curl);
 		return CM_ENOMEM;
 	}
 	hdrs = tmp;
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
@@ -148,6 +166,7 @@ int col_notify_post_json(const struct col_config *cfg, const char *url, const ch
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(curl);
+	curl_slist_free_all(resolve);
 	res->status = status;
 	if (cc != CURLE_OK) {
 		/* curl's own words name no URL; the URL itself is a secret. */

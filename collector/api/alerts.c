@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/target.h"
 #include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -313,7 +314,7 @@ static int exec_ok(struct col_conn *c, const char *sql, const struct api_params 
 
 /* Applies one channel; on bad input answers 400 and returns CM_EINVAL. */
 static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *ch, size_t i,
-		       PGresult **err)
+		       int allow_private, PGresult **err)
 {
 	static const char sql[] =
 		"INSERT INTO notification_channels AS t (name, kind, target, enabled, secret) "
@@ -327,7 +328,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
 	json_t *secret = json_object_get(ch, "secret");
 	struct api_params p = { .n = 0 };
-	char param[64];
+	char param[64], why[160];
 	PGresult *res = NULL;
 	int ok;
 
@@ -351,6 +352,19 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	if (target && (!json_is_string(target) || !valid_target(kind, json_string_value(target)))) {
 		api_bad_param(resp, param, "must be an http(s) URL (an e-mail address for email)");
 		return CM_EINVAL;
+	}
+	/*
+	 * Where the collector would post to: never its own network unless allowed (SSRF). A name
+	 * that does not resolve now is stored; the notifier checks again before each send.
+	 */
+	if (target && strcmp(kind, "email")) {
+		int rc = col_target_check(json_string_value(target), allow_private, NULL, 0, why,
+					  sizeof(why));
+
+		if (rc && rc != CM_EUNAVAIL) {
+			api_bad_param(resp, param, "%s", why);
+			return CM_EINVAL;
+		}
 	}
 	snprintf(param, sizeof(param), "channels[%zu].secret", i);
 	if (secret && (!json_is_string(secret) || strcmp(kind, "webhook") ||
@@ -587,7 +601,7 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 		rc = CM_EIO;
 	json_array_foreach(chans, i, v) {
 		if (!rc)
-			rc = put_channel(c, resp, v, i, &err);
+			rc = put_channel(c, resp, v, i, req->ctx->cfg->allow_private_targets, &err);
 	}
 	json_array_foreach(rules, i, v) {
 		if (!rc)

@@ -1,6 +1,7 @@
 #include "api/api_int.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cm_log.h"
 #include "cm_text.h"
 #include "cm_time.h"
+#include "core/process_metrics.h"
 #include "store/tokens.h"
 
 /* How long a request waits for a pooled connection before answering 503. */
@@ -32,10 +34,10 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/silences", api_silences_list);
 	col_http_route("POST", "/api/v1/silences", api_silence_create);
 	col_http_route("DELETE", "/api/v1/silences/*", api_silence_delete);
-	col_http_route_slow("POST", "/api/v1/settings/alerts/test", api_alert_test);
+	col_http_route("POST", "/api/v1/settings/alerts/test", api_alert_test);
 	col_http_route("GET", "/api/v1/settings/alerts", api_alert_settings_get);
 	col_http_route("POST", "/api/v1/settings/alerts", api_alert_settings_post);
-	col_http_route_slow("POST", "/api/v1/poll/run", api_poll_run);
+	col_http_route("POST", "/api/v1/poll/run", api_poll_run);
 }
 
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
@@ -151,6 +153,38 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 		col_http_error(resp, 503, "unavailable", "the database cannot be reached");
 	}
 	return rc;
+}
+
+static atomic_long expensive_running;
+
+int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
+		       struct col_conn **c)
+{
+	static struct col_metric *busy;
+
+	if (atomic_fetch_add(&expensive_running, 1) >= req->ctx->cfg->max_expensive_requests) {
+		atomic_fetch_sub(&expensive_running, 1);
+		if (!busy)
+			busy = col_metric_counter("cipulse_http_busy_total", "",
+						  "Expensive requests answered 503 because as many "
+						  "as CIPULSE_MAX_EXPENSIVE_REQUESTS were running.");
+		col_metric_inc(busy);
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 2\r\n");
+		col_http_error(resp, 503, "busy",
+			       "too many searches and metrics at once; retry in a moment");
+		return CM_EUNAVAIL;
+	}
+	if (api_conn(req, resp, c)) {
+		atomic_fetch_sub(&expensive_running, 1);
+		return CM_EUNAVAIL;
+	}
+	return CM_OK;
+}
+
+void api_expensive_release(const struct col_http_req *req, struct col_conn *c)
+{
+	col_db_release(req->ctx->db, c);
+	atomic_fetch_sub(&expensive_running, 1);
 }
 
 void api_db_fail(struct col_http_resp *resp, struct col_conn *c, PGresult *res, const char *what)

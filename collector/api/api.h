@@ -3,8 +3,8 @@
  * share is api/api_int.h.
  *
  * Every reply is JSON; errors have the shape {"error": {"code", "message"[, "param"]}}. Bad input
- * is a 400 naming the parameter, never a 500. Handlers are called on the HTTP server's threads
- * (a slow one on a thread of its own) and keep no state between requests.
+ * is a 400 naming the parameter, never a 500. Handlers are called on their connection's own
+ * thread (http/server.h) and keep no state between requests.
  */
 #ifndef COL_API_H
 #define COL_API_H

@@ -39,6 +39,15 @@ int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum a
 	      struct col_query *q, const char *const *allowed);
 /* Borrows a database connection, or answers 503. */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
+/*
+ * api_conn for an expensive request (log search, all-repository metrics): at most
+ * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
+ * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection
+ * back with api_expensive_release.
+ */
+int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
+		       struct col_conn **c);
+void api_expensive_release(const struct col_http_req *req, struct col_conn *c);
 /* Answers a failed query: 503 when the database is unavailable, else 500 (the cause is logged). */
 void api_db_fail(struct col_http_resp *resp, struct col_conn *c, PGresult *res, const char *what);
 

@@ -197,7 +197,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 		col_http_error(resp, 500, "internal", "out of memory");
 		goto out;
 	}
-	if (api_conn(req, resp, &c))
+	if (api_expensive_conn(req, resp, &c))
 		goto out;
 	if (repo) {
 		if (api_lookup_repo(resp, c, repo, &repo_id))
@@ -240,5 +240,5 @@ out:
 	cm_buf_release(&word);
 	PQclear(res);
 	if (c)
-		col_db_release(req->ctx->db, c);
+		api_expensive_release(req, c);
 }

@@ -322,7 +322,8 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		api_bad_param(resp, param, "%s", why);
 		return;
 	}
-	if (api_conn(req, resp, &c))
+	/* Every repository at once is expensive: limited (one repository is not). */
+	if (repo ? api_conn(req, resp, &c) : api_expensive_conn(req, resp, &c))
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
@@ -373,5 +374,8 @@ out:
 	free(runs);
 	free(queues);
 	PQclear(res);
-	col_db_release(req->ctx->db, c);
+	if (repo)
+		col_db_release(req->ctx->db, c);
+	else
+		api_expensive_release(req, c);
 }

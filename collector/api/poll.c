@@ -1,8 +1,7 @@
 /*
  * POST /api/v1/poll/run (admin): poll GitHub now. {"repo": "owner/name"} polls a repository,
  * with "run_id": N only that run, with "days": N backfills that many days. It can take minutes
- * (GitHub's rate limit), so it is a slow route: it runs on a thread of its own, not on one of
- * the HTTP server's (col_http_route_slow).
+ * (GitHub's rate limit); it holds only its own connection's thread (http/server.h).
  */
 #include <jansson.h>
 #include <stdio.h>

@@ -3,33 +3,30 @@
 #include <string.h>
 
 #include "alert/alert.h"
-#include "api/api.h"
+#include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "store/db.h"
 #include "http/server.h"
 #include "core/process_metrics.h"
-#include "store/migrate.h"
+#include "store/db_health.h"
 
+/* Alive: answered from process state alone, whatever the database does. */
 static void healthz(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	cm_buf_adds(&resp->body, "{\"status\":\"ok\"}");
 }
 
-/* Ready: the database answers and every migration this binary carries is applied. */
+/*
+ * Ready: the database answered the health monitor's last ping (its own connection, a short
+ * timeout: never the pool) and every migration this binary carries is applied.
+ */
 static void readyz(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	struct col_conn *c;
 	int db_ok = 0, schema_ok = 0;
 
-	if (col_db_acquire(req->ctx->db, &c, 2000) == CM_OK) {
-		PGresult *res = PQexec(c->pg, "SELECT 1");
-
-		db_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		PQclear(res);
-		schema_ok = db_ok && col_migrate_current(c->pg);
-		col_db_release(req->ctx->db, c);
-	}
+	if (req->ctx->health)
+		col_health_ready(req->ctx->health, &db_ok, &schema_ok);
 	resp->status = db_ok && schema_ok ? 200 : 503;
 	cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"database\":%s,\"migrations\":%s}",
 		    resp->status == 200 ? "ready" : "not_ready", db_ok ? "true" : "false",
@@ -52,9 +49,15 @@ static double pool_size(void *arg)
 	return size;
 }
 
+/* Its labels name repositories and workflows: a read like the API's (CIPULSE_READ_TOKEN). */
 static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
 {
+	static const char *const allowed[] = { NULL };
 	static int registered;
+	struct col_query q;
+
+	if (api_begin(req, resp, API_READ, &q, allowed))
+		return;
 
 	if (!registered) {
 		/* The pool lives as long as the server; registering twice returns the same series. */

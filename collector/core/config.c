@@ -96,10 +96,37 @@ const struct cm_opt col_config_opts[] = {
 	  0, "PostgreSQL connections kept open" },
 	{ "grpc-threads", "CIPULSE_GRPC_THREADS", CM_OPT_INT, "4", OFF(grpc_threads), 1, 64, NULL,
 	  0, "threads that write agent reports to the database" },
-	{ "http-threads", "CIPULSE_HTTP_THREADS", CM_OPT_INT, "8", OFF(http_threads), 1, 256, NULL,
-	  0, "threads that answer HTTP requests" },
 	{ "shutdown-grace", "CIPULSE_SHUTDOWN_GRACE", CM_OPT_DURATION, "10s", OFF(shutdown_grace_ms),
 	  0, 600000, NULL, 0, "how long SIGTERM waits for in-flight reports before cancelling them" },
+	{ "db-statement-timeout", "CIPULSE_DB_STATEMENT_TIMEOUT", CM_OPT_DURATION, "30s",
+	  OFF(db_statement_timeout_ms), 0, 3600000, NULL, 0,
+	  "longest a database statement may run (PostgreSQL statement_timeout; 0: no limit); "
+	  "past it the request answers 503 (migrations have none)" },
+	{ "db-lock-timeout", "CIPULSE_DB_LOCK_TIMEOUT", CM_OPT_DURATION, "5s",
+	  OFF(db_lock_timeout_ms), 0, 3600000, NULL, 0,
+	  "longest a database statement waits for a lock (PostgreSQL lock_timeout; 0: no limit)" },
+	{ "http-request-timeout", "CIPULSE_HTTP_REQUEST_TIMEOUT", CM_OPT_DURATION, "30s",
+	  OFF(http_request_timeout_ms), 1000, 3600000, NULL, 0,
+	  "a request's headers and body must arrive within this after the connection opens (or "
+	  "the previous answer on it); trickling bytes does not extend it" },
+	{ "http-max-connections", "CIPULSE_HTTP_MAX_CONNECTIONS", CM_OPT_INT, "1000",
+	  OFF(http_max_connections), 16, 100000, NULL, 0, "HTTP connections open at once" },
+	{ "http-max-conns-per-addr", "CIPULSE_HTTP_MAX_CONNS_PER_ADDR", CM_OPT_INT, "32",
+	  OFF(http_max_conns_per_addr), 0, 100000, NULL, 0,
+	  "HTTP connections open at once from one client address (0: no limit; raise it behind a "
+	  "reverse proxy, whose address all requests share)" },
+	{ "max-expensive-requests", "CIPULSE_MAX_EXPENSIVE_REQUESTS", CM_OPT_INT, "4",
+	  OFF(max_expensive_requests), 1, 256, NULL, 0,
+	  "log searches and all-repository metrics answered at once; past it they answer 503 "
+	  "with Retry-After" },
+	{ "webhook-bad-signature-limit", "CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT", CM_OPT_INT, "20",
+	  OFF(webhook_bad_signature_limit), 1, 100000, NULL, 0,
+	  "webhooks with a bad signature one address may send per minute; past it its webhooks "
+	  "answer 429 until the minute is over" },
+	{ "allow-private-targets", "CIPULSE_ALLOW_PRIVATE_TARGETS", CM_OPT_BOOL, "0",
+	  OFF(allow_private_targets), 0, 0, NULL, 0,
+	  "let notification channels point at loopback, link-local and private addresses "
+	  "(refused by default: they could reach internal services)" },
 	{ "migrate", "CIPULSE_MIGRATE", CM_OPT_BOOL, "1", OFF(migrate_on_start), 0, 0, NULL, 0,
 	  "apply database migrations at start-up" },
 };

@@ -43,10 +43,17 @@ struct col_config {
 	long max_body_bytes;
 	long db_pool_size;
 	long grpc_threads;
-	long http_threads;
 	long shutdown_grace_ms;
+	long db_statement_timeout_ms;
+	long db_lock_timeout_ms;
+	long http_request_timeout_ms;
+	long http_max_connections;
+	long http_max_conns_per_addr;
+	long max_expensive_requests;
+	long webhook_bad_signature_limit;
 	int migrate_on_start;
 	int poll_enabled;
+	int allow_private_targets;
 };
 
 extern const struct cm_opt col_config_opts[];

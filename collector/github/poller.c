@@ -16,6 +16,7 @@
 #include "github/client.h"
 #include "github/decode.h"
 #include "github/poller_int.h"
+#include "store/claim.h"
 #include "store/store.h"
 
 /* An arbitrary constant naming cipulse's poller lock among advisory locks. */
@@ -266,6 +267,8 @@ static int sync_run(struct rp *p, json_t *run, int force)
 {
 	struct col_gh_report r;
 	struct col_store_result res;
+	struct col_cred cred = { .scope = COL_CRED_REPO };
+	const char *why = "";
 	struct known k;
 	char err[256];
 	int rc;
@@ -278,10 +281,15 @@ static int sync_run(struct rp *p, json_t *run, int force)
 		goto out;
 	}
 	p->st->runs_seen++;
-	if (r.repo.id != p->repo_id && p->repo_id > 0) {
-		cm_log_warn("poller", "run of another repository skipped repo=%s", p->full_name);
-		goto out;
-	}
+	/*
+	 * What GitHub answered about this repository may write only this repository (the store
+	 * decides for good); a run that says otherwise is not worth reading the jobs of.
+	 */
+	cred.repo_id = p->repo_id;
+	snprintf(cred.repo_name, sizeof(cred.repo_name), "%s", p->full_name);
+	r.report.cred = &cred;
+	if (col_claim_decide(&cred, r.repo.id, r.repo.full_name, NULL, &why) == COL_CLAIM_DENY)
+		goto denied;
 	mark_done(p, r.run.id, r.run.attempt);
 	rc = known_run(p, r.run.id, r.run.attempt, &k);
 	if (rc || (!force && !needs_jobs(&k, &r)))
@@ -290,6 +298,10 @@ static int sync_run(struct rp *p, json_t *run, int force)
 	if (rc)
 		goto out;
 	rc = col_store_put_report(p->c, &r.report, &res);
+	if (rc == CM_EDENIED) {
+		why = res.why;
+		goto denied;
+	}
 	if (rc) {
 		cm_log_warn("poller", "could not store run repo=%s run=%" PRId64 ": %s",
 			    p->full_name, r.run.id, cm_strerror(rc));
@@ -301,6 +313,11 @@ static int sync_run(struct rp *p, json_t *run, int force)
 	p->st->jobs += res.jobs;
 	cm_log_debug("poller", "run synced repo=%s run=%" PRId64 " attempt=%d status=%s jobs=%d",
 		     p->full_name, r.run.id, r.run.attempt, r.run.status, res.jobs);
+	goto out;
+denied:
+	cm_log_warn("poller", "run skipped repo=%s run=%" PRId64 ": %s", p->full_name, r.run.id,
+		    why);
+	rc = CM_OK;
 out:
 	col_gh_report_release(&r);
 	return rc;

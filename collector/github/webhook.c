@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,13 @@
 #include "cm_http.h"
 #include "cm_json.h"
 #include "cm_log.h"
+#include "cm_time.h"
+#include "core/ratelimit.h"
 #include "store/db.h"
 #include "github/decode.h"
 #include "http/server.h"
 #include "core/process_metrics.h"
+#include "store/claim.h"
 #include "store/store.h"
 
 /* ---- the bounded scanner (runs on unauthenticated input: keep it simple) ---- */
@@ -208,6 +212,10 @@ int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *ou
 
 /* ---- the handler ---- */
 
+/* Bad signatures per address and minute (CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT), and their log. */
+static struct col_addr_limit bad_signatures = COL_ADDR_LIMIT_INIT(60000);
+static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
+
 /* Event labels of the metrics: bounded, whatever GitHub sends. */
 static const char *event_label(const char *event)
 {
@@ -244,43 +252,130 @@ static void media_type(const char *ct, char *out, size_t size)
 }
 
 struct secret_row {
-	int found;
 	int64_t id;
+	char name[256];
 	char *secret; /* NULL when the repository has none */
 };
 
-/* The registered repository for the payload's id or name, and its secret. */
-static int find_repo(struct col_conn *c, int64_t id, const char *name, struct secret_row *out)
+/*
+ * The registered repositories holding the payload's id or its name (at most two: ids and
+ * names are unique), with their secrets. A repository registered by name only has a
+ * provisional id: the name finds it.
+ */
+static int find_repos(struct col_conn *c, int64_t id, const char *name, struct secret_row out[2],
+		      int *n)
 {
 	char idbuf[24];
 	const char *params[2] = { idbuf, name };
 	PGresult *res;
 	int rc = CM_OK;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, 2 * sizeof(*out));
+	*n = 0;
 	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-	/* A repository registered by name only has a provisional id: the name finds it. */
 	res = PQexecParams(c->pg,
-			   "SELECT id, webhook_secret FROM repositories "
+			   "SELECT id, full_name, webhook_secret FROM repositories "
 			   "WHERE id = $1::bigint OR full_name = $2 "
-			   "ORDER BY (id = $1::bigint) DESC LIMIT 1",
+			   "ORDER BY (id = $1::bigint) DESC LIMIT 2",
 			   2, NULL, params, NULL, NULL, 0);
 	if (!col_db_ok(res)) {
 		rc = col_db_error(c->pg, res);
 		goto out;
 	}
-	if (PQntuples(res) == 1) {
-		out->found = 1;
-		out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		if (!PQgetisnull(res, 0, 1)) {
-			out->secret = strdup(PQgetvalue(res, 0, 1));
-			if (!out->secret)
+	for (int i = 0; i < PQntuples(res) && i < 2; i++) {
+		out[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		snprintf(out[i].name, sizeof(out[i].name), "%s", PQgetvalue(res, i, 1));
+		(*n)++;
+		if (!PQgetisnull(res, i, 2)) {
+			out[i].secret = strdup(PQgetvalue(res, i, 2));
+			if (!out[i].secret) {
 				rc = CM_ENOMEM;
+				break;
+			}
 		}
 	}
 out:
 	PQclear(res);
 	return rc;
+}
+
+/*
+ * Secrets found recently, by the (id, name) hint that found them: a flood of deliveries naming
+ * one repository costs one lookup per CACHE_MS, not one each. Secrets are set once at
+ * registration, so a short-lived copy is never wrong for long.
+ */
+#define CACHE_SLOTS 64
+#define CACHE_MS 10000
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		int64_t hint_id, at;
+		char hint_name[256];
+		int n; /* 0: free slot */
+		struct secret_row rows[2];
+	} e[CACHE_SLOTS];
+	unsigned next;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void secret_free(struct secret_row *r);
+
+/* What find_repos answered for this hint within CACHE_MS, copied into out; CM_ENOTFOUND if none. */
+static int cache_get(int64_t id, const char *name, struct secret_row out[2], int *n)
+{
+	int64_t now = cm_time_mono_ms();
+	int rc = CM_ENOTFOUND;
+
+	pthread_mutex_lock(&cache.lock);
+	for (int i = 0; i < CACHE_SLOTS && rc == CM_ENOTFOUND; i++) {
+		if (!cache.e[i].n || cache.e[i].hint_id != id || now - cache.e[i].at >= CACHE_MS ||
+		    strcmp(cache.e[i].hint_name, name))
+			continue;
+		memset(out, 0, 2 * sizeof(*out));
+		*n = cache.e[i].n;
+		rc = CM_OK;
+		for (int k = 0; k < cache.e[i].n; k++) {
+			out[k].id = cache.e[i].rows[k].id;
+			memcpy(out[k].name, cache.e[i].rows[k].name, sizeof(out[k].name));
+			if (cache.e[i].rows[k].secret) {
+				out[k].secret = strdup(cache.e[i].rows[k].secret);
+				if (!out[k].secret)
+					rc = CM_ENOMEM;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return rc;
+}
+
+/* Keeps a copy of what find_repos found (nothing when it found no repository). */
+static void cache_put(int64_t id, const char *name, const struct secret_row rows[2], int n)
+{
+	struct secret_row copy[2];
+	unsigned i;
+
+	if (n <= 0 || strlen(name) >= sizeof(cache.e[0].hint_name))
+		return;
+	memset(copy, 0, sizeof(copy));
+	for (int k = 0; k < n; k++) {
+		copy[k] = rows[k];
+		copy[k].secret = NULL;
+		if (rows[k].secret && !(copy[k].secret = strdup(rows[k].secret))) {
+			secret_free(&copy[0]);
+			secret_free(&copy[1]);
+			return;
+		}
+	}
+	pthread_mutex_lock(&cache.lock);
+	i = cache.next++ % CACHE_SLOTS;
+	secret_free(&cache.e[i].rows[0]);
+	secret_free(&cache.e[i].rows[1]);
+	cache.e[i].hint_id = id;
+	cache.e[i].at = cm_time_mono_ms();
+	snprintf(cache.e[i].hint_name, sizeof(cache.e[i].hint_name), "%s", name);
+	cache.e[i].n = n;
+	memcpy(cache.e[i].rows, copy, sizeof(copy));
+	pthread_mutex_unlock(&cache.lock);
 }
 
 static void secret_free(struct secret_row *r)
@@ -293,24 +388,9 @@ static void secret_free(struct secret_row *r)
 	}
 }
 
-/* The parsed payload's repository must be the one whose secret verified the signature. */
-static int same_repo(json_t *payload, int64_t id, const char *name)
-{
-	json_t *repo = json_object_get(payload, "repository");
-	json_t *jid = json_object_get(repo, "id");
-	const char *jname = json_string_value(json_object_get(repo, "full_name"));
-
-	if (!repo)
-		return id == 0 && !*name;
-	if (id && (!json_is_integer(jid) || json_integer_value(jid) != id))
-		return 0;
-	if (*name && (!jname || strcmp(jname, name)))
-		return 0;
-	return 1;
-}
-
 static void store_event(const struct col_http_req *req, struct col_http_resp *resp,
-			struct col_conn *c, const char *event, json_t *payload)
+			struct col_conn *c, const struct col_cred *cred, const char *event,
+			json_t *payload)
 {
 	struct col_gh_report r;
 	struct col_store_result res;
@@ -337,7 +417,16 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 			d.action = "";
 		r.report.delivery = &d;
 	}
+	r.report.cred = cred;
 	rc = col_store_put_report(c, &r.report, &res);
+	if (rc == CM_EDENIED) {
+		/* The signature is good, the repository is not its signer's: nothing written. */
+		count(event, "forbidden");
+		cm_log_info("webhook", "event refused event=%s repo=%s: %s", event_label(event),
+			    r.repo.full_name, res.why);
+		col_http_error(resp, 403, "forbidden", "%s", res.why);
+		goto out;
+	}
 	if (rc == CM_EINVAL) {
 		count(event, "bad_request");
 		col_http_error(resp, 400, "invalid", "the payload does not fit the data model");
@@ -368,15 +457,27 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	const char *event = col_http_header(req, "X-GitHub-Event");
 	const char *sig = col_http_header(req, "X-Hub-Signature-256");
 	const char *json_text = req->body;
-	struct secret_row repo = { 0 };
+	struct secret_row repos[2] = { { 0 }, { 0 } };
 	struct col_conn *c = NULL;
+	struct col_cred cred = { 0 };
 	char mt[64], name[256], *form = NULL;
 	size_t json_len = req->body_len;
 	json_t *payload = NULL;
 	json_error_t jerr;
 	int64_t id = 0;
-	int rc, verified = 0;
+	long retry_s;
+	int rc, nrepos = 0, verified = 0;
 
+	/* An address that keeps sending bad signatures costs nothing more for a while. */
+	if (col_addr_limit_over(&bad_signatures, req->remote_addr, cfg->webhook_bad_signature_limit,
+				cm_time_mono_ms(), &retry_s)) {
+		count(event ? event : "", "rate_limited");
+		col_http_error(resp, 429, "too_many_bad_signatures",
+			       "too many deliveries with a bad signature from this address");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry_s);
+		return;
+	}
 	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
 	if (!event || !*event) {
 		count("", "bad_request");
@@ -412,14 +513,17 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		json_text = form;
 	}
 	/*
-	 * Only a hint of which secret to try: nothing here is trusted until the HMAC matches, so
-	 * what was found before a syntax error is as good a hint as any.
+	 * Only a hint of which secrets to try: nothing here is trusted until the HMAC matches, so
+	 * what was found before a syntax error is as good a hint as any. Which repository the
+	 * payload is about is decided later, from the whole decoded payload (store/claim.h).
 	 */
 	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
-	if (id || *name) {
+	if ((id || *name) && cache_get(id, name, repos, &nrepos) == CM_ENOTFOUND) {
 		rc = col_db_acquire(req->ctx->db, &c, 5000);
 		if (!rc)
-			rc = find_repo(c, id, name, &repo);
+			rc = find_repos(c, id, name, repos, &nrepos);
+		if (!rc)
+			cache_put(id, name, repos, nrepos);
 		if (rc) {
 			count(event, "error");
 			col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
@@ -427,16 +531,30 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			goto out;
 		}
 	}
-	if (repo.secret && !cm_hmac_sha256_verify(repo.secret, req->body, req->body_len, sig))
+	for (int i = 0; i < nrepos && !verified; i++) {
+		if (repos[i].secret &&
+		    !cm_hmac_sha256_verify(repos[i].secret, req->body, req->body_len, sig)) {
+			verified = 1;
+			cred.scope = COL_CRED_REPO;
+			cred.repo_id = repos[i].id;
+			snprintf(cred.repo_name, sizeof(cred.repo_name), "%s", repos[i].name);
+		}
+	}
+	if (!verified && cfg->webhook_secret && *cfg->webhook_secret &&
+	    !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig)) {
 		verified = 1;
-	else if (cfg->webhook_secret && *cfg->webhook_secret &&
-		 !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig))
-		verified = 1;
-	secret_free(&repo);
+		cred.scope = COL_CRED_ORG; /* registers no repository: an unknown one is a 404 */
+	}
+	secret_free(&repos[0]);
+	secret_free(&repos[1]);
 	if (!verified) {
-		count(event, "unauthorized");
-		cm_log_info("webhook", "signature mismatch event=%s remote=%s", event_label(event),
-			    req->remote_addr);
+		long held;
+
+		count(event, "bad_signature");
+		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
+		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
+			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
+				    event_label(event), req->remote_addr, held);
 		col_http_error(resp, 401, "bad_signature",
 			       "X-Hub-Signature-256 does not match this body");
 		goto out;
@@ -459,22 +577,26 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			       jerr.text, jerr.line, jerr.column);
 		goto out;
 	}
-	if (!same_repo(payload, id, name)) {
-		count(event, "bad_request");
-		col_http_error(resp, 400, "unknown_shape", "repository object is ambiguous");
-		goto out;
-	}
-	if (!repo.found) {
+	if (!nrepos) {
 		/* Signed with the organisation secret: the sender is ours, the repository is not. */
 		count(event, "unknown_repository");
 		col_http_error(resp, 404, "unknown_repository",
 			       "repository %s is not registered with cipulse", name);
 		goto out;
 	}
-	store_event(req, resp, c, event, payload);
+	/* The secret may have come from the cache: the store needs a connection of its own. */
+	if (!c && col_db_acquire(req->ctx->db, &c, 5000)) {
+		c = NULL;
+		count(event, "error");
+		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		goto out;
+	}
+	store_event(req, resp, c, &cred, event, payload);
 out:
 	json_decref(payload);
-	secret_free(&repo);
+	secret_free(&repos[0]);
+	secret_free(&repos[1]);
 	if (c)
 		col_db_release(req->ctx->db, c);
 	free(form);

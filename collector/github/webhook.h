@@ -6,14 +6,17 @@
  * hook has one secret for all its repositories: CIPULSE_WEBHOOK_SECRET. To pick the secret
  * without parsing unauthenticated JSON, col_webhook_peek_repo reads only the top-level
  * "repository" object's id and full_name with a bounded scanner (no allocation, no recursion,
- * one pass); the signature is then checked against that repository's secret and, failing
- * that, the organisation secret: at most two HMACs and one indexed query per request, whatever
- * the number of repositories. Only then is the body parsed (jansson, duplicate keys rejected),
- * and its repository must be the one whose secret matched, so a sender who knows one
- * repository's secret cannot write into another.
+ * one pass), as a hint: the signature is then checked against the secrets of the repositories
+ * holding that id and that name and, failing those, the organisation secret: at most three
+ * HMACs and one indexed query per request, whatever the number of repositories. The secret
+ * that matched is the credential. Only then is the body parsed (jansson, duplicate keys
+ * rejected) and decoded whole, and the store checks the decoded repository against the
+ * credential (store/claim.h), so a sender who knows one repository's secret cannot write into,
+ * rename or claim another, whatever the scanner made of the text.
  *
  * Answers: 200 stored / duplicate / pong, 202 for event types we ignore, 400 malformed JSON or
- * an unknown shape, 401 missing or wrong signature (also for an unknown repository when the
+ * an unknown shape, 403 when the payload's repository is not one its signer may write (nothing
+ * written), 401 missing or wrong signature (also for an unknown repository when the
  * organisation secret does not match: we cannot tell who is asking, so we say nothing about
  * which repositories exist), 404 for a repository that is not registered but signed with the
  * organisation secret, 413 body too large (the HTTP server), 415 for a content type other than

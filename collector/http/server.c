@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 #include "http/static.h"
 
 #define MAX_ROUTES 64
@@ -29,26 +31,33 @@ struct route {
 	const char *pattern;
 	size_t plen;
 	int prefix;
-	int slow; /* runs on a thread of its own (col_http_route_slow) */
 	col_http_handler fn;
 };
 
 static struct route routes[MAX_ROUTES];
 static int nroutes;
 
+/*
+ * A connection's request deadline. MHD's own timeout is an idle timeout that every trickled
+ * byte resets; this one runs from the connection's start (or the previous answer's end) until
+ * the request is complete, and a reaper thread cuts off connections past it. fd is a dup of the
+ * connection's socket, so shutting it down can never hit a descriptor number reused elsewhere.
+ */
+struct tracked {
+	int fd;
+	int64_t deadline; /* cm_time_mono_ms; 0: not waiting for a request (handler, answer) */
+	struct tracked *prev, *next;
+};
+
 struct col_http {
 	struct MHD_Daemon *daemon;
 	struct col_ctx *ctx;
 	char *tls_cert;
 	char *tls_key;
-	/* Slow handlers running, each on its own thread; under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int slow_live;
+	pthread_mutex_t lock; /* tracked list and deadlines */
+	struct tracked *tracked;
+	struct col_ticker *reaper;
 };
-
-/* Where a request to a slow handler is. */
-enum slow_state { SLOW_NONE, SLOW_RUNNING, SLOW_DONE };
 
 /* Per-request state, from the URI log callback to the completion callback. */
 struct request {
@@ -56,14 +65,6 @@ struct request {
 	struct cm_buf body;
 	int too_big;
 	int64_t start_ms;
-	/* A slow handler's request and answer, kept while its connection is suspended. */
-	enum slow_state slow;
-	struct col_http *h;
-	struct MHD_Connection *conn;
-	col_http_handler fn;
-	struct col_http_req req;
-	struct col_http_resp resp;
-	char addr[64];
 };
 
 int col_http_route(const char *method, const char *pattern, col_http_handler fn)
@@ -83,15 +84,6 @@ int col_http_route(const char *method, const char *pattern, col_http_handler fn)
 	routes[nroutes].fn = fn;
 	nroutes++;
 	return CM_OK;
-}
-
-int col_http_route_slow(const char *method, const char *pattern, col_http_handler fn)
-{
-	int rc = col_http_route(method, pattern, fn);
-
-	if (rc == CM_OK)
-		routes[nroutes - 1].slow = 1;
-	return rc;
 }
 
 static int route_matches(const struct route *r, const char *path)
@@ -190,7 +182,17 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type",
 				resp->content_type ? resp->content_type : "application/json");
+	/*
+	 * The dashboard loads its scripts and styles from files only (no inline script); nothing
+	 * may frame it; links leak no URL. On every answer: API replies are as well off with them.
+	 */
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'self'; script-src 'self'; style-src 'self'; "
+				"img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+				"base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	add_extra_headers(r, resp->extra_headers);
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
@@ -216,69 +218,8 @@ static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t si
 	return buf;
 }
 
-/*
- * A slow handler's thread: runs the handler, then hands the answer back to the server, which
- * sends it when it calls on_request again for the resumed connection. rq is not touched after
- * the resume: the connection may complete (and free it) at once.
- */
-static void *slow_main(void *arg)
-{
-	struct request *rq = arg;
-	struct col_http *h = rq->h;
-
-	rq->fn(&rq->req, &rq->resp);
-	rq->slow = SLOW_DONE;
-	MHD_resume_connection(rq->conn);
-	pthread_mutex_lock(&h->lock);
-	h->slow_live--;
-	pthread_cond_broadcast(&h->cond);
-	pthread_mutex_unlock(&h->lock);
-	return NULL;
-}
-
-/*
- * Starts a slow handler on a thread of its own and suspends the connection meanwhile, so that
- * the server's threads go on serving other connections. 503 when no thread can be started.
- */
-static void slow_start(struct col_http *h, struct MHD_Connection *conn, struct request *rq,
-		       const struct col_http_req *req, col_http_handler fn)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int err;
-
-	rq->h = h;
-	rq->conn = conn;
-	rq->fn = fn;
-	rq->req = *req;
-	snprintf(rq->addr, sizeof(rq->addr), "%s", req->remote_addr);
-	rq->req.remote_addr = rq->addr;
-	memset(&rq->resp, 0, sizeof(rq->resp));
-	cm_buf_init(&rq->resp.body, MAX_RESPONSE);
-	rq->resp.status = 200;
-	rq->slow = SLOW_RUNNING;
-	pthread_mutex_lock(&h->lock);
-	h->slow_live++;
-	pthread_mutex_unlock(&h->lock);
-	MHD_suspend_connection(conn);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&t, &attr, slow_main, rq);
-	pthread_attr_destroy(&attr);
-	if (err) {
-		cm_log_error("http", "could not start a thread for a request path=%s", req->path);
-		col_http_error(&rq->resp, 503, "unavailable", "the server is busy; retry later");
-		rq->slow = SLOW_DONE;
-		MHD_resume_connection(conn);
-		pthread_mutex_lock(&h->lock);
-		h->slow_live--;
-		pthread_cond_broadcast(&h->cond);
-		pthread_mutex_unlock(&h->lock);
-	}
-}
-
-/* Answers the request into resp; 1 instead when a slow handler took it (see slow_start). */
-static int dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
+/* Answers the request into resp. */
+static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
 		    const char *url, struct request *rq, struct col_http_resp *resp)
 {
 	struct col_http_req req;
@@ -299,32 +240,102 @@ static int dispatch(struct col_http *h, struct MHD_Connection *conn, const char 
 
 	if (rq->uri && strlen(rq->uri) >= MAX_URI) {
 		col_http_error(resp, 414, "uri_too_long", "request URI over %d bytes", MAX_URI);
-		return 0;
+		return;
 	}
 	if (rq->too_big) {
 		col_http_error(resp, 413, "payload_too_large", "request body over %ld bytes",
 			       h->ctx->cfg->max_body_bytes);
-		return 0;
+		return;
 	}
 	rt = find_route(method, url, &other);
-	if (rt && rt->slow) {
-		slow_start(h, conn, rq, &req, rt->fn);
-		return 1;
-	}
 	if (rt) {
 		rt->fn(&req, resp);
-		return 0;
+		return;
 	}
 	if (other) {
 		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
-		return 0;
+		return;
 	}
 	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !col_static_reserved(url)) {
 		col_static_serve(&req, resp);
-		return 0;
+		return;
 	}
 	col_http_error(resp, 404, "not_found", "no such resource");
-	return 0;
+}
+
+static void set_deadline(struct col_http *h, struct MHD_Connection *conn, int64_t deadline)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct tracked *t = ci ? ci->socket_context : NULL;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->lock);
+	t->deadline = deadline;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct col_http *h = cls;
+	struct tracked *t = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return;
+		t->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		t->deadline = cm_time_mono_ms() + h->ctx->cfg->http_request_timeout_ms;
+		pthread_mutex_lock(&h->lock);
+		t->next = h->tracked;
+		if (h->tracked)
+			h->tracked->prev = t;
+		h->tracked = t;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = t;
+		return;
+	}
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		h->tracked = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&h->lock);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+	*socket_context = NULL;
+}
+
+/* Cuts off connections past their request deadline (on a ticker's thread). */
+static void reap(void *arg)
+{
+	struct col_http *h = arg;
+	static struct col_metric *cut;
+	int64_t now = cm_time_mono_ms();
+
+	if (!cut)
+		cut = col_metric_counter(
+			"cipulse_http_request_timeouts_total", "",
+			"HTTP connections closed because a request was not complete in time.");
+	pthread_mutex_lock(&h->lock);
+	for (struct tracked *t = h->tracked; t; t = t->next) {
+		if (t->deadline && now > t->deadline && t->fd >= 0) {
+			shutdown(t->fd, SHUT_RDWR);
+			t->deadline = 0;
+			col_metric_inc(cut);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -338,17 +349,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!rq)
 		return MHD_NO; /* the URI callback could not allocate */
-	if (rq->slow == SLOW_DONE) {
-		/* The connection was resumed: the slow handler's answer is ready. */
-		rq->slow = SLOW_NONE;
-		ret = send_resp(conn, &rq->resp);
-		cm_buf_release(&rq->resp.body);
-		free((char *)rq->resp.file_path);
-		rq->resp.file_path = NULL;
-		return ret;
-	}
-	if (rq->slow == SLOW_RUNNING)
-		return MHD_YES;
 	if (*upload_size) {
 		if (!rq->too_big && cm_buf_add(&rq->body, upload, *upload_size))
 			rq->too_big = 1;
@@ -366,14 +366,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "DELETE"))
 			return MHD_YES; /* wait for the body */
 	}
+	/* The request is complete: the handler's time and the answer's are not the client's. */
+	set_deadline(h, conn, 0);
 	memset(&resp, 0, sizeof(resp));
 	cm_buf_init(&resp.body, MAX_RESPONSE);
 	resp.status = 200;
-	if (dispatch(h, conn, method, url, rq, &resp)) {
-		/* rq belongs to the handler's thread now: it may even be done already. */
-		cm_buf_release(&resp.body);
-		return MHD_YES; /* suspended until the handler's thread is done */
-	}
+	dispatch(h, conn, method, url, rq, &resp);
 	ret = send_resp(conn, &resp);
 	cm_buf_release(&resp.body);
 	free((char *)resp.file_path);
@@ -395,8 +393,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct col_http *h = cls;
 	struct request *rq = *con_cls;
 
+	/* The next request on this connection (keep-alive) gets a deadline of its own. */
+	set_deadline(h, conn, cm_time_mono_ms() + h->ctx->cfg->http_request_timeout_ms);
 	if (!rq)
 		return;
 	if (rq->start_ms) {
@@ -409,8 +410,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	free(rq->uri);
 	cm_buf_release(&rq->body);
-	cm_buf_release(&rq->resp.body);
-	free((char *)rq->resp.file_path);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -479,8 +478,13 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len
 int col_http_start(struct col_ctx *ctx, struct col_http **out)
 {
 	struct col_http *h = calloc(1, sizeof(*h));
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-			     MHD_ALLOW_SUSPEND_RESUME;
+	/*
+	 * A thread per connection: a handler that waits (a search, the database) holds up its own
+	 * client only. With a pool of threads, connections queued behind it on its thread waited
+	 * too, probes included. The connection limits bound the threads.
+	 */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	int rc;
@@ -489,7 +493,6 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		return CM_ENOMEM;
 	h->ctx = ctx;
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
 	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
 	if (rc) {
 		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
@@ -509,20 +512,26 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	h->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ctx->cfg->http_threads,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)1000, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+		(unsigned int)ctx->cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)ctx->cfg->http_max_conns_per_addr,
+		h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
 		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)", ctx->cfg->http_addr);
 		rc = CM_EIO;
 		goto fail;
 	}
+	if (col_ticker_start("http-reaper", 250, reap, h, &h->reaper)) {
+		MHD_stop_daemon(h->daemon);
+		rc = CM_ENOMEM;
+		goto fail;
+	}
 	*out = h;
 	return CM_OK;
 fail:
-	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h->tls_cert);
 	free(h->tls_key);
@@ -534,16 +543,9 @@ void col_http_stop(struct col_http *h)
 {
 	if (!h)
 		return;
-	/*
-	 * Slow handlers first: they see ctx->stopping and end promptly, and each resumes its
-	 * connection, which must happen while the daemon still exists.
-	 */
-	pthread_mutex_lock(&h->lock);
-	while (h->slow_live)
-		pthread_cond_wait(&h->cond, &h->lock);
-	pthread_mutex_unlock(&h->lock);
+	/* Waits for every connection's thread: handlers see ctx->stopping and end promptly. */
 	MHD_stop_daemon(h->daemon);
-	pthread_cond_destroy(&h->cond);
+	col_ticker_stop(h->reaper);
 	pthread_mutex_destroy(&h->lock);
 	free(h->tls_cert);
 	free(h->tls_key);

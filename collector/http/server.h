@@ -1,7 +1,8 @@
 /*
  * HTTP server (libmicrohttpd): routes requests to handlers, bounds request bodies, answers JSON
- * errors as {"error": {"code": "...", "message": "..."}}. Handlers run on the server's worker
- * threads; they borrow database connections from ctx->db.
+ * errors as {"error": {"code": "...", "message": "..."}}. Each connection has a thread of its
+ * own, so a handler may wait (on the database, on GitHub's rate limit) without holding up any
+ * other client; handlers borrow database connections from ctx->db.
  */
 #ifndef COL_HTTP_H
 #define COL_HTTP_H
@@ -49,13 +50,6 @@ void col_http_error(struct col_http_resp *resp, int status, const char *code, co
  * matching pattern wins. A path that matches a pattern of another method answers 405.
  */
 int col_http_route(const char *method, const char *pattern, col_http_handler fn);
-/*
- * The same for a handler that may take long (minutes: it waits on GitHub's rate limit). It runs
- * on a thread of its own while its connection is suspended, so that it holds none of the
- * server's threads; col_http_stop waits for it (it should end soon after ctx->stopping is set).
- */
-int col_http_route_slow(const char *method, const char *pattern, col_http_handler fn);
-
 /* Starts serving on ctx->cfg->http_addr (TLS when configured). */
 int col_http_start(struct col_ctx *ctx, struct col_http **out);
 /* Stops the server, waiting for requests in progress. NULL is a no-op. */

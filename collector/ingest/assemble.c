@@ -442,19 +442,12 @@ int col_assembly_finish(struct col_assembly *a, const char *source, const struct
 	return CM_OK;
 }
 
-int col_assembly_allowed(const struct col_token_info *tok, const Cipulse__V1__ReportHeader *h)
+int col_assembly_allowed(const struct col_cred *cred, const Cipulse__V1__ReportHeader *h)
 {
 	const Cipulse__V1__Repository *r = h ? h->repository : NULL;
 
-	if (!strcmp(tok->kind, "admin"))
-		return CM_OK;
-	if (strcmp(tok->kind, "ingest") || !r)
+	/* A header without a repository is invalid, which the assembly's validation says. */
+	if (r && col_claim_decide(cred, r->id, r->full_name, NULL, NULL) == COL_CLAIM_DENY)
 		return CM_EDENIED;
-	if (tok->repo_id > 0)
-		return tok->repo_id == r->id ? CM_OK : CM_EDENIED;
-	/* Registered by name, GitHub's id not learnt yet: the first report teaches it. */
-	if (tok->repo_id < 0 && tok->repo_name[0] && r->full_name &&
-	    !strcmp(tok->repo_name, r->full_name))
-		return CM_OK;
-	return CM_EDENIED;
+	return CM_OK;
 }

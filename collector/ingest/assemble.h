@@ -24,8 +24,8 @@
 #include <stdint.h>
 
 #include "cipulse/v1/report.pb-c.h"
+#include "store/claim.h"
 #include "store/store.h"
-#include "store/tokens.h"
 
 #define COL_ASM_MAX_JOBS   1000
 #define COL_ASM_MAX_STEPS  1000	 /* per job */
@@ -89,10 +89,10 @@ const char *col_assembly_error(const struct col_assembly *a);
 size_t col_assembly_mem(const struct col_assembly *a);
 
 /*
- * May the holder of a token report about the header's repository? Admin tokens may report for
- * any; an ingest token only for its own repository (by id, or by name while the repository
- * only has its provisional negative id). Returns 0 or CM_EDENIED.
+ * May the credential report about the header's repository, as far as the credential alone
+ * tells (col_claim_decide without the database: the store decides for good when it writes)?
+ * Returns 0 or CM_EDENIED.
  */
-int col_assembly_allowed(const struct col_token_info *tok, const Cipulse__V1__ReportHeader *h);
+int col_assembly_allowed(const struct col_cred *cred, const Cipulse__V1__ReportHeader *h);
 
 #endif

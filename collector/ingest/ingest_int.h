@@ -21,6 +21,7 @@
 #include "core/ctx.h"
 #include "core/process_metrics.h"
 #include "ingest/assemble.h"
+#include "store/claim.h"
 #include "store/tokens.h"
 
 enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_CHECK, CALL_WATCH, CALL_OTHER };
@@ -63,6 +64,7 @@ struct call {
 	/* Report. */
 	char *token; /* only until the worker has checked it */
 	struct col_token_info tok;
+	struct col_cred cred; /* what the token may write (store/claim.h) */
 	struct col_assembly as;
 	struct cm_buf msg;
 	const struct col_report *report;

@@ -175,6 +175,11 @@ void ing_report_auth(struct call *c)
 	memset(c->token, 0, strlen(c->token));
 	free(c->token);
 	c->token = NULL;
+	if (rc == CM_OK && col_token_cred(&c->tok, &c->cred)) {
+		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
+			       "the token may not send reports");
+		return;
+	}
 	if (rc == CM_OK) {
 		ing_start_recv(c);
 		return;
@@ -248,7 +253,7 @@ void ing_report_recv(struct call *c, int ok)
 		return;
 	}
 	/* Right after the header: refuse a report for another repository before reading more. */
-	if (!had_header && col_assembly_allowed(&c->tok, col_assembly_header(&c->as))) {
+	if (!had_header && col_assembly_allowed(&c->cred, col_assembly_header(&c->as))) {
 		report_refused(c, ing->m_denied, GRPC_STATUS_PERMISSION_DENIED,
 			       "the token may not report for this repository");
 		return;
@@ -261,7 +266,8 @@ void ing_report_write(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 	Cipulse__V1__ReportAck ack = CIPULSE__V1__REPORT_ACK__INIT;
-	struct col_store_result res;
+	struct col_report report = *c->report;
+	struct col_store_result res = { 0 };
 	struct col_metric *m;
 	struct col_conn *conn;
 	grpc_status_code st;
@@ -270,11 +276,12 @@ void ing_report_write(struct call *c)
 	/* Past the grace period the call is being cancelled: its client will not see an ack. */
 	if (atomic_load(&ing->cancelling))
 		return;
+	report.cred = &c->cred;
 	for (int i = 0; i < WRITE_TRIES; i++) {
 		rc = col_db_acquire(ing->ctx->db, &conn, DB_ACQUIRE_MS);
 		if (rc)
 			break;
-		rc = col_store_put_report(conn, c->report, &res);
+		rc = col_store_put_report(conn, &report, &res);
 		col_db_release(ing->ctx->db, conn);
 		if (rc != CM_ECONFLICT)
 			break;
@@ -282,7 +289,8 @@ void ing_report_write(struct call *c)
 	if (rc) {
 		st = status_of(rc, ing, &m);
 		report_refused(c, m, st,
-			       st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
+			       rc == CM_EDENIED ? res.why
+			       : st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
 			       : st == GRPC_STATUS_INVALID_ARGUMENT
 				   ? "the database rejected the report"
 				   : "could not store the report");

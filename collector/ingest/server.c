@@ -588,6 +588,7 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 	rc = col_health_start(ctx->db, ing_health_changed, ing, &ing->health);
 	if (rc)
 		goto fail_server;
+	ctx->health = ing->health; /* /readyz reads the same answer */
 	grpc_server_start(ing->server);
 	if (pthread_create(&ing->poller, NULL, poller, ing)) {
 		rc = CM_ENOMEM;

@@ -1,14 +1,20 @@
 #include "store/db.h"
 
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/ticker.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
 
 struct col_db {
 	pthread_mutex_t lock;
@@ -19,8 +25,13 @@ struct col_db {
 	struct col_conn *conns; /* all slots; pg NULL: not connected */
 	struct col_conn **idle; /* stack of idle slots */
 	int nidle;
-	int64_t ping_at;
-	int ping_ok;
+	long statement_timeout_ms;
+	long lock_timeout_ms;
+	/* Outage state, under lock: while down, acquire fails until retry_at (back-off). */
+	int down;
+	int64_t retry_at;
+	long backoff_ms;
+	unsigned gen; /* outages so far: a connection opened before the last one is reopened */
 };
 
 int col_db_new(struct col_db **out, const char *url, int size)
@@ -42,11 +53,19 @@ int col_db_new(struct col_db **out, const char *url, int size)
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_cond_init(&db->cond, NULL);
 	db->size = size;
+	db->statement_timeout_ms = 30000;
+	db->lock_timeout_ms = 5000;
 	for (int i = 0; i < size; i++)
 		db->idle[i] = &db->conns[i];
 	db->nidle = size;
 	*out = db;
 	return CM_OK;
+}
+
+void col_db_set_limits(struct col_db *db, long statement_timeout_ms, long lock_timeout_ms)
+{
+	db->statement_timeout_ms = statement_timeout_ms;
+	db->lock_timeout_ms = lock_timeout_ms;
 }
 
 void col_db_free(struct col_db *db)
@@ -65,34 +84,128 @@ void col_db_free(struct col_db *db)
 	free(db);
 }
 
-static PGconn *connect_db(const char *url)
+/* The first line of libpq's message (it names host and port, never the password). */
+static void first_line(char *err, size_t size, const char *msg)
 {
-	/* connect_timeout bounds how long a dead server can hold up a request. */
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { url, "5", "cipulsed", NULL };
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	size_t n = strcspn(msg, "\n");
 
+	if (!size)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(err, msg, n);
+	err[n] = '\0';
+}
+
+PGconn *col_db_connect(struct col_db *db, char *err, size_t size)
+{
+	/*
+	 * Our defaults come first and the URL last, so that what the URL says wins; the server-side
+	 * limits are added to the URL's own "options". Keepalives and tcp_user_timeout notice a
+	 * peer that vanished from the network; connect_timeout bounds a dead server.
+	 */
+	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			       "application_name", "dbname", "options", NULL };
+	const char *vals[] = { "3", "1", "10", "5", "3", "15000", "cipulsed", db->url, NULL, NULL };
+	PQconninfoOption *parsed = PQconninfoParse(db->url, NULL);
+	char options[1024];
+	const char *user_opts = "";
+	PGconn *conn;
+
+	for (PQconninfoOption *o = parsed; o && o->keyword; o++) {
+		if (!strcmp(o->keyword, "options") && o->val)
+			user_opts = o->val;
+	}
+	snprintf(options, sizeof(options), "-c statement_timeout=%ld -c lock_timeout=%ld %s",
+		 db->statement_timeout_ms, db->lock_timeout_ms, user_opts);
+	vals[8] = options;
+	conn = PQconnectdbParams(keys, vals, 1);
+	PQconninfoFree(parsed);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		/* libpq's message names host and port, never the password. */
-		char *msg = strdup(PQerrorMessage(conn));
-		char *nl = msg ? strchr(msg, '\n') : NULL;
-
-		if (nl)
-			*nl = '\0';
-		cm_log_warn("db", "could not connect to the database: %s", msg ? msg : "?");
-		free(msg);
+		first_line(err, size, PQerrorMessage(conn));
 		PQfinish(conn);
 		return NULL;
 	}
 	return conn;
 }
 
+/* Under lock. */
+static void note_down(struct col_db *db, const char *why)
+{
+	if (!db->down) {
+		cm_log_warn("db", "database unreachable: %s", why);
+		db->down = 1;
+		db->gen++;
+		db->backoff_ms = BACKOFF_MIN_MS;
+	}
+	db->retry_at = cm_time_mono_ms() + db->backoff_ms;
+	db->backoff_ms = db->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : db->backoff_ms * 2;
+}
+
+/* Under lock. */
+static void note_up(struct col_db *db)
+{
+	if (db->down)
+		cm_log_info("db", "database reachable again");
+	db->down = 0;
+}
+
+void col_db_set_down(struct col_db *db, const char *why)
+{
+	pthread_mutex_lock(&db->lock);
+	note_down(db, why);
+	/* Cut off what is in flight: libpq sees the socket closed and the query fails. */
+	for (int i = 0; i < db->size; i++) {
+		struct col_conn *c = &db->conns[i];
+
+		if (c->armed && c->pg && PQsocket(c->pg) >= 0) {
+			shutdown(PQsocket(c->pg), SHUT_RDWR);
+			c->armed = 0;
+		}
+	}
+	pthread_mutex_unlock(&db->lock);
+}
+
+void col_db_set_up(struct col_db *db)
+{
+	pthread_mutex_lock(&db->lock);
+	note_up(db);
+	pthread_mutex_unlock(&db->lock);
+}
+
+static void arm(struct col_db *db, struct col_conn *c, int on)
+{
+	pthread_mutex_lock(&db->lock);
+	c->armed = on;
+	pthread_mutex_unlock(&db->lock);
+}
+
+static void put_back(struct col_db *db, struct col_conn *c)
+{
+	pthread_mutex_lock(&db->lock);
+	db->idle[db->nidle++] = c;
+	db->in_use--;
+	pthread_cond_signal(&db->cond);
+	pthread_mutex_unlock(&db->lock);
+}
+
 int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 {
 	struct timespec until = col_ticker_deadline(timeout_ms);
 	struct col_conn *c;
+	char err[256];
+	unsigned gen;
 
 	pthread_mutex_lock(&db->lock);
+	if (db->down) {
+		/* One caller at a time tries again, after the back-off. */
+		if (cm_time_mono_ms() < db->retry_at) {
+			pthread_mutex_unlock(&db->lock);
+			return CM_EUNAVAIL;
+		}
+		db->retry_at = cm_time_mono_ms() + db->backoff_ms;
+	}
 	while (db->nidle == 0) {
 		if (pthread_cond_timedwait(&db->cond, &db->lock, &until)) {
 			pthread_mutex_unlock(&db->lock);
@@ -101,20 +214,30 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 	}
 	c = db->idle[--db->nidle];
 	db->in_use++;
+	gen = db->gen;
 	pthread_mutex_unlock(&db->lock);
 
-	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+	/* Opened before the last outage: its server may be gone (a restart); open a new one. */
+	if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || c->gen != gen)) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
 	if (!c->pg) {
 		c->prepared = 0;
-		c->pg = connect_db(db->url);
+		c->gen = gen;
+		c->pg = col_db_connect(db, err, sizeof(err));
+		pthread_mutex_lock(&db->lock);
+		if (c->pg)
+			note_up(db);
+		else
+			note_down(db, err);
+		pthread_mutex_unlock(&db->lock);
 	}
 	if (!c->pg) {
-		col_db_release(db, c);
+		put_back(db, c);
 		return CM_EUNAVAIL;
 	}
+	arm(db, c, 1);
 	*out = c;
 	return CM_OK;
 }
@@ -125,48 +248,50 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		/* A caller left a transaction open (an error path): never hand it to the next one. */
 		if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) {
+			arm(db, c, 0);
 			PQfinish(c->pg);
 			c->pg = NULL;
 		} else {
 			PQclear(PQexec(c->pg, "ROLLBACK"));
 		}
 	}
+	arm(db, c, 0);
 	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
-	pthread_mutex_lock(&db->lock);
-	db->idle[db->nidle++] = c;
-	db->in_use--;
-	pthread_cond_signal(&db->cond);
-	pthread_mutex_unlock(&db->lock);
+	put_back(db, c);
 }
 
-int col_db_ping(struct col_db *db)
+PGresult *col_db_exec_deadline(PGconn **conn, const char *sql, long timeout_ms)
 {
-	int64_t now = cm_time_mono_ms();
-	struct col_conn *c;
-	PGresult *res;
-	int ok = 0;
+	int64_t until = cm_time_mono_ms() + timeout_ms;
+	PGresult *res = NULL, *r;
 
-	pthread_mutex_lock(&db->lock);
-	if (db->ping_at && now - db->ping_at < 1000) {
-		ok = db->ping_ok;
-		pthread_mutex_unlock(&db->lock);
-		return ok;
+	if (!PQsendQuery(*conn, sql))
+		goto fail;
+	for (;;) {
+		struct pollfd pfd = { .fd = PQsocket(*conn), .events = POLLIN };
+		int64_t left;
+
+		if (!PQconsumeInput(*conn))
+			goto fail;
+		while (!PQisBusy(*conn)) {
+			r = PQgetResult(*conn);
+			if (!r)
+				return res;
+			PQclear(res);
+			res = r;
+		}
+		left = until - cm_time_mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) < 0)
+			goto fail;
 	}
-	pthread_mutex_unlock(&db->lock);
-	if (col_db_acquire(db, &c, 2000) == CM_OK) {
-		res = PQexec(c->pg, "SELECT 1");
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		PQclear(res);
-		col_db_release(db, c);
-	}
-	pthread_mutex_lock(&db->lock);
-	db->ping_at = cm_time_mono_ms();
-	db->ping_ok = ok;
-	pthread_mutex_unlock(&db->lock);
-	return ok;
+fail:
+	PQclear(res);
+	PQfinish(*conn);
+	*conn = NULL;
+	return NULL;
 }
 
 void col_db_stats(struct col_db *db, int *in_use, int *size)
@@ -190,8 +315,12 @@ int col_db_error(PGconn *conn, const PGresult *res)
 
 	if (PQstatus(conn) != CONNECTION_OK || !state)
 		return CM_EUNAVAIL;
-	/* Class 08: connection exception; 57P: operator intervention (shutdown); 53: resources. */
-	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
+	/*
+	 * Class 08: connection exception; 57P: operator intervention (shutdown); 53: resources;
+	 * 57014: statement_timeout; 55P03: lock_timeout. All of them: retry later.
+	 */
+	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2) ||
+	    !strcmp(state, "57014") || !strcmp(state, "55P03"))
 		return CM_EUNAVAIL;
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
 		return CM_ECONFLICT;

@@ -1,7 +1,10 @@
 /*
- * Serving status for grpc.health.v1: a monitor thread asks the database every half second and
- * tells a listener when the answer changes, so that Check answers without touching the
- * database and Watch streams learn about changes as they happen.
+ * Serving status for grpc.health.v1 and /readyz: a monitor thread asks the database every half
+ * second, on a connection of its own (never waiting for the pool, which a search flood may
+ * hold), with a short timeout; it tells a listener when the answer changes, so that Check and
+ * /readyz answer without touching the database and Watch streams learn about changes as they
+ * happen. A ping that fails or times out marks the pool down (col_db_set_down): the queries in
+ * flight are cut off and new ones fail at once, instead of hanging on a hung database.
  */
 #ifndef COL_HEALTH_H
 #define COL_HEALTH_H
@@ -27,5 +30,7 @@ void col_health_drain(struct col_health *h);
  * NOT_SERVING; any other name is SERVICE_UNKNOWN.
  */
 int col_health_status(struct col_health *h, const char *service);
+/* For /readyz: the database answered a recent ping, and the schema is current. */
+void col_health_ready(struct col_health *h, int *db_ok, int *schema_ok);
 
 #endif

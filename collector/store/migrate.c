@@ -59,6 +59,13 @@ int col_migrate(PGconn *conn, int *applied)
 	int rc, n = 0;
 
 	*applied = 0;
+	/*
+	 * A migration may rewrite a large table, and another collector may hold the lock while it
+	 * migrates: no statement or lock timeout here (RESET below restores the connection's).
+	 */
+	rc = col_db_exec(conn, "SET statement_timeout = 0; SET lock_timeout = 0");
+	if (rc)
+		return rc;
 	rc = col_db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
 	if (rc)
 		return rc;
@@ -77,13 +84,15 @@ int col_migrate(PGconn *conn, int *applied)
 		}
 	}
 	PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
+	PQclear(PQexec(conn, "RESET statement_timeout; RESET lock_timeout"));
 	*applied = n;
 	return rc;
 }
 
-int col_migrate_current(PGconn *conn)
+int col_migrate_current(PGconn **conn, long timeout_ms)
 {
-	PGresult *res = PQexec(conn, "SELECT count(*) FROM schema_migrations");
+	PGresult *res = col_db_exec_deadline(conn, "SELECT count(*) FROM schema_migrations",
+					     timeout_ms);
 	int ok = 0;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)

@@ -19,7 +19,10 @@ extern const size_t col_nmigrations;
  * once. Safe to run any number of times. *applied gets how many were applied now.
  */
 int col_migrate(PGconn *conn, int *applied);
-/* 1 when every embedded migration is recorded in the database (for /readyz). */
-int col_migrate_current(PGconn *conn);
+/*
+ * 1 when every embedded migration is recorded in the database (for /readyz), asked within
+ * timeout_ms; on timeout *conn is closed and set to NULL (see col_db_exec_deadline).
+ */
+int col_migrate_current(PGconn **conn, long timeout_ms);
 
 #endif

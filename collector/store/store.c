@@ -46,8 +46,8 @@ struct stmt {
 enum {
 	ST_REPORT,
 	ST_DELIVERY,
+	ST_REPO_STATE,
 	ST_REPO_ADOPT,
-	ST_REPO_RENAME,
 	ST_REPO,
 	ST_WF_ADOPT_RUNS,
 	ST_WF_DROP_PROVISIONAL,
@@ -73,18 +73,22 @@ static const struct stmt stmts[ST_COUNT] = {
 			  "VALUES ($1, $2, NULLIF($3, ''), $4) "
 			  "ON CONFLICT (delivery_id) DO NOTHING RETURNING 1",
 			  4 },
+	/*
+	 * The rows that decide whose repository a report may write (store/claim.h): those of the
+	 * report's id and name and of the credential's id and name, locked until the transaction
+	 * ends so that the decision still holds when the report is written.
+	 */
+	[ST_REPO_STATE] = { "cp_repo_state",
+			    "SELECT id, full_name, webhook_secret IS NOT NULL FROM repositories "
+			    "WHERE id = $1 OR full_name = $2 OR id = $3 OR full_name = $4 "
+			    "ORDER BY id FOR UPDATE",
+			    4 },
 	/* A repository registered by name before GitHub's id was known takes the real id now;
 	 * ON UPDATE CASCADE carries it into tokens, workflows and runs. */
 	[ST_REPO_ADOPT] = { "cp_repo_adopt",
 			    "UPDATE repositories SET id = $1, updated_at = now() "
-			    "WHERE full_name = $2 AND id < 0 "
-			    "AND NOT EXISTS (SELECT 1 FROM repositories WHERE id = $1)",
+			    "WHERE id = $2 AND id < 0",
 			    2 },
-	/* Another repository id holding this name was renamed or deleted on GitHub: free the name. */
-	[ST_REPO_RENAME] = { "cp_repo_rename",
-			     "UPDATE repositories SET full_name = full_name || ' (' || id || ')' "
-			     "WHERE full_name = $2 AND id <> $1",
-			     2 },
 	[ST_REPO] = { "cp_repo",
 		      "INSERT INTO repositories AS t (id, full_name, server_url, default_branch) "
 		      "VALUES ($1, $2, COALESCE(NULLIF($3, ''), 'https://github.com'), "
@@ -295,9 +299,10 @@ static int send_sql(struct col_conn *c, const char *sql, int *nsent)
 
 /*
  * Reads the results of nsent pipelined statements and the sync that follows them. Returns the
- * first error; *want_rows gets the row count of statement number want (from 0).
+ * first error. With keep (nsent entries), the result of statement number i (from 0) is left in
+ * keep[i] for the caller to PQclear (NULL when it has none).
  */
-static int read_results(struct col_conn *c, int nsent, int want, int *want_rows)
+static int read_results(struct col_conn *c, int nsent, PGresult **keep)
 {
 	int rc = CM_OK, seen = 0;
 	PGresult *res;
@@ -315,13 +320,14 @@ static int read_results(struct col_conn *c, int nsent, int want, int *want_rows)
 			PQclear(res);
 			return rc ? rc : CM_EPROTO;
 		}
-		if (seen == want && want_rows)
-			*want_rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
 		if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && !col_db_ok(res) && rc == CM_OK) {
 			rc = col_db_error(c->pg, res);
 			cm_log_warn("store", "statement failed: %s", PQresultErrorMessage(res));
 		}
-		PQclear(res);
+		if (keep && !keep[seen])
+			keep[seen] = res;
+		else
+			PQclear(res);
 		seen++;
 	}
 	/* Drain the NULL after the last statement and the sync point. */
@@ -341,11 +347,11 @@ static int read_results(struct col_conn *c, int nsent, int want, int *want_rows)
 	return rc;
 }
 
-static int sync_and_read(struct col_conn *c, int nsent, int want, int *want_rows)
+static int sync_and_read(struct col_conn *c, int nsent, PGresult **keep)
 {
 	if (!PQpipelineSync(c->pg))
 		return CM_EUNAVAIL;
-	return read_results(c, nsent, want, want_rows);
+	return read_results(c, nsent, keep);
 }
 
 static int is_set(const char *s)
@@ -443,20 +449,60 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 	return CM_OK;
 }
 
+/* Sends the query of the rows that decide the write (ST_REPO_STATE). */
+static int send_repo_state(struct col_conn *c, const struct col_report *r, int *nsent)
+{
+	const Cipulse__V1__Repository *repo = r->header->repository;
+	struct params p;
+	int repo_cred = r->cred->scope == COL_CRED_REPO;
+
+	p_init(&p);
+	p_i64(&p, repo->id);
+	p_str(&p, repo->full_name);
+	p_i64(&p, repo_cred ? r->cred->repo_id : 0);
+	if (repo_cred)
+		p_str(&p, r->cred->repo_name);
+	else
+		p_null(&p);
+	return send(c, ST_REPO_STATE, &p, nsent);
+}
+
+/* Applies the rule of store/claim.h to the rows ST_REPO_STATE found. */
+static enum col_claim decide(const struct col_report *r, PGresult *res,
+			     struct col_claim_state *st, const char **why)
+{
+	const Cipulse__V1__Repository *repo = r->header->repository;
+
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct col_repo_row row = { 0 };
+
+		row.id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		snprintf(row.full_name, sizeof(row.full_name), "%s", PQgetvalue(res, i, 1));
+		row.own_secret = !strcmp(PQgetvalue(res, i, 2), "t");
+		col_claim_state_add(st, r->cred, repo->id, repo->full_name, &row);
+	}
+	return col_claim_decide(r->cred, repo->id, repo->full_name, st, why);
+}
+
 static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportHeader *h,
+				  enum col_claim claim, const struct col_claim_state *st,
 				  const char *wpath, int *nsent)
 {
 	const Cipulse__V1__Repository *repo = h->repository;
 	const Cipulse__V1__Workflow *wf = h->workflow;
 	struct params p;
-	int rc;
+	int rc = CM_OK;
 
+	if (claim == COL_CLAIM_ADOPT) {
+		p_init(&p);
+		p_i64(&p, repo->id);
+		p_i64(&p, st->by_name.id);
+		rc = send(c, ST_REPO_ADOPT, &p, nsent);
+	}
 	p_init(&p);
 	p_i64(&p, repo->id);
 	p_str(&p, repo->full_name);
-	rc = send(c, ST_REPO_ADOPT, &p, nsent);
-	if (!rc)
-		rc = send(c, ST_REPO_RENAME, &p, nsent);
 	p_str(&p, repo->server_url);
 	p_str(&p, repo->default_branch);
 	if (!rc)
@@ -637,10 +683,15 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	const Cipulse__V1__ReportHeader *h = r->header;
 	struct cm_buf labels = CM_BUF_INIT(1 << 20);
 	char field[64], wpath[512] = "";
+	PGresult *first[3] = { NULL, NULL, NULL };
+	struct col_claim_state st;
+	enum col_claim claim = COL_CLAIM_DENY;
 	struct params p;
-	int rc, nsent = 0, rows = 0, nsteps = 0, claimed = 0;
+	int rc, nsent = 0, nsteps = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (!r->cred)
+		return CM_EINVAL;
 	rc = col_store_validate(r, field, sizeof(field));
 	if (rc)
 		return rc;
@@ -655,11 +706,14 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		return CM_EUNAVAIL;
 
 	/*
-	 * Round trip 1: open the transaction and claim the report id (or webhook delivery id). A
-	 * concurrent copy of the same report waits on the unique index until this transaction
-	 * ends, then finds it claimed.
+	 * Round trip 1: open the transaction, read and lock the repository rows that decide
+	 * whether the credential may write this report (store/claim.h), and claim the report id
+	 * (or webhook delivery id). A concurrent copy of the same report waits on the unique index
+	 * until this transaction ends, then finds it claimed.
 	 */
 	rc = send_sql(c, "BEGIN", &nsent);
+	if (!rc)
+		rc = send_repo_state(c, r, &nsent);
 	if (!rc && is_set(h->report_id)) {
 		p_init(&p);
 		p_str(&p, h->report_id);
@@ -672,7 +726,6 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		p_i64(&p, nsteps);
 		p_i64(&p, (int64_t)r->nlogs);
 		rc = send(c, ST_REPORT, &p, &nsent);
-		claimed = 1;
 	} else if (!rc && r->delivery && is_set(r->delivery->id)) {
 		p_init(&p);
 		p_str(&p, r->delivery->id);
@@ -680,21 +733,25 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		p_str(&p, r->delivery->action);
 		p_i64(&p, h->repository->id);
 		rc = send(c, ST_DELIVERY, &p, &nsent);
-		claimed = 1;
 	}
-	if (!rc && claimed) {
-		rc = sync_and_read(c, nsent, 1, &rows);
-		nsent = 0;
-		if (!rc && rows == 0) {
-			out->duplicate = 1;
-			goto fail; /* not an error: roll back the empty transaction */
-		}
+	if (!rc)
+		rc = sync_and_read(c, nsent, first);
+	if (!rc) {
+		/* Refused before anything else: a duplicate answer would tell what another holds. */
+		claim = decide(r, first[1], &st, &out->why);
+		if (claim == COL_CLAIM_DENY)
+			rc = CM_EDENIED;
+		else if (nsent == 3 && PQntuples(first[2]) == 0)
+			out->duplicate = 1; /* not an error: roll back the empty transaction */
 	}
-	if (rc)
+	for (int i = 0; i < 3; i++)
+		PQclear(first[i]);
+	nsent = 0;
+	if (rc || out->duplicate)
 		goto fail;
 
 	/* Round trip 2: everything else, then COMMIT. */
-	rc = send_repo_and_workflow(c, h, wpath, &nsent);
+	rc = send_repo_and_workflow(c, h, claim, &st, wpath, &nsent);
 	if (!rc)
 		rc = send_run(c, r, wpath, &nsent);
 	for (size_t i = 0; !rc && i < r->njobs; i++)
@@ -706,7 +763,7 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
-		rc = sync_and_read(c, nsent, -1, NULL);
+		rc = sync_and_read(c, nsent, NULL);
 	if (rc)
 		goto fail;
 	cm_buf_release(&labels);

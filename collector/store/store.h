@@ -5,6 +5,9 @@
  * three sources merge into the same rows by one set of rules:
  *
  * - Keys are GitHub's ids: repository id; run id + attempt; job id; step number within a job.
+ * - A report writes only a repository its credential may write (store/claim.h): decided first,
+ *   in the report's transaction, from the decoded report; a repository is renamed only when
+ *   its id matches and the new name is free, and a provisional one is claimed only by its own.
  * - Unknown values ("" strings, 0 times) never overwrite known ones.
  * - Status only moves forward (queued/waiting/requested < in_progress < completed): a late
  *   in_progress after completed does not reopen a job or run; conclusion is taken with status.
@@ -26,6 +29,7 @@
 #include <stdint.h>
 
 #include "cipulse/v1/report.pb-c.h"
+#include "store/claim.h"
 #include "store/db.h"
 
 /* A whole log tail of one step (the concatenated LogChunks), valid UTF-8 without NULs. */
@@ -55,6 +59,11 @@ struct col_report {
 	 * with a report_id is claimed by that id only.
 	 */
 	const struct col_delivery *delivery;
+	/*
+	 * Required: the credential the report came with. The report's repository must be one it
+	 * may write (store/claim.h); otherwise nothing is written and CM_EDENIED is returned.
+	 */
+	const struct col_cred *cred;
 	Cipulse__V1__ReportHeader *header; /* required: repository.id, run.id, run.attempt */
 	Cipulse__V1__Job **jobs;
 	size_t njobs;
@@ -67,6 +76,7 @@ struct col_store_result {
 	int jobs;
 	int steps;
 	int logs;
+	const char *why; /* CM_EDENIED: why (static, for the client; names no secret) */
 };
 
 /*
@@ -79,8 +89,11 @@ int col_store_validate(const struct col_report *r, char *field, size_t size);
 
 /*
  * Writes a report in one transaction (see the merge rules above). Returns 0 once committed,
- * CM_EUNAVAIL when the database cannot be reached or went away (nothing committed: retry),
- * CM_EINVAL for data the database rejects, CM_EIO otherwise.
+ * CM_EDENIED (out->why says why) when the credential may not write the report's repository
+ * (store/claim.h; checked first, in the same transaction), CM_EUNAVAIL when the database
+ * cannot be reached or went away (nothing committed: retry), CM_ECONFLICT for a conflict with
+ * a concurrent write (nothing committed: retry), CM_EINVAL for data the database rejects,
+ * CM_EIO otherwise.
  */
 int col_store_put_report(struct col_conn *c, const struct col_report *r,
 			 struct col_store_result *out);

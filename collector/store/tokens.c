@@ -104,3 +104,19 @@ int col_token_check(struct col_conn *c, const char *token, struct col_token_info
 	PQclear(res);
 	return CM_OK;
 }
+
+int col_token_cred(const struct col_token_info *info, struct col_cred *cred)
+{
+	memset(cred, 0, sizeof(*cred));
+	if (!strcmp(info->kind, "admin")) {
+		cred->scope = COL_CRED_ORG;
+		cred->may_register = 1;
+		return CM_OK;
+	}
+	if (strcmp(info->kind, "ingest") || !info->repo_id)
+		return CM_EDENIED;
+	cred->scope = COL_CRED_REPO;
+	cred->repo_id = info->repo_id;
+	snprintf(cred->repo_name, sizeof(cred->repo_name), "%s", info->repo_name);
+	return CM_OK;
+}

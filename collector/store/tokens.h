@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/claim.h"
 #include "store/db.h"
 
 #define COL_TOKEN_SIZE 48
@@ -30,6 +31,12 @@ struct col_token_info {
  * CM_EAUTH when unknown or revoked; CM_EUNAVAIL when the database cannot be asked.
  */
 int col_token_check(struct col_conn *c, const char *token, struct col_token_info *info);
+/*
+ * The credential a checked token gives for writing reports: an ingest token its repository's
+ * own, an admin token the organisation's (which may register new repositories). CM_EDENIED
+ * for tokens that may not write (read tokens).
+ */
+int col_token_cred(const struct col_token_info *info, struct col_cred *cred);
 /*
  * Makes sure a repository row exists for full_name; returns its id (the provisional negative
  * id when GitHub's id is not known yet).

@@ -76,6 +76,14 @@ def slack():
     r.close()
 
 
+def slack_env(slack, **extra):
+    """Collector settings for a Slack channel on the stand-in (on 127.0.0.1: private targets
+    must be allowed)."""
+    e = {"CIPULSE_ALLOW_PRIVATE_TARGETS": "1", "CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack"}
+    e.update(extra)
+    return e
+
+
 def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 

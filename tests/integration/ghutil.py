@@ -2,6 +2,7 @@
 the pipeline tables, and a fake GitHub REST API (runs, jobs, pagination, ETags, rate limits)
 served by the harness's GitHubStandIn."""
 import copy
+import datetime
 import hashlib
 import hmac
 import json
@@ -83,6 +84,50 @@ def dump(db, repo_id=None):
     return out
 
 
+def ts(s):
+    """A GitHub timestamp as an aware datetime (None stays None)."""
+    return None if s is None else datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def rows_from_payloads(run_payload, job_payloads):
+    """The rows that the final state of a run must leave, in dump()'s shape, computed from the
+    GitHub payloads themselves (not from the collector): the run's last workflow_run payload and
+    the last workflow_job payload of each job."""
+    repo = run_payload["repository"]
+    r = run_payload["workflow_run"]
+    wf = run_payload["workflow"]
+    out = {"workflow_runs": [{
+        "repo_id": repo["id"], "run_id": r["id"], "run_attempt": r["run_attempt"],
+        "workflow_id": r["workflow_id"], "run_number": r["run_number"], "name": r["name"],
+        "event": r["event"], "status": r["status"], "conclusion": r["conclusion"],
+        "head_branch": r["head_branch"], "head_sha": r["head_sha"], "actor": r["actor"]["login"],
+        "html_url": r["html_url"], "created_at": ts(r["created_at"]),
+        "run_started_at": ts(r["run_started_at"]), "updated_at": ts(r["updated_at"]),
+        "completed_at": ts(r["updated_at"]) if r["status"] == "completed" else None}],
+        "jobs": [], "steps": [],
+        "workflows": [{"repo_id": repo["id"], "id": wf["id"], "name": wf["name"],
+                       "path": wf["path"]}]}
+    for p in job_payloads:
+        j = p["workflow_job"]
+        out["jobs"].append({
+            "repo_id": repo["id"], "job_id": j["id"], "run_id": j["run_id"],
+            "run_attempt": j["run_attempt"], "name": j["name"], "status": j["status"],
+            "conclusion": j["conclusion"], "created_at": ts(j["created_at"]),
+            # GitHub fills started_at with created_at until a runner picks the job up.
+            "started_at": None if j["status"] in ("queued", "waiting") else ts(j["started_at"]),
+            "completed_at": ts(j["completed_at"]), "runner_name": j["runner_name"],
+            "runner_os": j.get("runner_os"), "runner_arch": j.get("runner_arch"),
+            "labels": j["labels"], "html_url": j["html_url"]})
+        out["steps"] += [{"repo_id": repo["id"], "job_id": j["id"], "number": st["number"],
+                          "name": st["name"], "status": st["status"],
+                          "conclusion": st["conclusion"], "started_at": ts(st["started_at"]),
+                          "completed_at": ts(st["completed_at"])}
+                         for st in sorted(j["steps"] or [], key=lambda st: st["number"])]
+    out["jobs"].sort(key=lambda x: (x["repo_id"], x["job_id"]))
+    out["steps"].sort(key=lambda x: (x["repo_id"], x["job_id"], x["number"]))
+    return out
+
+
 def iso(t):
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -109,6 +154,7 @@ class FakeGitHub:
         self.served = []  # paths answered with 200
         self.fail_after = None  # answer 500 to every request after this many 200s
         self.delay = 0.0  # seconds each answer takes
+        self.gate = None  # a threading.Event: answers wait until it is set
         self.window = 0  # > 0: the rate limit resets every `window` seconds
         base = "/repos/%s/actions/runs" % full_name
         self.base = base
@@ -168,6 +214,8 @@ class FakeGitHub:
 
     # ---- rate limit and bookkeeping ----
     def _spend(self, req, etag, body):
+        if self.gate is not None:
+            self.gate.wait(60)
         if self.delay:
             time.sleep(self.delay)
         with self.lock:

@@ -23,6 +23,7 @@ import grpc
 import pytest
 
 from agent_fakes import AGENT, FakeCollector, FakeGitHub, agent_env, make_job, run_agent, spooled
+from harness import run_checked
 
 pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")
 
@@ -156,16 +157,16 @@ def test_file_size_limit_while_spooling_warns_and_exits_0(github, spool, tmp_pat
     env = env_of(github, addr, spool, REPO_A, CIPULSE_SEND_BUDGET="300ms",
                  CIPULSE_LOG_FILES=big_log(tmp_path, 40))
     # bash's `ulimit -f` counts KiB: the report (~40 KiB) cannot be written whole.
-    p = subprocess.run(["bash", "-c", 'ulimit -f 16; exec "$0" "$@"', AGENT,
-                        "--job-status=success"], env=env, capture_output=True, timeout=60)
+    p = run_checked(["bash", "-c", 'ulimit -f 16; exec "$0" "$@"', AGENT,
+                     "--job-status=success"], env=env, capture_output=True, timeout=60)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert b"::warning::cipulse:" in p.stdout and b"File too large" in p.stdout, p.stdout
     assert temporaries(spool) == []
     assert spooled(spool) == []
     # A small report still fits under the same limit.
     env["CIPULSE_LOG_FILES"] = ""
-    p = subprocess.run(["bash", "-c", 'ulimit -f 16; exec "$0" "$@"', AGENT,
-                        "--job-status=success"], env=env, capture_output=True, timeout=60)
+    p = run_checked(["bash", "-c", 'ulimit -f 16; exec "$0" "$@"', AGENT,
+                     "--job-status=success"], env=env, capture_output=True, timeout=60)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert len(spooled(spool)) == 1 and temporaries(spool) == []
 
@@ -174,9 +175,9 @@ def test_exec_child_keeps_the_default_file_size_signal(spool, tmp_path):
     """The agent ignores SIGXFSZ for itself only: the user's command behaves as without it."""
     env = agent_env("http://127.0.0.1:9", "127.0.0.1:9", spool)
     out = tmp_path / "big"
-    p = subprocess.run(["bash", "-c", 'ulimit -f 4; exec "$0" "$@"', AGENT, "exec", "--",
-                        "sh", "-c", "head -c 20000 /dev/zero > %s" % out],
-                       env=env, capture_output=True, timeout=60)
+    p = run_checked(["bash", "-c", 'ulimit -f 4; exec "$0" "$@"', AGENT, "exec", "--",
+                     "sh", "-c", "head -c 20000 /dev/zero > %s" % out],
+                    env=env, capture_output=True, timeout=60)
     assert p.returncode == 128 + 25, (p.returncode, p.stdout, p.stderr)  # killed by SIGXFSZ
 
 

@@ -4,7 +4,7 @@ alerting series on /metrics. Targets never show in replies or /metrics."""
 import datetime
 
 from alert_util import (slack,  # noqa: F401  (fixture)
-                        REPO, alerts, outbox, run_payload, send_run, setup_repo,
+                        REPO, slack_env, alerts, outbox, run_payload, send_run, setup_repo,
                         wait_outbox_settled)
 from harness import wait_for
 
@@ -15,7 +15,7 @@ def future(hours=2):
 
 
 def test_alert_detail_ack_filters_and_metrics(collector_factory, db, slack):
-    c = collector_factory(env={"CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack"})
+    c = collector_factory(env=slack_env(slack))
     setup_repo(db)
     send_run(c, run_payload(10001, "failure"))
     wait_for(lambda: len(slack.delivered("/slack")) == 1, timeout=60, what="the message")
@@ -47,7 +47,7 @@ def test_alert_detail_ack_filters_and_metrics(collector_factory, db, slack):
 
 
 def test_silence_drops_messages_but_not_state(collector_factory, db, slack):
-    c = collector_factory(env={"CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack"})
+    c = collector_factory(env=slack_env(slack))
     setup_repo(db)
     status, s = c.http("POST", "/api/v1/silences",
                        {"repo": REPO, "branch": "main", "until": future(), "comment": "deploy"},
@@ -76,7 +76,7 @@ def test_silence_drops_messages_but_not_state(collector_factory, db, slack):
 
 def test_test_message(collector_factory, db, slack):
     slack.respond("/broken", (500, {}))
-    c = collector_factory(env={"CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack"})
+    c = collector_factory(env=slack_env(slack))
     status, body = c.http("POST", "/api/v1/settings/alerts/test", {"channel": "env-slack"},
                           headers=c.admin_headers())
     assert status == 200 and body == {"channel": "env-slack", "delivered": True, "status": 200,

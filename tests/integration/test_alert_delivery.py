@@ -23,7 +23,8 @@ def recv():
 
 
 def env_for(recv, **extra):
-    e = {"CIPULSE_SLACK_WEBHOOK_URL": recv.url + "/slack", "CIPULSE_NOTIFY_BACKOFF_MAX": "1s"}
+    e = {"CIPULSE_ALLOW_PRIVATE_TARGETS": "1", "CIPULSE_SLACK_WEBHOOK_URL": recv.url + "/slack",
+         "CIPULSE_NOTIFY_BACKOFF_MAX": "1s"}
     e.update(extra)
     return e
 
@@ -148,7 +149,8 @@ def test_signed_webhook_and_teams(collector_factory, db, recv):
     recv.respond("/hook")
     recv.respond("/teams")
     secret = "s3cret-s3cret-s3cret"
-    c = collector_factory(env={"CIPULSE_TEAMS_WEBHOOK_URL": recv.url + "/teams"})
+    c = collector_factory(env={"CIPULSE_ALLOW_PRIVATE_TARGETS": "1",
+                               "CIPULSE_TEAMS_WEBHOOK_URL": recv.url + "/teams"})
     setup_repo(db)
     status, body = c.http("POST", "/api/v1/settings/alerts", {
         "channels": [{"name": "hook", "kind": "webhook", "target": recv.url + "/hook",
@@ -174,3 +176,14 @@ def test_signed_webhook_and_teams(collector_factory, db, recv):
     assert "acme/widgets" in json.dumps(att["content"])
     # Secrets stay out of the log.
     assert secret not in c.log() and "/hook" not in c.log() and "/teams" not in c.log()
+
+
+def test_private_target_refused_without_opt_in(collector_factory, db, recv):
+    recv.respond("/slack")
+    c = collector_factory(env=env_for(recv, CIPULSE_ALLOW_PRIVATE_TARGETS="0"))
+    setup_repo(db)
+    send_run(c, run_payload(6801, "failure"))
+    rows = wait_for(lambda: [r for r in outbox(db) if r["state"] == "failed"], timeout=60,
+                    what="the message to be refused")
+    assert "private address" in rows[0]["last_error"] and rows[0]["attempts"] == 1
+    assert recv.attempts("/slack") == []

@@ -9,7 +9,8 @@ from harness import wait_for
 
 
 def start(collector_factory, slack, **env):
-    e = {"CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack", "CIPULSE_NOTIFY_BACKOFF_MAX": "1s",
+    e = {"CIPULSE_ALLOW_PRIVATE_TARGETS": "1", "CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack",
+         "CIPULSE_NOTIFY_BACKOFF_MAX": "1s",
          "CIPULSE_PUBLIC_URL": "https://cipulse.example.com/"}
     e.update(env)
     return collector_factory(env=e)

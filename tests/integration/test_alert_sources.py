@@ -46,6 +46,7 @@ def test_agent_webhook_and_poller_one_message(collector_factory, db, github):
     try:
         fake = FakeGitHub(github, REPO, REPO_ID)
         c = collector_factory(env={
+            "CIPULSE_ALLOW_PRIVATE_TARGETS": "1",
             "CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack",
             "CIPULSE_GITHUB_API_URL": github.url, "CIPULSE_GITHUB_TOKEN": "ghp_test",
             "CIPULSE_POLL_STALE_AFTER": "0s"})
@@ -90,9 +91,11 @@ def test_backfill_of_old_runs_pages_nobody(collector_factory, db, github):
         base = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=20)
         for i in range(10):
             t = (base + datetime.timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            fake.add_run(9000 + i, conclusion="failure" if i % 3 or i == 9 else "success", created=t,
+            failed = i % 3 or i == 9
+            fake.add_run(9000 + i, conclusion="failure" if failed else "success", created=t,
                          workflow_id=WORKFLOW_ID)
         c = collector_factory(env={
+            "CIPULSE_ALLOW_PRIVATE_TARGETS": "1",
             "CIPULSE_SLACK_WEBHOOK_URL": slack.url + "/slack",
             "CIPULSE_GITHUB_API_URL": github.url, "CIPULSE_GITHUB_TOKEN": "ghp_test"})
         register_repo(db, REPO, repo_id=REPO_ID)

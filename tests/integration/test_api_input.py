@@ -119,14 +119,22 @@ def test_bad_body_is_400_naming_the_field(collector, path, body, param):
 
 def test_sql_metacharacters_in_valid_values_are_data(collector, db):
     H.insert_history(db, seed=3, runs=30)
+    # One log tail holds the metacharacters literally: searches must find it, and only it.
+    job = db.scalar("SELECT min(job_id) FROM logs")
+    db.execute("UPDATE logs SET content = content || %s WHERE job_id = %s",
+               ("\nrm '; DROP TABLE logs; -- at 100%%% done", job))
     before = db.counts()
-    for path in ["/api/v1/repos/octo/alpha/runs?branch=main';DROP_TABLE_jobs;--",
-                 "/api/v1/metrics?repo=octo/alpha&branch=x'%2F%22y;--",
-                 "/api/v1/logs/search?q=%27%3B%20DROP%20TABLE%20logs%3B%20--",
-                 "/api/v1/logs/search?q=%25%25%25", "/api/v1/logs/search?q=___"]:
+    for path, want in [
+            ("/api/v1/repos/octo/alpha/runs?branch=main';DROP_TABLE_jobs;--", []),
+            ("/api/v1/logs/search?q=%27%3B%20DROP%20TABLE%20logs%3B%20--", [job]),
+            ("/api/v1/logs/search?q=%25%25%25", [job]),
+            ("/api/v1/logs/search?q=___", [])]:  # as LIKE wildcards these would match all
         status, body = collector.http("GET", path)
         assert status == 200, (path, body)
-        assert body.get("items", []) == [] or "runs" in body
+        assert [i["job_id"] for i in body["items"]] == want, (path, body)
+    status, body = collector.http("GET", "/api/v1/metrics?repo=octo/alpha&branch=x'%2F%22y;--")
+    assert status == 200, body
+    assert (body["branch"], body["runs"]) == ("x'/\"y;--", 0), body
     assert db.counts() == before
 
 

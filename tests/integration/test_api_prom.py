@@ -69,13 +69,14 @@ def test_metrics_exposition_and_pipeline_values(collector, db):
             if j["started_at"] is not None and j["created_at"] is not None:
                 w["qsum"] += (j["started_at"] - j["created_at"]).total_seconds()
                 w["qn"] += 1
-    got_keys = set()
+    got_keys, got_series = set(), set()
     for name, labels, value in samples:
         if not name.startswith("cicd_"):
             continue
         assert set(labels) <= {"repository", "workflow", "result", "le"}, labels
         key = (labels["repository"], labels["workflow"].replace('\\"', '"').replace("\\\\", "\\"))
         got_keys.add(key)
+        got_series.add((name, key, labels.get("result") or labels.get("le")))
         w = want[key]
         if name == "cicd_pipeline_runs":
             assert value == w["results"].get(labels["result"], 0), (key, labels, value)
@@ -91,4 +92,14 @@ def test_metrics_exposition_and_pipeline_values(collector, db):
         elif name == "cicd_pipeline_job_queue_seconds_sum":
             assert value == pytest.approx(w["qsum"], abs=1e-3 * max(1, w["qn"]))
     assert got_keys == set(want)
+    # Every series the rows call for is there (a missing one would pass the loop above).
+    for key, w in want.items():
+        need = {("cicd_pipeline_runs", key, result) for result in w["results"]}
+        need |= {("cicd_pipeline_run_duration_seconds_bucket", key,
+                  "+Inf" if b == math.inf else "%g" % b) for b in BOUNDS}
+        need |= {(n, key, None) for n in ("cicd_pipeline_run_duration_seconds_count",
+                                         "cicd_pipeline_run_duration_seconds_sum",
+                                         "cicd_pipeline_job_queue_seconds_count",
+                                         "cicd_pipeline_job_queue_seconds_sum")}
+        assert need <= got_series, (key, sorted(need - got_series))
     assert ("octo/alpha", 'Quote "and\\ back') in got_keys

@@ -1,13 +1,13 @@
 """Bad reports: each gets the status that means something, and the database stays as it was."""
 import threading
-import time
 
 import grpc
 import pytest
 
 import pbwire
+from harness import wait_for
 from ingest_env import (REPO, REPO_ID, REPORT, channel, db_snapshot, ingest,  # noqa: F401
-                        make_report, report_status)
+                        make_report, metric, report_status, wait_held, wait_released)
 
 BAD = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -123,6 +123,13 @@ def test_bearer_scheme_is_required(ingest, db):
     assert db_snapshot(db.url) == before
 
 
+def wait_broken_call_freed(col):
+    """Waits until the collector has ended the broken call (counted as an error) and freed it."""
+    wait_for(lambda: metric(col, 'cipulse_reports_total{result="error"}') == 1,
+             what="the broken call to be counted")
+    wait_released(col)
+
+
 def test_client_cancel_mid_stream_commits_nothing(ingest, db):
     """A stream cut short is not a report: nothing of it may be stored."""
     before = db_snapshot(db.url)
@@ -142,23 +149,32 @@ def test_client_cancel_mid_stream_commits_nothing(ingest, db):
                                                "Bearer " + ingest.tokens["ingest"])],
                           timeout=30)
         assert sent_some.wait(10)
-        time.sleep(0.3)
+        wait_held(ingest)  # the collector has the first messages
         fut.cancel()
         release.set()
-    time.sleep(1.0)
+    wait_broken_call_freed(ingest)
     assert db_snapshot(db.url) == before
 
 
 def test_client_error_mid_stream_commits_nothing(ingest, db):
     before = db_snapshot(db.url)
     chunks = good(2201, jobs=3)
+    crash = threading.Event()
 
     def stream():
         for c in chunks[:4]:
             yield c
+        crash.wait(10)
         raise RuntimeError("agent crashed")
 
-    got, _ = report_status(ingest.grpc_addr, stream(), ingest.tokens["ingest"])
-    assert got != grpc.StatusCode.OK
-    time.sleep(1.0)
+    with channel(ingest.grpc_addr) as ch:
+        call = ch.stream_unary(REPORT, request_serializer=None, response_deserializer=None)
+        fut = call.future(stream(), metadata=[("authorization",
+                                               "Bearer " + ingest.tokens["ingest"])],
+                          timeout=30)
+        wait_held(ingest)  # the collector has the first messages
+        crash.set()
+        with pytest.raises((grpc.RpcError, grpc.FutureCancelledError)):
+            fut.result(timeout=30)
+    wait_broken_call_freed(ingest)
     assert db_snapshot(db.url) == before

@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 import pbwire
-from ingest_env import (REPO, REPO_ID, REPORT, WATCH, channel, db_snapshot, health_check,
-                        make_report, query, report_status, send_report, start_watch,
-                        with_tokens)
+from ingest_env import (REPO, REPO_ID, REPORT, WATCH, channel, db_snapshot, encode_report,
+                        health_check, make_report, report_parts, report_status, send_report,
+                        sent_rows, start_watch, stored_rows, wait_held, with_tokens)
 
 JOBS, STEPS = 3, 4
 
@@ -39,20 +39,6 @@ def status_or_none(target):
         return health_check(target, timeout=3)
     except grpc.RpcError:
         return None
-
-
-def run_counts(url):
-    """{run_id: (jobs, steps, logs, has report row)} for every run in the database."""
-    rows = query(url, """
-        SELECT wr.run_id,
-               (SELECT count(*) FROM jobs j WHERE j.repo_id = wr.repo_id AND j.run_id = wr.run_id),
-               (SELECT count(*) FROM steps s JOIN jobs j USING (repo_id, job_id)
-                 WHERE j.repo_id = wr.repo_id AND j.run_id = wr.run_id),
-               (SELECT count(*) FROM logs l JOIN jobs j USING (repo_id, job_id)
-                 WHERE j.repo_id = wr.repo_id AND j.run_id = wr.run_id),
-               EXISTS (SELECT 1 FROM reports r WHERE r.run_id = wr.run_id)
-          FROM workflow_runs wr""")
-    return {r[0]: tuple(r[1:]) for r in rows}
 
 
 def test_health_follows_the_database(col, db, pg_cluster):
@@ -117,13 +103,16 @@ def start_slow_report(target, token, chunks, gate):
 
 
 def test_sigterm_lets_a_report_in_flight_finish(col, db, pg_cluster):
-    chunks = make_report(REPO_ID, REPO, 3100, jobs=JOBS, steps=STEPS)
+    parts = report_parts(REPO_ID, REPO, 3100, jobs=JOBS, steps=STEPS)
     gate = threading.Event()
-    ch, fut = start_slow_report(col.grpc_addr, col.tokens["ingest"], chunks, gate)
-    time.sleep(0.5)
-    col.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
-    # New calls are refused while the old one drains.
+    ch, fut = start_slow_report(col.grpc_addr, col.tokens["ingest"], encode_report(parts), gate)
+    wait_held(col)
+    with channel(col.grpc_addr) as wch:
+        _, seen = start_watch(wch)
+        assert seen.get(timeout=10) == pbwire.SERVING
+        col.send_signal(signal.SIGTERM)
+        # The server stops taking calls (health says so) while the old one drains.
+        assert seen.get(timeout=20) in (pbwire.NOT_SERVING, grpc.StatusCode.UNAVAILABLE)
     assert report_status(col.grpc_addr, make_report(REPO_ID, REPO, 3101),
                          col.tokens["ingest"])[0] == grpc.StatusCode.UNAVAILABLE
     gate.set()
@@ -131,8 +120,7 @@ def test_sigterm_lets_a_report_in_flight_finish(col, db, pg_cluster):
     ch.close()
     assert ack.get("jobs") == JOBS
     assert exited_cleanly(col)
-    assert run_counts(db.url)[3100] == (JOBS, JOBS * STEPS, JOBS * STEPS, True)
-    assert 3101 not in run_counts(db.url)
+    assert stored_rows(db.url, REPO_ID) == {3100: sent_rows(parts)}
 
 
 def test_sigterm_cancels_a_report_past_the_grace_period(col, db, pg_cluster):
@@ -140,11 +128,12 @@ def test_sigterm_cancels_a_report_past_the_grace_period(col, db, pg_cluster):
     gate = threading.Event()
     before = db_snapshot(db.url)
     ch, fut = start_slow_report(col.grpc_addr, col.tokens["ingest"], chunks, gate)
-    time.sleep(0.5)
-    t0 = time.time()
+    wait_held(col)
+    t0 = time.monotonic()
     col.send_signal(signal.SIGTERM)
     assert exited_cleanly(col)
-    assert 2.5 < time.time() - t0 < 10  # waited for the grace period (3 s), not forever
+    assert time.monotonic() - t0 >= 2.5  # it waited for the grace period (3 s)
+    assert "grace period over: cancelling reports in flight count=1" in col.log()
     gate.set()
     with pytest.raises(grpc.RpcError) as e:
         fut.result(timeout=20)
@@ -154,44 +143,60 @@ def test_sigterm_cancels_a_report_past_the_grace_period(col, db, pg_cluster):
 
 
 def test_sigkill_loses_nothing_acknowledged(col, db, pg_cluster):
-    """Many agents stream; the collector dies mid-stream; every ack means a complete report,
-    and no report is visible in part."""
-    acked, lock, stop = {}, threading.Lock(), threading.Event()
-    expected = (JOBS, JOBS * STEPS, JOBS * STEPS, True)
+    """Many agents stream; the collector dies while reports are mid-stream (one held half-sent
+    on purpose); every acknowledged report is stored exactly as sent (every run, job, step and
+    log tail, field by field), and no report is visible in part."""
+    acked, sent, lock, stop = set(), {}, threading.Lock(), threading.Event()
 
     def agent(n):
         run = 10000 + n * 1000
         while not stop.is_set():
             run += 1
-            chunks = make_report(REPO_ID, REPO, run, jobs=JOBS, steps=STEPS, log_bytes=4000,
+            parts = report_parts(REPO_ID, REPO, run, jobs=JOBS, steps=STEPS, log_bytes=4000,
                                  log_chunk=1000)
+            with lock:
+                sent[run] = parts
             try:
-                send_report(col.grpc_addr, chunks, col.tokens["ingest"], timeout=10)
+                send_report(col.grpc_addr, encode_report(parts), col.tokens["ingest"], timeout=10)
             except grpc.RpcError:
                 continue
             with lock:
-                acked[run] = True
+                acked.add(run)
 
+    # One report is held half-sent until after the kill: certainly mid-stream when it lands.
+    held = report_parts(REPO_ID, REPO, 9999, jobs=JOBS, steps=STEPS)
+    gate = threading.Event()
+    ch, fut = start_slow_report(col.grpc_addr, col.tokens["ingest"], encode_report(held), gate)
+    wait_held(col)
     threads = [threading.Thread(target=agent, args=(n,), daemon=True) for n in range(12)]
     for t in threads:
         t.start()
     # Kill once enough has been acknowledged to mean something (slow under ASan, on busy CI),
-    # and then a little later, so that the kill lands mid-stream for most agents.
+    # and while the gauge shows agents' reports mid-stream besides the held one.
     assert wait_for(lambda: len(acked) >= 30, timeout=90), "reports are not getting through"
-    time.sleep(0.5)
+    wait_held(col, 2)
     col.kill()
     stop.set()
+    gate.set()
+    with pytest.raises(grpc.RpcError):
+        fut.result(timeout=20)
+    ch.close()
     for t in threads:
         t.join(20)
     with lock:
-        acked_runs = set(acked)
+        acked_runs, sent_runs = set(acked), dict(sent)
     print("sigkill: %d reports acknowledged before the kill" % len(acked_runs))
     assert len(acked_runs) > 10, "too few reports got through to make the test meaningful"
 
     # A restarted collector serves again on the same data.
     col.start()
-    counts = run_counts(db.url)
-    missing = [r for r in acked_runs if counts.get(r) != expected]
-    assert not missing, "acknowledged but not (completely) stored: %r" % missing[:5]
-    partial = {r: c for r, c in counts.items() if r >= 10000 and c != expected}
-    assert not partial, "half-written reports visible: %r" % list(partial.items())[:5]
+    stored = stored_rows(db.url, REPO_ID)
+    for run, parts in sorted(sent_runs.items()):
+        got, want = stored.pop(run, None), sent_rows(parts)
+        if run in acked_runs:
+            assert got == want, "run %d: acknowledged but not stored as sent" % run
+        else:
+            # Not acknowledged: absent, or complete (the ack may have been lost in the kill).
+            assert got in (None, want), "run %d: visible in part" % run
+    # Nothing else: not the held report (9999), not a run nobody sent.
+    assert not stored, "stored but not sent completely: %r" % sorted(stored)

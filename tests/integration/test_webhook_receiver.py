@@ -1,6 +1,5 @@
 """POST /webhook/github against the real collector and PostgreSQL: every fixture event lands in the
 right rows; authentication, content types, sizes and shapes answer the documented statuses."""
-import datetime
 import glob
 import http.client
 import json
@@ -10,15 +9,11 @@ import urllib.parse
 import pytest
 
 from harness import FIXTURES, load_fixture
-from ghutil import SECRET, dump, event_of, post_webhook, register_repo, sign
+from ghutil import SECRET, dump, event_of, post_webhook, register_repo, sign, ts
 
 FIXTURE_NAMES = sorted(os.path.basename(p)
                        for p in glob.glob(os.path.join(FIXTURES, "webhooks", "workflow_*.json")))
 ORG_SECRET = "org-wide-secret-for-tests"
-
-
-def ts(s):
-    return None if s is None else datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 def wipe(db):
@@ -278,4 +273,4 @@ def test_metrics_count_deliveries(collector, db):
     post_webhook(collector, "workflow_job", payload, secret="wrong")
     status, text = collector.http("GET", "/metrics")
     assert 'cipulse_webhooks_total{event="workflow_job",result="stored"} 1' in text
-    assert 'cipulse_webhooks_total{event="workflow_job",result="unauthorized"} 1' in text
+    assert 'cipulse_webhooks_total{event="workflow_job",result="bad_signature"} 1' in text

@@ -23,7 +23,8 @@ export async function launch() {
 }
 
 /**
- * A new page in a fresh browser context; uncaught page errors go to `errors`. Unless
+ * A new page in a fresh browser context; uncaught page errors and Content-Security-Policy
+ * violations (the collector's CSP allows no inline script or style) go to `errors`. Unless
  * `withToken` is false, the read token is in the app's storage as if the user had typed it in.
  */
 export async function newPage(browser, errors, { withToken = true } = {}) {
@@ -34,6 +35,9 @@ export async function newPage(browser, errors, { withToken = true } = {}) {
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000);
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
   return page;
 }
 
