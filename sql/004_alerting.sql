@@ -112,27 +112,96 @@ BEGIN
     RETURN CASE WHEN hushed THEN 0 ELSE n END;
 END $$;
 
--- Evaluates the `failure` rules for one run attempt that completed; returns the number of
--- messages queued. Rules match by scope (NULL matches all; branch '@default' is the repository's
--- default branch). When no rule exists at all, the default rule applies: failure on the default
--- branch, to every channel configured from the environment. Runs that completed more than
--- p_max_age_s seconds ago update alert state but queue nothing ("history does not page").
+-- Opens the alert of condition p_key with run r, or counts r on the open one. Queues the open
+-- message when it opens (and p_page), or a reminder when repeat_interval_s has passed. Returns
+-- the number of messages queued.
+CREATE FUNCTION cipulse_alert_fire(p_rule bigint, p_kind text, p_severity text, p_params jsonb,
+                                   p_chans bigint[], p_key text, r workflow_runs,
+                                   p_page boolean, p_summary text) RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    a_id   bigint;
+    a_new  boolean;
+    a_told timestamptz;
+    rep    double precision;
+BEGIN
+    INSERT INTO alerts AS a (rule_id, kind, severity, repo_id, workflow_id, branch, run_id,
+                             run_attempt, last_run_id, last_run_attempt, condition_key, summary,
+                             details)
+    VALUES (p_rule, p_kind, p_severity, r.repo_id, r.workflow_id, r.head_branch, r.run_id,
+            r.run_attempt, r.run_id, r.run_attempt, p_key, p_summary,
+            jsonb_build_object('conclusion', r.conclusion, 'head_sha', r.head_sha,
+                               'html_url', r.html_url))
+    ON CONFLICT (condition_key) WHERE state = 'open' DO UPDATE SET
+        run_count = a.run_count + CASE WHEN a.last_run_id = EXCLUDED.last_run_id
+            AND a.last_run_attempt = EXCLUDED.last_run_attempt THEN 0 ELSE 1 END,
+        last_run_id = EXCLUDED.last_run_id, last_run_attempt = EXCLUDED.last_run_attempt,
+        workflow_id = EXCLUDED.workflow_id, updated_at = now()
+    RETURNING a.id, (a.xmax = 0), a.notified_at INTO a_id, a_new, a_told;
+    IF NOT p_page THEN
+        RETURN 0;
+    ELSIF a_new THEN
+        RETURN cipulse_alert_queue(a_id, 'open', p_chans, r.run_id, r.run_attempt);
+    ELSIF jsonb_typeof(p_params -> 'repeat_interval_s') = 'number' THEN
+        -- Alertmanager's repeat_interval: remind while it stays broken.
+        rep := (p_params ->> 'repeat_interval_s')::double precision;
+        IF a_told IS NULL OR a_told < now() - make_interval(secs => rep) THEN
+            RETURN cipulse_alert_queue(a_id, 'repeat', p_chans, r.run_id, r.run_attempt);
+        END IF;
+    END IF;
+    RETURN 0;
+END $$;
+
+-- Resolves the open alert of condition p_key with run r; only the channels that were told it
+-- broke are told it is fixed. Returns the number of messages queued.
+CREATE FUNCTION cipulse_alert_clear(p_key text, r workflow_runs, p_page boolean)
+    RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    a_id   bigint;
+    a_told timestamptz;
+BEGIN
+    UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_run_id = r.run_id,
+           resolved_run_attempt = r.run_attempt, updated_at = now()
+     WHERE condition_key = p_key AND state = 'open'
+    RETURNING id, notified_at INTO a_id, a_told;
+    IF NOT FOUND OR NOT p_page OR a_told IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN cipulse_alert_queue(a_id, 'resolve',
+        ARRAY(SELECT n.channel_id FROM notifications n
+               WHERE n.alert_id = a_id AND n.event IN ('open', 'repeat')
+                 AND n.state <> 'silenced'),
+        r.run_id, r.run_attempt);
+END $$;
+
+-- Evaluates the `failure` and `flapping` rules for one run attempt that completed; returns the
+-- number of messages queued. Rules match by scope (NULL matches all; branch '@default' is the
+-- repository's default branch). When no rule exists at all, the default rule applies: failure on
+-- the default branch, to every channel configured from the environment. Runs that completed more
+-- than p_max_age_s seconds ago update alert state but queue nothing ("history does not page").
+--
+-- failure: the run concluded failure or timed_out (params.conclusions) -> open; success -> resolve.
+-- flapping: at least params.failures failures among the last params.runs decided runs, or within
+-- params.minutes before this run (10 runs when neither is given) -> open; resolves when that no
+-- longer holds and this run succeeded.
 CREATE FUNCTION cipulse_alert_eval(p_repo bigint, p_run bigint, p_attempt integer,
                                    p_max_age_s double precision) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
-    r        workflow_runs;
-    def      text;
-    rule     record;
-    key      text;
-    a_id     bigint;
-    a_new    boolean;
-    a_told   timestamptz;
-    page     boolean;
-    bad      text[];
-    rep      double precision;
-    queued   integer := 0;
-    wf_key   text;
+    r      workflow_runs;
+    def    text;
+    rule   record;
+    key    text;
+    page   boolean;
+    bad    text[];
+    queued integer := 0;
+    wf_key text;
+    need   integer;
+    nruns  integer;
+    mins   double precision;
+    f_runs integer;
+    f_mins integer;
 BEGIN
     SELECT * INTO r FROM workflow_runs
      WHERE repo_id = p_repo AND run_id = p_run AND run_attempt = p_attempt;
@@ -157,67 +226,64 @@ BEGIN
     wf_key := COALESCE(wf_key, r.workflow_id::text, '0');
     page := r.completed_at >= now() - make_interval(secs => p_max_age_s);
     FOR rule IN
-        SELECT a.id, a.severity, a.params, a.channel_ids
+        SELECT a.id, a.kind, a.severity, a.params, a.channel_ids
           FROM alert_rules a
-         WHERE a.enabled AND a.kind = 'failure'
+         WHERE a.enabled AND a.kind IN ('failure', 'flapping')
            AND (a.repo_id IS NULL OR a.repo_id = p_repo)
            AND (a.workflow_id IS NULL OR a.workflow_id = r.workflow_id)
            AND (a.branch IS NULL OR a.branch = r.head_branch
                 OR (a.branch = '@default' AND r.head_branch = def))
         UNION ALL
-        SELECT NULL::bigint, 'critical', '{}'::jsonb,
+        SELECT NULL::bigint, 'failure', 'critical', '{}'::jsonb,
                ARRAY(SELECT c.id FROM notification_channels c WHERE c.origin = 'env' ORDER BY c.id)
          WHERE NOT EXISTS (SELECT 1 FROM alert_rules) AND r.head_branch = def
     LOOP
-        key := 'failure:' || COALESCE(rule.id::text, 'default') || ':' || p_repo || ':'
+        key := rule.kind || ':' || COALESCE(rule.id::text, 'default') || ':' || p_repo || ':'
                || wf_key || ':' || COALESCE(r.head_branch, '');
-        IF jsonb_typeof(rule.params -> 'conclusions') = 'array' THEN
-            bad := ARRAY(SELECT jsonb_array_elements_text(rule.params -> 'conclusions'));
-        ELSE
-            bad := ARRAY['failure', 'timed_out'];
-        END IF;
-        IF r.conclusion = ANY (bad) THEN
-            INSERT INTO alerts AS a (rule_id, kind, severity, repo_id, workflow_id, branch, run_id,
-                                     run_attempt, last_run_id, last_run_attempt, condition_key,
-                                     summary, details)
-            VALUES (rule.id, 'failure', rule.severity, p_repo, r.workflow_id, r.head_branch,
-                    r.run_id, r.run_attempt, r.run_id, r.run_attempt, key,
+        IF rule.kind = 'failure' THEN
+            IF jsonb_typeof(rule.params -> 'conclusions') = 'array' THEN
+                bad := ARRAY(SELECT jsonb_array_elements_text(rule.params -> 'conclusions'));
+            ELSE
+                bad := ARRAY['failure', 'timed_out'];
+            END IF;
+            IF r.conclusion = ANY (bad) THEN
+                queued := queued + cipulse_alert_fire(rule.id, 'failure', rule.severity,
+                    rule.params, rule.channel_ids, key, r, page,
                     COALESCE(r.name, 'workflow') || ' ' || r.conclusion || ' on '
-                        || COALESCE(r.head_branch, '?'),
-                    jsonb_build_object('conclusion', r.conclusion, 'head_sha', r.head_sha,
-                                       'html_url', r.html_url))
-            ON CONFLICT (condition_key) WHERE state = 'open' DO UPDATE SET
-                run_count = a.run_count + CASE WHEN a.last_run_id = EXCLUDED.last_run_id
-                    AND a.last_run_attempt = EXCLUDED.last_run_attempt THEN 0 ELSE 1 END,
-                last_run_id = EXCLUDED.last_run_id, last_run_attempt = EXCLUDED.last_run_attempt,
-                workflow_id = EXCLUDED.workflow_id, updated_at = now()
-            RETURNING a.id, (a.xmax = 0), a.notified_at INTO a_id, a_new, a_told;
-            IF a_new THEN
-                IF page THEN
-                    queued := queued + cipulse_alert_queue(a_id, 'open', rule.channel_ids,
-                                                           r.run_id, r.run_attempt);
-                END IF;
-            ELSIF page AND jsonb_typeof(rule.params -> 'repeat_interval_s') = 'number' THEN
-                -- Alertmanager's repeat_interval: remind while it stays broken.
-                rep := (rule.params ->> 'repeat_interval_s')::double precision;
-                IF a_told IS NULL OR a_told < now() - make_interval(secs => rep) THEN
-                    queued := queued + cipulse_alert_queue(a_id, 'repeat', rule.channel_ids,
-                                                           r.run_id, r.run_attempt);
-                END IF;
+                        || COALESCE(r.head_branch, '?'));
+            ELSIF r.conclusion = 'success' THEN
+                queued := queued + cipulse_alert_clear(key, r, page);
             END IF;
+            CONTINUE;
+        END IF;
+        -- flapping
+        need := (rule.params ->> 'failures')::integer;
+        nruns := (rule.params ->> 'runs')::integer;
+        mins := (rule.params ->> 'minutes')::double precision;
+        IF nruns IS NULL AND mins IS NULL THEN
+            nruns := 10;
+        END IF;
+        SELECT count(*) FILTER (WHERE d.conclusion IN ('failure', 'timed_out')) INTO f_runs
+          FROM (SELECT x.conclusion FROM workflow_runs x
+                 WHERE x.repo_id = p_repo AND x.workflow_id IS NOT DISTINCT FROM r.workflow_id
+                   AND x.head_branch IS NOT DISTINCT FROM r.head_branch AND x.is_latest
+                   AND x.completed_at <= r.completed_at
+                   AND x.conclusion IN ('success', 'failure', 'timed_out')
+                 ORDER BY x.completed_at DESC LIMIT COALESCE(nruns, 0)) d;
+        SELECT count(*) INTO f_mins FROM workflow_runs x
+         WHERE mins IS NOT NULL AND x.repo_id = p_repo
+           AND x.workflow_id IS NOT DISTINCT FROM r.workflow_id
+           AND x.head_branch IS NOT DISTINCT FROM r.head_branch AND x.is_latest
+           AND x.completed_at <= r.completed_at
+           AND x.completed_at > r.completed_at - make_interval(secs => mins * 60)
+           AND x.conclusion IN ('failure', 'timed_out');
+        IF f_runs >= need OR f_mins >= need THEN
+            queued := queued + cipulse_alert_fire(rule.id, 'flapping', rule.severity, rule.params,
+                rule.channel_ids, key, r, page,
+                COALESCE(r.name, 'workflow') || ' flapping on ' || COALESCE(r.head_branch, '?')
+                    || ': ' || GREATEST(f_runs, f_mins) || ' failures');
         ELSIF r.conclusion = 'success' THEN
-            UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_run_id = r.run_id,
-                   resolved_run_attempt = r.run_attempt, updated_at = now()
-             WHERE condition_key = key AND state = 'open'
-            RETURNING id, notified_at INTO a_id, a_told;
-            -- Only those who were told it broke are told it is fixed.
-            IF FOUND AND page AND a_told IS NOT NULL THEN
-                queued := queued + cipulse_alert_queue(a_id, 'resolve',
-                    ARRAY(SELECT n.channel_id FROM notifications n
-                           WHERE n.alert_id = a_id AND n.event IN ('open', 'repeat')
-                             AND n.state <> 'silenced'),
-                    r.run_id, r.run_attempt);
-            END IF;
+            queued := queued + cipulse_alert_clear(key, r, page);
         END IF;
     END LOOP;
     RETURN queued;
