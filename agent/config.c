@@ -31,7 +31,8 @@ const struct cm_opt ag_options[] = {
 	  "where undelivered reports and exec tails are kept "
 	  "(default $XDG_CACHE_HOME/cipulse/spool or ~/.cache/cipulse/spool)" },
 	{ "spool-max-bytes", "CIPULSE_SPOOL_MAX_BYTES", CM_OPT_INT, "67108864", O(spool_max_bytes),
-	  4096, LONG_MAX, NULL, 0, "most bytes of spooled reports (of all repositories); the oldest are dropped" },
+	  4096, LONG_MAX, NULL, 0,
+	  "most bytes of spooled reports (of all repositories); the oldest are dropped" },
 	{ "job-id", "CIPULSE_JOB_ID", CM_OPT_INT, "0", O(job_id), 0, LONG_MAX, NULL, 0,
 	  "numeric id of this job (${{ job.check_run_id }}); 0: find the in-progress job of "
 	  "RUNNER_NAME" },

@@ -81,7 +81,8 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 	ag_spool_clean(spool_dir);
 	rc = ag_spool_migrate(spool_dir, &moved, dropped);
 	if (rc == CM_OK && moved)
-		cm_log_info("spool", "moved reports of the old layout to their repositories count=%d",
+		cm_log_info("spool",
+			    "moved reports of the old layout to their repositories count=%d",
 			    moved);
 	/* Only this repository's reports: the token is this repository's. */
 	rc = ag_spool_repo_dir(spool_dir, cfg->github_repository_id, dir, sizeof(dir));
@@ -113,7 +114,8 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 			continue;
 		if (repo_id != cfg->github_repository_id) {
 			/* Put there by hand: never send it with this repository's token. */
-			cm_log_warn("spool", "skipping a report of another repository file=%s repo=%lld",
+			cm_log_warn("spool",
+				    "skipping a report of another repository file=%s repo=%lld",
 				    names[i], (long long)repo_id);
 			ag_spool_done(dir, names[i], fd, 0);
 			continue;
@@ -133,8 +135,9 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 			(*dropped)++;
 		} else {
 			/*
-			 * Unavailable, or the token refused (UNAUTHENTICATED, PERMISSION_DENIED): the
-			 * report waits for this repository's next job, within the spool's size limit.
+			 * Unavailable, or the token refused (UNAUTHENTICATED, PERMISSION_DENIED):
+			 * the report waits for this repository's next job, within the spool's size
+			 * limit.
 			 */
 			cm_log_warn("spool", "spooled report not delivered file=%s: %s", names[i], why);
 			ag_spool_done(dir, names[i], fd, 0);

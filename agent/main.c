@@ -129,7 +129,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	memset(&recs, 0, sizeof(recs));
 	/* The collector refuses other names; say so here, where the job log shows it. */
 	if (!cm_repo_name_valid(cfg->github_repository)) {
-		snprintf(why, sizeof(why), "no report: GITHUB_REPOSITORY \"%.200s\" is not owner/name",
+		snprintf(why, sizeof(why),
+			 "no report: GITHUB_REPOSITORY \"%.200s\" is not owner/name",
 			 cfg->github_repository ? cfg->github_repository : "");
 		warn_line(why);
 		return cfg->strict ? 1 : 0;

@@ -346,7 +346,8 @@ int ag_spool_migrate(const char *spool, int *moved, int *dropped)
 			rc = rename(from, to) ? CM_EIO : CM_OK;
 		}
 		if (rc)
-			cm_log_warn("spool", "could not move a report of the old layout file=%s: %s",
+			cm_log_warn("spool",
+				    "could not move a report of the old layout file=%s: %s",
 				    names[i], strerror(errno));
 		else
 			(*moved)++;
@@ -380,8 +381,10 @@ static int clean_dir(const char *dir)
 		/* A live writer holds its lock until the file has its final name. */
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
 		    lstat(path, &named) == 0 && S_ISREG(named.st_mode) &&
-		    held.st_ino == named.st_ino && held.st_dev == named.st_dev && unlink(path) == 0) {
-			cm_log_info("spool", "removed a temporary file left by a writer that died file=%s",
+		    held.st_ino == named.st_ino && held.st_dev == named.st_dev &&
+		    unlink(path) == 0) {
+			cm_log_info("spool",
+				    "removed a temporary file left by a writer that died file=%s",
 				    path);
 			removed++;
 		}

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,7 @@ static int cmd_serve(struct col_ctx *ctx)
 	struct col_services *svc = NULL;
 	struct col_conn *conn;
 	struct sigaction sa;
+	sigset_t stop_sigs, wait_mask;
 	int rc, applied = 0, status = 1;
 
 	memset(&sa, 0, sizeof(sa));
@@ -198,6 +200,17 @@ static int cmd_serve(struct col_ctx *ctx)
 		}
 	}
 	col_services_prepare(ctx);
+	/*
+	 * From here on SIGTERM and SIGINT are blocked in every thread that starts (they inherit
+	 * the mask) and taken by sigsuspend below alone: delivered to another thread, pause() here
+	 * never woke up and the collector did not stop.
+	 */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+	sigdelset(&wait_mask, SIGINT);
 	grpc_init();
 	rc = col_ingest_start(ctx, &ing);
 	if (rc)
@@ -212,7 +225,7 @@ static int cmd_serve(struct col_ctx *ctx)
 	cm_log_info("main", "cipulsed %s serving grpc=%s http=%s", CIPULSE_VERSION,
 		    ctx->cfg->grpc_addr, ctx->cfg->http_addr);
 	while (!ctx->stopping)
-		pause();
+		sigsuspend(&wait_mask);
 	cm_log_info("main", "shutting down");
 	status = 0;
 	col_services_stop(svc);

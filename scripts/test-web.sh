@@ -88,4 +88,6 @@ mkdir -p "$shots"
 echo "test-web: collector at $base, screenshots in $shots"
 CIPULSE_URL="$base" CIPULSE_WEB_SHOTS="$shots" CIPULSE_WEB_NODE_MODULES="$root/web/node_modules" \
 CIPULSE_READ_TOKEN="$read_token" \
-  node --test --test-concurrency=1 tests/web/
+  node --test --test-concurrency=1 tests/web/ | tee "$tmp/node-test.out"
+# A skipped browser test fails the run too (tests/integration/conftest.py does the same for pytest).
+grep -q '^# skipped 0$' "$tmp/node-test.out" || { echo "test-web: browser tests were skipped" >&2; exit 1; }

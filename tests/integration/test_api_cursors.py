@@ -19,6 +19,8 @@ import grpc
 import pytest
 
 import pbwire
+from ghutil import post_webhook, register_repo
+from harness import load_fixture
 from ingest_env import REPO, REPO_ID, db_snapshot, ingest, make_report, report_status  # noqa: F401
 
 UTC = dt.timezone.utc
@@ -213,3 +215,19 @@ def test_report_with_a_timestamp_out_of_range_is_refused(ingest, field, where, v
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
     assert where in details
     assert db_snapshot(ingest.db.url) == before
+
+
+@pytest.mark.parametrize("name", ["octo/wid|gets", "octo/widgets (-7)", "octo/wid gets"])
+def test_webhook_with_a_name_github_would_not_allow_is_refused(collector_factory, db, name):
+    """Signed with the organisation secret, for a known repository id: the name is the only
+    thing wrong, and it is refused (400) instead of renaming the repository."""
+    collector = collector_factory(env={"CIPULSE_WEBHOOK_SECRET": "org-secret-for-names"})
+    payload = load_fixture("workflow_job.queued.json")
+    register_repo(db, payload["repository"]["full_name"], repo_id=payload["repository"]["id"],
+                  secret=None)
+    before = db_snapshot(db.url)
+    payload["repository"]["full_name"] = name
+    status, out = post_webhook(collector, "workflow_job", payload, secret="org-secret-for-names")
+    assert status == 400, out
+    assert "full_name" in out["error"]["message"], out
+    assert db_snapshot(db.url) == before

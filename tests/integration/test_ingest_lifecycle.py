@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 import pbwire
+from harness import wait_for
 from ingest_env import (REPO, REPO_ID, REPORT, WATCH, channel, db_snapshot, encode_report,
                         health_check, make_report, report_parts, report_status, send_report,
                         sent_rows, start_watch, stored_rows, wait_held, with_tokens)
@@ -23,15 +24,6 @@ def col(collector_factory):
 def exited_cleanly(col, timeout=20):
     """Waits for a collector that was sent SIGTERM; checks exit 0 and a clean sanitizer log."""
     return col.wait_exit(timeout) == 0
-
-
-def wait_for(pred, timeout=15, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def status_or_none(target):

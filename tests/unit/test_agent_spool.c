@@ -166,8 +166,9 @@ static void cap_drops_oldest(void **state)
 	 */
 	for (int i = 0; i < 6; i++) {
 		make_repo_frames(&frames, 10000, id, 1 + i % 2);
-		assert_int_equal(ag_spool_put(dir, 1 + i % 2, 35000, id, frames.data, frames.len, name,
-					      sizeof(name), &dropped), 0);
+		assert_int_equal(ag_spool_put(dir, 1 + i % 2, 35000, id, frames.data, frames.len,
+					      name, sizeof(name), &dropped),
+				 0);
 		total_dropped += dropped;
 		if (i == 0)
 			snprintf(first, sizeof(first), "%s", name);
@@ -187,8 +188,9 @@ static void cap_drops_oldest(void **state)
 	ag_spool_names_free(names, n);
 	/* One report bigger than the cap is still kept (the others go). */
 	make_frames(&frames, 50000, id);
-	assert_int_equal(ag_spool_put(dir, 7, 35000, id, frames.data, frames.len, name, sizeof(name),
-				      &dropped), 0);
+	assert_int_equal(ag_spool_put(dir, 7, 35000, id, frames.data, frames.len, name,
+				      sizeof(name), &dropped),
+			 0);
 	assert_int_equal(dropped, 3);
 	assert_int_equal(count_reports(rd1) + count_reports(rd2), 0);
 	repo_dir(7, rd1, sizeof(rd1));
@@ -338,8 +340,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(put_list_open_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(cap_drops_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_and_foreign_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(old_layout_is_sorted_into_repositories, setup, teardown),
-		cmocka_unit_test_setup_teardown(clean_removes_temporaries_nobody_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(old_layout_is_sorted_into_repositories, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(clean_removes_temporaries_nobody_holds, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(file_size_limit_fails_cleanly, setup, teardown),
 		cmocka_unit_test(missing_dir_is_empty),
 	};

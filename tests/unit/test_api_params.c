@@ -105,9 +105,11 @@ static void paths_and_ids(void **state)
 	assert_int_equal(col_parse_i64("-11", 3, -10, 10, &id), CM_EINVAL);
 	assert_int_equal(col_parse_i64("99999999999999", 14, 0, INT32_MAX, &id), CM_EINVAL);
 	assert_int_equal(col_parse_i64("2147483647", 10, 0, INT32_MAX, &id), CM_OK);
-	assert_int_equal(col_parse_i64("9223372036854775807", 19, INT64_MIN, INT64_MAX, &id), CM_OK);
+	assert_int_equal(col_parse_i64("9223372036854775807", 19, INT64_MIN, INT64_MAX, &id),
+			 CM_OK);
 	assert_true(id == INT64_MAX);
-	assert_int_equal(col_parse_i64("-9223372036854775808", 20, INT64_MIN, INT64_MAX, &id), CM_OK);
+	assert_int_equal(col_parse_i64("-9223372036854775808", 20, INT64_MIN, INT64_MAX, &id),
+			 CM_OK);
 	assert_true(id == INT64_MIN);
 	assert_int_equal(col_parse_i64("9223372036854775808", 19, INT64_MIN, INT64_MAX, &id),
 			 CM_EINVAL);
@@ -152,7 +154,8 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 		for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 			in[0] = odd[i];
 			assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_OK);
-			assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 2),
+			assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch),
+							   out, 2),
 					 CM_OK);
 			assert_string_equal(out[0], odd[i]);
 			assert_string_equal(out[1], in[1]);
@@ -162,8 +165,8 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 	assert_int_equal(api_cursor_decode("cmVwb3N8NTAlb2Zm", "repos", scratch, sizeof(scratch),
 					   out, 1),
 			 CM_EINVAL);
-	assert_int_equal(api_cursor_decode("cmVwb3N8YSU3Y2I", "repos", scratch, sizeof(scratch), out,
-					   1),
+	assert_int_equal(api_cursor_decode("cmVwb3N8YSU3Y2I", "repos", scratch, sizeof(scratch),
+					   out, 1),
 			 CM_EINVAL);
 }
 
@@ -190,23 +193,25 @@ static void typed_cursors_are_positions_the_sql_can_take(void **state)
 		{ "repos", "acme/target (-7)", NULL, 1 },
 		{ "repos", "a|b%c", NULL, 1 },
 		{ "repos", "", NULL, 0 },
-		{ "repos", "\xff", NULL, 0 },              /* not UTF-8: PostgreSQL would refuse it */
+		{ "repos", "\xff", NULL, 0 },              /* not UTF-8: the database refuses it */
 		{ "nope", "1", NULL, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *f[2] = { cases[i].f0, cases[i].f1 };
 
-		assert_int_equal(api_cursor_encode(enc, sizeof(enc), cases[i].kind, f, f[1] ? 2 : 1),
-				 CM_OK);
-		assert_int_equal(api_cursor_parse(enc, cases[i].kind, scratch, sizeof(scratch), &cur),
+		const char *kind = cases[i].kind;
+
+		assert_int_equal(api_cursor_encode(enc, sizeof(enc), kind, f, f[1] ? 2 : 1), CM_OK);
+		assert_int_equal(api_cursor_parse(enc, kind, scratch, sizeof(scratch), &cur),
 				 cases[i].ok ? CM_OK : CM_EINVAL);
 	}
 	{
 		const char *f[2] = { "-1000000", "5" };
 
 		assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", f, 2), CM_OK);
-		assert_int_equal(api_cursor_parse(enc, "runs", scratch, sizeof(scratch), &cur), CM_OK);
+		assert_int_equal(api_cursor_parse(enc, "runs", scratch, sizeof(scratch), &cur),
+				 CM_OK);
 		assert_true(cur.a == -1000000 && cur.b == 5);
 	}
 }

@@ -66,8 +66,9 @@ static void repo_names_by_githubs_rules(void **state)
 	char longest[160], too_long[160];
 	const char *good[] = { "a-b/c_d.e", "octo/hello-world", "A1/.github", "o/..x", "o/x.." };
 	const char *bad[] = { "", "octo", "/x", "o/", "a/b/c", "a/b'", "octo/..", "octo/.",
-			      "o/wid|gets", "o/widgets (-7)", "o/w\xc3\xaf" "dgets", "o r/x", "o/x ",
-			      "o_x/y", too_long };
+			      "o/wid|gets", "o/widgets (-7)", "o r/x", "o/x ", "o_x/y", too_long,
+			      "o/w\xc3\xaf"
+			      "dgets" };
 
 	/* 39 + 1 + 100 characters is the longest; one more is too long. */
 	memset(longest, 'a', 39);

@@ -2,7 +2,7 @@
 // web/dist, with tests/web/sample.sql loaded into its database.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TOKEN, api, launch, newPage, shot } from './helpers.mjs';
+import { TOKEN, api, launch, newPage, percent, shot } from './helpers.mjs';
 
 let browser;
 let page;
@@ -26,7 +26,13 @@ describe('overview', () => {
     const row = table.getByRole('row').filter({ has: page.getByRole('link', { name: 'acme/api', exact: true }) });
     await row.waitFor();
     const cells = await row.getByRole('cell').allInnerTexts();
-    assert.ok(cells.some((c) => PERCENT.test(c.trim())), `a success rate in ${JSON.stringify(cells)}`);
+    // The API's number, not just something shaped like a percentage.
+    const repos = await api('/api/v1/repos?limit=100');
+    assert.equal(repos.status, 200);
+    const item = repos.body.items.find((i) => i.full_name === 'acme/api');
+    assert.ok(typeof item.success_rate === 'number', JSON.stringify(item));
+    assert.ok(cells.some((c) => c.trim() === percent(item.success_rate)),
+      `success rate ${percent(item.success_rate)} in ${JSON.stringify(cells)}`);
     assert.ok(cells.some((c) => DURATION.test(c.trim())), `an average duration in ${JSON.stringify(cells)}`);
     for (const name of ['acme/web', 'acme/empty']) {
       await table.getByRole('link', { name, exact: true }).waitFor();
@@ -79,7 +85,9 @@ describe('navigation', () => {
     await page.getByRole('img', { name: /^Runs per hour/ }).waitFor();
     await page.getByRole('radio', { name: '7 days' }).click();
     await page.waitForURL(/window=7d/);
-    await rate.getByText(PERCENT).waitFor();
+    const week = (await api('/api/v1/metrics?repo=acme/api&workflow=501&window=7d')).body;
+    assert.ok(typeof week.success_rate === 'number', JSON.stringify(week));
+    await rate.getByText(percent(week.success_rate), { exact: true }).waitFor();
     await shot(page, '03-workflow');
 
     // And a run from the workflow's recent runs.

@@ -14,6 +14,18 @@ export const SHOTS = process.env.CIPULSE_WEB_SHOTS || null;
 // The collector's read token (scripts/test-web.sh sets CIPULSE_READ_TOKEN on both sides).
 export const TOKEN = process.env.CIPULSE_READ_TOKEN || '';
 
+/**
+ * The API's ratio as the percentage the dashboard must print (one decimal, "100%" and "0%"
+ * only when exact), written here independently of the app's own formatter.
+ */
+export function percent(ratio) {
+  if (ratio === 1 || ratio === 0) return `${ratio * 100}%`;
+  let text = (ratio * 100).toFixed(1);
+  if (text === '100.0') text = '99.9';
+  if (text === '0.0') text = '0.1';
+  return `${text}%`;
+}
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
