@@ -200,6 +200,7 @@ static int cmd_serve(struct col_ctx *ctx)
 			goto out;
 		}
 	}
+	col_services_prepare(ctx);
 	/*
 	 * From here on SIGTERM and SIGINT are blocked in every thread that starts (they inherit
 	 * the mask) and taken by sigsuspend below alone: delivered to another thread, pause() here

@@ -5,8 +5,10 @@
 
 #include "api/api.h"
 #include "cm_err.h"
+#include "cm_log.h"
 #include <curl/curl.h>
 
+#include "alert/alert.h"
 #include "api/probes.h"
 #include "github/backfill.h"
 #include "github/poller.h"
@@ -14,6 +16,7 @@
 #include "github/webhook.h"
 
 struct col_services {
+	struct col_outbox *outbox;
 	struct col_poller *poller;
 	struct col_retention *retention;
 };
@@ -23,6 +26,18 @@ void col_routes_register(void)
 	col_health_http_routes();
 	col_api_routes();
 	col_webhook_routes();
+}
+
+void col_services_prepare(struct col_ctx *ctx)
+{
+	int rc;
+
+	col_alert_configure(ctx->cfg);
+	rc = col_alert_env_channels(ctx);
+	/* Not fatal: the collector also serves while the database is away. */
+	if (rc)
+		cm_log_warn("main", "alert channels from the environment not set up: %s",
+			    cm_strerror(rc));
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
@@ -37,9 +52,12 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	rc = col_poller_start(ctx, &svc->poller);
+	rc = col_outbox_start(ctx, &svc->outbox);
 	if (rc)
 		goto fail_curl;
+	rc = col_poller_start(ctx, &svc->poller);
+	if (rc)
+		goto fail_outbox;
 	rc = col_retention_start(ctx, &svc->retention);
 	if (rc)
 		goto fail_poller;
@@ -47,6 +65,8 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	return CM_OK;
 fail_poller:
 	col_poller_stop(svc->poller);
+fail_outbox:
+	col_outbox_stop(svc->outbox);
 fail_curl:
 	curl_global_cleanup();
 	free(svc);
@@ -59,14 +79,17 @@ void col_services_stop(struct col_services *svc)
 		return;
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
+	col_outbox_stop(svc->outbox);
 	curl_global_cleanup();
 	free(svc);
 }
 
 int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv)
 {
-	if (!strcmp(cmd, "backfill"))
+	if (!strcmp(cmd, "backfill")) {
+		col_alert_configure(ctx->cfg);
 		return col_backfill_command(ctx, argc, argv);
+	}
 	return -1;
 }
 

@@ -12,6 +12,11 @@ struct col_services;
 
 /* Registers every HTTP route (health, API, webhook, metrics, static files). */
 void col_routes_register(void);
+/*
+ * What must be in place before the first request is served (after migrations): the alert
+ * engine's settings and the notification channels from the environment.
+ */
+void col_services_prepare(struct col_ctx *ctx);
 /* Starts the background services; col_services_stop(NULL) is a no-op. */
 int col_services_start(struct col_ctx *ctx, struct col_services **out);
 void col_services_stop(struct col_services *svc);

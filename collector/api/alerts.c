@@ -15,29 +15,35 @@
 
 void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	static const char *const allowed[] = { "repo", "state", "limit", "cursor", NULL };
+	static const char *const allowed[] = { "repo",	   "state", "kind", "severity", "from",
+					       "to",	   "limit", "cursor", NULL };
 	static const char sql[] =
-		"SELECT a.id, a.rule_id, a.kind, r.full_name, a.workflow_id, a.branch, a.run_id, "
-		"a.run_attempt, a.state, a.summary, a.details::text, " API_MS("a.opened_at") ", "
-		API_MS("a.resolved_at")
-		" FROM alerts a JOIN repositories r ON r.id = a.repo_id "
+		"SELECT " API_ALERT_COLS " FROM alerts a JOIN repositories r ON r.id = a.repo_id "
 		"WHERE ($1::bigint IS NULL OR a.repo_id = $1) AND ($2::text IS NULL OR a.state = $2) "
-		"AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $4";
+		"AND ($3::bigint IS NULL OR a.id < $3) AND ($5::text IS NULL OR a.kind = $5) "
+		"AND ($6::text IS NULL OR a.severity = $6) "
+		"AND ($7::bigint IS NULL OR a.opened_at >= " API_TS_US("$7") ") "
+		"AND ($8::bigint IS NULL OR a.opened_at < " API_TS_US("$8") ") "
+		"ORDER BY a.id DESC LIMIT $4";
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
-	const char *repo, *state;
+	const char *repo, *state, *kind, *severity;
 	struct api_cursor cur;
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t repo_id = 0;
-	int limit, has_cursor, n, rc;
+	int64_t repo_id = 0, from = 0, to = 0;
+	int limit, has_cursor, has_from, has_to, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_enum(resp, &q, "state", "open|resolved", &state) ||
+	    api_param_enum(resp, &q, "kind", "failure|flapping|regression|slow_build", &kind) ||
+	    api_param_enum(resp, &q, "severity", "critical|warning|info", &severity) ||
+	    api_param_time(resp, &q, "from", &from, &has_from) ||
+	    api_param_time(resp, &q, "to", &to, &has_to) ||
 	    api_param_cursor(resp, &q, "alerts", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
 	if (api_conn(req, resp, &c))
@@ -48,6 +54,10 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	col_p_str(&p, state);
 	col_p_opt_i64(&p, has_cursor, cur.a);
 	col_p_i64(&p, limit + 1);
+	col_p_str(&p, kind);
+	col_p_str(&p, severity);
+	col_p_opt_i64(&p, has_from, from * 1000);
+	col_p_opt_i64(&p, has_to, to * 1000);
 	res = col_db_query(c, "alerts", sql, p.n, p.v, &rc);
 	if (!res) {
 		api_db_fail(resp, rc, "alerts");
@@ -56,22 +66,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	n = PQntuples(res);
 	items = json_array();
 	for (int i = 0; items && i < n && i < limit; i++) {
-		json_t *it = json_object(), *details = json_loads(PQgetvalue(res, i, 10), 0, NULL);
-
-		if (!it || json_array_append_new(items, it) ||
-		    api_set(it, "id", api_col_int(res, i, 0)) ||
-		    api_set(it, "rule_id", api_col_int(res, i, 1)) ||
-		    api_set(it, "kind", api_col_str(res, i, 2)) ||
-		    api_set(it, "repo", api_col_str(res, i, 3)) ||
-		    api_set(it, "workflow_id", api_col_int(res, i, 4)) ||
-		    api_set(it, "branch", api_col_str(res, i, 5)) ||
-		    api_set(it, "run_id", api_col_int(res, i, 6)) ||
-		    api_set(it, "run_attempt", api_col_int(res, i, 7)) ||
-		    api_set(it, "state", api_col_str(res, i, 8)) ||
-		    api_set(it, "summary", api_col_str(res, i, 9)) ||
-		    api_set(it, "details", details ? details : json_object()) ||
-		    api_set(it, "opened_at", api_col_time(res, i, 11)) ||
-		    api_set(it, "resolved_at", api_col_time(res, i, 12))) {
+		if (json_array_append_new(items, api_alert_json(res, i))) {
 			json_decref(items);
 			items = NULL;
 		}
@@ -89,11 +84,11 @@ static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 		"SELECT a.id, a.name, a.kind, r.full_name, a.workflow_id, a.branch, a.params::text, "
 		"a.enabled, " API_MS("a.created_at") ", "
 		"ARRAY(SELECT n.name FROM notification_channels n WHERE n.id = ANY (a.channel_ids) "
-		"  ORDER BY n.name)::text "
+		"  ORDER BY n.name)::text, a.severity "
 		"FROM alert_rules a LEFT JOIN repositories r ON r.id = a.repo_id ORDER BY a.id";
 	static const char channels_sql[] =
 		"SELECT id, name, kind, enabled, target <> '', " API_MS("created_at")
-		" FROM notification_channels ORDER BY name";
+		", secret IS NOT NULL, origin FROM notification_channels ORDER BY name";
 	int rc;
 	PGresult *rres = col_db_query(c, "alert rules", rules_sql, 0, NULL, &rc), *cres = NULL;
 	json_t *out = json_object(), *rules = json_array(), *chans = json_array();
@@ -132,6 +127,7 @@ static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 		    api_set(it, "branch", api_col_str(rres, i, 5)) ||
 		    api_set(it, "params", params ? params : json_object()) ||
 		    api_set(it, "enabled", api_col_bool(rres, i, 7)) ||
+		    api_set(it, "severity", api_col_str(rres, i, 10)) ||
 		    api_set(it, "created_at", api_col_time(rres, i, 8)) ||
 		    api_set(it, "channels", names))
 			goto oom;
@@ -145,6 +141,8 @@ static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 		    api_set(it, "kind", api_col_str(cres, i, 2)) ||
 		    api_set(it, "enabled", api_col_bool(cres, i, 3)) ||
 		    api_set(it, "target_set", api_col_bool(cres, i, 4)) ||
+		    api_set(it, "secret_set", api_col_bool(cres, i, 6)) ||
+		    api_set(it, "origin", api_col_str(cres, i, 7)) ||
 		    api_set(it, "created_at", api_col_time(cres, i, 5)))
 			goto oom;
 	}
@@ -213,6 +211,49 @@ static int valid_target(const char *kind, const char *t)
 	return !strncmp(t, "https://", 8) || !strncmp(t, "http://", 7);
 }
 
+/* A signing secret: 16-256 printable ASCII characters. */
+static int valid_secret(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 16 || n > 256)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* The conclusions a failure rule may fire on: a non-empty list of distinct known ones. */
+static int valid_conclusions(json_t *v)
+{
+	static const char *const known[] = { "failure", "timed_out", "cancelled",
+					     "action_required", "startup_failure" };
+	size_t i;
+	json_t *c;
+
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > sizeof(known) / sizeof(known[0]))
+		return 0;
+	json_array_foreach(v, i, c) {
+		const char *s = json_string_value(c);
+		size_t k;
+
+		for (k = 0; s && k < sizeof(known) / sizeof(known[0]); k++) {
+			if (!strcmp(s, known[k]))
+				break;
+		}
+		if (!s || k == sizeof(known) / sizeof(known[0]))
+			return 0;
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(s, json_string_value(json_array_get(v, j))))
+				return 0;
+		}
+	}
+	return 1;
+}
+
 /* Checks a rule's params for its kind: the numbers the alert engine reads. */
 static const char *check_params(const char *kind, json_t *params)
 {
@@ -224,6 +265,14 @@ static const char *check_params(const char *kind, json_t *params)
 	json_object_foreach(params, key, v) {
 		double x;
 
+		if (!strcmp(key, "conclusions")) {
+			if (strcmp(kind, "failure"))
+				return "conclusions is for failure rules";
+			if (!valid_conclusions(v))
+				return "conclusions must be a non-empty list of "
+				       "failure|timed_out|cancelled|action_required|startup_failure";
+			continue;
+		}
 		if (!json_is_number(v))
 			return "values must be numbers";
 		x = json_number_value(v);
@@ -231,11 +280,13 @@ static const char *check_params(const char *kind, json_t *params)
 			if (!strcmp(kind, "regression") ? x < 0 || x > 1 : x <= 0)
 				return "threshold out of range (regression: 0..1; slow_build: seconds > 0)";
 		} else if (!strcmp(key, "failures") || !strcmp(key, "runs") ||
-			   !strcmp(key, "minutes") || !strcmp(key, "window_s")) {
+			   !strcmp(key, "minutes") || !strcmp(key, "window_s") ||
+			   !strcmp(key, "repeat_interval_s")) {
 			if (!json_is_integer(v) || x < 1 || x > 1e9)
 				return "counts and durations must be positive integers";
 		} else {
-			return "unknown key (failures, runs, minutes, threshold, window_s)";
+			return "unknown key (failures, runs, minutes, threshold, window_s, "
+			       "repeat_interval_s, conclusions)";
 		}
 	}
 	if ((!strcmp(kind, "regression") || !strcmp(kind, "slow_build")) &&
@@ -261,14 +312,16 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 		       int allow_private, int *err)
 {
 	static const char sql[] =
-		"INSERT INTO notification_channels AS t (name, kind, target, enabled) "
-		"VALUES ($1, $2, COALESCE($3, ''), COALESCE($4::boolean, true)) "
+		"INSERT INTO notification_channels AS t (name, kind, target, enabled, secret) "
+		"VALUES ($1, $2, COALESCE($3, ''), COALESCE($4::boolean, true), $5) "
 		"ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
-		"target = COALESCE($3, t.target), enabled = COALESCE($4::boolean, t.enabled) "
+		"target = COALESCE($3, t.target), enabled = COALESCE($4::boolean, t.enabled), "
+		"secret = COALESCE($5, t.secret), origin = 'api' "
 		"RETURNING target <> ''";
 	const char *name = json_string_value(json_object_get(ch, "name"));
 	const char *kind = json_string_value(json_object_get(ch, "kind"));
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
+	json_t *secret = json_object_get(ch, "secret");
 	struct col_params p = { .n = 0 };
 	char param[64], why[160];
 	PGresult *res = NULL;
@@ -308,6 +361,13 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 			return CM_EINVAL;
 		}
 	}
+	snprintf(param, sizeof(param), "channels[%zu].secret", i);
+	if (secret && (!json_is_string(secret) || strcmp(kind, "webhook") ||
+		       !valid_secret(json_string_value(secret)))) {
+		api_bad_param(resp, param,
+			      "must be a string of 16-256 printable characters (webhook channels only)");
+		return CM_EINVAL;
+	}
 	snprintf(param, sizeof(param), "channels[%zu].enabled", i);
 	if (enabled && !json_is_boolean(enabled)) {
 		api_bad_param(resp, param, "must be true or false");
@@ -317,6 +377,7 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	col_p_str(&p, kind);
 	col_p_str(&p, target ? json_string_value(target) : NULL);
 	col_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
+	col_p_str(&p, secret ? json_string_value(secret) : NULL);
 	*err = exec_ok(c, sql, &p, &res);
 	if (*err)
 		return CM_EIO;
@@ -335,21 +396,23 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 {
 	static const char insert_sql[] =
 		"INSERT INTO alert_rules (name, kind, repo_id, workflow_id, branch, params, "
-		"channel_ids, enabled) SELECT $1, $2, (SELECT id FROM repositories WHERE full_name = $3), "
+		"channel_ids, enabled, severity) SELECT $1, $2, "
+		"(SELECT id FROM repositories WHERE full_name = $3), "
 		"$4::bigint, $5, $6::jsonb, ARRAY(SELECT id FROM notification_channels "
-		"WHERE name = ANY ($7::text[]) ORDER BY id), COALESCE($8::boolean, true) "
-		"RETURNING id";
+		"WHERE name = ANY ($7::text[]) ORDER BY id), COALESCE($8::boolean, true), "
+		"COALESCE($9, 'critical') RETURNING id";
 	static const char update_sql[] =
 		"UPDATE alert_rules SET name = $1, kind = $2, "
 		"repo_id = (SELECT id FROM repositories WHERE full_name = $3), workflow_id = $4::bigint, "
 		"branch = $5, params = $6::jsonb, channel_ids = ARRAY(SELECT id FROM "
 		"notification_channels WHERE name = ANY ($7::text[]) ORDER BY id), "
-		"enabled = COALESCE($8::boolean, enabled) WHERE id = $9 RETURNING id";
+		"enabled = COALESCE($8::boolean, enabled), severity = COALESCE($9, severity) "
+		"WHERE id = $10 RETURNING id";
 	static const char delete_sql[] = "DELETE FROM alert_rules WHERE id = $1 RETURNING id";
 	static const char repo_sql[] = "SELECT 1 FROM repositories WHERE full_name = $1";
 	static const char chans_sql[] =
 		"SELECT count(*) FROM notification_channels WHERE name = ANY ($1::text[])";
-	const char *name, *kind, *repo, *branch, *why;
+	const char *name, *kind, *repo, *branch, *why, *severity;
 	json_t *id = json_object_get(r, "id"), *wf, *params, *chans, *enabled, *del, *v;
 	json_t *pobj = NULL;
 	struct col_params p = { .n = 0 };
@@ -390,6 +453,11 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	params = json_object_get(r, "params");
 	chans = json_object_get(r, "channels");
 	enabled = json_object_get(r, "enabled");
+	severity = json_string_value(json_object_get(r, "severity"));
+	if (json_object_get(r, "severity") &&
+	    (!severity || (strcmp(severity, "critical") && strcmp(severity, "warning") &&
+			   strcmp(severity, "info"))))
+		BAD(".severity", "must be one of critical|warning|info");
 	if (!name || !cm_text_valid_utf8(name, strlen(name)) || strlen(name) > 200 || !*name)
 		BAD(".name", "must be a non-empty string of at most 200 bytes");
 	if (!kind || (strcmp(kind, "failure") && strcmp(kind, "flapping") &&
@@ -459,6 +527,7 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	col_p_str(&p, ptext);
 	col_p_str(&p, cm_buf_str(&names));
 	col_p_str(&p, enabled ? (json_is_true(enabled) ? "true" : "false") : NULL);
+	col_p_str(&p, severity);
 	if (id)
 		col_p_i64(&p, json_integer_value(id));
 	if ((*err = exec_ok(c, id ? update_sql : insert_sql, &p, &res)))

@@ -26,6 +26,12 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/metrics", api_metrics_get);
 	col_http_route("GET", "/api/v1/logs/search", api_logs_search);
 	col_http_route("GET", "/api/v1/alerts", api_alerts_list);
+	col_http_route("GET", "/api/v1/alerts/*", api_alert_get);
+	col_http_route("POST", "/api/v1/alerts/*", api_alert_ack);
+	col_http_route("GET", "/api/v1/silences", api_silences_list);
+	col_http_route("POST", "/api/v1/silences", api_silence_create);
+	col_http_route("DELETE", "/api/v1/silences/*", api_silence_delete);
+	col_http_route("POST", "/api/v1/settings/alerts/test", api_alert_test);
 	col_http_route("GET", "/api/v1/settings/alerts", api_alert_settings_get);
 	col_http_route("POST", "/api/v1/settings/alerts", api_alert_settings_post);
 	col_http_route("POST", "/api/v1/poll/run", api_poll_run);
@@ -421,4 +427,17 @@ void api_reply(struct col_http_resp *resp, int status, json_t *root)
 		return;
 	}
 	resp->status = status;
+}
+
+int api_path_id(const char *path, const char *prefix, const char *suffix, int64_t *id)
+{
+	size_t plen = strlen(prefix), slen = strlen(suffix), len;
+
+	if (strncmp(path, prefix, plen))
+		return CM_EINVAL;
+	path += plen;
+	len = strlen(path);
+	if (len < slen || strcmp(path + len - slen, suffix))
+		return CM_EINVAL;
+	return col_parse_id(path, len - slen, id);
 }

@@ -9,6 +9,7 @@
  *   prom.c              the same pipeline metrics on /metrics (Prometheus exposition)
  *   logs.c              log search
  *   alerts.c            alerts, alert rules and notification channels
+ *   alert_ops.c         one alert with its deliveries, ack, test messages, silences
  *   poll.c              POST /api/v1/poll/run: poll GitHub now (it may wait minutes)
  *   probes.c            /healthz, /readyz and /metrics (process metrics and the above)
  */
@@ -152,10 +153,24 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp);
 void api_alert_settings_get(const struct col_http_req *req, struct col_http_resp *resp);
 void api_alert_settings_post(const struct col_http_req *req, struct col_http_resp *resp);
+void api_alert_get(const struct col_http_req *req, struct col_http_resp *resp);
+void api_alert_ack(const struct col_http_req *req, struct col_http_resp *resp);
+void api_alert_test(const struct col_http_req *req, struct col_http_resp *resp);
+void api_silences_list(const struct col_http_req *req, struct col_http_resp *resp);
+void api_silence_create(const struct col_http_req *req, struct col_http_resp *resp);
+void api_silence_delete(const struct col_http_req *req, struct col_http_resp *resp);
 void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp);
 
 /* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);
+/* The columns of an alert (alias a, repositories r), turned into JSON by api_alert_json. */
+#define API_ALERT_COLS                                                                         \
+	"a.id, a.rule_id, a.kind, r.full_name, a.workflow_id, a.branch, a.run_id, "            \
+	"a.run_attempt, a.state, a.summary, a.details::text, " API_MS("a.opened_at") ", "      \
+	API_MS("a.resolved_at") ", a.severity, a.run_count, " API_MS("a.acked_at")
+json_t *api_alert_json(const PGresult *res, int row);
+/* The id in a path "prefix<id>suffix": 0, or CM_EINVAL when the path is not of that form. */
+int api_path_id(const char *path, const char *prefix, const char *suffix, int64_t *id);
 /* Answers 404 {"error": {"code": "not_found", ...}} naming what was not found. */
 void api_not_found(struct col_http_resp *resp, const char *what);
 /* api_repo_id that answers 404 (unknown) or 503/500 itself; 0 when found. */

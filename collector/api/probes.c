@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "alert/alert.h"
 #include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -76,6 +77,8 @@ static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
 	/* Pipeline metrics come from the database: without it, the collector's own still answer. */
 	if (col_api_prom_render(req->ctx, &resp->body))
 		cm_log_warn("http", "pipeline metrics left out of /metrics");
+	if (col_alert_prom_render(req->ctx, &resp->body))
+		cm_log_warn("http", "alert metrics left out of /metrics");
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

@@ -34,19 +34,6 @@ json_t *api_run_json(const PGresult *res, int row, int c)
 }
 
 /* Path "/api/v1/<what>/<id><suffix>" -> id; CM_EINVAL when it does not have that shape. */
-static int path_id(const char *path, const char *prefix, const char *suffix, int64_t *id)
-{
-	size_t plen = strlen(prefix), slen = strlen(suffix), len;
-
-	if (strncmp(path, prefix, plen))
-		return CM_EINVAL;
-	path += plen;
-	len = strlen(path);
-	if (len < slen || strcmp(path + len - slen, suffix))
-		return CM_EINVAL;
-	return col_parse_id(path, len - slen, id);
-}
-
 static json_t *attempt_json(const PGresult *res, int row)
 {
 	json_t *o = json_object();
@@ -140,7 +127,7 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 	int64_t run_id, attempt = 0;
 	int has_attempt, n, pick = -1, rc;
 
-	if (path_id(req->path, "/api/v1/runs/", "", &run_id)) {
+	if (api_path_id(req->path, "/api/v1/runs/", "", &run_id)) {
 		col_http_error(resp, 404, "not_found", "no such resource (expected a run id)");
 		return;
 	}
@@ -222,7 +209,7 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 	int64_t job_id;
 	int rc;
 
-	if (path_id(req->path, "/api/v1/jobs/", "/logs", &job_id)) {
+	if (api_path_id(req->path, "/api/v1/jobs/", "/logs", &job_id)) {
 		col_http_error(resp, 404, "not_found", "no such resource (expected /jobs/{id}/logs)");
 		return;
 	}

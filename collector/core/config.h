@@ -20,8 +20,15 @@ struct col_config {
 	char *slack_webhook_url;
 	char *teams_webhook_url;
 	char *smtp_url;
+	char *smtp_ca_file;
 	char *smtp_from;
 	char *alert_email_to;
+	char *public_url;
+	long alert_max_age_ms;
+	long notify_give_up_ms;
+	long notify_timeout_ms;
+	long notify_backoff_max_ms;
+	long notify_senders;
 	char *tls_cert;
 	char *tls_key;
 	char *log_level;

@@ -16,7 +16,8 @@ struct timespec col_ticker_deadline(long ms);
 /*
  * Starts a thread named `name` (at most 15 characters) that calls tick(arg) at once and then
  * every interval_ms (measured from the end of one tick to the start of the next) until
- * col_ticker_stop. CM_ENOMEM when the thread cannot be started.
+ * col_ticker_stop. *out is set before the first tick runs (the tick may use it). CM_ENOMEM
+ * when the thread cannot be started.
  */
 int col_ticker_start(const char *name, long interval_ms, void (*tick)(void *arg), void *arg,
 		     struct col_ticker **out);
@@ -25,6 +26,13 @@ int col_ticker_start(const char *name, long interval_ms, void (*tick)(void *arg)
  * tick that must pause (it runs on the ticker's thread).
  */
 int col_ticker_wait(struct col_ticker *t, long ms);
+/*
+ * Makes the thread tick again at once: the wait after the tick in progress (or the wait going
+ * on) ends now. For work that arrives (a notification queued). Thread safe.
+ */
+void col_ticker_wake(struct col_ticker *t);
+/* Called from a tick: the wait after this tick lasts ms instead of the interval. */
+void col_ticker_next(struct col_ticker *t, long ms);
 /* Wakes the thread, waits for the tick in progress to end, frees the ticker. NULL is a no-op. */
 void col_ticker_stop(struct col_ticker *t);
 

@@ -154,6 +154,9 @@ static int decode_repo(struct col_gh_report *r, json_t *repo, char *err, size_t 
 			     size);
 	if (!rc)
 		rc = get_str(repo, "html_url", &html, "repository", err, size);
+	if (!rc)
+		rc = get_str(repo, "default_branch", (const char **)&r->repo.default_branch,
+			     "repository", err, size);
 	if (rc)
 		return rc;
 	if (id <= 0)
@@ -171,7 +174,7 @@ int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
 		      json_t *workflow, char *err, size_t size)
 {
 	Cipulse__V1__Run *u = &r->run;
-	json_t *actor, *own_repo;
+	json_t *actor, *own_repo, *commit;
 	const char *wname = "";
 	int64_t attempt, v;
 	int rc;
@@ -212,6 +215,11 @@ int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
 	if (!rc && actor)
 		rc = get_str(actor, "login", (const char **)&u->actor, "workflow_run.actor", err,
 			     size);
+	if (!rc)
+		rc = get_obj(run, "head_commit", 0, &commit, "workflow_run", err, size);
+	if (!rc && commit)
+		rc = get_str(commit, "message", (const char **)&u->head_message,
+			     "workflow_run.head_commit", err, size);
 	if (rc)
 		return rc;
 	if (u->id <= 0)

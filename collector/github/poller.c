@@ -467,6 +467,46 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	return rc;
 }
 
+/*
+ * The repository's default branch (the default alert rule watches it), read from GitHub once
+ * while it is not known (webhooks carry it too). A failure here is no failure of the poll.
+ */
+static void learn_default_branch(struct rp *p)
+{
+	const char *params[2] = { p->full_name, NULL };
+	struct col_gh_resp resp;
+	const char *branch;
+	char path[512];
+	json_t *doc = NULL;
+	PGresult *res;
+	int rc, known;
+
+	res = col_db_query(p->c, "poller", "SELECT 1 FROM repositories WHERE full_name = $1 "
+			  "AND default_branch IS NULL", 1, params, &rc);
+	if (!res)
+		return;
+	known = PQntuples(res) == 0;
+	PQclear(res);
+	if (known)
+		return;
+	snprintf(path, sizeof(path), "/repos/%s", p->full_name);
+	col_gh_resp_init(&resp);
+	rc = rp_get_json(p, path, NULL, &resp, &doc);
+	branch = doc ? json_string_value(json_object_get(doc, "default_branch")) : NULL;
+	if (!rc && branch && *branch && strlen(branch) <= 255 &&
+	    cm_text_valid_utf8(branch, strlen(branch))) {
+		params[1] = branch;
+		res = col_db_query(p->c, "poller", "UPDATE repositories SET default_branch = $2 "
+				  "WHERE full_name = $1", 2, params, &rc);
+		PQclear(res);
+	} else if (rc) {
+		cm_log_debug("poller", "default branch not read repo=%s: %s", p->full_name,
+			     cm_strerror(rc));
+	}
+	json_decref(doc);
+	col_gh_resp_release(&resp);
+}
+
 int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *full_name,
 			 int64_t run_id, volatile sig_atomic_t *stop, struct col_poll_stats *st)
 {
@@ -493,6 +533,7 @@ int col_poller_poll_repo(struct col_ctx *ctx, struct col_conn *c, const char *fu
 		}
 		goto out;
 	}
+	learn_default_branch(&p);
 	rc = poll_recent(&p);
 	if (!rc)
 		rc = reconcile(&p);

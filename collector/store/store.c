@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/alert.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -56,6 +57,7 @@ enum {
 	ST_JOB,
 	ST_STEP,
 	ST_LOG,
+	ST_ALERT_EVAL,
 	ST_COUNT
 };
 
@@ -88,14 +90,17 @@ static const struct stmt stmts[ST_COUNT] = {
 			    "WHERE id = $2 AND id < 0",
 			    2 },
 	[ST_REPO] = { "cp_repo",
-		      "INSERT INTO repositories AS t (id, full_name, server_url) "
-		      "VALUES ($1, $2, COALESCE(NULLIF($3, ''), 'https://github.com')) "
+		      "INSERT INTO repositories AS t (id, full_name, server_url, default_branch) "
+		      "VALUES ($1, $2, COALESCE(NULLIF($3, ''), 'https://github.com'), "
+		      "NULLIF($4, '')) "
 		      "ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, "
 		      "server_url = CASE WHEN $3 = '' THEN t.server_url ELSE EXCLUDED.server_url END, "
+		      "default_branch = COALESCE(EXCLUDED.default_branch, t.default_branch), "
 		      "updated_at = now() "
 		      "WHERE t.full_name IS DISTINCT FROM EXCLUDED.full_name "
-		      "OR ($3 <> '' AND t.server_url IS DISTINCT FROM EXCLUDED.server_url)",
-		      3 },
+		      "OR ($3 <> '' AND t.server_url IS DISTINCT FROM EXCLUDED.server_url) "
+		      "OR ($4 <> '' AND t.default_branch IS DISTINCT FROM EXCLUDED.default_branch)",
+		      4 },
 	/* A workflow known by path only (agent) gets its real id (webhook, poller): move its runs. */
 	[ST_WF_ADOPT_RUNS] = { "cp_wf_adopt_runs",
 			       "UPDATE workflow_runs SET workflow_id = $2 WHERE repo_id = $1 AND "
@@ -126,7 +131,8 @@ static const struct stmt stmts[ST_COUNT] = {
 	[ST_RUN] = { "cp_run",
 		     "INSERT INTO workflow_runs AS t (repo_id, run_id, run_attempt, workflow_id, "
 		     "run_number, name, event, status, conclusion, head_branch, head_sha, actor, "
-		     "html_url, created_at, run_started_at, updated_at, completed_at, sources) "
+		     "html_url, created_at, run_started_at, updated_at, completed_at, sources, "
+		     "head_message) "
 		     "VALUES ($1, $2, $3, "
 		     "CASE WHEN $4::bigint <> 0 THEN $4::bigint ELSE (SELECT id FROM workflows "
 		     "  WHERE repo_id = $1 AND path = NULLIF($5, '') ORDER BY id DESC LIMIT 1) END, "
@@ -135,7 +141,7 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "NULLIF($14, ''), " TS("$15::bigint") ", " TS("$16::bigint") ", "
 		     TS("$17::bigint") ", "
 		     "CASE WHEN $9 = 'completed' THEN COALESCE(" TS("$17::bigint") ", now()) END, "
-		     "ARRAY[$18]) "
+		     "ARRAY[$18], NULLIF(left(split_part($19, E'\\n', 1), 300), '')) "
 		     "ON CONFLICT (repo_id, run_id, run_attempt) DO UPDATE SET "
 		     "workflow_id = CASE WHEN t.workflow_id IS NULL OR EXCLUDED.workflow_id > 0 "
 		     "  THEN COALESCE(EXCLUDED.workflow_id, t.workflow_id) ELSE t.workflow_id END, "
@@ -147,9 +153,10 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "completed_at = CASE WHEN cipulse_status_rank(EXCLUDED.status) >= "
 		     "  cipulse_status_rank(t.status) AND EXCLUDED.status = 'completed' "
 		     "  THEN COALESCE(EXCLUDED.completed_at, t.completed_at) ELSE t.completed_at END, "
+		     KEEP("t", "head_message")
 		     "sources = CASE WHEN $18 = ANY (t.sources) THEN t.sources "
 		     "  ELSE t.sources || $18 END",
-		     18 },
+		     19 },
 	[ST_JOB] = { "cp_job",
 		     "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
 		     "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
@@ -190,6 +197,8 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "WHERE length(EXCLUDED.content) >= length(t.content) "
 		     "AND EXCLUDED.content IS DISTINCT FROM t.content",
 		     8 },
+	/* Alert rules for a run that completed, in the same transaction (alert/alert.h). */
+	[ST_ALERT_EVAL] = { "cp_alert_eval", COL_ALERT_EVAL_SQL, 4 },
 };
 
 /* A PostgreSQL text[] literal of the strings, each quoted and escaped. */
@@ -460,6 +469,7 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 	col_p_i64(&p, repo->id);
 	col_p_text(&p, repo->full_name);
 	col_p_text(&p, repo->server_url);
+	col_p_text(&p, repo->default_branch);
 	if (!rc)
 		rc = send(c, ST_REPO, &p, nsent);
 	if (rc || !wf)
@@ -520,6 +530,7 @@ static int send_run(struct col_conn *c, const struct col_report *r, const char *
 	col_p_i64(&p, run->run_started_at);
 	col_p_i64(&p, run->updated_at);
 	col_p_text(&p, r->source);
+	col_p_text(&p, run->head_message);
 	return send(c, ST_RUN, &p, nsent);
 }
 
@@ -591,6 +602,24 @@ static int send_log(struct col_conn *c, const struct col_report *r, const struct
 		col_p_null(&p);
 	col_p_text(&p, r->source);
 	return send(c, ST_LOG, &p, nsent);
+}
+
+/*
+ * The run completed (as far as this report says): evaluate the alert rules after everything else
+ * of the report is written, so that the rules see the merged row.
+ */
+static int send_alert_eval(struct col_conn *c, const Cipulse__V1__ReportHeader *h, int *nsent)
+{
+	struct col_params p;
+
+	col_params_init(&p);
+	col_p_i64(&p, h->repository->id);
+	col_p_i64(&p, h->run->id);
+	col_p_i64(&p, h->run->attempt);
+	snprintf(p.num[p.n], sizeof(p.num[p.n]), "%.3f", col_alert_max_age_s());
+	p.v[p.n] = p.num[p.n];
+	p.n++;
+	return send(c, ST_ALERT_EVAL, &p, nsent);
 }
 
 /* Leaves pipeline mode after an error: results are drained, the transaction rolled back. */
@@ -694,6 +723,8 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		rc = send_job(c, r, r->jobs[i], &labels, &nsent, &out->steps);
 	for (size_t i = 0; !rc && i < r->nlogs; i++)
 		rc = send_log(c, r, &r->logs[i], &nsent);
+	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
+		rc = send_alert_eval(c, h, &nsent);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)

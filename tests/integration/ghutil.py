@@ -159,6 +159,8 @@ class FakeGitHub:
         base = "/repos/%s/actions/runs" % full_name
         self.base = base
         standin.route("GET", base, self._runs)
+        standin.route("GET", "/repos/%s" % full_name,
+                      lambda req: (200, {}, dict(self.repository(), default_branch="main")))
         self._routes_for_runs()
 
     def _routes_for_runs(self):

@@ -58,6 +58,9 @@ def test_live_replies_conform(collector, db, spec):
                " VALUES ('failure', 1001, 'k', 'CI failed on main', 9000001)")
     run_id = db.scalar("SELECT run_id FROM workflow_runs WHERE run_attempt = 2 LIMIT 1")
     job_id = db.scalar("SELECT job_id FROM logs LIMIT 1")
+    alert_id = db.scalar("SELECT id FROM alerts")
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
     admin = collector.admin_headers()
     calls = [
         ("GET", "/api/v1/repos", None, None),
@@ -106,6 +109,29 @@ def test_live_replies_conform(collector, db, spec):
         ("POST", "/api/v1/poll/run", {"repo": 5}, admin),
         ("POST", "/api/v1/poll/run", {"repo": "no/such"}, admin),
         ("POST", "/api/v1/poll/run", {"repo": "octo/alpha"}, admin),  # no GitHub token: 409
+        ("GET", "/api/v1/alerts?kind=failure&severity=critical&from=2024-01-01T00:00:00Z",
+         None, None),
+        ("GET", "/api/v1/alerts/%d" % alert_id, None, None),
+        ("GET", "/api/v1/alerts/999999", None, None),
+        ("POST", "/api/v1/alerts/%d/ack" % alert_id, None, admin),
+        ("POST", "/api/v1/alerts/999999/ack", None, admin),
+        ("POST", "/api/v1/alerts/%d/ack" % alert_id, None, None),
+        ("POST", "/api/v1/silences", {"repo": "octo/alpha", "until": future, "comment": "x"},
+         admin),
+        ("POST", "/api/v1/silences", {"until": "2000-01-01T00:00:00Z"}, admin),
+        ("POST", "/api/v1/silences", {"until": future}, None),
+        ("POST", "/api/v1/silences", {"repo": "no/such", "until": future}, admin),
+        ("GET", "/api/v1/silences", None, None),
+        ("DELETE", "/api/v1/silences/1", None, admin),
+        ("DELETE", "/api/v1/silences/1", None, admin),
+        ("DELETE", "/api/v1/silences/1", None, None),
+        ("POST", "/api/v1/settings/alerts",
+         {"channels": [{"name": "self", "kind": "webhook",
+                        "target": collector.http_url + "/api/v1/nothing"}]}, admin),
+        ("POST", "/api/v1/settings/alerts/test", {"channel": "self"}, admin),
+        ("POST", "/api/v1/settings/alerts/test", {"channel": "nope"}, admin),
+        ("POST", "/api/v1/settings/alerts/test", {"nope": 1}, admin),
+        ("POST", "/api/v1/settings/alerts/test", {"channel": "self"}, None),
     ]
     covered = set()
     for method, path, body, headers in calls:
@@ -142,13 +168,15 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
     run_id = db.scalar("SELECT run_id FROM workflow_runs w JOIN repositories r ON r.id = w.repo_id"
                        " WHERE r.full_name = 'octo/alpha' ORDER BY run_id LIMIT 1")
     job_id = db.scalar("SELECT job_id FROM logs ORDER BY job_id LIMIT 1")
+    alert_id = db.scalar("SELECT min(id) FROM alerts")
     assert run_id and job_id
     tried = 0
     for tpl, ops in spec["paths"].items():
         if "get" not in ops:
             continue
         path = tpl.replace("{owner}", "octo").replace("{name}", "alpha").replace(
-            "{run_id}", str(run_id)).replace("{job_id}", str(job_id))
+            "{run_id}", str(run_id)).replace("{job_id}", str(job_id)).replace(
+            "{id}", str(alert_id))
         base = "&q=passed" if tpl.endswith("search") else ""  # a word of every log tail
         # The resource itself, without optional parameters.
         status, reply = collector.http("GET", "%s?%s" % (path, base[1:]) if base else path)

@@ -1,0 +1,171 @@
+/*
+ * Rule evaluation and the channels of the environment. The failure rule itself is SQL
+ * (cipulse_alert_eval in sql/004_alerting.sql): it runs inside the transaction that stores the
+ * completed run, so the run, the alert and its outbox rows commit together.
+ */
+#include "alert/alert.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert/message.h"
+#include "alert/notify.h"
+#include "cm_err.h"
+#include "cm_log.h"
+#include "store/db.h"
+
+/* Milliseconds; the option table's default until configured. */
+static _Atomic long max_age_ms = 3600000;
+
+void col_alert_configure(const struct col_config *cfg)
+{
+	atomic_store(&max_age_ms, cfg->alert_max_age_ms);
+}
+
+double col_alert_max_age_s(void)
+{
+	return (double)atomic_load(&max_age_ms) / 1000.0;
+}
+
+/* Upserts one channel of the environment, or disables it when its setting is gone. */
+static int env_channel(struct col_conn *c, const char *name, const char *kind, const char *target)
+{
+	static const char upsert[] =
+		"INSERT INTO notification_channels AS t (name, kind, target, origin) "
+		"VALUES ($1, $2, $3, 'env') ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
+		"target = EXCLUDED.target, origin = 'env', enabled = true "
+		"WHERE (t.kind, t.target, t.origin, t.enabled) IS DISTINCT FROM "
+		"(EXCLUDED.kind, EXCLUDED.target, 'env', true)";
+	static const char disable[] =
+		"UPDATE notification_channels SET enabled = false "
+		"WHERE name = $1 AND origin = 'env' AND enabled";
+	const char *params[3] = { name, kind, target };
+	PGresult *res;
+	int rc = CM_OK;
+
+	if (target && *target)
+		res = PQexecParams(c->pg, upsert, 3, NULL, params, NULL, NULL, 0);
+	else
+		res = PQexecParams(c->pg, disable, 1, NULL, params, NULL, NULL, 0);
+	if (!col_db_ok(res)) {
+		rc = col_db_error(c->pg, res);
+		cm_log_error("alert", "could not set up channel name=%s: %s", name,
+			     PQresultErrorMessage(res));
+	} else if (target && *target) {
+		cm_log_info("alert", "channel from the environment name=%s kind=%s", name, kind);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int col_alert_env_channels(struct col_ctx *ctx)
+{
+	const struct col_config *cfg = ctx->cfg;
+	const char *email_to = cfg->smtp_url && *cfg->smtp_url ? cfg->alert_email_to : NULL;
+	struct col_conn *c;
+	int rc;
+
+	rc = col_db_acquire(ctx->db, &c, 5000);
+	if (rc)
+		return rc;
+	rc = env_channel(c, "env-slack", "slack", cfg->slack_webhook_url);
+	if (!rc)
+		rc = env_channel(c, "env-teams", "teams", cfg->teams_webhook_url);
+	if (!rc)
+		rc = env_channel(c, "env-email", "email", email_to);
+	col_db_release(ctx->db, c);
+	return rc;
+}
+
+int col_alert_send_test(struct col_ctx *ctx, const char *name, struct col_notify_result *res)
+{
+	const char *params[1] = { name };
+	const struct col_notifier *nt;
+	struct col_alert_msg msg;
+	struct col_channel ch;
+	struct col_conn *c;
+	PGresult *r;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = col_db_acquire(ctx->db, &c, 5000);
+	if (rc)
+		return rc;
+	r = PQexecParams(c->pg, "SELECT id, name, kind, target, secret FROM notification_channels "
+			 "WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
+	if (!col_db_ok(r)) {
+		rc = col_db_error(c->pg, r);
+		goto out;
+	}
+	if (PQntuples(r) != 1) {
+		rc = CM_ENOTFOUND;
+		goto out;
+	}
+	ch.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	ch.name = PQgetvalue(r, 0, 1);
+	ch.kind = PQgetvalue(r, 0, 2);
+	ch.target = PQgetvalue(r, 0, 3);
+	ch.secret = PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4);
+	nt = col_notifier_find(ch.kind);
+	if (!nt) {
+		rc = CM_EINVAL;
+		goto out;
+	}
+	/* The connection goes back before the receiver is waited for. */
+	col_db_release(ctx->db, c);
+	c = NULL;
+	col_alert_msg_test(&msg, ctx->cfg);
+	rc = nt->send(ctx->cfg, &ch, &msg, res);
+	col_alert_msg_release(&msg);
+	cm_log_info("alert", "test message channel=%s result=%s status=%ld", ch.name,
+		    rc ? "failed" : "sent", res->status);
+out:
+	PQclear(r);
+	if (c)
+		col_db_release(ctx->db, c);
+	return rc;
+}
+
+int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out)
+{
+	static const char sql[] =
+		"SELECT (SELECT count(*) FROM notifications WHERE state = 'pending'), "
+		"(SELECT COALESCE(extract(epoch FROM now() - min(created_at)), 0) FROM notifications "
+		" WHERE state = 'pending'), k.kind, "
+		"(SELECT count(*) FROM alerts a WHERE a.state = 'open' AND a.kind = k.kind) "
+		"FROM unnest(ARRAY['failure', 'flapping', 'regression', 'slow_build']) AS k(kind)";
+	struct col_conn *c;
+	PGresult *r;
+	int rc;
+
+	rc = col_db_acquire(ctx->db, &c, 2000);
+	if (rc)
+		return rc;
+	r = PQexec(c->pg, sql);
+	if (!col_db_ok(r) || PQntuples(r) < 1) {
+		rc = col_db_error(c->pg, r);
+		cm_log_warn("alert", "alert metrics query failed: %s", PQresultErrorMessage(r));
+		goto out;
+	}
+	rc = cm_buf_addf(out,
+			 "# HELP cipulse_notifications_pending Notifications waiting in the outbox.\n"
+			 "# TYPE cipulse_notifications_pending gauge\n"
+			 "cipulse_notifications_pending %s\n"
+			 "# HELP cipulse_notifications_oldest_pending_seconds Age of the oldest "
+			 "notification waiting in the outbox.\n"
+			 "# TYPE cipulse_notifications_oldest_pending_seconds gauge\n"
+			 "cipulse_notifications_oldest_pending_seconds %s\n"
+			 "# HELP cipulse_alerts_open Alerts open, by kind.\n"
+			 "# TYPE cipulse_alerts_open gauge\n",
+			 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+	for (int i = 0; !rc && i < PQntuples(r); i++)
+		rc = cm_buf_addf(out, "cipulse_alerts_open{kind=\"%s\"} %s\n", PQgetvalue(r, i, 2),
+				 PQgetvalue(r, i, 3));
+out:
+	PQclear(r);
+	col_db_release(ctx->db, c);
+	return rc;
+}
