@@ -17,6 +17,7 @@
 
 struct col_services {
 	struct col_outbox *outbox;
+	struct col_alert_sweep *sweep;
 	struct col_poller *poller;
 	struct col_retention *retention;
 };
@@ -61,8 +62,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	rc = col_retention_start(ctx, &svc->retention);
 	if (rc)
 		goto fail_poller;
+	rc = col_alert_sweep_start(ctx, &svc->sweep);
+	if (rc)
+		goto fail_retention;
 	*out = svc;
 	return CM_OK;
+fail_retention:
+	col_retention_stop(svc->retention);
 fail_poller:
 	col_poller_stop(svc->poller);
 fail_outbox:
@@ -77,6 +83,7 @@ void col_services_stop(struct col_services *svc)
 {
 	if (!svc)
 		return;
+	col_alert_sweep_stop(svc->sweep);
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
 	col_outbox_stop(svc->outbox);

@@ -1,8 +1,9 @@
 /*
  * The alert engine (issue 10): what the rest of the collector may call.
  *
- *   engine.c   rule evaluation (the failure rule runs in the writer's transaction, see
- *              sql/004_alerting.sql), channels from the environment
+ *   engine.c   rule evaluation (the rules run in the writer's transaction, see
+ *              sql/004_alerting.sql and sql/005_window_rules.sql), the window rules' periodic
+ *              sweep, channels from the environment
  *   outbox.c   the sender: claims queued notifications and delivers them with retries
  *   message.c  what a notification says, read from the database when it is sent
  *   notify.h   one interface for the channel kinds (slack.c, teams.c, email.c, webhook.c)
@@ -47,6 +48,17 @@ int col_alert_send_test(struct col_ctx *ctx, const char *name, struct col_notify
  * pending message, alerts open by kind (read from the database: the same on every collector).
  */
 int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out);
+
+/*
+ * Re-evaluates the regression and slow_build rules over windows ending now (cipulse_alert_sweep),
+ * unless another collector is sweeping; *queued: messages queued, -1 when another one was.
+ */
+int col_alert_sweep_once(struct col_ctx *ctx, long *queued);
+
+struct col_alert_sweep;
+/* Starts the sweep ticker (every CIPULSE_ALERT_SWEEP_INTERVAL); stop(NULL) is a no-op. */
+int col_alert_sweep_start(struct col_ctx *ctx, struct col_alert_sweep **out);
+void col_alert_sweep_stop(struct col_alert_sweep *s);
 
 struct col_outbox;
 /* Starts the sender threads; col_outbox_stop(NULL) is a no-op. */

@@ -1,7 +1,8 @@
 /*
- * Rule evaluation and the channels of the environment. The failure rule itself is SQL
- * (cipulse_alert_eval in sql/004_alerting.sql): it runs inside the transaction that stores the
- * completed run, so the run, the alert and its outbox rows commit together.
+ * Rule evaluation and the channels of the environment. The rules themselves are SQL
+ * (cipulse_alert_eval in sql/004_alerting.sql and sql/005_window_rules.sql): they run inside the
+ * transaction that stores the completed run, so the run, the alert and its outbox rows commit
+ * together; the window rules (regression, slow_build) are also re-evaluated by a periodic sweep.
  */
 #include "alert/alert.h"
 
@@ -15,6 +16,7 @@
 #include "alert/notify.h"
 #include "cm_err.h"
 #include "cm_log.h"
+#include "core/ticker.h"
 #include "store/db.h"
 
 /* Milliseconds; the option table's default until configured. */
@@ -168,4 +170,64 @@ out:
 	PQclear(r);
 	col_db_release(ctx->db, c);
 	return rc;
+}
+
+struct col_alert_sweep {
+	struct col_ctx *ctx;
+	struct col_ticker *ticker;
+};
+
+int col_alert_sweep_once(struct col_ctx *ctx, long *queued)
+{
+	struct col_conn *c;
+	PGresult *res;
+	int rc;
+
+	*queued = 0;
+	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
+	if (rc)
+		return rc;
+	/* One statement, one transaction: its advisory lock ends with it (sql/005_window_rules.sql). */
+	res = col_db_query(c, "alert sweep", "SELECT cipulse_alert_sweep()", 0, NULL, &rc);
+	if (res)
+		*queued = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	col_db_release(ctx->db, c);
+	return rc;
+}
+
+static void sweep_tick(void *arg)
+{
+	struct col_alert_sweep *s = arg;
+	long queued;
+
+	if (col_alert_sweep_once(s->ctx, &queued) == CM_OK && queued > 0)
+		cm_log_info("alert", "window rules swept queued=%ld", queued);
+}
+
+int col_alert_sweep_start(struct col_ctx *ctx, struct col_alert_sweep **out)
+{
+	struct col_alert_sweep *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return CM_ENOMEM;
+	s->ctx = ctx;
+	rc = col_ticker_start("alert-sweep", ctx->cfg->alert_sweep_interval_ms, sweep_tick, s,
+			      &s->ticker);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return CM_OK;
+}
+
+void col_alert_sweep_stop(struct col_alert_sweep *s)
+{
+	if (!s)
+		return;
+	col_ticker_stop(s->ticker);
+	free(s);
 }

@@ -254,23 +254,37 @@ static int valid_conclusions(json_t *v)
 	return 1;
 }
 
-/* Checks a rule's params for its kind: the numbers the alert engine reads. */
-static const char *check_params(const char *kind, json_t *params)
+/*
+ * Checks a rule's params for its kind: the numbers the alert engine reads. Returns why not, with
+ * the offending key in *bad ("" when it is the object as a whole or a missing key).
+ */
+static const char *check_params(const char *kind, json_t *params, const char **bad)
 {
 	const char *key;
 	json_t *v;
 
+	*bad = "";
 	if (!json_is_object(params))
 		return "must be an object";
 	json_object_foreach(params, key, v) {
 		double x;
 
+		*bad = key;
 		if (!strcmp(key, "conclusions")) {
 			if (strcmp(kind, "failure"))
 				return "conclusions is for failure rules";
 			if (!valid_conclusions(v))
 				return "conclusions must be a non-empty list of "
 				       "failure|timed_out|cancelled|action_required|startup_failure";
+			continue;
+		}
+		if (!strcmp(key, "stat")) {
+			const char *st = json_string_value(v);
+
+			if (strcmp(kind, "slow_build"))
+				return "stat is for slow_build rules";
+			if (!st || (strcmp(st, "avg") && strcmp(st, "p95")))
+				return "stat must be avg or p95";
 			continue;
 		}
 		if (!json_is_number(v))
@@ -281,14 +295,15 @@ static const char *check_params(const char *kind, json_t *params)
 				return "threshold out of range (regression: 0..1; slow_build: seconds > 0)";
 		} else if (!strcmp(key, "failures") || !strcmp(key, "runs") ||
 			   !strcmp(key, "minutes") || !strcmp(key, "window_s") ||
-			   !strcmp(key, "repeat_interval_s")) {
+			   !strcmp(key, "min_runs") || !strcmp(key, "repeat_interval_s")) {
 			if (!json_is_integer(v) || x < 1 || x > 1e9)
 				return "counts and durations must be positive integers";
 		} else {
-			return "unknown key (failures, runs, minutes, threshold, window_s, "
-			       "repeat_interval_s, conclusions)";
+			return "unknown key (failures, runs, minutes, threshold, window_s, min_runs, "
+			       "stat, repeat_interval_s, conclusions)";
 		}
 	}
+	*bad = "";
 	if ((!strcmp(kind, "regression") || !strcmp(kind, "slow_build")) &&
 	    !json_object_get(params, "threshold"))
 		return "needs threshold";
@@ -417,14 +432,15 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	json_t *pobj = NULL;
 	struct col_params p = { .n = 0 };
 	struct cm_buf names = CM_BUF_INIT(1 << 16);
-	char param[64], *ptext = NULL;
+	const char *badkey = "";
+	char param[96], *ptext = NULL;
 	PGresult *res = NULL;
 	size_t k;
 	int rc = CM_EINVAL;
 
 #define BAD(field, ...)                                                                       \
 	do {                                                                                  \
-		snprintf(param, sizeof(param), "rules[%zu]%s", i, field);                      \
+		snprintf(param, sizeof(param), "rules[%zu]" field, i);                         \
 		api_bad_param(resp, param, __VA_ARGS__);                                        \
 		goto out;                                                                     \
 	} while (0)
@@ -476,9 +492,13 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		BAD(".workflow_id", "needs repo");
 	/* Without params a rule has {}: checked (kinds that need some refuse it) and stored. */
 	pobj = params ? json_incref(params) : json_object();
-	why = pobj ? check_params(kind, pobj) : "could not be read";
-	if (why)
-		BAD(".params", "%s", why);
+	why = pobj ? check_params(kind, pobj, &badkey) : "could not be read";
+	if (why) {
+		snprintf(param, sizeof(param), "rules[%zu].params%s%.40s", i, *badkey ? "." : "",
+			 badkey);
+		api_bad_param(resp, param, "%s", why);
+		goto out;
+	}
 	if (enabled && !json_is_boolean(enabled))
 		BAD(".enabled", "must be true or false");
 	if (chans && !json_is_array(chans))

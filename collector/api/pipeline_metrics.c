@@ -3,7 +3,8 @@
  * workflow or a branch, with a time series.
  *
  * The database selects the runs of the window (the latest attempt of each run whose completion
- * falls in [from, to)) with their per-attempt duration and job queue times (both kept on the
+ * falls in [from, to); cipulse_window_runs, which the regression and slow_build alert rules use
+ * too) with their per-attempt duration and job queue times (both kept on the
  * attempt by sql/002_api.sql) and a flaky flag; this file computes every figure from those rows, for
  * the whole window and for each series bucket alike (a bucket is a window of its own). The
  * figures need whole distributions (p50/p95), so they are not pre-aggregated: the indexes make the
@@ -277,11 +278,13 @@ static int parse_queues(const char *text, int64_t t_ms, struct api_mqueue *out)
 	return n;
 }
 
-/* The scope filter of the query: $1 from, $2 to (µs), $3 repo, $4 workflow, $5 branch. */
-#define SCOPE                                                                                 \
-	"w.is_latest AND w.completed_at >= " API_TS_US("$1") " AND w.completed_at < "           \
-	API_TS_US("$2") " AND ($3::bigint IS NULL OR w.repo_id = $3) "                          \
-	"AND ($4::bigint IS NULL OR w.workflow_id = $4) AND ($5::text IS NULL OR w.head_branch = $5)"
+/*
+ * The runs of the window, as the alert rules select them too (cipulse_window_runs in
+ * sql/005_window_rules.sql): $1 from, $2 to (µs), $3 repo, $4 workflow, $5 branch.
+ */
+#define WINDOW_RUNS                                                                           \
+	"cipulse_window_runs(" API_TS_US("$1") ", " API_TS_US("$2") ", $3::bigint, $4::bigint, "  \
+	"$5::text)"
 
 void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 {
@@ -294,7 +297,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		"  workflow_runs e WHERE e.repo_id = w.repo_id AND e.run_id = w.run_id "
 		"  AND e.run_attempt < w.run_attempt AND e.head_sha IS NOT DISTINCT FROM w.head_sha "
 		"  AND e.conclusion IN ('failure', 'timed_out')), w.queue_s "
-		"FROM workflow_runs w WHERE " SCOPE
+		"FROM " WINDOW_RUNS " w"
 		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
 	struct col_query q;
 	struct col_params p = { .n = 0 };

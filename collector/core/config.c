@@ -48,6 +48,10 @@ const struct cm_opt col_config_opts[] = {
 	  31536000000L, NULL, 0,
 	  "runs that completed longer ago than this (backfill, a poller catching up) update alert "
 	  "state but send no message" },
+	{ "alert-sweep-interval", "CIPULSE_ALERT_SWEEP_INTERVAL", CM_OPT_DURATION, "1m",
+	  OFF(alert_sweep_interval_ms), 1000, 86400000L, NULL, 0,
+	  "how often regression and slow_build rules are re-evaluated as their window slides (one "
+	  "collector of several at a time)" },
 	{ "notify-give-up", "CIPULSE_NOTIFY_GIVE_UP", CM_OPT_DURATION, "24h", OFF(notify_give_up_ms),
 	  1000, 31536000000L, NULL, 0,
 	  "a notification still not delivered this long after it was queued is given up" },

@@ -25,6 +25,7 @@ struct col_config {
 	char *alert_email_to;
 	char *public_url;
 	long alert_max_age_ms;
+	long alert_sweep_interval_ms;
 	long notify_give_up_ms;
 	long notify_timeout_ms;
 	long notify_backoff_max_ms;
