@@ -105,6 +105,8 @@ CREATE FUNCTION cipulse_window_rules(p_repo bigint, p_wf bigint, p_branch text)
        AND (a.branch IS NULL OR a.branch = p_branch
             OR (a.branch = '@default' AND p_branch =
                 (SELECT default_branch FROM repositories WHERE id = p_repo)))
+     -- One order everywhere (writer and sweep): alert rows are locked in the same order.
+     ORDER BY a.id
 $$;
 
 -- Evaluates the window rules of one (repository, workflow, branch); returns the messages queued.
