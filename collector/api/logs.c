@@ -134,6 +134,62 @@ static json_t *links(const char *run_id, const char *attempt, const char *job_id
 	return o;
 }
 
+/*
+ * Checks q (length, no control characters) and derives what the search needs: needle, q in
+ * lower case (qlen bytes); pattern, q as an ILIKE pattern; word, the longest word of q as one
+ * (the index condition). Returns 0, or -1 with the answer written.
+ */
+static int search_terms(struct col_http_resp *resp, const char *text, char *needle, size_t *qlen,
+			struct cm_buf *word, struct cm_buf *pattern)
+{
+	size_t n = text ? strlen(text) : 0, wstart, wlen;
+
+	if (n < Q_MIN || n > Q_MAX) {
+		api_bad_param(resp, "q", "must be %d to %d characters", Q_MIN, Q_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
+			api_bad_param(resp, "q", "must not contain control characters");
+			return -1;
+		}
+		needle[i] = (char)lower((unsigned char)text[i]);
+	}
+	needle[n] = '\0';
+	*qlen = n;
+	longest_word(text, n, &wstart, &wlen);
+	if (wlen < Q_MIN) { /* no word long enough to narrow anything: the whole of q */
+		wstart = 0;
+		wlen = n;
+	}
+	if (like_pattern(word, text + wstart, wlen) || like_pattern(pattern, text, n)) {
+		col_http_error(resp, 500, "internal", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* One hit of the search query's row i as the API shows it; NULL when out of memory. */
+static json_t *hit_json(const PGresult *res, int i, const char *needle, size_t qlen)
+{
+	json_t *it = json_object();
+
+	if (!it || api_set(it, "repo", api_col_str(res, i, 0)) ||
+	    api_set(it, "job_id", api_col_int(res, i, 1)) ||
+	    api_set(it, "step_number", api_col_int(res, i, 2)) ||
+	    api_set(it, "run_id", api_col_int(res, i, 3)) ||
+	    api_set(it, "run_attempt", api_col_int(res, i, 4)) ||
+	    api_set(it, "job_name", api_col_str(res, i, 5)) ||
+	    api_set(it, "step_name", api_col_str(res, i, 6)) ||
+	    api_set(it, "lines", matching_lines(PQgetvalue(res, i, 7), needle, qlen)) ||
+	    api_set(it, "links",
+		    links(PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 1)))) {
+		json_decref(it);
+		return NULL;
+	}
+	return it;
+}
+
 void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "q", "repo", "limit", "cursor", NULL };
@@ -160,13 +216,13 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_params p = { .n = 0 };
 	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX), word = CM_BUF_INIT(4 * Q_MAX);
 	char scratch[API_CURSOR_MAX + 1], needle[Q_MAX + 1];
-	const char *text, *repo;
+	const char *repo;
 	struct api_cursor cur;
 	struct col_conn *c = NULL;
 	PGresult *res = NULL;
 	json_t *items = NULL;
 	int64_t repo_id = 0;
-	size_t qlen, wstart, wlen;
+	size_t qlen;
 	int limit, has_cursor, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
@@ -174,29 +230,8 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_cursor(resp, &q, "logs", scratch, sizeof(scratch), &cur, &has_cursor))
 		return;
-	text = col_query_get(&q, "q");
-	qlen = text ? strlen(text) : 0;
-	if (qlen < Q_MIN || qlen > Q_MAX) {
-		api_bad_param(resp, "q", "must be %d to %d characters", Q_MIN, Q_MAX);
-		return;
-	}
-	for (size_t i = 0; i < qlen; i++) {
-		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
-			api_bad_param(resp, "q", "must not contain control characters");
-			return;
-		}
-		needle[i] = (char)lower((unsigned char)text[i]);
-	}
-	needle[qlen] = '\0';
-	longest_word(text, qlen, &wstart, &wlen);
-	if (wlen < Q_MIN) { /* no word long enough to narrow anything: the whole of q */
-		wstart = 0;
-		wlen = qlen;
-	}
-	if (like_pattern(&word, text + wstart, wlen) || like_pattern(&pattern, text, qlen)) {
-		col_http_error(resp, 500, "internal", "out of memory");
+	if (search_terms(resp, col_query_get(&q, "q"), needle, &qlen, &word, &pattern))
 		goto out;
-	}
 	if (api_expensive_conn(req, resp, &c))
 		goto out;
 	if (repo) {
@@ -217,19 +252,7 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	n = PQntuples(res);
 	items = json_array();
 	for (int i = 0; items && i < n && i < limit; i++) {
-		json_t *it = json_object();
-
-		if (!it || json_array_append_new(items, it) ||
-		    api_set(it, "repo", api_col_str(res, i, 0)) ||
-		    api_set(it, "job_id", api_col_int(res, i, 1)) ||
-		    api_set(it, "step_number", api_col_int(res, i, 2)) ||
-		    api_set(it, "run_id", api_col_int(res, i, 3)) ||
-		    api_set(it, "run_attempt", api_col_int(res, i, 4)) ||
-		    api_set(it, "job_name", api_col_str(res, i, 5)) ||
-		    api_set(it, "step_name", api_col_str(res, i, 6)) ||
-		    api_set(it, "lines", matching_lines(PQgetvalue(res, i, 7), needle, qlen)) ||
-		    api_set(it, "links", links(PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
-					       PQgetvalue(res, i, 1)))) {
+		if (json_array_append_new(items, hit_json(res, i, needle, qlen))) {
 			json_decref(items);
 			items = NULL;
 		}

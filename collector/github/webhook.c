@@ -448,9 +448,113 @@ out:
 	col_gh_report_release(&r);
 }
 
-static void handle(const struct col_http_req *req, struct col_http_resp *resp)
+/*
+ * What is checked before the body is looked at: the sender's bad-signature budget, the event
+ * and signature headers and the media type (into mt). Returns 0 to go on; otherwise the answer
+ * is written.
+ */
+static int check_request(const struct col_http_req *req, struct col_http_resp *resp,
+			 const char *event, const char *sig, char *mt, size_t mtsize)
 {
 	const struct col_config *cfg = req->ctx->cfg;
+	long retry_s;
+
+	/* An address that keeps sending bad signatures costs nothing more for a while. */
+	if (col_addr_limit_over(&bad_signatures, req->remote_addr, cfg->webhook_bad_signature_limit,
+				cm_time_mono_ms(), &retry_s)) {
+		count(event ? event : "", "rate_limited");
+		col_http_error(resp, 429, "too_many_bad_signatures",
+			       "too many deliveries with a bad signature from this address");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry_s);
+		return -1;
+	}
+	media_type(col_http_header(req, "Content-Type"), mt, mtsize);
+	if (!event || !*event) {
+		count("", "bad_request");
+		col_http_error(resp, 400, "missing_event", "X-GitHub-Event header missing");
+		return -1;
+	}
+	if (strcmp(mt, "application/json") && strcmp(mt, "application/x-www-form-urlencoded")) {
+		count(event, "unsupported_media_type");
+		col_http_error(resp, 415, "unsupported_media_type",
+			       "content type must be application/json or "
+			       "application/x-www-form-urlencoded");
+		return -1;
+	}
+	if (!sig || !*sig) {
+		count(event, "unauthorized");
+		col_http_error(resp, 401, "missing_signature", "X-Hub-Signature-256 header missing");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Finds the credential that signed the body: the secrets of the repositories the payload hints
+ * at (into repos, *nrepos of them; name gets the hinted name), then the organisation secret.
+ * Returns 0 with cred set; otherwise the answer is written. *c may be left holding a connection.
+ */
+static int verify_signature(const struct col_http_req *req, struct col_http_resp *resp,
+			    const char *event, const char *sig, const char *json_text,
+			    size_t json_len, struct col_conn **c, struct secret_row repos[2],
+			    int *nrepos, char *name, size_t namesize, struct col_cred *cred)
+{
+	const struct col_config *cfg = req->ctx->cfg;
+	int64_t id = 0;
+	int rc, verified = 0;
+
+	/*
+	 * Only a hint of which secrets to try: nothing here is trusted until the HMAC matches, so
+	 * what was found before a syntax error is as good a hint as any. Which repository the
+	 * payload is about is decided later, from the whole decoded payload (store/claim.h).
+	 */
+	col_webhook_peek_repo(json_text, json_len, &id, name, namesize);
+	if ((id || *name) && cache_get(id, name, repos, nrepos) == CM_ENOTFOUND) {
+		rc = col_db_acquire(req->ctx->db, c, COL_DB_WAIT_MS);
+		if (!rc)
+			rc = find_repos(*c, id, name, repos, nrepos);
+		if (!rc)
+			cache_put(id, name, repos, *nrepos);
+		if (rc) {
+			count(event, "error");
+			col_http_fail(resp, rc, "database unavailable; retry later");
+			return -1;
+		}
+	}
+	for (int i = 0; i < *nrepos && !verified; i++) {
+		if (repos[i].secret &&
+		    !cm_hmac_sha256_verify(repos[i].secret, req->body, req->body_len, sig)) {
+			verified = 1;
+			cred->scope = COL_CRED_REPO;
+			cred->repo_id = repos[i].id;
+			snprintf(cred->repo_name, sizeof(cred->repo_name), "%s", repos[i].name);
+		}
+	}
+	if (!verified && cfg->webhook_secret && *cfg->webhook_secret &&
+	    !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig)) {
+		verified = 1;
+		cred->scope = COL_CRED_ORG; /* registers no repository: an unknown one is a 404 */
+	}
+	secret_free(&repos[0]);
+	secret_free(&repos[1]);
+	if (!verified) {
+		long held;
+
+		count(event, "bad_signature");
+		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
+		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
+			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
+				    event_label(event), req->remote_addr, held);
+		col_http_error(resp, 401, "bad_signature",
+			       "X-Hub-Signature-256 does not match this body");
+		return -1;
+	}
+	return 0;
+}
+
+static void handle(const struct col_http_req *req, struct col_http_resp *resp)
+{
 	const char *event = col_http_header(req, "X-GitHub-Event");
 	const char *sig = col_http_header(req, "X-Hub-Signature-256");
 	const char *json_text = req->body;
@@ -461,38 +565,10 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	size_t json_len = req->body_len;
 	json_t *payload = NULL;
 	json_error_t jerr;
-	int64_t id = 0;
-	long retry_s;
-	int rc, nrepos = 0, verified = 0;
+	int rc, nrepos = 0;
 
-	/* An address that keeps sending bad signatures costs nothing more for a while. */
-	if (col_addr_limit_over(&bad_signatures, req->remote_addr, cfg->webhook_bad_signature_limit,
-				cm_time_mono_ms(), &retry_s)) {
-		count(event ? event : "", "rate_limited");
-		col_http_error(resp, 429, "too_many_bad_signatures",
-			       "too many deliveries with a bad signature from this address");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
-			 retry_s);
+	if (check_request(req, resp, event, sig, mt, sizeof(mt)))
 		return;
-	}
-	media_type(col_http_header(req, "Content-Type"), mt, sizeof(mt));
-	if (!event || !*event) {
-		count("", "bad_request");
-		col_http_error(resp, 400, "missing_event", "X-GitHub-Event header missing");
-		return;
-	}
-	if (strcmp(mt, "application/json") && strcmp(mt, "application/x-www-form-urlencoded")) {
-		count(event, "unsupported_media_type");
-		col_http_error(resp, 415, "unsupported_media_type",
-			       "content type must be application/json or "
-			       "application/x-www-form-urlencoded");
-		return;
-	}
-	if (!sig || !*sig) {
-		count(event, "unauthorized");
-		col_http_error(resp, 401, "missing_signature", "X-Hub-Signature-256 header missing");
-		return;
-	}
 	if (!strcmp(mt, "application/x-www-form-urlencoded")) {
 		/* GitHub's form encoding signs the form body; the JSON is in its payload field. */
 		form = malloc(req->body_len + 1);
@@ -509,52 +585,9 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		form[json_len] = '\0';
 		json_text = form;
 	}
-	/*
-	 * Only a hint of which secrets to try: nothing here is trusted until the HMAC matches, so
-	 * what was found before a syntax error is as good a hint as any. Which repository the
-	 * payload is about is decided later, from the whole decoded payload (store/claim.h).
-	 */
-	col_webhook_peek_repo(json_text, json_len, &id, name, sizeof(name));
-	if ((id || *name) && cache_get(id, name, repos, &nrepos) == CM_ENOTFOUND) {
-		rc = col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS);
-		if (!rc)
-			rc = find_repos(c, id, name, repos, &nrepos);
-		if (!rc)
-			cache_put(id, name, repos, nrepos);
-		if (rc) {
-			count(event, "error");
-			col_http_fail(resp, rc, "database unavailable; retry later");
-			goto out;
-		}
-	}
-	for (int i = 0; i < nrepos && !verified; i++) {
-		if (repos[i].secret &&
-		    !cm_hmac_sha256_verify(repos[i].secret, req->body, req->body_len, sig)) {
-			verified = 1;
-			cred.scope = COL_CRED_REPO;
-			cred.repo_id = repos[i].id;
-			snprintf(cred.repo_name, sizeof(cred.repo_name), "%s", repos[i].name);
-		}
-	}
-	if (!verified && cfg->webhook_secret && *cfg->webhook_secret &&
-	    !cm_hmac_sha256_verify(cfg->webhook_secret, req->body, req->body_len, sig)) {
-		verified = 1;
-		cred.scope = COL_CRED_ORG; /* registers no repository: an unknown one is a 404 */
-	}
-	secret_free(&repos[0]);
-	secret_free(&repos[1]);
-	if (!verified) {
-		long held;
-
-		count(event, "bad_signature");
-		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
-		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
-			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
-				    event_label(event), req->remote_addr, held);
-		col_http_error(resp, 401, "bad_signature",
-			       "X-Hub-Signature-256 does not match this body");
+	if (verify_signature(req, resp, event, sig, json_text, json_len, &c, repos, &nrepos, name,
+			     sizeof(name), &cred))
 		goto out;
-	}
 	if (!strcmp(event, "ping")) {
 		count(event, "pong");
 		if (cm_buf_adds(&resp->body, "{\"status\":\"pong\"}"))

@@ -642,6 +642,63 @@ static void pipeline_abort(struct col_conn *c)
 }
 
 /* One try of col_store_put_report. */
+/*
+ * Claims the report id (or the webhook delivery id) in the open transaction: a concurrent copy
+ * of the same report waits on the unique index until this transaction ends, then finds it
+ * claimed. Sends nothing for a report without either.
+ */
+static int send_report_claim(struct col_conn *c, const struct col_report *r, int nsteps,
+			     int *nsent)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	struct col_params p;
+
+	if (is_set(h->report_id)) {
+		col_params_init(&p);
+		col_p_text(&p, h->report_id);
+		col_p_i64(&p, h->repository->id);
+		col_p_i64(&p, h->run->id);
+		col_p_i64(&p, h->run->attempt);
+		col_p_text(&p, h->agent_version);
+		col_p_text(&p, r->source);
+		col_p_i64(&p, (int64_t)r->njobs);
+		col_p_i64(&p, nsteps);
+		col_p_i64(&p, (int64_t)r->nlogs);
+		return send(c, ST_REPORT, &p, nsent);
+	}
+	if (r->delivery && is_set(r->delivery->id)) {
+		col_params_init(&p);
+		col_p_text(&p, r->delivery->id);
+		col_p_text(&p, r->delivery->event);
+		col_p_text(&p, r->delivery->action);
+		col_p_i64(&p, h->repository->id);
+		return send(c, ST_DELIVERY, &p, nsent);
+	}
+	return CM_OK;
+}
+
+/*
+ * Everything the report writes once the claim allowed it: repository and workflow, run, jobs
+ * with their steps, log tails, and the alert rules' evaluation when the run completed.
+ */
+static int send_rows(struct col_conn *c, const struct col_report *r, enum col_claim claim,
+		     const struct col_claim_state *st, const char *wpath, struct cm_buf *labels,
+		     int *nsent, int *nsteps)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	int rc = send_repo_and_workflow(c, h, claim, st, wpath, nsent);
+
+	if (!rc)
+		rc = send_run(c, r, wpath, nsent);
+	for (size_t i = 0; !rc && i < r->njobs; i++)
+		rc = send_job(c, r, r->jobs[i], labels, nsent, nsteps);
+	for (size_t i = 0; !rc && i < r->nlogs; i++)
+		rc = send_log(c, r, &r->logs[i], nsent);
+	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
+		rc = send_alert_eval(c, h, nsent);
+	return rc;
+}
+
 static int put_report_once(struct col_conn *c, const struct col_report *r,
 			   struct col_store_result *out)
 {
@@ -651,7 +708,6 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	PGresult *first[3] = { NULL, NULL, NULL };
 	struct col_claim_state st;
 	enum col_claim claim = COL_CLAIM_DENY;
-	struct col_params p;
 	int rc, nsent = 0, nsteps = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -679,26 +735,8 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	rc = send_sql(c, "BEGIN", &nsent);
 	if (!rc)
 		rc = send_repo_state(c, r, &nsent);
-	if (!rc && is_set(h->report_id)) {
-		col_params_init(&p);
-		col_p_text(&p, h->report_id);
-		col_p_i64(&p, h->repository->id);
-		col_p_i64(&p, h->run->id);
-		col_p_i64(&p, h->run->attempt);
-		col_p_text(&p, h->agent_version);
-		col_p_text(&p, r->source);
-		col_p_i64(&p, (int64_t)r->njobs);
-		col_p_i64(&p, nsteps);
-		col_p_i64(&p, (int64_t)r->nlogs);
-		rc = send(c, ST_REPORT, &p, &nsent);
-	} else if (!rc && r->delivery && is_set(r->delivery->id)) {
-		col_params_init(&p);
-		col_p_text(&p, r->delivery->id);
-		col_p_text(&p, r->delivery->event);
-		col_p_text(&p, r->delivery->action);
-		col_p_i64(&p, h->repository->id);
-		rc = send(c, ST_DELIVERY, &p, &nsent);
-	}
+	if (!rc)
+		rc = send_report_claim(c, r, nsteps, &nsent);
 	if (!rc)
 		rc = sync_and_read(c, nsent, first);
 	if (!rc) {
@@ -716,15 +754,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		goto fail;
 
 	/* Round trip 2: everything else, then COMMIT. */
-	rc = send_repo_and_workflow(c, h, claim, &st, wpath, &nsent);
-	if (!rc)
-		rc = send_run(c, r, wpath, &nsent);
-	for (size_t i = 0; !rc && i < r->njobs; i++)
-		rc = send_job(c, r, r->jobs[i], &labels, &nsent, &out->steps);
-	for (size_t i = 0; !rc && i < r->nlogs; i++)
-		rc = send_log(c, r, &r->logs[i], &nsent);
-	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
-		rc = send_alert_eval(c, h, &nsent);
+	rc = send_rows(c, r, claim, &st, wpath, &labels, &nsent, &out->steps);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
