@@ -201,8 +201,12 @@ static void sweep_tick(void *arg)
 	struct col_alert_sweep *s = arg;
 	long queued;
 
-	if (col_alert_sweep_once(s->ctx, &queued) == CM_OK && queued > 0)
+	if (col_alert_sweep_once(s->ctx, &queued) != CM_OK)
+		return;
+	if (queued > 0)
 		cm_log_info("alert", "window rules swept queued=%ld", queued);
+	else if (queued < 0)
+		cm_log_debug("alert", "window rules not swept: another collector is sweeping");
 }
 
 int col_alert_sweep_start(struct col_ctx *ctx, struct col_alert_sweep **out)

@@ -152,6 +152,32 @@ def test_slow_build_opens_and_resolves_by_sweep(collector_factory, db, slack):
         "kind": "slow_build", "state": "resolved", "run_id": 15002, "resolved_run_id": 15003})
 
 
+def test_sweep_waits_for_the_advisory_lock(collector_factory, db, slack):
+    """While another collector holds the sweep's advisory lock, this one does not sweep; once it
+    is free, it does."""
+    c = collector_factory(env=slack_env(slack, CIPULSE_ALERT_SWEEP_INTERVAL="1s",
+                                        CIPULSE_LOG_LEVEL="debug"))
+    setup_repo(db)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    send_run(c, timed_run(16001, "success", now - datetime.timedelta(seconds=5), 600))
+    wait_for(lambda: db.scalar("SELECT count(*) FROM workflow_runs WHERE run_id = 16001") == 1,
+             what="the run to be stored")
+    holder = db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7263105824)")
+        settings(c, {"rules": [{"name": "slow", "kind": "slow_build", "channels": ["env-slack"],
+                                "params": {"threshold": 300, "window_s": 3600}}]})
+        skipped = c.log().count("another collector is sweeping")
+        wait_for(lambda: c.log().count("another collector is sweeping") >= skipped + 2,
+                 timeout=60, what="two sweeps turned away")
+        assert alerts(db) == []
+    finally:
+        holder.close()
+    wait_for(lambda: len(slack.delivered("/slack")) == 1, timeout=60, what="the open message")
+    assert [a["kind"] for a in alerts(db)] == ["slow_build"]
+
+
 def test_window_rule_params_are_checked(collector_factory, db):
     c = collector_factory()
     setup_repo(db)
