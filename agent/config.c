@@ -19,8 +19,8 @@ const struct cm_opt ag_options[] = {
 	  "use TLS to the collector" },
 	{ "tls-ca", "CIPULSE_TLS_CA", CM_OPT_STRING, "", O(tls_ca), 0, 0, NULL, 0,
 	  "PEM file of root certificates for the collector (default: the system's)" },
-	{ "log-tail-lines", "CIPULSE_LOG_TAIL_LINES", CM_OPT_INT, "100", O(log_tail_lines), 0, 100000,
-	  NULL, 0, "lines of log kept per step" },
+	{ "log-tail-lines", "CIPULSE_LOG_TAIL_LINES", CM_OPT_INT, "100", O(log_tail_lines), 0,
+	  100000, NULL, 0, "lines of log kept per step" },
 	{ "log-step-bytes", "CIPULSE_LOG_STEP_BYTES", CM_OPT_INT, "65536", O(log_step_bytes), 1024,
 	  16777216, NULL, 0, "most bytes of log tail kept per step" },
 	{ "log-report-bytes", "CIPULSE_LOG_REPORT_BYTES", CM_OPT_INT, "1048576",
@@ -42,8 +42,8 @@ const struct cm_opt ag_options[] = {
 	  "exit non-zero when the report could not be delivered or the GitHub API failed" },
 	{ "time-budget", "CIPULSE_TIME_BUDGET", CM_OPT_DURATION, "10s", O(time_budget_ms), 0,
 	  600000, NULL, 0, "most time spent waiting for the GitHub API (retries, rate limits)" },
-	{ "send-budget", "CIPULSE_SEND_BUDGET", CM_OPT_DURATION, "5s", O(send_budget_ms), 0,
-	  600000, NULL, 0, "most time spent retrying the collector before spooling" },
+	{ "send-budget", "CIPULSE_SEND_BUDGET", CM_OPT_DURATION, "5s", O(send_budget_ms), 0, 600000,
+	  NULL, 0, "most time spent retrying the collector before spooling" },
 	{ "rpc-timeout", "CIPULSE_RPC_TIMEOUT", CM_OPT_DURATION, "10s", O(rpc_timeout_ms), 100,
 	  600000, NULL, 0, "deadline of one report call to the collector" },
 	{ "log-level", "CIPULSE_LOG_LEVEL", CM_OPT_ENUM, "info", O(log_level), 0, 0,
@@ -52,13 +52,14 @@ const struct cm_opt ag_options[] = {
 	  NULL, CM_OPT_SECRET, "token for the GitHub API when GITHUB_TOKEN is not the one to use" },
 
 	{ NULL, "GITHUB_API_URL", CM_OPT_URL, "https://api.github.com", O(github_api_url), 0, 0,
-	  "http|https", 0, "GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3)" },
+	  "http|https", 0,
+	  "GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3)" },
 	{ NULL, "GITHUB_SERVER_URL", CM_OPT_STRING, "https://github.com", O(github_server_url), 0,
 	  0, NULL, 0, "GitHub web URL" },
 	{ NULL, "GITHUB_REPOSITORY", CM_OPT_STRING, "", O(github_repository), 0, 0, NULL, 0,
 	  "owner/name of the repository" },
-	{ NULL, "GITHUB_REPOSITORY_ID", CM_OPT_INT, "0", O(github_repository_id), 0, LONG_MAX,
-	  NULL, 0, "numeric repository id" },
+	{ NULL, "GITHUB_REPOSITORY_ID", CM_OPT_INT, "0", O(github_repository_id), 0, LONG_MAX, NULL,
+	  0, "numeric repository id" },
 	{ NULL, "GITHUB_WORKFLOW_REF", CM_OPT_STRING, "", O(github_workflow_ref), 0, 0, NULL, 0,
 	  "owner/name/.github/workflows/file.yml@ref" },
 	{ NULL, "GITHUB_RUN_ID", CM_OPT_INT, "0", O(github_run_id), 0, LONG_MAX, NULL, 0,
@@ -101,8 +102,8 @@ static int is_mode(const char *s)
 	return 0;
 }
 
-int ag_config_load(struct ag_config *cfg, int argc, char **argv, const char **mode,
-		   int *rest, int *help, struct cm_buf *err)
+int ag_config_load(struct ag_config *cfg, int argc, char **argv, const char **mode, int *rest,
+		   int *help, struct cm_buf *err)
 {
 	char **merged = NULL;
 	int argi, rc, n = 0;
@@ -147,26 +148,27 @@ void ag_config_release(struct ag_config *cfg)
 
 void ag_config_help(FILE *out)
 {
-	fprintf(out,
-		"usage: cipulse-agent [OPTIONS] [MODE] [OPTIONS] [-- COMMAND ARGS...]\n"
-		"\n"
-		"Reports GitHub Actions jobs to a cipulse collector over gRPC.\n"
-		"\n"
-		"modes:\n"
-		"  report   (default) last step of a job: report this job, its steps and log tails\n"
-		"  run      final job of a run (needs: the others, if: always()): report every\n"
-		"           other job of this run attempt with log tails from the GitHub API\n"
-		"  hook     self-hosted runner job-completed hook (ACTIONS_RUNNER_HOOK_JOB_COMPLETED)\n"
-		"  exec     exec -- COMMAND ARGS...: run a step's command, pass its output through,\n"
-		"           keep its last lines and exit code for the job's report; exits with the\n"
-		"           command's exit code\n"
-		"  flush    send this repository's reports spooled while the collector was\n"
-		"           unreachable (each repository's reports go only with its own token)\n"
-		"\n"
-		"Exit status: 0 when the report was sent or safely spooled (a ::warning:: line says\n"
-		"what was off); 2 for misuse; 1 with --strict when something failed.\n"
-		"\n"
-		"options and environment variables (command line wins over environment):\n");
+	fprintf(
+	    out,
+	    "usage: cipulse-agent [OPTIONS] [MODE] [OPTIONS] [-- COMMAND ARGS...]\n"
+	    "\n"
+	    "Reports GitHub Actions jobs to a cipulse collector over gRPC.\n"
+	    "\n"
+	    "modes:\n"
+	    "  report   (default) last step of a job: report this job, its steps and log tails\n"
+	    "  run      final job of a run (needs: the others, if: always()): report every\n"
+	    "           other job of this run attempt with log tails from the GitHub API\n"
+	    "  hook     self-hosted runner job-completed hook (ACTIONS_RUNNER_HOOK_JOB_COMPLETED)\n"
+	    "  exec     exec -- COMMAND ARGS...: run a step's command, pass its output through,\n"
+	    "           keep its last lines and exit code for the job's report; exits with the\n"
+	    "           command's exit code\n"
+	    "  flush    send this repository's reports spooled while the collector was\n"
+	    "           unreachable (each repository's reports go only with its own token)\n"
+	    "\n"
+	    "Exit status: 0 when the report was sent or safely spooled (a ::warning:: line says\n"
+	    "what was off); 2 for misuse; 1 with --strict when something failed.\n"
+	    "\n"
+	    "options and environment variables (command line wins over environment):\n");
 	cm_config_help(out, ag_options, ag_noptions);
 }
 

@@ -66,8 +66,8 @@ extern const size_t ag_noptions;
  * argument after the options (a command for exec; argc when none). CM_EINVAL with a message in
  * err on a bad value or an unknown mode/option.
  */
-int ag_config_load(struct ag_config *cfg, int argc, char **argv, const char **mode,
-		   int *rest, int *help, struct cm_buf *err);
+int ag_config_load(struct ag_config *cfg, int argc, char **argv, const char **mode, int *rest,
+		   int *help, struct cm_buf *err);
 void ag_config_release(struct ag_config *cfg);
 void ag_config_help(FILE *out);
 

@@ -43,8 +43,9 @@ enum ag_delivery ag_deliver(const struct ag_config *cfg, const char *spool_dir,
 	ag_send_opts_from(cfg, cfg->send_budget_ms, &o);
 	rc = ag_send(&o, frames, n, &ack, sendwhy, sizeof(sendwhy));
 	if (rc == CM_OK) {
-		cm_log_info("send", "report delivered id=%s jobs=%d steps=%d logs=%d duplicate=%d "
-				    "attempts=%d",
+		cm_log_info("send",
+			    "report delivered id=%s jobs=%d steps=%d logs=%d duplicate=%d "
+			    "attempts=%d",
 			    report_id, ack.jobs, ack.steps, ack.logs, ack.duplicate, ack.attempts);
 		why[0] = '\0';
 		return AG_SENT;
@@ -57,7 +58,8 @@ enum ag_delivery ag_deliver(const struct ag_config *cfg, const char *spool_dir,
 			  frames, n, name, sizeof(name), &dropped);
 	if (rc) {
 		/* A full disk (ENOSPC) or a file-size limit (EFBIG): say which. */
-		snprintf(why, whysize, "report %s not delivered (%s) and could not be spooled in %s: %s",
+		snprintf(why, whysize,
+			 "report %s not delivered (%s) and could not be spooled in %s: %s",
 			 report_id, sendwhy, spool_dir,
 			 rc == CM_EIO ? strerror(errno) : cm_strerror(rc));
 		return AG_LOST;
@@ -120,17 +122,18 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 			ag_spool_done(dir, names[i], fd, 0);
 			continue;
 		}
-		/* One attempt per report while the rest of the budget lasts: a backlog must not stall. */
+		/* One attempt per report while the rest of the budget lasts: a backlog must not
+		 * stall. */
 		ag_send_opts_from(cfg, remaining, &o);
 		rc = ag_send(&o, frames.data, frames.len, &ack, why, sizeof(why));
 		if (rc == CM_OK) {
-			cm_log_info("spool", "spooled report delivered id=%s duplicate=%d", ack.report_id,
-				    ack.duplicate);
+			cm_log_info("spool", "spooled report delivered id=%s duplicate=%d",
+				    ack.report_id, ack.duplicate);
 			ag_spool_done(dir, names[i], fd, 1);
 			(*sent)++;
 		} else if (rc == CM_EINVAL || rc == CM_ETOOBIG) {
-			cm_log_warn("spool", "collector rejected a spooled report file=%s: %s", names[i],
-				    why);
+			cm_log_warn("spool", "collector rejected a spooled report file=%s: %s",
+				    names[i], why);
 			ag_spool_done(dir, names[i], fd, 1);
 			(*dropped)++;
 		} else {
@@ -139,7 +142,8 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 			 * the report waits for this repository's next job, within the spool's size
 			 * limit.
 			 */
-			cm_log_warn("spool", "spooled report not delivered file=%s: %s", names[i], why);
+			cm_log_warn("spool", "spooled report not delivered file=%s: %s", names[i],
+				    why);
 			ag_spool_done(dir, names[i], fd, 0);
 			break;
 		}

@@ -20,7 +20,7 @@
 
 #define RECORD_MAX (32 * 1024 * 1024)
 /* A record file: the text JSON-escaped (at worst 6 bytes a byte) and a few fields. */
-#define RECORD_FILE_MAX (6L * RECORD_MAX + 65536)
+#define RECORD_FILE_MAX	 (6L * RECORD_MAX + 65536)
 #define RECORD_MAX_AGE_S (7 * 24 * 3600)
 /* After the command exits, how long to keep reading output held open by its children. */
 #define DRAIN_MS 300
@@ -56,8 +56,8 @@ static void name_part(const char *s, char *out, size_t size)
 
 		out[i++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 				   (c >= '0' && c <= '9') || c == '_' || c == '.'
-			? c
-			: '_';
+			       ? c
+			       : '_';
 	}
 	out[i] = '\0';
 }
@@ -105,20 +105,20 @@ static int save_record(const struct ag_config *cfg, const char *spool_dir, const
 		rc = ag_exec_prefix(cfg, prefix, sizeof(prefix));
 	if (rc)
 		goto out;
-	rec = json_pack("{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I, s:i, s:I, s:b, s:s%}", "v", 1,
-			"run_id", (json_int_t)cfg->github_run_id, "run_attempt",
-			(json_int_t)cfg->github_run_attempt, "job", cfg->github_job, "runner",
-			cfg->runner_name, "job_id", (json_int_t)cfg->job_id, "command",
-			base ? base + 1 : cmd, "started_at", (json_int_t)started, "completed_at",
-			(json_int_t)completed, "exit_code", status, "original_size",
-			(json_int_t)tail->total, "truncated", truncated, "text",
-			text.data ? text.data : "", text.len);
+	rec = json_pack(
+	    "{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I, s:i, s:I, s:b, s:s%}", "v", 1, "run_id",
+	    (json_int_t)cfg->github_run_id, "run_attempt", (json_int_t)cfg->github_run_attempt,
+	    "job", cfg->github_job, "runner", cfg->runner_name, "job_id", (json_int_t)cfg->job_id,
+	    "command", base ? base + 1 : cmd, "started_at", (json_int_t)started, "completed_at",
+	    (json_int_t)completed, "exit_code", status, "original_size", (json_int_t)tail->total,
+	    "truncated", truncated, "text", text.data ? text.data : "", text.len);
 	dump = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 	if (!dump) {
 		rc = CM_ENOMEM;
 		goto out;
 	}
-	snprintf(name, sizeof(name), "%s%013lld-%d.json", prefix, (long long)started, (int)getpid());
+	snprintf(name, sizeof(name), "%s%013lld-%d.json", prefix, (long long)started,
+		 (int)getpid());
 	snprintf(dir, sizeof(dir), "%s/exec", spool_dir);
 	rc = ag_spool_write_atomic(dir, name, dump, strlen(dump));
 out:
@@ -155,7 +155,8 @@ int ag_exec_run(const struct ag_config *cfg, const char *spool_dir, char **argv,
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		fprintf(stderr, "cipulse-agent: could not start \"%s\": %s\n", argv[0], strerror(errno));
+		fprintf(stderr, "cipulse-agent: could not start \"%s\": %s\n", argv[0],
+			strerror(errno));
 		code = 127;
 		goto restore;
 	}
@@ -168,7 +169,8 @@ int ag_exec_run(const struct ag_config *cfg, const char *spool_dir, char **argv,
 		if (dup2(out_pipe[1], STDOUT_FILENO) < 0 || dup2(err_pipe[1], STDERR_FILENO) < 0)
 			_exit(127);
 		execvp(argv[0], argv);
-		fprintf(stderr, "cipulse-agent: could not run \"%s\": %s\n", argv[0], strerror(errno));
+		fprintf(stderr, "cipulse-agent: could not run \"%s\": %s\n", argv[0],
+			strerror(errno));
 		_exit(127);
 	}
 	child_pid = pid;
@@ -219,12 +221,14 @@ int ag_exec_run(const struct ag_config *cfg, const char *spool_dir, char **argv,
 	}
 	child_pid = 0;
 	completed = cm_time_now_ms();
-	code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-									    : 1;
+	code = WIFEXITED(status)     ? WEXITSTATUS(status)
+	       : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+				     : 1;
 	rc = save_record(cfg, spool_dir, argv[0], started, completed, code, &tail, secrets);
 	if (rc)
-		printf("::warning::cipulse: could not keep the output of \"%s\" for the report (%s)\n",
-		       argv[0], cm_strerror(rc));
+		printf(
+		    "::warning::cipulse: could not keep the output of \"%s\" for the report (%s)\n",
+		    argv[0], cm_strerror(rc));
 restore:
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &old[i], NULL);

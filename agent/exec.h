@@ -30,8 +30,8 @@ int ag_exec_run(const struct ag_config *cfg, const char *spool_dir, char **argv,
 
 /* The records kept for this job (matching run id, attempt, GITHUB_JOB and RUNNER_NAME). */
 struct ag_exec_records {
-	json_t *list;   /* array of record objects */
-	char **paths;   /* their files, to delete once the report is delivered or spooled */
+	json_t *list; /* array of record objects */
+	char **paths; /* their files, to delete once the report is delivered or spooled */
 	size_t n;
 };
 

@@ -35,7 +35,8 @@ static json_t *find_job(json_t *jobs, long job_id, const char *runner)
 	size_t i;
 	json_t *j;
 
-	json_array_foreach(jobs, i, j) {
+	json_array_foreach(jobs, i, j)
+	{
 		const char *st = json_string_value(json_object_get(j, "status"));
 		const char *rn = json_string_value(json_object_get(j, "runner_name"));
 
@@ -64,9 +65,10 @@ static int list_jobs(const struct ag_config *cfg, struct ag_gh *gh, int want, js
 		if (rc || !want || find_job(*jobs, cfg->job_id, cfg->runner_name))
 			return rc;
 		if (cm_time_mono_ms() + wait >= gh->deadline - 200) {
-			snprintf(gh->last_error, sizeof(gh->last_error),
-				 "this job is not in the run's job list (job id %ld, runner \"%s\")",
-				 cfg->job_id, cfg->runner_name);
+			snprintf(
+			    gh->last_error, sizeof(gh->last_error),
+			    "this job is not in the run's job list (job id %ld, runner \"%s\")",
+			    cfg->job_id, cfg->runner_name);
 			return CM_ENOTFOUND;
 		}
 		cm_log_info("gather", "job not listed yet; asking again in %ldms", wait);
@@ -120,12 +122,13 @@ static int add_log_files(const struct ag_config *cfg, const struct ag_secrets *s
 		path[len] = '\0';
 		f = fopen(path, "rb");
 		if (!f) {
-			snprintf(g->why, sizeof(g->why), "could not read log file \"%.300s\": %s", path,
-				 strerror(errno));
+			snprintf(g->why, sizeof(g->why), "could not read log file \"%.300s\": %s",
+				 path, strerror(errno));
 			printf("::warning::cipulse: %s\n", g->why);
 			continue;
 		}
-		ag_tail_init(&tail, (size_t)cfg->log_tail_lines, (size_t)cfg->log_step_bytes, &masks);
+		ag_tail_init(&tail, (size_t)cfg->log_tail_lines, (size_t)cfg->log_step_bytes,
+			     &masks);
 		while (rc == CM_OK && (n = fread(buf, 1, sizeof(buf), f)) > 0)
 			rc = ag_tail_feed(&tail, buf, n);
 		fclose(f);
@@ -135,8 +138,8 @@ static int add_log_files(const struct ag_config *cfg, const struct ag_secrets *s
 		if (rc == CM_OK)
 			rc = ag_tail_finish(&tail, secrets, &text, &truncated);
 		if (rc == CM_OK)
-			rc = ag_report_add_tail(r, job_id, 0, text.data, text.len, tail.total, truncated,
-						0, 0);
+			rc = ag_report_add_tail(r, job_id, 0, text.data, text.len, tail.total,
+						truncated, 0, 0);
 		ag_tail_release(&tail);
 		ag_secrets_release(&masks);
 		cm_buf_release(&text);
@@ -163,17 +166,19 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
 			       "(pass job-id: ${{ job.check_run_id }})\n");
 		return CM_OK;
 	}
-	json_array_foreach(recs->list, i, rec) {
+	json_array_foreach(recs->list, i, rec)
+	{
 		const char *text = json_string_value(json_object_get(rec, "text"));
 		size_t len = json_string_length(json_object_get(rec, "text"));
 		int64_t t0 = json_integer_value(json_object_get(rec, "started_at"));
 		int64_t t1 = json_integer_value(json_object_get(rec, "completed_at"));
 		int32_t step = ag_job_step_at(job, t0, t1);
 
-		rc = ag_report_add_tail(r, job->id, step, text ? text : "", text ? len : 0,
-					json_integer_value(json_object_get(rec, "original_size")),
-					json_is_true(json_object_get(rec, "truncated")), 1,
-					(int32_t)json_integer_value(json_object_get(rec, "exit_code")));
+		rc = ag_report_add_tail(
+		    r, job->id, step, text ? text : "", text ? len : 0,
+		    json_integer_value(json_object_get(rec, "original_size")),
+		    json_is_true(json_object_get(rec, "truncated")), 1,
+		    (int32_t)json_integer_value(json_object_get(rec, "exit_code")));
 		if (rc == CM_ETOOBIG)
 			cm_log_warn("gather", "report log budget used up; left out an exec tail");
 		else if (rc)
@@ -186,11 +191,10 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
  * Opens the GitHub client for a run; *usable is 0 (with the reason noted in g) when the
  * environment does not name a repository and run to ask about.
  */
-static int api_open(const struct ag_config *cfg, struct ag_gather *g, struct ag_gh *gh,
-		    int *usable)
+static int api_open(const struct ag_config *cfg, struct ag_gather *g, struct ag_gh *gh, int *usable)
 {
-	int rc = ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg),
-			    cfg->time_budget_ms);
+	int rc =
+	    ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
 
 	*usable = 0;
 	if (rc)
@@ -270,7 +274,7 @@ out:
  */
 struct router {
 	const Cipulse__V1__Job *job;
-	struct ag_tail *tails;   /* [0..n_steps): the job's steps; [n_steps]: the job as a whole */
+	struct ag_tail *tails; /* [0..n_steps): the job's steps; [n_steps]: the job as a whole */
 	size_t ntails;
 	size_t cur;
 	struct cm_buf line;
@@ -396,11 +400,12 @@ static int job_log_tails(const struct ag_config *cfg, struct ag_gh *gh,
 			continue;
 		rc = ag_tail_finish(&rt.tails[i], secrets, &text, &truncated);
 		if (rc == CM_OK)
-			rc = ag_report_add_tail(r, job->id, step, text.data ? text.data : "", text.len,
-						rt.tails[i].total, truncated, 0, 0);
+			rc = ag_report_add_tail(r, job->id, step, text.data ? text.data : "",
+						text.len, rt.tails[i].total, truncated, 0, 0);
 		cm_buf_release(&text);
 		if (rc == CM_ETOOBIG) {
-			cm_log_warn("gather", "report log budget used up; left out job=%lld step=%d",
+			cm_log_warn("gather",
+				    "report log budget used up; left out job=%lld step=%d",
 				    (long long)job->id, step);
 			rc = CM_OK;
 		}
@@ -434,7 +439,8 @@ int ag_gather_run(const struct ag_config *cfg, const struct ag_secrets *secrets,
 		goto out;
 	}
 	self = find_job(jobs, cfg->job_id, cfg->runner_name);
-	json_array_foreach(jobs, i, j) {
+	json_array_foreach(jobs, i, j)
+	{
 		Cipulse__V1__Job *job;
 		const char *st = json_string_value(json_object_get(j, "status"));
 		const char *concl = json_string_value(json_object_get(j, "conclusion"));
@@ -449,8 +455,8 @@ int ag_gather_run(const struct ag_config *cfg, const struct ag_secrets *secrets,
 		if (rc)
 			goto out;
 		/* Only a finished job that ran has a log (skipped jobs never started). */
-		if (!st || strcmp(st, "completed") != 0 || (concl && strcmp(concl, "skipped") == 0) ||
-		    cfg->log_tail_lines == 0)
+		if (!st || strcmp(st, "completed") != 0 ||
+		    (concl && strcmp(concl, "skipped") == 0) || cfg->log_tail_lines == 0)
 			continue;
 		rc = job_log_tails(cfg, &gh, secrets, job, r, g);
 		if (rc)

@@ -12,9 +12,9 @@
 #include "report.h"
 
 struct ag_gather {
-	int api_failed;          /* the report is degraded: the API did not answer */
-	char why[512];           /* what went wrong, for the ::warning:: line */
-	long api_backoff_ms;     /* first back-off of the API client (0: default) */
+	int api_failed;		 /* the report is degraded: the API did not answer */
+	char why[512];		 /* what went wrong, for the ::warning:: line */
+	long api_backoff_ms;	 /* first back-off of the API client (0: default) */
 	long not_listed_wait_ms; /* first wait when the job is not listed yet (0: default 1 s) */
 };
 

@@ -14,8 +14,8 @@
 #include "cm_log.h"
 #include "cm_time.h"
 
-#define PAGE_MAX (16 * 1024 * 1024) /* one page of jobs JSON */
-#define MAX_PAGES 50                 /* 5000 jobs: far beyond GitHub's 256 per matrix */
+#define PAGE_MAX       (16 * 1024 * 1024) /* one page of jobs JSON */
+#define MAX_PAGES      50		  /* 5000 jobs: far beyond GitHub's 256 per matrix */
 #define BACKOFF_MAX_MS 4000
 
 /* Where a reply's body goes: JSON into a buffer, or logs into the caller's sink. */
@@ -28,7 +28,7 @@ struct sink {
 struct reply {
 	struct ag_gh *gh;
 	struct sink *sink;
-	struct cm_buf err;      /* start of an error body, for the log */
+	struct cm_buf err; /* start of an error body, for the log */
 	char link[2048];
 	char retry_after[32];
 	char remaining[32];
@@ -124,7 +124,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct reply *r = arg;
@@ -142,8 +141,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining,
-		      const char *reset, int64_t now_s, long backoff_ms)
+long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining, const char *reset,
+		      int64_t now_s, long backoff_ms)
 {
 	char *end;
 	long long v;
@@ -189,8 +188,8 @@ static int status_error(int status)
 }
 
 /* GETs url into sink, retrying within the budget. The final reply's Link into link. */
-static int request(struct ag_gh *gh, const char *url, struct sink *sink, int follow,
-		   char *link, size_t linksize)
+static int request(struct ag_gh *gh, const char *url, struct sink *sink, int follow, char *link,
+		   size_t linksize)
 {
 	long backoff = gh->backoff_ms;
 	int rc;
@@ -228,7 +227,8 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 		    curl_easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
 		    curl_easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
 		    curl_easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? (long)left : 5000L) ||
+		    curl_easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				     left < 5000 ? (long)left : 5000L) ||
 		    curl_easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, (long)left)) {
 			cm_buf_release(&r.err);
 			return CM_ENOMEM;
@@ -249,7 +249,8 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			return CM_OK;
 		}
 		if (cc != CURLE_OK)
-			snprintf(gh->last_error, sizeof(gh->last_error), "%s", curl_easy_strerror(cc));
+			snprintf(gh->last_error, sizeof(gh->last_error), "%s",
+				 curl_easy_strerror(cc));
 		else
 			snprintf(gh->last_error, sizeof(gh->last_error), "HTTP %ld", status);
 		cm_log_debug("github", "request failed url=%s status=%ld body=%.200s", url, status,
@@ -262,9 +263,10 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			return rc;
 		if (cm_time_mono_ms() + wait > gh->deadline - 200) {
 			if (status == 403 || status == 429) {
-				snprintf(gh->last_error, sizeof(gh->last_error),
-					 "rate limited (HTTP %ld); reset in %lds, beyond the time budget",
-					 status, (wait + 999) / 1000);
+				snprintf(
+				    gh->last_error, sizeof(gh->last_error),
+				    "rate limited (HTTP %ld); reset in %lds, beyond the time budget",
+				    status, (wait + 999) / 1000);
 				return CM_ETIMEDOUT;
 			}
 			return rc;
@@ -280,7 +282,6 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			backoff *= 2;
 	}
 }
-
 
 int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attempt, json_t **jobs)
 {

@@ -14,15 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 struct ag_gh {
-	void *curl;            /* CURL * */
-	void *headers;         /* struct curl_slist * */
-	char *api_url;         /* without a trailing slash */
-	int64_t deadline;      /* cm_time_mono_ms() at which the budget ends */
-	int last_status;       /* HTTP status of the last reply (0: none) */
-	char last_error[256];  /* why the last call failed, for the ::warning:: line */
-	long backoff_ms;       /* first back-off (tests shorten it) */
+	void *curl;	      /* CURL * */
+	void *headers;	      /* struct curl_slist * */
+	char *api_url;	      /* without a trailing slash */
+	int64_t deadline;     /* cm_time_mono_ms() at which the budget ends */
+	int last_status;      /* HTTP status of the last reply (0: none) */
+	char last_error[256]; /* why the last call failed, for the ::warning:: line */
+	long backoff_ms;      /* first back-off (tests shorten it) */
 };
 
 /* The token may be empty (public repositories). Returns 0 or CM_ENOMEM. */
@@ -44,14 +43,14 @@ struct ag_gh_sink {
 };
 
 /* Streams the plain-text log of a finished job into sink, following the redirect. */
-int ag_gh_job_log(struct ag_gh *gh, const char *repo, int64_t job_id, const struct ag_gh_sink *sink);
-
+int ag_gh_job_log(struct ag_gh *gh, const char *repo, int64_t job_id,
+		  const struct ag_gh_sink *sink);
 
 /*
  * How long to wait before retrying a reply, in ms, or -1 when it is not worth retrying.
  * retry_after and reset are header values or NULL; now_s is the current epoch second.
  */
-long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining,
-		      const char *reset, int64_t now_s, long backoff_ms);
+long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining, const char *reset,
+		      int64_t now_s, long backoff_ms);
 
 #endif

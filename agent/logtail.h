@@ -30,12 +30,12 @@ int ag_secrets_add(struct ag_secrets *s, const char *p, size_t n);
 void ag_secrets_release(struct ag_secrets *s);
 
 struct ag_tail {
-	struct cm_buf win;      /* the last bytes of the stream (raw) */
+	struct cm_buf win; /* the last bytes of the stream (raw) */
 	size_t max_lines;
 	size_t max_bytes;
-	int64_t total;          /* bytes fed so far: the original size */
-	int64_t dropped;        /* bytes dropped from the front of `win` */
-	struct cm_buf line;     /* start of the current line, for ::add-mask:: */
+	int64_t total;		  /* bytes fed so far: the original size */
+	int64_t dropped;	  /* bytes dropped from the front of `win` */
+	struct cm_buf line;	  /* start of the current line, for ::add-mask:: */
 	struct ag_secrets *masks; /* not owned; NULL: ::add-mask:: is not tracked */
 };
 

@@ -78,7 +78,8 @@ static int mode_exec(const struct ag_config *cfg, const char *spool_dir, int arg
 	if (rest < argc && strcmp(argv[rest], "--") == 0)
 		rest++;
 	if (rest >= argc) {
-		fprintf(stderr, "cipulse-agent: exec needs a command: cipulse-agent exec -- CMD ARGS...\n");
+		fprintf(stderr,
+			"cipulse-agent: exec needs a command: cipulse-agent exec -- CMD ARGS...\n");
 		return EXIT_MISUSE;
 	}
 	return ag_exec_run(cfg, spool_dir, argv + rest, secrets);
@@ -96,14 +97,15 @@ static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
 	rc = ag_flush(cfg, spool_dir, cfg->send_budget_ms, &sent, &left, &dropped);
 	ag_send_global_shutdown();
 	if (rc) {
-		snprintf(msg, sizeof(msg), "could not read the spool %s: %s", spool_dir, cm_strerror(rc));
+		snprintf(msg, sizeof(msg), "could not read the spool %s: %s", spool_dir,
+			 cm_strerror(rc));
 		warn_line(msg);
 		return cfg->strict ? 1 : 0;
 	}
 	cm_log_info("main", "flush done sent=%d left=%d dropped=%d", sent, left, dropped);
 	if (left || dropped) {
-		snprintf(msg, sizeof(msg), "%d spooled report(s) not delivered yet, %d dropped", left,
-			 dropped);
+		snprintf(msg, sizeof(msg), "%d spooled report(s) not delivered yet, %d dropped",
+			 left, dropped);
 		warn_line(msg);
 	}
 	return cfg->strict && (left || dropped) ? 1 : 0;
@@ -113,7 +115,7 @@ static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
 static int mode_report(const struct ag_config *cfg, const char *mode, const char *spool_dir,
 		       const struct ag_secrets *secrets)
 {
-	int pmode = strcmp(mode, "run") == 0    ? CIPULSE__V1__AGENT_MODE__AGENT_MODE_RUN
+	int pmode = strcmp(mode, "run") == 0	? CIPULSE__V1__AGENT_MODE__AGENT_MODE_RUN
 		    : strcmp(mode, "hook") == 0 ? CIPULSE__V1__AGENT_MODE__AGENT_MODE_HOOK
 						: CIPULSE__V1__AGENT_MODE__AGENT_MODE_REPORT;
 	int64_t t0 = cm_time_mono_ms();
@@ -170,7 +172,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	/* Its tails are in the report now, delivered or spooled: do not send them twice. */
 	if (d == AG_SENT || d == AG_SPOOLED)
 		ag_exec_remove(&recs);
-	/* The collector is back: send what earlier runs spooled, with what is left of the budget. */
+	/* The collector is back: send what earlier runs spooled, with what is left of the budget.
+	 */
 	if (d == AG_SENT) {
 		long left = cfg->send_budget_ms - (long)(cm_time_mono_ms() - t0);
 		int sent, rest, dropped;
@@ -230,12 +233,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (rest < argc) {
-		fprintf(stderr, "cipulse-agent: unexpected argument \"%s\" (see --help)\n", argv[rest]);
+		fprintf(stderr, "cipulse-agent: unexpected argument \"%s\" (see --help)\n",
+			argv[rest]);
 		code = EXIT_MISUSE;
 		goto out;
 	}
 	if (!cfg.collector || !*cfg.collector) {
-		fprintf(stderr, "cipulse-agent: no collector set (CIPULSE_COLLECTOR or --collector)\n");
+		fprintf(stderr,
+			"cipulse-agent: no collector set (CIPULSE_COLLECTOR or --collector)\n");
 		code = EXIT_MISUSE;
 		goto out;
 	}

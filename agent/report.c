@@ -74,8 +74,7 @@ int ag_report_init(struct ag_report *r, const struct ag_config *cfg, int mode)
 	h->run->id = cfg->github_run_id;
 	h->run->attempt = (int32_t)cfg->github_run_attempt;
 	h->run->number = cfg->github_run_number;
-	if ((rc = set_str(&h->report_id, uuid)) ||
-	    (rc = set_str(&h->agent_version, AG_VERSION)) ||
+	if ((rc = set_str(&h->report_id, uuid)) || (rc = set_str(&h->agent_version, AG_VERSION)) ||
 	    (rc = set_str(&h->repository->full_name, cfg->github_repository)) ||
 	    (rc = set_str(&h->repository->server_url, cfg->github_server_url)) ||
 	    (rc = set_str(&h->workflow->name, cfg->github_workflow)) ||
@@ -87,8 +86,7 @@ int ag_report_init(struct ag_report *r, const struct ag_config *cfg, int mode)
 	    (rc = set_str(&h->run->actor, cfg->github_actor)) ||
 	    (rc = set_str(&h->run->html_url, cfg->github_run_id ? url : "")) ||
 	    /* The run's status is not known from inside a job: leave it to webhooks/the poller. */
-	    (rc = set_str(&h->run->status, "")) ||
-	    (rc = set_str(&h->run->conclusion, "")))
+	    (rc = set_str(&h->run->status, "")) || (rc = set_str(&h->run->conclusion, "")))
 		return rc;
 	return CM_OK;
 }
@@ -313,8 +311,7 @@ int ag_job_from_env(const struct ag_config *cfg, int64_t id, const char *conclus
 	    (rc = set_str(&job->status, conclusion && *conclusion ? "completed" : "")) ||
 	    (rc = set_str(&job->conclusion, conclusion)) ||
 	    (rc = set_str(&job->runner_name, cfg->runner_name)) ||
-	    (rc = set_str(&job->html_url, "")) ||
-	    (rc = set_str(&job->runner_os, cfg->runner_os)) ||
+	    (rc = set_str(&job->html_url, "")) || (rc = set_str(&job->runner_os, cfg->runner_os)) ||
 	    (rc = set_str(&job->runner_arch, cfg->runner_arch))) {
 		msg_free(job);
 		return rc;
@@ -345,7 +342,8 @@ int32_t ag_job_step_at(const Cipulse__V1__Job *job, int64_t start, int64_t end)
 
 	for (size_t i = 0; i < job->n_steps; i++) {
 		const Cipulse__V1__Step *s = job->steps[i];
-		int64_t s0 = s->started_at, s1 = s->completed_at ? s->completed_at : INT64_MAX, miss;
+		int64_t s0 = s->started_at, s1 = s->completed_at ? s->completed_at : INT64_MAX,
+			miss;
 
 		/*
 		 * Step times have one-second resolution: allow the interval to stick out by up to a
@@ -460,8 +458,7 @@ int ag_frames_next(const char *data, size_t size, size_t *off, const char **msg,
 	return 1;
 }
 
-int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize,
-			int64_t *repo_id)
+int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize, int64_t *repo_id)
 {
 	Cipulse__V1__ReportChunk *c;
 	const char *msg;

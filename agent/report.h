@@ -25,7 +25,7 @@
 struct ag_rtail {
 	int64_t job_id;
 	int32_t step;
-	char *text;           /* sanitized, masked UTF-8 */
+	char *text; /* sanitized, masked UTF-8 */
 	size_t len;
 	int64_t original_size;
 	int truncated;
@@ -94,7 +94,6 @@ int ag_frames_next(const char *data, size_t size, size_t *off, const char **msg,
  * Checks frames and copies the header's report_id into out, and its repository id into
  * *repo_id when repo_id is not NULL (0 when the header has none).
  */
-int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize,
-			int64_t *repo_id);
+int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize, int64_t *repo_id);
 
 #endif

@@ -18,9 +18,9 @@
 #include "cm_log.h"
 #include "cm_time.h"
 
-#define METHOD "/cipulse.v1.Collector/Report"
+#define METHOD	"/cipulse.v1.Collector/Report"
 #define ACK_MAX 65536
-#define CA_MAX (1024 * 1024)
+#define CA_MAX	(1024 * 1024)
 
 enum { TAG_STATUS = 1, TAG_OP = 2 };
 
@@ -45,9 +45,22 @@ static void sleep_ms(long ms)
 static const char *status_name(grpc_status_code s)
 {
 	static const char *const names[] = {
-		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-		"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-		"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+		"OK",
+		"CANCELLED",
+		"UNKNOWN",
+		"INVALID_ARGUMENT",
+		"DEADLINE_EXCEEDED",
+		"NOT_FOUND",
+		"ALREADY_EXISTS",
+		"PERMISSION_DENIED",
+		"RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION",
+		"ABORTED",
+		"OUT_OF_RANGE",
+		"UNIMPLEMENTED",
+		"INTERNAL",
+		"UNAVAILABLE",
+		"DATA_LOSS",
 		"UNAUTHENTICATED",
 	};
 
@@ -90,7 +103,8 @@ static int status_error(grpc_status_code s)
 static int wait_tag(grpc_completion_queue *cq, intptr_t want, int done[3], int ok[3])
 {
 	while (!done[want]) {
-		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		intptr_t tag = (intptr_t)ev.tag;
 
 		if (ev.type != GRPC_OP_COMPLETE || tag < 1 || tag > 2)
@@ -105,7 +119,7 @@ static int wait_tag(grpc_completion_queue *cq, intptr_t want, int done[3], int o
 static int start_op(grpc_call *call, grpc_op *ops, size_t n, intptr_t tag)
 {
 	return grpc_call_start_batch(call, ops, n, (void *)tag, NULL) == GRPC_CALL_OK ? CM_OK
-										     : CM_EPROTO;
+										      : CM_EPROTO;
 }
 
 static int parse_ack(grpc_byte_buffer *bb, struct ag_ack *ack)
@@ -118,7 +132,8 @@ static int parse_ack(grpc_byte_buffer *bb, struct ag_ack *ack)
 		return CM_EPROTO;
 	rc = cm_grpc_bb_read(bb, &b);
 	if (rc == CM_OK) {
-		a = cipulse__v1__report_ack__unpack(NULL, b.len, (const uint8_t *)(b.data ? b.data : ""));
+		a = cipulse__v1__report_ack__unpack(NULL, b.len,
+						    (const uint8_t *)(b.data ? b.data : ""));
 		rc = a ? CM_OK : CM_EPROTO;
 	}
 	if (a) {
@@ -267,12 +282,17 @@ static grpc_channel *channel_new(const struct ag_send_opts *o, char *why, size_t
 	 * the connection private to this channel.
 	 */
 	args[0] = (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_RETRIES, { .integer = 0 } };
-	args[1] = (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+	args[1] = (grpc_arg){ GRPC_ARG_INTEGER,
+			      GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 			      { .integer = 100 } };
-	args[2] = (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, { .integer = 100 } };
-	args[3] = (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, { .integer = 1000 } };
-	args[4] = (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, { .integer = 1 } };
-	args[5] = (grpc_arg){ GRPC_ARG_STRING, GRPC_ARG_PRIMARY_USER_AGENT_STRING,
+	args[2] =
+	    (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, { .integer = 100 } };
+	args[3] =
+	    (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, { .integer = 1000 } };
+	args[4] =
+	    (grpc_arg){ GRPC_ARG_INTEGER, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, { .integer = 1 } };
+	args[5] = (grpc_arg){ GRPC_ARG_STRING,
+			      GRPC_ARG_PRIMARY_USER_AGENT_STRING,
 			      { .string = (char *)"cipulse-agent/" AG_VERSION } };
 	if (tls) {
 		const char *pem = NULL;
@@ -281,7 +301,8 @@ static grpc_channel *channel_new(const struct ag_send_opts *o, char *why, size_t
 			if (cm_buf_read_file(&roots, o->tls_ca) == CM_OK)
 				pem = cm_buf_str(&roots);
 			if (!pem) {
-				snprintf(why, whysize, "could not read CIPULSE_TLS_CA file \"%s\"", o->tls_ca);
+				snprintf(why, whysize, "could not read CIPULSE_TLS_CA file \"%s\"",
+					 o->tls_ca);
 				cm_buf_release(&roots);
 				return NULL;
 			}

@@ -16,10 +16,10 @@
 
 struct ag_send_opts {
 	const char *collector; /* host:port, grpc://host:port or grpcs://host:port */
-	int tls;               /* TLS even without grpcs:// */
+	int tls;	       /* TLS even without grpcs:// */
 	const char *tls_ca;    /* PEM file of roots, or NULL/"" for the defaults */
 	const char *token;     /* ingest token, or NULL/"" */
-	long budget_ms;        /* no new attempt starts after this */
+	long budget_ms;	       /* no new attempt starts after this */
 	long rpc_timeout_ms;   /* deadline of each attempt */
 };
 
@@ -27,7 +27,7 @@ struct ag_ack {
 	char report_id[64];
 	int duplicate;
 	int jobs, steps, logs;
-	int attempts;          /* calls made */
+	int attempts; /* calls made */
 };
 
 void ag_send_global_init(void);

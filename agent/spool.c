@@ -83,7 +83,8 @@ int ag_spool_write_atomic(const char *dir, const char *name, const void *data, s
 	char tmp[4096], final[4096];
 	int fd, rc, dfd, saved;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/.tmp-%d-%s", dir, (int)getpid(), name) >= (int)sizeof(tmp) ||
+	if (snprintf(tmp, sizeof(tmp), "%s/.tmp-%d-%s", dir, (int)getpid(), name) >=
+		(int)sizeof(tmp) ||
 	    snprintf(final, sizeof(final), "%s/%s", dir, name) >= (int)sizeof(final))
 		return CM_ETOOBIG;
 	rc = ag_mkdirs(dir);
@@ -273,7 +274,8 @@ static int enforce_cap(const char *spool, long max_bytes, const char *keep, int 
 		if (strcmp(v[i].path, keep) == 0)
 			continue;
 		if (unlink(v[i].path) == 0 || errno == ENOENT) {
-			cm_log_warn("spool", "spool over its size limit; dropped the oldest report file=%s",
+			cm_log_warn("spool",
+				    "spool over its size limit; dropped the oldest report file=%s",
 				    v[i].path);
 			total -= v[i].size;
 			(*dropped)++;
@@ -410,8 +412,7 @@ int ag_spool_clean(const char *spool)
 	return removed;
 }
 
-int ag_spool_open(const char *dir, const char *name, struct cm_buf *out, int *fd,
-		  int64_t *repo_id)
+int ag_spool_open(const char *dir, const char *name, struct cm_buf *out, int *fd, int64_t *repo_id)
 {
 	char path[4096], chunk[16384], id[64];
 	ssize_t r;
@@ -465,8 +466,8 @@ void ag_spool_done(const char *dir, const char *name, int fd, int remove)
 	if (remove) {
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		if (unlink(path) && errno != ENOENT)
-			cm_log_warn("spool", "could not delete a delivered report file=%s: %s", name,
-				    strerror(errno));
+			cm_log_warn("spool", "could not delete a delivered report file=%s: %s",
+				    name, strerror(errno));
 	}
 	if (fd >= 0)
 		close(fd);

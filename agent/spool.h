@@ -24,7 +24,7 @@
 
 #include "cm_buf.h"
 
-#define AG_SPOOL_MAGIC  "CPSPOOL1"
+#define AG_SPOOL_MAGIC	"CPSPOOL1"
 #define AG_SPOOL_SUFFIX ".cpr"
 
 /* mkdir -p with mode 0700 for the directories it creates. */
@@ -72,8 +72,7 @@ void ag_spool_names_free(char **names, size_t n);
  * locked descriptor: pass it to ag_spool_done. *repo_id (when not NULL) receives the
  * repository id of the report's header.
  */
-int ag_spool_open(const char *dir, const char *name, struct cm_buf *out, int *fd,
-		  int64_t *repo_id);
+int ag_spool_open(const char *dir, const char *name, struct cm_buf *out, int *fd, int64_t *repo_id);
 /* Deletes a file that ag_spool_open found damaged, with a warning. */
 void ag_spool_drop_damaged(const char *dir, const char *name);
 /* Deletes the file when `remove` (it was delivered), then unlocks it. */

@@ -41,25 +41,26 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: cipulsed [options] [command]\n"
-		"\n"
-		"The cipulse collector: receives agent reports (gRPC) and GitHub webhooks, polls the\n"
-		"GitHub API, stores runs in PostgreSQL, serves the REST API, /metrics and the\n"
-		"dashboard.\n"
-		"\n"
-		"commands:\n"
-		"  serve                       run the collector (default)\n"
-		"  migrate                     apply database migrations and exit\n"
-		"  token create --kind KIND [--repo owner/name] [--description TEXT]\n"
-		"                              create an API token (kind: ingest, admin, read) and\n"
-		"                              print it; ingest tokens need --repo\n"
-		"%s"
-		"  config-doc                  print the settings below as a Markdown table\n"
-		"  version                     print the version\n"
-		"\n"
-		"options (each also settable by its environment variable):\n",
-		col_extra_commands_help());
+	fprintf(
+	    out,
+	    "usage: cipulsed [options] [command]\n"
+	    "\n"
+	    "The cipulse collector: receives agent reports (gRPC) and GitHub webhooks, polls the\n"
+	    "GitHub API, stores runs in PostgreSQL, serves the REST API, /metrics and the\n"
+	    "dashboard.\n"
+	    "\n"
+	    "commands:\n"
+	    "  serve                       run the collector (default)\n"
+	    "  migrate                     apply database migrations and exit\n"
+	    "  token create --kind KIND [--repo owner/name] [--description TEXT]\n"
+	    "                              create an API token (kind: ingest, admin, read) and\n"
+	    "                              print it; ingest tokens need --repo\n"
+	    "%s"
+	    "  config-doc                  print the settings below as a Markdown table\n"
+	    "  version                     print the version\n"
+	    "\n"
+	    "options (each also settable by its environment variable):\n",
+	    col_extra_commands_help());
 	cm_config_help(out, col_config_opts, col_config_nopts);
 }
 
@@ -130,7 +131,8 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(argv[i], "--description"))
 			slot = &desc;
 		if (!slot || i + 1 >= argc) {
-			fprintf(stderr, "cipulsed: token create: unknown or incomplete option \"%s\"\n",
+			fprintf(stderr,
+				"cipulsed: token create: unknown or incomplete option \"%s\"\n",
 				argv[i]);
 			return 2;
 		}
@@ -149,7 +151,8 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 	rc = col_token_create(conn, k, repo, desc, token);
 	col_db_release(ctx->db, conn);
 	if (rc) {
-		fprintf(stderr, "cipulsed: could not create the token: %s (run `cipulsed migrate`?)\n",
+		fprintf(stderr,
+			"cipulsed: could not create the token: %s (run `cipulsed migrate`?)\n",
 			cm_strerror(rc));
 		return 1;
 	}

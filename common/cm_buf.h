@@ -20,7 +20,10 @@ struct cm_buf {
 	size_t max;
 };
 
-#define CM_BUF_INIT(maxsize) { NULL, 0, 0, (maxsize) }
+#define CM_BUF_INIT(maxsize)                                                                       \
+	{                                                                                          \
+		NULL, 0, 0, (maxsize)                                                              \
+	}
 
 void cm_buf_init(struct cm_buf *b, size_t max);
 /* Frees the contents; the buffer may be used again afterwards. */
@@ -36,9 +39,9 @@ int cm_buf_add(struct cm_buf *b, const void *p, size_t n) CM_MUST_CHECK;
 int cm_buf_adds(struct cm_buf *b, const char *s) CM_MUST_CHECK;
 int cm_buf_addc(struct cm_buf *b, char c) CM_MUST_CHECK;
 int cm_buf_addf(struct cm_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3))) CM_MUST_CHECK;
+    __attribute__((format(printf, 2, 3))) CM_MUST_CHECK;
 int cm_buf_vaddf(struct cm_buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0))) CM_MUST_CHECK;
+    __attribute__((format(printf, 2, 0))) CM_MUST_CHECK;
 /* Makes sure `n` more bytes fit without reallocating. */
 int cm_buf_reserve(struct cm_buf *b, size_t n) CM_MUST_CHECK;
 /* Drops everything after the first `len` bytes. */

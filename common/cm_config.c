@@ -53,7 +53,8 @@ static int in_choices(const char *choices, const char *v, size_t vlen)
 
 static int parse_bool(const char *v, int *out)
 {
-	if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+	if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on"))
 		*out = 1;
 	else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
 		 !strcasecmp(v, "off") || !*v)
@@ -156,7 +157,8 @@ static int set_value(const struct cm_opt *o, void *cfg, const char *v, const cha
 	if (why) {
 		opt_name(o, name, sizeof(name));
 		if (o->flags & CM_OPT_SECRET)
-			rc = cm_buf_addf(err, "invalid value for %s (from %s): %s", name, from, why);
+			rc =
+			    cm_buf_addf(err, "invalid value for %s (from %s): %s", name, from, why);
 		else
 			rc = cm_buf_addf(err, "invalid value \"%s\" for %s (from %s): %s", v, name,
 					 from, why);
@@ -169,8 +171,8 @@ static int set_value(const struct cm_opt *o, void *cfg, const char *v, const cha
 	return CM_OK;
 }
 
-int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, char **argv,
-		   int *argi, int *help, struct cm_buf *err)
+int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, char **argv, int *argi,
+		   int *help, struct cm_buf *err)
 {
 	char name[160];
 	int rc, i;
@@ -211,7 +213,8 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		eq = strchr(a, '=');
 		len = eq ? (size_t)(eq - a) : strlen(a);
 		for (k = 0; k < n; k++) {
-			if (opts[k].flag && strlen(opts[k].flag) == len && !strncmp(opts[k].flag, a, len))
+			if (opts[k].flag && strlen(opts[k].flag) == len &&
+			    !strncmp(opts[k].flag, a, len))
 				break;
 		}
 		if (k == n) {
@@ -225,7 +228,8 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		} else if (i + 1 < argc) {
 			val = argv[++i];
 		} else {
-			rc = refuse(err, "option %s needs a value", opt_name(&opts[k], name, sizeof(name)));
+			rc = refuse(err, "option %s needs a value",
+				    opt_name(&opts[k], name, sizeof(name)));
 			goto out;
 		}
 		rc = set_value(&opts[k], cfg, val, "command line", err);
@@ -284,7 +288,8 @@ void cm_config_help(FILE *out, const struct cm_opt *opts, size_t n)
 		fprintf(out, "  %-30s %s\n", left, o->help);
 		detail[0] = '\0';
 		if (o->flag && o->env)
-			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; env %s", o->env);
+			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; env %s",
+					o->env);
 		if (o->def && *o->def && !(o->flags & CM_OPT_SECRET))
 			len += snprintf(detail + len, sizeof(detail) - (size_t)len, "; default %s",
 					o->def);

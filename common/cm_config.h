@@ -15,13 +15,13 @@
 #include "cm_buf.h"
 
 enum cm_opt_type {
-	CM_OPT_STRING,   /* char * (strdup'ed; freed by cm_config_free) */
-	CM_OPT_INT,      /* long, within [min, max] */
-	CM_OPT_BOOL,     /* int 0/1; accepts 1/0, true/false, yes/no, on/off; a bare flag sets 1 */
+	CM_OPT_STRING,	 /* char * (strdup'ed; freed by cm_config_free) */
+	CM_OPT_INT,	 /* long, within [min, max] */
+	CM_OPT_BOOL,	 /* int 0/1; accepts 1/0, true/false, yes/no, on/off; a bare flag sets 1 */
 	CM_OPT_DURATION, /* long milliseconds; "500ms", "30s", "5m", "2h", "7d" */
-	CM_OPT_ENUM,     /* char *, one of the '|'-separated `choices` */
-	CM_OPT_ADDR,     /* char *, "host:port" (port 0..65535) */
-	CM_OPT_URL,      /* char *, must start with a scheme from `choices` ("http|https") */
+	CM_OPT_ENUM,	 /* char *, one of the '|'-separated `choices` */
+	CM_OPT_ADDR,	 /* char *, "host:port" (port 0..65535) */
+	CM_OPT_URL,	 /* char *, must start with a scheme from `choices` ("http|https") */
 };
 
 enum {
@@ -30,12 +30,12 @@ enum {
 };
 
 struct cm_opt {
-	const char *flag;    /* long flag without the dashes, e.g. "database-url"; NULL: env only */
-	const char *env;     /* environment variable, or NULL: flag only */
+	const char *flag; /* long flag without the dashes, e.g. "database-url"; NULL: env only */
+	const char *env;  /* environment variable, or NULL: flag only */
 	enum cm_opt_type type;
 	const char *def;     /* default, as text; NULL: none */
-	size_t offset;       /* offsetof(settings struct, field) */
-	long min, max;       /* bounds for CM_OPT_INT / CM_OPT_DURATION (ms); both 0: unbounded */
+	size_t offset;	     /* offsetof(settings struct, field) */
+	long min, max;	     /* bounds for CM_OPT_INT / CM_OPT_DURATION (ms); both 0: unbounded */
 	const char *choices; /* CM_OPT_ENUM values, CM_OPT_URL schemes */
 	unsigned flags;
 	const char *help;
@@ -46,8 +46,8 @@ struct cm_opt {
  * "--"; *argi receives the index of that argument (argc when none). `--help`/`-h` sets *help.
  * On error returns CM_EINVAL and writes one line naming the setting into err.
  */
-int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, char **argv,
-		   int *argi, int *help, struct cm_buf *err);
+int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, char **argv, int *argi,
+		   int *help, struct cm_buf *err);
 /* Frees the strings cm_config_load allocated. */
 void cm_config_free(const struct cm_opt *opts, size_t n, void *cfg);
 /* Prints the options, their env vars, defaults and help text. */

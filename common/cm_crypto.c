@@ -62,7 +62,7 @@ int cm_hmac_sha256_verify(const char *secret, const void *body, size_t n, const 
 int cm_random_token(const char *prefix, char *out, size_t size)
 {
 	static const char alphabet[] =
-		"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	size_t plen = strlen(prefix), i = 0;
 
 	if (size < plen + 41)

@@ -15,7 +15,8 @@ int cm_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
 int cm_hmac_sha256_verify(const char *secret, const void *body, size_t n, const char *header);
 /* "sha256=<hex>" of HMAC-SHA256(secret, body) into out (72 bytes with the NUL). */
 void cm_hmac_sha256_header(const char *secret, const void *body, size_t n, char out[72]);
-/* A new random token: prefix followed by 40 base62 characters (~238 bits). out >= strlen(prefix)+41. */
+/* A new random token: prefix followed by 40 base62 characters (~238 bits). out >=
+ * strlen(prefix)+41. */
 int cm_random_token(const char *prefix, char *out, size_t size);
 /* A random UUID v4 string into out (37 bytes). */
 int cm_random_uuid(char out[37]);

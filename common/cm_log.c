@@ -68,7 +68,8 @@ void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...
 		     cm_json_add_string(&line, msg) || cm_buf_adds(&line, "}\n");
 	else
 		rc = cm_buf_addf(&line, "%s %-5s %s: %s\n", ts, level_names[level], component, msg);
-	/* A line that could not be built whole is not written: half a JSON object breaks parsers. */
+	/* A line that could not be built whole is not written: half a JSON object breaks parsers.
+	 */
 	if (rc)
 		cm_buf_reset(&line);
 	/* One write per line so that lines from several threads never interleave. */

@@ -19,11 +19,11 @@ int cm_log_parse_format(const char *s, enum cm_log_format *out);
 int cm_log_enabled(enum cm_log_level level);
 
 void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define cm_log_debug(comp, ...) cm_log(CM_LOG_DEBUG, comp, __VA_ARGS__)
-#define cm_log_info(comp, ...) cm_log(CM_LOG_INFO, comp, __VA_ARGS__)
-#define cm_log_warn(comp, ...) cm_log(CM_LOG_WARN, comp, __VA_ARGS__)
+#define cm_log_info(comp, ...)	cm_log(CM_LOG_INFO, comp, __VA_ARGS__)
+#define cm_log_warn(comp, ...)	cm_log(CM_LOG_WARN, comp, __VA_ARGS__)
 #define cm_log_error(comp, ...) cm_log(CM_LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

@@ -87,7 +87,8 @@ int cm_time_parse_iso8601(const char *s, int64_t *ms)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		sign = *p == '-' ? -1 : 1;
-		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+		    om > 59)
 			return CM_EINVAL;
 		p += 6;
 	} else {
@@ -96,7 +97,9 @@ int cm_time_parse_iso8601(const char *s, int64_t *ms)
 	if (*p)
 		return CM_EINVAL;
 	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) -
-	       sign * (oh * 3600 + om * 60)) * 1000 + frac;
+	       sign * (oh * 3600 + om * 60)) *
+		  1000 +
+	      frac;
 	return CM_OK;
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential pkg-config clang libclang-rt-14-dev
+  build-essential pkg-config clang clang-format libclang-rt-14-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   libpq-dev postgresql-15 postgresql-contrib
   libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev

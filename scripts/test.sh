@@ -14,6 +14,9 @@ export PYTHONDONTWRITEBYTECODE=1
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
+step "format (make format-check: clang-format --dry-run with .clang-format)"
+make -s format-check
+
 step "build (warnings are errors)"
 make -j"$jobs" WERROR=1 all
 

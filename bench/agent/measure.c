@@ -57,8 +57,10 @@ int main(int argc, char **argv)
 		 ru.ru_stime.tv_usec;
 	wall_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	out = fopen(argv[1], "w");
-	if (!out || fprintf(out, "cpu_us=%ld wall_us=%ld maxrss_kb=%ld\n", cpu_us, wall_us,
-			    ru.ru_maxrss) < 0 || fclose(out)) {
+	if (!out ||
+	    fprintf(out, "cpu_us=%ld wall_us=%ld maxrss_kb=%ld\n", cpu_us, wall_us, ru.ru_maxrss) <
+		0 ||
+	    fclose(out)) {
 		perror("measure: write result");
 		return 2;
 	}

@@ -108,7 +108,7 @@ static size_t build_report(int i, grpc_byte_buffer **out, char *logbuf)
 	Cipulse__V1__Step *steps = calloc((size_t)nsteps, sizeof(*steps));
 	Cipulse__V1__Step **sp = calloc((size_t)nsteps, sizeof(*sp));
 	char rid[64];
-	char *labels[1] = {"ubuntu-latest"};
+	char *labels[1] = { "ubuntu-latest" };
 	int64_t rn = run_base + i, t0 = t_origin;
 	size_t n = 0;
 
@@ -407,24 +407,25 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 		       "FROM STDIN",
 		       &b);
 	for (int i = first; ok && i < first + count; i++)
-		must(cm_buf_addf(&b, "bench-%" PRId64 "\t%d\t%" PRId64 "\t1\tbench\tagent\t%d\t%d\t%d\n",
-			    run_base + i, REPO_ID, run_base + i, njobs, njobs * nsteps,
-			    njobs * nsteps));
+		must(cm_buf_addf(
+		    &b, "bench-%" PRId64 "\t%d\t%" PRId64 "\t1\tbench\tagent\t%d\t%d\t%d\n",
+		    run_base + i, REPO_ID, run_base + i, njobs, njobs * nsteps, njobs * nsteps));
 	ok = ok && copy_rows(pg,
 			     "COPY reports (report_id, repo_id, run_id, run_attempt, "
 			     "agent_version, mode, jobs, steps, logs) FROM STDIN",
 			     &b);
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
-			must(cm_buf_addf(&b,
-				    "%d\t%" PRId64 "\t%" PRId64 "\t1\tjob %d\tcompleted\tsuccess\t",
-				    REPO_ID, job_id_of(run_base + i, j), run_base + i, j));
+			must(cm_buf_addf(
+			    &b, "%d\t%" PRId64 "\t%" PRId64 "\t1\tjob %d\tcompleted\tsuccess\t",
+			    REPO_ID, job_id_of(run_base + i, j), run_base + i, j));
 			ts(&b, t0);
 			must(cm_buf_addc(&b, '\t'));
 			ts(&b, t0 + 1500);
 			must(cm_buf_addc(&b, '\t'));
 			ts(&b, t0 + 500000);
-			must(cm_buf_adds(&b, "\trunner-1\tLinux\tX64\t{ubuntu-latest}\t\\N\t{agent}\n"));
+			must(cm_buf_adds(
+			    &b, "\trunner-1\tLinux\tX64\t{ubuntu-latest}\t\\N\t{agent}\n"));
 		}
 	}
 	ok = ok && copy_rows(pg,
@@ -435,9 +436,9 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 	for (int i = first; ok && i < first + count; i++) {
 		for (int j = 0; j < njobs; j++) {
 			for (int s = 0; s < nsteps; s++) {
-				must(cm_buf_addf(&b,
-					    "%d\t%" PRId64 "\t%d\tRun make\tcompleted\tsuccess\t",
-					    REPO_ID, job_id_of(run_base + i, j), s + 1));
+				must(cm_buf_addf(
+				    &b, "%d\t%" PRId64 "\t%d\tRun make\tcompleted\tsuccess\t",
+				    REPO_ID, job_id_of(run_base + i, j), s + 1));
 				ts(&b, t0 + 2000 + s * 1000);
 				must(cm_buf_addc(&b, '\t'));
 				ts(&b, t0 + 2900 + s * 1000);
@@ -454,7 +455,7 @@ static int copy_batch(PGconn *pg, int first, int count, char *logbuf, int64_t wf
 			for (int s = 0; s < nsteps; s++) {
 				make_log(logbuf, j, s + 1);
 				must(cm_buf_addf(&b, "%d\t%" PRId64 "\t%d\t", REPO_ID,
-					    job_id_of(run_base + i, j), s + 1));
+						 job_id_of(run_base + i, j), s + 1));
 				copy_text(&b, logbuf);
 				must(cm_buf_addf(&b, "\t%d\tt\t\\N\tagent\n", log_bytes * 4));
 			}

@@ -96,16 +96,19 @@ static int text_part(struct cm_buf *b, const struct col_alert_msg *m)
 		rc = cm_buf_addf(b, "Branch:     %s\n", m->branch);
 	if (!rc && m->run_id)
 		rc = cm_buf_addf(b, "%s #%lld%s%s\n",
-				 !strcmp(m->event, "resolve") ? "Fixed by:   run" : "Run:        run",
+				 !strcmp(m->event, "resolve") ? "Fixed by:   run"
+							      : "Run:        run",
 				 (long long)(m->run_number ? m->run_number : m->run_id),
 				 m->conclusion ? ", " : "", m->conclusion ? m->conclusion : "");
 	if (!rc && *sha)
-		rc = cm_buf_addf(b, "Commit:     %s %s\n", sha, m->head_message ? m->head_message : "");
+		rc = cm_buf_addf(b, "Commit:     %s %s\n", sha,
+				 m->head_message ? m->head_message : "");
 	if (!rc && m->actor)
 		rc = cm_buf_addf(b, "Actor:      %s\n", m->actor);
 	for (int i = 0; !rc && i < m->njobs; i++) {
 		rc = cm_buf_addf(b, "\nJob %s failed%s%s\n", m->jobs[i].name ? m->jobs[i].name : "",
-				 m->jobs[i].step ? " at step " : "", m->jobs[i].step ? m->jobs[i].step : "");
+				 m->jobs[i].step ? " at step " : "",
+				 m->jobs[i].step ? m->jobs[i].step : "");
 		if (!rc && m->jobs[i].log_tail)
 			rc = cm_buf_addf(b, "----\n%s\n----\n", m->jobs[i].log_tail);
 	}
@@ -252,21 +255,26 @@ static int compose(struct cm_buf *mail, const struct col_config *cfg, const char
 	else if (!rc)
 		rc = cm_buf_addf(mail, "Message-ID: <cipulse.test-%s@%s>\r\n", nonce, domain);
 	if (!rc && m->alert_id && strcmp(m->event, "open"))
-		rc = cm_buf_addf(mail, "In-Reply-To: <cipulse.alert-%lld.open@%s>\r\n"
+		rc = cm_buf_addf(mail,
+				 "In-Reply-To: <cipulse.alert-%lld.open@%s>\r\n"
 				 "References: <cipulse.alert-%lld.open@%s>\r\n",
 				 (long long)m->alert_id, domain, (long long)m->alert_id, domain);
 	if (!rc)
-		rc = cm_buf_addf(mail, "MIME-Version: 1.0\r\n"
+		rc = cm_buf_addf(mail,
+				 "MIME-Version: 1.0\r\n"
 				 "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
 				 "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-				 "Content-Transfer-Encoding: base64\r\n\r\n", boundary, boundary);
+				 "Content-Transfer-Encoding: base64\r\n\r\n",
+				 boundary, boundary);
 	if (!rc)
 		rc = text_part(&text, m);
 	if (!rc)
 		rc = add_base64(mail, text.data, text.len, 1);
 	if (!rc)
-		rc = cm_buf_addf(mail, "\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
-				 "Content-Transfer-Encoding: base64\r\n\r\n", boundary);
+		rc = cm_buf_addf(mail,
+				 "\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+				 "Content-Transfer-Encoding: base64\r\n\r\n",
+				 boundary);
 	if (!rc)
 		rc = html_part(&html, m);
 	if (!rc)

@@ -36,14 +36,13 @@ double col_alert_max_age_s(void)
 static int env_channel(struct col_conn *c, const char *name, const char *kind, const char *target)
 {
 	static const char upsert[] =
-		"INSERT INTO notification_channels AS t (name, kind, target, origin) "
-		"VALUES ($1, $2, $3, 'env') ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
-		"target = EXCLUDED.target, origin = 'env', enabled = true "
-		"WHERE (t.kind, t.target, t.origin, t.enabled) IS DISTINCT FROM "
-		"(EXCLUDED.kind, EXCLUDED.target, 'env', true)";
-	static const char disable[] =
-		"UPDATE notification_channels SET enabled = false "
-		"WHERE name = $1 AND origin = 'env' AND enabled";
+	    "INSERT INTO notification_channels AS t (name, kind, target, origin) "
+	    "VALUES ($1, $2, $3, 'env') ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
+	    "target = EXCLUDED.target, origin = 'env', enabled = true "
+	    "WHERE (t.kind, t.target, t.origin, t.enabled) IS DISTINCT FROM "
+	    "(EXCLUDED.kind, EXCLUDED.target, 'env', true)";
+	static const char disable[] = "UPDATE notification_channels SET enabled = false "
+				      "WHERE name = $1 AND origin = 'env' AND enabled";
 	const char *params[3] = { name, kind, target };
 	PGresult *res;
 	int rc = CM_OK;
@@ -96,8 +95,10 @@ int col_alert_send_test(struct col_ctx *ctx, const char *name, struct col_notify
 	rc = col_db_acquire(ctx->db, &c, 5000);
 	if (rc)
 		return rc;
-	r = PQexecParams(c->pg, "SELECT id, name, kind, target, secret FROM notification_channels "
-			 "WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(c->pg,
+			 "SELECT id, name, kind, target, secret FROM notification_channels "
+			 "WHERE name = $1",
+			 1, NULL, params, NULL, NULL, 0);
 	if (!col_db_ok(r)) {
 		rc = col_db_error(c->pg, r);
 		goto out;
@@ -134,11 +135,11 @@ out:
 int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 {
 	static const char sql[] =
-		"SELECT (SELECT count(*) FROM notifications WHERE state = 'pending'), "
-		"(SELECT COALESCE(extract(epoch FROM now() - min(created_at)), 0) FROM notifications "
-		" WHERE state = 'pending'), k.kind, "
-		"(SELECT count(*) FROM alerts a WHERE a.state = 'open' AND a.kind = k.kind) "
-		"FROM unnest(ARRAY['failure', 'flapping', 'regression', 'slow_build']) AS k(kind)";
+	    "SELECT (SELECT count(*) FROM notifications WHERE state = 'pending'), "
+	    "(SELECT COALESCE(extract(epoch FROM now() - min(created_at)), 0) FROM notifications "
+	    " WHERE state = 'pending'), k.kind, "
+	    "(SELECT count(*) FROM alerts a WHERE a.state = 'open' AND a.kind = k.kind) "
+	    "FROM unnest(ARRAY['failure', 'flapping', 'regression', 'slow_build']) AS k(kind)";
 	struct col_conn *c;
 	PGresult *r;
 	int rc;
@@ -152,17 +153,18 @@ int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 		cm_log_warn("alert", "alert metrics query failed: %s", PQresultErrorMessage(r));
 		goto out;
 	}
-	rc = cm_buf_addf(out,
-			 "# HELP cipulse_notifications_pending Notifications waiting in the outbox.\n"
-			 "# TYPE cipulse_notifications_pending gauge\n"
-			 "cipulse_notifications_pending %s\n"
-			 "# HELP cipulse_notifications_oldest_pending_seconds Age of the oldest "
-			 "notification waiting in the outbox.\n"
-			 "# TYPE cipulse_notifications_oldest_pending_seconds gauge\n"
-			 "cipulse_notifications_oldest_pending_seconds %s\n"
-			 "# HELP cipulse_alerts_open Alerts open, by kind.\n"
-			 "# TYPE cipulse_alerts_open gauge\n",
-			 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+	rc = cm_buf_addf(
+	    out,
+	    "# HELP cipulse_notifications_pending Notifications waiting in the outbox.\n"
+	    "# TYPE cipulse_notifications_pending gauge\n"
+	    "cipulse_notifications_pending %s\n"
+	    "# HELP cipulse_notifications_oldest_pending_seconds Age of the oldest "
+	    "notification waiting in the outbox.\n"
+	    "# TYPE cipulse_notifications_oldest_pending_seconds gauge\n"
+	    "cipulse_notifications_oldest_pending_seconds %s\n"
+	    "# HELP cipulse_alerts_open Alerts open, by kind.\n"
+	    "# TYPE cipulse_alerts_open gauge\n",
+	    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
 	for (int i = 0; !rc && i < PQntuples(r); i++)
 		rc = cm_buf_addf(out, "cipulse_alerts_open{kind=\"%s\"} %s\n", PQgetvalue(r, i, 2),
 				 PQgetvalue(r, i, 3));
@@ -187,7 +189,8 @@ int col_alert_sweep_once(struct col_ctx *ctx, long *queued)
 	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
 		return rc;
-	/* One statement, one transaction: its advisory lock ends with it (sql/005_window_rules.sql). */
+	/* One statement, one transaction: its advisory lock ends with it
+	 * (sql/005_window_rules.sql). */
 	res = col_db_query(c, "alert sweep", "SELECT cipulse_alert_sweep()", 0, NULL, &rc);
 	if (res)
 		*queued = strtol(PQgetvalue(res, 0, 0), NULL, 10);

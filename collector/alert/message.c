@@ -1,3 +1,4 @@
+/* clang-format off */
 /* What a notification says: the alert, its run and the failing jobs, read when it is sent. */
 #include "alert/message.h"
 
@@ -14,6 +15,7 @@ static char *dup_col(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return NULL;
+	/* clang-format on */
 	return strdup(PQgetvalue(res, row, col));
 }
 
@@ -41,10 +43,10 @@ static char *tail_lines(const char *text, int lines)
 
 void col_alert_msg_release(struct col_alert_msg *m)
 {
-	char **strs[] = { &m->kind,	    &m->severity, &m->state,	     &m->summary,
-			  &m->repo,	    &m->server_url, &m->workflow,    &m->branch,
-			  &m->head_sha,	    &m->head_message, &m->actor,     &m->conclusion,
-			  &m->html_url,	    &m->dashboard_url };
+	char **strs[] = { &m->kind,	&m->severity,	  &m->state,	&m->summary,
+			  &m->repo,	&m->server_url,	  &m->workflow, &m->branch,
+			  &m->head_sha, &m->head_message, &m->actor,	&m->conclusion,
+			  &m->html_url, &m->dashboard_url };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		free(*strs[i]);
@@ -72,25 +74,27 @@ static PGresult *query(struct col_conn *c, const char *sql, int n, const char *c
 int col_alert_msg_load(struct col_conn *c, const struct col_config *cfg, int64_t alert_id,
 		       const char *event, int64_t run_id, int run_attempt, struct col_alert_msg *m)
 {
+	/* clang-format off */
 	static const char alert_sql[] =
 		"SELECT a.kind, a.severity, a.state, a.summary, a.run_count, " MS("a.opened_at") ", "
 		MS("a.resolved_at") ", r.full_name, r.server_url, wf.name, a.branch, a.repo_id "
 		"FROM alerts a JOIN repositories r ON r.id = a.repo_id "
 		"LEFT JOIN workflows wf ON wf.repo_id = a.repo_id AND wf.id = a.workflow_id "
 		"WHERE a.id = $1";
+	/* clang-format on */
 	static const char run_sql[] =
-		"SELECT run_number, head_sha, head_message, actor, conclusion, html_url, name "
-		"FROM workflow_runs WHERE repo_id = $1 AND run_id = $2 AND run_attempt = $3";
+	    "SELECT run_number, head_sha, head_message, actor, conclusion, html_url, name "
+	    "FROM workflow_runs WHERE repo_id = $1 AND run_id = $2 AND run_attempt = $3";
 	static const char jobs_sql[] =
-		"SELECT j.name, j.html_url, j.conclusion, s.name, l.content FROM jobs j "
-		"LEFT JOIN LATERAL (SELECT number, name FROM steps s WHERE s.repo_id = j.repo_id "
-		"  AND s.job_id = j.job_id AND s.conclusion IN ('failure', 'timed_out') "
-		"  ORDER BY number LIMIT 1) s ON true "
-		"LEFT JOIN LATERAL (SELECT content FROM logs l WHERE l.repo_id = j.repo_id "
-		"  AND l.job_id = j.job_id AND l.step_number IN (COALESCE(s.number, 0), 0) "
-		"  ORDER BY l.step_number DESC LIMIT 1) l ON true "
-		"WHERE j.repo_id = $1 AND j.run_id = $2 AND j.run_attempt = $3 "
-		"AND j.conclusion IN ('failure', 'timed_out') ORDER BY j.job_id LIMIT 10";
+	    "SELECT j.name, j.html_url, j.conclusion, s.name, l.content FROM jobs j "
+	    "LEFT JOIN LATERAL (SELECT number, name FROM steps s WHERE s.repo_id = j.repo_id "
+	    "  AND s.job_id = j.job_id AND s.conclusion IN ('failure', 'timed_out') "
+	    "  ORDER BY number LIMIT 1) s ON true "
+	    "LEFT JOIN LATERAL (SELECT content FROM logs l WHERE l.repo_id = j.repo_id "
+	    "  AND l.job_id = j.job_id AND l.step_number IN (COALESCE(s.number, 0), 0) "
+	    "  ORDER BY l.step_number DESC LIMIT 1) l ON true "
+	    "WHERE j.repo_id = $1 AND j.run_id = $2 AND j.run_attempt = $3 "
+	    "AND j.conclusion IN ('failure', 'timed_out') ORDER BY j.job_id LIMIT 10";
 	char ids[4][24];
 	const char *p[3];
 	PGresult *res;

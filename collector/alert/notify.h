@@ -20,23 +20,23 @@ struct col_alert_job {
 	char *name;
 	char *html_url;
 	char *conclusion;
-	char *step;     /* NULL when no step failed visibly */
+	char *step;	/* NULL when no step failed visibly */
 	char *log_tail; /* at most COL_ALERT_LOG_LINES lines; NULL when none is stored */
 };
 #define COL_ALERT_LOG_LINES 20
-#define COL_ALERT_MAX_JOBS 10
+#define COL_ALERT_MAX_JOBS  10
 
 /* Everything a message says, read from the database when it is sent (message.c). */
 struct col_alert_msg {
 	int64_t alert_id;
-	char event[16];     /* open, repeat, resolve, test */
-	char *kind;         /* failure, flapping, regression, slow_build */
+	char event[16]; /* open, repeat, resolve, test */
+	char *kind;	/* failure, flapping, regression, slow_build */
 	char *severity;
 	char *state;
 	char *summary;
 	int run_count;
 	int64_t opened_ms, resolved_ms;
-	char *repo;         /* owner/name */
+	char *repo; /* owner/name */
 	char *server_url;
 	char *workflow;
 	char *branch;
@@ -66,9 +66,10 @@ struct col_channel {
 };
 
 struct col_notify_result {
-	long status;         /* HTTP status or SMTP reply code of the attempt; 0 when none */
-	long retry_after_s;  /* the receiver asked to wait this long (429 Retry-After); 0: not said */
-	char error[256];     /* short and free of secrets */
+	long status; /* HTTP status or SMTP reply code of the attempt; 0 when none */
+	long
+	    retry_after_s; /* the receiver asked to wait this long (429 Retry-After); 0: not said */
+	char error[256];   /* short and free of secrets */
 };
 
 struct col_notifier {

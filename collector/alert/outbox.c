@@ -91,7 +91,8 @@ static void listen_tick(void *arg)
 		if (o->pg)
 			PQfinish(o->pg);
 		o->pg = PQconnectdbParams(keys, vals, 1);
-		if (PQstatus(o->pg) != CONNECTION_OK || col_db_exec(o->pg, "LISTEN cipulse_outbox")) {
+		if (PQstatus(o->pg) != CONNECTION_OK ||
+		    col_db_exec(o->pg, "LISTEN cipulse_outbox")) {
 			PQfinish(o->pg);
 			o->pg = NULL;
 			/* Meanwhile the senders' own timers keep messages moving. */
@@ -121,23 +122,23 @@ static void listen_tick(void *arg)
 static int claim(struct col_outbox *o, struct col_conn *c, struct claimed *m, long *next_ms)
 {
 	static const char sql[] =
-		"WITH due AS (SELECT n.id FROM notifications n "
-		"  WHERE n.state = 'pending' AND n.next_attempt_at <= now() "
-		"  AND (n.leased_until IS NULL OR n.leased_until < now()) "
-		"  AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.channel_id = n.channel_id "
-		"    AND o.state = 'pending' AND o.id < n.id) "
-		"  ORDER BY n.next_attempt_at, n.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-		"UPDATE notifications n SET attempts = n.attempts + 1, "
-		"  leased_until = now() + make_interval(secs => $1::double precision) "
-		"FROM due, notification_channels ch WHERE n.id = due.id AND ch.id = n.channel_id "
-		"RETURNING n.id, n.alert_id, n.channel_id, n.event, "
-		"  COALESCE((n.payload ->> 'run_id')::bigint, 0), "
-		"  COALESCE((n.payload ->> 'run_attempt')::integer, 0), n.attempts, ch.name, ch.kind, "
-		"  ch.target, ch.secret";
+	    "WITH due AS (SELECT n.id FROM notifications n "
+	    "  WHERE n.state = 'pending' AND n.next_attempt_at <= now() "
+	    "  AND (n.leased_until IS NULL OR n.leased_until < now()) "
+	    "  AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.channel_id = n.channel_id "
+	    "    AND o.state = 'pending' AND o.id < n.id) "
+	    "  ORDER BY n.next_attempt_at, n.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	    "UPDATE notifications n SET attempts = n.attempts + 1, "
+	    "  leased_until = now() + make_interval(secs => $1::double precision) "
+	    "FROM due, notification_channels ch WHERE n.id = due.id AND ch.id = n.channel_id "
+	    "RETURNING n.id, n.alert_id, n.channel_id, n.event, "
+	    "  COALESCE((n.payload ->> 'run_id')::bigint, 0), "
+	    "  COALESCE((n.payload ->> 'run_attempt')::integer, 0), n.attempts, ch.name, ch.kind, "
+	    "  ch.target, ch.secret";
 	static const char next_sql[] =
-		"SELECT floor(extract(epoch FROM min(GREATEST(next_attempt_at, "
-		"  COALESCE(leased_until, next_attempt_at))) - now()) * 1000)::bigint "
-		"FROM notifications WHERE state = 'pending'";
+	    "SELECT floor(extract(epoch FROM min(GREATEST(next_attempt_at, "
+	    "  COALESCE(leased_until, next_attempt_at))) - now()) * 1000)::bigint "
+	    "FROM notifications WHERE state = 'pending'";
 	char lease[32];
 	const char *p[1] = { lease };
 	PGresult *res;
@@ -148,7 +149,8 @@ static int claim(struct col_outbox *o, struct col_conn *c, struct claimed *m, lo
 	res = PQexecParams(c->pg, sql, 1, NULL, p, NULL, NULL, 0);
 	if (!col_db_ok(res)) {
 		rc = col_db_error(c->pg, res);
-		cm_log_warn("outbox", "could not claim a notification: %s", PQresultErrorMessage(res));
+		cm_log_warn("outbox", "could not claim a notification: %s",
+			    PQresultErrorMessage(res));
 		PQclear(res);
 		return rc;
 	}
@@ -197,17 +199,17 @@ static int record(struct col_conn *c, const struct col_config *cfg, const struct
 		  int outcome, const struct col_notify_result *res, long retry_ms)
 {
 	static const char sent_sql[] =
-		"UPDATE notifications SET state = 'sent', sent_at = now(), leased_until = NULL, "
-		"last_status = NULLIF($2::integer, 0), last_error = NULL WHERE id = $1";
+	    "UPDATE notifications SET state = 'sent', sent_at = now(), leased_until = NULL, "
+	    "last_status = NULLIF($2::integer, 0), last_error = NULL WHERE id = $1";
 	static const char retry_sql[] =
-		"UPDATE notifications SET leased_until = NULL, last_status = NULLIF($2::integer, 0), "
-		"last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision), "
-		"state = CASE WHEN now() + make_interval(secs => $4::double precision) > created_at + "
-		"  make_interval(secs => $5::double precision) THEN 'failed' ELSE 'pending' END "
-		"WHERE id = $1 RETURNING state";
+	    "UPDATE notifications SET leased_until = NULL, last_status = NULLIF($2::integer, 0), "
+	    "last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision), "
+	    "state = CASE WHEN now() + make_interval(secs => $4::double precision) > created_at + "
+	    "  make_interval(secs => $5::double precision) THEN 'failed' ELSE 'pending' END "
+	    "WHERE id = $1 RETURNING state";
 	static const char failed_sql[] =
-		"UPDATE notifications SET state = 'failed', leased_until = NULL, "
-		"last_status = NULLIF($2::integer, 0), last_error = $3 WHERE id = $1";
+	    "UPDATE notifications SET state = 'failed', leased_until = NULL, "
+	    "last_status = NULLIF($2::integer, 0), last_error = $3 WHERE id = $1";
 	char id[24], status[24], retry[32], giveup[32];
 	const char *p[5] = { id, status, res->error, retry, giveup };
 	PGresult *r;
@@ -306,15 +308,19 @@ static void handle(struct sender *s, struct claimed *m)
 		if (res.retry_after_s > 0)
 			retry_ms = res.retry_after_s * 1000;
 	}
-	col_metric_inc(result_metric(m->kind, outcome == CM_OK ? "sent" :
-				     outcome == CM_EUNAVAIL ? "retry" : "failed"));
+	col_metric_inc(result_metric(m->kind, outcome == CM_OK	       ? "sent"
+					      : outcome == CM_EUNAVAIL ? "retry"
+								       : "failed"));
 	if (outcome == CM_OK)
-		cm_log_info("outbox", "notification sent id=%lld channel=%s event=%s attempts=%d "
-			    "status=%ld", (long long)m->id, m->name, m->event, m->attempts,
-			    res.status);
+		cm_log_info("outbox",
+			    "notification sent id=%lld channel=%s event=%s attempts=%d "
+			    "status=%ld",
+			    (long long)m->id, m->name, m->event, m->attempts, res.status);
 	else
-		cm_log_warn("outbox", "notification not delivered id=%lld channel=%s attempts=%d "
-			    "retry_ms=%ld error=\"%s\"", (long long)m->id, m->name, m->attempts,
+		cm_log_warn("outbox",
+			    "notification not delivered id=%lld channel=%s attempts=%d "
+			    "retry_ms=%ld error=\"%s\"",
+			    (long long)m->id, m->name, m->attempts,
 			    outcome == CM_EUNAVAIL ? retry_ms : -1, res.error);
 	if (col_db_acquire(o->ctx->db, &c, 5000) == CM_OK) {
 		record(c, cfg, m, outcome, &res, retry_ms);

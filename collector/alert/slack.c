@@ -63,8 +63,8 @@ static json_t *mrkdwn(const char *text)
 
 static int add_section(json_t *blocks, const char *text)
 {
-	return json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section", "text",
-							mrkdwn(text)));
+	return json_array_append_new(
+	    blocks, json_pack("{s:s, s:o}", "type", "section", "text", mrkdwn(text)));
 }
 
 /* A link <url|label>: the URL is ours or GitHub's; its label is escaped. */
@@ -93,8 +93,8 @@ static char *render(const struct col_alert_msg *m)
 	col_notify_short_sha(m, sha);
 	/* Headline. */
 	if (!rc)
-		rc = cm_buf_addf(&b, "%s *%s*", resolved ? ":large_green_circle:" :
-				 ":red_circle:", col_notify_title(m));
+		rc = cm_buf_addf(&b, "%s *%s*", resolved ? ":large_green_circle:" : ":red_circle:",
+				 col_notify_title(m));
 	if (!rc && m->repo) {
 		rc = cm_buf_adds(&b, ": ");
 		if (!rc)
@@ -117,8 +117,8 @@ static char *render(const struct col_alert_msg *m)
 		if (!rc) {
 			char label[64];
 
-			snprintf(label, sizeof(label), "#%lld", (long long)(m->run_number ? m->run_number
-										      : m->run_id));
+			snprintf(label, sizeof(label), "#%lld",
+				 (long long)(m->run_number ? m->run_number : m->run_id));
 			rc = link(&b, m->html_url, label);
 		}
 		if (!rc && m->conclusion)
@@ -175,9 +175,11 @@ static char *render(const struct col_alert_msg *m)
 				if (code.len > room) {
 					size_t from = code.len - room;
 
-					while (from < code.len && ((unsigned char)code.data[from] & 0xc0) == 0x80)
+					while (from < code.len &&
+					       ((unsigned char)code.data[from] & 0xc0) == 0x80)
 						from++;
-					rc = cm_buf_addf(&b, "\n```\xe2\x80\xa6%s```", code.data + from);
+					rc = cm_buf_addf(&b, "\n```\xe2\x80\xa6%s```",
+							 code.data + from);
 				} else {
 					rc = cm_buf_addf(&b, "\n```%s```", cm_buf_str(&code));
 				}
@@ -196,8 +198,9 @@ static char *render(const struct col_alert_msg *m)
 		if (!rc && m->dashboard_url)
 			rc = link(&b, m->dashboard_url, "Open in cipulse");
 		if (!rc)
-			rc = json_array_append_new(blocks, json_pack("{s:s, s:[o]}", "type", "context",
-								  "elements", mrkdwn(cm_buf_str(&b))));
+			rc = json_array_append_new(blocks,
+						   json_pack("{s:s, s:[o]}", "type", "context",
+							     "elements", mrkdwn(cm_buf_str(&b))));
 	}
 	/* The notification text (phones, screen readers): plain, escaped the same way. */
 	if (!rc)

@@ -12,16 +12,16 @@
 
 static int v4_private(const uint8_t *a)
 {
-	return a[0] == 0 ||                                   /* "this" network */
-	       a[0] == 10 ||                                  /* private */
-	       (a[0] == 100 && (a[1] & 0xc0) == 64) ||        /* carrier-grade NAT */
-	       a[0] == 127 ||                                 /* loopback */
-	       (a[0] == 169 && a[1] == 254) ||                /* link-local, cloud metadata */
-	       (a[0] == 172 && (a[1] & 0xf0) == 16) ||        /* private */
-	       (a[0] == 192 && a[1] == 0 && a[2] == 0) ||     /* IETF protocol assignments */
-	       (a[0] == 192 && a[1] == 168) ||                /* private */
-	       (a[0] == 198 && (a[1] & 0xfe) == 18) ||        /* benchmarking */
-	       a[0] >= 224;                                   /* multicast, reserved, broadcast */
+	return a[0] == 0 ||				  /* "this" network */
+	       a[0] == 10 ||				  /* private */
+	       (a[0] == 100 && (a[1] & 0xc0) == 64) ||	  /* carrier-grade NAT */
+	       a[0] == 127 ||				  /* loopback */
+	       (a[0] == 169 && a[1] == 254) ||		  /* link-local, cloud metadata */
+	       (a[0] == 172 && (a[1] & 0xf0) == 16) ||	  /* private */
+	       (a[0] == 192 && a[1] == 0 && a[2] == 0) || /* IETF protocol assignments */
+	       (a[0] == 192 && a[1] == 168) ||		  /* private */
+	       (a[0] == 198 && (a[1] & 0xfe) == 18) ||	  /* benchmarking */
+	       a[0] >= 224;				  /* multicast, reserved, broadcast */
 }
 
 int col_target_addr_private(const void *p)
@@ -30,7 +30,7 @@ int col_target_addr_private(const void *p)
 
 	if (sa->sa_family == AF_INET)
 		return v4_private(
-			(const uint8_t *)&((const struct sockaddr_in *)p)->sin_addr.s_addr);
+		    (const uint8_t *)&((const struct sockaddr_in *)p)->sin_addr.s_addr);
 	if (sa->sa_family == AF_INET6) {
 		const uint8_t *a = ((const struct sockaddr_in6 *)p)->sin6_addr.s6_addr;
 		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -42,9 +42,9 @@ int col_target_addr_private(const void *p)
 			return v4_private(a + 12);
 		if (a[0] == 0x20 && a[1] == 0x02)
 			return v4_private(a + 2);
-		return (a[0] & 0xfe) == 0xfc ||                  /* unique local */
+		return (a[0] & 0xfe) == 0xfc ||			  /* unique local */
 		       (a[0] == 0xfe && (a[1] & 0x80) == 0x80) || /* link- and site-local */
-		       a[0] == 0xff;                             /* multicast */
+		       a[0] == 0xff;				  /* multicast */
 	}
 	return 1;
 }

@@ -94,8 +94,8 @@ static char *render(const struct col_alert_msg *m)
 	if (!rc && !m->repo)
 		rc = add_fact(facts, "Summary", m->summary);
 	if (!rc)
-		rc = json_array_append_new(body, json_pack("{s:s, s:O}", "type", "FactSet", "facts",
-							   facts));
+		rc = json_array_append_new(
+		    body, json_pack("{s:s, s:O}", "type", "FactSet", "facts", facts));
 	for (int i = 0; !rc && i < m->njobs; i++) {
 		const struct col_alert_job *j = &m->jobs[i];
 		char *name = md(j->name ? j->name : "job"), *step = md(j->step ? j->step : "");
@@ -104,8 +104,8 @@ static char *render(const struct col_alert_msg *m)
 
 		rc = name && step && logs ? 0 : -1;
 		if (!rc)
-			rc = cm_buf_addf(&t, "Job **%s** failed%s%s%s", name, *step ? " at step **" : "",
-					 step, *step ? "**" : "");
+			rc = cm_buf_addf(&t, "Job **%s** failed%s%s%s", name,
+					 *step ? " at step **" : "", step, *step ? "**" : "");
 		if (!rc)
 			rc = add_text(body, cm_buf_str(&t), 0);
 		if (!rc && *logs)
@@ -116,22 +116,20 @@ static char *render(const struct col_alert_msg *m)
 		free(logs);
 	}
 	if (!rc && m->html_url)
-		rc = json_array_append_new(actions, json_pack("{s:s, s:s, s:s}", "type",
-							      "Action.OpenUrl", "title",
-							      "View run on GitHub", "url",
-							      m->html_url));
+		rc = json_array_append_new(
+		    actions, json_pack("{s:s, s:s, s:s}", "type", "Action.OpenUrl", "title",
+				       "View run on GitHub", "url", m->html_url));
 	if (!rc && m->dashboard_url)
-		rc = json_array_append_new(actions, json_pack("{s:s, s:s, s:s}", "type",
-							      "Action.OpenUrl", "title",
-							      "Open in cipulse", "url",
-							      m->dashboard_url));
-	root = rc ? NULL : json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:O, s:O}}]}",
-				    "type", "message", "attachments", "contentType",
-				    "application/vnd.microsoft.card.adaptive", "contentUrl",
-				    "content", "$schema",
-				    "http://adaptivecards.io/schemas/adaptive-card.json", "type",
-				    "AdaptiveCard", "version", "1.4", "body", body, "actions",
-				    actions);
+		rc = json_array_append_new(
+		    actions, json_pack("{s:s, s:s, s:s}", "type", "Action.OpenUrl", "title",
+				       "Open in cipulse", "url", m->dashboard_url));
+	root =
+	    rc ? NULL
+	       : json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:O, s:O}}]}", "type", "message",
+			   "attachments", "contentType", "application/vnd.microsoft.card.adaptive",
+			   "contentUrl", "content", "$schema",
+			   "http://adaptivecards.io/schemas/adaptive-card.json", "type",
+			   "AdaptiveCard", "version", "1.4", "body", body, "actions", actions);
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);

@@ -36,30 +36,28 @@ static char *render(const struct col_alert_msg *m)
 	for (int i = 0; jobs && i < m->njobs; i++) {
 		const struct col_alert_job *j = &m->jobs[i];
 
-		json_array_append_new(jobs, json_pack("{s:o, s:o, s:o, s:o, s:o}", "name",
-						      str_or_null(j->name), "html_url",
-						      str_or_null(j->html_url), "conclusion",
-						      str_or_null(j->conclusion), "failed_step",
-						      str_or_null(j->step), "log_tail",
-						      str_or_null(j->log_tail)));
+		json_array_append_new(
+		    jobs, json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", str_or_null(j->name),
+				    "html_url", str_or_null(j->html_url), "conclusion",
+				    str_or_null(j->conclusion), "failed_step", str_or_null(j->step),
+				    "log_tail", str_or_null(j->log_tail)));
 	}
 	if (m->run_id)
-		run = json_pack("{s:I, s:i, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-				(json_int_t)m->run_id, "attempt", m->run_attempt, "number",
-				(json_int_t)m->run_number, "head_sha", str_or_null(m->head_sha),
-				"head_message", str_or_null(m->head_message), "actor",
-				str_or_null(m->actor), "conclusion", str_or_null(m->conclusion),
-				"html_url", str_or_null(m->html_url), "dashboard_url",
-				str_or_null(m->dashboard_url));
-	root = json_pack("{s:s, s:{s:I, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}, "
-			 "s:o, s:O}",
-			 "event", m->event, "alert", "id", (json_int_t)m->alert_id, "kind",
-			 str_or_null(m->kind), "severity", str_or_null(m->severity), "state",
-			 str_or_null(m->state), "summary", str_or_null(m->summary), "run_count",
-			 m->run_count, "repo", str_or_null(m->repo), "workflow",
-			 str_or_null(m->workflow), "branch", str_or_null(m->branch), "opened_at",
-			 time_or_null(m->opened_ms), "resolved_at", time_or_null(m->resolved_ms),
-			 "run", run ? run : json_null(), "failing_jobs", jobs ? jobs : json_array());
+		run = json_pack(
+		    "{s:I, s:i, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)m->run_id,
+		    "attempt", m->run_attempt, "number", (json_int_t)m->run_number, "head_sha",
+		    str_or_null(m->head_sha), "head_message", str_or_null(m->head_message), "actor",
+		    str_or_null(m->actor), "conclusion", str_or_null(m->conclusion), "html_url",
+		    str_or_null(m->html_url), "dashboard_url", str_or_null(m->dashboard_url));
+	root = json_pack(
+	    "{s:s, s:{s:I, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}, "
+	    "s:o, s:O}",
+	    "event", m->event, "alert", "id", (json_int_t)m->alert_id, "kind", str_or_null(m->kind),
+	    "severity", str_or_null(m->severity), "state", str_or_null(m->state), "summary",
+	    str_or_null(m->summary), "run_count", m->run_count, "repo", str_or_null(m->repo),
+	    "workflow", str_or_null(m->workflow), "branch", str_or_null(m->branch), "opened_at",
+	    time_or_null(m->opened_ms), "resolved_at", time_or_null(m->resolved_ms), "run",
+	    run ? run : json_null(), "failing_jobs", jobs ? jobs : json_array());
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);

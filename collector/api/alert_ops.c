@@ -52,6 +52,7 @@ json_t *api_alert_json(const PGresult *res, int row)
 void api_alert_get(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
+	/* clang-format off */
 	static const char sql[] = "SELECT " API_ALERT_COLS " FROM alerts a "
 				  "JOIN repositories r ON r.id = a.repo_id WHERE a.id = $1";
 	static const char deliveries_sql[] =
@@ -60,6 +61,7 @@ void api_alert_get(const struct col_http_req *req, struct col_http_resp *resp)
 		API_MS("n.next_attempt_at")
 		" FROM notifications n JOIN notification_channels c ON c.id = n.channel_id "
 		"WHERE n.alert_id = $1 ORDER BY n.id";
+	/* clang-format on */
 	struct col_params p = { .n = 0 };
 	int qrc;
 	struct col_query q;
@@ -126,10 +128,12 @@ out:
 void api_alert_ack(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
+	/* clang-format off */
 	static const char sql[] =
 		"WITH u AS (UPDATE alerts SET acked_at = COALESCE(acked_at, now()), updated_at = now() "
 		"  WHERE id = $1 RETURNING *) "
 		"SELECT " API_ALERT_COLS " FROM u a JOIN repositories r ON r.id = a.repo_id";
+	/* clang-format on */
 	struct col_params p = { .n = 0 };
 	int qrc;
 	struct col_query q;
@@ -139,7 +143,8 @@ void api_alert_ack(const struct col_http_req *req, struct col_http_resp *resp)
 	int64_t id;
 
 	if (api_path_id(req->path, "/api/v1/alerts/", "/ack", &id)) {
-		col_http_error(resp, 404, "not_found", "no such resource (expected /alerts/{id}/ack)");
+		col_http_error(resp, 404, "not_found",
+			       "no such resource (expected /alerts/{id}/ack)");
 		return;
 	}
 	if (api_begin(req, resp, API_ADMIN, &q, allowed) || api_conn(req, resp, &c))
@@ -177,7 +182,8 @@ void api_alert_test(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	name = json_string_value(json_object_get(body, "channel"));
-	json_object_foreach(body, key, v) {
+	json_object_foreach(body, key, v)
+	{
 		if (strcmp(key, "channel"))
 			name = NULL;
 	}
@@ -205,9 +211,11 @@ void api_alert_test(const struct col_http_req *req, struct col_http_resp *resp)
 
 /* ---- silences ---- */
 
+/* clang-format off */
 #define SILENCE_COLS                                                                           \
 	"s.id, r.full_name, s.workflow_id, s.branch, s.kind, " API_MS("s.until") ", s.comment, " \
 	API_MS("s.created_at") ", s.until > now()"
+/* clang-format on */
 
 static json_t *silence_json(const PGresult *res, int i)
 {
@@ -231,9 +239,11 @@ static json_t *silence_json(const PGresult *res, int i)
 void api_silences_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
+	/* clang-format off */
 	static const char sql[] = "SELECT " SILENCE_COLS " FROM silences s "
 				  "LEFT JOIN repositories r ON r.id = s.repo_id ORDER BY s.id DESC "
 				  "LIMIT 1000";
+	/* clang-format on */
 	struct col_query q;
 	struct col_conn *c;
 	PGresult *res;
@@ -265,19 +275,22 @@ void api_silences_list(const struct col_http_req *req, struct col_http_resp *res
 void api_silence_create(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
+	/* clang-format off */
 	static const char sql[] =
 		"WITH s AS (INSERT INTO silences (repo_id, workflow_id, branch, kind, until, comment) "
 		"VALUES ($1::bigint, $2::bigint, $3, $4, " API_TS_US("$5") ", COALESCE($6, '')) "
 		"RETURNING *) SELECT " SILENCE_COLS " FROM s LEFT JOIN repositories r "
 		"ON r.id = s.repo_id";
-	static const char *const keys[] = { "repo", "workflow_id", "branch", "kind", "until",
-					     "comment", NULL };
+	/* clang-format on */
+	static const char *const keys[] = { "repo",  "workflow_id", "branch", "kind",
+					    "until", "comment",	    NULL };
 	struct col_params p = { .n = 0 };
 	int qrc;
 	struct col_query q;
 	struct col_conn *c;
 	json_error_t jerr;
 	json_t *body, *v, *out;
+	/* clang-format off */
 	const char *key, *repo, *branch, *kind, *until, *comment;
 	int64_t repo_id = 0, until_ms;
 	PGresult *res = NULL;
@@ -331,6 +344,7 @@ void api_silence_create(const struct col_http_req *req, struct col_http_resp *re
 	if (json_object_get(body, "comment") &&
 	    (!comment || strlen(comment) > 1000 || !cm_text_valid_utf8(comment, strlen(comment))))
 		BAD("comment", "must be a string of at most 1000 bytes");
+/* clang-format on */
 #undef BAD
 	if (api_conn(req, resp, &c)) {
 		json_decref(body);
@@ -379,7 +393,8 @@ void api_silence_delete(const struct col_http_req *req, struct col_http_resp *re
 	if (api_begin(req, resp, API_ADMIN, &q, allowed) || api_conn(req, resp, &c))
 		return;
 	col_p_i64(&p, id);
-	res = col_db_query(c, "silence", "DELETE FROM silences WHERE id = $1 RETURNING id", p.n, p.v, &qrc);
+	res = col_db_query(c, "silence", "DELETE FROM silences WHERE id = $1 RETURNING id", p.n,
+			   p.v, &qrc);
 	if (!res) {
 		api_db_fail(resp, qrc, "silence");
 	} else if (PQntuples(res) != 1) {

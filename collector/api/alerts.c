@@ -15,16 +15,18 @@
 
 void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	static const char *const allowed[] = { "repo",	   "state", "kind", "severity", "from",
-					       "to",	   "limit", "cursor", NULL };
+	static const char *const allowed[] = { "repo", "state", "kind",	  "severity", "from",
+					       "to",   "limit", "cursor", NULL };
 	static const char sql[] =
-		"SELECT " API_ALERT_COLS " FROM alerts a JOIN repositories r ON r.id = a.repo_id "
-		"WHERE ($1::bigint IS NULL OR a.repo_id = $1) AND ($2::text IS NULL OR a.state = $2) "
-		"AND ($3::bigint IS NULL OR a.id < $3) AND ($5::text IS NULL OR a.kind = $5) "
-		"AND ($6::text IS NULL OR a.severity = $6) "
-		"AND ($7::bigint IS NULL OR a.opened_at >= " API_TS_US("$7") ") "
-		"AND ($8::bigint IS NULL OR a.opened_at < " API_TS_US("$8") ") "
-		"ORDER BY a.id DESC LIMIT $4";
+	    "SELECT " API_ALERT_COLS " FROM alerts a JOIN repositories r ON r.id = a.repo_id "
+	    "WHERE ($1::bigint IS NULL OR a.repo_id = $1) AND ($2::text IS NULL OR a.state = $2) "
+	    "AND ($3::bigint IS NULL OR a.id < $3) AND ($5::text IS NULL OR a.kind = $5) "
+	    "AND ($6::text IS NULL OR a.severity = $6) "
+	    "AND ($7::bigint IS NULL OR a.opened_at >= " API_TS_US(
+		"$7") ") "
+		      "AND ($8::bigint IS NULL OR a.opened_at < " API_TS_US(
+			  "$8") ") "
+				"ORDER BY a.id DESC LIMIT $4";
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];
@@ -81,14 +83,14 @@ out:
 static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 {
 	static const char rules_sql[] =
-		"SELECT a.id, a.name, a.kind, r.full_name, a.workflow_id, a.branch, a.params::text, "
-		"a.enabled, " API_MS("a.created_at") ", "
-		"ARRAY(SELECT n.name FROM notification_channels n WHERE n.id = ANY (a.channel_ids) "
-		"  ORDER BY n.name)::text, a.severity "
-		"FROM alert_rules a LEFT JOIN repositories r ON r.id = a.repo_id ORDER BY a.id";
-	static const char channels_sql[] =
-		"SELECT id, name, kind, enabled, target <> '', " API_MS("created_at")
-		", secret IS NOT NULL, origin FROM notification_channels ORDER BY name";
+	    "SELECT a.id, a.name, a.kind, r.full_name, a.workflow_id, a.branch, a.params::text, "
+	    "a.enabled, " API_MS(
+		"a.created_at") ", "
+				"ARRAY(SELECT n.name FROM notification_channels n WHERE n.id = ANY (a.channel_ids) "
+				"  ORDER BY n.name)::text, a.severity "
+				"FROM alert_rules a LEFT JOIN repositories r ON r.id = a.repo_id ORDER BY a.id";
+	static const char channels_sql[] = "SELECT id, name, kind, enabled, target <> '', " API_MS(
+	    "created_at") ", secret IS NOT NULL, origin FROM notification_channels ORDER BY name";
 	int rc;
 	PGresult *rres = col_db_query(c, "alert rules", rules_sql, 0, NULL, &rc), *cres = NULL;
 	json_t *out = json_object(), *rules = json_array(), *chans = json_array();
@@ -189,8 +191,8 @@ static int valid_name(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '_' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
 			return 0;
 	}
 	return 1;
@@ -228,15 +230,16 @@ static int valid_secret(const char *s)
 /* The conclusions a failure rule may fire on: a non-empty list of distinct known ones. */
 static int valid_conclusions(json_t *v)
 {
-	static const char *const known[] = { "failure", "timed_out", "cancelled",
-					     "action_required", "startup_failure" };
+	static const char *const known[] = { "failure", "timed_out", "cancelled", "action_required",
+					     "startup_failure" };
 	size_t i;
 	json_t *c;
 
 	if (!json_is_array(v) || json_array_size(v) == 0 ||
 	    json_array_size(v) > sizeof(known) / sizeof(known[0]))
 		return 0;
-	json_array_foreach(v, i, c) {
+	json_array_foreach(v, i, c)
+	{
 		const char *s = json_string_value(c);
 		size_t k;
 
@@ -266,7 +269,8 @@ static const char *check_params(const char *kind, json_t *params, const char **b
 	*bad = "";
 	if (!json_is_object(params))
 		return "must be an object";
-	json_object_foreach(params, key, v) {
+	json_object_foreach(params, key, v)
+	{
 		double x;
 
 		*bad = key;
@@ -313,8 +317,7 @@ static const char *check_params(const char *kind, json_t *params, const char **b
 }
 
 /* col_db_query: 0 and the result in *out, or the error code (the cause is logged). */
-static int exec_ok(struct col_conn *c, const char *sql, const struct col_params *p,
-		   PGresult **out)
+static int exec_ok(struct col_conn *c, const char *sql, const struct col_params *p, PGresult **out)
 {
 	int rc;
 
@@ -327,12 +330,12 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 		       int allow_private, int *err)
 {
 	static const char sql[] =
-		"INSERT INTO notification_channels AS t (name, kind, target, enabled, secret) "
-		"VALUES ($1, $2, COALESCE($3, ''), COALESCE($4::boolean, true), $5) "
-		"ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
-		"target = COALESCE($3, t.target), enabled = COALESCE($4::boolean, t.enabled), "
-		"secret = COALESCE($5, t.secret), origin = 'api' "
-		"RETURNING target <> ''";
+	    "INSERT INTO notification_channels AS t (name, kind, target, enabled, secret) "
+	    "VALUES ($1, $2, COALESCE($3, ''), COALESCE($4::boolean, true), $5) "
+	    "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, "
+	    "target = COALESCE($3, t.target), enabled = COALESCE($4::boolean, t.enabled), "
+	    "secret = COALESCE($5, t.secret), origin = 'api' "
+	    "RETURNING target <> ''";
 	const char *name = json_string_value(json_object_get(ch, "name"));
 	const char *kind = json_string_value(json_object_get(ch, "kind"));
 	json_t *target = json_object_get(ch, "target"), *enabled = json_object_get(ch, "enabled");
@@ -379,8 +382,9 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	snprintf(param, sizeof(param), "channels[%zu].secret", i);
 	if (secret && (!json_is_string(secret) || strcmp(kind, "webhook") ||
 		       !valid_secret(json_string_value(secret)))) {
-		api_bad_param(resp, param,
-			      "must be a string of 16-256 printable characters (webhook channels only)");
+		api_bad_param(
+		    resp, param,
+		    "must be a string of 16-256 printable characters (webhook channels only)");
 		return CM_EINVAL;
 	}
 	snprintf(param, sizeof(param), "channels[%zu].enabled", i);
@@ -406,27 +410,26 @@ static int put_channel(struct col_conn *c, struct col_http_resp *resp, json_t *c
 	return CM_OK;
 }
 
-static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, size_t i,
-		    int *err)
+static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, size_t i, int *err)
 {
 	static const char insert_sql[] =
-		"INSERT INTO alert_rules (name, kind, repo_id, workflow_id, branch, params, "
-		"channel_ids, enabled, severity) SELECT $1, $2, "
-		"(SELECT id FROM repositories WHERE full_name = $3), "
-		"$4::bigint, $5, $6::jsonb, ARRAY(SELECT id FROM notification_channels "
-		"WHERE name = ANY ($7::text[]) ORDER BY id), COALESCE($8::boolean, true), "
-		"COALESCE($9, 'critical') RETURNING id";
+	    "INSERT INTO alert_rules (name, kind, repo_id, workflow_id, branch, params, "
+	    "channel_ids, enabled, severity) SELECT $1, $2, "
+	    "(SELECT id FROM repositories WHERE full_name = $3), "
+	    "$4::bigint, $5, $6::jsonb, ARRAY(SELECT id FROM notification_channels "
+	    "WHERE name = ANY ($7::text[]) ORDER BY id), COALESCE($8::boolean, true), "
+	    "COALESCE($9, 'critical') RETURNING id";
 	static const char update_sql[] =
-		"UPDATE alert_rules SET name = $1, kind = $2, "
-		"repo_id = (SELECT id FROM repositories WHERE full_name = $3), workflow_id = $4::bigint, "
-		"branch = $5, params = $6::jsonb, channel_ids = ARRAY(SELECT id FROM "
-		"notification_channels WHERE name = ANY ($7::text[]) ORDER BY id), "
-		"enabled = COALESCE($8::boolean, enabled), severity = COALESCE($9, severity) "
-		"WHERE id = $10 RETURNING id";
+	    "UPDATE alert_rules SET name = $1, kind = $2, "
+	    "repo_id = (SELECT id FROM repositories WHERE full_name = $3), workflow_id = $4::bigint, "
+	    "branch = $5, params = $6::jsonb, channel_ids = ARRAY(SELECT id FROM "
+	    "notification_channels WHERE name = ANY ($7::text[]) ORDER BY id), "
+	    "enabled = COALESCE($8::boolean, enabled), severity = COALESCE($9, severity) "
+	    "WHERE id = $10 RETURNING id";
 	static const char delete_sql[] = "DELETE FROM alert_rules WHERE id = $1 RETURNING id";
 	static const char repo_sql[] = "SELECT 1 FROM repositories WHERE full_name = $1";
 	static const char chans_sql[] =
-		"SELECT count(*) FROM notification_channels WHERE name = ANY ($1::text[])";
+	    "SELECT count(*) FROM notification_channels WHERE name = ANY ($1::text[])";
 	const char *name, *kind, *repo, *branch, *why, *severity;
 	json_t *id = json_object_get(r, "id"), *wf, *params, *chans, *enabled, *del, *v;
 	json_t *pobj = NULL;
@@ -438,11 +441,11 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	size_t k;
 	int rc = CM_EINVAL;
 
-#define BAD(field, ...)                                                                       \
-	do {                                                                                  \
-		snprintf(param, sizeof(param), "rules[%zu]" field, i);                         \
-		api_bad_param(resp, param, __VA_ARGS__);                                        \
-		goto out;                                                                     \
+#define BAD(field, ...)                                                                            \
+	do {                                                                                       \
+		snprintf(param, sizeof(param), "rules[%zu]" field, i);                             \
+		api_bad_param(resp, param, __VA_ARGS__);                                           \
+		goto out;                                                                          \
 	} while (0)
 
 	if (!json_is_object(r))
@@ -483,8 +486,9 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 	if (v && !json_is_null(v) && (!repo || !cm_repo_name_valid(repo)))
 		BAD(".repo", "must be a repository as owner/name");
 	v = json_object_get(r, "branch");
-	if (v && !json_is_null(v) && (!branch || !*branch || strlen(branch) > 255 ||
-				      !cm_text_valid_utf8(branch, strlen(branch))))
+	if (v && !json_is_null(v) &&
+	    (!branch || !*branch || strlen(branch) > 255 ||
+	     !cm_text_valid_utf8(branch, strlen(branch))))
 		BAD(".branch", "must be a branch name");
 	if (wf && !json_is_null(wf) && !json_is_integer(wf))
 		BAD(".workflow_id", "must be an integer");
@@ -505,7 +509,8 @@ static int put_rule(struct col_conn *c, struct col_http_resp *resp, json_t *r, s
 		BAD(".channels", "must be a list of channel names");
 	if (cm_buf_addc(&names, '{'))
 		BAD(".channels", "too many channels");
-	json_array_foreach(chans, k, v) {
+	json_array_foreach(chans, k, v)
+	{
 		const char *cn = json_string_value(v);
 
 		if (!cn || !valid_name(cn))
@@ -588,7 +593,8 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 			      "must be a JSON object {\"channels\": [...], \"rules\": [...]}");
 		return;
 	}
-	json_object_foreach(body, key, v) {
+	json_object_foreach(body, key, v)
+	{
 		if (strcmp(key, "channels") && strcmp(key, "rules")) {
 			json_decref(body);
 			api_bad_param(resp, "body", "unknown key (channels, rules)");
@@ -612,11 +618,13 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	/* Channels first, so that rules of the same request can name them. */
 	if (col_db_exec(c->pg, "BEGIN"))
 		rc = CM_EIO;
-	json_array_foreach(chans, i, v) {
+	json_array_foreach(chans, i, v)
+	{
 		if (!rc)
 			rc = put_channel(c, resp, v, i, req->ctx->cfg->allow_private_targets, &err);
 	}
-	json_array_foreach(rules, i, v) {
+	json_array_foreach(rules, i, v)
+	{
 		if (!rc)
 			rc = put_rule(c, resp, v, i, &err);
 	}

@@ -77,9 +77,11 @@ static int check_auth(const struct col_http_req *req, struct col_http_resp *resp
 	if (rc == CM_EAUTH) {
 		col_http_fail(resp, rc, "%s",
 			      parsed ? "unknown or revoked token" : "a bearer token is required");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 parsed ? "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n"
-				: "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
+		snprintf(
+		    resp->extra_headers, sizeof(resp->extra_headers),
+		    parsed
+			? "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n"
+			: "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
 	} else if (rc == CM_EDENIED) {
 		col_http_fail(resp, rc, "this token may not do that");
 	} else if (rc) {
@@ -122,9 +124,10 @@ int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *res
 	if (atomic_fetch_add(&expensive_running, 1) >= req->ctx->cfg->max_expensive_requests) {
 		atomic_fetch_sub(&expensive_running, 1);
 		if (!busy)
-			busy = col_metric_counter("cipulse_http_busy_total", "",
-						  "Expensive requests answered 503 because as many "
-						  "as CIPULSE_MAX_EXPENSIVE_REQUESTS were running.");
+			busy =
+			    col_metric_counter("cipulse_http_busy_total", "",
+					       "Expensive requests answered 503 because as many "
+					       "as CIPULSE_MAX_EXPENSIVE_REQUESTS were running.");
 		col_metric_inc(busy);
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 2\r\n");
 		col_http_error(resp, 503, "busy",
@@ -156,8 +159,8 @@ int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id)
 {
 	const char *params[1] = { full_name };
 	int rc;
-	PGresult *res = col_db_query(c, "repository", "SELECT id FROM repositories WHERE full_name = $1",
-				     1, params, &rc);
+	PGresult *res = col_db_query(
+	    c, "repository", "SELECT id FROM repositories WHERE full_name = $1", 1, params, &rc);
 
 	if (!res)
 		return rc;

@@ -1,3 +1,4 @@
+/* clang-format off */
 /*
  * What the handlers of the REST API share; nothing outside collector/api/ includes this (but
  * the unit tests). One file per resource:
@@ -125,12 +126,13 @@ json_t *api_run_json(const PGresult *res, int row, int col0);
  */
 struct api_mrun {
 	int64_t t_ms;        /* completed_at */
+	/* clang-format on */
 	int64_t repo_id, workflow_id;
-	const char *branch;  /* may be NULL */
+	const char *branch;	/* may be NULL */
 	const char *conclusion; /* may be NULL */
 	double dur_s;
 	int has_dur;
-	int flaky;           /* success after an earlier failed attempt on the same head_sha */
+	int flaky; /* success after an earlier failed attempt on the same head_sha */
 };
 struct api_mqueue {
 	int64_t t_ms;
@@ -164,10 +166,12 @@ void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp);
 /* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);
 /* The columns of an alert (alias a, repositories r), turned into JSON by api_alert_json. */
+/* clang-format off */
 #define API_ALERT_COLS                                                                         \
 	"a.id, a.rule_id, a.kind, r.full_name, a.workflow_id, a.branch, a.run_id, "            \
 	"a.run_attempt, a.state, a.summary, a.details::text, " API_MS("a.opened_at") ", "      \
 	API_MS("a.resolved_at") ", a.severity, a.run_count, " API_MS("a.acked_at")
+/* clang-format on */
 json_t *api_alert_json(const PGresult *res, int row);
 /* The id in a path "prefix<id>suffix": 0, or CM_EINVAL when the path is not of that form. */
 int api_path_id(const char *path, const char *prefix, const char *suffix, int64_t *id);

@@ -16,11 +16,11 @@
 #include "cm_err.h"
 
 #define SEARCH_DEFAULT_LIMIT 20
-#define SEARCH_MAX_LIMIT 100
-#define Q_MIN 3
-#define Q_MAX 200
-#define MAX_LINES 10       /* matching lines shown per tail */
-#define MAX_LINE_BYTES 500 /* longer lines are cut (at a UTF-8 boundary) */
+#define SEARCH_MAX_LIMIT     100
+#define Q_MIN		     3
+#define Q_MAX		     200
+#define MAX_LINES	     10	 /* matching lines shown per tail */
+#define MAX_LINE_BYTES	     500 /* longer lines are cut (at a UTF-8 boundary) */
 
 static int lower(int c)
 {
@@ -200,18 +200,18 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 	 * that the planner cannot use it as an index condition.
 	 */
 	static const char sql[] =
-		"SELECT r.full_name, k.job_id, k.step_number, j.run_id, j.run_attempt, j.name, "
-		"s.name, k.content FROM (SELECT l.repo_id, l.job_id, l.step_number, l.content "
-		"  FROM logs l WHERE l.content ILIKE $1 ESCAPE '\\' "
-		"  AND (l.content || '') ILIKE $6 ESCAPE '\\' "
-		"  AND ($2::bigint IS NULL OR l.repo_id = $2) "
-		"  AND ($3::bigint IS NULL OR (l.job_id, l.step_number) < ($3::bigint, $4::integer)) "
-		"  ORDER BY l.job_id DESC, l.step_number DESC LIMIT $5) k "
-		"JOIN jobs j ON j.repo_id = k.repo_id AND j.job_id = k.job_id "
-		"JOIN repositories r ON r.id = k.repo_id "
-		"LEFT JOIN steps s ON s.repo_id = k.repo_id AND s.job_id = k.job_id "
-		"AND s.number = k.step_number "
-		"ORDER BY k.job_id DESC, k.step_number DESC";
+	    "SELECT r.full_name, k.job_id, k.step_number, j.run_id, j.run_attempt, j.name, "
+	    "s.name, k.content FROM (SELECT l.repo_id, l.job_id, l.step_number, l.content "
+	    "  FROM logs l WHERE l.content ILIKE $1 ESCAPE '\\' "
+	    "  AND (l.content || '') ILIKE $6 ESCAPE '\\' "
+	    "  AND ($2::bigint IS NULL OR l.repo_id = $2) "
+	    "  AND ($3::bigint IS NULL OR (l.job_id, l.step_number) < ($3::bigint, $4::integer)) "
+	    "  ORDER BY l.job_id DESC, l.step_number DESC LIMIT $5) k "
+	    "JOIN jobs j ON j.repo_id = k.repo_id AND j.job_id = k.job_id "
+	    "JOIN repositories r ON r.id = k.repo_id "
+	    "LEFT JOIN steps s ON s.repo_id = k.repo_id AND s.job_id = k.job_id "
+	    "AND s.number = k.step_number "
+	    "ORDER BY k.job_id DESC, k.step_number DESC";
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct cm_buf pattern = CM_BUF_INIT(4 * Q_MAX), word = CM_BUF_INIT(4 * Q_MAX);

@@ -5,8 +5,8 @@
  * The database selects the runs of the window (the latest attempt of each run whose completion
  * falls in [from, to); cipulse_window_runs, which the regression and slow_build alert rules use
  * too) with their per-attempt duration and job queue times (both kept on the
- * attempt by sql/002_api.sql) and a flaky flag; this file computes every figure from those rows, for
- * the whole window and for each series bucket alike (a bucket is a window of its own). The
+ * attempt by sql/002_api.sql) and a flaky flag; this file computes every figure from those rows,
+ * for the whole window and for each series bucket alike (a bucket is a window of its own). The
  * figures need whole distributions (p50/p95), so they are not pre-aggregated: the indexes make the
  * selection cheap for a workflow or a repository.
  */
@@ -19,13 +19,13 @@
 #include "cm_time.h"
 
 /* Conclusions reported by name in by_conclusion; anything else is "other", none is "none". */
-static const char *const conclusions[] = { "success",	"failure",	   "cancelled",
-					   "skipped",	"timed_out",	   "neutral",
-					   "action_required", "stale", "startup_failure" };
-#define NCONCL (sizeof(conclusions) / sizeof(conclusions[0]))
+static const char *const conclusions[] = { "success",	      "failure",   "cancelled",
+					   "skipped",	      "timed_out", "neutral",
+					   "action_required", "stale",	   "startup_failure" };
+#define NCONCL	(sizeof(conclusions) / sizeof(conclusions[0]))
 #define C_OTHER NCONCL
-#define C_NONE (NCONCL + 1)
-#define NSLOTS (NCONCL + 2)
+#define C_NONE	(NCONCL + 1)
+#define NSLOTS	(NCONCL + 2)
 
 static size_t concl_slot(const char *c)
 {
@@ -60,8 +60,8 @@ struct acc {
 	long flaky;
 	double mttr_sum;
 	long mttr_n;
-	int failing;          /* inside a failure streak of the current group */
-	int64_t fail_start;   /* completion of the streak's first failed run */
+	int failing;	    /* inside a failure streak of the current group */
+	int64_t fail_start; /* completion of the streak's first failed run */
 };
 
 static void acc_run(struct acc *a, const struct api_mrun *r, size_t slot)
@@ -173,8 +173,10 @@ json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs
 	int nb = w->nbuckets;
 	struct acc total, *bk = calloc((size_t)nb, sizeof(*bk));
 	struct sample *ds = calloc(nruns + 1, sizeof(*ds)), *qs = calloc(nqueues + 1, sizeof(*qs));
-	double *all_d = calloc(nruns + 1, sizeof(double)), *all_q = calloc(nqueues + 1, sizeof(double));
-	double *tmp_d = calloc(nruns + 1, sizeof(double)), *tmp_q = calloc(nqueues + 1, sizeof(double));
+	double *all_d = calloc(nruns + 1, sizeof(double)),
+	       *all_q = calloc(nqueues + 1, sizeof(double));
+	double *tmp_d = calloc(nruns + 1, sizeof(double)),
+	       *tmp_q = calloc(nqueues + 1, sizeof(double));
 	size_t nd = 0, di = 0, qi = 0;
 	json_t *out = NULL, *series = NULL;
 
@@ -282,14 +284,17 @@ static int parse_queues(const char *text, int64_t t_ms, struct api_mqueue *out)
  * The runs of the window, as the alert rules select them too (cipulse_window_runs in
  * sql/005_window_rules.sql): $1 from, $2 to (µs), $3 repo, $4 workflow, $5 branch.
  */
+/* clang-format off */
 #define WINDOW_RUNS                                                                           \
 	"cipulse_window_runs(" API_TS_US("$1") ", " API_TS_US("$2") ", $3::bigint, $4::bigint, "  \
 	"$5::text)"
+/* clang-format on */
 
 void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "repo", "workflow", "branch", "window",
 					       "from", "to",	   NULL };
+	/* clang-format off */
 	static const char runs_sql[] =
 		"SELECT " API_MS("w.completed_at") ", w.repo_id, COALESCE(w.workflow_id, 0), "
 		"w.head_branch, w.conclusion, w.duration_s, "
@@ -299,6 +304,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		"  AND e.conclusion IN ('failure', 'timed_out')), w.queue_s "
 		"FROM " WINDOW_RUNS " w"
 		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct api_window w;
@@ -363,12 +369,13 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		nq += parse_queues(PQgetvalue(res, i, 7), runs[i].t_ms, queues + nq);
 	}
 	out = api_metrics_json(&w, runs, (size_t)n, queues, (size_t)nq);
-	if (out && (api_set(out, "window", json_string(w.name)) ||
-		    api_set(out, "from", api_time(w.from_ms)) || api_set(out, "to", api_time(w.to_ms)) ||
-		    api_set(out, "bucket_s", json_integer(w.bucket_ms / 1000)) ||
-		    api_set(out, "repo", api_jstr(repo)) ||
-		    api_set(out, "workflow", has_wf ? json_integer(wf) : json_null()) ||
-		    api_set(out, "branch", api_jstr(branch)))) {
+	if (out &&
+	    (api_set(out, "window", json_string(w.name)) ||
+	     api_set(out, "from", api_time(w.from_ms)) || api_set(out, "to", api_time(w.to_ms)) ||
+	     api_set(out, "bucket_s", json_integer(w.bucket_ms / 1000)) ||
+	     api_set(out, "repo", api_jstr(repo)) ||
+	     api_set(out, "workflow", has_wf ? json_integer(wf) : json_null()) ||
+	     api_set(out, "branch", api_jstr(branch)))) {
 		json_decref(out);
 		out = NULL;
 	}

@@ -36,9 +36,8 @@ void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp)
 	jrepo = json_object_get(body, "repo");
 	jrun = json_object_get(body, "run_id");
 	jdays = json_object_get(body, "days");
-	if (!json_is_object(body) || !json_is_string(jrepo) ||
-	    (jrun && !json_is_integer(jrun)) || (jdays && !json_is_integer(jdays)) ||
-	    (jrun && json_integer_value(jrun) <= 0) ||
+	if (!json_is_object(body) || !json_is_string(jrepo) || (jrun && !json_is_integer(jrun)) ||
+	    (jdays && !json_is_integer(jdays)) || (jrun && json_integer_value(jrun) <= 0) ||
 	    (jdays && (json_integer_value(jdays) < 1 || json_integer_value(jdays) > 3650))) {
 		json_decref(body);
 		api_bad_param(resp, "body",

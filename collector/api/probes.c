@@ -62,12 +62,14 @@ static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 
 	if (!registered) {
-		/* The pool lives as long as the server; registering twice returns the same series. */
+		/* The pool lives as long as the server; registering twice returns the same series.
+		 */
 		col_metric_gauge_fn("cipulse_db_pool_connections_in_use", "",
 				    "Database connections borrowed from the pool.", pool_in_use,
 				    req->ctx->db);
 		col_metric_gauge_fn("cipulse_db_pool_connections", "",
-				    "Size of the database connection pool.", pool_size, req->ctx->db);
+				    "Size of the database connection pool.", pool_size,
+				    req->ctx->db);
 		registered = 1;
 	}
 	if (col_metrics_render(&resp->body)) {

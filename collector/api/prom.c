@@ -24,11 +24,11 @@
 #define MAX_TEXT (32u << 20)
 
 /* Upper bounds of the histogram slots; the same list as cipulse_duration_bounds() in SQL. */
-static const char *const bounds[] = { "10", "30", "60", "120", "300", "600",
+static const char *const bounds[] = { "10",   "30",   "60",   "120",  "300", "600",
 				      "1200", "1800", "3600", "7200", "+Inf" };
 #define NSLOTS 11
 
-static const char *const results[] = { "success", "failure", "timed_out",
+static const char *const results[] = { "success",   "failure", "timed_out",
 				       "cancelled", "skipped", "other" };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,7 +92,8 @@ static int render(const PGresult *res, struct cm_buf *b)
 		if (!rc)
 			rc = labels(b, res, i);
 		if (!rc)
-			rc = cm_buf_addf(b, "} %.3f\n", strtod(PQgetvalue(res, i, 9), NULL) / 1000.0);
+			rc = cm_buf_addf(b, "} %.3f\n",
+					 strtod(PQgetvalue(res, i, 9), NULL) / 1000.0);
 		if (!rc)
 			rc = cm_buf_adds(b, "cicd_pipeline_run_duration_seconds_count{");
 		if (!rc)
@@ -138,16 +139,16 @@ static int render(const PGresult *res, struct cm_buf *b)
 int col_api_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 {
 	static const char sql[] =
-		"SELECT r.full_name, COALESCE(w.name, w.path, d.workflow_id::text), "
-		"sum(d.n_success), sum(d.n_failure), sum(d.n_timed_out), sum(d.n_cancelled), "
-		"sum(d.n_skipped), sum(d.n_other), sum(d.dur_n), sum(d.dur_sum_ms), "
-		"sum(d.dur_hist[1]), sum(d.dur_hist[2]), sum(d.dur_hist[3]), sum(d.dur_hist[4]), "
-		"sum(d.dur_hist[5]), sum(d.dur_hist[6]), sum(d.dur_hist[7]), sum(d.dur_hist[8]), "
-		"sum(d.dur_hist[9]), sum(d.dur_hist[10]), sum(d.dur_hist[11]), sum(d.queue_n), "
-		"sum(d.queue_sum_ms) FROM run_rollup_daily d "
-		"JOIN repositories r ON r.id = d.repo_id "
-		"LEFT JOIN workflows w ON w.repo_id = d.repo_id AND w.id = d.workflow_id "
-		"GROUP BY 1, 2 ORDER BY 1, 2";
+	    "SELECT r.full_name, COALESCE(w.name, w.path, d.workflow_id::text), "
+	    "sum(d.n_success), sum(d.n_failure), sum(d.n_timed_out), sum(d.n_cancelled), "
+	    "sum(d.n_skipped), sum(d.n_other), sum(d.dur_n), sum(d.dur_sum_ms), "
+	    "sum(d.dur_hist[1]), sum(d.dur_hist[2]), sum(d.dur_hist[3]), sum(d.dur_hist[4]), "
+	    "sum(d.dur_hist[5]), sum(d.dur_hist[6]), sum(d.dur_hist[7]), sum(d.dur_hist[8]), "
+	    "sum(d.dur_hist[9]), sum(d.dur_hist[10]), sum(d.dur_hist[11]), sum(d.queue_n), "
+	    "sum(d.queue_sum_ms) FROM run_rollup_daily d "
+	    "JOIN repositories r ON r.id = d.repo_id "
+	    "LEFT JOIN workflows w ON w.repo_id = d.repo_id AND w.id = d.workflow_id "
+	    "GROUP BY 1, 2 ORDER BY 1, 2";
 	struct cm_buf fresh = CM_BUF_INIT(MAX_TEXT);
 	struct col_conn *c;
 	PGresult *res;

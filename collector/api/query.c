@@ -8,8 +8,6 @@
 #include "cm_text.h"
 #include "cm_time.h"
 
-
-
 /* The key, for an error message: only when it is short printable ASCII, else "query". */
 static void name_param(char *param, size_t size, const char *key, size_t len)
 {
@@ -33,8 +31,8 @@ static int fail(char *param, size_t size, const char *key, size_t klen, const ch
 	return rc;
 }
 
-int col_query_parse(struct col_query *q, const char *raw, const char *const *allowed,
-		    char *param, size_t param_size, const char **why)
+int col_query_parse(struct col_query *q, const char *raw, const char *const *allowed, char *param,
+		    size_t param_size, const char **why)
 {
 	size_t rawlen = strlen(raw), used = 0;
 	const char *p = raw;
@@ -57,7 +55,8 @@ int col_query_parse(struct col_query *q, const char *raw, const char *const *all
 		}
 		kd = cm_http_form_decode(p, klen, key);
 		if (kd < 0)
-			return fail(param, param_size, p, klen, why, "bad percent-encoding", CM_EINVAL);
+			return fail(param, param_size, p, klen, why, "bad percent-encoding",
+				    CM_EINVAL);
 		if (kd == 0 || !cm_text_valid_utf8(key, (size_t)kd))
 			return fail(param, param_size, key, (size_t)(kd > 0 ? kd : 0), why,
 				    "parameter name is not valid UTF-8 text", CM_EINVAL);
@@ -82,7 +81,8 @@ int col_query_parse(struct col_query *q, const char *raw, const char *const *all
 			return fail(param, param_size, key, (size_t)kd, why,
 				    "parameter given more than once", CM_EINVAL);
 		if (q->n >= COL_QUERY_MAX_PARAMS)
-			return fail(param, param_size, "", 0, why, "too many parameters", CM_ETOOBIG);
+			return fail(param, param_size, "", 0, why, "too many parameters",
+				    CM_ETOOBIG);
 		q->p[q->n].key = key;
 		q->p[q->n].val = val;
 		q->n++;
@@ -163,9 +163,9 @@ int col_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t *
 
 /* ---- windows ---- */
 
-#define MIN_MS 60000LL
-#define HOUR_MS 3600000LL
-#define DAY_MS 86400000LL
+#define MIN_MS	    60000LL
+#define HOUR_MS	    3600000LL
+#define DAY_MS	    86400000LL
 #define MAX_BUCKETS 60
 #define MAX_SPAN_MS (400 * DAY_MS)
 
@@ -181,9 +181,9 @@ int api_window_parse(const char *window, const char *from, const char *to, int64
 		{ "7d", 7 * DAY_MS, 6 * HOUR_MS },
 		{ "30d", 30 * DAY_MS, DAY_MS },
 	};
-	static const int64_t sizes[] = { MIN_MS,	5 * MIN_MS, 15 * MIN_MS, HOUR_MS,
-					 3 * HOUR_MS,	6 * HOUR_MS, 12 * HOUR_MS, DAY_MS,
-					 7 * DAY_MS };
+	static const int64_t sizes[] = { MIN_MS,       5 * MIN_MS,  15 * MIN_MS,
+					 HOUR_MS,      3 * HOUR_MS, 6 * HOUR_MS,
+					 12 * HOUR_MS, DAY_MS,	    7 * DAY_MS };
 	int64_t span;
 
 	memset(w, 0, sizeof(*w));

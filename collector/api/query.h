@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COL_QUERY_MAX_BYTES 4096 /* longer raw query strings are refused */
+#define COL_QUERY_MAX_BYTES  4096 /* longer raw query strings are refused */
 #define COL_QUERY_MAX_PARAMS 32
 
 struct col_qparam {
@@ -30,8 +30,8 @@ struct col_query {
  * string or too many pairs) and writes the name of the offending parameter into `param` (the
  * decoded key when it is printable, else "query") and a short reason into `why`.
  */
-int col_query_parse(struct col_query *q, const char *raw, const char *const *allowed,
-		    char *param, size_t param_size, const char **why);
+int col_query_parse(struct col_query *q, const char *raw, const char *const *allowed, char *param,
+		    size_t param_size, const char **why);
 /* The value of key, or NULL when absent. */
 const char *col_query_get(const struct col_query *q, const char *key);
 
@@ -49,7 +49,8 @@ int col_parse_id(const char *s, size_t len, int64_t *out);
  */
 int col_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
 
-/* A time window [from, to) cut into nbuckets series buckets of bucket_ms (the last may be short). */
+/* A time window [from, to) cut into nbuckets series buckets of bucket_ms (the last may be short).
+ */
 struct api_window {
 	int64_t from_ms, to_ms, bucket_ms;
 	int nbuckets;
@@ -72,7 +73,7 @@ int api_window_parse(const char *window, const char *from, const char *to, int64
  * the fields' own syntax and ranges are the caller's to check (col_parse_i64).
  * API_CURSOR_MAX is the longest cursor text; its fields hold up to API_CURSOR_RAW_MAX bytes.
  */
-#define API_CURSOR_MAX     1024
+#define API_CURSOR_MAX	   1024
 #define API_CURSOR_RAW_MAX (API_CURSOR_MAX / 4 * 3)
 #define API_CURSOR_FIELDS  4
 /* Microseconds since 1970 that a time in a cursor may hold: years 1 to 9999. */

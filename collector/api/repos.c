@@ -1,3 +1,4 @@
+/* clang-format off */
 /*
  * Repositories: the list with basic figures, registration (admin), and below a repository its
  * workflows and its runs.
@@ -38,6 +39,7 @@
 static long long col_ll(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+	/* clang-format on */
 }
 
 static int add_stats(json_t *item, const PGresult *res, int row, int c0, int64_t from_ms)
@@ -109,6 +111,7 @@ static int param_days(struct col_http_resp *resp, const struct col_query *q, cha
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "days", NULL };
+	/* clang-format off */
 	static const char sql[] =
 		"SELECT r.id, r.full_name, " API_MS("r.created_at") ", " STATS_COLS ", " LAST_COLS
 		" FROM repositories r "
@@ -118,6 +121,7 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		"  AND w.is_latest AND w.completed_at IS NOT NULL "
 		"  ORDER BY w.completed_at DESC LIMIT 1) l ON true "
 		"WHERE ($2::text IS NULL OR r.full_name > $2) ORDER BY r.full_name LIMIT $3";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
@@ -151,8 +155,8 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		if (!it || api_set(it, "id", api_col_int(res, i, 0)) ||
 		    api_set(it, "full_name", api_col_str(res, i, 1)) ||
 		    api_set(it, "created_at", api_col_time(res, i, 2)) ||
-		    add_stats(it, res, i, 3, from_ms) || add_last_run(it, res, i, 3 + STATS_NCOLS) ||
-		    json_array_append_new(items, it)) {
+		    add_stats(it, res, i, 3, from_ms) ||
+		    add_last_run(it, res, i, 3 + STATS_NCOLS) || json_array_append_new(items, it)) {
 			json_decref(it);
 			json_decref(items);
 			items = NULL;
@@ -183,7 +187,8 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body || !json_is_object(body)) {
 		json_decref(body);
-		api_bad_param(resp, "body", "must be a JSON object {\"full_name\": \"owner/name\"}");
+		api_bad_param(resp, "body",
+			      "must be a JSON object {\"full_name\": \"owner/name\"}");
 		return;
 	}
 	fn = json_object_get(body, "full_name");
@@ -226,10 +231,10 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 		goto fail;
 	cm_log_info("api", "repository registered repo=%s", name);
 	out = json_object();
-	if (out && (api_set(out, "id", json_integer(id)) ||
-		    api_set(out, "full_name", json_string(name)) ||
-		    api_set(out, "ingest_token", json_string(token)) ||
-		    api_set(out, "webhook_secret", json_string(secret)))) {
+	if (out &&
+	    (api_set(out, "id", json_integer(id)) || api_set(out, "full_name", json_string(name)) ||
+	     api_set(out, "ingest_token", json_string(token)) ||
+	     api_set(out, "webhook_secret", json_string(secret)))) {
 		json_decref(out);
 		out = NULL;
 	}
@@ -249,6 +254,7 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 			   const char *repo)
 {
 	static const char *const allowed[] = { "limit", "cursor", "days", NULL };
+	/* clang-format off */
 	static const char sql[] =
 		"SELECT w.id, w.name, w.path, w.state, " STATS_COLS ", " LAST_COLS
 		" FROM workflows w "
@@ -258,6 +264,7 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 		"  AND r.workflow_id = w.id AND r.is_latest AND r.completed_at IS NOT NULL "
 		"  ORDER BY r.completed_at DESC LIMIT 1) l ON true "
 		"WHERE w.repo_id = $1 AND ($3::bigint IS NULL OR w.id > $3) ORDER BY w.id LIMIT $4";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1], day[16];
@@ -295,8 +302,8 @@ static void workflows_list(const struct col_http_req *req, struct col_http_resp 
 		    api_set(it, "name", api_col_str(res, i, 1)) ||
 		    api_set(it, "path", api_col_str(res, i, 2)) ||
 		    api_set(it, "state", api_col_str(res, i, 3)) ||
-		    add_stats(it, res, i, 4, from_ms) || add_last_run(it, res, i, 4 + STATS_NCOLS) ||
-		    json_array_append_new(items, it)) {
+		    add_stats(it, res, i, 4, from_ms) ||
+		    add_last_run(it, res, i, 4 + STATS_NCOLS) || json_array_append_new(items, it)) {
 			json_decref(it);
 			json_decref(items);
 			items = NULL;
@@ -308,11 +315,12 @@ out:
 	col_db_release(req->ctx->db, c);
 }
 
-static void runs_list(const struct col_http_req *req, struct col_http_resp *resp,
-		      const char *repo)
+static void runs_list(const struct col_http_req *req, struct col_http_resp *resp, const char *repo)
 {
-	static const char *const allowed[] = { "from",	 "to",	  "status", "conclusion", "branch",
-					       "workflow", "limit", "cursor", NULL };
+	static const char *const allowed[] = { "from",	     "to",     "status",
+					       "conclusion", "branch", "workflow",
+					       "limit",	     "cursor", NULL };
+	/* clang-format off */
 	static const char sql[] =
 		"SELECT " API_RUN_COLS ", "
 		"(extract(epoch FROM COALESCE(w.created_at, w.inserted_at)) * 1000000)::bigint "
@@ -328,6 +336,7 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 		"AND ($8::bigint IS NULL OR (COALESCE(w.created_at, w.inserted_at), w.run_id) < "
 		"  (" API_TS_US("$8") ", $9::bigint)) "
 		"ORDER BY COALESCE(w.created_at, w.inserted_at) DESC, w.run_id DESC LIMIT $10";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	char scratch[API_CURSOR_MAX + 1];

@@ -102,6 +102,7 @@ static json_t *jobs_json(const PGresult *res)
 void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "attempt", NULL };
+	/* clang-format off */
 	static const char attempts_sql[] =
 		"SELECT " API_RUN_COLS ", r.full_name, w.repo_id FROM workflow_runs w "
 		"JOIN repositories r ON r.id = w.repo_id "
@@ -119,6 +120,7 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 		" FROM jobs j LEFT JOIN steps s ON s.repo_id = j.repo_id AND s.job_id = j.job_id "
 		"WHERE j.repo_id = $1 AND j.run_id = $2 AND j.run_attempt = $3 "
 		"ORDER BY j.started_at NULLS LAST, j.job_id, s.number";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct col_conn *c;
@@ -147,7 +149,8 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 	for (int i = 0; i < n && strcmp(PQgetvalue(res, i, API_RUN_NCOLS + 1),
 					PQgetvalue(res, 0, API_RUN_NCOLS + 1)) == 0;
 	     i++) {
-		if (pick < 0 && (!has_attempt || strtoll(PQgetvalue(res, i, 1), NULL, 10) == attempt))
+		if (pick < 0 &&
+		    (!has_attempt || strtoll(PQgetvalue(res, i, 1), NULL, 10) == attempt))
 			pick = i;
 	}
 	if (pick < 0) {
@@ -192,15 +195,17 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
 	static const char job_sql[] =
-		"SELECT j.repo_id, r.full_name, j.run_id, j.run_attempt, j.name, j.status, "
-		"j.conclusion FROM jobs j JOIN repositories r ON r.id = j.repo_id "
-		"WHERE j.job_id = $1 ORDER BY j.repo_id LIMIT 1";
+	    "SELECT j.repo_id, r.full_name, j.run_id, j.run_attempt, j.name, j.status, "
+	    "j.conclusion FROM jobs j JOIN repositories r ON r.id = j.repo_id "
+	    "WHERE j.job_id = $1 ORDER BY j.repo_id LIMIT 1";
+	/* clang-format off */
 	static const char logs_sql[] =
 		"SELECT l.step_number, s.name, l.content, l.original_size, l.truncated, "
 		"l.exit_code, l.source, " API_MS("l.updated_at")
 		" FROM logs l LEFT JOIN steps s ON s.repo_id = l.repo_id AND s.job_id = l.job_id "
 		"AND s.number = l.step_number WHERE l.repo_id = $1 AND l.job_id = $2 "
 		"ORDER BY l.step_number";
+	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct col_conn *c;
@@ -210,7 +215,8 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 	int rc;
 
 	if (api_path_id(req->path, "/api/v1/jobs/", "/logs", &job_id)) {
-		col_http_error(resp, 404, "not_found", "no such resource (expected /jobs/{id}/logs)");
+		col_http_error(resp, 404, "not_found",
+			       "no such resource (expected /jobs/{id}/logs)");
 		return;
 	}
 	if (api_begin(req, resp, API_READ, &q, allowed))
@@ -237,13 +243,14 @@ void api_job_logs(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	out = json_object();
 	logs = json_array();
-	if (out && (api_set(out, "job_id", json_integer(job_id)) ||
-		    api_set(out, "repo", api_col_str(res, 0, 1)) ||
-		    api_set(out, "run_id", api_col_int(res, 0, 2)) ||
-		    api_set(out, "run_attempt", api_col_int(res, 0, 3)) ||
-		    api_set(out, "name", api_col_str(res, 0, 4)) ||
-		    api_set(out, "status", api_col_str(res, 0, 5)) ||
-		    api_set(out, "conclusion", api_col_str(res, 0, 6)) || api_set(out, "logs", logs))) {
+	if (out &&
+	    (api_set(out, "job_id", json_integer(job_id)) ||
+	     api_set(out, "repo", api_col_str(res, 0, 1)) ||
+	     api_set(out, "run_id", api_col_int(res, 0, 2)) ||
+	     api_set(out, "run_attempt", api_col_int(res, 0, 3)) ||
+	     api_set(out, "name", api_col_str(res, 0, 4)) ||
+	     api_set(out, "status", api_col_str(res, 0, 5)) ||
+	     api_set(out, "conclusion", api_col_str(res, 0, 6)) || api_set(out, "logs", logs))) {
 		json_decref(out);
 		out = NULL;
 	}

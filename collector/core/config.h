@@ -1,4 +1,5 @@
-/* cipulsed settings: one table (config.c) drives env vars, flags, --help and the README reference. */
+/* cipulsed settings: one table (config.c) drives env vars, flags, --help and the README reference.
+ */
 #ifndef COL_CONFIG_H
 #define COL_CONFIG_H
 

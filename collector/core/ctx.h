@@ -12,7 +12,8 @@ struct col_health;
 struct col_ctx {
 	const struct col_config *cfg;
 	struct col_db *db;
-	/* The database's health as the monitor last saw it (set by the gRPC server; NULL before). */
+	/* The database's health as the monitor last saw it (set by the gRPC server; NULL before).
+	 */
 	struct col_health *health;
 	/* Set by SIGTERM/SIGINT; every loop checks it on each wakeup. */
 	volatile sig_atomic_t stopping;

@@ -29,7 +29,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct col_metric *head, *tail;
 
 static const double default_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-					   0.25,  0.5,    1,     2.5,  5,     10 };
+					  0.25,	 0.5,	 1,	2.5,  5,     10 };
 
 static struct col_metric *lookup(enum kind kind, const char *name, const char *labels,
 				 const char *help)
@@ -166,9 +166,12 @@ void col_metric_observe(struct col_metric *m, double v)
 static const char *type_name(enum kind k)
 {
 	switch (k) {
-	case K_COUNTER: return "counter";
-	case K_HISTOGRAM: return "histogram";
-	default: return "gauge";
+	case K_COUNTER:
+		return "counter";
+	case K_HISTOGRAM:
+		return "histogram";
+	default:
+		return "gauge";
 	}
 }
 
@@ -179,7 +182,8 @@ static int series(struct cm_buf *out, const char *name, const char *suffix, cons
 	int has = *labels || (extra && *extra);
 
 	return cm_buf_addf(out, "%s%s%s%s%s%s%s", name, suffix, has ? "{" : "", labels,
-			   *labels && extra && *extra ? "," : "", extra ? extra : "", has ? "}" : "");
+			   *labels && extra && *extra ? "," : "", extra ? extra : "",
+			   has ? "}" : "");
 }
 
 int col_metrics_render(struct cm_buf *out)
@@ -190,8 +194,8 @@ int col_metrics_render(struct cm_buf *out)
 	pthread_mutex_lock(&lock);
 	for (struct col_metric *m = head; m && rc == CM_OK; m = m->next) {
 		if (!last || strcmp(last, m->name)) {
-			rc = cm_buf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-					 type_name(m->kind));
+			rc = cm_buf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help,
+					 m->name, type_name(m->kind));
 			last = m->name;
 		}
 		if (rc)

@@ -24,7 +24,15 @@ struct col_addr_limit {
 	struct col_addr_slot slots[COL_ADDR_SLOTS];
 };
 
-#define COL_ADDR_LIMIT_INIT(window) { PTHREAD_MUTEX_INITIALIZER, (window), { { "", 0, 0 } } }
+#define COL_ADDR_LIMIT_INIT(window)                                                                \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, (window),                                               \
+		{                                                                                  \
+			{                                                                          \
+				"", 0, 0                                                           \
+			}                                                                          \
+		}                                                                                  \
+	}
 
 /*
  * 1 when addr has counted `limit` events or more in its current window; *retry_s then gets the
@@ -42,7 +50,10 @@ struct col_sampler {
 	long held;
 };
 
-#define COL_SAMPLER_INIT(interval) { PTHREAD_MUTEX_INITIALIZER, (interval), 0, 0 }
+#define COL_SAMPLER_INIT(interval)                                                                 \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, (interval), 0, 0                                        \
+	}
 
 /* 1 when this event may be logged; *held gets how many were held back since the last one. */
 int col_sampler_take(struct col_sampler *s, int64_t now_ms, long *held);

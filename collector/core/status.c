@@ -9,15 +9,16 @@
 
 const struct col_status *col_status_of(int rc)
 {
-	static const struct col_status ok = { 200, 0, GRPC_STATUS_OK, "ok" },
-		invalid = { 400, 0, GRPC_STATUS_INVALID_ARGUMENT, "invalid" },
-		too_big = { 413, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "payload_too_large" },
-		not_found = { 404, 0, GRPC_STATUS_NOT_FOUND, "not_found" },
-		unauth = { 401, 0, GRPC_STATUS_UNAUTHENTICATED, "unauthorized" },
-		denied = { 403, 0, GRPC_STATUS_PERMISSION_DENIED, "forbidden" },
-		unavail = { 503, RETRY_AFTER_S, GRPC_STATUS_UNAVAILABLE, "unavailable" },
-		nomem = { 500, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "internal" },
-		internal = { 500, 0, GRPC_STATUS_INTERNAL, "internal" };
+	static const struct col_status
+	    ok = { 200, 0, GRPC_STATUS_OK, "ok" },
+	    invalid = { 400, 0, GRPC_STATUS_INVALID_ARGUMENT, "invalid" },
+	    too_big = { 413, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "payload_too_large" },
+	    not_found = { 404, 0, GRPC_STATUS_NOT_FOUND, "not_found" },
+	    unauth = { 401, 0, GRPC_STATUS_UNAUTHENTICATED, "unauthorized" },
+	    denied = { 403, 0, GRPC_STATUS_PERMISSION_DENIED, "forbidden" },
+	    unavail = { 503, RETRY_AFTER_S, GRPC_STATUS_UNAVAILABLE, "unavailable" },
+	    nomem = { 500, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "internal" },
+	    internal = { 500, 0, GRPC_STATUS_INTERNAL, "internal" };
 
 	switch (rc) {
 	case CM_OK:

@@ -8,9 +8,9 @@
 #define COL_STATUS_H
 
 struct col_status {
-	int http;          /* HTTP status */
+	int http;	   /* HTTP status */
 	int retry_after_s; /* > 0: answer "Retry-After: N" too */
-	int grpc;          /* grpc_status_code */
+	int grpc;	   /* grpc_status_code */
 	const char *code;  /* the "code" of a JSON error body */
 };
 

@@ -11,8 +11,8 @@ struct col_ticker {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;    /* under lock */
-	int woken;   /* under lock: col_ticker_wake since the last wait */
+	int stop;     /* under lock */
+	int woken;    /* under lock: col_ticker_wake since the last wait */
 	long next_ms; /* under lock: the next wait, when >= 0 (col_ticker_next) */
 	long interval_ms;
 	void (*tick)(void *arg);

@@ -69,8 +69,8 @@ int col_backfill_repo(struct col_ctx *ctx, struct col_conn *c, const char *full_
 		long seen = 0, total = 0;
 
 		if (*cursor)
-			snprintf(path, sizeof(path), "%s?per_page=100&created=%s..%s", p.base, since,
-				 cursor);
+			snprintf(path, sizeof(path), "%s?per_page=100&created=%s..%s", p.base,
+				 since, cursor);
 		else
 			snprintf(path, sizeof(path), "%s?per_page=100&created=%%3E%%3D%s", p.base,
 				 since);
@@ -81,7 +81,8 @@ int col_backfill_repo(struct col_ctx *ctx, struct col_conn *c, const char *full_
 			if (rc)
 				goto out;
 			if (!total) {
-				total = (long)json_integer_value(json_object_get(doc, "total_count"));
+				total =
+				    (long)json_integer_value(json_object_get(doc, "total_count"));
 				if (!st->total)
 					st->total = total;
 			}
@@ -149,7 +150,8 @@ static void print_progress(void *arg, const char *full_name, const struct col_po
 		fprintf(stderr, "\rbackfill %s [%s] %ld/%ld runs, %ld requests%s", full_name, bar,
 			done ? total : shown, total, st->requests, done ? "\n" : "");
 	} else {
-		fprintf(stderr, "backfill %s: %ld/%ld runs, %ld written, %ld jobs, %ld requests%s\n",
+		fprintf(stderr,
+			"backfill %s: %ld/%ld runs, %ld written, %ld jobs, %ld requests%s\n",
 			full_name, shown, total, st->runs_written, st->jobs, st->requests,
 			done ? ", done" : "");
 	}
@@ -211,14 +213,16 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 
 		rc = rp_load_repo(c, repo, &rid, tok, sizeof(tok));
 		if (rc == CM_ENOTFOUND) {
-			fprintf(stderr, "cipulsed: backfill: repository %s is not registered\n", repo);
+			fprintf(stderr, "cipulsed: backfill: repository %s is not registered\n",
+				repo);
 			col_db_release(ctx->db, c);
 			curl_global_cleanup();
 			return 1;
 		}
-		res = col_db_query(c, "backfill", "SELECT pg_try_advisory_lock(hashtextextended("
-			       "'cipulse.backfill:' || $1, " BACKFILL_LOCK_KEY "))",
-			    1, params, &rc);
+		res = col_db_query(c, "backfill",
+				   "SELECT pg_try_advisory_lock(hashtextextended("
+				   "'cipulse.backfill:' || $1, " BACKFILL_LOCK_KEY "))",
+				   1, params, &rc);
 		locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
 		PQclear(res);
 	}
@@ -244,7 +248,7 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 		return 1;
 	case CM_EDENIED:
 		fprintf(stderr, "cipulsed: backfill: no GitHub token (CIPULSE_GITHUB_TOKEN) or "
-			"GitHub refused it\n");
+				"GitHub refused it\n");
 		return 1;
 	default:
 		fprintf(stderr, "cipulsed: backfill failed: %s; run it again to resume\n",
@@ -252,4 +256,3 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 }
-

@@ -13,7 +13,7 @@
 
 /* Called after each page of a backfill (and once at the end with done = 1). */
 typedef void (*col_backfill_progress_fn)(void *arg, const char *full_name,
-					  const struct col_poll_stats *st, int done);
+					 const struct col_poll_stats *st, int done);
 
 /*
  * Imports the runs created in the last `days` days, newest first, with their jobs (and earlier

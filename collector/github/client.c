@@ -21,8 +21,8 @@ struct rate {
 	char key[17]; /* first 16 hex digits of the token's SHA-256; "" for anonymous */
 	long remaining;
 	long limit;
-	int64_t reset_s;     /* epoch seconds of the window's reset */
-	int64_t warned_for;  /* the reset we last logged "slowing down" for */
+	int64_t reset_s;    /* epoch seconds of the window's reset */
+	int64_t warned_for; /* the reset we last logged "slowing down" for */
 };
 
 #define MAX_RATES 64
@@ -72,9 +72,10 @@ static void metrics_init(void)
 	m_remaining = col_metric_gauge("cipulse_github_ratelimit_remaining", "",
 				       "GitHub API requests left in the current rate-limit window "
 				       "(last answer seen).");
-	m_throttled = col_metric_gauge("cipulse_github_ratelimit_throttled", "",
-				       "1 while the poller spreads requests because the GitHub rate "
-				       "limit is low.");
+	m_throttled =
+	    col_metric_gauge("cipulse_github_ratelimit_throttled", "",
+			     "1 while the poller spreads requests because the GitHub rate "
+			     "limit is low.");
 	m_waits = col_metric_counter("cipulse_github_ratelimit_waits_total", "",
 				     "Times the poller waited for a GitHub rate-limit reset.");
 	m_paced = col_metric_counter("cipulse_github_ratelimit_paced_requests_total", "",
@@ -84,8 +85,11 @@ static void metrics_init(void)
 static void count_request(long status)
 {
 	char labels[32];
-	const char *cls = status == 200 ? "200" : status == 304 ? "304" :
-			  status >= 500 ? "5xx" : status >= 400 ? "4xx" : "error";
+	const char *cls = status == 200	  ? "200"
+			  : status == 304 ? "304"
+			  : status >= 500 ? "5xx"
+			  : status >= 400 ? "4xx"
+					  : "error";
 
 	snprintf(labels, sizeof(labels), "status=\"%s\"", cls);
 	col_metric_inc(col_metric_counter("cipulse_github_requests_total", labels,
@@ -180,7 +184,6 @@ void col_gh_resp_release(struct col_gh_resp *r)
 	cm_buf_release(&r->body);
 }
 
-
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct col_gh_resp *r = arg;
@@ -188,7 +191,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	/* Over the cap: returning less than given makes curl fail the transfer. */
 	return cm_buf_add(&r->body, data, size * n) == CM_OK ? size * n : 0;
 }
-
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -240,9 +242,10 @@ static int pace(struct col_gh_client *c)
 				delay_ms = 60000;
 			if (r->warned_for != r->reset_s) {
 				r->warned_for = r->reset_s;
-				cm_log_warn("github", "rate limit low; slowing down remaining=%ld "
-					    "limit=%ld reset_in=%llds delay_ms=%lld", r->remaining,
-					    r->limit, (long long)(r->reset_s - now),
+				cm_log_warn("github",
+					    "rate limit low; slowing down remaining=%ld "
+					    "limit=%ld reset_in=%llds delay_ms=%lld",
+					    r->remaining, r->limit, (long long)(r->reset_s - now),
 					    (long long)delay_ms);
 			}
 		}
@@ -258,7 +261,8 @@ static int pace(struct col_gh_client *c)
 		col_metric_inc(m_paced);
 	if (delay_ms >= 1000 && !pacing) {
 		col_metric_inc(m_waits);
-		cm_log_info("github", "waiting for the rate limit wait_ms=%lld", (long long)delay_ms);
+		cm_log_info("github", "waiting for the rate limit wait_ms=%lld",
+			    (long long)delay_ms);
 	}
 	return delay_ms > 0 ? sleep_ms(c, delay_ms) : CM_OK;
 }
@@ -357,8 +361,8 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 		/* A Link header must not send our token to another host. */
 		size_t blen = strlen(c->base);
 
-		if (strncmp(path_or_url, c->base, blen) || (path_or_url[blen] != '/' &&
-							    path_or_url[blen] != '?'))
+		if (strncmp(path_or_url, c->base, blen) ||
+		    (path_or_url[blen] != '/' && path_or_url[blen] != '?'))
 			return CM_EPROTO;
 		snprintf(url, sizeof(url), "%s", path_or_url);
 	}
@@ -377,15 +381,17 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 			break;
 		/* Secondary limits say Retry-After; primary ones X-RateLimit-Reset. */
 		{
-			int64_t wait_ms = h.retry_after > 0 ?
-					  (int64_t)h.retry_after * 1000 :
-					  (h.reset_s - cm_time_now_ms() / 1000 + 1) * 1000;
+			int64_t wait_ms = h.retry_after > 0
+					      ? (int64_t)h.retry_after * 1000
+					      : (h.reset_s - cm_time_now_ms() / 1000 + 1) * 1000;
 
 			if (wait_ms < 0)
 				wait_ms = 0;
 			if (wait_ms > COL_GH_MAX_WAIT_MS) {
-				cm_log_warn("github", "rate limited; giving up until the reset "
-					    "reset_in=%llds", (long long)(wait_ms / 1000));
+				cm_log_warn("github",
+					    "rate limited; giving up until the reset "
+					    "reset_in=%llds",
+					    (long long)(wait_ms / 1000));
 				return CM_EUNAVAIL;
 			}
 			col_metric_inc(m_waits);
@@ -405,8 +411,9 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 	case 401:
 	case 403:
 	case 429:
-		return (resp->status == 401 || h.remaining != 0) && resp->status != 429 ?
-			       CM_EDENIED : CM_EUNAVAIL;
+		return (resp->status == 401 || h.remaining != 0) && resp->status != 429
+			   ? CM_EDENIED
+			   : CM_EUNAVAIL;
 	default:
 		return resp->status >= 500 ? CM_EUNAVAIL : CM_EPROTO;
 	}

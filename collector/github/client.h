@@ -22,16 +22,16 @@
 
 #include "cm_buf.h"
 
-#define COL_GH_MAX_BODY (32u << 20)
+#define COL_GH_MAX_BODY	   (32u << 20)
 #define COL_GH_MAX_WAIT_MS (15 * 60 * 1000)
 
 struct col_gh_client;
 
 struct col_gh_resp {
-	long status;          /* HTTP status; 304 when the ETag matched */
-	struct cm_buf body;   /* the reply (max COL_GH_MAX_BODY) */
-	char etag[256];       /* ETag of the reply, "" when none */
-	char next[2048];      /* absolute URL of rel="next", "" on the last page */
+	long status;	    /* HTTP status; 304 when the ETag matched */
+	struct cm_buf body; /* the reply (max COL_GH_MAX_BODY) */
+	char etag[256];	    /* ETag of the reply, "" when none */
+	char next[2048];    /* absolute URL of rel="next", "" on the last page */
 };
 
 /* A client for base_url (e.g. https://api.github.com) with token (NULL: anonymous). */
@@ -53,6 +53,5 @@ void col_gh_resp_release(struct col_gh_resp *r);
  */
 int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_none_match,
 	       struct col_gh_resp *resp);
-
 
 #endif

@@ -150,8 +150,8 @@ static int decode_repo(struct col_gh_report *r, json_t *repo, char *err, size_t 
 		return fail(err, size, "repository: missing");
 	rc = get_int(repo, "id", INT64_MAX, &id, "repository", err, size);
 	if (!rc)
-		rc = get_str(repo, "full_name", (const char **)&r->repo.full_name, "repository", err,
-			     size);
+		rc = get_str(repo, "full_name", (const char **)&r->repo.full_name, "repository",
+			     err, size);
 	if (!rc)
 		rc = get_str(repo, "html_url", &html, "repository", err, size);
 	if (!rc)
@@ -170,8 +170,8 @@ static int decode_repo(struct col_gh_report *r, json_t *repo, char *err, size_t 
 	return CM_OK;
 }
 
-int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
-		      json_t *workflow, char *err, size_t size)
+int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository, json_t *workflow,
+		      char *err, size_t size)
 {
 	Cipulse__V1__Run *u = &r->run;
 	json_t *actor, *own_repo, *commit;
@@ -193,12 +193,14 @@ int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
 	if (!rc)
 		rc = get_str(run, "event", (const char **)&u->event, "workflow_run", err, size);
 	if (!rc)
-		rc = get_str(run, "head_branch", (const char **)&u->head_branch, "workflow_run", err,
+		rc = get_str(run, "head_branch", (const char **)&u->head_branch, "workflow_run",
+			     err, size);
+	if (!rc)
+		rc = get_str(run, "head_sha", (const char **)&u->head_sha, "workflow_run", err,
 			     size);
 	if (!rc)
-		rc = get_str(run, "head_sha", (const char **)&u->head_sha, "workflow_run", err, size);
-	if (!rc)
-		rc = get_str(run, "html_url", (const char **)&u->html_url, "workflow_run", err, size);
+		rc = get_str(run, "html_url", (const char **)&u->html_url, "workflow_run", err,
+			     size);
 	if (!rc)
 		rc = get_str(run, "status", (const char **)&u->status, "workflow_run", err, size);
 	if (!rc)
@@ -233,8 +235,8 @@ int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
 	rc = get_int(workflow ? workflow : run, workflow ? "id" : "workflow_id", INT64_MAX, &v,
 		     "workflow", err, size);
 	if (!rc)
-		rc = get_str(workflow ? workflow : run, "path",
-			     (const char **)&r->workflow.path, "workflow", err, size);
+		rc = get_str(workflow ? workflow : run, "path", (const char **)&r->workflow.path,
+			     "workflow", err, size);
 	if (!rc)
 		rc = get_str(workflow ? workflow : run, "name", &wname, "workflow", err, size);
 	/* A run's own name is the workflow's name, sometimes left empty in payloads. */
@@ -285,7 +287,8 @@ static int decode_steps(Cipulse__V1__Job *j, json_t *steps, char *err, size_t si
 		return CM_ENOMEM;
 	}
 	j->n_steps = n;
-	json_array_foreach(steps, i, s) {
+	json_array_foreach(steps, i, s)
+	{
 		Cipulse__V1__Step *st = &all[i];
 		int64_t num;
 
@@ -300,7 +303,8 @@ static int decode_steps(Cipulse__V1__Job *j, json_t *steps, char *err, size_t si
 		if (!rc)
 			rc = get_str(s, "status", (const char **)&st->status, where, err, size);
 		if (!rc)
-			rc = get_str(s, "conclusion", (const char **)&st->conclusion, where, err, size);
+			rc = get_str(s, "conclusion", (const char **)&st->conclusion, where, err,
+				     size);
 		if (!rc)
 			rc = get_time(s, "started_at", &st->started_at, where, err, size);
 		if (!rc)
@@ -331,7 +335,8 @@ static int decode_labels(Cipulse__V1__Job *j, json_t *labels, char *err, size_t 
 	j->labels = calloc(n, sizeof(*j->labels));
 	if (!j->labels)
 		return CM_ENOMEM;
-	json_array_foreach(labels, i, l) {
+	json_array_foreach(labels, i, l)
+	{
 		if (!json_is_string(l))
 			return fail(err, size, "workflow_job.labels[%zu]: not a string", i);
 		j->labels[j->n_labels++] = (char *)json_string_value(l);
@@ -339,8 +344,8 @@ static int decode_labels(Cipulse__V1__Job *j, json_t *labels, char *err, size_t 
 	return CM_OK;
 }
 
-static int decode_job(Cipulse__V1__Job *j, json_t *o, int64_t *run_id, int64_t *attempt,
-		      char *err, size_t size)
+static int decode_job(Cipulse__V1__Job *j, json_t *o, int64_t *run_id, int64_t *attempt, char *err,
+		      size_t size)
 {
 	const char *w = "workflow_job";
 	int rc;
@@ -379,8 +384,7 @@ static int decode_job(Cipulse__V1__Job *j, json_t *o, int64_t *run_id, int64_t *
 	return CM_OK;
 }
 
-int col_gh_add_job(struct col_gh_report *r, json_t *job, json_t *repository, char *err,
-		   size_t size)
+int col_gh_add_job(struct col_gh_report *r, json_t *job, json_t *repository, char *err, size_t size)
 {
 	Cipulse__V1__Job *j;
 	int64_t run_id = 0, attempt = 0;
@@ -416,8 +420,8 @@ int col_gh_add_job(struct col_gh_report *r, json_t *job, json_t *repository, cha
 
 		rc = decode_repo(r, repository, err, size);
 		if (!rc)
-			rc = get_str(job, "head_sha", (const char **)&r->run.head_sha, "workflow_job",
-				     err, size);
+			rc = get_str(job, "head_sha", (const char **)&r->run.head_sha,
+				     "workflow_job", err, size);
 		if (!rc)
 			rc = get_str(job, "head_branch", (const char **)&r->run.head_branch,
 				     "workflow_job", err, size);

@@ -20,8 +20,8 @@
 #include "store/store.h"
 
 /* Limits on what one object may carry (GitHub's own are far lower). */
-#define COL_GH_MAX_JOBS 1000
-#define COL_GH_MAX_STEPS 1000
+#define COL_GH_MAX_JOBS	  1000
+#define COL_GH_MAX_STEPS  1000
 #define COL_GH_MAX_LABELS 100
 
 struct col_gh_report {
@@ -49,8 +49,8 @@ void col_gh_report_release(struct col_gh_report *r);
  * from the run's workflow_id, path and name. Returns 0, or CM_EINVAL with a message naming the
  * offending field in err (size bytes).
  */
-int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository,
-		      json_t *workflow, char *err, size_t size);
+int col_gh_decode_run(struct col_gh_report *r, json_t *run, json_t *repository, json_t *workflow,
+		      char *err, size_t size);
 
 /*
  * Adds a job object (with its steps) to the report. When the header has no run yet, the job's

@@ -24,22 +24,23 @@
 /* Bounds on one poll, so that a huge repository cannot starve the others. */
 #define RECONCILE_MAX 50
 #define JOB_PAGES_MAX 10
-#define ATTEMPTS_MAX 10
+#define ATTEMPTS_MAX  10
 /* Deliveries older than this are forgotten (GitHub redelivers for a few days at most). */
 #define DELIVERY_RETENTION "30 days"
 
 /* ---- database helpers ---- */
 
 /* The repository's id and token (token "" when it has none). */
-int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
-		 size_t size)
+int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size)
 {
 	const char *params[1] = { full_name };
 	PGresult *res;
 	int rc;
 
-	res = col_db_query(c, "poller", "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1",
-		    1, params, &rc);
+	res = col_db_query(
+	    c, "poller",
+	    "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1", 1,
+	    params, &rc);
 	if (!res)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -52,8 +53,7 @@ int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *t
 	return CM_OK;
 }
 
-int rp_state_get(struct rp *p, const char *key, char *etag, size_t esize, char *value,
-		 size_t vsize)
+int rp_state_get(struct rp *p, const char *key, char *etag, size_t esize, char *value, size_t vsize)
 {
 	char id[24];
 	const char *params[2] = { id, key };
@@ -65,9 +65,10 @@ int rp_state_get(struct rp *p, const char *key, char *etag, size_t esize, char *
 		etag[0] = '\0';
 	if (value)
 		value[0] = '\0';
-	res = col_db_query(p->c, "poller", "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
-			  "WHERE repo_id = $1::bigint AND key = $2",
-		    2, params, &rc);
+	res = col_db_query(p->c, "poller",
+			   "SELECT COALESCE(etag, ''), COALESCE(value, '') FROM poller_state "
+			   "WHERE repo_id = $1::bigint AND key = $2",
+			   2, params, &rc);
 	if (!res)
 		return rc;
 	if (PQntuples(res) == 1) {
@@ -88,11 +89,12 @@ int rp_state_put(struct rp *p, const char *key, const char *etag, const char *va
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = col_db_query(p->c, "poller", "INSERT INTO poller_state (repo_id, key, etag, value) "
-			  "VALUES ($1::bigint, $2, NULLIF($3, ''), NULLIF($4, '')) "
-			  "ON CONFLICT (repo_id, key) DO UPDATE SET etag = EXCLUDED.etag, "
-			  "value = EXCLUDED.value, updated_at = now()",
-		    4, params, &rc);
+	res = col_db_query(p->c, "poller",
+			   "INSERT INTO poller_state (repo_id, key, etag, value) "
+			   "VALUES ($1::bigint, $2, NULLIF($3, ''), NULLIF($4, '')) "
+			   "ON CONFLICT (repo_id, key) DO UPDATE SET etag = EXCLUDED.etag, "
+			   "value = EXCLUDED.value, updated_at = now()",
+			   4, params, &rc);
 	PQclear(res);
 	return rc;
 }
@@ -105,8 +107,9 @@ int rp_state_del(struct rp *p, const char *key)
 	int rc;
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
-	res = col_db_query(p->c, "poller", "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
-		    params, &rc);
+	res = col_db_query(p->c, "poller",
+			   "DELETE FROM poller_state WHERE repo_id = $1::bigint AND key = $2", 2,
+			   params, &rc);
 	PQclear(res);
 	return rc;
 }
@@ -132,14 +135,15 @@ static int known_run(struct rp *p, int64_t run_id, int attempt, struct known *k)
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(rid, sizeof(rid), "%" PRId64, run_id);
 	snprintf(att, sizeof(att), "%d", attempt);
-	res = col_db_query(p->c, "poller",
-		    "SELECT COALESCE(r.status, ''), COALESCE(r.conclusion, ''), "
-		    "COALESCE((extract(epoch FROM r.updated_at) * 1000)::bigint, 0), "
-		    "'poller' = ANY (r.sources), (SELECT count(*) FROM jobs j WHERE j.repo_id = "
-		    "r.repo_id AND j.run_id = r.run_id AND j.run_attempt = r.run_attempt) "
-		    "FROM workflow_runs r WHERE r.repo_id = $1::bigint AND r.run_id = $2::bigint "
-		    "AND r.run_attempt = $3::integer",
-		    3, params, &rc);
+	res = col_db_query(
+	    p->c, "poller",
+	    "SELECT COALESCE(r.status, ''), COALESCE(r.conclusion, ''), "
+	    "COALESCE((extract(epoch FROM r.updated_at) * 1000)::bigint, 0), "
+	    "'poller' = ANY (r.sources), (SELECT count(*) FROM jobs j WHERE j.repo_id = "
+	    "r.repo_id AND j.run_id = r.run_id AND j.run_attempt = r.run_attempt) "
+	    "FROM workflow_runs r WHERE r.repo_id = $1::bigint AND r.run_id = $2::bigint "
+	    "AND r.run_attempt = $3::integer",
+	    3, params, &rc);
 	if (!res)
 		return rc;
 	if (PQntuples(res) == 1) {
@@ -223,7 +227,8 @@ static int add_jobs(struct rp *p, struct col_gh_report *r)
 			rc = CM_EPROTO;
 			break;
 		}
-		json_array_foreach(jobs, i, job) {
+		json_array_foreach(jobs, i, job)
+		{
 			rc = col_gh_add_job(r, job, NULL, err, sizeof(err));
 			if (rc) {
 				cm_log_warn("poller", "job skipped repo=%s run=%" PRId64 ": %s",
@@ -360,7 +365,8 @@ int rp_sync_page(struct rp *p, json_t *doc, int with_attempts, char *oldest, siz
 
 	if (!json_is_array(runs))
 		return CM_EPROTO;
-	json_array_foreach(runs, i, run) {
+	json_array_foreach(runs, i, run)
+	{
 		const char *created = json_string_value(json_object_get(run, "created_at"));
 
 		if (*p->stop)
@@ -410,12 +416,13 @@ static int reconcile(struct rp *p)
 
 	snprintf(id, sizeof(id), "%" PRId64, p->repo_id);
 	snprintf(stale, sizeof(stale), "%.3f", (double)p->ctx->cfg->poll_stale_ms / 1000.0);
-	res = col_db_query(p->c, "poller",
-		    "SELECT run_id, run_attempt FROM workflow_runs WHERE repo_id = $1::bigint "
-		    "AND (status IS DISTINCT FROM 'completed' OR NOT ('poller' = ANY (sources))) "
-		    "AND inserted_at <= now() - make_interval(secs => $2::double precision) "
-		    "ORDER BY inserted_at LIMIT 256",
-		    2, params, &rc);
+	res = col_db_query(
+	    p->c, "poller",
+	    "SELECT run_id, run_attempt FROM workflow_runs WHERE repo_id = $1::bigint "
+	    "AND (status IS DISTINCT FROM 'completed' OR NOT ('poller' = ANY (sources))) "
+	    "AND inserted_at <= now() - make_interval(secs => $2::double precision) "
+	    "ORDER BY inserted_at LIMIT 256",
+	    2, params, &rc);
 	if (!res)
 		return rc;
 	for (int i = 0, n = 0; i < PQntuples(res) && n < RECONCILE_MAX && !rc; i++) {
@@ -481,8 +488,10 @@ static void learn_default_branch(struct rp *p)
 	PGresult *res;
 	int rc, known;
 
-	res = col_db_query(p->c, "poller", "SELECT 1 FROM repositories WHERE full_name = $1 "
-			  "AND default_branch IS NULL", 1, params, &rc);
+	res = col_db_query(p->c, "poller",
+			   "SELECT 1 FROM repositories WHERE full_name = $1 "
+			   "AND default_branch IS NULL",
+			   1, params, &rc);
 	if (!res)
 		return;
 	known = PQntuples(res) == 0;
@@ -496,8 +505,10 @@ static void learn_default_branch(struct rp *p)
 	if (!rc && branch && *branch && strlen(branch) <= 255 &&
 	    cm_text_valid_utf8(branch, strlen(branch))) {
 		params[1] = branch;
-		res = col_db_query(p->c, "poller", "UPDATE repositories SET default_branch = $2 "
-				  "WHERE full_name = $1", 2, params, &rc);
+		res = col_db_query(p->c, "poller",
+				   "UPDATE repositories SET default_branch = $2 "
+				   "WHERE full_name = $1",
+				   2, params, &rc);
 		PQclear(res);
 	} else if (rc) {
 		cm_log_debug("poller", "default branch not read repo=%s: %s", p->full_name,
@@ -569,7 +580,8 @@ static void poll_cycle(void *arg)
 	}
 	if (col_db_acquire(p->ctx->db, &c, COL_DB_WAIT_MS))
 		return;
-	res = col_db_query(c, "poller", "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL, &rc);
+	res = col_db_query(c, "poller", "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL,
+			   &rc);
 	locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
 	if (!locked) {
@@ -577,7 +589,8 @@ static void poll_cycle(void *arg)
 		col_db_release(p->ctx->db, c);
 		return;
 	}
-	res = col_db_query(c, "poller", "SELECT full_name FROM repositories ORDER BY full_name", 0, NULL, &rc);
+	res = col_db_query(c, "poller", "SELECT full_name FROM repositories ORDER BY full_name", 0,
+			   NULL, &rc);
 	for (int i = 0; res && i < PQntuples(res) && !p->stop; i++) {
 		struct col_poll_stats st;
 		const char *name = PQgetvalue(res, i, 0);
@@ -595,16 +608,20 @@ static void poll_cycle(void *arg)
 		col_metric_add(col_metric_counter("cipulse_poller_runs_written_total", "",
 						  "Run attempts the poller wrote."),
 			       (double)st.runs_written);
-		cm_log_info("poller", "repository polled repo=%s requests=%ld not_modified=%ld "
-			    "runs=%ld written=%ld jobs=%ld ms=%lld", name, st.requests,
-			    st.not_modified, st.runs_seen, st.runs_written, st.jobs,
-			    (long long)(cm_time_mono_ms() - t0));
+		cm_log_info("poller",
+			    "repository polled repo=%s requests=%ld not_modified=%ld "
+			    "runs=%ld written=%ld jobs=%ld ms=%lld",
+			    name, st.requests, st.not_modified, st.runs_seen, st.runs_written,
+			    st.jobs, (long long)(cm_time_mono_ms() - t0));
 	}
 	PQclear(res);
-	PQclear(col_db_query(c, "poller", "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '"
-			 DELIVERY_RETENTION "'",
-		      0, NULL, &rc));
-	PQclear(col_db_query(c, "poller", "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL, &rc));
+	PQclear(col_db_query(
+	    c, "poller",
+	    "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '" DELIVERY_RETENTION
+	    "'",
+	    0, NULL, &rc));
+	PQclear(col_db_query(c, "poller", "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL,
+			     &rc));
 	col_db_release(p->ctx->db, c);
 	col_metric_inc(errors ? cycles_err : cycles_ok);
 	if (!errors)
@@ -620,7 +637,7 @@ int col_poller_start(struct col_ctx *ctx, struct col_poller **out)
 		return CM_OK;
 	if (!ctx->cfg->github_token || !*ctx->cfg->github_token)
 		cm_log_info("poller", "no CIPULSE_GITHUB_TOKEN: polling only repositories with "
-			    "their own token");
+				      "their own token");
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return CM_ENOMEM;
@@ -642,4 +659,3 @@ void col_poller_stop(struct col_poller *p)
 	col_ticker_stop(p->ticker);
 	free(p);
 }
-

@@ -25,12 +25,12 @@
 struct col_poller;
 
 struct col_poll_stats {
-	long requests;      /* GitHub API requests made */
-	long not_modified;  /* of which answered 304 */
-	long runs_seen;     /* runs read from the API */
-	long runs_written;  /* run attempts written to the database */
-	long jobs;          /* jobs written */
-	long total;         /* backfill: runs in the range (GitHub's total_count), else 0 */
+	long requests;	   /* GitHub API requests made */
+	long not_modified; /* of which answered 304 */
+	long runs_seen;	   /* runs read from the API */
+	long runs_written; /* run attempts written to the database */
+	long jobs;	   /* jobs written */
+	long total;	   /* backfill: runs in the range (GitHub's total_count), else 0 */
 };
 
 /*

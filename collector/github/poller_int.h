@@ -33,8 +33,7 @@ struct rp {
 };
 
 /* The repository's id and token (token "" when it has none); CM_ENOTFOUND when unknown. */
-int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token,
-		 size_t size);
+int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size);
 /*
  * Opens a poll of one repository: its id, its GitHub token (else CIPULSE_GITHUB_TOKEN) and a
  * client. CM_ENOTFOUND for an unknown repository or a name that breaks GitHub's rules

@@ -188,7 +188,6 @@ int col_webhook_peek_repo(const char *body, size_t len, int64_t *id, char *name,
 	}
 }
 
-
 int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *outlen)
 {
 	const char *p = body, *end = body + len;
@@ -302,7 +301,7 @@ static int find_repos(struct col_conn *c, int64_t id, const char *name, struct s
  * registration, so a short-lived copy is never wrong for long.
  */
 #define CACHE_SLOTS 64
-#define CACHE_MS 10000
+#define CACHE_MS    10000
 
 static struct {
 	pthread_mutex_t lock;
@@ -437,9 +436,10 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		goto out;
 	}
 	count(event, res.duplicate ? "duplicate" : "stored");
-	cm_log_debug("webhook", "event stored event=%s repo=%s run=%" PRId64 " attempt=%d jobs=%d "
-		     "duplicate=%d", event, r.repo.full_name, r.run.id, r.run.attempt, res.jobs,
-		     res.duplicate);
+	cm_log_debug("webhook",
+		     "event stored event=%s repo=%s run=%" PRId64 " attempt=%d jobs=%d "
+		     "duplicate=%d",
+		     event, r.repo.full_name, r.run.id, r.run.attempt, res.jobs, res.duplicate);
 	resp->status = 200;
 	if (cm_buf_addf(&resp->body, "{\"status\":\"%s\",\"jobs\":%d,\"steps\":%d}",
 			res.duplicate ? "duplicate" : "stored", res.jobs, res.steps))
@@ -484,7 +484,8 @@ static int check_request(const struct col_http_req *req, struct col_http_resp *r
 	}
 	if (!sig || !*sig) {
 		count(event, "unauthorized");
-		col_http_error(resp, 401, "missing_signature", "X-Hub-Signature-256 header missing");
+		col_http_error(resp, 401, "missing_signature",
+			       "X-Hub-Signature-256 header missing");
 		return -1;
 	}
 	return 0;
@@ -544,7 +545,8 @@ static int verify_signature(const struct col_http_req *req, struct col_http_resp
 		count(event, "bad_signature");
 		col_addr_limit_hit(&bad_signatures, req->remote_addr, cm_time_mono_ms());
 		if (col_sampler_take(&mismatch_log, cm_time_mono_ms(), &held))
-			cm_log_info("webhook", "signature mismatch event=%s remote=%s held_back=%ld",
+			cm_log_info("webhook",
+				    "signature mismatch event=%s remote=%s held_back=%ld",
 				    event_label(event), req->remote_addr, held);
 		col_http_error(resp, 401, "bad_signature",
 			       "X-Hub-Signature-256 does not match this body");
@@ -579,7 +581,8 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		rc = col_webhook_form_payload(req->body, req->body_len, form, &json_len);
 		if (rc) {
 			count(event, "bad_request");
-			col_http_error(resp, 400, "malformed_form", "no payload field in the form body");
+			col_http_error(resp, 400, "malformed_form",
+				       "no payload field in the form body");
 			goto out;
 		}
 		form[json_len] = '\0';
@@ -609,7 +612,8 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		goto out;
 	}
 	if (!nrepos) {
-		/* Signed with the organisation secret: the sender is ours, the repository is not. */
+		/* Signed with the organisation secret: the sender is ours, the repository is not.
+		 */
 		count(event, "unknown_repository");
 		col_http_error(resp, 404, "unknown_repository",
 			       "repository %s is not registered with cipulse", name);

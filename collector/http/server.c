@@ -23,8 +23,8 @@
 #include "core/ticker.h"
 #include "http/static.h"
 
-#define MAX_ROUTES 64
-#define MAX_URI 16384
+#define MAX_ROUTES   64
+#define MAX_URI	     16384
 #define MAX_RESPONSE (64u << 20)
 
 struct route {
@@ -62,7 +62,7 @@ struct col_http {
 
 /* Per-request state, from the URI log callback to the completion callback. */
 struct request {
-	char *uri;          /* the raw request target, query string included */
+	char *uri; /* the raw request target, query string included */
 	struct cm_buf body;
 	int too_big;
 	int64_t start_ms;
@@ -162,7 +162,8 @@ static void add_extra_headers(struct MHD_Response *r, char *lines)
 {
 	char *save = NULL;
 
-	for (char *line = strtok_r(lines, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+	for (char *line = strtok_r(lines, "\r\n", &save); line;
+	     line = strtok_r(NULL, "\r\n", &save)) {
 		char *colon = strchr(line, ':');
 
 		if (!colon)
@@ -196,7 +197,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 		char *data = cm_buf_detach(&resp->body, &len);
 
 		r = MHD_create_response_from_buffer(len, data ? data : (char *)"",
-						    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+						    data ? MHD_RESPMEM_MUST_FREE
+							 : MHD_RESPMEM_PERSISTENT);
 	}
 	if (!r)
 		return MHD_NO;
@@ -222,25 +224,27 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t size)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 	buf[0] = '\0';
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  buf, (socklen_t)size);
+			inet_ntop(AF_INET,
+				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+				  (socklen_t)size);
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  buf, (socklen_t)size);
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+				  (socklen_t)size);
 	}
 	return buf;
 }
 
 /* Answers the request into resp. */
 static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
-		    const char *url, struct request *rq, struct col_http_resp *resp)
+		     const char *url, struct request *rq, struct col_http_resp *resp)
 {
 	struct col_http_req req;
 	const struct route *rt;
@@ -273,7 +277,8 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 		return;
 	}
 	if (other) {
-		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here", method);
+		col_http_error(resp, 405, "method_not_allowed", "method %s not allowed here",
+			       method);
 		return;
 	}
 	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !col_static_reserved(url)) {
@@ -286,7 +291,7 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 static void set_deadline(struct col_http *h, struct MHD_Connection *conn, int64_t deadline)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct tracked *t = ci ? ci->socket_context : NULL;
 
 	if (!t)
@@ -304,7 +309,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		t = calloc(1, sizeof(*t));
 		if (!t)
@@ -345,8 +350,8 @@ static void reap(void *arg)
 
 	if (!cut)
 		cut = col_metric_counter(
-			"cipulse_http_request_timeouts_total", "",
-			"HTTP connections closed because a request was not complete in time.");
+		    "cipulse_http_request_timeouts_total", "",
+		    "HTTP connections closed because a request was not complete in time.");
 	pthread_mutex_lock(&h->lock);
 	for (struct tracked *t = h->tracked; t; t = t->next) {
 		if (t->deadline && now > t->deadline && t->fd >= 0) {
@@ -383,7 +388,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->start_ms = cm_time_mono_ms();
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->ctx->cfg->max_body_bytes)
 			rq->too_big = 1;
-		else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "DELETE"))
+		else if (strcmp(method, "GET") && strcmp(method, "HEAD") &&
+			 strcmp(method, "DELETE"))
 			return MHD_YES; /* wait for the body */
 	}
 	/* The request is complete: the handler's time and the answer's are not the client's. */
@@ -523,17 +529,17 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 		flags |= MHD_USE_TLS;
 	}
 	h->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)ctx->cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned int)ctx->cfg->http_max_conns_per_addr,
-		h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
-		MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->cfg->http_max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)ctx->cfg->http_max_conns_per_addr,
+	    h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
-		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)", ctx->cfg->http_addr);
+		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)",
+			     ctx->cfg->http_addr);
 		rc = CM_EIO;
 		goto fail;
 	}

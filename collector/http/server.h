@@ -17,21 +17,21 @@ struct col_http;
 /* One request, as a handler sees it. All strings are NUL-terminated and owned by the server. */
 struct col_http_req {
 	struct col_ctx *ctx;
-	const char *method;       /* "GET", "POST", ... */
-	const char *path;         /* decoded path without the query string */
-	const char *query;        /* raw query string without '?', "" when none */
-	const char *body;         /* request body ("" when none), NUL-terminated */
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* decoded path without the query string */
+	const char *query;  /* raw query string without '?', "" when none */
+	const char *body;   /* request body ("" when none), NUL-terminated */
 	size_t body_len;
-	void *conn;               /* struct MHD_Connection *, for col_http_header */
-	const char *remote_addr;  /* peer IP as text */
+	void *conn;		 /* struct MHD_Connection *, for col_http_header */
+	const char *remote_addr; /* peer IP as text */
 };
 
 /* A handler's answer. Set status and write the body into `body`. */
 struct col_http_resp {
 	int status;
 	const char *content_type; /* default "application/json" */
-	struct cm_buf body;       /* max 64 MiB */
-	const char *file_path;    /* or: serve this file (static files) */
+	struct cm_buf body;	  /* max 64 MiB */
+	const char *file_path;	  /* or: serve this file (static files) */
 	char extra_headers[512];  /* "Name: value\r\n" lines, e.g. Cache-Control, Retry-After */
 };
 
@@ -41,13 +41,13 @@ typedef void (*col_http_handler)(const struct col_http_req *req, struct col_http
 const char *col_http_header(const struct col_http_req *req, const char *name);
 /* Sets status and a JSON error body {"error": {"code": code, "message": message}}. */
 void col_http_error(struct col_http_resp *resp, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /*
  * Answers a failure (an error code of cm_err.h) by the one mapping of core/status.h: its
  * status, Retry-After when it is transient, and the JSON error with the mapping's code.
  */
 void col_http_fail(struct col_http_resp *resp, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Registers a handler for method + path pattern before col_http_start. Patterns are literal

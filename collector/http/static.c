@@ -11,7 +11,8 @@
 int col_static_reserved(const char *path)
 {
 	static const char *const prefixes[] = { "/api/", "/webhook/" };
-	static const char *const exact[] = { "/api", "/webhook", "/metrics", "/healthz", "/readyz" };
+	static const char *const exact[] = { "/api", "/webhook", "/metrics", "/healthz",
+					     "/readyz" };
 
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
@@ -29,11 +30,16 @@ static const char *mime_type(const char *path)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-		{ ".html", "text/html; charset=utf-8" },  { ".js", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css; charset=utf-8" },    { ".json", "application/json" },
-		{ ".svg", "image/svg+xml" },              { ".png", "image/png" },
-		{ ".ico", "image/x-icon" },               { ".woff2", "font/woff2" },
-		{ ".txt", "text/plain; charset=utf-8" },  { ".map", "application/json" },
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".woff2", "font/woff2" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".map", "application/json" },
 	};
 	const char *dot = strrchr(path, '.');
 

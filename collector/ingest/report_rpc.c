@@ -286,7 +286,7 @@ void ing_report_write(struct call *c)
 	if (rc) {
 		st = status_of(rc, ing, &m);
 		report_refused(c, m, st,
-			       rc == CM_EDENIED ? res.why
+			       rc == CM_EDENIED		       ? res.why
 			       : st == GRPC_STATUS_UNAVAILABLE ? "database unavailable, retry later"
 			       : st == GRPC_STATUS_INVALID_ARGUMENT
 				   ? "the database rejected the report"

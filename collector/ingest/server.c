@@ -503,7 +503,9 @@ static void gauges_point_at(struct col_ingest *ing)
 static void register_metrics(struct col_ingest *ing)
 {
 	static const char help[] = "Agent reports received, by result.";
-	static const double latency_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+	static const double latency_buckets[] = {
+		0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+	};
 
 	ing->m_ok = col_metric_counter("cipulse_reports_total", "result=\"ok\"", help);
 	ing->m_duplicate =
@@ -543,7 +545,7 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 {
 	const struct col_config *cfg = ctx->cfg;
 	grpc_arg arg;
-	grpc_channel_args args = {1, &arg};
+	grpc_channel_args args = { 1, &arg };
 	grpc_server_credentials *creds;
 	struct col_ingest *ing = calloc(1, sizeof(*ing));
 	int port, rc = CM_ENOMEM;

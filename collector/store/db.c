@@ -105,9 +105,11 @@ PGconn *col_db_connect(struct col_db *db, char *err, size_t size)
 	 * limits are added to the URL's own "options". Keepalives and tcp_user_timeout notice a
 	 * peer that vanished from the network; connect_timeout bounds a dead server.
 	 */
-	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
-			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-			       "application_name", "dbname", "options", NULL };
+	const char *keys[] = { "connect_timeout",  "keepalives",
+			       "keepalives_idle",  "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout",
+			       "application_name", "dbname",
+			       "options",	   NULL };
 	const char *vals[] = { "3", "1", "10", "5", "3", "15000", "cipulsed", db->url, NULL, NULL };
 	PQconninfoOption *parsed = PQconninfoParse(db->url, NULL);
 	char options[1024];
@@ -247,7 +249,8 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 {
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK &&
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-		/* A caller left a transaction open (an error path): never hand it to the next one. */
+		/* A caller left a transaction open (an error path): never hand it to the next one.
+		 */
 		if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) {
 			arm(db, c, 0);
 			PQfinish(c->pg);

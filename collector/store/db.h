@@ -74,7 +74,7 @@ void col_db_stats(struct col_db *db, int *in_use, int *size);
  * of the CLI that may wait for a database still starting.
  */
 #define COL_DB_PROBE_WAIT_MS 2000
-#define COL_DB_CLI_WAIT_MS 10000
+#define COL_DB_CLI_WAIT_MS   10000
 
 /*
  * Text parameters of one query: values formatted into fixed slots, in the order of $1, $2, ...

@@ -18,9 +18,10 @@
 
 struct col_health {
 	struct col_db *db;
-	PGconn *pg;           /* the monitor's own connection: never competes for the pool */
-	atomic_int schema_ok; /* every embedded migration applied (checked on each new connection) */
-	atomic_llong ok_at;   /* cm_time_mono_ms of the last good ping */
+	PGconn *pg; /* the monitor's own connection: never competes for the pool */
+	atomic_int
+	    schema_ok;	    /* every embedded migration applied (checked on each new connection) */
+	atomic_llong ok_at; /* cm_time_mono_ms of the last good ping */
 	void (*on_change)(void *arg);
 	void *arg;
 	atomic_int serving;

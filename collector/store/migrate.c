@@ -37,14 +37,15 @@ static int apply_one(PGconn *conn, const struct col_migration *m)
 	res = PQexec(conn, m->sql);
 	if (!col_db_ok(res)) {
 		rc = col_db_error(conn, res);
-		cm_log_error("migrate", "migration %s failed: %s", m->name, PQresultErrorMessage(res));
+		cm_log_error("migrate", "migration %s failed: %s", m->name,
+			     PQresultErrorMessage(res));
 		PQclear(res);
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return rc ? rc : CM_EIO;
 	}
 	PQclear(res);
-	res = PQexecParams(conn, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, NULL, params,
-			   NULL, NULL, 0);
+	res = PQexecParams(conn, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, NULL,
+			   params, NULL, NULL, 0);
 	rc = col_db_ok(res) ? CM_OK : col_db_error(conn, res);
 	PQclear(res);
 	if (rc) {
@@ -69,8 +70,9 @@ int col_migrate(PGconn *conn, int *applied)
 	rc = col_db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
 	if (rc)
 		return rc;
-	rc = col_db_exec(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			       "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+	rc = col_db_exec(conn,
+			 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			 "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
 	for (size_t i = 0; rc == CM_OK && i < col_nmigrations; i++) {
 		int yes = 0;
 
@@ -91,8 +93,8 @@ int col_migrate(PGconn *conn, int *applied)
 
 int col_migrate_current(PGconn **conn, long timeout_ms)
 {
-	PGresult *res = col_db_exec_deadline(conn, "SELECT count(*) FROM schema_migrations",
-					     timeout_ms);
+	PGresult *res =
+	    col_db_exec_deadline(conn, "SELECT count(*) FROM schema_migrations", timeout_ms);
 	int ok = 0;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)

@@ -11,7 +11,7 @@
 
 /* Arbitrary constant naming the retention sweep among advisory locks. */
 #define RETENTION_LOCK_KEY "7263105823"
-#define SWEEP_INTERVAL_MS (3600 * 1000L)
+#define SWEEP_INTERVAL_MS  (3600 * 1000L)
 /* Rows per DELETE: short transactions, so ingest never waits long on a sweep. */
 #define BATCH "5000"
 
@@ -33,8 +33,8 @@ int col_retention_sweep(struct col_ctx *ctx, long *deleted)
 	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
 		return rc;
-	res = col_db_query(c, "retention lock", "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")",
-			   0, NULL, &rc);
+	res = col_db_query(c, "retention lock",
+			   "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")", 0, NULL, &rc);
 	locked = res && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (rc || !locked)
@@ -56,7 +56,8 @@ int col_retention_sweep(struct col_ctx *ctx, long *deleted)
 			break;
 	}
 	PQclear(col_db_query(c, "retention unlock",
-			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL, &unlock_rc));
+			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL,
+			     &unlock_rc));
 out:
 	col_db_release(ctx->db, c);
 	return rc;

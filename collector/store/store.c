@@ -1,3 +1,4 @@
+/* clang-format off */
 #include "store/store.h"
 
 #include <inttypes.h>
@@ -39,6 +40,7 @@
 
 struct stmt {
 	const char *name;
+	/* clang-format on */
 	const char *sql;
 	int nparams;
 };
@@ -89,6 +91,7 @@ static const struct stmt stmts[ST_COUNT] = {
 			    "UPDATE repositories SET id = $1, updated_at = now() "
 			    "WHERE id = $2 AND id < 0",
 			    2 },
+	/* clang-format off */
 	[ST_REPO] = { "cp_repo",
 		      "INSERT INTO repositories AS t (id, full_name, server_url, default_branch) "
 		      "VALUES ($1, $2, COALESCE(NULLIF($3, ''), 'https://github.com'), "
@@ -101,7 +104,9 @@ static const struct stmt stmts[ST_COUNT] = {
 		      "OR ($3 <> '' AND t.server_url IS DISTINCT FROM EXCLUDED.server_url) "
 		      "OR ($4 <> '' AND t.default_branch IS DISTINCT FROM EXCLUDED.default_branch)",
 		      4 },
-	/* A workflow known by path only (agent) gets its real id (webhook, poller): move its runs. */
+	/* clang-format on */
+	/* A workflow known by path only (agent) gets its real id (webhook, poller): move its runs.
+	 */
 	[ST_WF_ADOPT_RUNS] = { "cp_wf_adopt_runs",
 			       "UPDATE workflow_runs SET workflow_id = $2 WHERE repo_id = $1 AND "
 			       "workflow_id IN (SELECT id FROM workflows WHERE repo_id = $1 "
@@ -121,6 +126,7 @@ static const struct stmt stmts[ST_COUNT] = {
 		    4 },
 	/* Workflow known by path only: a provisional row with a stable negative id from the path,
 	 * unless the real one is known already. */
+	/* clang-format off */
 	[ST_WF_PATH] = { "cp_wf_path",
 			 "INSERT INTO workflows (repo_id, id, name, path) "
 			 "SELECT $1, -(hashtextextended($2, 0) & 9223372036854775807) - 1, "
@@ -184,6 +190,7 @@ static const struct stmt stmts[ST_COUNT] = {
 		      KEEP("t", "name") KEEP_RANKED("t", "started_at")
 		      KEEP_RANKED("t", "completed_at") STATUS_SET("t"),
 		      8 },
+	/* clang-format on */
 	/* A tail is replaced by another as long (or longer): never better by worse. */
 	[ST_LOG] = { "cp_log",
 		     "INSERT INTO logs AS t (repo_id, job_id, step_number, content, original_size, "
@@ -232,7 +239,8 @@ static int prepare_all(struct col_conn *c)
 	if (c->prepared & STORE_PREPARED)
 		return CM_OK;
 	for (int i = 0; i < ST_COUNT; i++) {
-		PGresult *res = PQprepare(c->pg, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+		PGresult *res =
+		    PQprepare(c->pg, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
 		int rc = col_db_ok(res) ? CM_OK : col_db_error(c->pg, res);
 
 		if (rc) {
@@ -290,7 +298,8 @@ static int read_results(struct col_conn *c, int nsent, PGresult **keep)
 			PQclear(res);
 			return rc ? rc : CM_EPROTO;
 		}
-		if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && !col_db_ok(res) && rc == CM_OK) {
+		if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && !col_db_ok(res) &&
+		    rc == CM_OK) {
 			rc = col_db_error(c->pg, res);
 			cm_log_warn("store", "statement failed: %s", PQresultErrorMessage(res));
 		}
@@ -372,8 +381,8 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 		bad = "header.run.updated_at";
 	else if (strlen(h->report_id) > 128)
 		bad = "header.report_id";
-	else if (r->delivery && (!r->delivery->id || strlen(r->delivery->id) > 128 ||
-				 !r->delivery->event))
+	else if (r->delivery &&
+		 (!r->delivery->id || strlen(r->delivery->id) > 128 || !r->delivery->event))
 		bad = "delivery.id";
 	for (size_t i = 0; !bad && i < r->njobs; i++) {
 		const Cipulse__V1__Job *j = r->jobs[i];
@@ -433,8 +442,8 @@ static int send_repo_state(struct col_conn *c, const struct col_report *r, int *
 }
 
 /* Applies the rule of store/claim.h to the rows ST_REPO_STATE found. */
-static enum col_claim decide(const struct col_report *r, PGresult *res,
-			     struct col_claim_state *st, const char **why)
+static enum col_claim decide(const struct col_report *r, PGresult *res, struct col_claim_state *st,
+			     const char **why)
 {
 	const Cipulse__V1__Repository *repo = r->header->repository;
 
@@ -504,8 +513,7 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 	return rc;
 }
 
-static int send_run(struct col_conn *c, const struct col_report *r, const char *wpath,
-		    int *nsent)
+static int send_run(struct col_conn *c, const struct col_report *r, const char *wpath, int *nsent)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	const Cipulse__V1__Run *run = h->run;
@@ -647,8 +655,7 @@ static void pipeline_abort(struct col_conn *c)
  * of the same report waits on the unique index until this transaction ends, then finds it
  * claimed. Sends nothing for a report without either.
  */
-static int send_report_claim(struct col_conn *c, const struct col_report *r, int nsteps,
-			     int *nsent)
+static int send_report_claim(struct col_conn *c, const struct col_report *r, int nsteps, int *nsent)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	struct col_params p;
@@ -740,7 +747,8 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	if (!rc)
 		rc = sync_and_read(c, nsent, first);
 	if (!rc) {
-		/* Refused before anything else: a duplicate answer would tell what another holds. */
+		/* Refused before anything else: a duplicate answer would tell what another holds.
+		 */
 		claim = decide(r, first[1], &st, &out->why);
 		if (claim == COL_CLAIM_DENY)
 			rc = CM_EDENIED;
@@ -787,7 +795,8 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 
 	for (int i = 1;; i++) {
 		rc = put_report_once(c, r, out);
-		/* The transaction was rolled back: trying again is safe, on a connection still open. */
+		/* The transaction was rolled back: trying again is safe, on a connection still
+		 * open. */
 		if (rc != CM_ECONFLICT || i >= COL_STORE_WRITE_TRIES || !c->pg)
 			return rc;
 		cm_log_debug("store", "report write conflicted, retrying try=%d", i + 1);

@@ -46,13 +46,13 @@ struct col_log_tail {
 
 /* A GitHub webhook delivery (X-GitHub-Delivery), claimed in the report's transaction. */
 struct col_delivery {
-	const char *id;     /* X-GitHub-Delivery (a GUID), at most 128 bytes */
+	const char *id;	    /* X-GitHub-Delivery (a GUID), at most 128 bytes */
 	const char *event;  /* X-GitHub-Event */
 	const char *action; /* the payload's "action" ("" when none) */
 };
 
 struct col_report {
-	const char *source;                /* "agent", "webhook" or "poller" */
+	const char *source; /* "agent", "webhook" or "poller" */
 	/*
 	 * Optional (NULL): the webhook delivery this report comes from. Claimed like report_id, in
 	 * the same transaction: a delivery stored before makes the report a duplicate. A report

@@ -33,8 +33,8 @@ int col_token_create(struct col_conn *c, enum col_token_kind kind, const char *r
 		     const char *description, char out[COL_TOKEN_SIZE]);
 struct col_token_info {
 	enum col_token_kind kind;
-	int64_t repo_id;      /* 0 for tokens not bound to a repository */
-	char repo_name[256];  /* full_name of that repository ("" when none) */
+	int64_t repo_id;     /* 0 for tokens not bound to a repository */
+	char repo_name[256]; /* full_name of that repository ("" when none) */
 };
 
 /*

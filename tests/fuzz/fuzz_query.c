@@ -22,8 +22,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = { "limit", "cursor", "from", "to", "window", "q", "repo",
-				    "branch", NULL };
+static const char *const keys[] = { "limit", "cursor", "from",	 "to", "window",
+				    "q",     "repo",   "branch", NULL };
 static const char *const kinds[] = { "repos", "wf", "runs", "logs", "alerts" };
 
 static void check_parsed(const char *s, const char *kind, const struct api_cursor *c)
@@ -115,7 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (api_cursor_decode(s, "runs", scratch, sizeof(scratch), fields, n))
 				continue;
 			/* What decodes must encode back to the same text. */
-			if (api_cursor_encode(enc, sizeof(enc), "runs", fields, n) || strcmp(enc, s))
+			if (api_cursor_encode(enc, sizeof(enc), "runs", fields, n) ||
+			    strcmp(enc, s))
 				abort();
 		}
 		break;
@@ -149,8 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				*c++ = '\0';
 		}
 		if (api_window_parse(strcmp(a, "-") ? a : NULL, b && strcmp(b, "-") ? b : NULL,
-				     c && strcmp(c, "-") ? c : NULL, 1714000000000LL, &w, &p2, &w2) ==
-		    CM_OK) {
+				     c && strcmp(c, "-") ? c : NULL, 1714000000000LL, &w, &p2,
+				     &w2) == CM_OK) {
 			if (w.from_ms >= w.to_ms || w.nbuckets < 1 || w.nbuckets > 60 ||
 			    (int64_t)w.nbuckets * w.bucket_ms < w.to_ms - w.from_ms)
 				abort();

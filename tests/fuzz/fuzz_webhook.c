@@ -51,7 +51,8 @@ static void decode(const char *event, const char *text, size_t len)
 		json_t *jobs = json_object_get(doc, "jobs"), *job;
 		size_t i;
 
-		json_array_foreach(jobs, i, job) {
+		json_array_foreach(jobs, i, job)
+		{
 			if (col_gh_add_job(&r, job, NULL, err, sizeof(err)) == CM_ETOOBIG)
 				break;
 		}

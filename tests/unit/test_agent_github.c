@@ -15,28 +15,39 @@ static void link_next(void **state)
 {
 	char out[512];
 
-	assert_int_equal(cm_http_link_next("<https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=2>; rel=\"next\", "
-				      "<https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=5>; rel=\"last\"",
-				      out, sizeof(out)),
-			 0);
-	assert_string_equal(out, "https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=2");
+	assert_int_equal(
+	    cm_http_link_next(
+		"<https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=2>; rel=\"next\", "
+		"<https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=5>; rel=\"last\"",
+		out, sizeof(out)),
+	    0);
+	assert_string_equal(
+	    out,
+	    "https://api.github.com/repositories/1/actions/runs/2/attempts/1/jobs?per_page=100&page=2");
 	/* next after prev, params in another order, no quotes. */
-	assert_int_equal(cm_http_link_next("<http://h/x?page=1>; rel=\"prev\", <http://h/x?page=3>; foo=bar; rel=next",
-				      out, sizeof(out)),
-			 0);
+	assert_int_equal(
+	    cm_http_link_next(
+		"<http://h/x?page=1>; rel=\"prev\", <http://h/x?page=3>; foo=bar; rel=next", out,
+		sizeof(out)),
+	    0);
 	assert_string_equal(out, "http://h/x?page=3");
 	/* Several relation types in one rel. */
 	assert_int_equal(cm_http_link_next("<http://h/y>; rel=\"last next\"", out, sizeof(out)), 0);
 	assert_string_equal(out, "http://h/y");
 	/* Last page: only prev/first. */
-	assert_int_equal(cm_http_link_next("<http://h/x?page=1>; rel=\"prev\", <http://h/x?page=1>; rel=\"first\"",
-				      out, sizeof(out)),
-			 CM_ENOTFOUND);
+	assert_int_equal(
+	    cm_http_link_next(
+		"<http://h/x?page=1>; rel=\"prev\", <http://h/x?page=1>; rel=\"first\"", out,
+		sizeof(out)),
+	    CM_ENOTFOUND);
 	/* "nextish" is not "next". */
-	assert_int_equal(cm_http_link_next("<http://h/z>; rel=\"nextish\"", out, sizeof(out)), CM_ENOTFOUND);
+	assert_int_equal(cm_http_link_next("<http://h/z>; rel=\"nextish\"", out, sizeof(out)),
+			 CM_ENOTFOUND);
 	assert_int_equal(cm_http_link_next("", out, sizeof(out)), CM_ENOTFOUND);
-	assert_int_equal(cm_http_link_next("garbage <unterminated", out, sizeof(out)), CM_ENOTFOUND);
-	assert_int_equal(cm_http_link_next("<http://h/a-long-url>; rel=\"next\"", out, 5), CM_ETOOBIG);
+	assert_int_equal(cm_http_link_next("garbage <unterminated", out, sizeof(out)),
+			 CM_ENOTFOUND);
+	assert_int_equal(cm_http_link_next("<http://h/a-long-url>; rel=\"next\"", out, 5),
+			 CM_ETOOBIG);
 }
 
 static void retry_waits(void **state)

@@ -13,9 +13,8 @@
 #include "cm_buf.h"
 #include "cm_err.h"
 
-static char *tail_of(const char *in, size_t n, size_t lines, size_t bytes,
-		     struct ag_secrets *masks, const struct ag_secrets *secrets, size_t feed,
-		     int *truncated)
+static char *tail_of(const char *in, size_t n, size_t lines, size_t bytes, struct ag_secrets *masks,
+		     const struct ag_secrets *secrets, size_t feed, int *truncated)
 {
 	struct ag_tail t;
 	struct cm_buf out = CM_BUF_INIT(1 << 24);
@@ -119,7 +118,8 @@ static void sanitizes_but_keeps_ansi(void **state)
 	int tr;
 	char *s = tail_of(in, sizeof(in) - 1, 10, 1000, NULL, NULL, 3, &tr);
 
-	assert_string_equal(s, "ok \x1b[31mred\x1b[0m\nbad \xEF\xBF\xBD\xEF\xBF\xBD byte\nnulhere\n");
+	assert_string_equal(s,
+			    "ok \x1b[31mred\x1b[0m\nbad \xEF\xBF\xBD\xEF\xBF\xBD byte\nnulhere\n");
 	assert_false(tr);
 	free(s);
 }
@@ -166,7 +166,8 @@ static void zero_lines_keeps_nothing(void **state)
 
 static void utf8_prefix(void **state)
 {
-	const char *s = "ab\xE2\x82\xAC" "cd";
+	const char *s = "ab\xE2\x82\xAC"
+			"cd";
 
 	assert_int_equal(ag_utf8_prefix(s, 7, 100), 7);
 	assert_int_equal(ag_utf8_prefix(s, 7, 3), 2);

@@ -152,7 +152,7 @@ static void encode_and_decode(void **state)
 	assert_string_equal(id, r.header->report_id);
 	while ((rc = ag_frames_next(frames.data, frames.len, &off, &msg, &len)) == 1) {
 		Cipulse__V1__ReportChunk *c =
-			cipulse__v1__report_chunk__unpack(NULL, len, (const uint8_t *)msg);
+		    cipulse__v1__report_chunk__unpack(NULL, len, (const uint8_t *)msg);
 
 		assert_non_null(c);
 		if (n == 0) {

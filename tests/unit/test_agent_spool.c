@@ -116,13 +116,15 @@ static void put_list_open_done(void **state)
 
 	make_frames(&frames, 100, id1);
 	assert_int_equal(ag_spool_put(dir, 7, 1 << 20, id1, frames.data, frames.len, name1,
-				      sizeof(name1), &dropped), 0);
+				      sizeof(name1), &dropped),
+			 0);
 	assert_int_equal(dropped, 0);
 	assert_non_null(strstr(name1, id1));
 	usleep(2000);
 	make_frames(&frames, 100, id2);
 	assert_int_equal(ag_spool_put(dir, 7, 1 << 20, id2, frames.data, frames.len, name2,
-				      sizeof(name2), &dropped), 0);
+				      sizeof(name2), &dropped),
+			 0);
 	/* Kept in the repository's own directory, not in the spool's. */
 	assert_int_equal(count_reports(dir), 0);
 	repo_dir(7, rd, sizeof(rd));
@@ -188,9 +190,9 @@ static void cap_drops_oldest(void **state)
 	ag_spool_names_free(names, n);
 	/* One report bigger than the cap is still kept (the others go). */
 	make_frames(&frames, 50000, id);
-	assert_int_equal(ag_spool_put(dir, 7, 35000, id, frames.data, frames.len, name,
-				      sizeof(name), &dropped),
-			 0);
+	assert_int_equal(
+	    ag_spool_put(dir, 7, 35000, id, frames.data, frames.len, name, sizeof(name), &dropped),
+	    0);
 	assert_int_equal(dropped, 3);
 	assert_int_equal(count_reports(rd1) + count_reports(rd2), 0);
 	repo_dir(7, rd1, sizeof(rd1));

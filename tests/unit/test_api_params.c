@@ -1,4 +1,5 @@
-/* Unit tests of the API's decoders: query strings, paths, cursors, windows, and the metric maths. */
+/* Unit tests of the API's decoders: query strings, paths, cursors, windows, and the metric maths.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,16 +45,16 @@ static void query_refuses_bad_input_naming_the_parameter(void **state)
 		const char *raw, *param;
 		int rc;
 	} cases[] = {
-		{ "limit=1&limit=2", "limit", CM_EINVAL },   /* duplicate */
-		{ "nope=1", "nope", CM_EINVAL },             /* unknown */
-		{ "limit=%zz", "limit", CM_EINVAL },         /* bad escape */
-		{ "limit=%4", "limit", CM_EINVAL },          /* truncated escape */
+		{ "limit=1&limit=2", "limit", CM_EINVAL }, /* duplicate */
+		{ "nope=1", "nope", CM_EINVAL },	   /* unknown */
+		{ "limit=%zz", "limit", CM_EINVAL },	   /* bad escape */
+		{ "limit=%4", "limit", CM_EINVAL },	   /* truncated escape */
 		{ "limit=%", "limit", CM_EINVAL },
-		{ "q=%C3%28", "q", CM_EINVAL },              /* invalid UTF-8 */
-		{ "q=a%00b", "q", CM_EINVAL },               /* NUL */
-		{ "q=%ED%A0%80", "q", CM_EINVAL },           /* surrogate */
-		{ "%ff=1", "query", CM_EINVAL },             /* unprintable key */
-		{ "=1", "query", CM_EINVAL },                /* empty key */
+		{ "q=%C3%28", "q", CM_EINVAL },		     /* invalid UTF-8 */
+		{ "q=a%00b", "q", CM_EINVAL },		     /* NUL */
+		{ "q=%ED%A0%80", "q", CM_EINVAL },	     /* surrogate */
+		{ "%ff=1", "query", CM_EINVAL },	     /* unprintable key */
+		{ "=1", "query", CM_EINVAL },		     /* empty key */
 		{ "li%6Dit=1&limit=2", "limit", CM_EINVAL }, /* duplicate once decoded */
 	};
 	struct col_query q;
@@ -130,16 +131,19 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 	assert_string_equal(out[0], in[0]);
 	assert_string_equal(out[1], in[1]);
 	/* Wrong kind, wrong field count, bad alphabet, impossible length, empty. */
-	assert_int_equal(api_cursor_decode(enc, "repos", scratch, sizeof(scratch), out, 2), CM_EINVAL);
-	assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 1), CM_EINVAL);
+	assert_int_equal(api_cursor_decode(enc, "repos", scratch, sizeof(scratch), out, 2),
+			 CM_EINVAL);
+	assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 1),
+			 CM_EINVAL);
 	assert_int_equal(api_cursor_decode("ab+/", "runs", scratch, sizeof(scratch), out, 2),
 			 CM_EINVAL);
 	assert_int_equal(api_cursor_decode("abcde", "runs", scratch, sizeof(scratch), out, 2),
 			 CM_EINVAL);
-	assert_int_equal(api_cursor_decode("", "runs", scratch, sizeof(scratch), out, 2), CM_EINVAL);
-	/* Base64 of "runs|1\0|2": a NUL inside is refused. */
-	assert_int_equal(api_cursor_decode("cnVuc3wxAHwy", "runs", scratch, sizeof(scratch), out, 2),
+	assert_int_equal(api_cursor_decode("", "runs", scratch, sizeof(scratch), out, 2),
 			 CM_EINVAL);
+	/* Base64 of "runs|1\0|2": a NUL inside is refused. */
+	assert_int_equal(
+	    api_cursor_decode("cnVuc3wxAHwy", "runs", scratch, sizeof(scratch), out, 2), CM_EINVAL);
 	/* Non-canonical base64 (non-zero unused bits in the last group; found by fuzz_query). */
 	assert_int_equal(api_cursor_decode("cnVuc3wxNzE0MDAwMDAwMT4NzY1", "runs", scratch,
 					   sizeof(scratch), out, 2),
@@ -154,20 +158,20 @@ static void cursors_round_trip_and_refuse_garbage(void **state)
 		for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 			in[0] = odd[i];
 			assert_int_equal(api_cursor_encode(enc, sizeof(enc), "runs", in, 2), CM_OK);
-			assert_int_equal(api_cursor_decode(enc, "runs", scratch, sizeof(scratch),
-							   out, 2),
-					 CM_OK);
+			assert_int_equal(
+			    api_cursor_decode(enc, "runs", scratch, sizeof(scratch), out, 2),
+			    CM_OK);
 			assert_string_equal(out[0], odd[i]);
 			assert_string_equal(out[1], in[1]);
 		}
 	}
 	/* Base64 of "repos|50%off" and "repos|a%7cb": escapes that encode never writes. */
-	assert_int_equal(api_cursor_decode("cmVwb3N8NTAlb2Zm", "repos", scratch, sizeof(scratch),
-					   out, 1),
-			 CM_EINVAL);
-	assert_int_equal(api_cursor_decode("cmVwb3N8YSU3Y2I", "repos", scratch, sizeof(scratch),
-					   out, 1),
-			 CM_EINVAL);
+	assert_int_equal(
+	    api_cursor_decode("cmVwb3N8NTAlb2Zm", "repos", scratch, sizeof(scratch), out, 1),
+	    CM_EINVAL);
+	assert_int_equal(
+	    api_cursor_decode("cmVwb3N8YSU3Y2I", "repos", scratch, sizeof(scratch), out, 1),
+	    CM_EINVAL);
 }
 
 static void typed_cursors_are_positions_the_sql_can_take(void **state)
@@ -178,12 +182,12 @@ static void typed_cursors_are_positions_the_sql_can_take(void **state)
 		const char *kind, *f0, *f1;
 		int ok;
 	} cases[] = {
-		{ "runs", "-1000000", "5", 1 },             /* before 1970 */
-		{ "runs", "253402300799999999", "5", 1 },   /* the end of 9999 */
+		{ "runs", "-1000000", "5", 1 },		  /* before 1970 */
+		{ "runs", "253402300799999999", "5", 1 }, /* the end of 9999 */
 		{ "runs", "253402300800000000", "5", 0 },
 		{ "runs", "-62135596800000001", "5", 0 },
-		{ "runs", "0", "0", 0 },                    /* run ids are positive */
-		{ "logs", "1", "99999999999999", 0 },       /* steps are 32-bit */
+		{ "runs", "0", "0", 0 },	      /* run ids are positive */
+		{ "logs", "1", "99999999999999", 0 }, /* steps are 32-bit */
 		{ "logs", "1", "2147483647", 1 },
 		{ "logs", "1", "0", 1 },
 		{ "logs", "1", "-1", 0 },
@@ -193,7 +197,7 @@ static void typed_cursors_are_positions_the_sql_can_take(void **state)
 		{ "repos", "acme/target (-7)", NULL, 1 },
 		{ "repos", "a|b%c", NULL, 1 },
 		{ "repos", "", NULL, 0 },
-		{ "repos", "\xff", NULL, 0 },              /* not UTF-8: the database refuses it */
+		{ "repos", "\xff", NULL, 0 }, /* not UTF-8: the database refuses it */
 		{ "nope", "1", NULL, 0 },
 	};
 
@@ -240,17 +244,18 @@ static void windows(void **state)
 	assert_int_equal(w.bucket_ms, 3 * 3600000LL);
 	assert_int_equal(w.nbuckets, 25);
 	assert_string_equal(w.name, "custom");
-	assert_int_equal(api_window_parse(NULL, "2024-04-24T00:00:00Z", NULL, now, &w, &param, &why),
-			 CM_OK);
+	assert_int_equal(
+	    api_window_parse(NULL, "2024-04-24T00:00:00Z", NULL, now, &w, &param, &why), CM_OK);
 	assert_int_equal(w.to_ms, now);
 
 	assert_int_equal(api_window_parse("2d", NULL, NULL, now, &w, &param, &why), CM_EINVAL);
 	assert_string_equal(param, "window");
-	assert_int_equal(api_window_parse("24h", "2024-01-01T00:00:00Z", NULL, now, &w, &param, &why),
-			 CM_EINVAL);
+	assert_int_equal(
+	    api_window_parse("24h", "2024-01-01T00:00:00Z", NULL, now, &w, &param, &why),
+	    CM_EINVAL);
 	assert_string_equal(param, "window");
-	assert_int_equal(api_window_parse(NULL, NULL, "2024-01-01T00:00:00Z", now, &w, &param, &why),
-			 CM_EINVAL);
+	assert_int_equal(
+	    api_window_parse(NULL, NULL, "2024-01-01T00:00:00Z", now, &w, &param, &why), CM_EINVAL);
 	assert_string_equal(param, "from");
 	assert_int_equal(api_window_parse(NULL, "2024-01-02T00:00:00Z", "2024-01-01T00:00:00Z", now,
 					  &w, &param, &why),
@@ -262,8 +267,8 @@ static void windows(void **state)
 	assert_int_equal(api_window_parse(NULL, "2024-01-01T00:00:00Z", "x", now, &w, &param, &why),
 			 CM_EINVAL);
 	assert_string_equal(param, "to");
-	assert_int_equal(api_window_parse(NULL, "2020-01-01T00:00:00Z", NULL, now, &w, &param, &why),
-			 CM_EINVAL);
+	assert_int_equal(
+	    api_window_parse(NULL, "2020-01-01T00:00:00Z", NULL, now, &w, &param, &why), CM_EINVAL);
 	assert_string_equal(param, "from");
 }
 

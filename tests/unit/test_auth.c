@@ -80,8 +80,8 @@ static void policy_of_configured_tokens(void **state)
 	assert_int_equal(col_auth_check(&cfg, NULL, NULL, COL_TOKEN_READ, &info), CM_EAUTH);
 	/* The admin token may do everything. */
 	for (int need = COL_TOKEN_INGEST; need <= COL_TOKEN_ADMIN; need++) {
-		assert_int_equal(col_auth_check(&cfg, NULL, admin, (enum col_token_kind)need, &info),
-				 CM_OK);
+		assert_int_equal(
+		    col_auth_check(&cfg, NULL, admin, (enum col_token_kind)need, &info), CM_OK);
 		assert_int_equal(info.kind, COL_TOKEN_ADMIN);
 	}
 	/* The read token reads, and only that: 403, not 401. */

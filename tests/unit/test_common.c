@@ -40,10 +40,15 @@ static void sanitize_replaces_invalid_utf8_and_drops_nul(void **state)
 {
 	struct cm_buf b = CM_BUF_INIT(1024);
 	/* valid "é", NUL, lone continuation byte, overlong '/', truncated 3-byte sequence. */
-	const char in[] = "a\xC3\xA9" "b\0c\x80" "d\xC0\xAF" "e\xE2\x82";
+	const char in[] = "a\xC3\xA9"
+			  "b\0c\x80"
+			  "d\xC0\xAF"
+			  "e\xE2\x82";
 
 	assert_int_equal(cm_text_sanitize(&b, in, sizeof(in) - 1), CM_OK);
-	assert_string_equal(cm_buf_str(&b), "a\xC3\xA9" "bc\xEF\xBF\xBD" "d\xEF\xBF\xBD\xEF\xBF\xBD"
+	assert_string_equal(cm_buf_str(&b), "a\xC3\xA9"
+					    "bc\xEF\xBF\xBD"
+					    "d\xEF\xBF\xBD\xEF\xBF\xBD"
 					    "e\xEF\xBF\xBD\xEF\xBF\xBD");
 	assert_true(cm_text_valid_utf8(b.data, b.len));
 	assert_false(cm_text_valid_utf8("a\0b", 3));
@@ -65,8 +70,20 @@ static void repo_names_by_githubs_rules(void **state)
 {
 	char longest[160], too_long[160];
 	const char *good[] = { "a-b/c_d.e", "octo/hello-world", "A1/.github", "o/..x", "o/x.." };
-	const char *bad[] = { "", "octo", "/x", "o/", "a/b/c", "a/b'", "octo/..", "octo/.",
-			      "o/wid|gets", "o/widgets (-7)", "o r/x", "o/x ", "o_x/y", too_long,
+	const char *bad[] = { "",
+			      "octo",
+			      "/x",
+			      "o/",
+			      "a/b/c",
+			      "a/b'",
+			      "octo/..",
+			      "octo/.",
+			      "o/wid|gets",
+			      "o/widgets (-7)",
+			      "o r/x",
+			      "o/x ",
+			      "o_x/y",
+			      too_long,
 			      "o/w\xc3\xaf"
 			      "dgets" };
 
@@ -92,7 +109,8 @@ static void mask_secrets(void **state)
 	struct cm_buf b = CM_BUF_INIT(1024);
 	const char *secrets[] = { "s3cr3t-token", "abc", NULL };
 
-	assert_int_equal(cm_buf_adds(&b, "token=s3cr3t-token and again s3cr3t-token; abc stays"), CM_OK);
+	assert_int_equal(cm_buf_adds(&b, "token=s3cr3t-token and again s3cr3t-token; abc stays"),
+			 CM_OK);
 	assert_int_equal(cm_text_mask(&b, secrets, 3), CM_OK);
 	assert_string_equal(cm_buf_str(&b), "token=*** and again ***; abc stays");
 	cm_buf_release(&b);
@@ -179,8 +197,8 @@ static const struct cm_opt opts[] = {
 	  "a flag" },
 	{ "mode", "T_MODE", CM_OPT_ENUM, "a", offsetof(struct settings, mode), 0, 0, "a|b", 0,
 	  "a mode" },
-	{ "wait", "T_WAIT", CM_OPT_DURATION, "1s", offsetof(struct settings, wait_ms), 0, 0, NULL, 0,
-	  "a wait" },
+	{ "wait", "T_WAIT", CM_OPT_DURATION, "1s", offsetof(struct settings, wait_ms), 0, 0, NULL,
+	  0, "a wait" },
 };
 
 static void config_precedence_and_errors(void **state)

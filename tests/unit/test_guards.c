@@ -57,13 +57,31 @@ static int check(const char *url, int allow)
 static void private_targets_are_refused(void **state)
 {
 	static const char *const refused[] = {
-		"http://127.0.0.1:5432/", "http://127.1/", "http://2130706433/", "http://0x7f.1/",
-		"http://0.0.0.0/", "http://10.0.0.1/", "http://100.64.1.1/", "http://169.254.169.254/",
-		"http://172.31.255.255/", "http://192.168.0.1/", "http://198.18.0.1/",
-		"http://224.0.0.1/", "http://255.255.255.255/", "http://[::1]/", "http://[::]/",
-		"http://[fe80::1]/", "http://[fc00::1]/", "http://[fd12::1]/", "http://[ff02::1]/",
-		"http://[::ffff:127.0.0.1]/", "http://[::ffff:10.1.2.3]/", "http://[64:ff9b::a00:1]/",
-		"http://[2002:7f00:1::]/", "https://user:pw@127.0.0.1/", "http://localhost/",
+		"http://127.0.0.1:5432/",
+		"http://127.1/",
+		"http://2130706433/",
+		"http://0x7f.1/",
+		"http://0.0.0.0/",
+		"http://10.0.0.1/",
+		"http://100.64.1.1/",
+		"http://169.254.169.254/",
+		"http://172.31.255.255/",
+		"http://192.168.0.1/",
+		"http://198.18.0.1/",
+		"http://224.0.0.1/",
+		"http://255.255.255.255/",
+		"http://[::1]/",
+		"http://[::]/",
+		"http://[fe80::1]/",
+		"http://[fc00::1]/",
+		"http://[fd12::1]/",
+		"http://[ff02::1]/",
+		"http://[::ffff:127.0.0.1]/",
+		"http://[::ffff:10.1.2.3]/",
+		"http://[64:ff9b::a00:1]/",
+		"http://[2002:7f00:1::]/",
+		"https://user:pw@127.0.0.1/",
+		"http://localhost/",
 	};
 
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
@@ -77,9 +95,9 @@ static void public_targets_pass_and_are_pinned(void **state)
 {
 	char pin[128], why[200];
 
-	assert_int_equal(col_target_check("https://93.184.216.34/hook", 0, pin, sizeof(pin), why,
-					  sizeof(why)),
-			 CM_OK);
+	assert_int_equal(
+	    col_target_check("https://93.184.216.34/hook", 0, pin, sizeof(pin), why, sizeof(why)),
+	    CM_OK);
 	assert_string_equal(pin, "93.184.216.34:443:93.184.216.34");
 	assert_int_equal(check("http://[2606:4700::1]:8080/x", 0), CM_OK);
 	assert_int_equal(check("http://172.32.0.1/", 0), CM_OK);

@@ -1,4 +1,5 @@
-/* Unit tests of report assembly (collector/ingest/assemble.c): what the gRPC ingest runs per stream. */
+/* Unit tests of report assembly (collector/ingest/assemble.c): what the gRPC ingest runs per
+ * stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,10 +228,10 @@ static void log_seq_rules(void **state)
 		int rc1;
 		const char *why;
 	} cases[] = {
-	    {0, 0, 0, CM_OK, "expected 1, got 0"},     /* duplicate */
-	    {0, 0, 2, CM_OK, "expected 1, got 2"},     /* gap */
-	    {1, 0, 2, CM_EINVAL, "expected 0, got 1"}, /* not starting at 0 */
-	    {0, 1, 1, CM_OK, "after the last"},	       /* after the last */
+		{ 0, 0, 0, CM_OK, "expected 1, got 0" },     /* duplicate */
+		{ 0, 0, 2, CM_OK, "expected 1, got 2" },     /* gap */
+		{ 1, 0, 2, CM_EINVAL, "expected 0, got 1" }, /* not starting at 0 */
+		{ 0, 1, 1, CM_OK, "after the last" },	     /* after the last */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -252,8 +253,8 @@ static void text_must_be_utf8_without_nul(void **state)
 {
 	/* Hand-encoded log chunks {job_id: 7, text: "a\0b"} and {job_id: 7, text: "\xc3("}: packing
 	 * from C strings could not carry the NUL. */
-	static const uint8_t nul[] = {0x1a, 0x07, 0x08, 0x07, 0x22, 0x03, 'a', 0x00, 'b'};
-	static const uint8_t bad[] = {0x1a, 0x06, 0x08, 0x07, 0x22, 0x02, 0xc3, 0x28};
+	static const uint8_t nul[] = { 0x1a, 0x07, 0x08, 0x07, 0x22, 0x03, 'a', 0x00, 'b' };
+	static const uint8_t bad[] = { 0x1a, 0x06, 0x08, 0x07, 0x22, 0x02, 0xc3, 0x28 };
 	struct col_assembly a;
 
 	col_assembly_init(&a, MAX_BYTES);
@@ -279,8 +280,8 @@ static void text_must_be_utf8_without_nul(void **state)
 
 static void malformed_messages(void **state)
 {
-	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff};
-	static const uint8_t empty[] = {0};
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t empty[] = { 0 };
 	struct col_assembly a;
 
 	col_assembly_init(&a, MAX_BYTES);
@@ -441,17 +442,17 @@ static void token_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(good_report, setup),
-	    cmocka_unit_test_setup(interleaved_tails_keep_their_order, setup),
-	    cmocka_unit_test_setup(many_tails, setup),
-	    cmocka_unit_test_setup(header_must_come_first, setup),
-	    cmocka_unit_test_setup(log_seq_rules, setup),
-	    cmocka_unit_test_setup(text_must_be_utf8_without_nul, setup),
-	    cmocka_unit_test_setup(malformed_messages, setup),
-	    cmocka_unit_test_setup(size_limits, setup),
-	    cmocka_unit_test_setup(memory_held, setup),
-	    cmocka_unit_test_setup(validation_names_the_field, setup),
-	    cmocka_unit_test_setup(token_rules, setup),
+		cmocka_unit_test_setup(good_report, setup),
+		cmocka_unit_test_setup(interleaved_tails_keep_their_order, setup),
+		cmocka_unit_test_setup(many_tails, setup),
+		cmocka_unit_test_setup(header_must_come_first, setup),
+		cmocka_unit_test_setup(log_seq_rules, setup),
+		cmocka_unit_test_setup(text_must_be_utf8_without_nul, setup),
+		cmocka_unit_test_setup(malformed_messages, setup),
+		cmocka_unit_test_setup(size_limits, setup),
+		cmocka_unit_test_setup(memory_held, setup),
+		cmocka_unit_test_setup(validation_names_the_field, setup),
+		cmocka_unit_test_setup(token_rules, setup),
 	};
 
 	return cmocka_run_group_tests_name("ingest_assemble", tests, NULL, NULL);

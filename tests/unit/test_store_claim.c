@@ -11,9 +11,9 @@
 
 #include "store/claim.h"
 
-#define ALPHA_ID 1001
-#define TARGET_ID 1003
-#define NEW_ID 4004
+#define ALPHA_ID   1001
+#define TARGET_ID  1003
+#define NEW_ID	   4004
 #define PENDING_ID (-3)
 
 static struct col_cred repo_cred(int64_t id, const char *name)
@@ -47,9 +47,10 @@ static enum col_claim decide(const struct col_cred *cred, int64_t id, const char
 
 	memset(&st, 0, sizeof(st));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		int wanted = rows[i].id == id || !strcmp(rows[i].full_name, name) ||
-			     (cred->scope == COL_CRED_REPO && (rows[i].id == cred->repo_id ||
-							       !strcmp(rows[i].full_name, cred->repo_name)));
+		int wanted =
+		    rows[i].id == id || !strcmp(rows[i].full_name, name) ||
+		    (cred->scope == COL_CRED_REPO &&
+		     (rows[i].id == cred->repo_id || !strcmp(rows[i].full_name, cred->repo_name)));
 
 		if (wanted)
 			col_claim_state_add(&st, cred, id, name, &rows[i]);
@@ -153,8 +154,8 @@ static void without_the_database(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(with_the_database),
-	    cmocka_unit_test(without_the_database),
+		cmocka_unit_test(with_the_database),
+		cmocka_unit_test(without_the_database),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,7 +88,8 @@ static void check_job(const Cipulse__V1__Job *j, json_t *o)
 	for (size_t i = 0; i < j->n_steps; i++) {
 		json_t *s = json_array_get(steps, i);
 
-		assert_int_equal(j->steps[i]->number, json_integer_value(json_object_get(s, "number")));
+		assert_int_equal(j->steps[i]->number,
+				 json_integer_value(json_object_get(s, "number")));
 		assert_string_equal(j->steps[i]->name, s_or_empty(s, "name"));
 		assert_string_equal(j->steps[i]->status, s_or_empty(s, "status"));
 		assert_string_equal(j->steps[i]->conclusion, s_or_empty(s, "conclusion"));
@@ -162,7 +163,8 @@ static void every_fixture_decodes(void **state)
 
 			if (rc)
 				fail_msg("%s: %s", e->d_name, err);
-			assert_int_equal(r.repo.id, json_integer_value(json_object_get(repo, "id")));
+			assert_int_equal(r.repo.id,
+					 json_integer_value(json_object_get(repo, "id")));
 			assert_string_equal(r.repo.full_name, s_or_empty(repo, "full_name"));
 			assert_string_equal(r.repo.server_url, "https://github.com");
 			assert_string_equal(r.report.source, "webhook");
@@ -171,16 +173,19 @@ static void every_fixture_decodes(void **state)
 
 				assert_int_equal(r.report.njobs, 1);
 				check_job(r.jobs[0], j);
-				assert_int_equal(r.run.id, json_integer_value(json_object_get(j, "run_id")));
-				assert_int_equal(r.run.attempt,
-						 json_integer_value(json_object_get(j, "run_attempt")));
+				assert_int_equal(r.run.id,
+						 json_integer_value(json_object_get(j, "run_id")));
+				assert_int_equal(r.run.attempt, json_integer_value(json_object_get(
+								    j, "run_attempt")));
 				assert_string_equal(r.run.head_sha, s_or_empty(j, "head_sha"));
-				assert_string_equal(r.workflow.name, s_or_empty(j, "workflow_name"));
+				assert_string_equal(r.workflow.name,
+						    s_or_empty(j, "workflow_name"));
 			} else {
 				check_run(&r, doc);
 			}
 			/* What the store requires is there. */
-			assert_int_equal(col_store_validate(&r.report, field, sizeof(field)), CM_OK);
+			assert_int_equal(col_store_validate(&r.report, field, sizeof(field)),
+					 CM_OK);
 		}
 		/* The report keeps its own references: the caller may drop the document first. */
 		json_decref(doc);
@@ -198,9 +203,9 @@ static void jobs_api_reply_decodes(void **state)
 	size_t len;
 	json_t *doc = load("workflow_job.completed.failure.with-organization.json", &text, &len);
 	json_t *job = json_object_get(doc, "workflow_job");
-	json_t *run = json_pack("{s:I,s:i,s:s,s:O}", "id", (json_int_t)2202229078, "run_attempt", 1,
-				"status", "completed", "repository",
-				json_object_get(doc, "repository"));
+	json_t *run =
+	    json_pack("{s:I,s:i,s:s,s:O}", "id", (json_int_t)2202229078, "run_attempt", 1, "status",
+		      "completed", "repository", json_object_get(doc, "repository"));
 	struct col_gh_report r;
 
 	/* The poller's shape: the run from the runs API, then each job of the jobs API. */
@@ -254,14 +259,17 @@ static void malformed_shapes_name_the_field(void **state)
 		  "{\"repository\":{\"id\":0,\"full_name\":\"a/b\"},\"workflow_job\":{\"id\":1,"
 		  "\"run_id\":2}}",
 		  "repository: no id" },
-		{ "workflow_run", "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
-				  "\"workflow_run\":{\"id\":1,\"status\":7}}",
+		{ "workflow_run",
+		  "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
+		  "\"workflow_run\":{\"id\":1,\"status\":7}}",
 		  "workflow_run.status" },
-		{ "workflow_run", "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
-				  "\"workflow_run\":{\"id\":1,\"run_attempt\":99999999999}}",
+		{ "workflow_run",
+		  "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
+		  "\"workflow_run\":{\"id\":1,\"run_attempt\":99999999999}}",
 		  "workflow_run.run_attempt" },
-		{ "workflow_run", "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
-				  "\"workflow_run\":{\"id\":1},\"workflow\":[]}",
+		{ "workflow_run",
+		  "{\"repository\":{\"id\":1,\"full_name\":\"a/b\"},"
+		  "\"workflow_run\":{\"id\":1},\"workflow\":[]}",
 		  "payload.workflow" },
 	};
 

@@ -18,7 +18,7 @@
 static const char vector_secret[] = "It's a Secret to Everybody";
 static const char vector_body[] = "Hello, World!";
 static const char vector_sig[] =
-	"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
 static void github_test_vector(void **state)
 {
@@ -26,9 +26,9 @@ static void github_test_vector(void **state)
 
 	cm_hmac_sha256_header(vector_secret, vector_body, strlen(vector_body), made);
 	assert_string_equal(made, vector_sig);
-	assert_int_equal(cm_hmac_sha256_verify(vector_secret, vector_body, strlen(vector_body),
-					       vector_sig),
-			 CM_OK);
+	assert_int_equal(
+	    cm_hmac_sha256_verify(vector_secret, vector_body, strlen(vector_body), vector_sig),
+	    CM_OK);
 }
 
 static void signature_mismatches(void **state)
@@ -39,9 +39,9 @@ static void signature_mismatches(void **state)
 	/* Another body, another secret, one hex digit changed, upper case, truncated, no prefix. */
 	assert_int_equal(cm_hmac_sha256_verify(vector_secret, "Hello, World?", n, vector_sig),
 			 CM_EAUTH);
-	assert_int_equal(cm_hmac_sha256_verify("It's a secret to everybody", vector_body, n,
-					       vector_sig),
-			 CM_EAUTH);
+	assert_int_equal(
+	    cm_hmac_sha256_verify("It's a secret to everybody", vector_body, n, vector_sig),
+	    CM_EAUTH);
 	memcpy(bad, vector_sig, sizeof(bad));
 	bad[sizeof(bad) - 2] = bad[sizeof(bad) - 2] == '7' ? '8' : '7';
 	assert_int_equal(cm_hmac_sha256_verify(vector_secret, vector_body, n, bad), CM_EAUTH);
@@ -88,9 +88,9 @@ static void peek_finds_top_level_repository(void **state)
 	assert_int_equal(id, 0);
 	assert_string_equal(name, "");
 	/* A name with escapes or too long is not used. */
-	assert_int_equal(peek("{\"repository\":{\"id\":3,\"full_name\":\"a\\/b\"}}", &id, name,
-			      sizeof(name)),
-			 CM_OK);
+	assert_int_equal(
+	    peek("{\"repository\":{\"id\":3,\"full_name\":\"a\\/b\"}}", &id, name, sizeof(name)),
+	    CM_OK);
 	assert_int_equal(id, 3);
 	assert_string_equal(name, "");
 	assert_int_equal(peek("{\"repository\":{\"full_name\":\"abcdefgh/ij\"}}", &id, name, 8),
@@ -104,8 +104,19 @@ static void peek_finds_top_level_repository(void **state)
 static void peek_rejects_and_stops_within_bounds(void **state)
 {
 	static const char *const bad[] = {
-		"", "[]", "{", "{\"a\"", "{\"a\":", "{\"a\":\"x", "{\"a\":{", "{\"a\":1 \"b\":2}",
-		"{\"repository\":{\"id\":1,", "{\"a\":\"\\", "{\"a\":[[[[", "{\"a\":}", "nul",
+		"",
+		"[]",
+		"{",
+		"{\"a\"",
+		"{\"a\":",
+		"{\"a\":\"x",
+		"{\"a\":{",
+		"{\"a\":1 \"b\":2}",
+		"{\"repository\":{\"id\":1,",
+		"{\"a\":\"\\",
+		"{\"a\":[[[[",
+		"{\"a\":}",
+		"nul",
 	};
 	char name[64];
 	int64_t id;
@@ -113,15 +124,15 @@ static void peek_rejects_and_stops_within_bounds(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(peek(bad[i], &id, name, sizeof(name)), CM_EINVAL);
 	/* What was read before the error is kept: a hint, checked by the HMAC anyway. */
-	assert_int_equal(peek("{\"repository\":{\"id\":5,\"full_name\":\"o/r\",\"x\":", &id, name,
-			      sizeof(name)),
-			 CM_EINVAL);
+	assert_int_equal(
+	    peek("{\"repository\":{\"id\":5,\"full_name\":\"o/r\",\"x\":", &id, name, sizeof(name)),
+	    CM_EINVAL);
 	assert_int_equal(id, 5);
 	assert_string_equal(name, "o/r");
 	/* The length bounds the scan, not the NUL. */
-	assert_int_equal(col_webhook_peek_repo("{\"repository\":{\"id\":12}}", 20, &id, name,
-					       sizeof(name)),
-			 CM_EINVAL);
+	assert_int_equal(
+	    col_webhook_peek_repo("{\"repository\":{\"id\":12}}", 20, &id, name, sizeof(name)),
+	    CM_EINVAL);
 }
 
 static void form_payload(void **state)
