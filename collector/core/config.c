@@ -16,6 +16,9 @@ const struct cm_opt col_config_opts[] = {
 	  NULL, 0, "gRPC listen address (agent reports, grpc.health.v1)" },
 	{ "http-addr", "CIPULSE_HTTP_ADDR", CM_OPT_ADDR, "127.0.0.1:8080", OFF(http_addr), 0, 0,
 	  NULL, 0, "HTTP listen address (REST API, webhooks, /metrics, dashboard)" },
+	{ "probe-addr", "CIPULSE_PROBE_ADDR", CM_OPT_ADDR, NULL, OFF(probe_addr), 0, 0, NULL, 0,
+	  "a second HTTP listener (plain HTTP) that answers only /healthz, /readyz and /metrics, "
+	  "with connections of its own: probes get through while the main listener is full" },
 	{ "admin-token", "CIPULSE_ADMIN_TOKEN", CM_OPT_STRING, NULL, OFF(admin_token), 0, 0, NULL,
 	  CM_OPT_SECRET,
 	  "bearer token for admin endpoints (admin tokens in the database work too)" },

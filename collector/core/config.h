@@ -12,6 +12,7 @@ struct col_config {
 	char *database_url;
 	char *grpc_addr;
 	char *http_addr;
+	char *probe_addr;
 	char *admin_token;
 	char *read_token;
 	char *web_dir;

@@ -53,6 +53,9 @@ struct tracked {
 struct col_http {
 	struct MHD_Daemon *daemon;
 	struct col_ctx *ctx;
+	/* The probe listener (CIPULSE_PROBE_ADDR): answers probe_path()s only. */
+	int probe_only;
+	struct col_http *probe;
 	char *tls_cert;
 	char *tls_key;
 	pthread_mutex_t lock; /* tracked list and deadlines */
@@ -243,6 +246,12 @@ static const char *remote_addr(struct MHD_Connection *conn, char *buf, size_t si
 }
 
 /* Answers the request into resp. */
+/* What the probe listener answers: what Kubernetes and Prometheus ask, nothing else. */
+static int probe_path(const char *path)
+{
+	return !strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/metrics");
+}
+
 static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char *method,
 		     const char *url, struct request *rq, struct col_http_resp *resp)
 {
@@ -269,6 +278,12 @@ static void dispatch(struct col_http *h, struct MHD_Connection *conn, const char
 	if (rq->too_big) {
 		col_http_error(resp, 413, "payload_too_large", "request body over %ld bytes",
 			       h->ctx->cfg->max_body_bytes);
+		return;
+	}
+	if (h->probe_only && !probe_path(url)) {
+		col_http_error(resp, 404, "not_found",
+			       "the probe listener answers /healthz, "
+			       "/readyz and /metrics only");
 		return;
 	}
 	rt = find_route(method, url, &other);
@@ -494,7 +509,16 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len
 	return CM_OK;
 }
 
-int col_http_start(struct col_ctx *ctx, struct col_http **out)
+/* Connections the probe listener keeps open at once, and from one address. */
+#define PROBE_MAX_CONNECTIONS	 64
+#define PROBE_MAX_CONNS_PER_ADDR 16
+
+/*
+ * Starts one listener on addr: the main one (TLS when configured, the configured connection
+ * limits) or the probe listener (plain HTTP, limits of its own, probe paths only).
+ */
+static int http_listen(struct col_ctx *ctx, const char *addr, const char *setting, int probe_only,
+		       struct col_http **out)
 {
 	struct col_http *h = calloc(1, sizeof(*h));
 	/*
@@ -504,6 +528,10 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	 */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned int max_conns =
+	    probe_only ? PROBE_MAX_CONNECTIONS : (unsigned int)ctx->cfg->http_max_connections;
+	unsigned int per_addr =
+	    probe_only ? PROBE_MAX_CONNS_PER_ADDR : (unsigned int)ctx->cfg->http_max_conns_per_addr;
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	int rc;
@@ -511,15 +539,16 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	if (!h)
 		return CM_ENOMEM;
 	h->ctx = ctx;
+	h->probe_only = probe_only;
 	pthread_mutex_init(&h->lock, NULL);
-	rc = resolve(ctx->cfg->http_addr, &ss, &sslen);
+	rc = resolve(addr, &ss, &sslen);
 	if (rc) {
-		cm_log_error("http", "cannot resolve CIPULSE_HTTP_ADDR %s", ctx->cfg->http_addr);
+		cm_log_error("http", "cannot resolve %s %s", setting, addr);
 		goto fail;
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (ctx->cfg->tls_cert) {
+	if (!probe_only && ctx->cfg->tls_cert) {
 		if (read_file(ctx->cfg->tls_cert, &h->tls_cert) ||
 		    read_file(ctx->cfg->tls_key, &h->tls_key)) {
 			cm_log_error("http", "cannot read CIPULSE_TLS_CERT or CIPULSE_TLS_KEY");
@@ -533,13 +562,11 @@ int col_http_start(struct col_ctx *ctx, struct col_http **out)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
 	    on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->cfg->http_max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)ctx->cfg->http_max_conns_per_addr,
+	    MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
 	    h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
-		cm_log_error("http", "cannot listen on %s (CIPULSE_HTTP_ADDR)",
-			     ctx->cfg->http_addr);
+		cm_log_error("http", "cannot listen on %s (%s)", addr, setting);
 		rc = CM_EIO;
 		goto fail;
 	}
@@ -558,10 +585,29 @@ fail:
 	return rc;
 }
 
+int col_http_start(struct col_ctx *ctx, struct col_http **out)
+{
+	struct col_http *h;
+	int rc = http_listen(ctx, ctx->cfg->http_addr, "CIPULSE_HTTP_ADDR", 0, &h);
+
+	if (rc)
+		return rc;
+	if (ctx->cfg->probe_addr && *ctx->cfg->probe_addr) {
+		rc = http_listen(ctx, ctx->cfg->probe_addr, "CIPULSE_PROBE_ADDR", 1, &h->probe);
+		if (rc) {
+			col_http_stop(h);
+			return rc;
+		}
+	}
+	*out = h;
+	return CM_OK;
+}
+
 void col_http_stop(struct col_http *h)
 {
 	if (!h)
 		return;
+	col_http_stop(h->probe);
 	/* Waits for every connection's thread: handlers see ctx->stopping and end promptly. */
 	MHD_stop_daemon(h->daemon);
 	col_ticker_stop(h->reaper);

@@ -23,7 +23,7 @@ import pytest
 
 import api_history as H
 import pbwire
-from harness import ROOT, wait_for
+from harness import ROOT, free_port, wait_for
 from ingest_env import health_check
 
 PROBE_TIMEOUT = 5.0   # a probe slower than this fails (Kubernetes' default timeout is 1 s)
@@ -110,6 +110,63 @@ def test_slowloris_beyond_the_cap_leaves_probes_answered(collector_factory):
         for s in socks:
             s.close()
     print("slowloris: /healthz max %.3f s over %d probes" % (max(times), len(times)))
+
+
+def get_on(port, path, timeout=PROBE_TIMEOUT):
+    """GET on a fresh connection to port; returns (status, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_probe_listener_answers_while_the_main_listener_is_full(collector_factory):
+    """Attackers spread over many addresses can fill the main listener's connection limit (no
+    per-address limit helps then); CIPULSE_PROBE_ADDR keeps connections of its own for probes."""
+    probe_port = free_port()
+    c = collector_factory(env={"CIPULSE_PROBE_ADDR": "127.0.0.1:%d" % probe_port,
+                               "CIPULSE_HTTP_MAX_CONNECTIONS": "16",
+                               "CIPULSE_HTTP_MAX_CONNS_PER_ADDR": "0"})
+    socks = []
+    try:
+        for i in range(24):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(2)
+            try:
+                s.bind(("127.0.0.%d" % (2 + i % 8), 0))
+                s.connect(("127.0.0.1", c.http_port))
+                s.sendall(b"GET /api/v1/repos HTTP/1.1\r\nHost: x\r\n")
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+
+        def main_full():
+            try:
+                get_on(c.http_port, "/healthz", timeout=2)
+            except OSError:
+                return True
+            return False
+
+        # The attack works on the main listener: a probe there gets no answer ...
+        wait_for(main_full, timeout=15, what="the main listener to be full")
+        # ... and the probe listener answers probes, and nothing else.
+        assert get_on(probe_port, "/healthz")[0] == 200
+        wait_for(lambda: get_on(probe_port, "/readyz")[0] == 200, timeout=15,
+                 what="/readyz on the probe listener")
+        status, body = get_on(probe_port, "/metrics")
+        assert status == 200 and b"cipulse_" in body
+        status, body = get_on(probe_port, "/api/v1/repos")
+        assert status == 404, body
+    finally:
+        for s in socks:
+            s.close()
+    # Once the attackers are gone the main listener serves again.
+    wait_for(lambda: get_on(c.http_port, "/healthz")[0] == 200, timeout=15,
+             what="the main listener after the attack")
 
 
 def wait_closed(s, timeout, feed=None):
