@@ -480,7 +480,8 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
  */
 static void learn_default_branch(struct rp *p)
 {
-	const char *params[2] = { p->full_name, NULL };
+	const char *params[3] = { p->full_name, NULL, NULL };
+	char idbuf[24];
 	struct col_gh_resp resp;
 	const char *branch;
 	char path[512];
@@ -504,11 +505,20 @@ static void learn_default_branch(struct rp *p)
 	branch = doc ? json_string_value(json_object_get(doc, "default_branch")) : NULL;
 	if (!rc && branch && *branch && strlen(branch) <= 255 &&
 	    cm_text_valid_utf8(branch, strlen(branch))) {
+		/*
+		 * A name is only a label (store/claim.h): GitHub's answer counts for the repository
+		 * whose id it names. A provisional repository learns its branch once its id is
+		 * known.
+		 */
+		snprintf(idbuf, sizeof(idbuf), "%" PRId64,
+			 (int64_t)json_integer_value(json_object_get(doc, "id")));
 		params[1] = branch;
+		params[2] = idbuf;
 		res = col_db_query(p->c, "poller",
 				   "UPDATE repositories SET default_branch = $2 "
-				   "WHERE full_name = $1",
-				   2, params, &rc);
+				   "WHERE full_name = $1 AND id = $3::bigint AND id > 0 "
+				   "AND default_branch IS NULL",
+				   3, params, &rc);
 		PQclear(res);
 	} else if (rc) {
 		cm_log_debug("poller", "default branch not read repo=%s: %s", p->full_name,

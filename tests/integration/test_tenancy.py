@@ -60,6 +60,9 @@ class Tenants:
         self.agent_reports(ALPHA, ALPHA_ID)
         self.agent_reports(TARGET, TARGET_ID)
         assert self.names() == [(PENDING, True), (ALPHA, ALPHA_ID), (TARGET, TARGET_ID)]
+        # Known default branches: the poller reads a repository's own one from GitHub only while
+        # it is unknown, so a forged poll below must change no column of any repository.
+        db.execute("UPDATE repositories SET default_branch = 'main'")
 
     def names(self):
         """Repositories as (full_name, id); a provisional id shows as True."""
