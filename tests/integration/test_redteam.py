@@ -30,10 +30,11 @@ PROBE_TIMEOUT = 5.0   # a probe slower than this fails (Kubernetes' default time
 ATTACKER = "127.0.0.2"
 
 
-def timed_get(c, path, source=None, timeout=PROBE_TIMEOUT, headers=None):
-    """GET on a fresh connection; returns (status, headers, body bytes, seconds)."""
+def timed_get(c, path, source=None, timeout=PROBE_TIMEOUT, headers=None, port=None):
+    """GET on a fresh connection (to the collector's HTTP port, or port); returns (status,
+    headers, body bytes, seconds)."""
     t0 = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", c.http_port, timeout=timeout,
+    conn = http.client.HTTPConnection("127.0.0.1", port or c.http_port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
     try:
         conn.request("GET", path, headers=headers or {})
@@ -69,23 +70,29 @@ def raise_fd_limit(n):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
 
 
+def open_slow_requests(socks, port, sources):
+    """Opens a connection from each source address and sends an unfinished request head on it;
+    the ones that connected are appended to socks (the caller closes them)."""
+    for source in sources:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2)
+        try:
+            s.bind((source, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /api/v1/repos HTTP/1.1\r\nHost: x\r\n")
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+
+
 def test_slowloris_beyond_the_cap_leaves_probes_answered(collector_factory):
     c = collector_factory()
     raise_fd_limit(4096)
     socks, stop = [], threading.Event()
     times = []
     try:
-        for i in range(1100):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.settimeout(2)
-            try:
-                s.bind((ATTACKER, 0))
-                s.connect(("127.0.0.1", c.http_port))
-                s.sendall(b"GET /api/v1/repos HTTP/1.1\r\nHost: x\r\n")
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
+        open_slow_requests(socks, c.http_port, [ATTACKER] * 1100)
 
         def trickle():
             n = 0
@@ -112,17 +119,6 @@ def test_slowloris_beyond_the_cap_leaves_probes_answered(collector_factory):
     print("slowloris: /healthz max %.3f s over %d probes" % (max(times), len(times)))
 
 
-def get_on(port, path, timeout=PROBE_TIMEOUT):
-    """GET on a fresh connection to port; returns (status, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
-
-
 def test_probe_listener_answers_while_the_main_listener_is_full(collector_factory):
     """Attackers spread over many addresses can fill the main listener's connection limit (no
     per-address limit helps then); CIPULSE_PROBE_ADDR keeps connections of its own for probes."""
@@ -132,21 +128,11 @@ def test_probe_listener_answers_while_the_main_listener_is_full(collector_factor
                                "CIPULSE_HTTP_MAX_CONNS_PER_ADDR": "0"})
     socks = []
     try:
-        for i in range(24):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.settimeout(2)
-            try:
-                s.bind(("127.0.0.%d" % (2 + i % 8), 0))
-                s.connect(("127.0.0.1", c.http_port))
-                s.sendall(b"GET /api/v1/repos HTTP/1.1\r\nHost: x\r\n")
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
+        open_slow_requests(socks, c.http_port, ["127.0.0.%d" % (2 + i % 8) for i in range(24)])
 
         def main_full():
             try:
-                get_on(c.http_port, "/healthz", timeout=2)
+                timed_get(c, "/healthz", timeout=2)
             except OSError:
                 return True
             return False
@@ -154,18 +140,18 @@ def test_probe_listener_answers_while_the_main_listener_is_full(collector_factor
         # The attack works on the main listener: a probe there gets no answer ...
         wait_for(main_full, timeout=15, what="the main listener to be full")
         # ... and the probe listener answers probes, and nothing else.
-        assert get_on(probe_port, "/healthz")[0] == 200
-        wait_for(lambda: get_on(probe_port, "/readyz")[0] == 200, timeout=15,
+        assert timed_get(c, "/healthz", port=probe_port)[0] == 200
+        wait_for(lambda: timed_get(c, "/readyz", port=probe_port)[0] == 200, timeout=15,
                  what="/readyz on the probe listener")
-        status, body = get_on(probe_port, "/metrics")
+        status, _, body, _ = timed_get(c, "/metrics", port=probe_port)
         assert status == 200 and b"cipulse_" in body
-        status, body = get_on(probe_port, "/api/v1/repos")
+        status, _, body, _ = timed_get(c, "/api/v1/repos", port=probe_port)
         assert status == 404, body
     finally:
         for s in socks:
             s.close()
     # Once the attackers are gone the main listener serves again.
-    wait_for(lambda: get_on(c.http_port, "/healthz")[0] == 200, timeout=15,
+    wait_for(lambda: timed_get(c, "/healthz")[0] == 200, timeout=15,
              what="the main listener after the attack")
 
 
