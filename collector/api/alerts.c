@@ -259,7 +259,7 @@ static int valid_conclusions(json_t *v)
 
 /*
  * Checks a rule's params for its kind: the numbers the alert engine reads. Returns why not, with
- * the offending key in *bad ("" when it is the object as a whole or a missing key).
+ * the offending or missing key in *bad ("" when it is the object as a whole).
  */
 static const char *check_params(const char *kind, json_t *params, const char **bad)
 {
@@ -307,12 +307,15 @@ static const char *check_params(const char *kind, json_t *params, const char **b
 			       "stat, repeat_interval_s, conclusions)";
 		}
 	}
-	*bad = "";
+	/* A missing key is named too, so that a form can show the message beside its field. */
+	*bad = "threshold";
 	if ((!strcmp(kind, "regression") || !strcmp(kind, "slow_build")) &&
 	    !json_object_get(params, "threshold"))
-		return "needs threshold";
+		return "is required for this kind of rule";
+	*bad = "failures";
 	if (!strcmp(kind, "flapping") && !json_object_get(params, "failures"))
-		return "needs failures";
+		return "is required for flapping rules";
+	*bad = "";
 	return NULL;
 }
 

@@ -185,7 +185,10 @@ def test_window_rule_params_are_checked(collector_factory, db):
              ("regression", {"threshold": 0.8, "min_runs": 0}, "min_runs"),
              ("regression", {"threshold": 0.8, "window_s": "1d"}, "window_s"),
              ("regression", {"threshold": 0.8, "stat": "p95"}, "stat"),
-             ("regression", {}, None),
+             ("regression", {}, "threshold"),
+             ("slow_build", {"window_s": 60}, "threshold"),
+             ("flapping", {"runs": 5}, "failures"),
+             ("failure", [], None),
              ("slow_build", {"threshold": 0}, "threshold"),
              ("slow_build", {"threshold": 60, "stat": "p50"}, "stat")]
     for kind, params, field in cases:
