@@ -286,7 +286,13 @@ describe('open alerts', () => {
     const full = 'acme/alerting-web';
     const reg = await api('/api/v1/repos', { method: 'POST', body: { full_name: full } });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
-    const rules = await api('/api/v1/settings/alerts', { method: 'POST', body: { rules: [{ name: 'web-failures', kind: 'failure', repo: full, severity: 'warning' }] } });
+    const rules = await api('/api/v1/settings/alerts', {
+      method: 'POST',
+      body: {
+        channels: [{ name: 'web-ack-hook', kind: 'webhook', target: `${receiver.url}/alert` }],
+        rules: [{ name: 'web-failures', kind: 'failure', repo: full, severity: 'warning', channels: ['web-ack-hook'] }],
+      },
+    });
     assert.equal(rules.status, 200, JSON.stringify(rules.body));
     const ruleId = rules.body.rules.find((r) => r.name === 'web-failures').id;
 
@@ -319,6 +325,15 @@ describe('open alerts', () => {
     assert.equal(alert.kind, 'failure');
     assert.equal(alert.run_id, runId);
     assert.equal(alert.acked_at, null);
+    // The open message reaches the receiver through the outbox.
+    const sent = await until(() => receiver.requests.find((r) => r.url === '/alert'), 'the open message');
+    assert.ok(sent.body.includes(String(runId)), sent.body);
+    const detail0 = await until(async () => {
+      const d = (await api(`/api/v1/alerts/${alert.id}`)).body;
+      return d.deliveries && d.deliveries.length === 1 && d.deliveries[0].state === 'sent' && d;
+    }, 'the delivery to be recorded');
+    assert.deepEqual({ channel: detail0.deliveries[0].channel, event: detail0.deliveries[0].event, status: detail0.deliveries[0].last_status },
+      { channel: 'web-ack-hook', event: 'open', status: 200 });
 
     // Filters live in the URL and narrow the list.
     await page.goto(`/alerts?repo=${encodeURIComponent(full)}`);
@@ -333,6 +348,14 @@ describe('open alerts', () => {
     await page.waitForURL(/severity=warning/);
     await item.waitFor();
     assert.equal(await item.getByText('warning', { exact: true }).count(), 1);
+
+    // Its deliveries, as the API lists them.
+    await item.getByRole('button', { name: 'Deliveries' }).click();
+    const table = item.getByRole('table', { name: `Deliveries of alert ${alert.id}` });
+    const drow = table.getByRole('row').filter({ hasText: 'web-ack-hook' });
+    await drow.waitFor();
+    const cells = (await drow.getByRole('cell').allInnerTexts()).map((c) => c.trim());
+    assert.deepEqual(cells.slice(0, 5), ['web-ack-hook (webhook)', 'open', 'sent', String(detail0.deliveries[0].attempts), '200']);
 
     // Acknowledge.
     await item.getByRole('button', { name: 'Acknowledge' }).click();

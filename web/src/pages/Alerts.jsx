@@ -2,7 +2,7 @@
 // repository; acknowledged here), then the rules, channels and silences that drive them.
 // Reads use the read token; writes need the admin token, asked for at the top of the page.
 import { useEffect, useState } from 'react';
-import { apiPath, apiSend, getAdminToken, itemsOf, repoPath, useCursorPages, useWorkflowNames } from '../api.js';
+import { apiPath, apiSend, getAdminToken, itemsOf, repoPath, useApi, useCursorPages, useWorkflowNames } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
 import { AdminTokenBar, BUTTON, FormError, useWrite } from '../components/forms.jsx';
@@ -26,6 +26,49 @@ const KIND_STYLE = {
   regression: 'bg-violet-50 text-violet-700 ring-violet-600/20',
   slow_build: 'bg-sky-50 text-sky-700 ring-sky-600/20',
 };
+
+/** The messages an alert sent or is sending (GET /api/v1/alerts/{id}): one per channel and event. */
+function Deliveries({ id }) {
+  const res = useApi(apiPath(`/alerts/${encodeURIComponent(id)}`));
+  return (
+    <div className="mt-2">
+      <Async res={res} what="deliveries" rows={2}>
+        {(data) => {
+          const list = Array.isArray(data.deliveries) ? data.deliveries : [];
+          if (!list.length) return <p className="text-xs text-slate-500">No messages: the rule names no channel, or this alert only updated state.</p>;
+          return (
+            <table className="w-full text-left text-xs" aria-label={`Deliveries of alert ${id}`}>
+              <thead className="text-slate-500">
+                <tr>
+                  <th className="py-1 pr-3 font-medium">Channel</th>
+                  <th className="py-1 pr-3 font-medium">Event</th>
+                  <th className="py-1 pr-3 font-medium">State</th>
+                  <th className="py-1 pr-3 font-medium">Attempts</th>
+                  <th className="py-1 pr-3 font-medium">Receiver</th>
+                  <th className="py-1 font-medium">When</th>
+                </tr>
+              </thead>
+              <tbody className="text-slate-700">
+                {list.map((d) => (
+                  <tr key={d.id} className="border-t border-slate-100">
+                    <td className="py-1 pr-3">{d.channel} <span className="text-slate-400">({d.kind})</span></td>
+                    <td className="py-1 pr-3">{d.event}</td>
+                    <td className="py-1 pr-3" data-state={d.state}>{d.state}</td>
+                    <td className="py-1 pr-3 tabular-nums">{d.attempts}</td>
+                    <td className="py-1 pr-3">{[d.last_status, d.last_error].filter((x) => x != null && x !== '').join(' · ') || DASH}</td>
+                    <td className="py-1" title={formatDateTime(d.sent_at || d.next_attempt_at || d.created_at)}>
+                      {d.sent_at ? `sent ${formatRelative(d.sent_at)}` : d.next_attempt_at && d.state === 'pending' ? `next try ${formatDateTime(d.next_attempt_at)}` : formatRelative(d.created_at)}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          );
+        }}
+      </Async>
+    </div>
+  );
+}
 
 function Filter({ label, all, values, value, onChange }) {
   return (
@@ -56,6 +99,7 @@ export default function Alerts() {
   const canWrite = !!admin;
   const ack = useWrite();
   const [ackId, setAckId] = useState(null);
+  const [shown, setShown] = useState(null); // the alert whose deliveries are open
   const pager = useCursorPages(JSON.stringify([state, repo, kind, severity]), (cursor) => apiPath('/alerts', { state, repo, kind, severity, limit: 50, cursor }));
   const alerts = itemsOf(pager.data).map(normAlert);
   const wfNames = useWorkflowNames(alerts.filter((a) => a.workflowId != null && !a.workflowName).map((a) => a.repo));
@@ -115,7 +159,11 @@ export default function Alerts() {
                         {a.branch && <span className="font-mono text-xs">{a.branch}</span>}
                         {a.runId != null && <Link to={`/runs/${encodeURIComponent(a.runId)}${a.attempt > 1 ? `?attempt=${a.attempt}` : ''}`} className="text-sky-700 hover:underline">run {a.runId}</Link>}
                         {a.runCount > 1 && <span>{a.runCount} runs</span>}
+                        <button type="button" className="text-sky-700 hover:underline" aria-expanded={shown === a.id} onClick={() => setShown(shown === a.id ? null : a.id)}>
+                          {shown === a.id ? 'Hide deliveries' : 'Deliveries'}
+                        </button>
                       </p>
+                      {shown === a.id && <Deliveries id={a.id} />}
                       {ackId === a.id && <FormError error={ack.error} />}
                     </div>
                     {a.ackedAt ? (
