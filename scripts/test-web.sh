@@ -2,7 +2,9 @@
 # Browser tests of the web dashboard against the real collector and a throwaway PostgreSQL:
 #   1. build the web app (scripts/build-web.sh), run its unit tests (vitest), build the collector
 #   2. start a PostgreSQL cluster (scripts/pg.sh) and create a database
-#   3. start `cipulsed serve` on free ports, serving web/dist, and wait for /readyz
+#   3. start `cipulsed serve` on free ports, serving web/dist, with a read and an admin token and
+#      private alert targets allowed (the alerting tests' HTTP stand-in is on 127.0.0.1), and
+#      wait for /readyz
 #   4. load tests/web/sample.sql
 #   5. run tests/web/*.test.mjs with Node's test runner (playwright-core + Debian's Chromium)
 # Everything is stopped and removed on exit. Environment:
