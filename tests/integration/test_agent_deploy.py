@@ -366,3 +366,23 @@ def test_action_skips_the_report_without_an_agent():
     # The action's ref goes to the installer as it is (a tag, a SHA or a branch).
     assert "github.action_ref" in install["env"]["CIPULSE_VERSION"]
     assert "startsWith" not in install["env"]["CIPULSE_VERSION"]
+
+
+def test_readme_workflow_example_is_valid_for_the_action():
+    import re
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "cipulse/cipulse@" in b]
+    assert len(blocks) == 1
+    wf = yaml.safe_load(blocks[0])
+    assert wf["permissions"]["actions"] == "read"
+    (job,) = wf["jobs"].values()
+    step = next(s for s in job["steps"] if "cipulse/cipulse@" in s.get("uses", ""))
+    assert job["steps"][-1] is step and step["if"] == "always()"
+    assert re.fullmatch(r"cipulse/cipulse@v\d+\.\d+\.\d+", step["uses"])  # a pinned release
+    assert step["with"]["job-id"] == "${{ job.check_run_id }}"
+    with open(os.path.join(REPO_ROOT, "action.yml")) as f:
+        action = yaml.safe_load(f)
+    assert set(step["with"]) <= set(action["inputs"])
+    required = {k for k, v in action["inputs"].items() if v.get("required")}
+    assert required <= set(step["with"])
