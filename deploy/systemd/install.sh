@@ -8,8 +8,9 @@
 #   PREFIX/share/cipulse/web/              the web dashboard (web/dist), CIPULSE_WEB_DIR
 #   /etc/systemd/system/cipulsed.service   the hardened unit (ExecStart follows --prefix)
 #   /etc/cipulse/cipulsed.env              settings (mode 0600, owned by root: it holds the
-#                                          secrets); written once, never overwritten
-# Then edit /etc/cipulse/cipulsed.env (database URL, admin token, ...) and run
+#                                          secrets; a random admin token); written once, never
+#                                          overwritten
+# Then edit /etc/cipulse/cipulsed.env (database URL, GitHub token, ...) and run
 #   systemctl enable --now cipulsed
 # (--start enables and restarts it when the env file already existed). Idempotent; DESTDIR works as
 # with make install (then nothing is started). The runner hook is deploy/runner/install.sh.
@@ -73,7 +74,11 @@ env_existed=1
 if [ ! -e "$etcdir/cipulsed.env" ]; then
   env_existed=0
   umask 077
-  sed -e "s#^CIPULSE_WEB_DIR=.*#CIPULSE_WEB_DIR=$webdir#" "$here/cipulsed.env" > "$etcdir/cipulsed.env"
+  # A fresh admin token, never a placeholder that would work.
+  admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  sed -e "s#^CIPULSE_WEB_DIR=.*#CIPULSE_WEB_DIR=$webdir#" \
+    -e "s#^CIPULSE_ADMIN_TOKEN=.*#CIPULSE_ADMIN_TOKEN=$admin_token#" \
+    "$here/cipulsed.env" > "$etcdir/cipulsed.env"
   chmod 0600 "$etcdir/cipulsed.env"
 fi
 
@@ -84,7 +89,7 @@ if [ -n "$destdir" ] || ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/sy
 fi
 systemctl daemon-reload
 if [ "$env_existed" = 0 ]; then
-  echo "edit /etc/cipulse/cipulsed.env (database URL, admin token), then: systemctl enable --now cipulsed"
+  echo "edit /etc/cipulse/cipulsed.env (database URL, ...), then: systemctl enable --now cipulsed"
 elif [ "$start" = 1 ]; then
   systemctl enable cipulsed
   systemctl restart cipulsed

@@ -96,10 +96,13 @@ def test_install_script_installs_binary_web_app_unit_and_settings(tmp_path):
     envfile = dest / "etc/cipulse/cipulsed.env"
     assert stat.S_IMODE(envfile.stat().st_mode) == 0o600  # it holds the secrets
     assert "CIPULSE_WEB_DIR=/opt/cipulse/share/cipulse/web\n" in envfile.read_text()
+    # a random admin token, not the template's placeholder
+    token = re.search(r"^CIPULSE_ADMIN_TOKEN=(.*)$", envfile.read_text(), re.M).group(1)
+    assert re.fullmatch(r"[0-9a-f]{48}", token), token
 
     # Again, after the operator edited the settings and a web file went away in the new build:
     # the settings stay, the web app is replaced as a whole.
-    envfile.write_text(envfile.read_text().replace("CIPULSE_ADMIN_TOKEN=CHANGE-ME", "CIPULSE_ADMIN_TOKEN=mine"))
+    envfile.write_text(envfile.read_text().replace("CIPULSE_ADMIN_TOKEN=" + token, "CIPULSE_ADMIN_TOKEN=mine"))
     os.remove(tmp_path / "web-dist/assets/app.js")
     p = install(tmp_path, dest, "--prefix", "/opt/cipulse")
     assert p.returncode == 0, p.stderr
