@@ -19,13 +19,13 @@ K8S = os.path.join(ROOT, "deploy", "k8s")
 CHECKER = os.path.join(ROOT, "tests", "k8s")
 
 
-def validate(directory):
+def validate(*directories):
     if not shutil.which("node") or not shutil.which("npm"):
         pytest.skip("node/npm not installed")
     if not os.path.isdir(os.path.join(CHECKER, "node_modules", "kubernetes-models")):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CHECKER,
                        check=True, capture_output=True, timeout=600)
-    return subprocess.run(["node", os.path.join(CHECKER, "validate.mjs"), directory],
+    return subprocess.run(["node", os.path.join(CHECKER, "validate.mjs")] + list(directories),
                           capture_output=True, text=True, timeout=600)
 
 
@@ -55,7 +55,7 @@ def test_every_manifest_matches_the_kubernetes_schemas():
     assert count == len(objects()) and count >= 9
 
 
-@pytest.mark.parametrize("file,old,new,expect", [
+BROKEN = [
     # a misspelt field: the JSON schemas allow unknown properties, the strict check does not
     ("deployment.yaml", "readinessProbe:", "readinesProbe:", "'\"readinesProbe\"' does not exist"),
     ("pdb.yaml", "minAvailable:", "minAvailabel:", "minAvailabel"),
@@ -65,18 +65,27 @@ def test_every_manifest_matches_the_kubernetes_schemas():
     ("service.yaml", "protocol: TCP", "protocol: TPC", "must be equal to one of the allowed values"),
     # an unknown kind
     ("migrate-job.yaml", "kind: Job", "kind: Jobs", "unknown apiVersion/kind batch/v1 Jobs"),
-])
-def test_a_broken_manifest_fails_validation(tmp_path, file, old, new, expect):
-    for path in glob.glob(os.path.join(K8S, "*.yaml")):
-        shutil.copy(path, tmp_path)
-    with open(tmp_path / file) as f:
-        text = f.read()
-    assert old in text
-    with open(tmp_path / file, "w") as f:
-        f.write(text.replace(old, new, 1))
-    p = validate(str(tmp_path))
+]
+
+
+def test_a_broken_manifest_fails_validation(tmp_path):
+    # Each mistake in a copy of the manifests of its own (one checker run for all of them).
+    dirs = []
+    for n, (file, old, new, _) in enumerate(BROKEN):
+        d = tmp_path / ("broken%d" % n)
+        d.mkdir()
+        for path in glob.glob(os.path.join(K8S, "*.yaml")):
+            shutil.copy(path, d)
+        text = (d / file).read_text()
+        assert old in text
+        (d / file).write_text(text.replace(old, new, 1))
+        dirs.append(str(d))
+    p = validate(*dirs)
     assert p.returncode == 1, p.stdout + p.stderr
-    assert expect in p.stdout and file in p.stdout, p.stdout
+    for n, (file, _, _, expect) in enumerate(BROKEN):
+        lines = [l for l in p.stdout.splitlines() if l.startswith("broken%d/" % n)]
+        assert lines and all(l.startswith("broken%d/%s#" % (n, file)) for l in lines), (n, p.stdout)
+        assert any(expect in l for l in lines), (n, expect, lines)
 
 
 def test_kustomization_lists_existing_files_and_one_namespace():

@@ -1,6 +1,6 @@
 // Validates Kubernetes manifests against the Kubernetes API schemas, strictly.
 //
-//   node tests/k8s/validate.mjs [DIR]      (DIR defaults to deploy/k8s)
+//   node tests/k8s/validate.mjs [DIR...]   (DIR defaults to deploy/k8s)
 //
 // Every document of every *.yaml in DIR (kustomization.yaml aside) is checked twice, both from
 // the kubernetes-models package (generated from the Kubernetes OpenAPI specification):
@@ -8,7 +8,8 @@
 //   2. its TypeScript type, through the TypeScript compiler, which also rejects fields the API
 //      does not know (a misspelt `readinesProbe` passes the JSON schema, which allows extra
 //      properties, as the API server's non-strict decoding does, but not this check).
-// Prints one line per problem and exits 1 if there is any, 0 otherwise.
+// Prints one line per problem, prefixed with the file (DIR/name.yaml when several directories
+// are given, one TypeScript program for all), and exits 1 if there is any, 0 otherwise.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,31 +17,36 @@ import ts from 'typescript';
 import YAML from 'yaml';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dir = path.resolve(process.argv[2] || path.join(here, '..', '..', 'deploy', 'k8s'));
+const dirs = (process.argv.length > 2 ? process.argv.slice(2) : [path.join(here, '..', '..', 'deploy', 'k8s')])
+  .map((d) => path.resolve(d));
 const problems = [];
 const docs = []; // { file, index, doc, modulePath, typeName }
+let nfiles = 0;
 
 function modulePathOf(apiVersion) {
   // "v1" is the core group; "apps/v1" -> apps/v1; "networking.k8s.io/v1" -> networking.k8s.io/v1.
   return `kubernetes-models/${apiVersion}`;
 }
 
-const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && !/^kustomization\.ya?ml$/.test(f)).sort();
-if (files.length === 0) problems.push(`${dir}: no manifests`);
-
-for (const file of files) {
-  const text = fs.readFileSync(path.join(dir, file), 'utf8');
-  const parsed = YAML.parseAllDocuments(text, { uniqueKeys: true });
-  parsed.forEach((d, index) => {
-    for (const e of d.errors) problems.push(`${file}#${index}: YAML: ${e.message}`);
-    const doc = d.toJS();
-    if (doc === null || doc === undefined) return; // an empty document (e.g. after a trailing ---)
-    if (typeof doc !== 'object' || !doc.apiVersion || !doc.kind) {
-      problems.push(`${file}#${index}: not a Kubernetes object (apiVersion and kind needed)`);
-      return;
-    }
-    docs.push({ file, index, doc, modulePath: `${modulePathOf(doc.apiVersion)}/${doc.kind}`, typeName: `I${doc.kind}` });
-  });
+for (const dir of dirs) {
+  const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && !/^kustomization\.ya?ml$/.test(f)).sort();
+  if (files.length === 0) problems.push(`${dir}: no manifests`);
+  nfiles += files.length;
+  for (const name of files) {
+    const file = dirs.length > 1 ? `${path.basename(dir)}/${name}` : name;
+    const text = fs.readFileSync(path.join(dir, name), 'utf8');
+    const parsed = YAML.parseAllDocuments(text, { uniqueKeys: true });
+    parsed.forEach((d, index) => {
+      for (const e of d.errors) problems.push(`${file}#${index}: YAML: ${e.message}`);
+      const doc = d.toJS();
+      if (doc === null || doc === undefined) return; // an empty document (e.g. after a trailing ---)
+      if (typeof doc !== 'object' || !doc.apiVersion || !doc.kind) {
+        problems.push(`${file}#${index}: not a Kubernetes object (apiVersion and kind needed)`);
+        return;
+      }
+      docs.push({ file, index, doc, modulePath: `${modulePathOf(doc.apiVersion)}/${doc.kind}`, typeName: `I${doc.kind}` });
+    });
+  }
 }
 
 // 1. JSON schema.
@@ -105,5 +111,5 @@ if (known.length) {
 }
 
 for (const p of problems) console.log(p);
-console.log(`${docs.length} objects in ${files.length} files checked, ${problems.length} problems`);
+console.log(`${docs.length} objects in ${nfiles} files checked, ${problems.length} problems`);
 process.exit(problems.length ? 1 : 0);
