@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from harness import ROOT
+from harness import CIPULSED, ROOT
 
 K8S = os.path.join(ROOT, "deploy", "k8s")
 CHECKER = os.path.join(ROOT, "tests", "k8s")
@@ -114,6 +114,9 @@ def test_deployment_is_production_shaped():
     # A versioned image: the tag the release workflow publishes, never :latest.
     image, tag = c["image"].rsplit(":", 1)
     assert image == "ghcr.io/cipulse/cipulsed" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
+    # ... this version's: bumping the version bumps the manifests
+    version = subprocess.run([CIPULSED, "version"], capture_output=True, text=True).stdout.split()[-1]
+    assert tag == version.lstrip("v"), (tag, version)
     sc = c["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"] and sc["runAsNonRoot"] is True
@@ -157,7 +160,6 @@ def test_migration_job_runs_the_migrate_command_of_the_same_image():
     assert job["metadata"]["name"].endswith(image.rsplit(":", 1)[1])
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     # and the collector really has that command
-    from harness import CIPULSED
     p = subprocess.run([CIPULSED, "--help"], capture_output=True, text=True)
     assert "\n  migrate " in p.stdout
 
