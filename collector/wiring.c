@@ -12,6 +12,7 @@
 #include "api/probes.h"
 #include "github/backfill.h"
 #include "github/poller.h"
+#include "store/lease.h"
 #include "store/retention.h"
 #include "github/webhook.h"
 
@@ -20,6 +21,7 @@ struct col_services {
 	struct col_alert_sweep *sweep;
 	struct col_poller *poller;
 	struct col_retention *retention;
+	struct col_lease *metrics_lease;
 };
 
 void col_routes_register(void)
@@ -65,8 +67,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	rc = col_alert_sweep_start(ctx, &svc->sweep);
 	if (rc)
 		goto fail_retention;
+	rc = col_lease_start(ctx, "metrics", &ctx->metrics_lease_until, &svc->metrics_lease);
+	if (rc)
+		goto fail_sweep;
 	*out = svc;
 	return CM_OK;
+fail_sweep:
+	col_alert_sweep_stop(svc->sweep);
 fail_retention:
 	col_retention_stop(svc->retention);
 fail_poller:
@@ -83,6 +90,7 @@ void col_services_stop(struct col_services *svc)
 {
 	if (!svc)
 		return;
+	col_lease_stop(svc->metrics_lease);
 	col_alert_sweep_stop(svc->sweep);
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);

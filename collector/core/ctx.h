@@ -3,6 +3,7 @@
 #define COL_CTX_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "core/config.h"
 #include "store/db.h"
@@ -15,6 +16,11 @@ struct col_ctx {
 	/* The database's health as the monitor last saw it (set by the gRPC server; NULL before).
 	 */
 	struct col_health *health;
+	/*
+	 * Until when (cm_time_mono_ms) this collector holds the lease of the /metrics pipeline
+	 * series (store/lease.h: col_lease_held); 0 when it does not.
+	 */
+	_Atomic int64_t metrics_lease_until;
 	/* Set by SIGTERM/SIGINT; every loop checks it on each wakeup. */
 	volatile sig_atomic_t stopping;
 };
