@@ -21,7 +21,7 @@ struct col_services {
 	struct col_alert_sweep *sweep;
 	struct col_poller *poller;
 	struct col_retention *retention;
-	struct col_lease *metrics_lease;
+	struct col_lease *leader;
 };
 
 void col_routes_register(void)
@@ -55,9 +55,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	rc = col_outbox_start(ctx, &svc->outbox);
+	/* First: the poller and the retention sweep ask at once whether this one leads. */
+	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
 		goto fail_curl;
+	rc = col_outbox_start(ctx, &svc->outbox);
+	if (rc)
+		goto fail_lease;
 	rc = col_poller_start(ctx, &svc->poller);
 	if (rc)
 		goto fail_outbox;
@@ -67,19 +71,16 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 	rc = col_alert_sweep_start(ctx, &svc->sweep);
 	if (rc)
 		goto fail_retention;
-	rc = col_lease_start(ctx, "metrics", &ctx->metrics_lease_until, &svc->metrics_lease);
-	if (rc)
-		goto fail_sweep;
 	*out = svc;
 	return CM_OK;
-fail_sweep:
-	col_alert_sweep_stop(svc->sweep);
 fail_retention:
 	col_retention_stop(svc->retention);
 fail_poller:
 	col_poller_stop(svc->poller);
 fail_outbox:
 	col_outbox_stop(svc->outbox);
+fail_lease:
+	col_lease_stop(svc->leader);
 fail_curl:
 	curl_global_cleanup();
 	free(svc);
@@ -90,11 +91,12 @@ void col_services_stop(struct col_services *svc)
 {
 	if (!svc)
 		return;
-	col_lease_stop(svc->metrics_lease);
 	col_alert_sweep_stop(svc->sweep);
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
 	col_outbox_stop(svc->outbox);
+	/* Last, after the duties it covers: another collector takes them on at once. */
+	col_lease_stop(svc->leader);
 	curl_global_cleanup();
 	free(svc);
 }

@@ -121,3 +121,63 @@ CREATE INDEX workflow_runs_age_idx ON workflow_runs
     ((COALESCE(completed_at, updated_at, inserted_at)));
 CREATE INDEX reports_received_idx ON reports (received_at);
 CREATE INDEX webhook_deliveries_received_idx ON webhook_deliveries (received_at);
+
+-- An open alert counts a run once, however its sources interleave with another run's: sources
+-- of runs 1 and 2 arriving as 1, 2, 1 (agent, webhook and poller, on several collectors at once)
+-- counted three runs when any change of the last run counted. alert_runs records the runs an
+-- alert counted; the last run is the latest one (the highest run id and attempt) seen.
+CREATE TABLE alert_runs (
+    repo_id      bigint NOT NULL,
+    alert_id     bigint NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    run_id       bigint NOT NULL,
+    run_attempt  integer NOT NULL,
+    PRIMARY KEY (repo_id, alert_id, run_id, run_attempt)
+);
+INSERT INTO alert_runs (repo_id, alert_id, run_id, run_attempt)
+SELECT repo_id, id, last_run_id, last_run_attempt FROM alerts
+ WHERE state = 'open' AND last_run_id IS NOT NULL AND last_run_attempt IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION cipulse_alert_fire(p_rule bigint, p_kind text, p_severity text, p_params jsonb,
+                                   p_chans bigint[], p_key text, r workflow_runs,
+                                   p_page boolean, p_summary text) RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    a_id   bigint;
+    a_new  boolean;
+    a_told timestamptz;
+    rep    double precision;
+BEGIN
+    INSERT INTO alerts AS a (rule_id, kind, severity, repo_id, workflow_id, branch, run_id,
+                             run_attempt, last_run_id, last_run_attempt, condition_key, summary,
+                             details)
+    VALUES (p_rule, p_kind, p_severity, r.repo_id, r.workflow_id, r.head_branch, r.run_id,
+            r.run_attempt, r.run_id, r.run_attempt, p_key, p_summary,
+            jsonb_build_object('conclusion', r.conclusion, 'head_sha', r.head_sha,
+                               'html_url', r.html_url))
+    ON CONFLICT (condition_key) WHERE state = 'open' DO UPDATE SET
+        last_run_id = CASE WHEN (EXCLUDED.last_run_id, EXCLUDED.last_run_attempt)
+            > (a.last_run_id, a.last_run_attempt) THEN EXCLUDED.last_run_id
+            ELSE a.last_run_id END,
+        last_run_attempt = CASE WHEN (EXCLUDED.last_run_id, EXCLUDED.last_run_attempt)
+            > (a.last_run_id, a.last_run_attempt) THEN EXCLUDED.last_run_attempt
+            ELSE a.last_run_attempt END,
+        workflow_id = EXCLUDED.workflow_id, updated_at = now()
+    RETURNING a.id, (a.xmax = 0), a.notified_at INTO a_id, a_new, a_told;
+    INSERT INTO alert_runs (repo_id, alert_id, run_id, run_attempt)
+    VALUES (r.repo_id, a_id, r.run_id, r.run_attempt) ON CONFLICT DO NOTHING;
+    IF FOUND AND NOT a_new THEN
+        UPDATE alerts SET run_count = run_count + 1 WHERE id = a_id;
+    END IF;
+    IF NOT p_page THEN
+        RETURN 0;
+    ELSIF a_new THEN
+        RETURN cipulse_alert_queue(a_id, 'open', p_chans, r.run_id, r.run_attempt);
+    ELSIF jsonb_typeof(p_params -> 'repeat_interval_s') = 'number' THEN
+        -- Alertmanager's repeat_interval: remind while it stays broken.
+        rep := (p_params ->> 'repeat_interval_s')::double precision;
+        IF a_told IS NULL OR a_told < now() - make_interval(secs => rep) THEN
+            RETURN cipulse_alert_queue(a_id, 'repeat', p_chans, r.run_id, r.run_attempt);
+        END IF;
+    END IF;
+    RETURN 0;
+END $$;

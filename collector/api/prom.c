@@ -13,8 +13,8 @@
  * run_rollup_daily of sql/002_api.sql): a re-run or retention lowers it.
  *
  * These series come from the database, which every replica shares: only the collector holding
- * the "metrics" lease (store/lease.h) serves them, so a sum over replicas counts each run once;
- * cipulse_pipeline_metrics_leader says which one does. Labels are bounded by the repositories
+ * the leader lease (store/lease.h) serves them, so a sum over replicas counts each run once;
+ * cipulse_leader says which one does. Labels are bounded by the repositories
  * and workflows registered: never run ids, SHAs or runner names. The text is cached for a few
  * seconds so that several scrapers cost one query.
  */
@@ -189,13 +189,13 @@ int col_api_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 	int64_t now = cm_time_mono_ms();
 	int rc, leader;
 
-	leader = col_lease_held(&ctx->metrics_lease_until);
+	leader = col_lease_held(&ctx->leader_until);
 	rc = cm_buf_addf(out,
-			 "# HELP cipulse_pipeline_metrics_leader 1 on the one collector of several "
-			 "that serves the cicd_pipeline_* series (they come from the shared "
-			 "database).\n"
-			 "# TYPE cipulse_pipeline_metrics_leader gauge\n"
-			 "cipulse_pipeline_metrics_leader %d\n",
+			 "# HELP cipulse_leader 1 on the one collector of several on a database "
+			 "that polls GitHub, sweeps retention and serves the cicd_pipeline_* "
+			 "series.\n"
+			 "# TYPE cipulse_leader gauge\n"
+			 "cipulse_leader %d\n",
 			 leader);
 	if (rc || !leader)
 		return rc;

@@ -17,10 +17,11 @@ struct col_ctx {
 	 */
 	struct col_health *health;
 	/*
-	 * Until when (cm_time_mono_ms) this collector holds the lease of the /metrics pipeline
-	 * series (store/lease.h: col_lease_held); 0 when it does not.
+	 * Until when (cm_time_mono_ms) this collector holds the leader lease (store/lease.h:
+	 * col_lease_held): the leader of several collectors on one database polls GitHub, sweeps
+	 * retention and serves the pipeline series of /metrics. 0 when it does not.
 	 */
-	_Atomic int64_t metrics_lease_until;
+	_Atomic int64_t leader_until;
 	/* Set by SIGTERM/SIGINT; every loop checks it on each wakeup. */
 	volatile sig_atomic_t stopping;
 };

@@ -74,6 +74,7 @@ int col_lease_start(struct col_ctx *ctx, const char *name, _Atomic int64_t *unti
 		return CM_EIO;
 	}
 	snprintf(l->holder, sizeof(l->holder), "%s/%ld/%s", host, (long)getpid(), id);
+	renew(l);
 	if (col_ticker_start("lease", LEASE_RENEW_MS, renew, l, &l->ticker)) {
 		free(l);
 		return CM_ENOMEM;

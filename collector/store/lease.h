@@ -5,8 +5,10 @@
  * gives it up when stopped, so the duty moves only when a collector stops or dies (then after
  * the lease expires, COL_LEASE_TTL_MS at most).
  *
- * Used for the pipeline series of /metrics, which come from the database and would double if
- * every replica served them.
+ * One lease, "leader", covers the duties of a cluster that must run once: the GitHub poller,
+ * the retention sweep, and the pipeline series of /metrics (they come from the shared database
+ * and would double if every replica served them). The first renewal runs before
+ * col_lease_start returns, so a lone collector leads from its first moment.
  */
 #ifndef COL_LEASE_H
 #define COL_LEASE_H

@@ -7,6 +7,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "store/db.h"
+#include "store/lease.h"
 #include "core/process_metrics.h"
 #include "core/ticker.h"
 
@@ -20,6 +21,8 @@
  * so a batch stays a transaction of well under a second (docs/scaling.md).
  */
 #define RUN_BATCH "500"
+/* Webhook delivery ids are forgotten after this (GitHub redelivers for a few days at most). */
+#define DELIVERY_RETENTION_DAYS "30"
 
 struct col_retention {
 	struct col_ctx *ctx;
@@ -57,6 +60,12 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 	memset(n, 0, sizeof(*n));
 	snprintf(days, sizeof(days), "%ld", ctx->cfg->log_retention_days);
 	snprintf(run_days, sizeof(run_days), "%ld", ctx->cfg->run_retention_days);
+	/* One collector of several sweeps: the leader (store/lease.h); the lock covers a sweep
+	 * still running on a collector that has just lost the lease. */
+	if (!col_lease_held(&ctx->leader_until)) {
+		n->skipped = 1;
+		return CM_OK;
+	}
 	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
 		return rc;
@@ -74,6 +83,14 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 			    "WHERE updated_at < now() - make_interval(days => $1::int) "
 			    "LIMIT " BATCH ")",
 			    days, &n->logs);
+	/* Deliveries only de-duplicate GitHub's redeliveries, which come within days. */
+	if (rc == CM_OK)
+		rc =
+		    delete_batches(ctx, c, "delivery sweep",
+				   "DELETE FROM webhook_deliveries WHERE ctid IN (SELECT ctid FROM "
+				   "webhook_deliveries WHERE received_at < now() - "
+				   "make_interval(days => $1::int) LIMIT " BATCH ")",
+				   DELIVERY_RETENTION_DAYS, &n->other);
 	if (rc == CM_OK && ctx->cfg->run_retention_days > 0) {
 		/*
 		 * By attempt, oldest first, by the last time anything is known of it; each
@@ -91,20 +108,13 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 		    "WHERE w.repo_id = o.repo_id AND w.run_id = o.run_id "
 		    "AND w.run_attempt = o.run_attempt",
 		    run_days, &n->runs);
-		/* What only de-duplicated retries of those runs: older than any retry. */
+		/* Report ids only de-duplicate retries of those runs: older than any retry. */
 		if (rc == CM_OK)
 			rc = delete_batches(ctx, c, "report sweep",
 					    "DELETE FROM reports WHERE ctid IN (SELECT ctid FROM "
 					    "reports WHERE received_at < now() - "
 					    "make_interval(days => $1::int) LIMIT " BATCH ")",
 					    run_days, &n->other);
-		if (rc == CM_OK)
-			rc = delete_batches(
-			    ctx, c, "delivery sweep",
-			    "DELETE FROM webhook_deliveries WHERE ctid IN (SELECT ctid "
-			    "FROM webhook_deliveries WHERE received_at < now() - "
-			    "make_interval(days => $1::int) LIMIT " BATCH ")",
-			    run_days, &n->other);
 	}
 	PQclear(col_db_query(c, "retention unlock",
 			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL,
@@ -139,7 +149,8 @@ static void sweep(void *arg)
 		cm_log_info("retention", "deleted old run attempts count=%ld days=%ld", n.runs,
 			    r->ctx->cfg->run_retention_days);
 	if (rc == CM_OK && n.skipped)
-		cm_log_debug("retention", "sweep skipped: another collector is sweeping");
+		cm_log_debug("retention",
+			     "sweep skipped: another collector is the leader or sweeping");
 	col_metric_add(m_deleted, (double)n.logs);
 	col_metric_add(m_runs, (double)n.runs);
 	col_metric_add(m_sweeps, (double)n.swept);

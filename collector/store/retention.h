@@ -1,10 +1,10 @@
 /*
  * Retention: a background thread that deletes log tails older than CIPULSE_LOG_RETENTION_DAYS
  * and, when CIPULSE_RUN_RETENTION_DAYS is set, run attempts (with their jobs, steps and log
- * tails), agent report ids and webhook delivery ids older than that, in small batches (short
- * transactions: docs/scaling.md says why not partitions), once at start-up and then every hour.
- * One collector of a cluster sweeps at a time (PostgreSQL advisory lock); the others skip that
- * round.
+ * tails) and agent report ids older than that, and webhook delivery ids after 30 days, in small
+ * batches (short transactions: docs/scaling.md says why not partitions), once at start-up and
+ * then every hour. Only the leader of a cluster sweeps (store/lease.h; a PostgreSQL advisory
+ * lock besides, for a sweep still running when the lease moves); the others skip.
  */
 #ifndef COL_RETENTION_H
 #define COL_RETENTION_H
@@ -22,7 +22,7 @@ struct col_retention_counts {
 	int skipped; /* another collector was sweeping */
 	long logs;   /* log tails deleted by log retention */
 	long runs;   /* run attempts deleted by run retention */
-	long other;  /* report and webhook delivery ids deleted by run retention */
+	long other;  /* report ids (run retention) and webhook delivery ids (30 days) deleted */
 };
 
 /* One sweep now; *n says what it did. Used by the thread and tests. */

@@ -92,3 +92,5 @@ def test_runs_are_kept_for_ever_by_default(collector_factory, db):
              what="first retention sweep")
     assert db.scalar("SELECT count(*) FROM workflow_runs") == 13
     assert db.scalar("SELECT count(*) FROM reports") == 5
+    # Webhook delivery ids go after 30 days whatever the run retention.
+    assert db.scalar("SELECT count(*) FROM webhook_deliveries") == 2
