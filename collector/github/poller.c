@@ -590,7 +590,7 @@ static void poll_cycle(void *arg)
 	/* One collector of several polls: the leader (store/lease.h); the lock covers a cycle
 	 * still running on a collector that has just lost the lease. */
 	if (!col_lease_held(&p->ctx->leader_until)) {
-		cm_log_debug("poller", "not the leader: another collector polls");
+		cm_log_debug("poller", "another collector is polling: not the leader");
 		return;
 	}
 	if (col_db_acquire(p->ctx->db, &c, COL_DB_WAIT_MS))
