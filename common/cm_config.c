@@ -202,7 +202,12 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
 			break;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			*help = 1;
+			*help = CM_CONFIG_HELP;
+			continue;
+		}
+		if (strcmp(a, "--version") == 0) {
+			if (!*help)
+				*help = CM_CONFIG_VERSION;
 			continue;
 		}
 		if (a[1] != '-') {
