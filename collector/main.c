@@ -6,6 +6,7 @@
  *   cipulsed [options] token create --kind ingest --repo owner/name [--description TEXT]
  *   cipulsed [options] health [--ca FILE] ...  ask a running collector whether it is ready
  *   cipulsed config-doc                        print the settings as a Markdown table
+ *   cipulsed config-env                        print the settings as an env file
  *   cipulsed version (or --version)
  */
 #include <errno.h>
@@ -58,6 +59,8 @@ static void usage(FILE *out)
 	    "                              print it; ingest tokens need --repo\n"
 	    "%s"
 	    "  config-doc                  print the settings below as a Markdown table\n"
+	    "  config-env                  print the settings below as an env file, all\n"
+	    "                              commented out (deploy/.env.example)\n"
 	    "  version                     print the version (also --version)\n"
 	    "\n"
 	    "COMMAND --help prints this text too. serve, migrate, token and backfill need\n"
@@ -307,6 +310,9 @@ int main(int argc, char **argv)
 		status = 0;
 	} else if (!strcmp(cmd, "config-doc")) {
 		cm_config_markdown(stdout, col_config_opts, col_config_nopts);
+		status = 0;
+	} else if (!strcmp(cmd, "config-env")) {
+		cm_config_env_file(stdout, col_config_opts, col_config_nopts);
 		status = 0;
 	} else if (database_missing(cmd, &cfg)) {
 		status = 2;

@@ -345,3 +345,20 @@ void cm_config_markdown(FILE *out, const struct cm_opt *opts, size_t n)
 		fputs(" |\n", out);
 	}
 }
+
+void cm_config_env_file(FILE *out, const struct cm_opt *opts, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct cm_opt *o = &opts[k];
+		int secret = (o->flags & CM_OPT_SECRET) != 0;
+
+		if (!o->env)
+			continue;
+		fprintf(out, "\n# %s%s", secret ? "[secret] " : "", o->help);
+		if (o->type == CM_OPT_ENUM)
+			fprintf(out, " (one of: %s)", o->choices);
+		fputc('\n', out);
+		/* Unset (commented out) means the default; a secret's default is never shown. */
+		fprintf(out, "#%s=%s\n", o->env, o->def && !secret ? o->def : "");
+	}
+}

@@ -58,5 +58,11 @@ void cm_config_free(const struct cm_opt *opts, size_t n, void *cfg);
 void cm_config_help(FILE *out, const struct cm_opt *opts, size_t n);
 /* Prints a Markdown table of the options (for the README's configuration reference). */
 void cm_config_markdown(FILE *out, const struct cm_opt *opts, size_t n);
+/*
+ * Prints the options that have an environment variable in env-file form, each as a comment
+ * (its help, "[secret]" for secrets) over a commented-out VAR=default line (for
+ * deploy/.env.example).
+ */
+void cm_config_env_file(FILE *out, const struct cm_opt *opts, size_t n);
 
 #endif

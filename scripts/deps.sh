@@ -12,6 +12,7 @@ PACKAGES=(
   python3-yaml python3-jsonschema python3-prometheus-client
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
   systemd  # systemd-analyze, for tests/integration/test_deploy.py
+  nginx    # TLS in front of the collector, for tests/integration/test_compose.py
 )
 
 missing=()
