@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
+import grpc
 import pytest
 import yaml
 
@@ -311,6 +312,12 @@ def test_nginx_terminates_https_and_grpc_for_the_collector(nginx, collector, db,
     assert spooled(spool) == []
     assert db.scalar("SELECT count(*) FROM jobs WHERE job_id = 901") == 1
     assert db.scalar("SELECT count(*) FROM steps WHERE job_id = 901") == 2
+    # gRPC health through nginx too (what an outside probe of the tls profile asks).
+    with open(nginx["cert"], "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    with grpc.secure_channel("localhost:%d" % nginx["port"], creds) as ch:
+        check = ch.unary_unary("/grpc.health.v1.Health/Check")
+        assert check(b"", timeout=30) == b"\x08\x01"  # status: SERVING
     # And it went through nginx, as gRPC.
     with open(os.path.join(os.path.dirname(nginx["log"]), "access.log")) as f:
         access = f.read()
