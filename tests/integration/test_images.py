@@ -94,6 +94,30 @@ def test_dockerfile_runtime_stage():
         assert re.search(r"(^|\s)%s(\s|$)" % re.escape(pkg), deps, re.M), pkg
 
 
+def test_runtime_stage_installs_every_library_cipulsed_needs():
+    # The runtime stage has no -dev packages: each shared library the collector links must come
+    # from a package it installs (their own dependencies come with them).
+    installs = " ".join(arg for ins, arg in stage("collector") if ins == "RUN" and "apt-get" in arg)
+    runtime = set(installs.split())
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]",
+                        subprocess.run(["readelf", "-d", CIPULSED], capture_output=True,
+                                       text=True, check=True).stdout)
+    cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    assert "libpq.so.5" in needed
+    for lib in needed:
+        if re.match(r"lib(c|m|pthread|dl|rt)\.so\.", lib):
+            continue  # libc6, in every Debian image
+        m = re.search(r"^\s*%s \(.*x86-64.*\) => (\S+)$" % re.escape(lib), cache, re.M) or \
+            re.search(r"^\s*%s \(.*\) => (\S+)$" % re.escape(lib), cache, re.M)
+        assert m, lib
+        owners = set()
+        for path in {m.group(1), os.path.realpath(m.group(1))}:
+            for candidate in {path, path.replace("/usr/lib/", "/lib/", 1)}:
+                q = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+                owners |= {line.split(":")[0] for line in q.stdout.splitlines()}
+        assert owners & runtime, (lib, owners)
+
+
 def test_build_script_of_the_dockerfile_builds_what_the_image_holds(tmp_path, db):
     argv = build_script_command()
     out = str(tmp_path / "out")
