@@ -140,7 +140,10 @@ SETTINGS_REFUSALS = [
      "must be an integer"),
     ({"rules": [{"name": "r", "kind": "failure", "workflow_id": 7}]}, "rules[0].workflow_id",
      "needs repo"),
-    ({"rules": [{"name": "r", "kind": "regression"}]}, "rules[0].params", "needs threshold"),
+    ({"rules": [{"name": "r", "kind": "regression"}]}, "rules[0].params.threshold",
+     "is required for this kind of rule"),
+    ({"rules": [{"name": "r", "kind": "flapping"}]}, "rules[0].params.failures",
+     "is required for flapping rules"),
     ({"rules": [{"name": "r", "kind": "failure", "params": {"zap": 1}}]},
      "rules[0].params.zap", "unknown key (failures, runs, minutes, threshold, window_s, "
      "min_runs, stat, repeat_interval_s, conclusions)"),
