@@ -9,7 +9,7 @@ import subprocess
 import psycopg2
 
 import api_history as H
-from harness import CIPULSED
+from harness import CIPULSED, wait_for
 
 
 def pg_bin(tool):
@@ -84,6 +84,11 @@ def test_dump_drop_restore_gives_the_same_answers(collector_factory, db, tmp_pat
     assert p.returncode == 0, p.stderr
     assert "applied=0" in p.stdout + p.stderr, p.stdout + p.stderr  # nothing to apply
     restored = collector_factory(env=env)
+    # The dump carries the old collector's leader lease: the pipeline series come back once it
+    # has expired and the new collector took it (COL_LEASE_TTL_MS, 30 s).
+    wait_for(lambda: re.search(r"^cipulse_leader 1$", restored.http(
+        "GET", "/metrics", headers={"Authorization": "Bearer " + read_token})[1], re.M),
+        timeout=120, what="the restored collector to lead")
     after = answers(restored, read_token, frm, to)
     for key in before:
         assert after[key] == before[key], key
