@@ -87,6 +87,8 @@ const struct cm_opt ag_options[] = {
 	  "token for the GitHub API (the action passes github.token)" },
 	{ NULL, "GITHUB_OUTPUT", CM_OPT_STRING, "", O(github_output), 0, 0, NULL, 0,
 	  "file the step outputs report-id and delivery are written to" },
+	{ NULL, "GITHUB_EVENT_PATH", CM_OPT_STRING, "", O(github_event_path), 0, 0, NULL, 0,
+	  "event payload file (the repository's default branch, the head commit's message)" },
 };
 
 const size_t ag_noptions = sizeof(ag_options) / sizeof(ag_options[0]);
@@ -167,6 +169,8 @@ void ag_config_help(FILE *out)
 	    "\n"
 	    "Exit status: 0 when the report was sent or safely spooled (a ::warning:: line says\n"
 	    "what was off); 2 for misuse; 1 with --strict when something failed.\n"
+	    "\n"
+	    "--help (also after a mode) prints this text, --version the version.\n"
 	    "\n"
 	    "options and environment variables (command line wins over environment):\n");
 	cm_config_help(out, ag_options, ag_noptions);

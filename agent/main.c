@@ -138,6 +138,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		return cfg->strict ? 1 : 0;
 	}
 	rc = ag_report_init(&r, cfg, pmode);
+	if (rc == CM_OK)
+		rc = ag_report_add_event(&r, cfg, secrets);
 	if (rc)
 		goto out;
 	snprintf(report_id, sizeof(report_id), "%s", r.header->report_id);
@@ -213,6 +215,11 @@ int main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "cipulse-agent: %s\n", cm_buf_str(&err));
 		code = EXIT_MISUSE;
+		goto out;
+	}
+	if (help == CM_CONFIG_VERSION) {
+		printf("cipulse-agent %s\n", AG_VERSION);
+		code = 0;
 		goto out;
 	}
 	if (help) {
