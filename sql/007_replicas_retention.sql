@@ -111,17 +111,9 @@ CREATE CONSTRAINT TRIGGER workflow_runs_counted_upd AFTER UPDATE ON workflow_run
     FOR EACH ROW WHEN (OLD.completed_at IS NULL AND NEW.completed_at IS NOT NULL)
     EXECUTE FUNCTION cipulse_runs_counted();
 
--- Counts every completed attempt not counted yet: what is stored when this migration runs, and
--- after a bulk load with triggers disabled (call it after cipulse_api_rebuild()). A row at a
--- time through the same function: about a minute per million attempts.
-CREATE FUNCTION cipulse_counters_backfill() RETURNS bigint
-    LANGUAGE sql AS $$
-    SELECT count(cipulse_counters_add(r)) FROM workflow_runs r
-     WHERE r.completed_at IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM pipeline_counted c WHERE c.repo_id = r.repo_id
-                       AND c.run_id = r.run_id AND c.run_attempt = r.run_attempt)
-$$;
-SELECT cipulse_counters_backfill();
+-- What is stored already is counted once now, by the same function (a row at a time: about a
+-- minute per million attempts, once).
+SELECT count(cipulse_counters_add(r)) FROM workflow_runs r WHERE completed_at IS NOT NULL;
 
 -- Run retention (CIPULSE_RUN_RETENTION_DAYS): the sweep takes the oldest attempts by the last
 -- time anything is known of them, a batch at a time.
