@@ -61,7 +61,6 @@ for lo in range(0, n, step):
                 (lo, hi - 1))
 cur.execute("SET session_replication_role = origin")
 cur.execute("SELECT cipulse_api_rebuild()")
-cur.execute("SELECT cipulse_counters_backfill()")
 cur.execute("VACUUM ANALYZE")
 PY
 t1=$(date +%s.%N)

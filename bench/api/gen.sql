@@ -78,7 +78,6 @@ FROM (SELECT repo_id, job_id FROM jobs WHERE job_id % 10 = 2 ORDER BY job_id LIM
 
 SET session_replication_role = origin;
 SELECT cipulse_api_rebuild();
-SELECT cipulse_counters_backfill();
 -- Vacuumed now, so that autovacuum does not work through the fresh tables while measuring
 -- (and index-only scans find the visibility map set).
 VACUUM (ANALYZE);
