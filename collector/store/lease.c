@@ -38,13 +38,19 @@ static void renew(void *arg)
 	snprintf(ttl, sizeof(ttl), "%ld", COL_LEASE_TTL_MS);
 	if (col_db_acquire(l->ctx->db, &c, COL_DB_PROBE_WAIT_MS))
 		return; /* held_until runs out by itself */
+	/*
+	 * Free when expired, or when taken in another database: a dump restored into a new
+	 * database brings the old cluster's lease along, and nobody there will renew it.
+	 */
 	res = col_db_query(
 	    c, "lease",
-	    "INSERT INTO cluster_leases AS t (name, holder, expires_at) "
-	    "VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3::double precision / 1000)) "
+	    "INSERT INTO cluster_leases AS t (name, holder, expires_at, db_oid) "
+	    "VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3::double precision / 1000), "
+	    "(SELECT oid FROM pg_database WHERE datname = current_database())) "
 	    "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
-	    "expires_at = EXCLUDED.expires_at "
-	    "WHERE t.holder = EXCLUDED.holder OR t.expires_at < clock_timestamp() RETURNING 1",
+	    "expires_at = EXCLUDED.expires_at, db_oid = EXCLUDED.db_oid "
+	    "WHERE t.holder = EXCLUDED.holder OR t.expires_at < clock_timestamp() "
+	    "OR t.db_oid IS DISTINCT FROM EXCLUDED.db_oid RETURNING 1",
 	    3, params, &rc);
 	now_held = res && PQntuples(res) == 1;
 	PQclear(res);

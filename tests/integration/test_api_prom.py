@@ -184,3 +184,20 @@ def test_an_attempt_is_counted_once_with_the_jobs_of_its_transaction(collector, 
                    " FROM pipeline_counters WHERE repo_id = 8")
     assert row == [{"n_success": 1, "n_failure": 0, "dur_n": 1, "dur_sum_ms": 45000,
                     "queue_n": 1, "queue_sum_ms": 10000}]
+
+
+def test_a_bulk_load_is_counted_by_the_backfill_once(collector, db):
+    """Rows loaded with triggers off (bench/api/gen.sql) are counted by
+    cipulse_counters_backfill(), and a second call counts nothing again."""
+    db.execute("INSERT INTO repositories (id, full_name) VALUES (9, 'o/bulk')")
+    conn = db.connect()
+    cur = conn.cursor()
+    cur.execute("SET session_replication_role = replica")
+    cur.execute("INSERT INTO workflow_runs (repo_id, run_id, run_attempt, conclusion, completed_at)"
+                " SELECT 9, i, 1, 'failure', now() FROM generate_series(1, 5) i")
+    cur.execute("SET session_replication_role = origin")
+    conn.close()
+    assert db.scalar("SELECT count(*) FROM pipeline_counters WHERE repo_id = 9") == 0
+    assert db.scalar("SELECT cipulse_counters_backfill()") == 5
+    assert db.scalar("SELECT cipulse_counters_backfill()") == 0
+    assert db.scalar("SELECT n_failure FROM pipeline_counters WHERE repo_id = 9") == 5

@@ -2,13 +2,17 @@
 the migrations once; one of them (the leader) polls GitHub, sweeps retention and serves the
 database's pipeline series on /metrics; agent reports over gRPC and webhooks spread over all
 three store every report once and open and send every alert once; SIGKILL of the leader in the
-middle of the load loses no acknowledged report, and another collector takes the lead."""
+middle of the load loses no acknowledged report, and another collector takes the lead; the real
+agent spools a report the dead collector could not take and delivers it through a live one.
+(The load itself goes over gRPC from Python, pbwire, so that it can be concurrent and every
+acknowledgement seen.)"""
 import os
 import re
 import threading
 
 import grpc
 
+import agent_fakes
 from alert_util import REPO, REPO_ID, WORKFLOW_ID, Receiver, run_payload, slack_env, wait_outbox_settled
 from ghutil import FakeGitHub, SECRET, post_webhook, register_repo
 from harness import wait_for
@@ -104,7 +108,7 @@ class Load:
         return threads
 
 
-def test_three_collectors_one_database(collector_factory, db, github):
+def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
     slack = Receiver()
     slack.respond("/slack")
     fake = FakeGitHub(github, REPO, REPO_ID)
@@ -168,11 +172,34 @@ def test_three_collectors_one_database(collector_factory, db, github):
             t.join(300)
         assert not load.errors, load.errors
 
+        # The real agent: a report to the dead collector is spooled (not acknowledged), and
+        # the next job's report to a live one sends it along.
+        gh = agent_fakes.FakeGitHub()
+        try:
+            spool = str(tmp_path / "spool")
+            os.makedirs(os.path.join(spool, "home"))
+            base = dict(CIPULSE_TOKEN=token, CIPULSE_SEND_BUDGET="2s", GITHUB_REF_NAME="dev",
+                        GITHUB_REPOSITORY=REPO, GITHUB_REPOSITORY_ID=str(REPO_ID),
+                        GITHUB_WORKFLOW_REF=REPO + "/.github/workflows/ci.yml@refs/heads/dev")
+            for job_id, col in ((710, leader), (711, cols[(victim + 1) % 3])):
+                gh.jobs.append(agent_fakes.make_job(job_id, "job-%d" % job_id,
+                                                    status="in_progress"))
+                env = agent_fakes.agent_env(gh.url, col.grpc_addr, spool, CIPULSE_JOB_ID=job_id,
+                                            **base)
+                r = agent_fakes.run_agent(["report", "--job-status", "success"], env)
+                assert r.returncode == 0, r.stderr
+                if col is leader:
+                    assert b"spooled" in r.stdout, r.stdout
+            assert agent_fakes.spooled(spool) == []
+        finally:
+            gh.stop()
+        assert db.scalar("SELECT count(*) FROM jobs WHERE job_id IN (710, 711)") == 2
+
         # Nothing acknowledged is lost; every report is stored once.
         assert len(load.acked) == N_REPORTS + N_FAILED
         stored = {r["report_id"] for r in db.query("SELECT report_id FROM reports")}
         assert set(load.acked) <= stored
-        assert len(stored) == N_REPORTS + N_FAILED
+        assert len(stored) == N_REPORTS + N_FAILED + 2  # and the real agent's two
         for rid, (run_id, job_ids) in load.sent.items():
             got = db.query("SELECT job_id FROM jobs WHERE repo_id = %s AND run_id = %s "
                            "ORDER BY job_id", (REPO_ID, run_id))
