@@ -87,6 +87,8 @@ const struct cm_opt ag_options[] = {
 	  "token for the GitHub API (the action passes github.token)" },
 	{ NULL, "GITHUB_OUTPUT", CM_OPT_STRING, "", O(github_output), 0, 0, NULL, 0,
 	  "file the step outputs report-id and delivery are written to" },
+	{ NULL, "GITHUB_EVENT_PATH", CM_OPT_STRING, "", O(github_event_path), 0, 0, NULL, 0,
+	  "event payload file (the repository's default branch, the head commit's message)" },
 };
 
 const size_t ag_noptions = sizeof(ag_options) / sizeof(ag_options[0]);

@@ -55,6 +55,7 @@ struct ag_config {
 	char *runner_arch;
 	char *github_token;
 	char *github_output;
+	char *github_event_path;
 };
 
 extern const struct cm_opt ag_options[];

@@ -138,6 +138,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		return cfg->strict ? 1 : 0;
 	}
 	rc = ag_report_init(&r, cfg, pmode);
+	if (rc == CM_OK)
+		rc = ag_report_add_event(&r, cfg, secrets);
 	if (rc)
 		goto out;
 	snprintf(report_id, sizeof(report_id), "%s", r.header->report_id);

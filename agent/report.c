@@ -6,6 +6,7 @@
 #include "logtail.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_log.h"
 #include "cm_text.h"
 #include "cm_time.h"
 
@@ -77,6 +78,9 @@ int ag_report_init(struct ag_report *r, const struct ag_config *cfg, int mode)
 	if ((rc = set_str(&h->report_id, uuid)) || (rc = set_str(&h->agent_version, AG_VERSION)) ||
 	    (rc = set_str(&h->repository->full_name, cfg->github_repository)) ||
 	    (rc = set_str(&h->repository->server_url, cfg->github_server_url)) ||
+	    /* ag_report_add_event fills these when the event payload tells them. */
+	    (rc = set_str(&h->repository->default_branch, "")) ||
+	    (rc = set_str(&h->run->head_message, "")) ||
 	    (rc = set_str(&h->workflow->name, cfg->github_workflow)) ||
 	    (rc = workflow_path(cfg->github_workflow_ref, cfg->github_repository,
 				&h->workflow->path)) ||
@@ -89,6 +93,74 @@ int ag_report_init(struct ag_report *r, const struct ag_config *cfg, int mode)
 	    (rc = set_str(&h->run->status, "")) || (rc = set_str(&h->run->conclusion, "")))
 		return rc;
 	return CM_OK;
+}
+
+/* The first line of msg, sanitized, masked and cut to AG_HEAD_MESSAGE_MAX bytes, into *slot. */
+static int head_message(const char *msg, const struct ag_secrets *secrets, char **slot)
+{
+	const char *nl = strpbrk(msg, "\r\n");
+	size_t n = nl ? (size_t)(nl - msg) : strlen(msg);
+	/* Masking first: a secret cut in two by the limit would show its first half. */
+	struct cm_buf out = CM_BUF_INIT(3 * n + 16);
+	int truncated, rc;
+
+	rc = ag_tail_text(msg, n, 1, 3 * n + 16, secrets, &out, &truncated);
+	if (rc == CM_OK) {
+		size_t keep =
+		    ag_utf8_prefix(out.data ? out.data : "", out.len, AG_HEAD_MESSAGE_MAX);
+
+		*slot = strndup(out.data ? out.data : "", keep);
+		rc = *slot ? CM_OK : CM_ENOMEM;
+	}
+	cm_buf_release(&out);
+	return rc;
+}
+
+int ag_report_add_event(struct ag_report *r, const struct ag_config *cfg,
+			const struct ag_secrets *secrets)
+{
+	const char *path = cfg->github_event_path;
+	const char *branch, *msg;
+	json_error_t err;
+	json_t *ev;
+	FILE *f;
+	long size = -1;
+	int rc = CM_OK;
+
+	if (!path || !*path)
+		return CM_OK;
+	f = fopen(path, "rb");
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		size = ftell(f);
+	if (!f || size < 0 || size > AG_EVENT_FILE_MAX || fseek(f, 0, SEEK_SET) != 0) {
+		cm_log_warn("report", "event payload not read: %s",
+			    !f ? "cannot open GITHUB_EVENT_PATH" : "too large or unreadable");
+		if (f)
+			fclose(f);
+		return CM_OK;
+	}
+	ev = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+	fclose(f);
+	if (!ev) {
+		cm_log_warn("report", "event payload not read: invalid JSON at line %d", err.line);
+		return CM_OK;
+	}
+	branch =
+	    json_string_value(json_object_get(json_object_get(ev, "repository"), "default_branch"));
+	msg = json_string_value(json_object_get(json_object_get(ev, "head_commit"), "message"));
+	if (branch && *branch && strlen(branch) <= AG_BRANCH_MAX &&
+	    cm_text_valid_utf8(branch, strlen(branch))) {
+		free(r->header->repository->default_branch);
+		r->header->repository->default_branch = NULL;
+		rc = set_str(&r->header->repository->default_branch, branch);
+	}
+	if (rc == CM_OK && msg) {
+		free(r->header->run->head_message);
+		r->header->run->head_message = NULL;
+		rc = head_message(msg, secrets, &r->header->run->head_message);
+	}
+	json_decref(ev);
+	return rc;
 }
 
 void ag_report_release(struct ag_report *r)

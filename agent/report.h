@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "logtail.h"
 #include "cipulse/v1/report.pb-c.h"
 #include "cm_buf.h"
 
@@ -49,6 +50,23 @@ struct ag_report {
  */
 int ag_report_init(struct ag_report *r, const struct ag_config *cfg, int mode);
 void ag_report_release(struct ag_report *r);
+
+/* Largest event payload file read (GitHub caps webhook payloads at 25 MB; most are small). */
+#define AG_EVENT_FILE_MAX (8L * 1024 * 1024)
+/* Longest head commit message line sent: the collector keeps 300 characters of it. */
+#define AG_HEAD_MESSAGE_MAX 1200
+/* Longest default branch name sent (Git allows 255 bytes in a ref's name). */
+#define AG_BRANCH_MAX 255
+
+/*
+ * Fills what only the event payload (GITHUB_EVENT_PATH, cfg->github_event_path) tells: the
+ * repository's default branch and the first line of the head commit's message, sanitized,
+ * with `secrets` masked and cut to AG_HEAD_MESSAGE_MAX bytes at a character boundary. A missing,
+ * oversized or unreadable file, or one without these fields, leaves them empty (logged).
+ * Returns 0 or CM_ENOMEM.
+ */
+int ag_report_add_event(struct ag_report *r, const struct ag_config *cfg,
+			const struct ag_secrets *secrets);
 
 /* Appends a job; the report takes ownership (also on failure). */
 int ag_report_add_job(struct ag_report *r, Cipulse__V1__Job *job);

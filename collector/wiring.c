@@ -12,6 +12,7 @@
 #include "api/probes.h"
 #include "github/backfill.h"
 #include "github/poller.h"
+#include "store/lease.h"
 #include "store/retention.h"
 #include "github/webhook.h"
 
@@ -20,6 +21,7 @@ struct col_services {
 	struct col_alert_sweep *sweep;
 	struct col_poller *poller;
 	struct col_retention *retention;
+	struct col_lease *leader;
 };
 
 void col_routes_register(void)
@@ -53,9 +55,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	rc = col_outbox_start(ctx, &svc->outbox);
+	/* First: the poller and the retention sweep ask at once whether this one leads. */
+	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
 		goto fail_curl;
+	rc = col_outbox_start(ctx, &svc->outbox);
+	if (rc)
+		goto fail_lease;
 	rc = col_poller_start(ctx, &svc->poller);
 	if (rc)
 		goto fail_outbox;
@@ -73,6 +79,8 @@ fail_poller:
 	col_poller_stop(svc->poller);
 fail_outbox:
 	col_outbox_stop(svc->outbox);
+fail_lease:
+	col_lease_stop(svc->leader);
 fail_curl:
 	curl_global_cleanup();
 	free(svc);
@@ -87,6 +95,8 @@ void col_services_stop(struct col_services *svc)
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);
 	col_outbox_stop(svc->outbox);
+	/* Last, after the duties it covers: another collector takes them on at once. */
+	col_lease_stop(svc->leader);
 	curl_global_cleanup();
 	free(svc);
 }

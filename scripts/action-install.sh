@@ -5,11 +5,22 @@
 # SHA-256 checked against the published checksum file (a mismatch is an error, never ignored),
 # and it is kept in the runner's tool cache so later jobs on the runner skip the download.
 # Without a release for this version (or with version "source"), the agent is built from the
-# action's own source with the runner's compiler.
+# action's own source with the runner's compiler (Linux only).
+#
+# Which release: a tag (v1.2.3) names it. An action pinned by commit SHA
+# (uses: cipulse/cipulse@<sha>) uses the release whose tag points at that commit, looked up with
+# `git ls-remote --tags` on the action's repository; any other commit, or a branch, is built
+# from source.
+#
+# On Windows and macOS runners (and any OS or architecture without a build) the agent is used
+# when a release package exists for the platform; otherwise the script warns and exits 0 with
+# an empty `agent` output, and action.yml skips the report: cipulse never fails the user's job
+# for want of a build (the poller still records the run from the GitHub API).
 #
 # Environment (set by action.yml from its inputs and GitHub's variables):
-#   CIPULSE_VERSION      release tag (v1.2.3), or "source"
+#   CIPULSE_VERSION      release tag (v1.2.3), a commit SHA, a branch, or "source"
 #   CIPULSE_RELEASE_URL  base URL of the release's assets (default: GitHub releases of the action)
+#   CIPULSE_ACTION_GIT_URL  the action's git repository (default: GITHUB_SERVER_URL/REPOSITORY)
 #   CIPULSE_SOURCE_DIR   the action's checkout (GITHUB_ACTION_PATH)
 #   RUNNER_TOOL_CACHE, RUNNER_TEMP, RUNNER_OS, RUNNER_ARCH, GITHUB_PATH, GITHUB_OUTPUT
 set -euo pipefail
@@ -17,33 +28,68 @@ set -euo pipefail
 version=${CIPULSE_VERSION:-source}
 src=${CIPULSE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cache_root=${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}/tool-cache}
+repository=${CIPULSE_ACTION_REPOSITORY:-cipulse/cipulse}
+
+# No build for this platform: say so and let the job go on.
+no_build() {
+  echo "::warning::cipulse: $1; this job is not reported by the agent (the collector's GitHub poller still records the run)"
+  [ -n "${GITHUB_OUTPUT:-}" ] && echo "agent=" >> "$GITHUB_OUTPUT"
+  exit 0
+}
+
 case "${RUNNER_OS:-$(uname -s)}" in
   Linux|linux) os=linux ;;
   macOS|Darwin) os=darwin ;;
-  *) echo "::error::cipulse: unsupported runner OS ${RUNNER_OS:-}"; exit 1 ;;
+  Windows|MINGW*|MSYS*|CYGWIN*) os=windows ;;
+  *) no_build "no cipulse-agent build for the runner OS ${RUNNER_OS:-$(uname -s)}" ;;
 esac
 case "${RUNNER_ARCH:-$(uname -m)}" in
-  X64|x86_64) arch=x64 ;;
+  X64|x86_64|AMD64) arch=x64 ;;
   ARM64|aarch64|arm64) arch=arm64 ;;
-  *) echo "::error::cipulse: unsupported runner architecture ${RUNNER_ARCH:-}"; exit 1 ;;
+  *) no_build "no cipulse-agent build for the runner architecture ${RUNNER_ARCH:-$(uname -m)}" ;;
 esac
+exe=cipulse-agent
+[ "$os" = windows ] && exe=cipulse-agent.exe
+
+# A commit SHA: the release tagged on exactly that commit, if any (highest version first).
+if [[ "$version" =~ ^[0-9a-f]{40}$ ]]; then
+  sha=$version
+  version=source
+  git_url=${CIPULSE_ACTION_GIT_URL:-${GITHUB_SERVER_URL:-https://github.com}/$repository}
+  if tags=$(git ls-remote --tags "$git_url" 2>/dev/null); then
+    # "<sha>\trefs/tags/v1.2.3" (lightweight) or "<sha>\trefs/tags/v1.2.3^{}" (annotated, peeled)
+    tag=$(awk -v sha="$sha" '$1 == sha { t = $2; sub("^refs/tags/", "", t); sub("\\^\\{\\}$", "", t); print t }' \
+            <<<"$tags" | grep -E '^v[0-9]+\.[0-9]+\.[0-9]+$' | sort -V | tail -n 1 || true)
+    if [ -n "$tag" ]; then
+      version=$tag
+      echo "cipulse: commit $sha is release $tag"
+    else
+      echo "cipulse: commit $sha is not a release's commit"
+    fi
+  else
+    echo "cipulse: could not list the tags of $git_url"
+  fi
+elif [[ ! "$version" =~ ^v[0-9] ]]; then
+  version=source  # a branch: only its source says what it is
+fi
+
 asset=cipulse-agent-$os-$arch.tar.gz
-dir=$cache_root/cipulse-agent/$version/$arch
+dir=$cache_root/cipulse-agent/$version/$os-$arch
 
 publish() {
   [ -n "${GITHUB_PATH:-}" ] && echo "$1" >> "$GITHUB_PATH"
-  [ -n "${GITHUB_OUTPUT:-}" ] && echo "agent=$1/cipulse-agent" >> "$GITHUB_OUTPUT"
-  echo "cipulse: using $1/cipulse-agent ($2)"
+  [ -n "${GITHUB_OUTPUT:-}" ] && echo "agent=$1/$exe" >> "$GITHUB_OUTPUT"
+  echo "cipulse: using $1/$exe ($2)"
 }
 
 # The tool cache's convention: a "<dir>.complete" marker once the directory is whole.
-if [ "$version" != source ] && [ -f "$dir.complete" ] && [ -x "$dir/cipulse-agent/cipulse-agent" ]; then
+if [ "$version" != source ] && [ -f "$dir.complete" ] && [ -x "$dir/cipulse-agent/$exe" ]; then
   publish "$dir/cipulse-agent" "cached $version"
   exit 0
 fi
 
 if [ "$version" != source ]; then
-  base=${CIPULSE_RELEASE_URL:-${GITHUB_SERVER_URL:-https://github.com}/${CIPULSE_ACTION_REPOSITORY:-cipulse/cipulse}/releases/download/$version}
+  base=${CIPULSE_RELEASE_URL:-${GITHUB_SERVER_URL:-https://github.com}/$repository/releases/download/$version}
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   if curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset" &&
@@ -61,8 +107,10 @@ if [ "$version" != source ]; then
     publish "$dir/cipulse-agent" "release $version"
     exit 0
   fi
+  [ "$os" = linux ] || no_build "no $asset published for $version"
   echo "cipulse: no $asset published for $version; building from source"
 fi
+[ "$os" = linux ] || no_build "no cipulse-agent build for $os-$arch at ${CIPULSE_VERSION:-source} (only Linux builds from source)"
 
 # From source: the build needs gRPC, protobuf-c, libcurl and jansson headers.
 pkgs="build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libjansson-dev"

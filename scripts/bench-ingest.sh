@@ -15,14 +15,11 @@ REPORTS=${BENCH_REPORTS:-80}
 COPY_CONNS=${BENCH_COPY_CONNS:-$(nproc 2>/dev/null || echo 2)}
 export BENCH_JOBS=${BENCH_JOBS:-5} BENCH_STEPS=${BENCH_STEPS:-40} BENCH_LOG_BYTES=${BENCH_LOG_BYTES:-8192}
 [ -x "$BUILD/cipulsed" ] || make -s "$BUILD/cipulsed"
-[ -f "$BUILD/libcipulse-common.a" ] || make -s "$BUILD/libcipulse-common.a"
 
 bench_setup
 tmp=$BENCH_DIR
 
-cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Icommon -I"$BUILD/gen" \
-  $(pkg-config --cflags libpq) -o "$tmp/loadgen" bench/ingest/loadgen.c "$BUILD/libcipulse-common.a" \
-  -lgrpc -lgpr -lprotobuf-c -lpq -pthread
+bench_loadgen_build "$BUILD"
 
 bench_pg_start "${BENCH_PG_FSYNC:-on}"
 base=$BENCH_PG

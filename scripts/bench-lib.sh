@@ -16,9 +16,21 @@
 #                           answers 200; fails, showing the log, if the collector exits or is not
 #                           ready within 10 s
 #   bench_free_port         prints a free TCP port on 127.0.0.1
+#   bench_loadgen_build BUILD
+#                           compiles the ingest load generator (bench/ingest/loadgen.c) into
+#                           $BENCH_DIR/loadgen against BUILD's generated code and common library
 
 bench_free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+bench_loadgen_build() {
+  local build=$1
+  [ -f "$build/libcipulse-common.a" ] || make -s "$build/libcipulse-common.a"
+  # shellcheck disable=SC2046 # pkg-config prints several flags
+  cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Icommon -I"$build/gen" \
+    $(pkg-config --cflags libpq) -o "$BENCH_DIR/loadgen" bench/ingest/loadgen.c "$build/libcipulse-common.a" \
+    -lgrpc -lgpr -lprotobuf-c -lpq -pthread
 }
 
 # Best effort, every step: the callers run under `set -e`, and a failed step must not skip the

@@ -11,7 +11,8 @@ PACKAGES=(
   python3 python3-pytest python3-pytest-xdist python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
-  systemd  # systemd-analyze, for tests/integration/test_deploy.py
+  systemd  # systemd-analyze, for tests/integration/test_deploy_systemd.py
+  prometheus  # promtool, for tests/integration/test_deploy_monitoring.py
 )
 
 missing=()

@@ -2,7 +2,9 @@
 # Browser tests of the web dashboard against the real collector and a throwaway PostgreSQL:
 #   1. build the web app (scripts/build-web.sh), run its unit tests (vitest), build the collector
 #   2. start a PostgreSQL cluster (scripts/pg.sh) and create a database
-#   3. start `cipulsed serve` on free ports, serving web/dist, and wait for /readyz
+#   3. start `cipulsed serve` on free ports, serving web/dist, with a read and an admin token and
+#      private alert targets allowed (the alerting tests' HTTP stand-in is on 127.0.0.1), and
+#      wait for /readyz
 #   4. load tests/web/sample.sql
 #   5. run tests/web/*.test.mjs with Node's test runner (playwright-core + Debian's Chromium)
 # Everything is stopped and removed on exit. Environment:
@@ -60,12 +62,17 @@ db_url="postgresql://postgres@127.0.0.1:$pg_port/cipulse_web"
 # Reads need a token, as on a collector that is not public: the tests give it to the app the way
 # a user does, and one test checks that the app asks for it.
 read_token="web-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# Writes (alert rules, channels, silences, acks) need the admin token; the alerting tests post
+# to an HTTP stand-in on 127.0.0.1, so private targets are allowed.
+admin_token="web-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
 CIPULSE_DATABASE_URL="$db_url" \
 CIPULSE_HTTP_ADDR="127.0.0.1:$http_port" \
 CIPULSE_GRPC_ADDR="127.0.0.1:$grpc_port" \
 CIPULSE_WEB_DIR="$root/web/dist" \
 CIPULSE_READ_TOKEN="$read_token" \
+CIPULSE_ADMIN_TOKEN="$admin_token" \
+CIPULSE_ALLOW_PRIVATE_TARGETS=1 \
 CIPULSE_POLL=0 \
 CIPULSE_LOG_LEVEL=info \
   "$cipulsed" serve >"$tmp/collector.log" 2>&1 &
@@ -87,7 +94,7 @@ shots=${CIPULSE_WEB_SHOTS:-$tmp/shots}
 mkdir -p "$shots"
 echo "test-web: collector at $base, screenshots in $shots"
 CIPULSE_URL="$base" CIPULSE_WEB_SHOTS="$shots" CIPULSE_WEB_NODE_MODULES="$root/web/node_modules" \
-CIPULSE_READ_TOKEN="$read_token" \
+CIPULSE_READ_TOKEN="$read_token" CIPULSE_ADMIN_TOKEN="$admin_token" \
   node --test --test-concurrency=1 tests/web/ | tee "$tmp/node-test.out"
 # A skipped browser test fails the run too (tests/integration/conftest.py does the same for pytest).
 grep -q '^# skipped 0$' "$tmp/node-test.out" || { echo "test-web: browser tests were skipped" >&2; exit 1; }

@@ -121,28 +121,30 @@ json_t *api_run_json(const PGresult *res, int row, int col0);
 /*
  * Metrics over a window (pipeline_metrics.c), pure so that unit tests drive them. A run is the latest
  * attempt of a run completed in the window; runs must come ordered by group (repository,
- * workflow, branch: the scope of MTTR) and then by completion. Queue samples are the jobs of
- * those runs, each with its run's completion time.
+ * workflow, branch: the scope of MTTR) and then by completion. The distribution figures are not
+ * computed here: they come from cipulse_window_figures_by (sql/006_window_figures.sql), the one
+ * definition that the window alert rules read too.
  */
 struct api_mrun {
-	int64_t t_ms;        /* completed_at */
+	int64_t t_ms; /* completed_at */
 	/* clang-format on */
 	int64_t repo_id, workflow_id;
 	const char *branch;	/* may be NULL */
 	const char *conclusion; /* may be NULL */
-	double dur_s;
-	int has_dur;
-	int flaky; /* success after an earlier failed attempt on the same head_sha */
+	int flaky;		/* success after an earlier failed attempt on the same head_sha */
 };
-struct api_mqueue {
-	int64_t t_ms;
-	double queue_s;
+/* One row of cipulse_window_figures_by; NAN for SQL NULL. */
+struct api_mfig {
+	int bucket; /* -1: the whole window */
+	double success_rate, avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s,
+	    p95_queue_s;
 };
-/* Linear interpolation between closest ranks (PostgreSQL's percentile_cont); v sorted. */
-double api_percentile(const double *v, size_t n, double p);
-/* The reply body of /api/v1/metrics without the scope keys; NULL when out of memory. */
+/*
+ * The reply body of /api/v1/metrics without the scope keys; NULL when out of memory. A window or
+ * bucket without a row in figs has null figures.
+ */
 json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs, size_t nruns,
-			 const struct api_mqueue *queues, size_t nqueues);
+			 const struct api_mfig *figs, size_t nfigs);
 
 /* Handlers, by file. */
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp);

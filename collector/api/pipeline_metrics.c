@@ -3,12 +3,13 @@
  * workflow or a branch, with a time series.
  *
  * The database selects the runs of the window (the latest attempt of each run whose completion
- * falls in [from, to); cipulse_window_runs, which the regression and slow_build alert rules use
- * too) with their per-attempt duration and job queue times (both kept on the
- * attempt by sql/002_api.sql) and a flaky flag; this file computes every figure from those rows,
- * for the whole window and for each series bucket alike (a bucket is a window of its own). The
- * figures need whole distributions (p50/p95), so they are not pre-aggregated: the indexes make the
- * selection cheap for a workflow or a repository.
+ * falls in [from, to); cipulse_window_runs) and computes their distribution figures — success
+ * rate, average / p50 / p95 duration, average / p95 queue time — for the whole window and for
+ * each series bucket (cipulse_window_figures_by in sql/006_window_figures.sql, whose whole-window
+ * row the regression and slow_build alert rules read: one definition, the same number). This file
+ * adds what needs the runs in order: counts by conclusion, MTTR and flaky runs. The figures need
+ * whole distributions (p50/p95), so they are not pre-aggregated: the indexes make the selection
+ * cheap for a workflow or a repository.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -36,21 +37,6 @@ static size_t concl_slot(const char *c)
 			return i;
 	}
 	return C_OTHER;
-}
-
-double api_percentile(const double *v, size_t n, double p)
-{
-	double rank, lo;
-	size_t i;
-
-	if (n == 0)
-		return NAN;
-	rank = p * (double)(n - 1);
-	lo = floor(rank);
-	i = (size_t)lo;
-	if (i + 1 >= n)
-		return v[n - 1];
-	return v[i] + (v[i + 1] - v[i]) * (rank - lo);
 }
 
 /* Everything but the distributions, accumulated per window or bucket. */
@@ -82,49 +68,18 @@ static void acc_run(struct acc *a, const struct api_mrun *r, size_t slot)
 	}
 }
 
-struct sample {
-	int bucket;
-	double v;
-};
-
-static int cmp_sample(const void *a, const void *b)
-{
-	const struct sample *x = a, *y = b;
-
-	if (x->bucket != y->bucket)
-		return x->bucket < y->bucket ? -1 : 1;
-	return x->v < y->v ? -1 : x->v > y->v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static json_t *num_or_null(double v)
 {
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static double mean(const double *v, size_t n)
-{
-	double s = 0;
+/* The figures of a window or bucket without a row from the database: all null. */
+static const struct api_mfig no_figures = { -1, NAN, NAN, NAN, NAN, NAN, NAN };
 
-	if (!n)
-		return NAN;
-	for (size_t i = 0; i < n; i++)
-		s += v[i];
-	return s / (double)n;
-}
-
-/* Sets the figures of one window or bucket on obj. dur/queue: that scope's sorted samples. */
-static int set_figures(json_t *obj, const struct acc *a, const double *dur, size_t ndur,
-		       const double *queue, size_t nqueue)
+/* Sets the figures of one window or bucket on obj: a's counts, f's distribution figures. */
+static int set_figures(json_t *obj, const struct acc *a, const struct api_mfig *f)
 {
 	json_t *by = json_object();
-	long counted = a->by[0] + a->by[1] + a->by[4];
 
 	if (!by)
 		return -1;
@@ -137,18 +92,27 @@ static int set_figures(json_t *obj, const struct acc *a, const double *dur, size
 		}
 	}
 	if (api_set(obj, "runs", json_integer(a->runs)) || api_set(obj, "by_conclusion", by) ||
-	    api_set(obj, "success_rate",
-		    counted ? json_real((double)a->by[0] / (double)counted) : json_null()) ||
-	    api_set(obj, "avg_duration_s", num_or_null(mean(dur, ndur))) ||
-	    api_set(obj, "p50_duration_s", num_or_null(api_percentile(dur, ndur, 0.5))) ||
-	    api_set(obj, "p95_duration_s", num_or_null(api_percentile(dur, ndur, 0.95))) ||
-	    api_set(obj, "avg_queue_s", num_or_null(mean(queue, nqueue))) ||
-	    api_set(obj, "p95_queue_s", num_or_null(api_percentile(queue, nqueue, 0.95))) ||
+	    api_set(obj, "success_rate", num_or_null(f->success_rate)) ||
+	    api_set(obj, "avg_duration_s", num_or_null(f->avg_duration_s)) ||
+	    api_set(obj, "p50_duration_s", num_or_null(f->p50_duration_s)) ||
+	    api_set(obj, "p95_duration_s", num_or_null(f->p95_duration_s)) ||
+	    api_set(obj, "avg_queue_s", num_or_null(f->avg_queue_s)) ||
+	    api_set(obj, "p95_queue_s", num_or_null(f->p95_queue_s)) ||
 	    api_set(obj, "mttr_s",
 		    a->mttr_n ? json_real(a->mttr_sum / (double)a->mttr_n) : json_null()) ||
 	    api_set(obj, "flaky_runs", json_integer(a->flaky)))
 		return -1;
 	return 0;
+}
+
+/* The row of figs for bucket b (-1: the whole window). */
+static const struct api_mfig *figures_of(const struct api_mfig *figs, size_t nfigs, int b)
+{
+	for (size_t i = 0; i < nfigs; i++) {
+		if (figs[i].bucket == b)
+			return &figs[i];
+	}
+	return &no_figures;
 }
 
 static int same_group(const struct api_mrun *a, const struct api_mrun *b)
@@ -168,25 +132,18 @@ static int bucket_of(const struct api_window *w, int64_t t)
 }
 
 json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs, size_t nruns,
-			 const struct api_mqueue *queues, size_t nqueues)
+			 const struct api_mfig *figs, size_t nfigs)
 {
 	int nb = w->nbuckets;
-	struct acc total, *bk = calloc((size_t)nb, sizeof(*bk));
-	struct sample *ds = calloc(nruns + 1, sizeof(*ds)), *qs = calloc(nqueues + 1, sizeof(*qs));
-	double *all_d = calloc(nruns + 1, sizeof(double)),
-	       *all_q = calloc(nqueues + 1, sizeof(double));
-	double *tmp_d = calloc(nruns + 1, sizeof(double)),
-	       *tmp_q = calloc(nqueues + 1, sizeof(double));
-	size_t nd = 0, di = 0, qi = 0;
+	struct acc total, *bk = calloc((size_t)nb + 1, sizeof(*bk));
 	json_t *out = NULL, *series = NULL;
 
 	memset(&total, 0, sizeof(total));
-	if (!bk || !ds || !qs || !all_d || !all_q || !tmp_d || !tmp_q)
-		goto done;
+	if (!bk)
+		return NULL;
 	for (size_t i = 0; i < nruns; i++) {
 		const struct api_mrun *r = &runs[i];
 		size_t slot = concl_slot(r->conclusion);
-		int b = bucket_of(w, r->t_ms);
 
 		if (i > 0 && !same_group(r, &runs[i - 1])) {
 			/* A new workflow/branch: failure streaks do not carry over. */
@@ -195,127 +152,132 @@ json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs
 				bk[k].failing = 0;
 		}
 		acc_run(&total, r, slot);
-		acc_run(&bk[b], r, slot);
-		if (r->has_dur) {
-			ds[nd].bucket = b;
-			ds[nd].v = r->dur_s;
-			all_d[nd++] = r->dur_s;
-		}
+		acc_run(&bk[bucket_of(w, r->t_ms)], r, slot);
 	}
-	for (size_t i = 0; i < nqueues; i++) {
-		qs[i].bucket = bucket_of(w, queues[i].t_ms);
-		qs[i].v = queues[i].queue_s;
-		all_q[i] = queues[i].queue_s;
-	}
-	qsort(all_d, nd, sizeof(double), cmp_double);
-	qsort(all_q, nqueues, sizeof(double), cmp_double);
-	qsort(ds, nd, sizeof(*ds), cmp_sample);
-	qsort(qs, nqueues, sizeof(*qs), cmp_sample);
-
 	out = json_object();
 	series = json_array();
-	if (!out || !series || set_figures(out, &total, all_d, nd, all_q, nqueues)) {
-		json_decref(series);
-		json_decref(out);
-		out = NULL;
-		goto done;
-	}
+	if (!out || !series || set_figures(out, &total, figures_of(figs, nfigs, -1)))
+		goto fail;
 	for (int b = 0; b < nb; b++) {
 		json_t *o = json_object();
-		size_t bd = 0, bq = 0;
 
-		while (di < nd && ds[di].bucket == b)
-			tmp_d[bd++] = ds[di++].v;
-		while (qi < nqueues && qs[qi].bucket == b)
-			tmp_q[bq++] = qs[qi++].v;
 		if (!o || json_array_append_new(series, o) ||
 		    api_set(o, "ts", api_time(w->from_ms + (int64_t)b * w->bucket_ms)) ||
-		    set_figures(o, &bk[b], tmp_d, bd, tmp_q, bq)) {
-			json_decref(series);
-			json_decref(out);
-			out = NULL;
-			goto done;
-		}
+		    set_figures(o, &bk[b], figures_of(figs, nfigs, b)))
+			goto fail;
 	}
+	free(bk);
 	if (api_set(out, "series", series)) {
 		json_decref(out);
-		out = NULL;
+		return NULL;
 	}
-done:
-	free(bk);
-	free(ds);
-	free(qs);
-	free(all_d);
-	free(all_q);
-	free(tmp_d);
-	free(tmp_q);
 	return out;
+fail:
+	free(bk);
+	json_decref(series);
+	json_decref(out);
+	return NULL;
 }
 
 /*
- * The queue times of one run from their array text ("{1.5,20,0.25}", "" for NULL), each with the
- * run's completion; returns how many were written to out.
- */
-static int parse_queues(const char *text, int64_t t_ms, struct api_mqueue *out)
-{
-	const char *p = text;
-	char *end;
-	int n = 0;
-
-	if (*p != '{')
-		return 0;
-	p++;
-	while (*p && *p != '}') {
-		double v = strtod(p, &end);
-
-		if (end == p)
-			break; /* not a number: stop rather than guess */
-		out[n].t_ms = t_ms;
-		out[n].queue_s = v;
-		n++;
-		p = end;
-		if (*p == ',')
-			p++;
-	}
-	return n;
-}
-
-/*
- * The runs of the window, as the alert rules select them too (cipulse_window_runs in
- * sql/005_window_rules.sql): $1 from, $2 to (µs), $3 repo, $4 workflow, $5 branch.
+ * The window and its scope, as the alert rules take them too (sql/005_window_rules.sql,
+ * sql/006_window_figures.sql): $1 from, $2 to (µs), $3 repo, $4 workflow, $5 branch.
  */
 /* clang-format off */
-#define WINDOW_RUNS                                                                           \
-	"cipulse_window_runs(" API_TS_US("$1") ", " API_TS_US("$2") ", $3::bigint, $4::bigint, "  \
-	"$5::text)"
+#define WINDOW_ARGS                                                                           \
+	API_TS_US("$1") ", " API_TS_US("$2") ", $3::bigint, $4::bigint, $5::text"
 /* clang-format on */
+
+/* The figures of the window ($6 bucket length in ms, $7 buckets) into *figs (caller frees). */
+static int load_figures(struct col_conn *c, const struct col_params *p, struct api_mfig **figs,
+			size_t *nfigs)
+{
+	static const char sql[] =
+	    "SELECT bucket, success_rate, avg_duration_s, p50_duration_s, p95_duration_s, "
+	    "avg_queue_s, p95_queue_s FROM cipulse_window_figures_by(" WINDOW_ARGS
+	    ", $6::bigint, $7::integer)";
+	PGresult *res;
+	int n, rc;
+
+	res = col_db_query(c, "metrics figures", sql, p->n, p->v, &rc);
+	if (!res)
+		return rc;
+	n = PQntuples(res);
+	*figs = calloc((size_t)n + 1, sizeof(**figs));
+	if (!*figs) {
+		PQclear(res);
+		return CM_ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		struct api_mfig *f = &(*figs)[i];
+		double *v[] = { &f->success_rate,   &f->avg_duration_s, &f->p50_duration_s,
+				&f->p95_duration_s, &f->avg_queue_s,	&f->p95_queue_s };
+
+		f->bucket = PQgetisnull(res, i, 0) ? -1 : atoi(PQgetvalue(res, i, 0));
+		for (int k = 0; k < 6; k++)
+			*v[k] = PQgetisnull(res, i, k + 1)
+				    ? NAN
+				    : strtod(PQgetvalue(res, i, k + 1), NULL);
+	}
+	*nfigs = (size_t)n;
+	PQclear(res);
+	return CM_OK;
+}
+
+/* The runs of the window in the order api_metrics_json wants into *runs, kept in *res. */
+static int load_runs(struct col_conn *c, const struct col_params *p, PGresult **res,
+		     struct api_mrun **runs, size_t *nruns)
+{
+	/* clang-format off */
+	static const char sql[] =
+		"SELECT " API_MS("w.completed_at") ", w.repo_id, COALESCE(w.workflow_id, 0), "
+		"w.head_branch, w.conclusion, "
+		"w.conclusion = 'success' AND w.run_attempt > 1 AND EXISTS (SELECT 1 FROM "
+		"  workflow_runs e WHERE e.repo_id = w.repo_id AND e.run_id = w.run_id "
+		"  AND e.run_attempt < w.run_attempt AND e.head_sha IS NOT DISTINCT FROM w.head_sha "
+		"  AND e.conclusion IN ('failure', 'timed_out')) "
+		"FROM cipulse_window_runs(" WINDOW_ARGS ") w"
+		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
+	/* clang-format on */
+	int n, rc;
+
+	*res = col_db_query(c, "metrics", sql, 5, p->v, &rc);
+	if (!*res)
+		return rc;
+	n = PQntuples(*res);
+	*runs = calloc((size_t)n + 1, sizeof(**runs));
+	if (!*runs)
+		return CM_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct api_mrun *r = &(*runs)[i];
+
+		r->t_ms = strtoll(PQgetvalue(*res, i, 0), NULL, 10);
+		r->repo_id = strtoll(PQgetvalue(*res, i, 1), NULL, 10);
+		r->workflow_id = strtoll(PQgetvalue(*res, i, 2), NULL, 10);
+		r->branch = PQgetisnull(*res, i, 3) ? NULL : PQgetvalue(*res, i, 3);
+		r->conclusion = PQgetisnull(*res, i, 4) ? NULL : PQgetvalue(*res, i, 4);
+		r->flaky = PQgetvalue(*res, i, 5)[0] == 't';
+	}
+	*nruns = (size_t)n;
+	return CM_OK;
+}
 
 void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "repo", "workflow", "branch", "window",
 					       "from", "to",	   NULL };
-	/* clang-format off */
-	static const char runs_sql[] =
-		"SELECT " API_MS("w.completed_at") ", w.repo_id, COALESCE(w.workflow_id, 0), "
-		"w.head_branch, w.conclusion, w.duration_s, "
-		"w.conclusion = 'success' AND w.run_attempt > 1 AND EXISTS (SELECT 1 FROM "
-		"  workflow_runs e WHERE e.repo_id = w.repo_id AND e.run_id = w.run_id "
-		"  AND e.run_attempt < w.run_attempt AND e.head_sha IS NOT DISTINCT FROM w.head_sha "
-		"  AND e.conclusion IN ('failure', 'timed_out')), w.queue_s "
-		"FROM " WINDOW_RUNS " w"
-		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
-	/* clang-format on */
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct api_window w;
 	struct api_mrun *runs = NULL;
-	struct api_mqueue *queues = NULL;
+	struct api_mfig *figs = NULL;
+	size_t nruns = 0, nfigs = 0;
 	const char *repo, *branch, *param = "", *why = "";
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *out = NULL;
 	int64_t wf, repo_id = 0;
-	int has_wf, n, nq = 0, rc;
+	int has_wf, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
@@ -341,34 +303,21 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	col_p_opt_i64(&p, repo != NULL, repo_id);
 	col_p_opt_i64(&p, has_wf, wf);
 	col_p_str(&p, branch);
-	res = col_db_query(c, "metrics", runs_sql, p.n, p.v, &rc);
-	if (!res) {
+	col_p_i64(&p, w.bucket_ms);
+	col_p_i64(&p, w.nbuckets);
+	/* Both reads see one snapshot: the counts and the figures describe the same runs. */
+	rc = col_db_exec(c->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (!rc)
+		rc = load_runs(c, &p, &res, &runs, &nruns);
+	if (!rc)
+		rc = load_figures(c, &p, &figs, &nfigs);
+	if (!rc)
+		rc = col_db_exec(c->pg, "COMMIT");
+	if (rc) {
 		api_db_fail(resp, rc, "metrics");
 		goto out;
 	}
-	n = PQntuples(res);
-	/* Every element of the queue arrays is a number: the text cannot hold more than len/2. */
-	for (int i = 0; i < n; i++)
-		nq += PQgetlength(res, i, 7) / 2 + 1;
-	runs = calloc((size_t)n + 1, sizeof(*runs));
-	queues = calloc((size_t)nq + 1, sizeof(*queues));
-	if (!runs || !queues) {
-		col_http_error(resp, 500, "internal", "out of memory");
-		goto out;
-	}
-	nq = 0;
-	for (int i = 0; i < n; i++) {
-		runs[i].t_ms = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		runs[i].repo_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		runs[i].workflow_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-		runs[i].branch = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
-		runs[i].conclusion = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
-		runs[i].has_dur = !PQgetisnull(res, i, 5);
-		runs[i].dur_s = runs[i].has_dur ? strtod(PQgetvalue(res, i, 5), NULL) : 0;
-		runs[i].flaky = PQgetvalue(res, i, 6)[0] == 't';
-		nq += parse_queues(PQgetvalue(res, i, 7), runs[i].t_ms, queues + nq);
-	}
-	out = api_metrics_json(&w, runs, (size_t)n, queues, (size_t)nq);
+	out = api_metrics_json(&w, runs, nruns, figs, nfigs);
 	if (out &&
 	    (api_set(out, "window", json_string(w.name)) ||
 	     api_set(out, "from", api_time(w.from_ms)) || api_set(out, "to", api_time(w.to_ms)) ||
@@ -382,7 +331,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	api_reply(resp, 200, out);
 out:
 	free(runs);
-	free(queues);
+	free(figs);
 	PQclear(res);
 	if (repo)
 		col_db_release(req->ctx->db, c);

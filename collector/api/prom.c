@@ -1,15 +1,22 @@
 /*
  * Pipeline metrics for /metrics, in the spirit of the OpenTelemetry CI/CD semantic conventions:
  *
- *   cicd_pipeline_run_duration_seconds{repository, workflow}    histogram of run durations
- *   cicd_pipeline_runs{repository, workflow, result}            runs by conclusion
+ *   cicd_pipeline_run_duration_seconds{repository, workflow}    histogram of run attempt durations
  *   cicd_pipeline_job_queue_seconds{repository, workflow}       job queue time (sum, count)
+ *   cicd_pipeline_run_attempts_total{repository, workflow, result}  run attempts completed
+ *   cicd_pipeline_runs{repository, workflow, result}            runs stored, by conclusion
  *
- * over the runs stored (the latest attempt of each completed run), read from run_rollup_daily
- * (sql/002_api.sql). Labels are bounded by the repositories and workflows registered: never run
- * ids, SHAs or runner names. Because a re-run replaces its earlier attempt, a series may go down;
- * the run counts are therefore gauges. The text is cached for a few seconds so that several
- * scrapers cost one query.
+ * The first three count every run attempt once, when it is first stored completed
+ * (pipeline_counters, sql/007_replicas_retention.sql): they only ever go up, whatever re-runs,
+ * late corrections or the retention sweep do, so Prometheus never sees a false counter reset.
+ * cicd_pipeline_runs is a gauge over the runs stored (the latest attempt of each completed run,
+ * run_rollup_daily of sql/002_api.sql): a re-run or retention lowers it.
+ *
+ * These series come from the database, which every replica shares: only the collector holding
+ * the leader lease (store/lease.h) serves them, so a sum over replicas counts each run once;
+ * cipulse_leader says which one does. Labels are bounded by the repositories
+ * and workflows registered: never run ids, SHAs or runner names. The text is cached for a few
+ * seconds so that several scrapers cost one query.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +26,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "store/lease.h"
 
 #define CACHE_MS 10000
 #define MAX_TEXT (32u << 20)
@@ -68,70 +76,93 @@ static int labels(struct cm_buf *b, const PGresult *res, int row)
 	return rc;
 }
 
+/* Sample lines `name{repository=..,workflow=..<extra>} value` for one row. */
+static int sample(struct cm_buf *b, const char *name, const PGresult *res, int row,
+		  const char *extra, const char *value)
+{
+	int rc = cm_buf_adds(b, name);
+
+	if (!rc)
+		rc = cm_buf_addc(b, '{');
+	if (!rc)
+		rc = labels(b, res, row);
+	if (!rc && extra)
+		rc = cm_buf_adds(b, extra);
+	if (!rc)
+		rc = cm_buf_addf(b, "} %s\n", value);
+	return rc;
+}
+
+/* Value text of a millisecond sum in seconds. */
+static void secs(char *out, size_t size, const char *ms)
+{
+	snprintf(out, size, "%.3f", strtod(ms, NULL) / 1000.0);
+}
+
+/*
+ * Columns: repo, workflow, then the counters (6 result counts, dur_n, dur_sum_ms, 11 slots,
+ * queue n, sum: columns 2..22), then the stored runs' 6 result counts (23..28).
+ */
 static int render(const PGresult *res, struct cm_buf *b)
 {
 	int n = PQntuples(res), rc;
+	char v[64], extra[64];
 
-	/* Columns: repo, workflow, 6 result counts, dur_n, dur_sum_ms, 11 slots, queue n, sum. */
-	rc = cm_buf_adds(b, "# HELP cicd_pipeline_run_duration_seconds Duration of pipeline runs "
-			    "(latest attempt of each completed run).\n"
+	rc = cm_buf_adds(b, "# HELP cicd_pipeline_run_duration_seconds Duration of pipeline run "
+			    "attempts, each counted once when first stored completed.\n"
 			    "# TYPE cicd_pipeline_run_duration_seconds histogram\n");
 	for (int i = 0; !rc && i < n; i++) {
 		long long cum = 0;
 
 		for (int s = 0; !rc && s < NSLOTS; s++) {
 			cum += strtoll(PQgetvalue(res, i, 10 + s), NULL, 10);
-			rc = cm_buf_adds(b, "cicd_pipeline_run_duration_seconds_bucket{");
-			if (!rc)
-				rc = labels(b, res, i);
-			if (!rc)
-				rc = cm_buf_addf(b, ",le=\"%s\"} %lld\n", bounds[s], cum);
+			snprintf(v, sizeof(v), "%lld", cum);
+			snprintf(extra, sizeof(extra), ",le=\"%s\"", bounds[s]);
+			rc = sample(b, "cicd_pipeline_run_duration_seconds_bucket", res, i, extra,
+				    v);
 		}
+		secs(v, sizeof(v), PQgetvalue(res, i, 9));
 		if (!rc)
-			rc = cm_buf_adds(b, "cicd_pipeline_run_duration_seconds_sum{");
+			rc = sample(b, "cicd_pipeline_run_duration_seconds_sum", res, i, NULL, v);
+		snprintf(v, sizeof(v), "%lld", cum);
 		if (!rc)
-			rc = labels(b, res, i);
-		if (!rc)
-			rc = cm_buf_addf(b, "} %.3f\n",
-					 strtod(PQgetvalue(res, i, 9), NULL) / 1000.0);
-		if (!rc)
-			rc = cm_buf_adds(b, "cicd_pipeline_run_duration_seconds_count{");
-		if (!rc)
-			rc = labels(b, res, i);
-		if (!rc)
-			rc = cm_buf_addf(b, "} %lld\n", cum);
+			rc = sample(b, "cicd_pipeline_run_duration_seconds_count", res, i, NULL, v);
 	}
 	if (!rc)
-		rc = cm_buf_adds(b, "# HELP cicd_pipeline_runs Pipeline runs by result (latest "
-				    "attempt of each completed run).\n"
-				    "# TYPE cicd_pipeline_runs gauge\n");
+		rc = cm_buf_adds(b, "# HELP cicd_pipeline_run_attempts_total Pipeline run attempts "
+				    "completed, by result, each counted once.\n"
+				    "# TYPE cicd_pipeline_run_attempts_total counter\n");
 	for (int i = 0; !rc && i < n; i++) {
 		for (int k = 0; !rc && k < 6; k++) {
-			rc = cm_buf_adds(b, "cicd_pipeline_runs{");
-			if (!rc)
-				rc = labels(b, res, i);
-			if (!rc)
-				rc = cm_buf_addf(b, ",result=\"%s\"} %s\n", results[k],
-						 PQgetvalue(res, i, 2 + k));
+			snprintf(extra, sizeof(extra), ",result=\"%s\"", results[k]);
+			rc = sample(b, "cicd_pipeline_run_attempts_total", res, i, extra,
+				    PQgetvalue(res, i, 2 + k));
+		}
+	}
+	if (!rc)
+		rc = cm_buf_adds(b,
+				 "# HELP cicd_pipeline_runs Pipeline runs stored by result (latest "
+				 "attempt of each completed run).\n"
+				 "# TYPE cicd_pipeline_runs gauge\n");
+	for (int i = 0; !rc && i < n; i++) {
+		for (int k = 0; !rc && k < 6; k++) {
+			if (PQgetisnull(res, i, 23 + k))
+				continue;
+			snprintf(extra, sizeof(extra), ",result=\"%s\"", results[k]);
+			rc = sample(b, "cicd_pipeline_runs", res, i, extra,
+				    PQgetvalue(res, i, 23 + k));
 		}
 	}
 	if (!rc)
 		rc = cm_buf_adds(b, "# HELP cicd_pipeline_job_queue_seconds Time jobs waited for a "
-				    "runner (started_at - created_at).\n"
+				    "runner (started_at - created_at), over the attempts counted.\n"
 				    "# TYPE cicd_pipeline_job_queue_seconds summary\n");
 	for (int i = 0; !rc && i < n; i++) {
-		rc = cm_buf_adds(b, "cicd_pipeline_job_queue_seconds_sum{");
+		secs(v, sizeof(v), PQgetvalue(res, i, 22));
+		rc = sample(b, "cicd_pipeline_job_queue_seconds_sum", res, i, NULL, v);
 		if (!rc)
-			rc = labels(b, res, i);
-		if (!rc)
-			rc = cm_buf_addf(b, "} %.3f\n",
-					 strtod(PQgetvalue(res, i, 22), NULL) / 1000.0);
-		if (!rc)
-			rc = cm_buf_adds(b, "cicd_pipeline_job_queue_seconds_count{");
-		if (!rc)
-			rc = labels(b, res, i);
-		if (!rc)
-			rc = cm_buf_addf(b, "} %s\n", PQgetvalue(res, i, 21));
+			rc = sample(b, "cicd_pipeline_job_queue_seconds_count", res, i, NULL,
+				    PQgetvalue(res, i, 21));
 	}
 	return rc;
 }
@@ -139,22 +170,35 @@ static int render(const PGresult *res, struct cm_buf *b)
 int col_api_prom_render(struct col_ctx *ctx, struct cm_buf *out)
 {
 	static const char sql[] =
-	    "SELECT r.full_name, COALESCE(w.name, w.path, d.workflow_id::text), "
-	    "sum(d.n_success), sum(d.n_failure), sum(d.n_timed_out), sum(d.n_cancelled), "
-	    "sum(d.n_skipped), sum(d.n_other), sum(d.dur_n), sum(d.dur_sum_ms), "
-	    "sum(d.dur_hist[1]), sum(d.dur_hist[2]), sum(d.dur_hist[3]), sum(d.dur_hist[4]), "
-	    "sum(d.dur_hist[5]), sum(d.dur_hist[6]), sum(d.dur_hist[7]), sum(d.dur_hist[8]), "
-	    "sum(d.dur_hist[9]), sum(d.dur_hist[10]), sum(d.dur_hist[11]), sum(d.queue_n), "
-	    "sum(d.queue_sum_ms) FROM run_rollup_daily d "
-	    "JOIN repositories r ON r.id = d.repo_id "
-	    "LEFT JOIN workflows w ON w.repo_id = d.repo_id AND w.id = d.workflow_id "
-	    "GROUP BY 1, 2 ORDER BY 1, 2";
+	    "SELECT r.full_name, COALESCE(w.name, w.path, c.workflow_id::text), "
+	    "c.n_success, c.n_failure, c.n_timed_out, c.n_cancelled, c.n_skipped, c.n_other, "
+	    "c.dur_n, c.dur_sum_ms, c.dur_hist[1], c.dur_hist[2], c.dur_hist[3], c.dur_hist[4], "
+	    "c.dur_hist[5], c.dur_hist[6], c.dur_hist[7], c.dur_hist[8], c.dur_hist[9], "
+	    "c.dur_hist[10], c.dur_hist[11], c.queue_n, c.queue_sum_ms, "
+	    "d.n_success, d.n_failure, d.n_timed_out, d.n_cancelled, d.n_skipped, d.n_other "
+	    "FROM pipeline_counters c JOIN repositories r ON r.id = c.repo_id "
+	    "LEFT JOIN workflows w ON w.repo_id = c.repo_id AND w.id = c.workflow_id "
+	    "LEFT JOIN LATERAL (SELECT sum(n_success) AS n_success, sum(n_failure) AS n_failure, "
+	    "  sum(n_timed_out) AS n_timed_out, sum(n_cancelled) AS n_cancelled, "
+	    "  sum(n_skipped) AS n_skipped, sum(n_other) AS n_other FROM run_rollup_daily "
+	    "  WHERE repo_id = c.repo_id AND workflow_id = c.workflow_id HAVING count(*) > 0) d "
+	    "ON true ORDER BY 1, 2";
 	struct cm_buf fresh = CM_BUF_INIT(MAX_TEXT);
 	struct col_conn *c;
 	PGresult *res;
 	int64_t now = cm_time_mono_ms();
-	int rc;
+	int rc, leader;
 
+	leader = col_lease_held(&ctx->leader_until);
+	rc = cm_buf_addf(out,
+			 "# HELP cipulse_leader 1 on the one collector of several on a database "
+			 "that polls GitHub, sweeps retention and serves the cicd_pipeline_* "
+			 "series.\n"
+			 "# TYPE cipulse_leader gauge\n"
+			 "cipulse_leader %d\n",
+			 leader);
+	if (rc || !leader)
+		return rc;
 	pthread_mutex_lock(&lock);
 	if (cache_at && now - cache_at < CACHE_MS) {
 		rc = cm_buf_add(out, cache.data ? cache.data : "", cache.len);

@@ -82,6 +82,10 @@ const struct cm_opt col_config_opts[] = {
 	  "text|json", 0, "log line format" },
 	{ "log-retention-days", "CIPULSE_LOG_RETENTION_DAYS", CM_OPT_INT, "30",
 	  OFF(log_retention_days), 1, 3650, NULL, 0, "days of log tails kept" },
+	{ "run-retention-days", "CIPULSE_RUN_RETENTION_DAYS", CM_OPT_INT, "0",
+	  OFF(run_retention_days), 0, 36500, NULL, 0,
+	  "days of runs kept (attempts with their jobs, steps and log tails, by their last known "
+	  "time); 0 keeps them for ever" },
 	{ "poll-interval", "CIPULSE_POLL_INTERVAL", CM_OPT_DURATION, "5m", OFF(poll_interval_ms),
 	  1000, 86400000, NULL, 0, "how often the poller reconciles each repository with GitHub" },
 	{ "poll-stale-after", "CIPULSE_POLL_STALE_AFTER", CM_OPT_DURATION, "10m",

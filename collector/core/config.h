@@ -37,6 +37,7 @@ struct col_config {
 	char *log_level;
 	char *log_format;
 	long log_retention_days;
+	long run_retention_days;
 	long poll_interval_ms;
 	long poll_stale_ms;
 	long max_report_bytes;

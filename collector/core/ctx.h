@@ -3,6 +3,7 @@
 #define COL_CTX_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "core/config.h"
 #include "store/db.h"
@@ -15,6 +16,12 @@ struct col_ctx {
 	/* The database's health as the monitor last saw it (set by the gRPC server; NULL before).
 	 */
 	struct col_health *health;
+	/*
+	 * Until when (cm_time_mono_ms) this collector holds the leader lease (store/lease.h:
+	 * col_lease_held): the leader of several collectors on one database polls GitHub, sweeps
+	 * retention and serves the pipeline series of /metrics. 0 when it does not.
+	 */
+	_Atomic int64_t leader_until;
 	/* Set by SIGTERM/SIGINT; every loop checks it on each wakeup. */
 	volatile sig_atomic_t stopping;
 };

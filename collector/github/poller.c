@@ -17,6 +17,7 @@
 #include "github/decode.h"
 #include "github/poller_int.h"
 #include "store/claim.h"
+#include "store/lease.h"
 #include "store/store.h"
 
 /* An arbitrary constant naming cipulse's poller lock among advisory locks. */
@@ -25,8 +26,6 @@
 #define RECONCILE_MAX 50
 #define JOB_PAGES_MAX 10
 #define ATTEMPTS_MAX  10
-/* Deliveries older than this are forgotten (GitHub redelivers for a few days at most). */
-#define DELIVERY_RETENTION "30 days"
 
 /* ---- database helpers ---- */
 
@@ -588,6 +587,12 @@ static void poll_cycle(void *arg)
 		last_ok = col_metric_gauge("cipulse_poller_last_success_timestamp_seconds", "",
 					   "When a poller cycle last completed without error.");
 	}
+	/* One collector of several polls: the leader (store/lease.h); the lock covers a cycle
+	 * still running on a collector that has just lost the lease. */
+	if (!col_lease_held(&p->ctx->leader_until)) {
+		cm_log_debug("poller", "another collector is polling: not the leader");
+		return;
+	}
 	if (col_db_acquire(p->ctx->db, &c, COL_DB_WAIT_MS))
 		return;
 	res = col_db_query(c, "poller", "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL,
@@ -625,11 +630,6 @@ static void poll_cycle(void *arg)
 			    st.jobs, (long long)(cm_time_mono_ms() - t0));
 	}
 	PQclear(res);
-	PQclear(col_db_query(
-	    c, "poller",
-	    "DELETE FROM webhook_deliveries WHERE received_at < now() - interval '" DELIVERY_RETENTION
-	    "'",
-	    0, NULL, &rc));
 	PQclear(col_db_query(c, "poller", "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL,
 			     &rc));
 	col_db_release(p->ctx->db, c);

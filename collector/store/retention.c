@@ -2,10 +2,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
 #include "store/db.h"
+#include "store/lease.h"
 #include "core/process_metrics.h"
 #include "core/ticker.h"
 
@@ -14,22 +16,56 @@
 #define SWEEP_INTERVAL_MS  (3600 * 1000L)
 /* Rows per DELETE: short transactions, so ingest never waits long on a sweep. */
 #define BATCH "5000"
+/*
+ * Run attempts per DELETE: each takes its jobs, steps and log tails with it (a few dozen rows),
+ * so a batch stays a transaction of well under a second (docs/scaling.md).
+ */
+#define RUN_BATCH "500"
+/* Webhook delivery ids are forgotten after this (GitHub redelivers for a few days at most). */
+#define DELIVERY_RETENTION_DAYS "30"
 
 struct col_retention {
 	struct col_ctx *ctx;
 	struct col_ticker *ticker;
 };
 
-int col_retention_sweep(struct col_ctx *ctx, long *deleted)
+/* Deletes batch by batch until a batch finds nothing; *deleted adds the rows deleted. */
+static int delete_batches(struct col_ctx *ctx, struct col_conn *c, const char *what,
+			  const char *sql, const char *days, long *deleted)
 {
-	char days[24];
 	const char *params[1] = { days };
+
+	for (;;) {
+		int rc;
+		long n;
+		PGresult *res = col_db_query(c, what, sql, 1, params, &rc);
+
+		if (!res)
+			return rc;
+		n = strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		*deleted += n;
+		if (n == 0 || ctx->stopping)
+			return CM_OK;
+	}
+}
+
+int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
+{
+	char days[24], run_days[24];
 	struct col_conn *c;
 	PGresult *res;
 	int rc, locked, unlock_rc;
 
-	*deleted = 0;
+	memset(n, 0, sizeof(*n));
 	snprintf(days, sizeof(days), "%ld", ctx->cfg->log_retention_days);
+	snprintf(run_days, sizeof(run_days), "%ld", ctx->cfg->run_retention_days);
+	/* One collector of several sweeps: the leader (store/lease.h); the lock covers a sweep
+	 * still running on a collector that has just lost the lease. */
+	if (!col_lease_held(&ctx->leader_until)) {
+		n->skipped = 1;
+		return CM_OK;
+	}
 	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
 		return rc;
@@ -37,23 +73,48 @@ int col_retention_sweep(struct col_ctx *ctx, long *deleted)
 			   "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")", 0, NULL, &rc);
 	locked = res && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	if (rc || !locked)
+	if (rc || !locked) {
+		n->skipped = !rc;
 		goto out;
-	for (;;) {
-		long n;
-
-		res = col_db_query(c, "log sweep",
-				   "DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
-				   "WHERE updated_at < now() - make_interval(days => $1::int) "
-				   "LIMIT " BATCH ")",
-				   1, params, &rc);
-		if (!res)
-			break;
-		n = strtol(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		*deleted += n;
-		if (n == 0 || ctx->stopping)
-			break;
+	}
+	n->swept = 1;
+	rc = delete_batches(ctx, c, "log sweep",
+			    "DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
+			    "WHERE updated_at < now() - make_interval(days => $1::int) "
+			    "LIMIT " BATCH ")",
+			    days, &n->logs);
+	/* Deliveries only de-duplicate GitHub's redeliveries, which come within days. */
+	if (rc == CM_OK)
+		rc =
+		    delete_batches(ctx, c, "delivery sweep",
+				   "DELETE FROM webhook_deliveries WHERE ctid IN (SELECT ctid FROM "
+				   "webhook_deliveries WHERE received_at < now() - "
+				   "make_interval(days => $1::int) LIMIT " BATCH ")",
+				   DELIVERY_RETENTION_DAYS, &n->other);
+	if (rc == CM_OK && ctx->cfg->run_retention_days > 0) {
+		/*
+		 * By attempt, oldest first, by the last time anything is known of it; each
+		 * attempt's jobs, steps and log tails go with it (ON DELETE CASCADE). An earlier
+		 * attempt is never younger than a later one, so a run loses its attempts from the
+		 * first on and the latest stays latest until it goes too.
+		 */
+		rc = delete_batches(
+		    ctx, c, "run sweep",
+		    "DELETE FROM workflow_runs w USING (SELECT repo_id, run_id, run_attempt "
+		    "FROM workflow_runs WHERE COALESCE(completed_at, updated_at, inserted_at) < "
+		    "now() - make_interval(days => $1::int) "
+		    "ORDER BY COALESCE(completed_at, updated_at, inserted_at) LIMIT " RUN_BATCH
+		    ") o "
+		    "WHERE w.repo_id = o.repo_id AND w.run_id = o.run_id "
+		    "AND w.run_attempt = o.run_attempt",
+		    run_days, &n->runs);
+		/* Report ids only de-duplicate retries of those runs: older than any retry. */
+		if (rc == CM_OK)
+			rc = delete_batches(ctx, c, "report sweep",
+					    "DELETE FROM reports WHERE ctid IN (SELECT ctid FROM "
+					    "reports WHERE received_at < now() - "
+					    "make_interval(days => $1::int) LIMIT " BATCH ")",
+					    run_days, &n->other);
 	}
 	PQclear(col_db_query(c, "retention unlock",
 			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL,
@@ -69,14 +130,30 @@ static void sweep(void *arg)
 	struct col_metric *m_deleted =
 	    col_metric_counter("cipulse_retention_logs_deleted_total", "",
 			       "Log tails deleted by the retention sweep.");
-	long deleted = 0;
+	struct col_metric *m_runs =
+	    col_metric_counter("cipulse_retention_runs_deleted_total", "",
+			       "Run attempts deleted by the retention sweep (with their jobs, "
+			       "steps and log tails).");
+	struct col_metric *m_sweeps =
+	    col_metric_counter("cipulse_retention_sweeps_total", "",
+			       "Retention sweeps this collector ran (one collector of several at "
+			       "a time).");
+	struct col_retention_counts n;
 	int rc;
 
-	rc = col_retention_sweep(r->ctx, &deleted);
-	if (rc == CM_OK && deleted)
-		cm_log_info("retention", "deleted old log tails count=%ld days=%ld", deleted,
+	rc = col_retention_sweep(r->ctx, &n);
+	if (rc == CM_OK && n.logs)
+		cm_log_info("retention", "deleted old log tails count=%ld days=%ld", n.logs,
 			    r->ctx->cfg->log_retention_days);
-	col_metric_add(m_deleted, (double)deleted);
+	if (rc == CM_OK && n.runs)
+		cm_log_info("retention", "deleted old run attempts count=%ld days=%ld", n.runs,
+			    r->ctx->cfg->run_retention_days);
+	if (rc == CM_OK && n.skipped)
+		cm_log_debug("retention",
+			     "sweep skipped: another collector is the leader or sweeping");
+	col_metric_add(m_deleted, (double)n.logs);
+	col_metric_add(m_runs, (double)n.runs);
+	col_metric_add(m_sweeps, (double)n.swept);
 }
 
 int col_retention_start(struct col_ctx *ctx, struct col_retention **out)

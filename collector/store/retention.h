@@ -1,7 +1,10 @@
 /*
- * Retention: a background thread that deletes log tails older than CIPULSE_LOG_RETENTION_DAYS,
- * in small batches, once at start-up and then every hour. One collector of a cluster sweeps at a
- * time (PostgreSQL advisory lock); the others skip that round.
+ * Retention: a background thread that deletes log tails older than CIPULSE_LOG_RETENTION_DAYS
+ * and, when CIPULSE_RUN_RETENTION_DAYS is set, run attempts (with their jobs, steps and log
+ * tails) and agent report ids older than that, and webhook delivery ids after 30 days, in small
+ * batches (short transactions: docs/scaling.md says why not partitions), once at start-up and
+ * then every hour. Only the leader of a cluster sweeps (store/lease.h; a PostgreSQL advisory
+ * lock besides, for a sweep still running when the lease moves); the others skip.
  */
 #ifndef COL_RETENTION_H
 #define COL_RETENTION_H
@@ -13,7 +16,16 @@ struct col_retention;
 int col_retention_start(struct col_ctx *ctx, struct col_retention **out);
 /* Stops the thread promptly (a batch in progress finishes). NULL is a no-op. */
 void col_retention_stop(struct col_retention *r);
-/* One sweep now; *deleted gets the number of log tails removed. Used by the thread and tests. */
-int col_retention_sweep(struct col_ctx *ctx, long *deleted);
+/* What one sweep did. */
+struct col_retention_counts {
+	int swept;   /* this collector held the lock and swept */
+	int skipped; /* another collector was sweeping */
+	long logs;   /* log tails deleted by log retention */
+	long runs;   /* run attempts deleted by run retention */
+	long other;  /* report ids (run retention) and webhook delivery ids (30 days) deleted */
+};
+
+/* One sweep now; *n says what it did. Used by the thread and tests. */
+int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n);
 
 #endif

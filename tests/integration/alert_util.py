@@ -5,6 +5,7 @@ import copy
 import datetime
 import json
 import threading
+import urllib.parse
 
 import pytest
 
@@ -137,3 +138,16 @@ def wait_outbox_settled(db, timeout=60):
 def alerts(db):
     return db.query("SELECT id, kind, state, branch, run_id, run_count, resolved_run_id, "
                     "notified_at IS NOT NULL AS notified FROM alerts ORDER BY id")
+
+
+METRICS_SCOPE = {"repo": REPO, "workflow": str(WORKFLOW_ID), "branch": "main"}
+
+
+def metrics_for(c, details, scope=None):
+    """GET /api/v1/metrics over the window a window rule's alert computed its figure for (its
+    details' from and to), on our workflow's main branch unless scope says otherwise."""
+    query = dict(scope or METRICS_SCOPE, **{"from": details["from"], "to": details["to"]})
+    status, body = c.http("GET", "/api/v1/metrics?" + urllib.parse.urlencode(query),
+                          headers=c.admin_headers())
+    assert status == 200, body
+    return body

@@ -38,6 +38,9 @@ def insert_history(db, seed=7, runs=400, now=None):
     rnd = random.Random(seed)
     now = now or dt.datetime.now(UTC)
     conn = db.connect()
+    # One transaction per attempt, as the collector writes one: the /metrics counters count an
+    # attempt when the transaction that completes it commits, with the jobs it stored.
+    conn.autocommit = False
     cur = conn.cursor()
     for rid, name in REPOS:
         cur.execute("INSERT INTO repositories (id, full_name) VALUES (%s, %s)", (rid, name))
@@ -122,7 +125,9 @@ def insert_history(db, seed=7, runs=400, now=None):
                         "INSERT INTO logs (repo_id, job_id, step_number, content) VALUES (%s,%s,%s,%s)",
                         (rid, jid, 1, "\n".join(lines)))
                     logs += 1
+            conn.commit()
             t = (completed or end) + dt.timedelta(seconds=rnd.uniform(10, 600))
+    conn.commit()
     cur.close()
     conn.close()
     return {"now": now, "logs": logs}

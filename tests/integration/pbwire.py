@@ -9,7 +9,8 @@ anyway: if the C side and this file disagree, one of them misread report.proto.
 """
 
 # name -> (field number, type); type is a scalar kind or ("msg", schema) / ("rep", type).
-REPOSITORY = {"id": (1, "int64"), "full_name": (2, "string"), "server_url": (3, "string")}
+REPOSITORY = {"id": (1, "int64"), "full_name": (2, "string"), "server_url": (3, "string"),
+              "default_branch": (4, "string")}
 WORKFLOW = {"id": (1, "int64"), "name": (2, "string"), "path": (3, "string")}
 RUN = {
     "id": (1, "int64"), "attempt": (2, "int32"), "number": (3, "int64"),
@@ -17,6 +18,7 @@ RUN = {
     "actor": (7, "string"), "html_url": (8, "string"), "status": (9, "string"),
     "conclusion": (10, "string"), "created_at": (11, "int64"),
     "run_started_at": (12, "int64"), "updated_at": (13, "int64"),
+    "head_message": (14, "string"),
 }
 HEADER = {
     "report_id": (1, "string"), "agent_version": (2, "string"), "mode": (3, "int32"),

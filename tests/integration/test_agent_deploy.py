@@ -246,3 +246,143 @@ def test_release_workflow_builds_what_the_action_downloads():
     assert "cipulse-agent-$os-$arch.tar.gz" in script
     assert wf["jobs"]["publish"]["permissions"]["contents"] == "write"
     assert wf["permissions"]["contents"] == "read"
+
+
+def action_install_on(tmp_path, version, url, **env):
+    """scripts/action-install.sh as the action runs it, on a runner described by env
+    (RUNNER_OS, RUNNER_ARCH, CIPULSE_ACTION_GIT_URL, CIPULSE_SOURCE_DIR, ...)."""
+    out, path = tmp_path / "out", tmp_path / "path"
+    e = {"PATH": "/usr/bin:/bin", "CIPULSE_VERSION": version, "CIPULSE_RELEASE_URL": url,
+         "RUNNER_TOOL_CACHE": str(tmp_path / "toolcache"), "RUNNER_TEMP": str(tmp_path),
+         "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "GITHUB_OUTPUT": str(out),
+         "GITHUB_PATH": str(path), "HOME": str(tmp_path)}
+    e.update(env)
+    p = subprocess.run([os.path.join(REPO_ROOT, "scripts", "action-install.sh")], env=e,
+                       capture_output=True, text=True, timeout=600)
+    outputs = dict(l.split("=", 1) for l in out.read_text().splitlines()) if out.exists() else {}
+    return p, outputs
+
+
+def fake_package(root, os_arch, exe="cipulse-agent"):
+    """A release package for a platform this machine cannot run: a script standing in for it."""
+    stage = root / ("stage-" + os_arch) / "cipulse-agent"
+    stage.mkdir(parents=True)
+    (stage / exe).write_text("#!/bin/sh\necho fake agent\n")
+    (stage / exe).chmod(0o755)
+    name = "cipulse-agent-%s.tar.gz" % os_arch
+    subprocess.run(["tar", "-C", str(stage.parent), "-czf", str(root / name), "cipulse-agent"], check=True)
+    digest = hashlib.sha256((root / name).read_bytes()).hexdigest()
+    (root / (name + ".sha256")).write_text("%s  %s\n" % (digest, name))
+
+
+def fake_source(tmp_path):
+    """An action checkout whose Makefile 'builds' a stub agent (the real build is tested elsewhere)."""
+    src = tmp_path / "action-src"
+    src.mkdir()
+    (src / "Makefile").write_text("$(BUILD)/cipulse-agent:\n\tmkdir -p $(BUILD)\n"
+                                  "\tprintf '#!/bin/sh\\necho source build\\n' > $@\n\tchmod +x $@\n")
+    return src
+
+
+@pytest.fixture
+def action_repo(tmp_path):
+    """The action's git repository: a commit tagged v9.9.7 (annotated), a later one untagged."""
+    repo = tmp_path / "action-repo"
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "release"], check=True)
+    subprocess.run(git + ["tag", "-a", "v9.9.7", "-m", "v9.9.7"], check=True)
+    tagged = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "later"], check=True)
+    later = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return "file://" + str(repo), tagged, later
+
+
+def test_action_pinned_by_a_release_commit_uses_that_release(tmp_path, action_repo):
+    url, tagged, later = action_repo
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    fake_package(assets, "linux-x64")
+    src = str(fake_source(tmp_path))
+    srv = _Serve(assets)
+    try:
+        p, outputs = action_install_on(tmp_path, tagged, srv.url, CIPULSE_ACTION_GIT_URL=url,
+                                       CIPULSE_SOURCE_DIR=src)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "commit %s is release v9.9.7" % tagged in p.stdout
+        assert outputs["agent"].startswith(str(tmp_path / "toolcache" / "cipulse-agent" / "v9.9.7"))
+        assert subprocess.run([outputs["agent"]], capture_output=True, text=True).stdout == "fake agent\n"
+        # Any other commit is built from the action's source.
+        p, outputs = action_install_on(tmp_path, later, srv.url, CIPULSE_ACTION_GIT_URL=url,
+                                       CIPULSE_SOURCE_DIR=src)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "is not a release's commit" in p.stdout and "built from source" in p.stdout
+        assert subprocess.run([outputs["agent"]], capture_output=True, text=True).stdout == "source build\n"
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("runner_os,arch", [("Windows", "X64"), ("macOS", "ARM64")])
+def test_action_on_windows_or_macos_without_a_build_warns_and_succeeds(tmp_path, runner_os, arch):
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    fake_package(assets, "linux-x64")  # the release has Linux packages only
+    srv = _Serve(assets)
+    try:
+        for version in ("v9.9.6", "source", "0123456789abcdef0123456789abcdef01234567"):
+            p, outputs = action_install_on(tmp_path, version, srv.url, RUNNER_OS=runner_os,
+                                           RUNNER_ARCH=arch, CIPULSE_ACTION_GIT_URL="file:///nonexistent")
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert "::warning::cipulse: no " in p.stdout and "not reported" in p.stdout, p.stdout
+            assert outputs.get("agent") == ""
+            assert "apt-get" not in p.stdout + p.stderr
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("runner_os,arch,os_arch,exe", [
+    ("Windows", "X64", "windows-x64", "cipulse-agent.exe"),
+    ("macOS", "ARM64", "darwin-arm64", "cipulse-agent"),
+])
+def test_action_on_windows_or_macos_uses_a_published_build(tmp_path, runner_os, arch, os_arch, exe):
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    fake_package(assets, os_arch, exe)
+    srv = _Serve(assets)
+    try:
+        p, outputs = action_install_on(tmp_path, "v9.9.5", srv.url, RUNNER_OS=runner_os, RUNNER_ARCH=arch)
+        assert p.returncode == 0 and "::warning::" not in p.stdout, p.stdout + p.stderr
+        assert outputs["agent"].endswith("/" + exe) and os.path.exists(outputs["agent"])
+    finally:
+        srv.stop()
+
+
+def test_action_skips_the_report_without_an_agent():
+    with open(os.path.join(REPO_ROOT, "action.yml")) as f:
+        action = yaml.safe_load(f)
+    install = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
+    report = next(s for s in action["runs"]["steps"] if s.get("id") == "report")
+    assert "steps.install.outputs.agent != ''" in report["if"]
+    # The action's ref goes to the installer as it is (a tag, a SHA or a branch).
+    assert "github.action_ref" in install["env"]["CIPULSE_VERSION"]
+    assert "startsWith" not in install["env"]["CIPULSE_VERSION"]
+
+
+def test_readme_workflow_example_is_valid_for_the_action():
+    import re
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "cipulse/cipulse@" in b]
+    assert len(blocks) == 1
+    wf = yaml.safe_load(blocks[0])
+    assert wf["permissions"]["actions"] == "read"
+    (job,) = wf["jobs"].values()
+    step = next(s for s in job["steps"] if "cipulse/cipulse@" in s.get("uses", ""))
+    assert job["steps"][-1] is step and step["if"] == "always()"
+    assert re.fullmatch(r"cipulse/cipulse@v\d+\.\d+\.\d+", step["uses"])  # a pinned release
+    assert step["with"]["job-id"] == "${{ job.check_run_id }}"
+    with open(os.path.join(REPO_ROOT, "action.yml")) as f:
+        action = yaml.safe_load(f)
+    assert set(step["with"]) <= set(action["inputs"])
+    required = {k for k, v in action["inputs"].items() if v.get("required")}
+    assert required <= set(step["with"])

@@ -4,13 +4,12 @@ scoped to a branch with repeat_interval_s reminds while it stays broken; regress
 slow_build rules open and resolve once, on a run's completion or by the periodic sweep as their
 window slides, with the same figure as GET /api/v1/metrics for that window."""
 import datetime
-import urllib.parse
 
 import pytest
 
 from alert_util import (slack,  # noqa: F401  (fixture)
-                        alerts, iso, outbox, run_payload, send_run, setup_repo, slack_env,
-                        wait_outbox_settled)
+                        alerts, iso, metrics_for, outbox, run_payload, send_run, setup_repo,
+                        slack_env, wait_outbox_settled)
 from harness import wait_for
 
 
@@ -72,24 +71,12 @@ def test_failure_rule_with_repeat_interval(collector_factory, db, slack):
     assert "Still failing" in slack.bodies("/slack")[1]["text"]
 
 
-METRICS_SCOPE = {"repo": "acme/widgets", "workflow": "77", "branch": "main"}
-
-
 def timed_run(run_id, conclusion, completed, duration_s):
     """A completed run on main of our workflow that took duration_s (run_started_at to
     updated_at: the run's duration when it has no jobs, sql/002_api.sql)."""
     p = run_payload(run_id, conclusion, completed=completed)
     p["workflow_run"]["run_started_at"] = iso(completed - datetime.timedelta(seconds=duration_s))
     return p
-
-
-def metrics_for(c, details):
-    """GET /api/v1/metrics over the window the alert's figure was computed for."""
-    query = dict(METRICS_SCOPE, **{"from": details["from"], "to": details["to"]})
-    status, body = c.http("GET", "/api/v1/metrics?" + urllib.parse.urlencode(query),
-                          headers=c.admin_headers())
-    assert status == 200, body
-    return body
 
 
 def open_details(db):
@@ -185,7 +172,10 @@ def test_window_rule_params_are_checked(collector_factory, db):
              ("regression", {"threshold": 0.8, "min_runs": 0}, "min_runs"),
              ("regression", {"threshold": 0.8, "window_s": "1d"}, "window_s"),
              ("regression", {"threshold": 0.8, "stat": "p95"}, "stat"),
-             ("regression", {}, None),
+             ("regression", {}, "threshold"),
+             ("slow_build", {"window_s": 60}, "threshold"),
+             ("flapping", {"runs": 5}, "failures"),
+             ("failure", [], None),
              ("slow_build", {"threshold": 0}, "threshold"),
              ("slow_build", {"threshold": 60, "stat": "p50"}, "stat")]
     for kind, params, field in cases:

@@ -1,6 +1,8 @@
 """Live replies of every endpoint checked against docs/openapi.yaml (JSON Schema 2020-12 through
 python3-jsonschema), and every documented operation and parameter exercised."""
 import datetime as dt
+import glob
+import json
 import os
 import re
 
@@ -9,6 +11,7 @@ import pytest
 import yaml
 
 import api_history as H
+from ghutil import SECRET as H_SECRET, register_repo, sign
 from harness import ROOT
 
 SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
@@ -36,6 +39,10 @@ def check(spec, method, path, status, body):
     resp = op["responses"][str(status)]
     if "$ref" in resp:
         resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+    if "application/json" not in resp["content"]:
+        # /metrics: the Prometheus text format (checked in test_api_prom.py)
+        assert "text/plain" in resp["content"] and isinstance(body, str), (method, tpl, status)
+        return (method.lower(), tpl)
     schema = resp["content"]["application/json"]["schema"]
     resolver = jsonschema.RefResolver.from_schema(spec)
     jsonschema.Draft202012Validator(schema, resolver=resolver).validate(body)
@@ -62,7 +69,25 @@ def test_live_replies_conform(collector, db, spec):
     future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
     admin = collector.admin_headers()
+    register_repo(db, "octo/hook", repo_id=4242)
+    ping = json.dumps({"zen": "Keep it simple.", "hook_id": 1,
+                       "repository": {"id": 4242, "full_name": "octo/hook"}})
+
+    def hook(event, body=ping, signature=None, content_type="application/json"):
+        h = {"Content-Type": content_type, "X-GitHub-Delivery": "d-%s-%d" % (event, len(body)),
+             "X-Hub-Signature-256": signature or sign(H_SECRET, body.encode())}
+        if event:
+            h["X-GitHub-Event"] = event
+        return h
     calls = [
+        ("GET", "/healthz", None, None),
+        ("GET", "/readyz", None, None),
+        ("GET", "/metrics", None, None),
+        ("POST", "/webhook/github", ping, hook("ping")),
+        ("POST", "/webhook/github", ping, hook("push")),
+        ("POST", "/webhook/github", ping, hook("ping", signature="sha256=" + "0" * 64)),
+        ("POST", "/webhook/github", ping, hook(None)),
+        ("POST", "/webhook/github", ping, hook("ping", content_type="text/plain")),
         ("GET", "/api/v1/repos", None, None),
         ("GET", "/api/v1/repos?limit=1", None, None),
         ("GET", "/api/v1/repos?days=30", None, None),
@@ -203,3 +228,82 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
             assert status == 200, (tpl, p["name"], status, reply)
             tried += 1
     assert tried >= 20, tried
+
+
+def server_routes():
+    """Every (method, pattern) the collector registers (col_http_route in its sources)."""
+    routes = set()
+    for path in glob.glob(os.path.join(ROOT, "collector", "**", "*.c"), recursive=True):
+        with open(path) as f:
+            routes |= set(re.findall(r'col_http_route\(\s*"([A-Z]+)",\s*"([^"]+)"', f.read()))
+    return routes
+
+
+def pattern_rx(pattern):
+    """A route pattern as a regex: its `*` stands for the rest of the path."""
+    return "^" + re.escape(pattern).replace(r"\*", ".+") + "$"
+
+
+def undocumented(spec, routes):
+    """Routes with no documented operation."""
+    missing = []
+    for method, pattern in sorted(routes):
+        rx = pattern_rx(pattern)
+        if not any(method.lower() in ops and re.match(rx, tpl) for tpl, ops in spec["paths"].items()):
+            missing.append("%s %s" % (method, pattern))
+    return missing
+
+
+def test_every_server_route_is_documented(spec):
+    routes = server_routes()
+    assert ("POST", "/webhook/github") in routes and ("GET", "/metrics") in routes and len(routes) >= 20
+    assert undocumented(spec, routes) == []
+    # and the check catches a route the spec leaves out
+    for tpl in ("/healthz", "/api/v1/poll/run", "/api/v1/silences/{id}"):
+        trimmed = dict(spec, paths={k: v for k, v in spec["paths"].items() if k != tpl})
+        assert undocumented(trimmed, routes), tpl
+    # and every documented operation is served
+    for tpl, ops in spec["paths"].items():
+        for method in ops:
+            assert any(m == method.upper() and re.match(pattern_rx(p), tpl) for m, p in routes), (method, tpl)
+
+
+def test_operation_ids_and_tags(spec):
+    declared = {t["name"] for t in spec["tags"]}
+    ids = []
+    for tpl, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert re.fullmatch(r"[a-z][A-Za-z0-9]+", op.get("operationId", "")), (method, tpl)
+            ids.append(op["operationId"])
+            assert op.get("tags") and set(op["tags"]) <= declared, (method, tpl)
+    assert len(ids) == len(set(ids))
+    assert declared == {t for ops in spec["paths"].values() for op in ops.values() for t in op["tags"]}
+
+
+def test_read_token_answers_401_where_documented(collector_factory, db, spec):
+    """With CIPULSE_READ_TOKEN set, every read without a token is 401, and the spec says so
+    (the probes stay open); an ingest token gets a documented status too."""
+    read_token = "read-token-0123456789abcdef"
+    collector = collector_factory(env={"CIPULSE_READ_TOKEN": read_token})
+    H.insert_history(db, seed=5, runs=5)
+    ingest = {"Authorization": "Bearer " + collector.create_token("octo/alpha")}
+    checked = 0
+    for tpl, ops in spec["paths"].items():
+        if "get" not in ops:
+            continue
+        op = ops["get"]
+        path = re.sub(r"\{[^}]+\}", "1", tpl.replace("{owner}/{name}", "octo/alpha"))
+        if tpl.endswith("/search"):
+            path += "?q=passed"
+        status, _ = collector.http("GET", path)
+        if op.get("security") == [{}]:
+            assert status == 200, (tpl, status)
+            continue
+        assert status == 401, (tpl, status)
+        assert "401" in op["responses"], tpl
+        status, _ = collector.http("GET", path, headers=ingest)
+        assert str(status) in op["responses"], (tpl, status)
+        status, _ = collector.http("GET", path, headers={"Authorization": "Bearer " + read_token})
+        assert status != 401 and str(status) in op["responses"], (tpl, status)
+        checked += 1
+    assert checked >= 10

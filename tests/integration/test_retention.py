@@ -29,3 +29,68 @@ def test_retention_setting_is_validated(collector_factory):
     c = collector_factory(env={"CIPULSE_LOG_RETENTION_DAYS": "0"}, start=False)
     p = c.run("serve", check=False)
     assert p.returncode == 2 and "CIPULSE_LOG_RETENTION_DAYS" in p.stderr
+
+
+def seed_runs(db, old, recent):
+    """`old` run attempts last known 40 days ago (with a job, a step and a log tail each, and
+    some re-run attempts), `recent` ones an hour ago; old and new report and delivery ids."""
+    db.execute("INSERT INTO repositories (id, full_name) VALUES (2, 'o/runs')")
+    db.execute(
+        "INSERT INTO workflow_runs (repo_id, run_id, run_attempt, status, conclusion, completed_at,"
+        " updated_at) SELECT 2, i / 2, 1 + mod(i, 2), 'completed', 'success',"
+        " CASE WHEN i < %s THEN now() - interval '40 days' + make_interval(secs => i)"
+        " ELSE now() - interval '1 hour' END, now() - interval '40 days'"
+        " FROM generate_series(0, %s - 1) i", (old, old + recent))
+    db.execute("INSERT INTO jobs (repo_id, job_id, run_id, run_attempt) SELECT repo_id,"
+               " run_id * 10 + run_attempt, run_id, run_attempt FROM workflow_runs WHERE repo_id = 2")
+    db.execute("INSERT INTO steps (repo_id, job_id, number) SELECT repo_id, job_id, 1 FROM jobs"
+               " WHERE repo_id = 2")
+    db.execute("INSERT INTO logs (repo_id, job_id, step_number, content) SELECT repo_id, job_id,"
+               " 1, 'line' FROM jobs WHERE repo_id = 2")
+    # A run never completed, last heard of 40 days ago (a lost webhook): old too.
+    db.execute("INSERT INTO workflow_runs (repo_id, run_id, run_attempt, status, updated_at)"
+               " VALUES (2, 999999, 1, 'in_progress', now() - interval '40 days')")
+    for age, n in (("40 days", 3), ("1 hour", 2)):
+        for i in range(n):
+            db.execute("INSERT INTO reports (report_id, repo_id, run_id, run_attempt, received_at)"
+                       " VALUES (%s, 2, 1, 1, now() - %s::interval)", ("r-%s-%d" % (age, i), age))
+            db.execute("INSERT INTO webhook_deliveries (delivery_id, event, received_at)"
+                       " VALUES (%s, 'ping', now() - %s::interval)", ("d-%s-%d" % (age, i), age))
+
+
+def test_old_runs_are_deleted_in_batches_with_their_jobs(collector_factory, db):
+    old, recent = 1203, 40  # more than two batches of 500 attempts
+    c = collector_factory(env={"CIPULSE_RUN_RETENTION_DAYS": "30"}, start=False)
+    c.run("migrate")
+    seed_runs(db, old, recent)
+    counters = db.query("SELECT * FROM pipeline_counters ORDER BY repo_id, workflow_id")
+    assert counters and counters[0]["n_success"] == old + recent
+    c.start()
+    wait_for(lambda: db.scalar("SELECT count(*) FROM workflow_runs") == recent,
+             timeout=60, what="run retention sweep")
+    assert db.scalar("SELECT min(completed_at) > now() - interval '2 hours' FROM workflow_runs")
+    for table in ("jobs", "steps", "logs", "pipeline_counted"):
+        assert db.scalar("SELECT count(*) FROM %s" % table) == recent, table
+    assert db.scalar("SELECT count(*) FROM reports") == 2
+    assert db.scalar("SELECT count(*) FROM webhook_deliveries") == 2
+    # The rollup of runs stored follows; the counters of runs seen do not go down.
+    assert db.scalar("SELECT sum(runs) FROM run_rollup_daily") == db.scalar(
+        "SELECT count(*) FROM workflow_runs WHERE is_latest")
+    assert db.query("SELECT * FROM pipeline_counters ORDER BY repo_id, workflow_id") == counters
+    # Batches: the log shows one line for the whole sweep, the metric counts every attempt.
+    wait_for(lambda: "cipulse_retention_runs_deleted_total %d" % (old + 1) in
+             c.http("GET", "/metrics")[1], what="runs deleted metric")
+    assert "deleted old run attempts count=%d" % (old + 1) in c.log()
+
+
+def test_runs_are_kept_for_ever_by_default(collector_factory, db):
+    c = collector_factory(start=False)
+    c.run("migrate")
+    seed_runs(db, 10, 2)
+    c.start()
+    wait_for(lambda: "cipulse_retention_sweeps_total 1" in c.http("GET", "/metrics")[1],
+             what="first retention sweep")
+    assert db.scalar("SELECT count(*) FROM workflow_runs") == 13
+    assert db.scalar("SELECT count(*) FROM reports") == 5
+    # Webhook delivery ids go after 30 days whatever the run retention.
+    assert db.scalar("SELECT count(*) FROM webhook_deliveries") == 2

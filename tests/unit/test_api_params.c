@@ -272,18 +272,6 @@ static void windows(void **state)
 	assert_string_equal(param, "from");
 }
 
-static void percentiles_interpolate_like_percentile_cont(void **state)
-{
-	const double v[] = { 1, 2, 3, 4, 10 };
-
-	assert_true(api_percentile(v, 0, 0.5) != api_percentile(v, 0, 0.5)); /* NaN */
-	assert_float_equal(api_percentile(v, 1, 0.95), 1, 1e-12);
-	assert_float_equal(api_percentile(v, 5, 0.5), 3, 1e-12);
-	assert_float_equal(api_percentile(v, 5, 0.95), 4 + 6 * 0.8, 1e-12);
-	assert_float_equal(api_percentile(v, 4, 0.5), 2.5, 1e-12);
-	assert_float_equal(api_percentile(v, 5, 1.0), 10, 1e-12);
-}
-
 static double num(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
@@ -295,28 +283,33 @@ static double num(json_t *o, const char *key)
 static void metrics_figures(void **state)
 {
 	/* One workflow on main: fail, fail, cancelled, success (recovery 300 s), success flaky;
-	 * another branch: a failure never recovered. */
+	 * another branch: a failure never recovered. The distribution figures come from the
+	 * database (cipulse_window_figures_by): they are passed through, per window and bucket. */
 	const int64_t t0 = 1714000000000LL;
 	struct api_window w = { t0, t0 + 3600000, 1800000, 2, "1h" };
 	struct api_mrun runs[] = {
-		{ t0 + 100000, 1, 5, "dev", "failure", 10, 1, 0 },
-		{ t0 + 1000, 1, 5, "main", "failure", 60, 1, 0 },
-		{ t0 + 2000, 1, 5, "main", "timed_out", 0, 0, 0 },
-		{ t0 + 3000, 1, 5, "main", "cancelled", 30, 1, 0 },
-		{ t0 + 301000, 1, 5, "main", "success", 120, 1, 0 },
-		{ t0 + 2000000, 1, 5, "main", "success", 90, 1, 1 },
-		{ t0 + 2100000, 1, 5, "main", "weird", 1, 1, 0 },
+		{ t0 + 100000, 1, 5, "dev", "failure", 0 },
+		{ t0 + 1000, 1, 5, "main", "failure", 0 },
+		{ t0 + 2000, 1, 5, "main", "timed_out", 0 },
+		{ t0 + 3000, 1, 5, "main", "cancelled", 0 },
+		{ t0 + 301000, 1, 5, "main", "success", 0 },
+		{ t0 + 2000000, 1, 5, "main", "success", 1 },
+		{ t0 + 2100000, 1, 5, "main", "weird", 0 },
 	};
-	struct api_mqueue queues[] = { { t0 + 1000, 5 }, { t0 + 1000, 15 }, { t0 + 2000000, 40 } };
-	json_t *m = api_metrics_json(&w, runs, 7, queues, 3), *s0, *s1, *by;
+	struct api_mfig figs[] = {
+		{ -1, 0.4, 51.8, 45, 114, 20, 37.5 },
+		{ 1, 1, 45.5, 45.5, 88.6, 40, 40 },
+	};
+	json_t *m = api_metrics_json(&w, runs, 7, figs, 2), *s0, *s1, *by;
 
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m, "runs")), 7);
-	/* success 2 / (success 2 + failure 2 + timed_out 1) */
 	assert_float_equal(num(m, "success_rate"), 0.4, 1e-12);
-	assert_float_equal(num(m, "avg_duration_s"), (10 + 60 + 30 + 120 + 90 + 1) / 6.0, 1e-9);
-	assert_float_equal(num(m, "p50_duration_s"), 45, 1e-9);
-	assert_float_equal(num(m, "avg_queue_s"), 20, 1e-9);
+	assert_float_equal(num(m, "avg_duration_s"), 51.8, 1e-12);
+	assert_float_equal(num(m, "p50_duration_s"), 45, 1e-12);
+	assert_float_equal(num(m, "p95_duration_s"), 114, 1e-12);
+	assert_float_equal(num(m, "avg_queue_s"), 20, 1e-12);
+	assert_float_equal(num(m, "p95_queue_s"), 37.5, 1e-12);
 	assert_float_equal(num(m, "mttr_s"), 300, 1e-9);
 	assert_int_equal(json_integer_value(json_object_get(m, "flaky_runs")), 1);
 	by = json_object_get(m, "by_conclusion");
@@ -328,10 +321,13 @@ static void metrics_figures(void **state)
 	assert_int_equal(json_array_size(json_object_get(m, "series")), 2);
 	assert_int_equal(json_integer_value(json_object_get(s0, "runs")), 5);
 	assert_float_equal(num(s0, "mttr_s"), 300, 1e-9);
-	assert_float_equal(num(s0, "avg_queue_s"), 10, 1e-9);
+	/* No row for bucket 0: null figures, the counts still there. */
+	assert_true(json_is_null(json_object_get(s0, "success_rate")));
+	assert_true(json_is_null(json_object_get(s0, "p95_queue_s")));
 	assert_int_equal(json_integer_value(json_object_get(s1, "runs")), 2);
 	assert_true(json_is_null(json_object_get(s1, "mttr_s")));
 	assert_float_equal(num(s1, "success_rate"), 1, 1e-12);
+	assert_float_equal(num(s1, "p95_duration_s"), 88.6, 1e-12);
 	assert_float_equal(num(s1, "p95_queue_s"), 40, 1e-12);
 	json_decref(m);
 }
@@ -345,7 +341,6 @@ int main(void)
 		cmocka_unit_test(cursors_round_trip_and_refuse_garbage),
 		cmocka_unit_test(typed_cursors_are_positions_the_sql_can_take),
 		cmocka_unit_test(windows),
-		cmocka_unit_test(percentiles_interpolate_like_percentile_cont),
 		cmocka_unit_test(metrics_figures),
 	};
 

@@ -13,6 +13,8 @@ export const BASE = process.env.CIPULSE_URL || 'http://127.0.0.1:8080';
 export const SHOTS = process.env.CIPULSE_WEB_SHOTS || null;
 // The collector's read token (scripts/test-web.sh sets CIPULSE_READ_TOKEN on both sides).
 export const TOKEN = process.env.CIPULSE_READ_TOKEN || '';
+// The collector's admin token, for writes (alert rules, channels, silences, acks).
+export const ADMIN = process.env.CIPULSE_ADMIN_TOKEN || '';
 
 /**
  * The API's ratio as the percentage the dashboard must print (one decimal, "100%" and "0%"
@@ -37,12 +39,16 @@ export async function launch() {
 /**
  * A new page in a fresh browser context; uncaught page errors and Content-Security-Policy
  * violations (the collector's CSP allows no inline script or style) go to `errors`. Unless
- * `withToken` is false, the read token is in the app's storage as if the user had typed it in.
+ * `withToken` is false, the read token is in the app's storage as if the user had typed it in;
+ * with `withAdmin`, the admin token too.
  */
-export async function newPage(browser, errors, { withToken = true } = {}) {
+export async function newPage(browser, errors, { withToken = true, withAdmin = false } = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: BASE });
   if (withToken && TOKEN) {
     await ctx.addInitScript((t) => window.localStorage.setItem('cipulse.readToken', t), TOKEN);
+  }
+  if (withAdmin && ADMIN) {
+    await ctx.addInitScript((t) => window.localStorage.setItem('cipulse.adminToken', t), ADMIN);
   }
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000);
@@ -58,8 +64,14 @@ export async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** GETs an API path from the collector directly (to compare what the page shows). */
-export async function api(p, { token = TOKEN } = {}) {
-  const res = await fetch(BASE + p, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+/**
+ * Calls an API path on the collector directly (to compare what the page shows): a GET with the
+ * read token, or with `method` and a JSON `body` (writes use the admin token by default).
+ */
+export async function api(p, { token, method = 'GET', body } = {}) {
+  const tok = token !== undefined ? token : method === 'GET' ? TOKEN : ADMIN;
+  const headers = tok ? { Authorization: `Bearer ${tok}` } : {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(BASE + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
 }

@@ -126,4 +126,9 @@ INSERT INTO alerts (kind, repo_id, workflow_id, branch, run_id, run_attempt, con
   ('flapping', 1002, 601, 'main', 220003, 1, 'flapping:1002:601:main', 'resolved',
    'Build failed 3 of the last 5 runs on main', now() - interval '3 days', now() - interval '2 days');
 
+-- The rows above chose their ids: move the sequences past them, so that rules and channels
+-- created through the API (the alerting tests) get ids of their own.
+SELECT setval(pg_get_serial_sequence('notification_channels', 'id'), (SELECT max(id) FROM notification_channels));
+SELECT setval(pg_get_serial_sequence('alert_rules', 'id'), (SELECT max(id) FROM alert_rules));
+
 COMMIT;

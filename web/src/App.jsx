@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { Suspense, lazy, useEffect } from 'react';
 import { getToken, setToken } from './api.js';
 import { Link, matchPath, useLocation } from './router.jsx';
 import Overview from './pages/Overview.jsx';
@@ -6,8 +6,12 @@ import Repo from './pages/Repo.jsx';
 import Workflow from './pages/Workflow.jsx';
 import Run from './pages/Run.jsx';
 import Search from './pages/Search.jsx';
-import Alerts from './pages/Alerts.jsx';
 import NotFound from './pages/NotFound.jsx';
+import { LoadingState } from './components/ui.jsx';
+
+// The alerting page (rules, channels, silences and their forms) is its own chunk, loaded when
+// first visited, so that the pages most people look at stay small.
+const Alerts = lazy(() => import('./pages/Alerts.jsx'));
 
 // The app's own paths; the collector answers each of them with index.html (deep links).
 const ROUTES = [
@@ -71,7 +75,9 @@ export default function App() {
         </div>
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-8 sm:px-6">
-        <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
+        <Suspense fallback={<LoadingState label="Loading the page…" />}>
+          <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
+        </Suspense>
       </main>
       <footer className="mx-auto flex max-w-7xl gap-3 px-4 pb-8 text-xs text-slate-400 sm:px-6">
         <span>cipulse · data from the cipulse collector</span>

@@ -3,11 +3,13 @@
 import { useCallback, useEffect, useState } from 'react';
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = 'network_error' } = {}) {
+  constructor(message, { status = 0, code = 'network_error', param = null } = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    // For a 400: the parameter or body field at fault, e.g. "rules[0].params.threshold".
+    this.param = param;
   }
 }
 
@@ -19,17 +21,38 @@ const BASE = '/api/v1';
 const TOKEN_KEY = 'cipulse.readToken';
 
 export function getToken() {
+  return load(TOKEN_KEY);
+}
+
+export function setToken(token) {
+  store(TOKEN_KEY, token);
+}
+
+// Writes (alert rules, channels, silences, acks) need the collector's admin token
+// (CIPULSE_ADMIN_TOKEN). It is asked for and kept the same way as the read token, under its own
+// key, and sent only with writes, or with reads when no read token is set (it may read too).
+const ADMIN_KEY = 'cipulse.adminToken';
+
+export function getAdminToken() {
+  return load(ADMIN_KEY);
+}
+
+export function setAdminToken(token) {
+  store(ADMIN_KEY, token);
+}
+
+function load(key) {
   try {
-    return window.localStorage.getItem(TOKEN_KEY) || '';
+    return window.localStorage.getItem(key) || '';
   } catch {
     return '';
   }
 }
 
-export function setToken(token) {
+function store(key, value) {
   try {
-    if (token) window.localStorage.setItem(TOKEN_KEY, token);
-    else window.localStorage.removeItem(TOKEN_KEY);
+    if (value) window.localStorage.setItem(key, value);
+    else window.localStorage.removeItem(key);
   } catch {
     // Storage may be disabled; the token then lasts for nothing, which is safe.
   }
@@ -53,13 +76,32 @@ export function repoPath(fullName) {
     .join('/');
 }
 
-export async function apiGet(url, { signal } = {}) {
+export function apiGet(url, { signal } = {}) {
+  return request('GET', url, { signal, token: getToken() || getAdminToken() });
+}
+
+/**
+ * A write (POST, DELETE) with the admin token and an optional JSON body. Rejects with an
+ * ApiError (its `param` names the field at fault on a 400); without a saved admin token it
+ * rejects before asking the collector.
+ */
+export function apiSend(method, url, body) {
+  const token = getAdminToken();
+  if (!token) return Promise.reject(new ApiError('This needs the admin token (CIPULSE_ADMIN_TOKEN).', { code: 'no_admin_token' }));
+  return request(method, url, { token, body });
+}
+
+async function request(method, url, { signal, token, body: payload } = {}) {
   let res;
   try {
     const headers = { Accept: 'application/json' };
-    const token = getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
-    res = await fetch(url, { headers, signal, credentials: 'same-origin' });
+    const init = { method, headers, signal, credentials: 'same-origin' };
+    if (payload !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(payload);
+    }
+    res = await fetch(url, init);
   } catch (err) {
     if (err && err.name === 'AbortError') throw err;
     throw new ApiError('Could not reach the cipulse collector. Is it running?');
@@ -76,7 +118,7 @@ export async function apiGet(url, { signal } = {}) {
   if (!res.ok) {
     const e = body && body.error;
     const message = (e && typeof e.message === 'string' && e.message) || `The collector answered ${res.status} ${res.statusText}`.trim();
-    throw new ApiError(message, { status: res.status, code: (e && e.code) || `http_${res.status}` });
+    throw new ApiError(message, { status: res.status, code: (e && e.code) || `http_${res.status}`, param: (e && typeof e.param === 'string' && e.param) || null });
   }
   if (body === null) throw new ApiError('The collector sent a reply that is not JSON.', { status: res.status, code: 'bad_reply' });
   return body;

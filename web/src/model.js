@@ -175,6 +175,9 @@ export function normAlert(a) {
     summary: first(a.summary, a.message, ''),
     openedAt: first(a.opened_at, a.created_at),
     resolvedAt: first(a.resolved_at),
+    severity: first(a.severity),
+    ackedAt: first(a.acked_at),
+    runCount: first(a.run_count),
   };
 }
 

@@ -1,10 +1,24 @@
+// The alerting page: open and resolved alerts (filtered by state, kind, severity and
+// repository; acknowledged here), then the rules, channels and silences that drive them.
+// Reads use the read token; writes need the admin token, asked for at the top of the page.
 import { useEffect, useState } from 'react';
-import { apiPath, itemsOf, repoPath, useCursorPages, useWorkflowNames } from '../api.js';
+import { apiPath, apiSend, getAdminToken, itemsOf, repoPath, useApi, useCursorPages, useWorkflowNames } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
+import { AdminTokenBar, BUTTON, FormError, useWrite } from '../components/forms.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween } from '../lib/format.js';
+import { RULE_KINDS, SEVERITIES } from '../lib/alerts.js';
 import { normAlert } from '../model.js';
 import AlertRules from '../components/AlertRules.jsx';
+import Silences from '../components/Silences.jsx';
+
+const SEVERITY_STYLE = {
+  critical: 'bg-rose-600 text-white',
+  warning: 'bg-amber-100 text-amber-900',
+  info: 'bg-slate-100 text-slate-600',
+};
+
+const SELECT = 'rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none';
 
 const KIND_STYLE = {
   failure: 'bg-rose-50 text-rose-700 ring-rose-600/20',
@@ -13,17 +27,87 @@ const KIND_STYLE = {
   slow_build: 'bg-sky-50 text-sky-700 ring-sky-600/20',
 };
 
+/** The messages an alert sent or is sending (GET /api/v1/alerts/{id}): one per channel and event. */
+function Deliveries({ id }) {
+  const res = useApi(apiPath(`/alerts/${encodeURIComponent(id)}`));
+  return (
+    <div className="mt-2">
+      <Async res={res} what="deliveries" rows={2}>
+        {(data) => {
+          const list = Array.isArray(data.deliveries) ? data.deliveries : [];
+          if (!list.length) return <p className="text-xs text-slate-500">No messages: the rule names no channel, or this alert only updated state.</p>;
+          return (
+            <table className="w-full text-left text-xs" aria-label={`Deliveries of alert ${id}`}>
+              <thead className="text-slate-500">
+                <tr>
+                  <th className="py-1 pr-3 font-medium">Channel</th>
+                  <th className="py-1 pr-3 font-medium">Event</th>
+                  <th className="py-1 pr-3 font-medium">State</th>
+                  <th className="py-1 pr-3 font-medium">Attempts</th>
+                  <th className="py-1 pr-3 font-medium">Receiver</th>
+                  <th className="py-1 font-medium">When</th>
+                </tr>
+              </thead>
+              <tbody className="text-slate-700">
+                {list.map((d) => (
+                  <tr key={d.id} className="border-t border-slate-100">
+                    <td className="py-1 pr-3">{d.channel} <span className="text-slate-400">({d.kind})</span></td>
+                    <td className="py-1 pr-3">{d.event}</td>
+                    <td className="py-1 pr-3" data-state={d.state}>{d.state}</td>
+                    <td className="py-1 pr-3 tabular-nums">{d.attempts}</td>
+                    <td className="py-1 pr-3">{[d.last_status, d.last_error].filter((x) => x != null && x !== '').join(' · ') || DASH}</td>
+                    <td className="py-1" title={formatDateTime(d.sent_at || d.next_attempt_at || d.created_at)}>
+                      {d.sent_at ? `sent ${formatRelative(d.sent_at)}` : d.next_attempt_at && d.state === 'pending' ? `next try ${formatDateTime(d.next_attempt_at)}` : formatRelative(d.created_at)}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          );
+        }}
+      </Async>
+    </div>
+  );
+}
+
+function Filter({ label, all, values, value, onChange }) {
+  return (
+    <label className="flex items-center gap-2 text-sm text-slate-600">
+      {label}
+      <select value={value} onChange={(e) => onChange(e.target.value)} className={SELECT}>
+        <option value="">{all}</option>
+        {values.map((k) => (
+          <option key={k} value={k}>
+            {humanize(k)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export default function Alerts() {
   const query = useQuery();
   const navigate = useNavigate();
   const state = query.state === 'resolved' ? 'resolved' : 'open';
   const repo = (query.repo || '').trim();
+  const kind = RULE_KINDS.includes(query.kind) ? query.kind : '';
+  const severity = SEVERITIES.includes(query.severity) ? query.severity : '';
   const [repoIn, setRepoIn] = useState(repo);
   useEffect(() => setRepoIn(repo), [repo]);
-  const pager = useCursorPages(JSON.stringify([state, repo]), (cursor) => apiPath('/alerts', { state, repo, limit: 50, cursor }));
+  const [admin, setAdmin] = useState(getAdminToken());
+  const canWrite = !!admin;
+  const ack = useWrite();
+  const [ackId, setAckId] = useState(null);
+  const [shown, setShown] = useState(null); // the alert whose deliveries are open
+  const pager = useCursorPages(JSON.stringify([state, repo, kind, severity]), (cursor) => apiPath('/alerts', { state, repo, kind, severity, limit: 50, cursor }));
   const alerts = itemsOf(pager.data).map(normAlert);
   const wfNames = useWorkflowNames(alerts.filter((a) => a.workflowId != null && !a.workflowName).map((a) => a.repo));
-  const go = (q) => navigate(withQuery('/alerts', { state, repo, ...q }), { replace: true });
+  const go = (q) => navigate(withQuery('/alerts', { state, repo, kind, severity, ...q }), { replace: true });
+  const acknowledge = async (id) => {
+    setAckId(id);
+    if (await ack.run(() => apiSend('POST', apiPath(`/alerts/${encodeURIComponent(id)}/ack`)))) pager.reload();
+  };
 
   return (
     <div>
@@ -38,10 +122,13 @@ export default function Alerts() {
                 <input value={repoIn} onChange={(e) => setRepoIn(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
               </label>
             </form>
+            <Filter label="Kind" all="all kinds" values={RULE_KINDS} value={kind} onChange={(v) => go({ kind: v })} />
+            <Filter label="Severity" all="all severities" values={SEVERITIES} value={severity} onChange={(v) => go({ severity: v })} />
             <Segmented label="Alert state" options={[{ value: 'open', label: 'Open' }, { value: 'resolved', label: 'Resolved' }]} value={state} onChange={(v) => go({ state: v })} />
           </div>
         }
       />
+      <AdminTokenBar token={admin} onChange={setAdmin} />
       <Card title={state === 'open' ? 'Open alerts' : 'Resolved alerts'} bodyClass="">
         <Async res={pager} what="alerts" rows={4}>
           {() => {
@@ -57,10 +144,11 @@ export default function Alerts() {
             return (
               <ul className="divide-y divide-slate-100" aria-label="Alerts">
                 {alerts.map((a) => (
-                  <li key={a.id} className="flex flex-wrap items-start gap-3 px-4 py-3">
+                  <li key={a.id} aria-label={`Alert ${a.id}`} className="flex flex-wrap items-start gap-3 px-4 py-3">
                     <span className={`mt-0.5 inline-flex rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${KIND_STYLE[a.kind] || 'bg-slate-100 text-slate-600 ring-slate-500/20'}`}>
                       {humanize(a.kind || 'alert')}
                     </span>
+                    {a.severity && <span className={`mt-0.5 inline-flex rounded px-1.5 py-0.5 text-xs font-medium ${SEVERITY_STYLE[a.severity] || SEVERITY_STYLE.info}`}>{a.severity}</span>}
                     <div className="min-w-0 flex-1">
                       <p className="font-medium text-slate-900">{a.summary}</p>
                       <p className="mt-0.5 flex flex-wrap gap-x-3 text-sm text-slate-500">
@@ -70,8 +158,25 @@ export default function Alerts() {
                         )}
                         {a.branch && <span className="font-mono text-xs">{a.branch}</span>}
                         {a.runId != null && <Link to={`/runs/${encodeURIComponent(a.runId)}${a.attempt > 1 ? `?attempt=${a.attempt}` : ''}`} className="text-sky-700 hover:underline">run {a.runId}</Link>}
+                        {a.runCount > 1 && <span>{a.runCount} runs</span>}
+                        <button type="button" className="text-sky-700 hover:underline" aria-expanded={shown === a.id} onClick={() => setShown(shown === a.id ? null : a.id)}>
+                          {shown === a.id ? 'Hide deliveries' : 'Deliveries'}
+                        </button>
                       </p>
+                      {shown === a.id && <Deliveries id={a.id} />}
+                      {ackId === a.id && <FormError error={ack.error} />}
                     </div>
+                    {a.ackedAt ? (
+                      <span className="mt-0.5 rounded bg-emerald-50 px-1.5 py-0.5 text-xs text-emerald-700" title={formatDateTime(a.ackedAt)}>
+                        acknowledged {formatRelative(a.ackedAt)}
+                      </span>
+                    ) : (
+                      !a.resolvedAt && (
+                        <button type="button" className={BUTTON} disabled={!canWrite || ack.busy} title={canWrite ? undefined : 'Needs the admin token'} onClick={() => acknowledge(a.id)}>
+                          Acknowledge
+                        </button>
+                      )
+                    )}
                     <div className="text-right text-xs text-slate-500">
                       <div title={formatDateTime(a.openedAt)}>opened {formatRelative(a.openedAt)}</div>
                       {a.resolvedAt ? (
@@ -88,7 +193,8 @@ export default function Alerts() {
         </Async>
         <Pager pager={pager} label="Alert pages" />
       </Card>
-      <AlertRules />
+      <AlertRules canWrite={canWrite} />
+      <Silences canWrite={canWrite} />
     </div>
   );
 }
