@@ -170,6 +170,8 @@ void ag_config_help(FILE *out)
 	    "Exit status: 0 when the report was sent or safely spooled (a ::warning:: line says\n"
 	    "what was off); 2 for misuse; 1 with --strict when something failed.\n"
 	    "\n"
+	    "--help (also after a mode) prints this text, --version the version.\n"
+	    "\n"
 	    "options and environment variables (command line wins over environment):\n");
 	cm_config_help(out, ag_options, ag_noptions);
 }

@@ -217,6 +217,11 @@ int main(int argc, char **argv)
 		code = EXIT_MISUSE;
 		goto out;
 	}
+	if (help == CM_CONFIG_VERSION) {
+		printf("cipulse-agent %s\n", AG_VERSION);
+		code = 0;
+		goto out;
+	}
 	if (help) {
 		ag_config_help(stdout);
 		code = 0;

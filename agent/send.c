@@ -42,31 +42,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-static const char *status_name(grpc_status_code s)
-{
-	static const char *const names[] = {
-		"OK",
-		"CANCELLED",
-		"UNKNOWN",
-		"INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED",
-		"NOT_FOUND",
-		"ALREADY_EXISTS",
-		"PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION",
-		"ABORTED",
-		"OUT_OF_RANGE",
-		"UNIMPLEMENTED",
-		"INTERNAL",
-		"UNAVAILABLE",
-		"DATA_LOSS",
-		"UNAUTHENTICATED",
-	};
-
-	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
-}
-
 /*
  * What a status means for the report (collector.proto): CM_EUNAVAIL is "try again later" (the
  * report is retried, then spooled), CM_EINVAL and CM_ETOOBIG are "this report can never be
@@ -234,7 +209,7 @@ static int attempt(const struct ag_send_opts *o, grpc_channel *ch, const char *f
 	}
 	rc = status_error(status);
 	det = cm_grpc_slice_strdup(details);
-	snprintf(why, whysize, "collector answered %s%s%.200s", status_name(status),
+	snprintf(why, whysize, "collector answered %s%s%.200s", cm_grpc_status_name(status),
 		 det && *det ? ": " : "", det ? det : "");
 	free(det);
 	if (rc == CM_OK && parse_ack(recv, ack)) {

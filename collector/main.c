@@ -4,8 +4,10 @@
  *   cipulsed [options] [serve]                 run the collector (default)
  *   cipulsed [options] migrate                 apply database migrations and exit
  *   cipulsed [options] token create --kind ingest --repo owner/name [--description TEXT]
+ *   cipulsed [options] health [--ca FILE] ...  ask a running collector whether it is ready
  *   cipulsed config-doc                        print the settings as a Markdown table
- *   cipulsed version
+ *   cipulsed config-env                        print the settings as an env file
+ *   cipulsed version (or --version)
  */
 #include <errno.h>
 #include <grpc/grpc.h>
@@ -57,7 +59,12 @@ static void usage(FILE *out)
 	    "                              print it; ingest tokens need --repo\n"
 	    "%s"
 	    "  config-doc                  print the settings below as a Markdown table\n"
-	    "  version                     print the version\n"
+	    "  config-env                  print the settings below as an env file, all\n"
+	    "                              commented out (deploy/.env.example)\n"
+	    "  version                     print the version (also --version)\n"
+	    "\n"
+	    "COMMAND --help prints this text too. serve, migrate, token and backfill need\n"
+	    "CIPULSE_DATABASE_URL.\n"
 	    "\n"
 	    "options (each also settable by its environment variable):\n",
 	    col_extra_commands_help());
@@ -243,6 +250,39 @@ out:
 	return status;
 }
 
+/* `cipulsed CMD ... --help`: asking a command for help never runs it. */
+static int command_help_asked(int argc, char **argv, int argi)
+{
+	for (int i = argi + 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The commands that work on the database say so before anything else when there is none,
+ * rather than try a default that is rarely the operator's.
+ */
+static int database_missing(const char *cmd, const struct col_config *cfg)
+{
+	static const char *const need[] = { "serve", "migrate", "token", "backfill" };
+
+	if (cfg->database_url && *cfg->database_url)
+		return 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!strcmp(cmd, need[i])) {
+			fprintf(stderr,
+				"cipulsed: %s needs a database: set CIPULSE_DATABASE_URL (or "
+				"--database-url), e.g. "
+				"postgresql://cipulse:PASSWORD@db.example:5432/cipulse\n",
+				cmd);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cm_buf err = CM_BUF_INIT(4096);
@@ -261,15 +301,21 @@ int main(int argc, char **argv)
 	cm_buf_release(&err);
 	ctx.cfg = &cfg;
 	cmd = argi < argc ? argv[argi] : "serve";
-	if (help || !strcmp(cmd, "help")) {
+	if (help == CM_CONFIG_HELP || !strcmp(cmd, "help") ||
+	    command_help_asked(argc, argv, argi)) {
 		usage(stdout);
 		status = 0;
-	} else if (!strcmp(cmd, "version")) {
+	} else if (help == CM_CONFIG_VERSION || !strcmp(cmd, "version")) {
 		printf("cipulsed %s\n", CIPULSE_VERSION);
 		status = 0;
 	} else if (!strcmp(cmd, "config-doc")) {
 		cm_config_markdown(stdout, col_config_opts, col_config_nopts);
 		status = 0;
+	} else if (!strcmp(cmd, "config-env")) {
+		cm_config_env_file(stdout, col_config_opts, col_config_nopts);
+		status = 0;
+	} else if (database_missing(cmd, &cfg)) {
+		status = 2;
 	} else if (!strcmp(cmd, "serve")) {
 		status = cmd_serve(&ctx);
 	} else if (!strcmp(cmd, "migrate")) {

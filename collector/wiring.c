@@ -10,6 +10,7 @@
 
 #include "alert/alert.h"
 #include "api/probes.h"
+#include "core/healthcheck.h"
 #include "github/backfill.h"
 #include "github/poller.h"
 #include "store/lease.h"
@@ -107,6 +108,8 @@ int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **arg
 		col_alert_configure(ctx->cfg);
 		return col_backfill_command(ctx, argc, argv);
 	}
+	if (!strcmp(cmd, "health"))
+		return col_healthcheck_command(ctx, argc, argv);
 	return -1;
 }
 
@@ -114,5 +117,5 @@ const char *col_extra_commands_help(void)
 {
 	return "  backfill --repo owner/name [--days N]\n"
 	       "                              import the last N days (default 30) of runs and\n"
-	       "                              jobs from the GitHub API; resumable\n";
+	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP;
 }

@@ -202,7 +202,12 @@ int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, cha
 		if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
 			break;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			*help = 1;
+			*help = CM_CONFIG_HELP;
+			continue;
+		}
+		if (strcmp(a, "--version") == 0) {
+			if (!*help)
+				*help = CM_CONFIG_VERSION;
 			continue;
 		}
 		if (a[1] != '-') {
@@ -338,5 +343,22 @@ void cm_config_markdown(FILE *out, const struct cm_opt *opts, size_t n)
 			fputc(')', out);
 		}
 		fputs(" |\n", out);
+	}
+}
+
+void cm_config_env_file(FILE *out, const struct cm_opt *opts, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct cm_opt *o = &opts[k];
+		int secret = (o->flags & CM_OPT_SECRET) != 0;
+
+		if (!o->env)
+			continue;
+		fprintf(out, "\n# %s%s", secret ? "[secret] " : "", o->help);
+		if (o->type == CM_OPT_ENUM)
+			fprintf(out, " (one of: %s)", o->choices);
+		fputc('\n', out);
+		/* Unset (commented out) means the default; a secret's default is never shown. */
+		fprintf(out, "#%s=%s\n", o->env, o->def && !secret ? o->def : "");
 	}
 }

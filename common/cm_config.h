@@ -41,9 +41,13 @@ struct cm_opt {
 	const char *help;
 };
 
+/* What *help says after cm_config_load: 0, or which of these was asked for. */
+enum { CM_CONFIG_HELP = 1, CM_CONFIG_VERSION = 2 };
+
 /*
  * Loads settings. Parses argv from index 1 up to the first non-option argument (a command) or
- * "--"; *argi receives the index of that argument (argc when none). `--help`/`-h` sets *help.
+ * "--"; *argi receives the index of that argument (argc when none). `--help`/`-h` sets *help
+ * to CM_CONFIG_HELP, `--version` to CM_CONFIG_VERSION (help wins when both are given).
  * On error returns CM_EINVAL and writes one line naming the setting into err.
  */
 int cm_config_load(const struct cm_opt *opts, size_t n, void *cfg, int argc, char **argv, int *argi,
@@ -54,5 +58,11 @@ void cm_config_free(const struct cm_opt *opts, size_t n, void *cfg);
 void cm_config_help(FILE *out, const struct cm_opt *opts, size_t n);
 /* Prints a Markdown table of the options (for the README's configuration reference). */
 void cm_config_markdown(FILE *out, const struct cm_opt *opts, size_t n);
+/*
+ * Prints the options that have an environment variable in env-file form, each as a comment
+ * (its help, "[secret]" for secrets) over a commented-out VAR=default line (for
+ * deploy/.env.example).
+ */
+void cm_config_env_file(FILE *out, const struct cm_opt *opts, size_t n);
 
 #endif

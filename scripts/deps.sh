@@ -13,6 +13,7 @@ PACKAGES=(
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
   systemd  # systemd-analyze, for tests/integration/test_deploy_systemd.py
   prometheus  # promtool, for tests/integration/test_deploy_monitoring.py
+  nginx    # TLS in front of the collector, for tests/integration/test_compose.py
 )
 
 missing=()

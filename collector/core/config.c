@@ -9,8 +9,8 @@
 #define OFF(field) offsetof(struct col_config, field)
 
 const struct cm_opt col_config_opts[] = {
-	{ "database-url", "CIPULSE_DATABASE_URL", CM_OPT_STRING, "postgresql:///cipulse",
-	  OFF(database_url), 0, 0, NULL, CM_OPT_SECRET,
+	{ "database-url", "CIPULSE_DATABASE_URL", CM_OPT_STRING, NULL, OFF(database_url), 0, 0,
+	  NULL, CM_OPT_SECRET,
 	  "PostgreSQL connection URI (libpq), e.g. postgresql://user:pass@host:5432/cipulse" },
 	{ "grpc-addr", "CIPULSE_GRPC_ADDR", CM_OPT_ADDR, "127.0.0.1:50051", OFF(grpc_addr), 0, 0,
 	  NULL, 0, "gRPC listen address (agent reports, grpc.health.v1)" },
@@ -170,10 +170,6 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	if (cfg->max_inflight_bytes < cfg->max_report_bytes) {
 		rc = cm_buf_adds(
 		    err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
-		return rc ? rc : CM_EINVAL;
-	}
-	if (!cfg->database_url || !*cfg->database_url) {
-		rc = cm_buf_adds(err, "CIPULSE_DATABASE_URL must not be empty");
 		return rc ? rc : CM_EINVAL;
 	}
 	/* Both were validated by the table; this only applies them. */

@@ -239,7 +239,9 @@ def test_release_workflow_builds_what_the_action_downloads():
     with open(os.path.join(REPO_ROOT, ".github", "workflows", "release.yml")) as f:
         wf = yaml.safe_load(f)
     build = wf["jobs"]["build"]
-    assert any("scripts/release-build.sh" in s.get("run", "") for s in build["steps"])
+    # scripts/build-dist.sh builds the package with scripts/release-build.sh, as in the image.
+    assert any("scripts/build-dist.sh" in s.get("run", "") for s in build["steps"])
+    assert "scripts/release-build.sh" in open(os.path.join(REPO_ROOT, "scripts", "build-dist.sh")).read()
     arches = {m["arch"] for m in build["strategy"]["matrix"]["include"]}
     assert arches == {"x64", "arm64"}
     script = open(os.path.join(REPO_ROOT, "scripts", "action-install.sh")).read()

@@ -1,9 +1,10 @@
-"""cipulsed's command line: --help, settings validation, migrate, tokens, README reference."""
+"""The command lines: --help and --version (both binaries), settings validation, migrate, tokens,
+the README reference."""
 import os
 import re
 import subprocess
 
-from harness import CIPULSED, ROOT, check_process, run_checked
+from harness import AGENT, CIPULSED, ROOT, check_process, run_checked
 
 
 def run(*args, env=None):
@@ -103,3 +104,40 @@ def test_unreachable_database_fails_clearly():
     p = run("migrate", env={"CIPULSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert p.returncode == 1
     assert "could not connect" in p.stderr
+
+
+def test_version_on_both_binaries():
+    for binary in (CIPULSED, AGENT):
+        p = run_checked([binary, "--version"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert re.fullmatch(r"cipulse(d|-agent) \d+\.\d+\.\d+\S*\n", p.stdout), p.stdout
+    assert run("version").stdout == run("--version").stdout
+
+
+def test_every_help_goes_to_stdout_and_runs_nothing():
+    # No database is set: a command that ran instead of printing help would fail.
+    for args in (["--help"], ["-h"], ["help"], ["serve", "--help"], ["migrate", "--help"],
+                 ["token", "--help"], ["token", "create", "--help"], ["backfill", "--help"],
+                 ["health", "--help"], ["migrate", "-h"]):
+        p = run(*args)
+        assert p.returncode == 0, (args, p.stderr)
+        assert p.stdout.startswith("usage: cipulsed"), args
+        assert p.stderr == "", (args, p.stderr)
+    for args in (["--help"], ["report", "--help"], ["run", "--help"], ["hook", "--help"],
+                 ["exec", "--help"], ["flush", "--help"]):
+        p = run_checked([AGENT] + args, capture_output=True, text=True, timeout=30,
+                        env={k: v for k, v in os.environ.items() if not k.startswith("CIPULSE_")})
+        assert p.returncode == 0, (args, p.stderr)
+        assert p.stdout.startswith("usage: cipulse-agent"), args
+        assert p.stderr == "", (args, p.stderr)
+
+
+def test_database_commands_without_a_database_url_say_what_to_set():
+    for args in (["serve"], [], ["migrate"], ["token", "create", "--kind", "admin"],
+                 ["backfill", "--repo", "o/r"]):
+        p = run(*args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert "set CIPULSE_DATABASE_URL" in p.stderr, (args, p.stderr)
+    # An empty value is no database either.
+    p = run("serve", env={"CIPULSE_DATABASE_URL": ""})
+    assert p.returncode == 2 and "set CIPULSE_DATABASE_URL" in p.stderr

@@ -248,6 +248,35 @@ static void config_precedence_and_errors(void **state)
 	cm_buf_release(&err);
 }
 
+/* --help and --version are reported, not parsed as settings; help wins over version. */
+static void config_help_and_version(void **state)
+{
+	struct cm_buf err = CM_BUF_INIT(1024);
+	struct settings s;
+	char *version[] = { "prog", "--count=2", "--version", NULL };
+	char *both[] = { "prog", "--version", "-h", NULL };
+	char *after[] = { "prog", "run", "--version", NULL };
+	int argi = 0, help = 0;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 3, version, &argi, &help, &err), CM_OK);
+	assert_int_equal(help, CM_CONFIG_VERSION);
+	assert_int_equal(s.count, 2);
+	cm_config_free(opts, 5, &s);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 3, both, &argi, &help, &err), CM_OK);
+	assert_int_equal(help, CM_CONFIG_HELP);
+	cm_config_free(opts, 5, &s);
+	/* After the command it is the command's argument. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cm_config_load(opts, 5, &s, 3, after, &argi, &help, &err), CM_OK);
+	assert_int_equal(help, 0);
+	assert_int_equal(argi, 1);
+	cm_config_free(opts, 5, &s);
+	cm_buf_release(&err);
+}
+
 /* A whole file, appended; a file over the maximum fails and leaves the buffer as it was. */
 static void buf_read_file(void **state)
 {
@@ -298,6 +327,7 @@ int main(void)
 		cmocka_unit_test(tokens_are_random_and_shaped),
 		cmocka_unit_test(json_escaping),
 		cmocka_unit_test(config_precedence_and_errors),
+		cmocka_unit_test(config_help_and_version),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
