@@ -129,7 +129,7 @@ unit: all
 	@scripts/run-unit.sh $(BUILD)
 
 integration: all
-	CIPULSE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	scripts/run-integration.sh $(BUILD)
 
 check: unit integration
 

@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   libpq-dev postgresql-15 postgresql-contrib
   libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
-  python3 python3-pytest python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
+  python3 python3-pytest python3-pytest-xdist python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
   systemd  # systemd-analyze, for tests/integration/test_deploy_systemd.py

@@ -1,4 +1,8 @@
-"""pytest fixtures: one PostgreSQL cluster per session, a fresh database and collector per test."""
+"""pytest fixtures: one PostgreSQL cluster per session, a fresh database and collector per test.
+
+scripts/run-integration.sh runs the tests in pytest-xdist workers: each worker is a session of its
+own, so each has its own cluster; workers share only the source tree and the port reservations
+(harness.free_port)."""
 import os
 import sys
 
@@ -7,11 +11,13 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from agent_fakes import FakeCollector, FakeGitHub  # noqa: E402
-from harness import CIPULSED, Collector, Database, GitHubStandIn, PgCluster  # noqa: E402
+from harness import (CIPULSED, Collector, Database, GitHubStandIn, PgCluster,  # noqa: E402
+                     release_ports)
 
 # The only skips a run may have, by reason, each with why it is expected. Any other skip (a tool
 # or a binary missing) fails the run: a suite that skips silently claims more than it checks.
-# scripts/test.sh runs pytest with -rs, which lists every skip and its reason.
+# scripts/run-integration.sh runs pytest with -rs, which lists every skip and its reason. Under
+# pytest-xdist the hooks below run in the controlling process too, which sees every worker's reports.
 EXPECTED_SKIPS = {  # reason (its beginning) -> why the skip is expected
     "mounting a small tmpfs needs root (CAP_SYS_ADMIN)": "the full-disk test of the agent's spool "
                                                           "fills a 64 KiB tmpfs, which only root "
@@ -47,6 +53,14 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionfinish(session, exitstatus):
     if _unexpected_skips and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _port_reservations():
+    """Ends the reservations of the ports the test took (harness.free_port) after its teardown:
+    by then its collectors have stopped, and the session's PostgreSQL holds its port bound."""
+    yield
+    release_ports()
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,11 @@
 Everything here starts real processes on loopback and cleans up after itself. Used by the
 fixtures in conftest.py; import it directly for helpers (free_port, GitHubStandIn, ...).
 """
+import fcntl
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -59,10 +61,54 @@ def run_checked(argv, **kw):
     return p
 
 
+# Ports handed out by free_port are reserved with a lock file each until release_ports (conftest
+# calls it after every test): the tests run in parallel processes (scripts/run-integration.sh),
+# and a port is only bound when the collector or PostgreSQL gets to it, seconds later.
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "cipulse-test-ports-%d" % os.getuid())
+_held_ports = []  # (port, open lock file) handed out by this process and not released yet
+
+
+def _port_range():
+    """Ports below the kernel's ephemeral range: outgoing connections (and bind to port 0) take
+    theirs from that range at any moment, so a port picked there can be gone before it is used."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1024, low - 12000), low
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that nothing listens on and that no other test process has been given
+    (see PORT_LOCK_DIR); it stays reserved until release_ports()."""
+    low, high = _port_range()
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    for _ in range(1000):
+        if high - low >= 1000:
+            port = random.randrange(low, high)
+        else:  # no room below the ephemeral range: take one from it, as bind(0) does
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        lock = open(os.path.join(PORT_LOCK_DIR, str(port)), "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:  # reserved by another test process, or in use
+            lock.close()
+            continue
+        _held_ports.append((port, lock))
+        return port
+    raise RuntimeError("no free port found in %d-%d" % (low, high))
+
+
+def release_ports():
+    """Ends the reservations of the ports free_port gave out (once what uses them is bound or
+    stopped). The lock files stay: removing one could let two processes lock the same port."""
+    while _held_ports:
+        _held_ports.pop()[1].close()
 
 
 def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
