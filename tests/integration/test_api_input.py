@@ -99,7 +99,7 @@ BAD_POSTS = [
      "channels[0].target"),
     ("/api/v1/settings/alerts", {"channels": [{"name": "ops", "kind": "slack"}]}, "channels[0].target"),
     ("/api/v1/settings/alerts", {"rules": [{"name": "r", "kind": "boom"}]}, "rules[0].kind"),
-    ("/api/v1/settings/alerts", {"rules": [{"name": "r", "kind": "regression"}]}, "rules[0].params"),
+    ("/api/v1/settings/alerts", {"rules": [{"name": "r", "kind": "regression"}]}, "rules[0].params.threshold"),
     ("/api/v1/settings/alerts", {"rules": [{"name": "r", "kind": "regression",
                                             "params": {"threshold": 2}}]},
      "rules[0].params.threshold"),

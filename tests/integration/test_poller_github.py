@@ -195,12 +195,13 @@ def test_rate_limit_slows_down_and_waits_for_the_reset(collector_factory, db, gi
     for i in range(8):
         fake.add_run(3000 + i, created="2024-05-01T10:%02d:00Z" % i,
                      jobs=[FakeGitHub.make_job(7000 + i, 3000 + i)])
-    # Few requests left, the window resets in 2 s: the poller must spread, then wait.
+    collector = collector_factory(env=poller_env(github))
+    register_repo(db, "octo/limited")
+    # Few requests left, the window resets in 2 s: the poller must spread, then wait. Set once
+    # the collector is up, so a slow start-up cannot use up the window before the poll begins.
     fake.remaining = 4
     fake.reset = int(time.time()) + 2
     fake.window = 2
-    collector = collector_factory(env=poller_env(github))
-    register_repo(db, "octo/limited")
     status, out = poll(collector, repo="octo/limited")
     assert status == 200, out
     assert db.scalar("SELECT count(*) FROM jobs") == 8
