@@ -60,6 +60,7 @@ enum {
 	ST_JOB,
 	ST_STEP,
 	ST_LOG,
+	ST_TESTS,
 	ST_ALERT_EVAL,
 	ST_COUNT
 };
@@ -216,35 +217,14 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "WHERE length(EXCLUDED.content) >= length(t.content) "
 		     "AND EXCLUDED.content IS DISTINCT FROM t.content",
 		     8 },
+	/* One batch of test cases of a job: one statement, the cases as arrays (sql/009). */
+	[ST_TESTS] = { "cp_tests",
+		       "SELECT cipulse_tests_put($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], "
+		       "$8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])",
+		       12 },
 	/* Alert rules for a run that completed, in the same transaction (alert/alert.h). */
 	[ST_ALERT_EVAL] = { "cp_alert_eval", COL_ALERT_EVAL_SQL, 4 },
 };
-
-/* A PostgreSQL text[] literal of the strings, each quoted and escaped. */
-static int array_literal(struct cm_buf *b, char **items, size_t n)
-{
-	int rc = cm_buf_addc(b, '{');
-
-	for (size_t i = 0; rc == CM_OK && i < n; i++) {
-		const char *s = items[i] ? items[i] : "";
-
-		if (i)
-			rc = cm_buf_addc(b, ',');
-		if (rc == CM_OK)
-			rc = cm_buf_addc(b, '"');
-		for (; rc == CM_OK && *s; s++) {
-			if (*s == '"' || *s == '\\')
-				rc = cm_buf_addc(b, '\\');
-			if (rc == CM_OK)
-				rc = cm_buf_addc(b, *s);
-		}
-		if (rc == CM_OK)
-			rc = cm_buf_addc(b, '"');
-	}
-	if (rc == CM_OK)
-		rc = cm_buf_addc(b, '}');
-	return rc;
-}
 
 static int prepare_all(struct col_conn *c)
 {
@@ -428,6 +408,21 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 		else if (r->logs[i].step_number < 0)
 			bad = "log.step_number";
 	}
+	for (size_t i = 0; !bad && i < r->ntests; i++) {
+		const Cipulse__V1__TestBatch *b = r->tests[i];
+		size_t k;
+
+		for (k = 0; k < r->njobs; k++) {
+			if (r->jobs[k]->id == b->job_id)
+				break;
+		}
+		if (k == r->njobs)
+			bad = "tests.job_id";
+		for (k = 0; !bad && k < b->n_cases; k++) {
+			if (!col_store_test_result(b->cases[k]->result))
+				bad = "tests.cases.result";
+		}
+	}
 	if (bad) {
 		snprintf(field, size, "%s", bad);
 		return CM_EINVAL;
@@ -561,14 +556,15 @@ static int send_run(struct col_conn *c, const struct col_report *r, const char *
 }
 
 static int send_job(struct col_conn *c, const struct col_report *r, const Cipulse__V1__Job *j,
-		    struct cm_buf *labels, int *nsent, int *nsteps)
+		    struct col_array *labels, int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	struct col_params p;
-	int rc;
+	int rc = CM_OK;
 
-	cm_buf_reset(labels);
-	rc = array_literal(labels, j->labels, j->n_labels);
+	col_array_reset(labels);
+	for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
+		rc = col_array_add_str(labels, j->labels[i] ? j->labels[i] : "");
 	if (rc)
 		return rc;
 	col_params_init(&p);
@@ -585,10 +581,16 @@ static int send_job(struct col_conn *c, const struct col_report *r, const Cipuls
 	col_p_text(&p, j->runner_name);
 	col_p_text(&p, j->runner_os);
 	col_p_text(&p, j->runner_arch);
-	if (j->n_labels)
-		col_p_text(&p, cm_buf_str(labels));
-	else
+	if (j->n_labels) {
+		const char *lit = col_array_str(labels);
+
+		if (!lit)
+			return CM_ETOOBIG;
+		col_p_str(&p, lit);
+	}
+	else {
 		col_p_null(&p);
+	}
 	col_p_text(&p, j->html_url);
 	col_p_text(&p, r->source);
 	rc = send(c, ST_JOB, &p, nsent);
@@ -628,6 +630,116 @@ static int send_log(struct col_conn *c, const struct col_report *r, const struct
 		col_p_null(&p);
 	col_p_text(&p, r->source);
 	return send(c, ST_LOG, &p, nsent);
+}
+
+/* The arrays of one statement's worth of test cases (ST_TESTS), reused from batch to batch. */
+struct test_arrays {
+	struct col_array labels; /* a job's labels (ST_JOB) */
+	struct col_array suite, class_name, name, file, duration, result, message, retries;
+};
+
+#define TEST_ARRAY_MAX (64u << 20)
+
+static void test_arrays_init(struct test_arrays *t)
+{
+	col_array_init(&t->labels, 1u << 20);
+	col_array_init(&t->suite, TEST_ARRAY_MAX);
+	col_array_init(&t->class_name, TEST_ARRAY_MAX);
+	col_array_init(&t->name, TEST_ARRAY_MAX);
+	col_array_init(&t->file, TEST_ARRAY_MAX);
+	col_array_init(&t->duration, TEST_ARRAY_MAX);
+	col_array_init(&t->result, TEST_ARRAY_MAX);
+	col_array_init(&t->message, TEST_ARRAY_MAX);
+	col_array_init(&t->retries, TEST_ARRAY_MAX);
+}
+
+static void test_arrays_release(struct test_arrays *t)
+{
+	col_array_release(&t->labels);
+	col_array_release(&t->suite);
+	col_array_release(&t->class_name);
+	col_array_release(&t->name);
+	col_array_release(&t->file);
+	col_array_release(&t->duration);
+	col_array_release(&t->result);
+	col_array_release(&t->message);
+	col_array_release(&t->retries);
+}
+
+const char *col_store_test_result(int result)
+{
+	switch (result) {
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_PASSED:
+		return "passed";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED:
+		return "failed";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR:
+		return "error";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_SKIPPED:
+		return "skipped";
+	default:
+		return NULL;
+	}
+}
+
+/* Adds the array literal of a as the next parameter (CM_ETOOBIG when it does not fit). */
+static int p_array(struct col_params *p, struct col_array *a)
+{
+	const char *lit = col_array_str(a);
+
+	if (!lit)
+		return CM_ETOOBIG;
+	col_p_str(p, lit);
+	return CM_OK;
+}
+
+/* One batch of test cases: one statement, whatever the number of cases. */
+static int send_tests(struct col_conn *c, const struct col_report *r,
+		      const Cipulse__V1__TestBatch *b, struct test_arrays *t, int *nsent)
+{
+	struct col_array *all[] = { &t->suite,	&t->class_name, &t->name,    &t->file,
+				    &t->duration, &t->result,	  &t->message, &t->retries };
+	struct col_params p;
+	int rc = CM_OK;
+
+	if (!b->n_cases)
+		return CM_OK;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		col_array_reset(all[i]);
+	for (size_t i = 0; rc == CM_OK && i < b->n_cases; i++) {
+		const Cipulse__V1__TestCase *tc = b->cases[i];
+		const char *res = col_store_test_result(tc->result);
+
+		if (!res)
+			return CM_EINVAL;
+		rc = col_array_add_str(&t->suite, tc->suite);
+		if (!rc)
+			rc = col_array_add_str(&t->class_name, tc->class_name);
+		if (!rc)
+			rc = col_array_add_str(&t->name, tc->name);
+		if (!rc)
+			rc = col_array_add_str(&t->file, tc->file);
+		if (!rc)
+			rc = col_array_add_i64(&t->duration, tc->duration_us);
+		if (!rc)
+			rc = col_array_add_str(&t->result, res);
+		if (!rc)
+			rc = col_array_add_str(&t->message, tc->message);
+		if (!rc)
+			rc = col_array_add_i64(&t->retries, tc->retries);
+	}
+	if (rc)
+		return rc;
+	col_params_init(&p);
+	col_p_i64(&p, r->header->repository->id);
+	col_p_i64(&p, b->job_id);
+	col_p_i64(&p, r->header->run->id);
+	col_p_i64(&p, r->header->run->attempt);
+	for (size_t i = 0; rc == CM_OK && i < sizeof(all) / sizeof(all[0]); i++)
+		rc = p_array(&p, all[i]);
+	if (rc)
+		return rc;
+	return send(c, ST_TESTS, &p, nsent);
 }
 
 /*
@@ -707,7 +819,7 @@ static int send_report_claim(struct col_conn *c, const struct col_report *r, int
  * with their steps, log tails, and the alert rules' evaluation when the run completed.
  */
 static int send_rows(struct col_conn *c, const struct col_report *r, enum col_claim claim,
-		     const struct col_claim_state *st, const char *wpath, struct cm_buf *labels,
+		     const struct col_claim_state *st, const char *wpath, struct test_arrays *arrays,
 		     int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
@@ -716,9 +828,11 @@ static int send_rows(struct col_conn *c, const struct col_report *r, enum col_cl
 	if (!rc)
 		rc = send_run(c, r, wpath, nsent);
 	for (size_t i = 0; !rc && i < r->njobs; i++)
-		rc = send_job(c, r, r->jobs[i], labels, nsent, nsteps);
+		rc = send_job(c, r, r->jobs[i], &arrays->labels, nsent, nsteps);
 	for (size_t i = 0; !rc && i < r->nlogs; i++)
 		rc = send_log(c, r, &r->logs[i], nsent);
+	for (size_t i = 0; !rc && i < r->ntests; i++)
+		rc = send_tests(c, r, r->tests[i], arrays, nsent);
 	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
 		rc = send_alert_eval(c, h, nsent);
 	return rc;
@@ -728,7 +842,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 			   struct col_store_result *out)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
-	struct cm_buf labels = CM_BUF_INIT(1 << 20);
+	struct test_arrays arrays;
 	char field[64], wpath[512] = "";
 	PGresult *first[3] = { NULL, NULL, NULL };
 	struct col_claim_state st;
@@ -738,6 +852,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	memset(out, 0, sizeof(*out));
 	if (!r->cred)
 		return CM_EINVAL;
+	test_arrays_init(&arrays);
 	rc = col_store_validate(r, field, sizeof(field));
 	if (rc)
 		return rc;
@@ -780,14 +895,14 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		goto fail;
 
 	/* Round trip 2: everything else, then COMMIT. */
-	rc = send_rows(c, r, claim, &st, wpath, &labels, &nsent, &out->steps);
+	rc = send_rows(c, r, claim, &st, wpath, &arrays, &nsent, &out->steps);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
 		rc = sync_and_read(c, nsent, NULL);
 	if (rc)
 		goto fail;
-	cm_buf_release(&labels);
+	test_arrays_release(&arrays);
 	if (!PQexitPipelineMode(c->pg))
 		col_db_discard(c);
 	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
@@ -795,12 +910,14 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		return CM_EIO;
 	out->jobs = (int)r->njobs;
 	out->logs = (int)r->nlogs;
+	for (size_t i = 0; i < r->ntests; i++)
+		out->tests += (int)r->tests[i]->n_cases;
 	return CM_OK;
 fail:
-	cm_buf_release(&labels);
+	test_arrays_release(&arrays);
 	pipeline_abort(c);
 	if (out->duplicate) {
-		out->jobs = out->steps = out->logs = 0;
+		out->jobs = out->steps = out->logs = out->tests = 0;
 		return CM_OK;
 	}
 	return rc;
