@@ -11,6 +11,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_text.h"
+#include "store/fingerprint.h"
 
 /* Bit of col_conn.prepared: this module's statements exist on the connection. */
 #define STORE_PREPARED 0x1u
@@ -61,6 +62,8 @@ enum {
 	ST_STEP,
 	ST_LOG,
 	ST_TESTS,
+	ST_FAILURE_GROUP,
+	ST_JOB_FAILURE,
 	ST_ALERT_EVAL,
 	ST_COUNT
 };
@@ -222,6 +225,19 @@ static const struct stmt stmts[ST_COUNT] = {
 		       "SELECT cipulse_tests_put($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], "
 		       "$8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])",
 		       12 },
+	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link. */
+	[ST_FAILURE_GROUP] = { "cp_failure_group",
+			       "INSERT INTO failure_groups (fingerprint, title, lines) "
+			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) DO NOTHING",
+			       3 },
+	[ST_JOB_FAILURE] = { "cp_job_failure",
+			     "INSERT INTO job_failures AS t (repo_id, job_id, fingerprint, run_id, "
+			     "run_attempt, at) VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT "
+			     "j.completed_at FROM jobs j WHERE j.repo_id = $1 AND j.job_id = $2), "
+			     "now())) ON CONFLICT (repo_id, job_id) DO UPDATE SET "
+			     "fingerprint = EXCLUDED.fingerprint, at = EXCLUDED.at "
+			     "WHERE t.fingerprint IS DISTINCT FROM EXCLUDED.fingerprint",
+			     5 },
 	/* Alert rules for a run that completed, in the same transaction (alert/alert.h). */
 	[ST_ALERT_EVAL] = { "cp_alert_eval", COL_ALERT_EVAL_SQL, 4 },
 };
@@ -742,6 +758,135 @@ static int send_tests(struct col_conn *c, const struct col_report *r,
 	return send(c, ST_TESTS, &p, nsent);
 }
 
+/* Failed tests' messages read per job for its fingerprint at most (the rest say the same). */
+#define FP_MAX_TEST_MESSAGES 200
+
+static int is_failing(const char *conclusion)
+{
+	return conclusion && (!strcmp(conclusion, "failure") || !strcmp(conclusion, "timed_out"));
+}
+
+/*
+ * The texts of a failed job that tell its error: the log tails of its failing steps (the whole
+ * job's tail when no failing step's is there), and its failed tests' messages (a test's name
+ * when it has no message). Returns CM_ENOTFOUND when the report holds none.
+ */
+static int job_fingerprint(const struct col_report *r, const Cipulse__V1__Job *j, struct col_fp *f)
+{
+	struct cm_buf line = CM_BUF_INIT(16384);
+	int rc = CM_OK, from_steps = 0, ntests = 0;
+
+	for (size_t i = 0; rc == CM_OK && i < r->nlogs; i++) {
+		const struct col_log_tail *l = &r->logs[i];
+
+		if (l->job_id != j->id || l->step_number == 0)
+			continue;
+		for (size_t k = 0; k < j->n_steps; k++) {
+			if (j->steps[k]->number == l->step_number &&
+			    is_failing(j->steps[k]->conclusion)) {
+				rc = col_fp_add(f, l->text, l->len);
+				from_steps = 1;
+			}
+		}
+	}
+	for (size_t i = 0; rc == CM_OK && !from_steps && i < r->nlogs; i++) {
+		if (r->logs[i].job_id == j->id && r->logs[i].step_number == 0)
+			rc = col_fp_add(f, r->logs[i].text, r->logs[i].len);
+	}
+	for (size_t i = 0; rc == CM_OK && i < r->ntests; i++) {
+		const Cipulse__V1__TestBatch *b = r->tests[i];
+
+		for (size_t k = 0; rc == CM_OK && b->job_id == j->id && k < b->n_cases; k++) {
+			const Cipulse__V1__TestCase *t = b->cases[k];
+
+			if (t->result != CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED &&
+			    t->result != CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR)
+				continue;
+			if (++ntests > FP_MAX_TEST_MESSAGES)
+				break;
+			if (is_set(t->message)) {
+				rc = col_fp_add(f, t->message, strlen(t->message));
+				continue;
+			}
+			cm_buf_reset(&line);
+			rc = cm_buf_addf(&line, "%s %s failed", t->class_name ? t->class_name : "",
+					 t->name ? t->name : "");
+			if (rc == CM_OK)
+				rc = col_fp_add(f, line.data, line.len);
+		}
+	}
+	cm_buf_release(&line);
+	if (rc == CM_ETOOBIG)
+		rc = CM_OK;
+	return rc ? rc : col_fp_finish(f);
+}
+
+/* Does the report say the job failed (its conclusion, or a failed test of it)? */
+static int job_failed(const struct col_report *r, const Cipulse__V1__Job *j)
+{
+	if (is_failing(j->conclusion))
+		return 1;
+	for (size_t i = 0; i < r->ntests; i++) {
+		for (size_t k = 0; r->tests[i]->job_id == j->id && k < r->tests[i]->n_cases; k++) {
+			int res = r->tests[i]->cases[k]->result;
+
+			if (res == CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED ||
+			    res == CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The failure group of each failed job whose report carries its error (a tail, failed tests). */
+static int send_failures(struct col_conn *c, const struct col_report *r, struct col_array *lines,
+			 int *nsent)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	struct col_params p;
+	struct col_fp f;
+	int rc = CM_OK;
+
+	for (size_t i = 0; rc == CM_OK && i < r->njobs; i++) {
+		const Cipulse__V1__Job *j = r->jobs[i];
+		const char *lit;
+
+		if (!job_failed(r, j))
+			continue;
+		col_fp_init(&f);
+		rc = job_fingerprint(r, j, &f);
+		if (rc == CM_ENOTFOUND) {
+			col_fp_release(&f);
+			rc = CM_OK;
+			continue;
+		}
+		col_array_reset(lines);
+		for (size_t k = 0; rc == CM_OK && k < f.nlines; k++)
+			rc = col_array_add_str(lines, f.lines[k]);
+		lit = rc ? NULL : col_array_str(lines);
+		if (!rc && !lit)
+			rc = CM_ETOOBIG;
+		if (!rc) {
+			col_params_init(&p);
+			col_p_text(&p, f.hex);
+			col_p_text(&p, f.title);
+			col_p_str(&p, lit);
+			rc = send(c, ST_FAILURE_GROUP, &p, nsent);
+		}
+		if (!rc) {
+			col_params_init(&p);
+			col_p_i64(&p, h->repository->id);
+			col_p_i64(&p, j->id);
+			col_p_text(&p, f.hex);
+			col_p_i64(&p, h->run->id);
+			col_p_i64(&p, h->run->attempt);
+			rc = send(c, ST_JOB_FAILURE, &p, nsent);
+		}
+		col_fp_release(&f);
+	}
+	return rc;
+}
+
 /*
  * The run completed (as far as this report says): evaluate the alert rules after everything else
  * of the report is written, so that the rules see the merged row.
@@ -833,6 +978,8 @@ static int send_rows(struct col_conn *c, const struct col_report *r, enum col_cl
 		rc = send_log(c, r, &r->logs[i], nsent);
 	for (size_t i = 0; !rc && i < r->ntests; i++)
 		rc = send_tests(c, r, r->tests[i], arrays, nsent);
+	if (!rc)
+		rc = send_failures(c, r, &arrays->labels, nsent);
 	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
 		rc = send_alert_eval(c, h, nsent);
 	return rc;
