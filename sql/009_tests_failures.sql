@@ -283,3 +283,50 @@ CREATE FUNCTION cipulse_job_failure_group(p_job_id bigint)
      WHERE j.job_id = p_job_id
      LIMIT 1
 $$;
+
+-- A time as the API writes it (cm_time_format_iso8601): "2024-05-01T10:11:12.345Z".
+CREATE FUNCTION cipulse_iso(t timestamptz) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+
+-- A failure group as the API shows it (GET /api/v1/failures and /failures/{fingerprint}):
+-- runs (repository and run id) and repositories with the group since p_since (in one
+-- repository when p_repo_id is set), first and last seen (of all time), a daily trend since
+-- p_since, and the newest example jobs.
+CREATE FUNCTION cipulse_failure_group_json(p_fingerprint text, p_since timestamptz,
+                                           p_repo_id bigint, p_examples int)
+    RETURNS json
+    LANGUAGE sql STABLE AS $$
+    WITH f AS (
+        SELECT jf.repo_id, jf.job_id, jf.run_id, jf.run_attempt, jf.at, r.full_name
+          FROM job_failures jf JOIN repositories r ON r.id = jf.repo_id
+         WHERE jf.fingerprint = p_fingerprint AND jf.at >= p_since
+           AND (p_repo_id IS NULL OR jf.repo_id = p_repo_id)
+    )
+    SELECT json_build_object(
+        'fingerprint', g.fingerprint, 'title', g.title,
+        'runs', (SELECT count(*) FROM (SELECT DISTINCT f.repo_id, f.run_id FROM f) d),
+        'repositories', (SELECT count(DISTINCT f.repo_id) FROM f),
+        'repos', COALESCE((SELECT json_agg(x.n ORDER BY x.n)
+                             FROM (SELECT DISTINCT f.full_name AS n FROM f) x), '[]'),
+        'first_seen', (SELECT cipulse_iso(min(a.at)) FROM job_failures a
+                        WHERE a.fingerprint = g.fingerprint),
+        'last_seen', (SELECT cipulse_iso(max(a.at)) FROM job_failures a
+                       WHERE a.fingerprint = g.fingerprint),
+        'trend', COALESCE((SELECT json_agg(json_build_object('day', d.day, 'runs', d.runs)
+                                           ORDER BY d.day)
+                             FROM (SELECT to_char(f.at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+                                          count(DISTINCT (f.repo_id, f.run_id)) AS runs
+                                     FROM f GROUP BY 1) d), '[]'),
+        'examples', COALESCE((SELECT json_agg(json_build_object(
+                                  'repo', e.full_name, 'run_id', e.run_id,
+                                  'run_attempt', e.run_attempt, 'job_id', e.job_id,
+                                  'job_name', e.name) ORDER BY e.at DESC, e.job_id DESC)
+                                FROM (SELECT f.*, j.name FROM f
+                                        JOIN jobs j ON j.repo_id = f.repo_id
+                                                   AND j.job_id = f.job_id
+                                       ORDER BY f.at DESC, f.job_id DESC
+                                       LIMIT GREATEST(p_examples, 0)) e), '[]'))
+      FROM failure_groups g
+     WHERE g.fingerprint = p_fingerprint
+$$;

@@ -151,3 +151,35 @@ def send_history(target, token, repo_id, full_name, attempts):
                   pbwire.chunk_tests(job_id=a.job_id, cases=cases)]
         ack = send_report(target, chunks, token)
         assert ack.get("tests") == len(cases), ack
+
+
+def insert_tests(db, repo="octo/alpha"):
+    """Test results and failure groups for two recent jobs of a repository written by
+    api_history.insert_history (plain SQL, as that history is): three tests in each job, one
+    failing; failure group "a"*64 in both jobs, "b"*64 in a third. Returns (the failing test's
+    id, "a"*64)."""
+    jobs = db.query("SELECT j.repo_id, j.job_id, j.run_id, j.run_attempt FROM jobs j "
+                    "JOIN repositories r ON r.id = j.repo_id WHERE r.full_name = %s "
+                    "ORDER BY j.job_id DESC LIMIT 2", (repo,))
+    assert len(jobs) == 2
+    for n, j in enumerate(jobs):
+        db.execute("UPDATE jobs SET completed_at = now() - interval '1 hour' * %s "
+                   "WHERE repo_id = %s AND job_id = %s", (n + 1, j["repo_id"], j["job_id"]))
+        db.execute("SELECT cipulse_tests_put(%s, %s, %s, %s, ARRAY['s', 's', 's'], "
+                   "ARRAY['C', 'C', 'C'], ARRAY['a', 'b', 'c'], ARRAY['', '', ''], "
+                   "ARRAY[1000, 2000, 3000]::bigint[], ARRAY['passed', 'failed', 'skipped'], "
+                   "ARRAY['', 'assert 1 == 2', ''], ARRAY[0, 0, 0])",
+                   (j["repo_id"], j["job_id"], j["run_id"], j["run_attempt"]))
+    for fp, title in (("a" * 64, "error: a"), ("b" * 64, "error: b")):
+        db.execute("INSERT INTO failure_groups (fingerprint, title, lines) "
+                   "VALUES (%s, %s, ARRAY[%s])", (fp, title, title))
+    third = db.query("SELECT j.repo_id, j.job_id, j.run_id, j.run_attempt FROM jobs j "
+                     "JOIN repositories r ON r.id = j.repo_id WHERE r.full_name = %s "
+                     "ORDER BY j.job_id DESC OFFSET 2 LIMIT 1", (repo,))[0]
+    for fp, j in (("a" * 64, jobs[0]), ("a" * 64, jobs[1]), ("b" * 64, third)):
+        db.execute("INSERT INTO job_failures (repo_id, job_id, fingerprint, run_id, run_attempt, "
+                   "at) VALUES (%s, %s, %s, %s, %s, now())",
+                   (j["repo_id"], j["job_id"], fp, j["run_id"], j["run_attempt"]))
+    tid = db.scalar("SELECT test_id FROM tests t JOIN repositories r ON r.id = t.repo_id "
+                    "WHERE r.full_name = %s AND t.name = 'b'", (repo,))
+    return tid, "a" * 64
