@@ -117,7 +117,7 @@ static int feed_tests(struct col_assembly *a, int64_t job, size_t n,
 	Cipulse__V1__TestBatch b = CIPULSE__V1__TEST_BATCH__INIT;
 	Cipulse__V1__TestCase *cases = calloc(n ? n : 1, sizeof(*cases));
 	Cipulse__V1__TestCase **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	char(*names)[16] = calloc(n ? n : 1, sizeof(*names));
+	char(*names)[24] = calloc(n ? n : 1, sizeof(*names));
 	int rc;
 
 	assert_non_null(cases);
