@@ -109,3 +109,17 @@ def test_unknown_kind_of_message_is_skipped(ingest, db):
     code, details = report_status(ingest.grpc_addr, chunks[:2] + [b""] + chunks[2:],
                                   ingest.tokens["ingest"])
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "empty" in details, details
+
+
+def test_names_are_stored_exactly(ingest, db):
+    """What array literals must quote (quotes, backslashes, braces, commas, blanks, the word
+    NULL, an empty string, non-ASCII) comes back byte for byte."""
+    names = ['say "hi"', "back\\slash", "{braces}", "a,b", "  spaced  ", "NULL", "",
+             "naïve ✓ 测试", "tab\tnew\nline", "}"]
+    cs = [{"suite": n, "class_name": n, "name": n, "file": n, "result": pbwire.FAILED,
+           "message": "msg " + n} for n in names]
+    chunks, job_ids = report_with_tests(3007, [(0, cs)], jobs=1)
+    assert send_report(ingest.grpc_addr, chunks, ingest.tokens["ingest"]).get("tests") == 10
+    rows = query(db.url, "SELECT t.suite, t.class_name, t.name, t.file, r.message FROM tests t "
+                 "JOIN test_results r USING (repo_id, test_id) WHERE r.job_id = %s", job_ids[0])
+    assert sorted(rows) == sorted((n, n, n, n, "msg " + n) for n in names)
