@@ -367,8 +367,8 @@ const char *api_begin_detail(const struct col_http_req *req, struct col_http_res
 		return NULL;
 	}
 	if (api_param_limit(resp, q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &out->limit) ||
-	    api_param_cursor(resp, q, d->cursor_kind, out->scratch, sizeof(out->scratch),
-			     &out->cur, &out->has_cur) ||
+	    api_param_cursor(resp, q, d->cursor_kind, out->scratch, sizeof(out->scratch), &out->cur,
+			     &out->has_cur) ||
 	    api_param_since(resp, q, d->window, &out->since_ms))
 		return NULL;
 	return key;
@@ -501,8 +501,8 @@ void api_reply_page(struct col_http_resp *resp, json_t *items, const PGresult *r
 	api_reply(resp, 200, api_page(items, next[0] ? next : NULL));
 }
 
-int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols,
-		    int ncols, char *next, size_t size)
+int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols, int ncols,
+		    char *next, size_t size)
 {
 	const char *f[API_CURSOR_FIELDS];
 

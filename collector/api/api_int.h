@@ -248,7 +248,7 @@ void api_reply_page(struct col_http_resp *resp, json_t *items, const PGresult *r
  * The next_cursor of such a page into next (size bytes): "" when the result has no more rows
  * than limit; CM_ETOOBIG or CM_EINVAL when it cannot be encoded.
  */
-int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols,
-		    int ncols, char *next, size_t size);
+int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols, int ncols,
+		    char *next, size_t size);
 
 #endif

@@ -44,7 +44,8 @@ void api_failures_list(const struct col_http_req *req, struct col_http_resp *res
 	int64_t since, repo_id = 0;
 	int limit, has_cur, rc;
 
-	if (api_begin(req, resp, API_READ, &q, allowed) || api_param_repo(resp, &q, "repo", &repo) ||
+	if (api_begin(req, resp, API_READ, &q, allowed) ||
+	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
 	    api_param_cursor(resp, &q, "failures", scratch, sizeof(scratch), &cur, &has_cur) ||
 	    api_param_since(resp, &q, "7d", &since))
@@ -111,8 +112,9 @@ void api_failure_get(const struct col_http_req *req, struct col_http_resp *resp)
 		"ORDER BY jf.at DESC, jf.job_id DESC LIMIT $4";
 	/* clang-format on */
 	static const int cursor_cols[] = { 7, 3 };
-	static const struct api_detail d = { "/api/v1/failures/", FINGERPRINT_LEN,
-					     "a fingerprint", "fruns", "30d", allowed };
+	static const struct api_detail d = {
+		"/api/v1/failures/", FINGERPRINT_LEN, "a fingerprint", "fruns", "30d", allowed
+	};
 	struct api_detail_params dp;
 	struct col_params p = { .n = 0 };
 	struct col_query q;

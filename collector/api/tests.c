@@ -68,9 +68,8 @@ static int param_bool(struct col_http_resp *resp, const struct col_query *q, con
 	return CM_OK;
 }
 
-void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresult *res,
-		      int limit, int64_t offset, json_t *(*row)(const PGresult *res, int i),
-		      const char *kind)
+void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresult *res, int limit,
+		      int64_t offset, json_t *(*row)(const PGresult *res, int i), const char *kind)
 {
 	char next[API_CURSOR_MAX + 1] = "", num[24];
 	const char *f[1] = { num };
@@ -105,8 +104,8 @@ void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresul
 /* GET /api/v1/tests */
 void api_tests_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	static const char *const allowed[] = { "repo",	 "workflow", "branch", "flaky", "failing",
-					       "sort",	 "window",   "limit",  "cursor", NULL };
+	static const char *const allowed[] = { "repo", "workflow", "branch", "flaky",  "failing",
+					       "sort", "window",   "limit",  "cursor", NULL };
 	static const char by_flakiness[] =
 	    LIST_SQL("w.flaky_runs DESC, w.flip_rate DESC, w.failures DESC");
 	static const char by_failures[] = LIST_SQL("w.failures DESC, w.flaky_runs DESC");
@@ -121,7 +120,8 @@ void api_tests_list(const struct col_http_req *req, struct col_http_resp *resp)
 	int64_t since, wf, repo_id = 0;
 	int limit, has_wf, has_cur, rc;
 
-	if (api_begin(req, resp, API_READ, &q, allowed) || api_param_repo(resp, &q, "repo", &repo) ||
+	if (api_begin(req, resp, API_READ, &q, allowed) ||
+	    api_param_repo(resp, &q, "repo", &repo) ||
 	    api_param_id(resp, &q, "workflow", &wf, &has_wf) ||
 	    api_param_branch(resp, &q, "branch", &branch) ||
 	    api_param_enum(resp, &q, "sort", "flakiness|failures|duration", &sort) ||
@@ -210,7 +210,7 @@ void api_test_get(const struct col_http_req *req, struct col_http_resp *resp)
 	/* clang-format on */
 	static const int cursor_cols[] = { 12, 3 };
 	static const struct api_detail d = { "/api/v1/tests/", TEST_ID_LEN, "a test id",
-					     "history", "7d", allowed };
+					     "history",	       "7d",	    allowed };
 	struct api_detail_params dp;
 	struct col_params p = { .n = 0 };
 	struct col_query q;

@@ -32,17 +32,17 @@
 #include "store/claim.h"
 #include "store/store.h"
 
-#define COL_ASM_MAX_JOBS   1000
-#define COL_ASM_MAX_STEPS  1000	 /* per job */
-#define COL_ASM_MAX_LABELS 100	 /* per job */
-#define COL_ASM_MAX_TAILS  20000 /* log tails per report */
+#define COL_ASM_MAX_JOBS	1000
+#define COL_ASM_MAX_STEPS	1000   /* per job */
+#define COL_ASM_MAX_LABELS	100    /* per job */
+#define COL_ASM_MAX_TAILS	20000  /* log tails per report */
 #define COL_ASM_MAX_BATCH_CASES 1000   /* test cases per TestBatch (report.proto) */
-#define COL_ASM_MAX_TEST_CASES  200000 /* test cases per report, all jobs together */
-#define COL_ASM_MAX_TEST_FIELD  4096   /* bytes of a suite, class, name or file */
-#define COL_ASM_MAX_TEST_MSG    4096   /* bytes of a failure message (report.proto) */
+#define COL_ASM_MAX_TEST_CASES	200000 /* test cases per report, all jobs together */
+#define COL_ASM_MAX_TEST_FIELD	4096   /* bytes of a suite, class, name or file */
+#define COL_ASM_MAX_TEST_MSG	4096   /* bytes of a failure message (report.proto) */
 /* Longest test duration taken (31 days, in microseconds) and most retries. */
-#define COL_ASM_MAX_TEST_US     (31LL * 24 * 3600 * 1000000)
-#define COL_ASM_MAX_RETRIES     1000
+#define COL_ASM_MAX_TEST_US (31LL * 24 * 3600 * 1000000)
+#define COL_ASM_MAX_RETRIES 1000
 
 struct col_asm_tail;
 
@@ -61,8 +61,8 @@ struct col_assembly {
 	size_t ntails, tails_cap;
 	Cipulse__V1__ReportChunk **tests; /* each chunk holds one TestBatch */
 	size_t ntests, tests_cap;
-	size_t ncases; /* test cases in all batches */
-	int skipped;   /* messages of kinds this collector does not know, skipped */
+	size_t ncases;	 /* test cases in all batches */
+	int skipped;	 /* messages of kinds this collector does not know, skipped */
 	uint32_t *index; /* open addressing on (job_id, step_number): tail number + 1, 0 = empty */
 	size_t index_cap;
 	int messages;

@@ -161,8 +161,10 @@ static size_t hex_id(const char *s, size_t n)
 
 /* Starts of paths that hold per-run names: temporary and workspace directories. */
 static const char *const path_starts[] = {
-	"/tmp/", "/var/tmp/", "/var/folders/", "/private/var/", "/home/runner/work/",
-	"/Users/runner/work/", "/__w/", "/github/workspace/", "/runner/_work/", "/home/runner/",
+	"/tmp/",	 "/var/tmp/",	       "/var/folders/",
+	"/private/var/", "/home/runner/work/", "/Users/runner/work/",
+	"/__w/",	 "/github/workspace/", "/runner/_work/",
+	"/home/runner/"
 };
 
 /* A temporary or workspace path up to a blank, a quote, a bracket or a colon; its length or 0. */
@@ -252,7 +254,8 @@ void col_fp_normalise(const char *line, size_t len, char *outbuf, size_t size)
 			continue;
 		}
 		/* A leading timestamp (GitHub's log lines have one) and a "##[error]" go. */
-		if (start && ((m = timestamp(line + i, len - i)) || (m = gh_prefix(line + i, len - i)))) {
+		if (start &&
+		    ((m = timestamp(line + i, len - i)) || (m = gh_prefix(line + i, len - i)))) {
 			i += m;
 			continue;
 		}
@@ -268,7 +271,7 @@ void col_fp_normalise(const char *line, size_t len, char *outbuf, size_t size)
 		} else if (boundary && (m = hex_id(line + i, len - i))) {
 			puts_(&o, "<hex>");
 		} else if ((i == 0 || (!isalnum((unsigned char)line[i - 1]) && line[i - 1] != '/' &&
-					line[i - 1] != '.')) &&
+				       line[i - 1] != '.')) &&
 			   (m = temp_path(line + i, len - i))) {
 			puts_(&o, "<path>");
 		} else if ((m = digits(line + i, len - i))) {
@@ -278,7 +281,7 @@ void col_fp_normalise(const char *line, size_t len, char *outbuf, size_t size)
 				m += 1 + digits(line + i + m + 1, len - i - m - 1);
 			puts_(&o, "<n>");
 		} else {
-			/* A whole UTF-8 sequence at once, so that a cut never splits a character. */
+			/* A whole UTF-8 sequence at once: a cut never splits a character. */
 			m = 1;
 			if ((unsigned char)c >= 0xc0)
 				while (i + m < len && ((unsigned char)line[i + m] & 0xc0) == 0x80)
@@ -295,11 +298,13 @@ void col_fp_normalise(const char *line, size_t len, char *outbuf, size_t size)
 
 /* ---- picking lines ------------------------------------------------------------------------ */
 
+/* clang-format off */
 static const char *const error_words[] = {
 	"error", "fail", "exception", "panic", "assert", "traceback", "fatal", "abort",
 	"segmentation fault", "undefined reference", "denied", "timed out", "timeout", "killed",
 	"cannot ", "could not ", "unable to", "not found", "expected", "err!",
 };
+/* clang-format on */
 
 /* A line every failed job on GitHub ends with: not a signature by itself. */
 static int generic(const char *line)

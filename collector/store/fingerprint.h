@@ -18,9 +18,9 @@
 
 #include "cm_buf.h"
 
-#define COL_FP_MAX_LINES 20	/* error lines kept in the signature */
-#define COL_FP_LINE_MAX	 300	/* bytes of a normalised line kept */
-#define COL_FP_TAIL_LINES 5	/* last non-empty lines taken when no line looks like an error */
+#define COL_FP_MAX_LINES  20  /* error lines kept in the signature */
+#define COL_FP_LINE_MAX	  300 /* bytes of a normalised line kept */
+#define COL_FP_TAIL_LINES 5   /* last non-empty lines taken when no line looks like an error */
 
 struct col_fp {
 	/* Candidates seen so far (normalised), each NUL-terminated, in the order met. */

@@ -225,7 +225,8 @@ static const struct stmt stmts[ST_COUNT] = {
 		       "SELECT cipulse_tests_put($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], "
 		       "$8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])",
 		       12 },
-	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link. */
+	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
+	 */
 	[ST_FAILURE_GROUP] = { "cp_failure_group",
 			       "INSERT INTO failure_groups (fingerprint, title, lines) "
 			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) DO NOTHING",
@@ -603,8 +604,7 @@ static int send_job(struct col_conn *c, const struct col_report *r, const Cipuls
 		if (!lit)
 			return CM_ETOOBIG;
 		col_p_str(&p, lit);
-	}
-	else {
+	} else {
 		col_p_null(&p);
 	}
 	col_p_text(&p, j->html_url);
@@ -713,7 +713,7 @@ static int p_array(struct col_params *p, struct col_array *a)
 static int send_tests(struct col_conn *c, const struct col_report *r,
 		      const Cipulse__V1__TestBatch *b, struct test_arrays *t, int *nsent)
 {
-	struct col_array *all[] = { &t->suite,	&t->class_name, &t->name,    &t->file,
+	struct col_array *all[] = { &t->suite,	  &t->class_name, &t->name,    &t->file,
 				    &t->duration, &t->result,	  &t->message, &t->retries };
 	struct col_params p;
 	int rc = CM_OK;
@@ -964,8 +964,8 @@ static int send_report_claim(struct col_conn *c, const struct col_report *r, int
  * with their steps, log tails, and the alert rules' evaluation when the run completed.
  */
 static int send_rows(struct col_conn *c, const struct col_report *r, enum col_claim claim,
-		     const struct col_claim_state *st, const char *wpath, struct test_arrays *arrays,
-		     int *nsent, int *nsteps)
+		     const struct col_claim_state *st, const char *wpath,
+		     struct test_arrays *arrays, int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	int rc = send_repo_and_workflow(c, h, claim, st, wpath, nsent);

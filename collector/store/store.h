@@ -82,7 +82,7 @@ struct col_store_result {
 	int jobs;
 	int steps;
 	int logs;
-	int tests; /* test cases written */
+	int tests;	 /* test cases written */
 	const char *why; /* CM_EDENIED: why (static, for the client; names no secret) */
 };
 

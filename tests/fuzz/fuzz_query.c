@@ -22,9 +22,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = { "limit", "cursor", "from",	 "to",	  "window",
-				    "q",     "repo",   "branch", "workflow", "flaky",
-				    "failing", "sort", NULL };
+static const char *const keys[] = { "limit",  "cursor",	  "from",  "to",      "window", "q", "repo",
+				    "branch", "workflow", "flaky", "failing", "sort",	NULL };
 static const char *const kinds[] = { "repos", "wf",	  "runs",    "logs", "alerts",
 				     "tests", "failures", "history", "fruns" };
 

@@ -199,7 +199,7 @@ static void typed_cursors_are_positions_the_sql_can_take(void **state)
 		{ "repos", "a|b%c", NULL, 1 },
 		{ "repos", "", NULL, 0 },
 		{ "repos", "\xff", NULL, 0 }, /* not UTF-8: the database refuses it */
-		{ "tests", "0", NULL, 1 }, /* offsets of ranked lists */
+		{ "tests", "0", NULL, 1 },    /* offsets of ranked lists */
 		{ "tests", "1000000", NULL, 1 },
 		{ "tests", "1000001", NULL, 0 },
 		{ "failures", "-1", NULL, 0 },

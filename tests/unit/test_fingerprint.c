@@ -23,8 +23,7 @@ static void assert_normalised(const char *in, const char *want)
 
 static void normalise_lines(void **state)
 {
-	assert_normalised("2024-05-01T10:11:12.1234567Z ##[error]Process failed",
-			  "Process failed");
+	assert_normalised("2024-05-01T10:11:12.1234567Z ##[error]Process failed", "Process failed");
 	assert_normalised("\x1b[31mERROR\x1b[0m: boom \x1b]8;;http://x\a", "ERROR: boom");
 	assert_normalised("::error file=a.c,line=3::bad thing", "bad thing");
 	assert_normalised("at 2024-05-01 10:11:12 took 1.25s", "at <time> took <n>s");
@@ -113,8 +112,8 @@ static void same_error_one_group(void **state)
 		fingerprint_of(&text, 1, &f);
 		if (run == 1) {
 			memcpy(first, f.hex, sizeof(first));
-			assert_string_equal(f.title,
-					    "<path>:<n>: error: connection refused (session <uuid>)");
+			assert_string_equal(
+			    f.title, "<path>:<n>: error: connection refused (session <uuid>)");
 			assert_int_equal(f.nlines, 1);
 		}
 		assert_string_equal(f.hex, first);
