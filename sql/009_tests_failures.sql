@@ -49,6 +49,10 @@ CREATE TABLE test_results (
     FOREIGN KEY (repo_id, test_id) REFERENCES tests (repo_id, test_id)
         ON UPDATE CASCADE ON DELETE CASCADE
 );
+-- The agent met more test cases than it sent for the job (its limit, or a JUnit file it could
+-- not read whole: TestBatch.truncated).
+ALTER TABLE jobs ADD COLUMN tests_truncated boolean NOT NULL DEFAULT false;
+
 CREATE INDEX test_results_test_idx ON test_results (repo_id, test_id, at DESC);
 CREATE INDEX test_results_at_idx ON test_results (at);
 

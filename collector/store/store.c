@@ -62,6 +62,7 @@ enum {
 	ST_STEP,
 	ST_LOG,
 	ST_TESTS,
+	ST_TESTS_TRUNCATED,
 	ST_FAILURE_GROUP,
 	ST_JOB_FAILURE,
 	ST_ALERT_EVAL,
@@ -225,6 +226,10 @@ static const struct stmt stmts[ST_COUNT] = {
 		       "SELECT cipulse_tests_put($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], "
 		       "$8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])",
 		       12 },
+	[ST_TESTS_TRUNCATED] = { "cp_tests_truncated",
+				 "UPDATE jobs SET tests_truncated = true "
+				 "WHERE repo_id = $1 AND job_id = $2 AND NOT tests_truncated",
+				 2 },
 	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
 	 */
 	[ST_FAILURE_GROUP] = { "cp_failure_group",
@@ -718,8 +723,14 @@ static int send_tests(struct col_conn *c, const struct col_report *r,
 	struct col_params p;
 	int rc = CM_OK;
 
-	if (!b->n_cases)
-		return CM_OK;
+	if (b->truncated) {
+		col_params_init(&p);
+		col_p_i64(&p, r->header->repository->id);
+		col_p_i64(&p, b->job_id);
+		rc = send(c, ST_TESTS_TRUNCATED, &p, nsent);
+	}
+	if (rc || !b->n_cases)
+		return rc;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		col_array_reset(all[i]);
 	for (size_t i = 0; rc == CM_OK && i < b->n_cases; i++) {

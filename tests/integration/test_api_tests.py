@@ -103,7 +103,8 @@ def test_run_detail_lists_failed_tests_and_the_failure_group(ingest):
     history(ingest)
     run = get(ingest, "/api/v1/runs/502", attempt="1")
     job = run["jobs"][0]
-    assert job["tests"] == {"total": 7, "passed": 4, "failed": 3, "skipped": 0}
+    assert job["tests"] == {"total": 7, "passed": 4, "failed": 3, "skipped": 0,
+                            "truncated": False}
     assert [(f["name"], f["flaky"], f["new_failure"]) for f in job["failed_tests"]] == [
         ("attempt_flaky", True, True), ("fixed", False, False), ("old_fail", False, False)]
     assert set(job["failed_tests"][0]) == {"id", "suite", "class_name", "name", "message",
@@ -118,6 +119,13 @@ def test_run_detail_lists_failed_tests_and_the_failure_group(ingest):
     job = get(ingest, "/api/v1/runs/8801")["jobs"][0]
     assert "tests" not in job and job["failed_tests"] == []
     assert job["failure_group"]["title"].endswith("error: boom (session <uuid>)")
+    # The agent said it sent fewer tests than it met (TestBatch.truncated, on the last batch).
+    send_failed_run(ingest, ingest.tokens["ingest"], REPO_ID, REPO, 8802, None,
+                    tests=[{"suite": "s", "class_name": "C", "name": "t", "result": 1}],
+                    truncated=True)
+    job = get(ingest, "/api/v1/runs/8802")["jobs"][0]
+    assert job["tests"] == {"total": 1, "passed": 1, "failed": 0, "skipped": 0,
+                            "truncated": True}
 
 
 def test_failure_groups_list_and_detail(ingest):

@@ -24,9 +24,9 @@ def failing_log(run, error):
 
 
 def send_failed_run(col, token, repo_id, full_name, run_id, error=None, tests=None,
-                    at_ms=None, conclusion="failure"):
+                    at_ms=None, conclusion="failure", truncated=False):
     """One report of a run attempt with one job that failed in step 2 (with the log tail
-    `error`) and optionally test cases. Returns the job id."""
+    `error`) and optionally test cases (a batch marked `truncated`). Returns the job id."""
     at_ms = at_ms or int(time.time() * 1000)
     job_id = run_id * 10 + 1
     header = dict(report_id=str(uuid.uuid4()), agent_version="0.1.0-test", mode=1,
@@ -49,7 +49,7 @@ def send_failed_run(col, token, repo_id, full_name, run_id, error=None, tests=No
         chunks.append(pbwire.chunk_log(job_id=job_id, step_number=2, seq=0,
                                        text=failing_log(run_id, error), last=True))
     if tests:
-        chunks.append(pbwire.chunk_tests(job_id=job_id, cases=tests))
+        chunks.append(pbwire.chunk_tests(job_id=job_id, cases=tests, truncated=truncated))
     send_report(col.grpc_addr, chunks, token)
     return job_id
 
