@@ -90,11 +90,11 @@ struct jp {
 	const struct ag_junit_opts *o;
 	int depth;
 	char suite[SUITE_DEPTH][AG_JUNIT_FIELD_MAX + 1];
-	int nsuites;	 /* <testsuite> elements open */
+	int nsuites; /* <testsuite> elements open */
 	Cipulse__V1__TestCase *cur;
-	int case_depth;	 /* depth of the open <testcase>, 0 when none */
-	int msg_depth;	 /* depth of the <failure>/<error> whose text is kept, 0 when none */
-	int have_msg;	 /* the case's message comes from its first failure/error */
+	int case_depth;	   /* depth of the open <testcase>, 0 when none */
+	int msg_depth;	   /* depth of the <failure>/<error> whose text is kept, 0 when none */
+	int have_msg;	   /* the case's message comes from its first failure/error */
 	struct cm_buf msg; /* raw message: attribute, then the start of the text */
 	enum stop stop;
 	char why[256];
@@ -173,10 +173,8 @@ static void stop(struct jp *j, enum stop why, const char *msg)
 static void start_case(struct jp *j, const XML_Char **atts)
 {
 	Cipulse__V1__TestCase *c = calloc(1, sizeof(*c));
-	const char *suite = j->nsuites ? j->suite[(j->nsuites < SUITE_DEPTH ? j->nsuites
-									: SUITE_DEPTH) -
-						   1]
-				       : "";
+	int top = j->nsuites < SUITE_DEPTH ? j->nsuites : SUITE_DEPTH;
+	const char *suite = top ? j->suite[top - 1] : "";
 
 	if (!c) {
 		stop(j, STOP_NOMEM, "out of memory");
@@ -357,10 +355,9 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
 		stop(j, STOP_REFUSED, "a DOCTYPE with an internal subset is refused");
 }
 
-static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int param,
-				   const XML_Char *value, int value_len, const XML_Char *base,
-				   const XML_Char *sysid, const XML_Char *pubid,
-				   const XML_Char *notation)
+static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int param, const XML_Char *value,
+				   int value_len, const XML_Char *base, const XML_Char *sysid,
+				   const XML_Char *pubid, const XML_Char *notation)
 {
 	stop(ud, STOP_REFUSED, "entity declarations are refused");
 }
@@ -455,9 +452,9 @@ static int clean_chunk(struct cm_buf *out, struct cm_buf *tmp, const char *s, si
 /* The reading side of one document: raw bytes in, cleaned chunks to libexpat. */
 struct feed {
 	struct jp j;
-	int raw;	   /* UTF-16: not cleaned */
+	int raw; /* UTF-16: not cleaned */
 	int started;
-	char hold[4];	   /* an incomplete UTF-8 sequence carried to the next chunk */
+	char hold[4]; /* an incomplete UTF-8 sequence carried to the next chunk */
 	size_t nhold;
 	struct cm_buf in;  /* hold + chunk */
 	struct cm_buf out; /* cleaned */
@@ -700,10 +697,11 @@ int ag_junit_read_globs(struct ag_tests *t, const char *globs, const char *base,
 			nseen++;
 			if (t->n >= t->max || t->bytes >= o->max_total_bytes) {
 				t->truncated = 1;
-				snprintf(why, sizeof(why),
-					 "test results \"%.300s\" left out: the report's limit "
-					 "(CIPULSE_MAX_TESTS, CIPULSE_TEST_REPORT_BYTES) is reached",
-					 path);
+				snprintf(
+				    why, sizeof(why),
+				    "test results \"%.300s\" left out: the report's limit "
+				    "(CIPULSE_MAX_TESTS, CIPULSE_TEST_REPORT_BYTES) is reached",
+				    path);
 				ag_warn(why);
 				continue;
 			}

@@ -83,7 +83,7 @@ static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
 
 	if (cfg->github_repository_id <= 0)
 		ag_warn("flush sends the spooled reports of the job's own repository, and "
-			  "GITHUB_REPOSITORY_ID is not set");
+			"GITHUB_REPOSITORY_ID is not set");
 	ag_send_global_init();
 	rc = ag_flush(cfg, spool_dir, cfg->send_budget_ms, &sent, &left, &dropped);
 	ag_send_global_shutdown();

@@ -47,8 +47,9 @@ struct ag_report {
 	size_t ntails;
 	size_t tail_bytes;     /* sum of tails[].len */
 	size_t max_tail_bytes; /* per-report cap on tail_bytes */
-	struct ag_tests tests; /* test cases of the job tests_job (ag_tests_init'ed by the caller) */
-	int64_t tests_job;     /* 0: no test results in this report */
+	/* Test cases of the job tests_job (0: none); ag_tests_init'ed by whoever fills it. */
+	struct ag_tests tests;
+	int64_t tests_job;
 };
 
 /*

@@ -19,9 +19,9 @@
 #include "cm_buf.h"
 #include "cm_err.h"
 
-#define PASSED CIPULSE__V1__TEST_RESULT__TEST_RESULT_PASSED
-#define FAILED CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED
-#define ERROR CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR
+#define PASSED	CIPULSE__V1__TEST_RESULT__TEST_RESULT_PASSED
+#define FAILED	CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED
+#define ERROR	CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR
 #define SKIPPED CIPULSE__V1__TEST_RESULT__TEST_RESULT_SKIPPED
 
 static const struct ag_junit_opts big = { 1L << 30, 1L << 30, NULL };
@@ -239,8 +239,7 @@ static void message_cut_at_4k(void **state)
 	for (int i = 0; i < 5000; i++)
 		assert_int_equal(cm_buf_adds(&xml, "\xE2\x82\xAC"), 0);
 	assert_int_equal(cm_buf_adds(&xml, "</failure></testcase></testsuite>"), 0);
-	assert_int_equal(ag_junit_parse(&t, "m.xml", xml.data, xml.len, &big, why, sizeof(why)),
-			 0);
+	assert_int_equal(ag_junit_parse(&t, "m.xml", xml.data, xml.len, &big, why, sizeof(why)), 0);
 	assert_int_equal(t.n, 1);
 	assert_true(strlen(t.cases[0]->message) <= AG_JUNIT_MESSAGE_MAX);
 	assert_true(strlen(t.cases[0]->message) > AG_JUNIT_MESSAGE_MAX - 4);
@@ -317,8 +316,8 @@ static void broken_file_keeps_earlier_cases(void **state)
 	char why[256] = "";
 
 	ag_tests_init(&t, 100);
-	assert_int_equal(parse(&t, "<testsuite><testcase name='a'/><testcase name='b'/><testc",
-			       why, sizeof(why)),
+	assert_int_equal(parse(&t, "<testsuite><testcase name='a'/><testcase name='b'/><testc", why,
+			       sizeof(why)),
 			 CM_EPROTO);
 	assert_int_equal(t.n, 2);
 	assert_true(t.truncated);
@@ -332,12 +331,12 @@ static void max_tests(void **state)
 	char why[256] = "";
 
 	ag_tests_init(&t, 2);
-	assert_int_equal(parse(&t, "<testsuite><testcase name='a'/><testcase name='b'/></testsuite>",
+	assert_int_equal(parse(&t,
+			       "<testsuite><testcase name='a'/><testcase name='b'/></testsuite>",
 			       why, sizeof(why)),
 			 0);
 	assert_false(t.truncated);
-	assert_int_equal(parse(&t, "<testsuite><testcase name='c'/></testsuite>", why,
-			       sizeof(why)),
+	assert_int_equal(parse(&t, "<testsuite><testcase name='c'/></testsuite>", why, sizeof(why)),
 			 CM_ETOOBIG);
 	assert_int_equal(t.n, 2);
 	assert_true(t.truncated);
@@ -387,9 +386,8 @@ static void globs_relative_to_workspace(void **state)
 	*slash = '\0';
 	ag_tests_init(&t, 1000);
 	/* pytest.xml twice (two patterns match it) is read once; a pattern without match warns. */
-	assert_int_equal(ag_junit_read_globs(&t, "py*.xml, pytest.xml\nnothing-*.xml,,node.xml",
-					     dir, &big),
-			 0);
+	assert_int_equal(
+	    ag_junit_read_globs(&t, "py*.xml, pytest.xml\nnothing-*.xml,,node.xml", dir, &big), 0);
 	assert_int_equal(t.n, 5 + 5);
 	assert_false(t.truncated);
 	ag_tests_release(&t);
