@@ -344,3 +344,37 @@ def test_spooled_report_keeps_its_tests(fake_github, fake_collector, spool, tmp_
     (rep,) = fake_collector.reports
     assert rep.tests == [] and rep.job(JOB_ID)
     assert spooled(spool) == []
+
+
+def test_hook_mode_reads_them_run_mode_leaves_them_out(fake_github, fake_collector, spool,
+                                                       tmp_path):
+    """Hook mode runs on the runner that ran the job: the job's files are there. Run mode
+    reports other jobs, whose files were on other runners: it warns and sends none."""
+    ws = tmp_path / "ws"
+    write_real_junit(ws)
+    t0 = now_ms() - 60000
+    fake_github.jobs = [make_job(401, "build", status="in_progress", runner="runner-1", t0=t0,
+                                 steps=[("Set up job", "success", t0, t0 + 1000),
+                                        ("Run tests", "failure", t0 + 1000, t0 + 5000)])]
+    env = agent_env(fake_github.url, fake_collector.addr, spool, GITHUB_WORKSPACE=ws,
+                    CIPULSE_TEST_RESULTS="reports/pytest.xml")
+    r = run_agent(["hook"], env)
+    assert r.returncode == 0, r.stderr
+    rep = fake_collector.reports[0]
+    assert rep.header["mode"] == 3
+    cases, _ = cases_of(rep)
+    assert rep.tests[0]["job_id"] == 401
+    assert by_name(cases)["test_leaks_token"]["result"] == FAILED
+
+    # Run mode: 401 finished on runner-1, this final job (402) runs on runner-2.
+    fake_github.jobs[0].update(status="completed", conclusion="failure",
+                               completed_at=fake_github.jobs[0]["started_at"])
+    fake_github.jobs.append(make_job(402, "report", status="in_progress", runner="runner-2",
+                                     t0=t0, steps=[("Set up job", "success", t0, t0 + 1000)]))
+    env["RUNNER_NAME"] = "runner-2"
+    r = run_agent(["run"], env)
+    assert r.returncode == 0, r.stderr
+    assert b"run mode leaves CIPULSE_TEST_RESULTS out" in r.stdout, r.stdout
+    rep = fake_collector.reports[1]
+    assert rep.header["mode"] == 2
+    assert [j["id"] for j in rep.jobs] == [401] and rep.tests == []
