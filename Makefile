@@ -44,7 +44,8 @@ endif
 ifeq ($(AGENT_STATIC),1)
 AGENT_STATIC_LIBS := -lexpat -lprotobuf-c $(filter-out -lssl -lcrypto -lz -ldl -lrt -latomic -lm,\
 	$(shell pkg-config --static --libs-only-l grpc 2>/dev/null))
-AGENT_LDFLAGS := -Wl,--gc-sections
+# libexpat.a calls arc4random_buf (glibc 2.36); agent/junit.c has a stand-in for older glibc.
+AGENT_LDFLAGS := -Wl,--gc-sections -Wl,--wrap=arc4random_buf
 AGENT_LDLIBS  := -Wl,-Bstatic $(AGENT_STATIC_LIBS) -Wl,-Bdynamic -lcurl -lssl -lcrypto -lz \
 	-ljansson -lstdc++ -latomic -pthread -lm -ldl -lrt
 else

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +83,35 @@ static void *mm_realloc(void *p, size_t n)
 }
 
 static const XML_Memory_Handling_Suite mm = { mm_malloc, mm_realloc, mm_free };
+
+/*
+ * Debian 12's libexpat seeds its hash tables from arc4random_buf, new in glibc 2.36, and the
+ * release agent must run on glibc 2.35 (Ubuntu 22.04 runners): its static link sends that call
+ * here instead (-Wl,--wrap=arc4random_buf in the Makefile), to getrandom(2) (glibc 2.25). The
+ * salt stays random; should the kernel refuse, time and addresses still vary it per process.
+ */
+void __wrap_arc4random_buf(void *buf, size_t n);
+
+void __wrap_arc4random_buf(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t k = getrandom(p + off, n - off, 0);
+
+		if (k > 0) {
+			off += (size_t)k;
+		} else if (k < 0 && errno != EINTR) {
+			uintptr_t mix =
+			    (uintptr_t)time(NULL) ^ (uintptr_t)getpid() ^ (uintptr_t)buf;
+
+			for (; off < n;
+			     off++, mix = mix * 6364136223846793005ULL + 1442695040888963407ULL)
+				p[off] = (unsigned char)(mix >> 33);
+		}
+	}
+}
 
 enum stop { STOP_NONE, STOP_REFUSED, STOP_LIMIT, STOP_NOMEM };
 
