@@ -26,9 +26,10 @@ const char *ag_delivery_name(enum ag_delivery d)
 #define OLD_COLLECTOR_ANSWER "chunk: empty message"
 
 /*
- * ag_send, and once more without the test batches when the collector is too old for them
- * (warned once per process): the jobs and logs must not be lost for want of the tests. The
- * frames themselves, and so a spooled report, keep their tests for a newer collector.
+ * ag_send, and once more without the test batches when the collector refuses the report with
+ * them (INVALID_ARGUMENT, RESOURCE_EXHAUSTED): a collector too old for test results (warned once
+ * per process), or tests it will not take. The jobs and logs must not be lost for want of the
+ * tests. The frames themselves, and so a spooled report, keep their tests for a newer collector.
  */
 static int send_report(const struct ag_send_opts *o, const char *frames, size_t n,
 		       struct ag_ack *ack, char *why, size_t whysize)
@@ -37,10 +38,15 @@ static int send_report(const struct ag_send_opts *o, const char *frames, size_t 
 	struct cm_buf bare = CM_BUF_INIT(n + 1);
 	int rc = ag_send(o, frames, n, ack, why, whysize);
 
-	if (rc != CM_EINVAL || !strstr(why, OLD_COLLECTOR_ANSWER) ||
-	    !ag_frames_have_tests(frames, n))
+	char msg[700];
+
+	if ((rc != CM_EINVAL && rc != CM_ETOOBIG) || !ag_frames_have_tests(frames, n))
 		return rc;
-	if (!warned) {
+	if (!strstr(why, OLD_COLLECTOR_ANSWER)) {
+		/* Refused for something in the tests (or too big with them): keep the rest. */
+		snprintf(msg, sizeof(msg), "test results left out: %.600s", why);
+		ag_warn(msg);
+	} else if (!warned) {
 		ag_warn("collector too old for test results: the report is sent without them "
 			"(upgrade the collector to store tests)");
 		warned = 1;

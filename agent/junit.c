@@ -25,8 +25,10 @@
 #define SUITE_DEPTH 8
 /* Raw message bytes kept beyond the cap, so that a secret across the cut is still masked. */
 #define MESSAGE_SLACK 1024
-/* Longest duration accepted (seconds): larger values are garbage, not tests. */
-#define TIME_MAX 1e9
+/* Longest duration kept (31 days, what the collector accepts); larger values count as 0. */
+#define TIME_MAX (31.0 * 24 * 3600)
+/* Most retries counted per test (what the collector accepts). */
+#define RETRIES_MAX 1000
 
 /*
  * libexpat's allocations go through these, so that one file can never make it hold more than
@@ -271,7 +273,7 @@ static void case_child(struct jp *j, const char *el, const XML_Char **atts)
 		 * flaky* when the test passed in the end, rerun* when it kept failing (the
 		 * <failure>/<error> beside them gives the result).
 		 */
-		if (c->retries < INT32_MAX)
+		if (c->retries < RETRIES_MAX)
 			c->retries++;
 	}
 }
@@ -335,6 +337,14 @@ static void end_case(struct jp *j)
 			rc = CM_ENOMEM;
 	}
 	cm_buf_release(&clean);
+	if (rc == CM_OK &&
+	    t->wire + cipulse__v1__test_case__get_packed_size(c) + 8 > AG_TESTS_WIRE_MAX) {
+		case_free(c);
+		stop(j, STOP_LIMIT,
+		     "test cases over 16 MiB in one report (failure messages); the "
+		     "rest is left out");
+		return;
+	}
 	if (rc == CM_OK && t->n == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 64;
 		Cipulse__V1__TestCase **v = realloc(t->cases, cap * sizeof(*v));
@@ -351,6 +361,7 @@ static void end_case(struct jp *j)
 		stop(j, STOP_NOMEM, "out of memory");
 		return;
 	}
+	t->wire += cipulse__v1__test_case__get_packed_size(c) + 8;
 	t->cases[t->n++] = c;
 }
 

@@ -23,6 +23,12 @@
 #define AG_JUNIT_FIELD_MAX 1024
 /* Longest failure message sent (the contract's 4 KiB). */
 #define AG_JUNIT_MESSAGE_MAX 4096
+/*
+ * Most bytes of encoded test cases in one report: half the collector's default report limit
+ * (CIPULSE_MAX_REPORT_BYTES, 32 MiB), so that tests never cost a report its jobs and logs.
+ * 20,000 passing tests take about 2 MiB; 16 MiB holds ~3,500 failures with 4 KiB messages.
+ */
+#define AG_TESTS_WIRE_MAX (16 * 1024 * 1024)
 /* Most bytes libexpat may hold at once for one file (its buffers, names, attributes). */
 #define AG_JUNIT_PARSER_MEM (16L * 1024 * 1024)
 
@@ -33,6 +39,7 @@ struct ag_tests {
 	size_t max;    /* most cases kept (CIPULSE_MAX_TESTS); more set `truncated` */
 	int truncated; /* a limit was hit or a file could not be read whole */
 	int64_t bytes; /* bytes of JUnit read so far (for the total limit) */
+	size_t wire;   /* encoded size of the cases kept (at most AG_TESTS_WIRE_MAX) */
 };
 
 struct ag_junit_opts {

@@ -213,16 +213,19 @@ static void durations(void **state)
 			       "<testsuite><testcase name='a' time='1.5'/>"
 			       "<testcase name='b' time='-3'/><testcase name='c' time='nan'/>"
 			       "<testcase name='d' time='1e300'/><testcase name='e'/>"
-			       "<testcase name='f' time='12,345.000001'/></testsuite>",
+			       "<testcase name='f' time='12,345.000001'/>"
+			       "<testcase name='g' time='2678401'/></testsuite>",
 			       why, sizeof(why)),
 			 0);
-	assert_int_equal(t.n, 6);
+	assert_int_equal(t.n, 7);
 	assert_int_equal(t.cases[0]->duration_us, 1500000);
 	assert_int_equal(t.cases[1]->duration_us, 0);
 	assert_int_equal(t.cases[2]->duration_us, 0);
 	assert_int_equal(t.cases[3]->duration_us, 0);
 	assert_int_equal(t.cases[4]->duration_us, 0);
 	assert_int_equal(t.cases[5]->duration_us, 12345000001LL);
+	/* Over 31 days (what the collector accepts): not a duration. */
+	assert_int_equal(t.cases[6]->duration_us, 0);
 	ag_tests_release(&t);
 }
 
@@ -245,6 +248,39 @@ static void message_cut_at_4k(void **state)
 	assert_true(strlen(t.cases[0]->message) > AG_JUNIT_MESSAGE_MAX - 4);
 	assert_int_equal((strlen(t.cases[0]->message) - 2) % 3, 0);
 	assert_true(strncmp(t.cases[0]->message, "m\n\xE2\x82\xAC", 5) == 0);
+	ag_tests_release(&t);
+	cm_buf_release(&xml);
+}
+
+/* Retries and the encoded size stay within what the collector accepts. */
+static void collector_limits(void **state)
+{
+	struct cm_buf xml = CM_BUF_INIT(64 << 20);
+	struct ag_tests t;
+	char why[256] = "";
+
+	ag_tests_init(&t, 100000);
+	assert_int_equal(cm_buf_adds(&xml, "<testsuite><testcase name='r'>"), 0);
+	for (int i = 0; i < 1500; i++)
+		assert_int_equal(cm_buf_adds(&xml, "<flakyFailure/>"), 0);
+	assert_int_equal(cm_buf_adds(&xml, "</testcase>"), 0);
+	/* 6,000 failures with 4 KiB messages: ~24 MiB encoded, over the report's 16 MiB. */
+	for (int i = 0; i < 6000; i++) {
+		assert_int_equal(cm_buf_addf(&xml, "<testcase name='f%d'><failure>", i), 0);
+		for (int k = 0; k < 80; k++)
+			assert_int_equal(cm_buf_adds(&xml, "0123456789abcdef0123456789abcdef"
+							   "0123456789abcdef0123456789abcdef"),
+					 0);
+		assert_int_equal(cm_buf_adds(&xml, "</failure></testcase>"), 0);
+	}
+	assert_int_equal(cm_buf_adds(&xml, "</testsuite>"), 0);
+	assert_int_equal(ag_junit_parse(&t, "big.xml", xml.data, xml.len, &big, why, sizeof(why)),
+			 CM_ETOOBIG);
+	assert_int_equal(t.cases[0]->retries, 1000);
+	assert_true(t.truncated);
+	assert_true(t.wire <= AG_TESTS_WIRE_MAX);
+	assert_true(t.n > 3000 && t.n < 6000);
+	assert_non_null(strstr(why, "16 MiB"));
 	ag_tests_release(&t);
 	cm_buf_release(&xml);
 }
@@ -470,6 +506,7 @@ int main(void)
 		cmocka_unit_test(gradle_go_nextest_shapes),
 		cmocka_unit_test(durations),
 		cmocka_unit_test(message_cut_at_4k),
+		cmocka_unit_test(collector_limits),
 		cmocka_unit_test(bad_bytes_repaired),
 		cmocka_unit_test(billion_laughs_refused),
 		cmocka_unit_test(external_entity_refused),
