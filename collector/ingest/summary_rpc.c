@@ -29,6 +29,12 @@
 #define SUMMARY_MAX_TESTS   50
 #define SUMMARY_MESSAGE_MAX 300
 
+/*
+ * Runs of the job looked at, newest first: bounds the work for a job that runs all day. A step
+ * in every run gets its 200 samples from the newest 200 of them.
+ */
+#define SUMMARY_JOBS "1000"
+
 #define MS(x) "floor(extract(epoch FROM " x ") * 1000)::bigint"
 
 /* $1 repo, $2 job, $3 run, $4 attempt: the job, and the repository's default branch. */
@@ -39,26 +45,31 @@ static const char job_sql[] = "SELECT COALESCE(r.default_branch, '') FROM jobs j
 
 /*
  * $1 repo, $2 job: each step of the job with its duration and its baseline. The candidate jobs
- * are found once (same name, runs of the default branch, last 30 days), their steps of the same
+ * are found once (same name, runs of the default branch, last 30 days, the newest
+ * SUMMARY_JOBS: jobs_name_idx of sql/012 walks them newest first), their steps of the same
  * names ranked newest first per name, and the newest 200 of each name aggregated.
  */
 static const char steps_sql[] =
     "WITH me AS ("
-    "  SELECT j.repo_id, j.job_id, j.name, r.default_branch FROM jobs j"
-    "  JOIN repositories r ON r.id = j.repo_id WHERE j.repo_id = $1 AND j.job_id = $2"
+    "  SELECT j.repo_id, j.job_id, j.name, r.default_branch,"
+    "         ARRAY(SELECT name FROM steps WHERE repo_id = $1 AND job_id = $2) AS names"
+    "  FROM jobs j JOIN repositories r ON r.id = j.repo_id"
+    "  WHERE j.repo_id = $1 AND j.job_id = $2"
     "), cand AS ("
-    "  SELECT j2.repo_id, j2.job_id FROM me"
-    "  JOIN jobs j2 ON j2.repo_id = me.repo_id AND j2.name = me.name AND j2.job_id <> me.job_id"
-    "  JOIN workflow_runs w ON w.repo_id = j2.repo_id AND w.run_id = j2.run_id"
-    "   AND w.run_attempt = j2.run_attempt AND w.head_branch = me.default_branch"
-    "  WHERE j2.completed_at >= now() - interval '30 days'"
+    "  SELECT c.repo_id, c.job_id FROM me CROSS JOIN LATERAL ("
+    "    SELECT j2.repo_id, j2.job_id FROM jobs j2"
+    "    JOIN workflow_runs w ON w.repo_id = j2.repo_id AND w.run_id = j2.run_id"
+    "     AND w.run_attempt = j2.run_attempt AND w.head_branch = me.default_branch"
+    "    WHERE j2.repo_id = me.repo_id AND j2.name = me.name AND j2.job_id <> me.job_id"
+    "      AND j2.completed_at >= now() - interval '30 days'"
+    "    ORDER BY j2.completed_at DESC LIMIT " SUMMARY_JOBS ") c"
     "), hist AS ("
     "  SELECT s.name, extract(epoch FROM s.completed_at - s.started_at) * 1000 AS ms,"
     "         row_number() OVER (PARTITION BY s.name ORDER BY s.completed_at DESC) AS n"
     "  FROM cand JOIN steps s ON s.repo_id = cand.repo_id AND s.job_id = cand.job_id"
     "  WHERE s.conclusion = 'success' AND s.started_at IS NOT NULL"
     "    AND s.completed_at >= s.started_at AND s.completed_at >= now() - interval '30 days'"
-    "    AND s.name IN (SELECT name FROM steps WHERE repo_id = $1 AND job_id = $2)"
+    "    AND s.name = ANY ((SELECT names FROM me)::text[])"
     "), base AS ("
     "  SELECT name, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::bigint AS p50,"
     "         round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms))::bigint AS p95,"
