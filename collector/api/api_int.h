@@ -38,7 +38,11 @@ enum api_auth { API_READ, API_ADMIN };
  */
 int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
 	      struct col_query *q, const char *const *allowed);
-/* Borrows a database connection, or answers 503. */
+/*
+ * Borrows a database connection, or answers 503. Its statements run under CIPULSE_API_TIMEOUT
+ * (api_db_fail answers one cut off by it 503 "timeout" with Retry-After), and the request's
+ * client hanging up cancels the query in flight.
+ */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
 /*
  * api_conn for an expensive request (log search, all-repository metrics): at most
