@@ -3,7 +3,6 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cm_err.h"
@@ -37,18 +36,6 @@ grpc_byte_buffer *cm_grpc_bb_new(const void *data, size_t n)
 
 	grpc_slice_unref(s);
 	return bb;
-}
-
-char *cm_grpc_slice_strdup(grpc_slice s)
-{
-	size_t n = GRPC_SLICE_LENGTH(s);
-	char *p = malloc(n + 1);
-
-	if (!p)
-		return NULL;
-	memcpy(p, GRPC_SLICE_START_PTR(s), n);
-	p[n] = '\0';
-	return p;
 }
 
 const char *cm_grpc_status_name(grpc_status_code s)
