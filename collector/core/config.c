@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cm_err.h"
@@ -186,4 +187,27 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 void col_config_release(struct col_config *cfg)
 {
 	cm_config_free(col_config_opts, col_config_nopts, cfg);
+}
+
+void col_config_run_url(const struct col_config *cfg, long long run_id, int attempt,
+			long long job_id, char *out, size_t size)
+{
+	size_t n = cfg->public_url ? strlen(cfg->public_url) : 0;
+	int k;
+
+	while (n && cfg->public_url[n - 1] == '/')
+		n--;
+	if (!n) {
+		if (size)
+			out[0] = '\0';
+		return;
+	}
+	if (job_id)
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d&job=%lld", (int)n,
+			     cfg->public_url, run_id, attempt, job_id);
+	else
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d", (int)n, cfg->public_url,
+			     run_id, attempt);
+	if (k < 0 || (size_t)k >= size)
+		out[0] = '\0';
 }
