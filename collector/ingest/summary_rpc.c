@@ -7,7 +7,8 @@
  *
  * Step baselines come from one query: the same job name and step name in the same repository,
  * on the repository's default branch, step concluded success, in the last 30 days, at most the
- * last 200 per step; p50/p95 with PostgreSQL's percentile_cont.
+ * last 200 per step; p50/p95 with PostgreSQL's percentile_cont. Failed tests and the failure
+ * group come from sql/009's functions, the ones the run detail uses.
  */
 #include <grpc/grpc.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@
 /* A SummaryRequest is four numbers; anything much bigger is not one. */
 #define SUMMARY_MAX_MSG 1024
 /* The contract's limits: failed tests listed, bytes of a failure message's first line. */
-#define SUMMARY_MAX_TESTS   50
+#define SUMMARY_MAX_TESTS   "50"
 #define SUMMARY_MESSAGE_MAX 300
 
 /*
@@ -37,11 +38,28 @@
 
 #define MS(x) "floor(extract(epoch FROM " x ") * 1000)::bigint"
 
-/* $1 repo, $2 job, $3 run, $4 attempt: the job, and the repository's default branch. */
-static const char job_sql[] = "SELECT COALESCE(r.default_branch, '') FROM jobs j "
-			      "JOIN repositories r ON r.id = j.repo_id "
-			      "WHERE j.repo_id = $1 AND j.job_id = $2 AND j.run_id = $3 "
-			      "AND j.run_attempt = $4";
+/*
+ * $1 repo, $2 job, $3 run, $4 attempt: the job, the repository's default branch, and whether
+ * another repository holds a job of the same id (see tests_sql).
+ */
+static const char job_sql[] =
+    "SELECT COALESCE(r.default_branch, ''), "
+    "       EXISTS (SELECT 1 FROM jobs o WHERE o.job_id = $2 AND o.repo_id <> $1) "
+    "FROM jobs j JOIN repositories r ON r.id = j.repo_id "
+    "WHERE j.repo_id = $1 AND j.job_id = $2 AND j.run_id = $3 AND j.run_attempt = $4";
+
+/*
+ * $1 job: its failed tests and its failure group, from the functions the run detail uses
+ * (sql/009). They take a job id alone; GitHub's job ids are unique, but a job of the same id in
+ * another repository (a token can store any id for its own repository) would mix that
+ * repository's tests in: the summary leaves both lists out then.
+ */
+static const char tests_sql[] =
+    "SELECT test_id, suite, class_name, name, COALESCE(message, ''), flaky, new_failure, total "
+    "FROM cipulse_job_failed_tests($1, " SUMMARY_MAX_TESTS ")";
+static const char group_sql[] = "SELECT fingerprint, COALESCE(title, ''), runs, repositories, "
+				"COALESCE(" MS("first_seen") ", 0) "
+							     "FROM cipulse_job_failure_group($1)";
 
 /*
  * $1 repo, $2 job: each step of the job with its duration and its baseline. The candidate jobs
@@ -148,7 +166,7 @@ static grpc_status_code summary_auth(struct call *c, const char **why)
 	return GRPC_STATUS_OK;
 }
 
-/* The first line of a failure message, at most SUMMARY_MESSAGE_MAX bytes, cut in place. */
+/* The first line of a message or title, at most SUMMARY_MESSAGE_MAX bytes, cut in place. */
 static char *first_line(char *s)
 {
 	size_t n = strcspn(s, "\r\n");
@@ -168,13 +186,44 @@ static int64_t col_i64(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* The failed tests of the reply from tests_sql's rows (the strings stay in res). */
+static int add_tests(Cipulse__V1__SummaryReply *reply, PGresult *res,
+		     Cipulse__V1__FailedTest **tests, Cipulse__V1__FailedTest ***testp)
+{
+	int n = PQntuples(res);
+
+	*tests = calloc((size_t)n + 1, sizeof(**tests));
+	*testp = calloc((size_t)n + 1, sizeof(**testp));
+	if (!*tests || !*testp)
+		return CM_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		Cipulse__V1__FailedTest *t = &(*tests)[i];
+
+		cipulse__v1__failed_test__init(t);
+		t->test_id = PQgetvalue(res, i, 0);
+		t->suite = PQgetvalue(res, i, 1);
+		t->class_name = PQgetvalue(res, i, 2);
+		t->name = PQgetvalue(res, i, 3);
+		t->message = first_line(PQgetvalue(res, i, 4));
+		t->flaky = PQgetvalue(res, i, 5)[0] == 't';
+		t->new_failure = PQgetvalue(res, i, 6)[0] == 't';
+		reply->failed_tests_total = (int32_t)col_i64(res, i, 7);
+		(*testp)[i] = t;
+	}
+	reply->n_failed_tests = (size_t)n;
+	reply->failed_tests = *testp;
+	return CM_OK;
+}
+
 /* Worker: checks the token, asks the database, answers. */
 void ing_summary_run(struct call *c)
 {
 	struct col_ingest *ing = c->ing;
 	Cipulse__V1__SummaryReply reply = CIPULSE__V1__SUMMARY_REPLY__INIT;
 	Cipulse__V1__StepBaseline *steps = NULL, **stepp = NULL;
-	PGresult *job = NULL, *st = NULL;
+	Cipulse__V1__FailedTest *tests = NULL, **testp = NULL;
+	Cipulse__V1__FailureGroup group = CIPULSE__V1__FAILURE_GROUP__INIT;
+	PGresult *job = NULL, *st = NULL, *ft = NULL, *fg = NULL;
 	struct col_conn *conn = NULL;
 	struct col_params p;
 	grpc_status_code status;
@@ -207,12 +256,22 @@ void ing_summary_run(struct call *c)
 	st = col_db_query(conn, "summary", steps_sql, 2, p.v, &rc);
 	if (!st)
 		goto out;
+	if (PQgetvalue(job, 0, 1)[0] == 't') {
+		cm_log_warn("ingest",
+			    "summary without tests: job id in two repositories job_id=%lld",
+			    (long long)c->s_job);
+	} else {
+		ft = col_db_query(conn, "summary", tests_sql, 1, p.v + 1, &rc);
+		fg = ft ? col_db_query(conn, "summary", group_sql, 1, p.v + 1, &rc) : NULL;
+		if (!fg)
+			goto out;
+	}
 	n = PQntuples(st);
 	steps = calloc((size_t)n + 1, sizeof(*steps));
 	stepp = calloc((size_t)n + 1, sizeof(*stepp));
 	status = GRPC_STATUS_RESOURCE_EXHAUSTED;
 	why = "out of memory";
-	if (!steps || !stepp)
+	if (!steps || !stepp || (ft && add_tests(&reply, ft, &tests, &testp)))
 		goto out;
 	for (int i = 0; i < n; i++) {
 		cipulse__v1__step_baseline__init(&steps[i]);
@@ -226,12 +285,18 @@ void ing_summary_run(struct call *c)
 	}
 	reply.n_steps = (size_t)n;
 	reply.steps = stepp;
+	if (fg && PQntuples(fg) > 0) {
+		group.fingerprint = PQgetvalue(fg, 0, 0);
+		group.title = first_line(PQgetvalue(fg, 0, 1));
+		group.runs = col_i64(fg, 0, 2);
+		group.repositories = (int32_t)col_i64(fg, 0, 3);
+		group.first_seen = col_i64(fg, 0, 4);
+		reply.failure_group = &group;
+	}
 	reply.default_branch = PQgetvalue(job, 0, 0);
 	col_config_run_url(ing->ctx->cfg, (long long)c->s_run, (int)c->s_attempt,
 			   (long long)c->s_job, url, sizeof(url));
 	reply.job_url = url;
-	(void)first_line;
-	(void)SUMMARY_MAX_TESTS;
 	if (ing_set_send(c, &reply.base))
 		goto out;
 	status = GRPC_STATUS_OK;
@@ -241,8 +306,12 @@ out:
 		col_db_release(ing->ctx->db, conn);
 	PQclear(job);
 	PQclear(st);
+	PQclear(ft);
+	PQclear(fg);
 	free(steps);
 	free(stepp);
+	free(tests);
+	free(testp);
 	if (status != GRPC_STATUS_OK)
 		cm_log_info("ingest", "summary refused status=%d reason=\"%s\"", (int)status, why);
 	ing_finish(c, status, why);

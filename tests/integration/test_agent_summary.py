@@ -9,6 +9,8 @@ break the table or inject HTML, and the RPC's token rules (no token, another rep
 token, a read token, an unknown job).
 """
 import html
+import re
+import uuid
 import os
 import threading
 import time
@@ -20,6 +22,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from agent_fakes import AGENT, FakeCollector, agent_env, make_job, run_agent, spooled
+import pbwire
+from ingest_env import send_report
 from pbwire import SUMMARY_REPLY, SUMMARY_REQ, decode, encode
 
 pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")
@@ -368,3 +372,86 @@ def test_summary_rpc_auth(collector, db, gh, tmp_path):
     assert [s["name"] for s in reply["steps"]][:2] == ["Set up job", "Run make"]
     assert "job_url" not in reply
     assert summary_call(collector, collector.ADMIN_TOKEN, 1000, 1, 303)["steps"]
+
+
+# ------------------------------------------------------------------------------ tests, group
+
+ERROR = "error: connection refused by the database at 10.0.0.5:5432"
+
+
+def send(col, token, repo_id, name, run_id, job_id, conclusion, at_ms, head_sha, tests=(),
+         tail=None):
+    """One report like an agent's, with test cases (a TestBatch) and a failing step's tail."""
+    header = dict(report_id=str(uuid.uuid4()), agent_version="0.1.0-test", mode=1,
+                  repository={"id": repo_id, "full_name": name, "default_branch": "main"},
+                  workflow={"name": "CI", "path": ".github/workflows/ci.yml"},
+                  run={"id": run_id, "attempt": 1, "head_branch": "main", "head_sha": head_sha,
+                       "status": "completed", "conclusion": conclusion,
+                       "created_at": at_ms - 60000, "updated_at": at_ms})
+    job = dict(id=job_id, name="build", status="completed", conclusion=conclusion,
+               started_at=at_ms - 50000, completed_at=at_ms,
+               steps=[{"number": 1, "name": "Run tests", "status": "completed",
+                       "conclusion": conclusion, "started_at": at_ms - 40000,
+                       "completed_at": at_ms}])
+    chunks = [pbwire.chunk_header(**header), pbwire.chunk_job(**job)]
+    if tail:
+        chunks.append(pbwire.chunk_log(job_id=job_id, step_number=1, seq=0, text=tail,
+                                       last=True))
+    if tests:
+        chunks.append(pbwire.chunk_tests(job_id=job_id, cases=list(tests)))
+    send_report(col.grpc_addr, chunks, token)
+
+
+def case(name, result, message=""):
+    return {"suite": "unit", "class_name": "app.Test", "name": name, "duration_us": 1000,
+            "result": result, "message": message}
+
+
+def test_summary_failed_tests_and_failure_group(public_collector, gh, tmp_path):
+    col = public_collector
+    token, other = col.create_token(REPO), col.create_token("x/y")
+    t = now_ms() - 3600 * 1000
+    sha = "a" * 40  # the agent's GITHUB_SHA: run 1000's commit
+    # The default branch before: test_a already failing, test_b passing.
+    send(col, token, REPO_ID, REPO, 801, 8011, "failure", t, "b" * 40,
+         tests=[case("test_a", pbwire.FAILED, "boom"), case("test_b", pbwire.PASSED)])
+    # The same error in three failed runs of another repository.
+    for k in range(3):
+        send(col, other, 777, "x/y", 900 + k, 9001 + k * 10, "failure", t + k * 1000,
+             "c" * 40, tail="2024-05-01T10:00:0%dZ %s (attempt %d)" % (k, ERROR, k))
+    # Another job of this commit passed test_c: failing here makes it flaky.
+    send(col, token, REPO_ID, REPO, 1000, 304, "success", t + 10000, sha,
+         tests=[case("test_c", pbwire.PASSED)])
+    # This job's tests and its failing tail, then the agent reports it and writes the summary.
+    failed = [case("test_a", pbwire.FAILED, "got 2, want 1\nlong trace"),
+              case("test_b", pbwire.FAILED, "<b>|x|</b> is not y"),
+              case("test_c", pbwire.ERROR, "no answer")]
+    failed += [case("test_z%02d" % i, pbwire.FAILED, "z") for i in range(9)]
+    send(col, token, REPO_ID, REPO, 1000, 303, "failure", t + 20000, sha, tests=failed,
+         tail="2024-05-02T11:11:11Z %s (attempt 9)" % ERROR)
+    gh.jobs = this_job(now_ms() - 60000)
+    env, path, _spool = summary_env(gh, col.grpc_addr, tmp_path, CIPULSE_TOKEN=token)
+    report(env, status="failure")
+
+    doc = render(path.read_text())
+    text = html.unescape(re.sub(r"<[^>]+>", "", doc))
+    items = re.findall(r"<li>(.*?)</li>", doc, re.S)
+    items = [html.unescape(re.sub(r"<[^>]+>", "", i)) for i in items]
+    assert "Failed tests: 12" in text
+    assert len(items) == 11 and items[-1] == "and 2 more", items
+    by_name = {i.split(" ")[0]: i for i in items[:-1]}
+    assert by_name["test_a"] == "test_a (app.Test): got 2, want 1"  # already failing
+    assert by_name["test_b"] == "test_b (app.Test) — new failure: <b>|x|</b> is not y"
+    assert by_name["test_c"].startswith("test_c (app.Test) — flaky")
+    assert "<b>" not in doc  # the message's tag is text, not markup
+    m = re.search(r"seen in (\d+) runs in (\d+) repositories since (\d{4}-\d\d-\d\d)", text)
+    assert m and m.group(1) == "4" and m.group(2) == "2", text
+    fp = col.db.scalar("SELECT fingerprint FROM job_failures WHERE job_id = 303")
+    assert PUBLIC + "/failures/" + fp in Tables(doc).links
+
+    # A job of the same id in another repository (a token may store any id for its own): the
+    # functions take a job id alone, so both lists are left out rather than mixed.
+    send(col, other, 777, "x/y", 1000, 303, "failure", t + 30000, "d" * 40,
+         tests=[case("secret_test", pbwire.FAILED, "x")], tail=ERROR)
+    reply = summary_call(col, token, 1000, 1, 303)
+    assert reply["steps"] and "failed_tests" not in reply and "failure_group" not in reply
