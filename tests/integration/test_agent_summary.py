@@ -455,3 +455,32 @@ def test_summary_failed_tests_and_failure_group(public_collector, gh, tmp_path):
          tests=[case("secret_test", pbwire.FAILED, "x")], tail=ERROR)
     reply = summary_call(col, token, 1000, 1, 303)
     assert reply["steps"] and "failed_tests" not in reply and "failure_group" not in reply
+
+
+def test_summary_of_the_agents_own_junit_results(collector, gh, tmp_path):
+    """The whole path: the agent reads JUnit XML (CIPULSE_TEST_RESULTS), sends the tests with its
+    report, and its summary lists the failed ones, hostile names as text."""
+    token = collector.create_token(REPO)
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<testsuites><testsuite name="unit" tests="3" failures="2">\n'
+        '<testcase classname="app.T" name="ok_test" time="0.1"/>\n'
+        '<testcase classname="app.T" name="bad | &lt;script&gt;x&lt;/script&gt; `y`" time="0.2">'
+        '<failure message="got &lt;img src=x onerror=alert(1)&gt; | 2">trace</failure></testcase>\n'
+        '<testcase classname="app.T" name="plain_fail" time="0.3"><failure message="no"/>'
+        '</testcase>\n'
+        '</testsuite></testsuites>\n')
+    gh.jobs = this_job(now_ms() - 60000)
+    env, path, _spool = summary_env(gh, collector.grpc_addr, tmp_path, CIPULSE_TOKEN=token,
+                                    CIPULSE_TEST_RESULTS=str(junit))
+    r = report(env, status="failure")
+    assert b"::warning::" not in r.stdout, r.stdout
+    doc = render(path.read_text())
+    assert "<script" not in doc and "<img" not in doc
+    items = [html.unescape(re.sub(r"<[^>]+>", "", i))
+             for i in re.findall(r"<li>(.*?)</li>", doc, re.S)]
+    assert "Failed tests: 2" in html.unescape(re.sub(r"<[^>]+>", "", doc))
+    assert sorted(items) == sorted([
+        "bad | <script>x</script> `y` (app.T): got <img src=x onerror=alert(1)> | 2",
+        "plain_fail (app.T): no"]), items
