@@ -14,6 +14,7 @@
 #include "github/backfill.h"
 #include "github/poller.h"
 #include "store/lease.h"
+#include "store/auth_cli.h"
 #include "store/retention.h"
 #include "github/webhook.h"
 
@@ -110,6 +111,8 @@ int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **arg
 	}
 	if (!strcmp(cmd, "health"))
 		return col_healthcheck_command(ctx, argc, argv);
+	if (!strcmp(cmd, "user"))
+		return col_user_command(ctx, argc, argv);
 	return -1;
 }
 
@@ -117,5 +120,6 @@ const char *col_extra_commands_help(void)
 {
 	return "  backfill --repo owner/name [--days N]\n"
 	       "                              import the last N days (default 30) of runs and\n"
-	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP;
+	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP
+	       COL_USER_HELP;
 }

@@ -92,6 +92,7 @@ int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_
  * - "runs":  a = the last creation time in microseconds (API_CURSOR_US_MIN..MAX), b = run id
  * - "logs":  a = job id, b = step number (0..INT32_MAX)
  * - "alerts": a = alert id
+ * - "audit": a = audit entry id
  * text points into scratch (size bytes). CM_EINVAL for anything else.
  */
 struct api_cursor {

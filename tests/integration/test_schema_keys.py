@@ -14,6 +14,8 @@ REFERENCE = {
     "silences": "configuration; a silence may span every repository",
     "schema_migrations": "migration bookkeeping",
     "cluster_leases": "which collector leads; one row per duty",
+    "users": "accounts: looked up by name or session before any repository is involved",
+    "sessions": "looked up by the cookie's hash on every signed-in request; belongs to users",
 }
 # Kept on the coordinator (local tables): looked up by a key that arrives before the
 # repository is known, or cluster-wide queues that the alerting sweep reads across repositories.
@@ -25,6 +27,7 @@ LOCAL = {
               "per failing workflow",
     "notifications": "the outbox, claimed across repositories with FOR UPDATE SKIP LOCKED",
     "alert_runs": "belongs to alerts (foreign key to alerts.id)",
+    "audit_log": "who changed what, across repositories and settings; read by time and actor",
 }
 
 
