@@ -370,7 +370,10 @@ int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
 	col_p_i64(&q, max_ms);
 	col_p_str(&q, remote_addr);
 	col_p_str(&q, ua);
+	/* The user's ended sessions go as a new one starts: the table stays the size of its use. */
 	res = col_db_query(c, "session",
+			   "WITH gone AS (DELETE FROM sessions WHERE user_id = $2 "
+			   "  AND (revoked_at IS NOT NULL OR expires_at < now())) "
 			   "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at, "
 			   "remote_addr, user_agent) VALUES ($1, $2, $3, "
 			   "now() + $4::bigint * interval '1 millisecond', $5, $6) RETURNING id",
