@@ -432,6 +432,11 @@ def test_users_api_and_audit(collector, db):
     status, reg, _ = request(collector, "POST", "/api/v1/repos", {"full_name": "octo/audited"}, admin)
     assert status == 201
     tok = personal_token(collector, s, "write")
+    assert request(collector, "DELETE", "/api/v1/tokens/%d" % tok["id"], headers=admin)[0] == 204
+    db.execute("INSERT INTO alerts (kind, repo_id, condition_key, summary) SELECT 'failure', id,"
+               " 'k', 'CI failed' FROM repositories WHERE full_name = 'octo/audited'")
+    alert = db.scalar("SELECT id FROM alerts")
+    assert request(collector, "POST", "/api/v1/alerts/%d/ack" % alert, headers=s.headers())[0] == 200
     status, log, _ = request(collector, "GET", "/api/v1/audit?limit=200", headers=admin)
     assert status == 200
     entries = log["entries"]
@@ -440,13 +445,16 @@ def test_users_api_and_audit(collector, db):
         ("user.create", "admin-token"), ("user.update", "admin-token"),
         ("user.update", "admin-token"), ("silence.create", "carol"),
         ("alert_settings.update", "carol"), ("silence.delete", "carol"),
-        ("repository.create", "admin-token"), ("token.create", "carol")], actions
+        ("repository.create", "admin-token"), ("token.create", "carol"),
+        ("token.revoke", "admin-token"), ("alert.ack", "carol")], actions
     by = {e["action"]: e for e in reversed(entries)}  # the newest of each action
     assert by["user.update"]["before"]["role"] == "viewer" and by["user.update"]["after"]["role"] == "maintainer"
     assert by["silence.create"]["after"]["comment"] == "deploy"
     assert by["silence.delete"]["before"]["id"] == sil["id"] and by["silence.delete"]["after"] is None
     assert by["silence.create"]["actor_kind"] == "user" and by["repository.create"]["actor_kind"] == "config_token"
     assert by["silence.create"]["remote_addr"] == "127.0.0.1"
+    assert by["token.revoke"]["target"] == "token:%d" % tok["id"] and by["token.revoke"]["before"]["owner"] == "carol"
+    assert by["alert.ack"]["target"] == "alert:%d" % alert
     text = json.dumps(entries)
     for secret in (hook, "hmac-secret-value", "carol-password", reg["webhook_secret"],
                    reg["ingest_token"], tok["token"]):
@@ -458,6 +466,7 @@ def test_users_api_and_audit(collector, db):
     status, p1, _ = request(collector, "GET", "/api/v1/audit?limit=3", headers=admin)
     status, p2, _ = request(collector, "GET", "/api/v1/audit?limit=3&cursor=" + p1["next_cursor"], headers=admin)
     assert [e["id"] for e in p1["entries"] + p2["entries"]] == [e["id"] for e in entries[:6]]
+    assert p2["next_cursor"]
     # Recorded in the change's transaction: a change that fails leaves no entry.
     n = len(entries)
     assert request(collector, "POST", "/api/v1/settings/alerts",
