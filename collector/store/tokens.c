@@ -114,6 +114,7 @@ int col_token_check(struct col_conn *c, const char *token, struct col_token_info
 	    "    AND (t.expires_at IS NULL OR t.expires_at > now()) "
 	    "    AND (t.owner_id IS NULL OR NOT u.disabled)), "
 	    "touch AS (UPDATE api_tokens a SET last_used_at = now() FROM t WHERE a.id = t.id "
+	    "  AND a.kind = 'personal' "
 	    "  AND (a.last_used_at IS NULL OR a.last_used_at < now() - interval '1 minute')) "
 	    "SELECT id, kind, repo_id, repo, write, owner_id, owner, owner_display, owner_role "
 	    "FROM t",

@@ -60,8 +60,9 @@ int col_token_revoke(struct col_conn *c, int64_t id, int64_t owner_id);
 
 /*
  * Looks a presented token up. Returns 0 and fills info when it is valid: not revoked, not
- * expired, and (a personal token) its owner not disabled; its last_used_at moves on (at most
- * once a minute). CM_EAUTH otherwise; CM_EUNAVAIL when the database cannot be asked.
+ * expired, and (a personal token) its owner not disabled; a personal token's last_used_at moves
+ * on (at most once a minute; the other kinds are never written by a check). CM_EAUTH
+ * otherwise; CM_EUNAVAIL when the database cannot be asked.
  */
 int col_token_check(struct col_conn *c, const char *token, struct col_token_info *info);
 
