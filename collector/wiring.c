@@ -14,6 +14,7 @@
 #include "github/backfill.h"
 #include "github/poller.h"
 #include "store/lease.h"
+#include "store/auth.h"
 #include "store/auth_cli.h"
 #include "store/retention.h"
 #include "github/webhook.h"
@@ -43,6 +44,11 @@ void col_services_prepare(struct col_ctx *ctx)
 	if (rc)
 		cm_log_warn("main", "alert channels from the environment not set up: %s",
 			    cm_strerror(rc));
+	/*
+	 * Learn now whether user accounts exist (store/auth.h): anonymous reads (/metrics too)
+	 * then keep their answer through a later database outage instead of failing closed.
+	 */
+	(void)col_auth_anonymous_read(ctx->cfg, ctx->db);
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
