@@ -127,5 +127,5 @@ const char *col_extra_commands_help(void)
 	return "  backfill --repo owner/name [--days N]\n"
 	       "                              import the last N days (default 30) of runs and\n"
 	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP
-	       COL_USER_HELP;
+		   COL_USER_HELP;
 }

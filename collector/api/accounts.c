@@ -40,15 +40,14 @@ int api_audit(struct col_conn *c, const struct col_http_req *req, const struct c
 
 json_t *api_redact(json_t *v)
 {
-	static const char *const secret[] = { "target", "secret", "password", "token", "url",
-					      "webhook_secret", "ingest_token" };
+	static const char *const secret[] = { "target", "secret",	  "password",	 "token",
+					      "url",	"webhook_secret", "ingest_token" };
 	const char *key;
 	json_t *x;
 	size_t i;
 
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, x)
-			api_redact(x);
+		json_array_foreach(v, i, x) api_redact(x);
 	} else if (json_is_object(v)) {
 		json_object_foreach(v, key, x)
 		{
@@ -78,9 +77,9 @@ void api_auth_get(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	anon = col_auth_anonymous_read(req->ctx->cfg, req->ctx->db);
 	/* GitHub sign-in is the GitHub App's OAuth flow, not offered yet. */
-	api_reply(resp, 200,
-		  json_pack("{s:b, s:b, s:b}", "local", 1, "github", 0, "anonymous_read",
-			    anon > 0));
+	api_reply(
+	    resp, 200,
+	    json_pack("{s:b, s:b, s:b}", "local", 1, "github", 0, "anonymous_read", anon > 0));
 }
 
 static json_t *session_json(const struct col_principal *p)
@@ -118,6 +117,8 @@ void api_session_get(const struct col_http_req *req, struct col_http_resp *resp)
 		col_http_error(resp, 401, "unauthorized", "not signed in");
 		return;
 	}
+	/* It carries the CSRF token: never from a cache. */
+	snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Cache-Control: no-store\r\n");
 	api_reply(resp, 200, session_json(&who));
 }
 
@@ -175,8 +176,8 @@ void api_session_post(const struct col_http_req *req, struct col_http_resp *resp
 		json_decref(body);
 		col_http_error(resp, 429, "too_many_attempts",
 			       "too many failed sign-ins; try again later");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Retry-After: %ld\r\n", retry_a > retry_u ? retry_a : retry_u);
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry_a > retry_u ? retry_a : retry_u);
 		return;
 	}
 	if (api_conn(req, resp, &c)) {
@@ -243,9 +244,9 @@ void api_session_delete(const struct col_http_req *req, struct col_http_resp *re
 
 /* ---- users ---- */
 
-#define USER_COLS                                                                              \
-	"username, display_name, role, disabled, github_id IS NOT NULL, " API_MS("created_at") \
-	    ", " API_MS("last_login_at")
+#define USER_COLS                                                                                  \
+	"username, display_name, role, disabled, github_id IS NOT NULL, " API_MS(                  \
+	    "created_at") ", " API_MS("last_login_at")
 
 static json_t *user_json(const PGresult *res, int i)
 {
@@ -269,8 +270,8 @@ static json_t *user_json(const PGresult *res, int i)
 static json_t *user_get(struct col_conn *c, const char *username, int *rc)
 {
 	const char *params[1] = { username };
-	PGresult *res = col_db_query(c, "user", "SELECT " USER_COLS " FROM users WHERE username = $1",
-				     1, params, rc);
+	PGresult *res = col_db_query(
+	    c, "user", "SELECT " USER_COLS " FROM users WHERE username = $1", 1, params, rc);
 	json_t *o = NULL;
 
 	if (!res)
@@ -294,8 +295,8 @@ void api_users_list(const struct col_http_req *req, struct col_http_resp *resp)
 
 	if (api_begin(req, resp, API_ADMIN, &q, allowed) || api_conn(req, resp, &c))
 		return;
-	res = col_db_query(c, "users", "SELECT " USER_COLS " FROM users ORDER BY username", 0,
-			   NULL, &rc);
+	res = col_db_query(c, "users", "SELECT " USER_COLS " FROM users ORDER BY username", 0, NULL,
+			   &rc);
 	col_db_release(req->ctx->db, c);
 	if (!res) {
 		api_db_fail(resp, rc, "users");
@@ -373,8 +374,8 @@ static int user_fields(struct col_http_resp *resp, json_t *body, int *role, int 
  * (status). username: the user changed.
  */
 static void user_change(const struct col_http_req *req, struct col_http_resp *resp,
-			const struct col_principal *who, const char *username, int create,
-			int role, int disabled, const char *hash, const char *display, int status)
+			const struct col_principal *who, const char *username, int create, int role,
+			int disabled, const char *hash, const char *display, int status)
 {
 	json_t *before = NULL, *after = NULL, *shown;
 	struct col_conn *c;
@@ -506,9 +507,9 @@ void api_user_patch(const struct col_http_req *req, struct col_http_resp *resp)
 
 /* ---- personal tokens ---- */
 
-#define TOKEN_COLS                                                                          \
-	"t.id, COALESCE(t.name, t.description), COALESCE(t.scope, t.kind), u.username, "    \
-	"t.kind, " API_MS("t.created_at") ", " API_MS("t.expires_at") ", " API_MS(          \
+#define TOKEN_COLS                                                                                 \
+	"t.id, COALESCE(t.name, t.description), COALESCE(t.scope, t.kind), u.username, "           \
+	"t.kind, " API_MS("t.created_at") ", " API_MS("t.expires_at") ", " API_MS(                 \
 	    "t.last_used_at") ", " API_MS("t.revoked_at")
 
 static json_t *token_json(const PGresult *res, int i)
@@ -631,8 +632,9 @@ void api_tokens_create(const struct col_http_req *req, struct col_http_resp *res
 			name = NULL;
 	}
 	if (!json_is_object(body) || !name || !*name || strlen(name) > 100) {
-		api_bad_param(resp, "name", "expected {\"name\", \"scope\", \"expires_in_days\"} "
-					    "with a name of 1 to 100 bytes");
+		api_bad_param(resp, "name",
+			      "expected {\"name\", \"scope\", \"expires_in_days\"} "
+			      "with a name of 1 to 100 bytes");
 	} else if (!scope || (strcmp(scope, "read") && strcmp(scope, "write"))) {
 		api_bad_param(resp, "scope", "must be read or write");
 	} else if (days && (!json_is_integer(days) || json_integer_value(days) < 0 ||
@@ -641,9 +643,9 @@ void api_tokens_create(const struct col_http_req *req, struct col_http_resp *res
 	} else if (!api_conn(req, resp, &c)) {
 		rc = col_db_exec(c->pg, "BEGIN");
 		if (!rc)
-			rc = col_token_create_personal(c, who.user_id, name, !strcmp(scope, "write"),
-						       days ? (int)json_integer_value(days) : 0,
-						       token, &id);
+			rc = col_token_create_personal(
+			    c, who.user_id, name, !strcmp(scope, "write"),
+			    days ? (int)json_integer_value(days) : 0, token, &id);
 		if (!rc)
 			after = token_get(c, id, &rc);
 		shown = after ? json_deep_copy(after) : NULL;
@@ -719,8 +721,8 @@ void api_token_delete(const struct col_http_req *req, struct col_http_resp *resp
 
 void api_audit_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
-	static const char *const allowed[] = { "actor", "action", "from", "to", "limit", "cursor",
-					       NULL };
+	static const char *const allowed[] = { "actor", "action", "from", "to",
+					       "limit", "cursor", NULL };
 	static const int cursor_cols[] = { 0 };
 	char scratch[128];
 	struct api_cursor cur;
@@ -752,12 +754,13 @@ void api_audit_list(const struct col_http_req *req, struct col_http_resp *resp)
 	col_p_i64(&p, limit + 1);
 	res = col_db_query(
 	    c, "audit",
-	    "SELECT id, " API_MS("at") ", actor, actor_kind, action, target, before::text, "
-	    "after::text, remote_addr FROM audit_log "
-	    "WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) "
-	    "AND ($3::bigint IS NULL OR at >= 'epoch'::timestamptz + $3::bigint * interval '1 ms') "
-	    "AND ($4::bigint IS NULL OR at < 'epoch'::timestamptz + $4::bigint * interval '1 ms') "
-	    "AND ($5::bigint IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
+	    "SELECT id, " API_MS(
+		"at") ", actor, actor_kind, action, target, before::text, "
+		      "after::text, remote_addr FROM audit_log "
+		      "WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) "
+		      "AND ($3::bigint IS NULL OR at >= 'epoch'::timestamptz + $3::bigint * interval '1 ms') "
+		      "AND ($4::bigint IS NULL OR at < 'epoch'::timestamptz + $4::bigint * interval '1 ms') "
+		      "AND ($5::bigint IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
 	    p.n, p.v, &rc);
 	col_db_release(req->ctx->db, c);
 	if (!res) {
@@ -768,8 +771,10 @@ void api_audit_list(const struct col_http_req *req, struct col_http_resp *resp)
 	for (int i = 0; items && i < PQntuples(res) && i < limit; i++) {
 		json_t *o = json_object(), *b, *a;
 
-		b = PQgetisnull(res, i, 6) ? json_null() : json_loads(PQgetvalue(res, i, 6), 0, NULL);
-		a = PQgetisnull(res, i, 7) ? json_null() : json_loads(PQgetvalue(res, i, 7), 0, NULL);
+		b = PQgetisnull(res, i, 6) ? json_null()
+					   : json_loads(PQgetvalue(res, i, 6), 0, NULL);
+		a = PQgetisnull(res, i, 7) ? json_null()
+					   : json_loads(PQgetvalue(res, i, 7), 0, NULL);
 		if (!o || api_set(o, "id", api_col_int(res, i, 0)) ||
 		    api_set(o, "at", api_col_time(res, i, 1)) ||
 		    api_set(o, "actor", api_col_str(res, i, 2)) ||

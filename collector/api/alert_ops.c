@@ -379,9 +379,9 @@ void api_silence_create(const struct col_http_req *req, struct col_http_resp *re
 	}
 	out = PQntuples(res) == 1 ? silence_json(res, 0) : NULL;
 	snprintf(target, sizeof(target), "silence:%s", out ? PQgetvalue(res, 0, 0) : "");
-	if (out && ((qrc = api_audit(c, req, &who, "silence.create", target, NULL,
-				     json_deep_copy(out))) ||
-		    (qrc = col_db_exec(c->pg, "COMMIT")))) {
+	if (out &&
+	    ((qrc = api_audit(c, req, &who, "silence.create", target, NULL, json_deep_copy(out))) ||
+	     (qrc = col_db_exec(c->pg, "COMMIT")))) {
 		json_decref(out);
 		api_db_fail(resp, qrc, "silence");
 	} else if (out) {
@@ -398,6 +398,13 @@ out:
 
 void api_silence_delete(const struct col_http_req *req, struct col_http_resp *resp)
 {
+	/* clang-format off */
+	static const char del_sql[] =
+		"DELETE FROM silences s USING silences o LEFT JOIN repositories r "
+		"ON r.id = o.repo_id WHERE s.id = $1 AND o.id = s.id RETURNING "
+		"o.id, r.full_name, o.workflow_id, o.branch, o.kind, " API_MS("o.until") ", "
+		"o.comment, " API_MS("o.created_at") ", o.until > now()";
+	/* clang-format on */
 	static const char *const allowed[] = { NULL };
 	struct col_principal who;
 	char target[40];
@@ -417,17 +424,10 @@ void api_silence_delete(const struct col_http_req *req, struct col_http_resp *re
 	col_p_i64(&p, id);
 	snprintf(target, sizeof(target), "silence:%lld", (long long)id);
 	qrc = col_db_exec(c->pg, "BEGIN");
-	res = qrc ? NULL
-		  : col_db_query(c, "silence",
-				 "DELETE FROM silences s USING silences o LEFT JOIN repositories r "
-				 "ON r.id = o.repo_id WHERE s.id = $1 AND o.id = s.id RETURNING "
-				 "o.id, r.full_name, o.workflow_id, o.branch, o.kind, "
-				 API_MS("o.until") ", o.comment, " API_MS("o.created_at") ", "
-				 "o.until > now()",
-				 p.n, p.v, &qrc);
+	res = qrc ? NULL : col_db_query(c, "silence", del_sql, p.n, p.v, &qrc);
 	if (res && PQntuples(res) == 1 &&
-	    ((qrc = api_audit(c, req, &who, "silence.delete", target, silence_json(res, 0),
-			      NULL)) ||
+	    ((qrc =
+		  api_audit(c, req, &who, "silence.delete", target, silence_json(res, 0), NULL)) ||
 	     (qrc = col_db_exec(c->pg, "COMMIT")))) {
 		PQclear(res);
 		res = NULL;

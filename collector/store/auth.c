@@ -41,8 +41,8 @@ int col_auth_allow(const struct col_principal *p, enum col_need need, int anonym
 		return need == COL_NEED_VIEWER && anonymous_read ? CM_OK : CM_EAUTH;
 	if (need == COL_NEED_INGEST) {
 		/* Reports come from ingest tokens (their repository's) and admin tokens alone. */
-		return p->who == COL_WHO_TOKEN && (p->tok.kind == COL_TOKEN_INGEST ||
-						   p->tok.kind == COL_TOKEN_ADMIN)
+		return p->who == COL_WHO_TOKEN &&
+			       (p->tok.kind == COL_TOKEN_INGEST || p->tok.kind == COL_TOKEN_ADMIN)
 			   ? CM_OK
 			   : CM_EDENIED;
 	}
@@ -181,11 +181,11 @@ int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *
  * argon2id with OWASP's second recommended setting (19 MiB, 2 passes, 1 lane): about 30 ms of
  * one core here, and memory-hard against guessing on GPUs.
  */
-#define ARGON_T 2
-#define ARGON_M 19456
-#define ARGON_P 1
+#define ARGON_T	   2
+#define ARGON_M	   19456
+#define ARGON_P	   1
 #define ARGON_SALT 16
-#define ARGON_LEN 32
+#define ARGON_LEN  32
 
 int col_password_hash(const char *password, char out[COL_PASSWORD_HASH_MAX])
 {
@@ -290,17 +290,18 @@ int col_user_update(struct col_conn *c, const char *username, int role, int disa
 	col_p_str(&p, hash);
 	col_p_str(&p, display_name);
 	/* A disabled user's sessions end in the same statement (its tokens check the flag). */
-	res = col_db_query(c, "user",
-			   "WITH u AS (UPDATE users SET role = COALESCE($2, role), "
-			   "  disabled = COALESCE($3::boolean, disabled), "
-			   "  password_hash = COALESCE($4, password_hash), "
-			   "  display_name = COALESCE($5, display_name) "
-			   "  WHERE username = $1 RETURNING id, disabled, $4::text IS NOT NULL AS pw), "
-			   "s AS (UPDATE sessions SET revoked_at = now() FROM u "
-			   "  WHERE sessions.user_id = u.id AND (u.disabled OR u.pw) "
-			   "  AND sessions.revoked_at IS NULL) "
-			   "SELECT id FROM u",
-			   p.n, p.v, &rc);
+	res = col_db_query(
+	    c, "user",
+	    "WITH u AS (UPDATE users SET role = COALESCE($2, role), "
+	    "  disabled = COALESCE($3::boolean, disabled), "
+	    "  password_hash = COALESCE($4, password_hash), "
+	    "  display_name = COALESCE($5, display_name) "
+	    "  WHERE username = $1 RETURNING id, disabled, $4::text IS NOT NULL AS pw), "
+	    "s AS (UPDATE sessions SET revoked_at = now() FROM u "
+	    "  WHERE sessions.user_id = u.id AND (u.disabled OR u.pw) "
+	    "  AND sessions.revoked_at IS NULL) "
+	    "SELECT id FROM u",
+	    p.n, p.v, &rc);
 	if (!res)
 		return rc;
 	rc = PQntuples(res) == 1 ? CM_OK : CM_ENOTFOUND;
@@ -326,8 +327,8 @@ int col_user_login(struct col_conn *c, const char *username, const char *passwor
 	found = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 1);
 	/* Every path verifies one hash: unknown users and disabled ones take as long. */
 	ok = col_password_verify(found ? PQgetvalue(res, 0, 1) : NULL, password) == CM_OK;
-	if (ok && (PQgetvalue(res, 0, 3)[0] == 't' ||
-		   col_role_parse(PQgetvalue(res, 0, 2), &p->role)))
+	if (ok &&
+	    (PQgetvalue(res, 0, 3)[0] == 't' || col_role_parse(PQgetvalue(res, 0, 2), &p->role)))
 		ok = 0;
 	if (ok) {
 		p->who = COL_WHO_USER;
@@ -444,8 +445,7 @@ int col_session_revoke(struct col_conn *c, int64_t session_id)
 /* ---- audit log ---- */
 
 int col_audit_record(struct col_conn *c, const struct col_principal *p, const char *remote_addr,
-		     const char *action, const char *target, const char *before,
-		     const char *after)
+		     const char *action, const char *target, const char *before, const char *after)
 {
 	struct col_params q;
 	PGresult *res;
@@ -453,9 +453,7 @@ int col_audit_record(struct col_conn *c, const struct col_principal *p, const ch
 
 	col_params_init(&q);
 	col_p_str(&q, p->actor[0] ? p->actor : "anonymous");
-	col_p_str(&q, p->who == COL_WHO_USER	? "user"
-		      : p->config_token		? "config_token"
-						: "token");
+	col_p_str(&q, p->who == COL_WHO_USER ? "user" : p->config_token ? "config_token" : "token");
 	col_p_str(&q, action);
 	col_p_text(&q, target);
 	col_p_str(&q, before);

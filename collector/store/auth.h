@@ -40,8 +40,8 @@ struct col_principal {
 	int64_t user_id;
 	char username[COL_USERNAME_MAX + 1];
 	char display_name[129];
-	int64_t session_id;	       /* COL_WHO_USER */
-	char csrf[COL_TOKEN_SIZE];     /* the session's CSRF token */
+	int64_t session_id;		   /* COL_WHO_USER */
+	char csrf[COL_TOKEN_SIZE];	   /* the session's CSRF token */
 	char actor[COL_USERNAME_MAX + 16]; /* as the audit log names it */
 };
 
@@ -84,8 +84,8 @@ int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *
 /* ---- passwords (argon2id, libargon2) ---- */
 
 #define COL_PASSWORD_HASH_MAX 160
-#define COL_PASSWORD_MIN 8
-#define COL_PASSWORD_MAX 1024
+#define COL_PASSWORD_MIN      8
+#define COL_PASSWORD_MAX      1024
 /* An encoded argon2id hash of a password with a random salt. 0, CM_EINVAL (length), CM_EIO. */
 int col_password_hash(const char *password, char out[COL_PASSWORD_HASH_MAX]);
 /*
@@ -139,7 +139,6 @@ int col_session_revoke(struct col_conn *c, int64_t session_id);
  * caller's connection, so that it commits or rolls back with the change.
  */
 int col_audit_record(struct col_conn *c, const struct col_principal *p, const char *remote_addr,
-		     const char *action, const char *target, const char *before,
-		     const char *after);
+		     const char *action, const char *target, const char *before, const char *after);
 
 #endif

@@ -99,8 +99,9 @@ int col_user_command(struct col_ctx *ctx, int argc, char **argv)
 			rc = col_password_hash(password, hash);
 		memset(password, 0, sizeof(password));
 		if (rc) {
-			fprintf(stderr, "cipulsed: user: the password (one line on stdin) must be %d "
-					"to %d bytes\n",
+			fprintf(stderr,
+				"cipulsed: user: the password (one line on stdin) must be %d "
+				"to %d bytes\n",
 				COL_PASSWORD_MIN, COL_PASSWORD_MAX);
 			return 2;
 		}
@@ -109,7 +110,8 @@ int col_user_command(struct col_ctx *ctx, int argc, char **argv)
 	if (!rc)
 		rc = col_db_acquire(ctx->db, &conn, COL_DB_CLI_WAIT_MS);
 	if (rc) {
-		fprintf(stderr, "cipulsed: could not connect to the database (CIPULSE_DATABASE_URL)\n");
+		fprintf(stderr,
+			"cipulsed: could not connect to the database (CIPULSE_DATABASE_URL)\n");
 		return 1;
 	}
 	if (!strcmp(sub, "list"))
@@ -118,7 +120,9 @@ int col_user_command(struct col_ctx *ctx, int argc, char **argv)
 		rc = col_user_add(conn, name, role, display, hash);
 	else
 		rc = col_user_update(conn, name, -1,
-				     !strcmp(sub, "disable") ? 1 : !strcmp(sub, "enable") ? 0 : -1,
+				     !strcmp(sub, "disable")  ? 1
+				     : !strcmp(sub, "enable") ? 0
+							      : -1,
 				     hash[0] ? hash : NULL, NULL);
 	memset(hash, 0, sizeof(hash));
 	col_db_release(ctx->db, conn);

@@ -180,10 +180,11 @@ int col_token_revoke(struct col_conn *c, int64_t id, int64_t owner_id)
 	col_params_init(&p);
 	col_p_i64(&p, id);
 	col_p_i64(&p, owner_id);
-	res = col_db_query(c, "token",
-			   "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 "
-			   "AND revoked_at IS NULL AND ($2::bigint = 0 OR owner_id = $2) RETURNING id",
-			   p.n, p.v, &rc);
+	res = col_db_query(
+	    c, "token",
+	    "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 "
+	    "AND revoked_at IS NULL AND ($2::bigint = 0 OR owner_id = $2) RETURNING id",
+	    p.n, p.v, &rc);
 	if (!res)
 		return rc;
 	rc = PQntuples(res) == 1 ? CM_OK : CM_ENOTFOUND;

@@ -148,12 +148,13 @@ static void policy_table(void **state)
 	rows[n++] = (struct row){ "viewer", viewer, { CM_EDENIED, 0, CM_EDENIED, CM_EDENIED } };
 	rows[n++] = (struct row){ "maintainer", maint, { CM_EDENIED, 0, 0, CM_EDENIED } };
 	rows[n++] = (struct row){ "admin", admin, { CM_EDENIED, 0, 0, 0 } };
-	rows[n++] = (struct row){ "ingest token", token_of(COL_TOKEN_INGEST, 0, ""),
-				       { 0, CM_EDENIED, CM_EDENIED, CM_EDENIED } };
-	rows[n++] = (struct row){ "admin token", token_of(COL_TOKEN_ADMIN, 0, ""),
-				       { 0, 0, 0, 0 } };
-	rows[n++] = (struct row){ "read token", token_of(COL_TOKEN_READ, 0, ""),
-				       { CM_EDENIED, 0, CM_EDENIED, CM_EDENIED } };
+	rows[n++] = (struct row){ "ingest token",
+				  token_of(COL_TOKEN_INGEST, 0, ""),
+				  { 0, CM_EDENIED, CM_EDENIED, CM_EDENIED } };
+	rows[n++] = (struct row){ "admin token", token_of(COL_TOKEN_ADMIN, 0, ""), { 0, 0, 0, 0 } };
+	rows[n++] = (struct row){ "read token",
+				  token_of(COL_TOKEN_READ, 0, ""),
+				  { CM_EDENIED, 0, CM_EDENIED, CM_EDENIED } };
 	for (int i = 0; i < n; i++) {
 		for (int need = COL_NEED_INGEST; need <= COL_NEED_ADMIN; need++) {
 			int got = col_auth_allow(&rows[i].p, (enum col_need)need, 0);
