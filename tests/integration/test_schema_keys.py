@@ -14,6 +14,8 @@ REFERENCE = {
     "silences": "configuration; a silence may span every repository",
     "schema_migrations": "migration bookkeeping",
     "cluster_leases": "which collector leads; one row per duty",
+    "github_installations": "GitHub App installations: one per organisation, above the "
+                            "repositories they hold (repositories.installation_id)",
 }
 # Kept on the coordinator (local tables): looked up by a key that arrives before the
 # repository is known, or cluster-wide queues that the alerting sweep reads across repositories.
