@@ -41,9 +41,10 @@ int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *t
 	/* Only an installation that is there and not suspended lends its token. */
 	res = col_db_query(
 	    c, "poller",
-	    "SELECT r.id, COALESCE(r.github_token, ''), COALESCE(i.id, 0) FROM repositories r "
-	    "LEFT JOIN github_installations i ON i.id = r.installation_id "
-	    "AND i.removed_at IS NULL AND i.suspended_at IS NULL WHERE r.full_name = $1",
+	    "SELECT r.id, COALESCE(r.github_token, ''), CASE WHEN r.installation_id IS NULL THEN 0 "
+	    "WHEN i.removed_at IS NULL AND i.suspended_at IS NULL THEN i.id ELSE -1 END "
+	    "FROM repositories r LEFT JOIN github_installations i ON i.id = r.installation_id "
+	    "WHERE r.full_name = $1",
 	    1, params, &rc);
 	if (!res)
 		return rc;
@@ -473,8 +474,12 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token), &installation);
 	if (rc)
 		return rc;
-	if (installation > 0 && col_gh_app_enabled()) {
+	if (installation && col_gh_app_enabled()) {
+		/* The installation's repositories are read with its token or not at all: a suspended
+		 * or removed installation is no cue to fall back on someone's personal token. */
 		memset(token, 0, sizeof(token));
+		if (installation < 0)
+			return CM_EDENIED;
 		return col_gh_client_new_installation(&p->gh, ctx->cfg->github_api_url, installation,
 						      stop);
 	}
@@ -619,7 +624,9 @@ static void poll_cycle(void *arg)
 	}
 	/* Retired repositories (their app installation let them go) keep their history only. */
 	res = col_db_query(c, "poller",
-			   "SELECT full_name FROM repositories WHERE retired_at IS NULL "
+			   "SELECT full_name FROM repositories r WHERE retired_at IS NULL "
+			   "AND NOT EXISTS (SELECT 1 FROM github_installations i WHERE "
+			   "i.id = r.installation_id AND i.suspended_at IS NOT NULL) "
 			   "ORDER BY full_name",
 			   0, NULL, &rc);
 	for (int i = 0; res && i < PQntuples(res) && !p->stop; i++) {

@@ -34,7 +34,8 @@ struct rp {
 
 /*
  * The repository's id and token (token "" when it has none) and, when installation is not NULL,
- * its GitHub App installation (0: none, or one removed or suspended); CM_ENOTFOUND when unknown.
+ * its GitHub App installation (0: none; -1: one that is removed or suspended, which lends no
+ * token); CM_ENOTFOUND when unknown.
  */
 int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size,
 		 int64_t *installation);

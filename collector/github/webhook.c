@@ -614,7 +614,10 @@ static void installation_delivery(const struct col_http_req *req, struct col_htt
 		return;
 	}
 	col_installation_event(req, resp, *c, event, payload);
-	count(event, resp->status == 200 ? "stored" : resp->status == 202 ? "ignored" : "error");
+	count(event, resp->status == 200   ? "stored"
+		     : resp->status == 202 ? "ignored"
+		     : resp->status < 500  ? "bad_request"
+					   : "error");
 }
 
 /*

@@ -217,8 +217,10 @@ def test_installation_webhooks_register_and_retire_repositories(collector_factor
     app.add_installation(82, account="other")
     one_run(github, app, 81, "acme/a", 601, 2001)
     one_run(github, app, 81, "acme/b", 602, 2002)
+    # A personal token too: an installation's repositories are read with its tokens only.
     collector = collector_factory(env=app_env(github, key_path, CIPULSE_POLL="1",
-                                              CIPULSE_POLL_INTERVAL="1s"))
+                                              CIPULSE_POLL_INTERVAL="1s",
+                                              CIPULSE_GITHUB_TOKEN="ghp_personal_token"))
     # A repository registered by hand (by name, provisional id, no secret of its own) is
     # adopted under GitHub's id when the app is given it.
     register_repo(db, "acme/a", secret=None)
@@ -265,14 +267,19 @@ def test_installation_webhooks_register_and_retire_repositories(collector_factor
     wait_for(lambda: list_requests(github, "acme/b") > b_before, timeout=30,
              what="the restored repository polled")
 
-    # Suspended: no token is asked for its repositories; unsuspended: polled again.
+    # Suspended: no token is asked for its repositories, and the personal token does not stand
+    # in; unsuspended: polled again.
+    def personal():
+        return len([r for r in github.requests
+                    if "ghp_personal_token" in r["headers"].get("authorization", "")])
     status, body = install(collector, "suspend", 81)
     assert status == 200, body
     assert db.scalar("SELECT suspended_at IS NOT NULL FROM github_installations WHERE id = 81")
-    exchanges = len(app.exchanges(81))
+    exchanges, personal_before = len(app.exchanges(81)), personal()
     status, body = poll(collector, "acme/a")
     assert (status, body["error"]["code"]) == (409, "no_github_access"), body
     assert len(app.exchanges(81)) == exchanges
+    assert personal() == personal_before
     assert install(collector, "unsuspend", 81)[0] == 200
     assert db.scalar("SELECT suspended_at FROM github_installations WHERE id = 81") is None
     assert install(collector, "new_permissions_accepted", 81)[0] == 200
