@@ -15,6 +15,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/process_metrics.h"
 #include "version.h"
 
 #define CACHE_SLOTS 256
@@ -35,7 +36,6 @@ static struct {
 	char *app_id;
 	char *api_url;
 	struct cached slots[CACHE_SLOTS];
-	long exchanges;
 } app = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- the JWT ---- */
@@ -193,14 +193,14 @@ void col_gh_app_reset(void)
 	pthread_mutex_unlock(&app.lock);
 }
 
-long col_gh_app_exchanges(void)
+/* cipulse_github_app_tokens_total{result}: ok, refused (GitHub said no), error (no answer). */
+static void count_exchange(const char *result)
 {
-	long n;
+	char labels[32];
 
-	pthread_mutex_lock(&app.lock);
-	n = app.exchanges;
-	pthread_mutex_unlock(&app.lock);
-	return n;
+	snprintf(labels, sizeof(labels), "result=\"%s\"", result);
+	col_metric_inc(col_metric_counter("cipulse_github_app_tokens_total", labels,
+					  "GitHub App installation tokens asked for, by result."));
 }
 
 /* ---- the token exchange ---- */
@@ -271,7 +271,6 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	app.exchanges++;
 	cc = curl_easy_perform(curl);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -281,6 +280,7 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 	memset(auth, 0, sizeof(auth));
 	if (cc != CURLE_OK) {
 		rc = stop && *stop ? CM_ETIMEDOUT : CM_EUNAVAIL;
+		count_exchange("error");
 		if (rc == CM_EUNAVAIL)
 			cm_log_warn("github-app", "installation token request failed installation=%" PRId64 ": %s",
 				    installation, curl_easy_strerror(cc));
@@ -291,6 +291,7 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 		     : status == 401 || status == 403 ? CM_EDENIED
 		     : status >= 500 || status == 429 ? CM_EUNAVAIL
 						      : CM_EPROTO;
+		count_exchange(rc == CM_EUNAVAIL ? "error" : "refused");
 		cm_log_warn("github-app",
 			    "GitHub refused an installation token installation=%" PRId64
 			    " status=%ld%s",
@@ -307,8 +308,10 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 			    "unreadable installation token reply installation=%" PRId64,
 			    installation);
 		rc = CM_EPROTO;
+		count_exchange("error");
 		goto out;
 	}
+	count_exchange("ok");
 	memset(s, 0, sizeof(*s));
 	s->installation = installation;
 	snprintf(s->token, sizeof(s->token), "%s", tok);

@@ -8,7 +8,8 @@
  * and taken anew a few minutes before their expires_at (5 minutes, or a quarter of the token's
  * life when that is shorter). One process-wide cache, thread safe: the poller, a backfill and
  * API-triggered polls may ask at once; a token exchange holds the cache's lock, so callers that
- * ask together for one installation cause one exchange.
+ * ask together for one installation cause one exchange. Exchanges are counted by result in
+ * cipulse_github_app_tokens_total.
  *
  * The key is loaded once at start-up (col_gh_app_configure, from col_config_load): a file that
  * is missing, unreadable or holds no RSA private key stops start-up; a file that the group or
@@ -52,9 +53,6 @@ int col_gh_app_jwt(int64_t now_s, char *out, size_t size);
  */
 int col_gh_app_token(int64_t installation_id, const char *refused, char *out, size_t size,
 		     volatile sig_atomic_t *stop);
-
-/* Token exchanges made since start-up (for tests and metrics). */
-long col_gh_app_exchanges(void);
 
 /* `cipulsed github-app manifest --url URL [--name N] [--org ORG]` (manifest.c): exit status. */
 int col_gh_app_command(int argc, char **argv);

@@ -70,6 +70,7 @@ class FakeGitHubApp:
         self.rejected = []           # (path, reason) of every 401 answered
         self.used = []               # (time, installation id, token, path) of accepted requests
         self.refuse_tokens = 0       # answer 401 to this many more requests with valid tokens
+        self.exchange_delay = 0.0    # seconds a token exchange takes (to make callers overlap)
 
     # ---- installations and their tokens ----
     def add_installation(self, inst_id, account="acme", repos=(), limit=5000):
@@ -96,6 +97,8 @@ class FakeGitHubApp:
         return claims
 
     def _access_token(self, req, inst_id):
+        if self.exchange_delay:
+            time.sleep(self.exchange_delay)
         try:
             self.verify_jwt(req["headers"].get("authorization"))
         except jwt.PyJWTError as exc:

@@ -6,6 +6,7 @@ separately, a bad key stops start-up, and the app manifest asks for exactly what
 import json
 import os
 import re
+import threading
 import time
 
 import jwt
@@ -117,6 +118,10 @@ def test_poller_and_backfill_read_with_installation_tokens_renewed_before_expiry
     for _, tok, _ in app.exchanges(71):
         assert tok not in log
     assert "installation token taken installation=71" in log
+    status, text = collector.http("GET", "/metrics")
+    ok = [line for line in text.splitlines()
+          if line.startswith('cipulse_github_app_tokens_total{result="ok"}')]
+    assert ok and float(ok[0].split()[-1]) >= 2, ok
 
     # The backfill (its own process, its own token cache) reads with the installation too.
     hist = history(github, "acme/history", 502, n=40)
@@ -141,10 +146,21 @@ def test_a_refused_token_is_replaced_once(collector_factory, db, github, app_key
     app = FakeGitHubApp(github, key.public_key())
     app.add_installation(72)
     one_run(github, app, 72, "acme/svc", 501, 1001)
+    one_run(github, app, 72, "acme/two", 502, 1002)
     collector = collector_factory(env=app_env(github, key_path))
-    assert install(collector, "created", 72, [(501, "acme/svc")])[0] == 200
-    status, body = poll(collector, "acme/svc")
-    assert status == 200, body
+    assert install(collector, "created", 72, [(501, "acme/svc"), (502, "acme/two")])[0] == 200
+    # Several API threads ask for the installation's first token at once (a slow exchange
+    # makes them overlap): one exchange serves them all.
+    app.exchange_delay = 1.0
+    results = []
+    threads = [threading.Thread(target=lambda r=r: results.append(poll(collector, r)))
+               for r in ("acme/svc", "acme/two") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    app.exchange_delay = 0.0
+    assert [s for s, _ in results] == [200] * 4, results
     assert len(app.exchanges(72)) == 1
     # The token is revoked on GitHub: the next request is a 401, a new token is taken, the poll
     # goes on with it.
