@@ -133,7 +133,8 @@ int col_gh_app_configure(const char *app_id, const char *key_file, const char *a
 			    NULL);
 	for (const char *p = app_id; *p; p++) {
 		if (*p < '0' || *p > '9' || p - app_id > 18)
-			return fail(err, "CIPULSE_GITHUB_APP_ID must be the app's numeric id", NULL);
+			return fail(err, "CIPULSE_GITHUB_APP_ID must be the app's numeric id",
+				    NULL);
 	}
 	f = fopen(key_file, "r");
 	if (!f) {
@@ -282,12 +283,14 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 		rc = stop && *stop ? CM_ETIMEDOUT : CM_EUNAVAIL;
 		count_exchange("error");
 		if (rc == CM_EUNAVAIL)
-			cm_log_warn("github-app", "installation token request failed installation=%" PRId64 ": %s",
+			cm_log_warn("github-app",
+				    "installation token request failed installation=%" PRId64
+				    ": %s",
 				    installation, curl_easy_strerror(cc));
 		goto out;
 	}
 	if (status != 201 && status != 200) {
-		rc = status == 404			    ? CM_ENOTFOUND
+		rc = status == 404		      ? CM_ENOTFOUND
 		     : status == 401 || status == 403 ? CM_EDENIED
 		     : status >= 500 || status == 429 ? CM_EUNAVAIL
 						      : CM_EPROTO;
@@ -323,7 +326,8 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 			margin = REFRESH_MARGIN_S;
 		s->refresh_s = s->expires_s - (margin > 0 ? margin : 0);
 	}
-	cm_log_info("github-app", "installation token taken installation=%" PRId64 " expires_in=%llds",
+	cm_log_info("github-app",
+		    "installation token taken installation=%" PRId64 " expires_in=%llds",
 		    installation, (long long)(s->expires_s - now));
 out:
 	if (body.data)

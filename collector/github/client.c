@@ -433,8 +433,9 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 			/* Revoked or expired early: one new token, one more try. */
 			renewed = 1;
 			attempt--;
-			cm_log_info("github", "installation token refused; taking a new one "
-					      "installation=%" PRId64,
+			cm_log_info("github",
+				    "installation token refused; taking a new one "
+				    "installation=%" PRId64,
 				    c->installation);
 			rc = take_token(c, 1);
 			if (rc)

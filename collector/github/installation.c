@@ -72,8 +72,8 @@ static int run(struct col_conn *c, const char *sql, struct col_params *p, PGresu
 }
 
 /* Registers (add) or retires the repositories r of installation inst, counting into k. */
-static int each_repo(struct col_conn *c, int64_t inst, const struct inst_repo *r, size_t n,
-		     int add, struct inst_counts *k)
+static int each_repo(struct col_conn *c, int64_t inst, const struct inst_repo *r, size_t n, int add,
+		     struct inst_counts *k)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct col_params p;
@@ -86,10 +86,11 @@ static int each_repo(struct col_conn *c, int64_t inst, const struct inst_repo *r
 		col_p_i64(&p, r[i].id);
 		if (add)
 			col_p_str(&p, r[i].full_name);
-		rc = run(c,
-			 add ? "SELECT cipulse_installation_add_repo($1::bigint, $2::bigint, $3)"
-			     : "SELECT cipulse_installation_retire_repo($1::bigint, $2::bigint)::text",
-			 &p, &res);
+		rc = run(
+		    c,
+		    add ? "SELECT cipulse_installation_add_repo($1::bigint, $2::bigint, $3)"
+			: "SELECT cipulse_installation_retire_repo($1::bigint, $2::bigint)::text",
+		    &p, &res);
 		if (rc)
 			return rc;
 		what = PQgetvalue(res, 0, 0);
@@ -146,11 +147,12 @@ static int apply(struct col_conn *c, const char *event, const char *action, int6
 				 "updated_at = now() WHERE id = $1::bigint",
 				 &p, NULL);
 			if (!rc)
-				rc = run(c,
-					 "UPDATE repositories SET retired_at = now(), updated_at = "
-					 "now() WHERE installation_id = $1::bigint AND retired_at IS "
-					 "NULL RETURNING 1",
-					 &p, &res);
+				rc = run(
+				    c,
+				    "UPDATE repositories SET retired_at = now(), updated_at = "
+				    "now() WHERE installation_id = $1::bigint AND retired_at IS "
+				    "NULL RETURNING 1",
+				    &p, &res);
 			if (!rc) {
 				k->retired += PQntuples(res);
 				PQclear(res);
@@ -231,8 +233,8 @@ void col_installation_event(const struct col_http_req *req, struct col_http_resp
 	int64_t id;
 	int rc, duplicate = 0;
 
-	if (!action || !json_is_integer(idv) || json_integer_value(idv) <= 0 || !login ||
-	    !*login || strlen(login) > 255 || !type || strlen(type) > 64) {
+	if (!action || !json_is_integer(idv) || json_integer_value(idv) <= 0 || !login || !*login ||
+	    strlen(login) > 255 || !type || strlen(type) > 64) {
 		col_http_error(resp, 400, "unknown_shape",
 			       "%s payload without action, installation.id or installation.account",
 			       event);
@@ -293,8 +295,8 @@ void col_installation_event(const struct col_http_req *req, struct col_http_resp
 	if (cm_buf_addf(&resp->body,
 			"{\"status\":\"%s\",\"installation\":%" PRId64
 			",\"registered\":%d,\"restored\":%d,\"retired\":%d,\"skipped\":%d}",
-			duplicate ? "duplicate" : "stored", id, k.registered, k.restored,
-			k.retired, k.skipped))
+			duplicate ? "duplicate" : "stored", id, k.registered, k.restored, k.retired,
+			k.skipped))
 		col_http_fail(resp, CM_ENOMEM, "out of memory");
 out:
 	free(add);

@@ -475,13 +475,14 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	if (rc)
 		return rc;
 	if (installation && col_gh_app_enabled()) {
-		/* The installation's repositories are read with its token or not at all: a suspended
-		 * or removed installation is no cue to fall back on someone's personal token. */
+		/* The installation's repositories are read with its token or not at all: a
+		 * suspended or removed installation is no cue to fall back on someone's personal
+		 * token. */
 		memset(token, 0, sizeof(token));
 		if (installation < 0)
 			return CM_EDENIED;
-		return col_gh_client_new_installation(&p->gh, ctx->cfg->github_api_url, installation,
-						      stop);
+		return col_gh_client_new_installation(&p->gh, ctx->cfg->github_api_url,
+						      installation, stop);
 	}
 	tok = *token ? token : ctx->cfg->github_token;
 	if (!tok || !*tok)

@@ -41,9 +41,9 @@ int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *t
 		 int64_t *installation);
 /*
  * Opens a poll of one repository: its id, its GitHub token (in app mode its installation's,
- * else its own, else CIPULSE_GITHUB_TOKEN) and a client. CM_ENOTFOUND for an unknown repository or a name that breaks GitHub's rules
- * (cm_repo_name_valid; it would go into URL paths), CM_EDENIED without a token. The caller frees
- * p->gh (col_gh_client_free) whatever the result.
+ * else its own, else CIPULSE_GITHUB_TOKEN) and a client. CM_ENOTFOUND for an unknown repository or
+ * a name that breaks GitHub's rules (cm_repo_name_valid; it would go into URL paths), CM_EDENIED
+ * without a token. The caller frees p->gh (col_gh_client_free) whatever the result.
  */
 int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *full_name,
 	    volatile sig_atomic_t *stop, struct col_poll_stats *st);

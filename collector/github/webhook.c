@@ -220,8 +220,8 @@ static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
 /* Event labels of the metrics: bounded, whatever GitHub sends. */
 static const char *event_label(const char *event)
 {
-	static const char *const known[] = { "workflow_run", "workflow_job", "ping",
-					     "installation", "installation_repositories" };
+	static const char *const known[] = { "workflow_run", "workflow_job", "ping", "installation",
+					     "installation_repositories" };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (!strcmp(event, known[i]))
@@ -640,10 +640,11 @@ static int other_installation(const struct col_http_req *req, struct col_http_re
 	col_params_init(&p);
 	col_p_i64(&p, (int64_t)json_integer_value(rid));
 	col_p_i64(&p, inst);
-	res = col_db_query(c, "webhook installation",
-			   "SELECT 1 FROM repositories WHERE id = $1::bigint AND retired_at IS NULL "
-			   "AND installation_id IS NOT NULL AND installation_id <> $2::bigint",
-			   p.n, p.v, &rc);
+	res =
+	    col_db_query(c, "webhook installation",
+			 "SELECT 1 FROM repositories WHERE id = $1::bigint AND retired_at IS NULL "
+			 "AND installation_id IS NOT NULL AND installation_id <> $2::bigint",
+			 p.n, p.v, &rc);
 	if (!res) {
 		count(event, "error");
 		col_http_fail(resp, rc, "database unavailable; retry later");

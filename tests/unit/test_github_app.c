@@ -135,7 +135,8 @@ static void jwt_claims_and_signature(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "iss")), APP_ID);
 	json_decref(c);
 
-	/* RS256: RSASSA-PKCS1-v1_5 with SHA-256 over "header.claims", checked with the public key. */
+	/* RS256: RSASSA-PKCS1-v1_5 with SHA-256 over "header.claims", checked with the public key.
+	 */
 	siglen = unb64url(dot2 + 1, strlen(dot2 + 1), sig, sizeof(sig));
 	assert_int_equal(siglen, 256);
 	md = EVP_MD_CTX_new();
