@@ -669,7 +669,10 @@ int col_poller_start(struct col_ctx *ctx, struct col_poller **out)
 	*out = NULL;
 	if (!ctx->cfg->poll_enabled)
 		return CM_OK;
-	if (!ctx->cfg->github_token || !*ctx->cfg->github_token)
+	if (col_gh_app_enabled())
+		cm_log_info("poller", "GitHub App mode: repositories of an installation are read "
+				      "with its tokens");
+	else if (!ctx->cfg->github_token || !*ctx->cfg->github_token)
 		cm_log_info("poller", "no CIPULSE_GITHUB_TOKEN: polling only repositories with "
 				      "their own token");
 	p = calloc(1, sizeof(*p));

@@ -16,6 +16,7 @@ built from GitHub's documented shapes ("Webhook events and payloads": installati
 installation_repositories); /work/shared/fixtures has no installation deliveries.
 """
 import datetime
+import os
 import secrets
 import threading
 import time
@@ -38,7 +39,6 @@ def write_key(path, key, mode=0o600):
                             serialization.NoEncryption())
     with open(path, "wb") as f:
         f.write(pem)
-    import os
     os.chmod(path, mode)
     return path
 

@@ -8,6 +8,8 @@ import os
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import jwt
 import pytest
@@ -210,8 +212,6 @@ def test_the_stand_in_and_github_refuse_a_bad_app_jwt(collector_factory, db, git
 
 
 def github_post(url, token):
-    import urllib.error
-    import urllib.request
     req = urllib.request.Request(url, data=b"", method="POST",
                                  headers={"Authorization": "Bearer " + token})
     try:
