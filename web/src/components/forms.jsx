@@ -1,6 +1,6 @@
 // Form pieces of the alerting page: labelled fields that show the API's message for them, the
 // admin-token bar that writes need, and a hook that runs one write at a time.
-import { useCallback, useState } from 'react';
+import { createContext, useCallback, useContext, useState } from 'react';
 import { getAdminToken, setAdminToken } from '../api.js';
 import { fieldMessage, fieldOfParam, formField } from '../lib/alerts.js';
 
@@ -114,9 +114,26 @@ export function FormActions({ label, disabled, onCancel, error, className = '' }
   );
 }
 
+/**
+ * True where the signed-in user's role may not write: write controls are then not shown at all
+ * (without a session they are shown disabled, with the admin token form).
+ */
+export const HideWrites = createContext(false);
+
+/** A write control's button: not rendered where writes are hidden (HideWrites). */
+export function WriteButton({ children, className = BUTTON, ...rest }) {
+  if (useContext(HideWrites)) return null;
+  return (
+    <button type="button" className={className} {...rest}>
+      {children}
+    </button>
+  );
+}
+
 /** Says why write controls are off when no admin token is saved. */
 export function ReadOnlyNote({ canWrite, what }) {
-  if (canWrite) return null;
+  const hidden = useContext(HideWrites);
+  if (canWrite || hidden) return null;
   return <p className="border-b border-amber-100 bg-amber-50 px-4 py-2 text-xs text-amber-800">Read-only: {what} need the admin token (see the top of this page).</p>;
 }
 

@@ -1,5 +1,5 @@
 // Small shared components: status badges, cards, stats, and the loading / empty / error states.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { getToken, setToken } from '../api.js';
 import { Link } from '../router.jsx';
 import { formatPercent } from '../lib/format.js';
@@ -287,5 +287,34 @@ export function Segmented({ options, value, onChange, label }) {
         );
       })}
     </div>
+  );
+}
+
+/** A page's header with its loading or error state, until the page's own data is there. */
+export function PendingPage({ crumbs, title, res, what }) {
+  return (
+    <div>
+      <PageHeader crumbs={crumbs} title={title} />
+      {res.error ? <ErrorState error={res.error} title={`Could not load ${what}`} onRetry={res.reload} /> : <LoadingState label={`Loading ${what}…`} rows={5} />}
+    </div>
+  );
+}
+
+/** The repository filter of a list page: applied on Enter. */
+export function RepoFilter({ value, onApply }) {
+  const [v, setV] = useState(value);
+  useEffect(() => setV(value), [value]);
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        onApply(v.trim());
+      }}
+    >
+      <label className="flex items-center gap-2 text-sm text-slate-600">
+        Repository
+        <input value={v} onChange={(e) => setV(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
+      </label>
+    </form>
   );
 }
