@@ -24,7 +24,7 @@ echo "test-web: unit tests (vitest)"
 (cd web && npx --no-install vitest run --reporter=dot)
 cipulsed=${CIPULSED:-$root/build/cipulsed}
 if [ -z "${CIPULSED:-}" ]; then
-  make -s -j"$(nproc 2>/dev/null || echo 2)" build/cipulsed
+  make -s -j"$(nproc 2>/dev/null || echo 2)" build/cipulsed build/cipulse-agent
 fi
 [ -x "$cipulsed" ] || { echo "test-web: $cipulsed not found" >&2; exit 1; }
 
