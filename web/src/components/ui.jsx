@@ -1,7 +1,8 @@
 // Small shared components: status badges, cards, stats, and the loading / empty / error states.
 import { useEffect, useState } from 'react';
 import { getToken, setToken } from '../api.js';
-import { Link } from '../router.jsx';
+import { Link, useLocation, withQuery } from '../router.jsx';
+import { useSession } from '../session.jsx';
 import { formatPercent } from '../lib/format.js';
 
 const TONES = {
@@ -196,6 +197,19 @@ function TokenForm() {
   );
 }
 
+// After a 401: signing in is the other way in, when the collector offers it.
+function SignInHint() {
+  const session = useSession();
+  const { pathname, search } = useLocation();
+  const auth = session && session.auth;
+  if (!auth || (!auth.local && !auth.github) || session.signedIn) return null;
+  return (
+    <p className="mt-2 text-xs">
+      <Link to={withQuery('/signin', { next: pathname + search })} className="font-medium underline">Sign in</Link>, or use a read token:
+    </p>
+  );
+}
+
 export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
   const msg = error && error.message ? error.message : String(error || 'Unknown error');
   return (
@@ -210,7 +224,12 @@ export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
             {error.code ? ` · ${error.code}` : ''}
           </p>
         ) : null}
-        {error && error.status === 401 ? <TokenForm /> : null}
+        {error && error.status === 401 ? (
+          <>
+            <SignInHint />
+            <TokenForm />
+          </>
+        ) : null}
       </div>
       {onRetry && (
         <button type="button" onClick={onRetry} className="rounded-md border border-rose-300 bg-white px-2.5 py-1 text-xs font-medium text-rose-700 hover:bg-rose-100">
