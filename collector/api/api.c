@@ -109,9 +109,19 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 {
 	int rc = col_db_acquire(req->ctx->db, c, COL_DB_WAIT_MS);
 
-	if (rc)
+	if (rc) {
 		col_http_fail(resp, rc, "the database cannot be reached");
-	return rc;
+		return rc;
+	}
+	/* Every API query runs under CIPULSE_API_TIMEOUT and ends when its client hangs up. */
+	rc = col_db_set_timeout(*c, req->ctx->cfg->api_timeout_ms);
+	if (rc) {
+		col_db_release(req->ctx->db, *c);
+		col_http_fail(resp, rc, "the database cannot be reached");
+		return rc;
+	}
+	(*c)->watch_fd = col_http_client_fd(req);
+	return CM_OK;
 }
 
 static atomic_long expensive_running;
@@ -149,7 +159,13 @@ void api_expensive_release(const struct col_http_req *req, struct col_conn *c)
 
 void api_db_fail(struct col_http_resp *resp, int rc, const char *what)
 {
-	if (rc == CM_EUNAVAIL)
+	if (rc == CM_ETIMEDOUT) {
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		col_http_error(resp, 503, "timeout",
+			       "%s: the database took longer than the API's time limit "
+			       "(CIPULSE_API_TIMEOUT); narrow the query or retry later",
+			       what);
+	} else if (rc == CM_EUNAVAIL)
 		col_http_fail(resp, rc, "the database cannot be reached");
 	else
 		col_http_fail(resp, rc, "could not read %s", what);

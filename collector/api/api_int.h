@@ -38,7 +38,11 @@ enum api_auth { API_READ, API_ADMIN };
  */
 int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
 	      struct col_query *q, const char *const *allowed);
-/* Borrows a database connection, or answers 503. */
+/*
+ * Borrows a database connection, or answers 503. Its statements run under CIPULSE_API_TIMEOUT
+ * (api_db_fail answers one cut off by it 503 "timeout" with Retry-After), and the request's
+ * client hanging up cancels the query in flight.
+ */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
 /*
  * api_conn for an expensive request (log search, all-repository metrics): at most
@@ -119,32 +123,23 @@ json_t *api_run_json(const PGresult *res, int row, int col0);
 #define API_TS_US(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 /*
- * Metrics over a window (pipeline_metrics.c), pure so that unit tests drive them. A run is the latest
- * attempt of a run completed in the window; runs must come ordered by group (repository,
- * workflow, branch: the scope of MTTR) and then by completion. The distribution figures are not
- * computed here: they come from cipulse_window_figures_by (sql/006_window_figures.sql), the one
- * definition that the window alert rules read too.
+ * Metrics over a window (pipeline_metrics.c): one row of cipulse_window_metrics
+ * (sql/013_window_metrics.sql), which computes every figure in the database in one read of the
+ * window's runs — the one definition that the window alert rules read too.
  */
-struct api_mrun {
-	int64_t t_ms; /* completed_at */
-	/* clang-format on */
-	int64_t repo_id, workflow_id;
-	const char *branch;	/* may be NULL */
-	const char *conclusion; /* may be NULL */
-	int flaky;		/* success after an earlier failed attempt on the same head_sha */
-};
-/* One row of cipulse_window_figures_by; NAN for SQL NULL. */
-struct api_mfig {
+struct api_mrow {
 	int bucket; /* -1: the whole window */
-	double success_rate, avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s,
+	long runs, flaky_runs;
+	json_t *by_conclusion; /* {"success": n, ...}; owned by the row */
+	/* NAN for SQL NULL */
+	double mttr_s, success_rate, avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s,
 	    p95_queue_s;
 };
 /*
  * The reply body of /api/v1/metrics without the scope keys; NULL when out of memory. A window or
- * bucket without a row in figs has null figures.
+ * bucket without a row (no runs) has zero counts and null figures.
  */
-json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs, size_t nruns,
-			 const struct api_mfig *figs, size_t nfigs);
+json_t *api_metrics_json(const struct api_window *w, const struct api_mrow *rows, size_t nrows);
 
 /* Handlers, by file. */
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp);

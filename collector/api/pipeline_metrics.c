@@ -2,14 +2,14 @@
  * GET /api/v1/metrics: the figures of DESIGN.md over a window, for everything, a repository, a
  * workflow or a branch, with a time series.
  *
- * The database selects the runs of the window (the latest attempt of each run whose completion
- * falls in [from, to); cipulse_window_runs) and computes their distribution figures — success
- * rate, average / p50 / p95 duration, average / p95 queue time — for the whole window and for
- * each series bucket (cipulse_window_figures_by in sql/006_window_figures.sql, whose whole-window
- * row the regression and slow_build alert rules read: one definition, the same number). This file
- * adds what needs the runs in order: counts by conclusion, MTTR and flaky runs. The figures need
- * whole distributions (p50/p95), so they are not pre-aggregated: the indexes make the selection
- * cheap for a workflow or a repository.
+ * The database computes every figure: cipulse_window_metrics (sql/013_window_metrics.sql) reads
+ * the runs of the window (the latest attempt of each run whose completion falls in [from, to);
+ * cipulse_window_runs) once and returns, for the whole window and for each series bucket, the
+ * counts by conclusion, flaky runs, MTTR, success rate and the duration and queue
+ * distributions. The regression and slow_build alert rules read the same definition, so a rule
+ * and this endpoint give the same number. The figures need whole distributions (p50/p95), so
+ * they are not pre-aggregated: the indexes make the selection cheap for a workflow or a
+ * repository.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,161 +19,64 @@
 #include "cm_err.h"
 #include "cm_time.h"
 
-/* Conclusions reported by name in by_conclusion; anything else is "other", none is "none". */
-static const char *const conclusions[] = { "success",	      "failure",   "cancelled",
-					   "skipped",	      "timed_out", "neutral",
-					   "action_required", "stale",	   "startup_failure" };
-#define NCONCL	(sizeof(conclusions) / sizeof(conclusions[0]))
-#define C_OTHER NCONCL
-#define C_NONE	(NCONCL + 1)
-#define NSLOTS	(NCONCL + 2)
-
-static size_t concl_slot(const char *c)
-{
-	if (!c)
-		return C_NONE;
-	for (size_t i = 0; i < NCONCL; i++) {
-		if (!strcmp(c, conclusions[i]))
-			return i;
-	}
-	return C_OTHER;
-}
-
-/* Everything but the distributions, accumulated per window or bucket. */
-struct acc {
-	long runs;
-	long by[NSLOTS];
-	long flaky;
-	double mttr_sum;
-	long mttr_n;
-	int failing;	    /* inside a failure streak of the current group */
-	int64_t fail_start; /* completion of the streak's first failed run */
-};
-
-static void acc_run(struct acc *a, const struct api_mrun *r, size_t slot)
-{
-	a->runs++;
-	a->by[slot]++;
-	a->flaky += r->flaky != 0;
-	/* MTTR: from the first failed run of a streak to the next successful run. */
-	if (slot == 1 || slot == 4) { /* failure, timed_out */
-		if (!a->failing) {
-			a->failing = 1;
-			a->fail_start = r->t_ms;
-		}
-	} else if (slot == 0 && a->failing) {
-		a->mttr_sum += (double)(r->t_ms - a->fail_start) / 1000.0;
-		a->mttr_n++;
-		a->failing = 0;
-	}
-}
-
 static json_t *num_or_null(double v)
 {
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-/* The figures of a window or bucket without a row from the database: all null. */
-static const struct api_mfig no_figures = { -1, NAN, NAN, NAN, NAN, NAN, NAN };
+/* A window or bucket without a row from the database: no runs, null figures. */
+static const struct api_mrow no_runs = { -1, 0, 0, NULL, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 
-/* Sets the figures of one window or bucket on obj: a's counts, f's distribution figures. */
-static int set_figures(json_t *obj, const struct acc *a, const struct api_mfig *f)
+/* Sets the figures of one window or bucket on obj. */
+static int set_figures(json_t *obj, const struct api_mrow *f)
 {
-	json_t *by = json_object();
+	json_t *by = f->by_conclusion ? json_deep_copy(f->by_conclusion) : json_object();
 
 	if (!by)
 		return -1;
-	for (size_t i = 0; i < NSLOTS; i++) {
-		const char *name = i < NCONCL ? conclusions[i] : i == C_OTHER ? "other" : "none";
-
-		if (a->by[i] && api_set(by, name, json_integer(a->by[i]))) {
-			json_decref(by);
-			return -1;
-		}
-	}
-	if (api_set(obj, "runs", json_integer(a->runs)) || api_set(obj, "by_conclusion", by) ||
+	if (api_set(obj, "runs", json_integer(f->runs)) || api_set(obj, "by_conclusion", by) ||
 	    api_set(obj, "success_rate", num_or_null(f->success_rate)) ||
 	    api_set(obj, "avg_duration_s", num_or_null(f->avg_duration_s)) ||
 	    api_set(obj, "p50_duration_s", num_or_null(f->p50_duration_s)) ||
 	    api_set(obj, "p95_duration_s", num_or_null(f->p95_duration_s)) ||
 	    api_set(obj, "avg_queue_s", num_or_null(f->avg_queue_s)) ||
 	    api_set(obj, "p95_queue_s", num_or_null(f->p95_queue_s)) ||
-	    api_set(obj, "mttr_s",
-		    a->mttr_n ? json_real(a->mttr_sum / (double)a->mttr_n) : json_null()) ||
-	    api_set(obj, "flaky_runs", json_integer(a->flaky)))
+	    api_set(obj, "mttr_s", num_or_null(f->mttr_s)) ||
+	    api_set(obj, "flaky_runs", json_integer(f->flaky_runs)))
 		return -1;
 	return 0;
 }
 
-/* The row of figs for bucket b (-1: the whole window). */
-static const struct api_mfig *figures_of(const struct api_mfig *figs, size_t nfigs, int b)
+/* The row for bucket b (-1: the whole window). */
+static const struct api_mrow *row_of(const struct api_mrow *rows, size_t nrows, int b)
 {
-	for (size_t i = 0; i < nfigs; i++) {
-		if (figs[i].bucket == b)
-			return &figs[i];
+	for (size_t i = 0; i < nrows; i++) {
+		if (rows[i].bucket == b)
+			return &rows[i];
 	}
-	return &no_figures;
+	return &no_runs;
 }
 
-static int same_group(const struct api_mrun *a, const struct api_mrun *b)
+json_t *api_metrics_json(const struct api_window *w, const struct api_mrow *rows, size_t nrows)
 {
-	if (a->repo_id != b->repo_id || a->workflow_id != b->workflow_id)
-		return 0;
-	if (!a->branch || !b->branch)
-		return a->branch == b->branch;
-	return !strcmp(a->branch, b->branch);
-}
+	json_t *out = json_object(), *series = json_array();
 
-static int bucket_of(const struct api_window *w, int64_t t)
-{
-	int64_t b = (t - w->from_ms) / w->bucket_ms;
-
-	return b < 0 ? 0 : b >= w->nbuckets ? w->nbuckets - 1 : (int)b;
-}
-
-json_t *api_metrics_json(const struct api_window *w, const struct api_mrun *runs, size_t nruns,
-			 const struct api_mfig *figs, size_t nfigs)
-{
-	int nb = w->nbuckets;
-	struct acc total, *bk = calloc((size_t)nb + 1, sizeof(*bk));
-	json_t *out = NULL, *series = NULL;
-
-	memset(&total, 0, sizeof(total));
-	if (!bk)
-		return NULL;
-	for (size_t i = 0; i < nruns; i++) {
-		const struct api_mrun *r = &runs[i];
-		size_t slot = concl_slot(r->conclusion);
-
-		if (i > 0 && !same_group(r, &runs[i - 1])) {
-			/* A new workflow/branch: failure streaks do not carry over. */
-			total.failing = 0;
-			for (int k = 0; k < nb; k++)
-				bk[k].failing = 0;
-		}
-		acc_run(&total, r, slot);
-		acc_run(&bk[bucket_of(w, r->t_ms)], r, slot);
-	}
-	out = json_object();
-	series = json_array();
-	if (!out || !series || set_figures(out, &total, figures_of(figs, nfigs, -1)))
+	if (!out || !series || set_figures(out, row_of(rows, nrows, -1)))
 		goto fail;
-	for (int b = 0; b < nb; b++) {
+	for (int b = 0; b < w->nbuckets; b++) {
 		json_t *o = json_object();
 
 		if (!o || json_array_append_new(series, o) ||
 		    api_set(o, "ts", api_time(w->from_ms + (int64_t)b * w->bucket_ms)) ||
-		    set_figures(o, &bk[b], figures_of(figs, nfigs, b)))
+		    set_figures(o, row_of(rows, nrows, b)))
 			goto fail;
 	}
-	free(bk);
 	if (api_set(out, "series", series)) {
 		json_decref(out);
 		return NULL;
 	}
 	return out;
 fail:
-	free(bk);
 	json_decref(series);
 	json_decref(out);
 	return NULL;
@@ -188,77 +91,58 @@ fail:
 	API_TS_US("$1") ", " API_TS_US("$2") ", $3::bigint, $4::bigint, $5::text"
 /* clang-format on */
 
-/* The figures of the window ($6 bucket length in ms, $7 buckets) into *figs (caller frees). */
-static int load_figures(struct col_conn *c, const struct col_params *p, struct api_mfig **figs,
-			size_t *nfigs)
+static double num_at(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NAN : strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static void free_rows(struct api_mrow *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		json_decref(rows[i].by_conclusion);
+	free(rows);
+}
+
+/* The rows of the window ($6 bucket length in ms, $7 buckets) into *rows (free_rows). */
+static int load_rows(struct col_conn *c, const struct col_params *p, struct api_mrow **rows,
+		     size_t *nrows)
 {
 	static const char sql[] =
-	    "SELECT bucket, success_rate, avg_duration_s, p50_duration_s, p95_duration_s, "
-	    "avg_queue_s, p95_queue_s FROM cipulse_window_figures_by(" WINDOW_ARGS
-	    ", $6::bigint, $7::integer)";
+	    "SELECT bucket, runs, by_conclusion, flaky_runs, mttr_s, success_rate, "
+	    "avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s, p95_queue_s "
+	    "FROM cipulse_window_metrics(" WINDOW_ARGS ", $6::bigint, $7::integer)";
 	PGresult *res;
 	int n, rc;
 
-	res = col_db_query(c, "metrics figures", sql, p->n, p->v, &rc);
+	res = col_db_query(c, "metrics", sql, p->n, p->v, &rc);
 	if (!res)
 		return rc;
 	n = PQntuples(res);
-	*figs = calloc((size_t)n + 1, sizeof(**figs));
-	if (!*figs) {
+	*rows = calloc((size_t)n + 1, sizeof(**rows));
+	if (!*rows) {
 		PQclear(res);
 		return CM_ENOMEM;
 	}
 	for (int i = 0; i < n; i++) {
-		struct api_mfig *f = &(*figs)[i];
-		double *v[] = { &f->success_rate,   &f->avg_duration_s, &f->p50_duration_s,
-				&f->p95_duration_s, &f->avg_queue_s,	&f->p95_queue_s };
+		struct api_mrow *r = &(*rows)[i];
+		double *v[] = { &r->mttr_s,	    &r->success_rate,	&r->avg_duration_s,
+				&r->p50_duration_s, &r->p95_duration_s, &r->avg_queue_s,
+				&r->p95_queue_s };
 
-		f->bucket = PQgetisnull(res, i, 0) ? -1 : atoi(PQgetvalue(res, i, 0));
-		for (int k = 0; k < 6; k++)
-			*v[k] = PQgetisnull(res, i, k + 1)
-				    ? NAN
-				    : strtod(PQgetvalue(res, i, k + 1), NULL);
+		r->bucket = PQgetisnull(res, i, 0) ? -1 : atoi(PQgetvalue(res, i, 0));
+		r->runs = strtol(PQgetvalue(res, i, 1), NULL, 10);
+		r->by_conclusion = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+		r->flaky_runs = strtol(PQgetvalue(res, i, 3), NULL, 10);
+		for (int k = 0; k < 7; k++)
+			*v[k] = num_at(res, i, k + 4);
+		*nrows = (size_t)i + 1;
+		if (!r->by_conclusion) {
+			PQclear(res);
+			return CM_ENOMEM;
+		}
 	}
-	*nfigs = (size_t)n;
+	*nrows = (size_t)n;
 	PQclear(res);
-	return CM_OK;
-}
-
-/* The runs of the window in the order api_metrics_json wants into *runs, kept in *res. */
-static int load_runs(struct col_conn *c, const struct col_params *p, PGresult **res,
-		     struct api_mrun **runs, size_t *nruns)
-{
-	/* clang-format off */
-	static const char sql[] =
-		"SELECT " API_MS("w.completed_at") ", w.repo_id, COALESCE(w.workflow_id, 0), "
-		"w.head_branch, w.conclusion, "
-		"w.conclusion = 'success' AND w.run_attempt > 1 AND EXISTS (SELECT 1 FROM "
-		"  workflow_runs e WHERE e.repo_id = w.repo_id AND e.run_id = w.run_id "
-		"  AND e.run_attempt < w.run_attempt AND e.head_sha IS NOT DISTINCT FROM w.head_sha "
-		"  AND e.conclusion IN ('failure', 'timed_out')) "
-		"FROM cipulse_window_runs(" WINDOW_ARGS ") w"
-		" ORDER BY w.repo_id, w.workflow_id, w.head_branch, w.completed_at, w.run_id";
-	/* clang-format on */
-	int n, rc;
-
-	*res = col_db_query(c, "metrics", sql, 5, p->v, &rc);
-	if (!*res)
-		return rc;
-	n = PQntuples(*res);
-	*runs = calloc((size_t)n + 1, sizeof(**runs));
-	if (!*runs)
-		return CM_ENOMEM;
-	for (int i = 0; i < n; i++) {
-		struct api_mrun *r = &(*runs)[i];
-
-		r->t_ms = strtoll(PQgetvalue(*res, i, 0), NULL, 10);
-		r->repo_id = strtoll(PQgetvalue(*res, i, 1), NULL, 10);
-		r->workflow_id = strtoll(PQgetvalue(*res, i, 2), NULL, 10);
-		r->branch = PQgetisnull(*res, i, 3) ? NULL : PQgetvalue(*res, i, 3);
-		r->conclusion = PQgetisnull(*res, i, 4) ? NULL : PQgetvalue(*res, i, 4);
-		r->flaky = PQgetvalue(*res, i, 5)[0] == 't';
-	}
-	*nruns = (size_t)n;
 	return CM_OK;
 }
 
@@ -269,12 +153,10 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_query q;
 	struct col_params p = { .n = 0 };
 	struct api_window w;
-	struct api_mrun *runs = NULL;
-	struct api_mfig *figs = NULL;
-	size_t nruns = 0, nfigs = 0;
+	struct api_mrow *rows = NULL;
+	size_t nrows = 0;
 	const char *repo, *branch, *param = "", *why = "";
 	struct col_conn *c;
-	PGresult *res = NULL;
 	json_t *out = NULL;
 	int64_t wf, repo_id = 0;
 	int has_wf, rc;
@@ -305,19 +187,12 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	col_p_str(&p, branch);
 	col_p_i64(&p, w.bucket_ms);
 	col_p_i64(&p, w.nbuckets);
-	/* Both reads see one snapshot: the counts and the figures describe the same runs. */
-	rc = col_db_exec(c->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-	if (!rc)
-		rc = load_runs(c, &p, &res, &runs, &nruns);
-	if (!rc)
-		rc = load_figures(c, &p, &figs, &nfigs);
-	if (!rc)
-		rc = col_db_exec(c->pg, "COMMIT");
+	rc = load_rows(c, &p, &rows, &nrows);
 	if (rc) {
 		api_db_fail(resp, rc, "metrics");
 		goto out;
 	}
-	out = api_metrics_json(&w, runs, nruns, figs, nfigs);
+	out = api_metrics_json(&w, rows, nrows);
 	if (out &&
 	    (api_set(out, "window", json_string(w.name)) ||
 	     api_set(out, "from", api_time(w.from_ms)) || api_set(out, "to", api_time(w.to_ms)) ||
@@ -330,9 +205,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	api_reply(resp, 200, out);
 out:
-	free(runs);
-	free(figs);
-	PQclear(res);
+	free_rows(rows, nrows);
 	if (repo)
 		col_db_release(req->ctx->db, c);
 	else

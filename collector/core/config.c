@@ -121,6 +121,10 @@ const struct cm_opt col_config_opts[] = {
 	  OFF(db_statement_timeout_ms), 0, 3600000, NULL, 0,
 	  "longest a database statement may run (PostgreSQL statement_timeout; 0: no limit); "
 	  "past it the request answers 503 (migrations have none)" },
+	{ "api-timeout", "CIPULSE_API_TIMEOUT", CM_OPT_DURATION, "10s", OFF(api_timeout_ms), 100,
+	  3600000, NULL, 0,
+	  "longest a REST API request's database work may run (its statement_timeout); past it "
+	  "the request answers 503 with Retry-After. A client that disconnects cancels its query" },
 	{ "db-lock-timeout", "CIPULSE_DB_LOCK_TIMEOUT", CM_OPT_DURATION, "5s",
 	  OFF(db_lock_timeout_ms), 0, 3600000, NULL, 0,
 	  "longest a database statement waits for a lock (PostgreSQL lock_timeout; 0: no limit)" },

@@ -49,6 +49,7 @@ struct col_config {
 	long grpc_threads;
 	long shutdown_grace_ms;
 	long db_statement_timeout_ms;
+	long api_timeout_ms;
 	long db_lock_timeout_ms;
 	long http_request_timeout_ms;
 	long http_max_connections;

@@ -123,6 +123,16 @@ const char *col_http_header(const struct col_http_req *req, const char *name)
 					   name);
 }
 
+int col_http_client_fd(const struct col_http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    req->conn ? MHD_get_connection_info((struct MHD_Connection *)req->conn,
+						MHD_CONNECTION_INFO_CONNECTION_FD)
+		      : NULL;
+
+	return ci ? ci->connect_fd : -1;
+}
+
 static void error_body(struct col_http_resp *resp, int status, const char *code, const char *msg)
 {
 	resp->status = status;

@@ -39,6 +39,8 @@ typedef void (*col_http_handler)(const struct col_http_req *req, struct col_http
 
 /* Returns a request header (case-insensitive name), or NULL. */
 const char *col_http_header(const struct col_http_req *req, const char *name);
+/* The client's socket (to notice it hanging up), or -1 when not known. */
+int col_http_client_fd(const struct col_http_req *req);
 /* Sets status and a JSON error body {"error": {"code": code, "message": message}}. */
 void col_http_error(struct col_http_resp *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -1,5 +1,6 @@
 #include "store/db.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -56,8 +57,10 @@ int col_db_new(struct col_db **out, const char *url, int size)
 	db->size = size;
 	db->statement_timeout_ms = 30000;
 	db->lock_timeout_ms = 5000;
-	for (int i = 0; i < size; i++)
+	for (int i = 0; i < size; i++) {
+		db->conns[i].watch_fd = -1;
 		db->idle[i] = &db->conns[i];
+	}
 	db->nidle = size;
 	*out = db;
 	return CM_OK;
@@ -227,6 +230,7 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 	}
 	if (!c->pg) {
 		c->prepared = 0;
+		c->own_timeout = 0;
 		c->gen = gen;
 		c->pg = col_db_connect(db, err, sizeof(err));
 		pthread_mutex_lock(&db->lock);
@@ -259,12 +263,33 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 			PQclear(PQexec(c->pg, "ROLLBACK"));
 		}
 	}
+	c->watch_fd = -1;
+	if (c->pg && c->own_timeout && PQstatus(c->pg) == CONNECTION_OK) {
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", db->statement_timeout_ms);
+		if (col_db_exec(c->pg, sql) == CM_OK)
+			c->own_timeout = 0;
+	}
 	arm(db, c, 0);
-	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+	/* Broken, or its statement_timeout could not be restored: the next acquire reconnects. */
+	if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || c->own_timeout)) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
 	put_back(db, c);
+}
+
+int col_db_set_timeout(struct col_conn *c, long ms)
+{
+	char sql[64];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", ms);
+	rc = col_db_exec(c->pg, sql);
+	if (rc == CM_OK)
+		c->own_timeout = 1;
+	return rc;
 }
 
 void col_db_discard(struct col_conn *c)
@@ -328,11 +353,14 @@ int col_db_error(PGconn *conn, const PGresult *res)
 		return CM_EUNAVAIL;
 	/*
 	 * Class 08: connection exception; 57P: operator intervention (shutdown); 53: resources;
-	 * 57014: statement_timeout; 55P03: lock_timeout. All of them: retry later.
+	 * 55P03: lock_timeout. All of them: retry later.
 	 */
 	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2) ||
-	    !strcmp(state, "57014") || !strcmp(state, "55P03"))
+	    !strcmp(state, "55P03"))
 		return CM_EUNAVAIL;
+	/* Cut off by statement_timeout, or cancelled (a client that hung up): retry later too. */
+	if (!strcmp(state, "57014"))
+		return CM_ETIMEDOUT;
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
 		return CM_ECONFLICT;
 	/* Class 22: data exception; 23: integrity constraint violation. */
@@ -410,22 +438,75 @@ void col_p_bool(struct col_params *p, int b)
 	col_p_str(p, b ? "t" : "f");
 }
 
+/*
+ * PQexecParams, but while waiting for the answer also watching c->watch_fd: when that client
+ * hangs up, the query is cancelled (PostgreSQL then answers 57014) and *gone set.
+ */
+static PGresult *exec_watched(struct col_conn *c, const char *sql, int n, const char *const *values,
+			      int *gone)
+{
+	PGresult *res = NULL, *r;
+
+	if (!PQsendQueryParams(c->pg, sql, n, NULL, values, NULL, NULL, 0))
+		return NULL;
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = PQsocket(c->pg), .events = POLLIN },
+					 { .fd = c->watch_fd, .events = POLLRDHUP } };
+
+		if (!PQconsumeInput(c->pg))
+			break;
+		while (!PQisBusy(c->pg)) {
+			r = PQgetResult(c->pg);
+			if (!r)
+				return res;
+			PQclear(res);
+			res = r;
+		}
+		if (poll(pfd, *gone ? 1 : 2, -1) < 0 && errno != EINTR)
+			break;
+		if (!*gone && (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			PGcancel *cancel = PQgetCancel(c->pg);
+			char err[256];
+
+			*gone = 1;
+			if (cancel && !PQcancel(cancel, err, sizeof(err)))
+				cm_log_warn("db", "could not cancel a query: %s", err);
+			PQfreeCancel(cancel);
+		}
+	}
+	/* The connection broke (PQstatus tells the caller), or poll failed: then read the rest
+	 * blocking, so that the connection goes back to the pool idle. */
+	PQclear(res);
+	while (PQstatus(c->pg) == CONNECTION_OK && (r = PQgetResult(c->pg)) != NULL)
+		PQclear(r);
+	return NULL;
+}
+
 PGresult *col_db_query(struct col_conn *c, const char *what, const char *sql, int n,
 		       const char *const *values, int *rc)
 {
 	PGresult *res;
+	int gone = 0;
 
 	if (n < 0 || n > COL_DB_MAX_PARAMS) {
 		cm_log_error("db", "query has too many parameters what=%s", what);
 		*rc = CM_EINVAL;
 		return NULL;
 	}
-	res = PQexecParams(c->pg, sql, n, NULL, n ? values : NULL, NULL, NULL, 0);
+	if (c->watch_fd >= 0)
+		res = exec_watched(c, sql, n, n ? values : NULL, &gone);
+	else
+		res = PQexecParams(c->pg, sql, n, NULL, n ? values : NULL, NULL, NULL, 0);
 	if (col_db_ok(res)) {
 		*rc = CM_OK;
 		return res;
 	}
 	*rc = col_db_error(c->pg, res);
+	if (gone) {
+		cm_log_info("db", "query cancelled, the client hung up what=%s", what);
+		PQclear(res);
+		return NULL;
+	}
 	cm_log_warn("db", "query failed what=%s: %s", what,
 		    res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
 	PQclear(res);

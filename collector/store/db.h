@@ -25,8 +25,14 @@ struct col_db;
 struct col_conn {
 	PGconn *pg;
 	uint32_t prepared;
-	int armed;    /* pool internal, under the pool's lock: pg's socket may be cut off */
-	unsigned gen; /* pool internal: the outage count when pg was opened */
+	int armed;	 /* pool internal, under the pool's lock: pg's socket may be cut off */
+	unsigned gen;	 /* pool internal: the outage count when pg was opened */
+	int own_timeout; /* pool internal: col_db_set_timeout changed statement_timeout */
+	/*
+	 * A client's socket (an HTTP request's), or -1: while col_db_query waits for this
+	 * connection's answer, the client hanging up cancels the query. Reset on release.
+	 */
+	int watch_fd;
 };
 
 /* Creates a pool of `size` connections to `url` (connections are opened lazily). */
@@ -57,6 +63,12 @@ PGresult *col_db_exec_deadline(PGconn **conn, const char *sql, long timeout_ms);
 int col_db_acquire(struct col_db *db, struct col_conn **conn, long timeout_ms);
 /* How long a request (API, gRPC, webhook) waits for a pooled connection before giving up. */
 #define COL_DB_WAIT_MS 5000
+/*
+ * Runs the borrowed connection's statements under statement_timeout `ms` (the REST API's
+ * CIPULSE_API_TIMEOUT) until it is given back; the pool's limit applies again after release.
+ * A statement cut off by it fails with CM_ETIMEDOUT.
+ */
+int col_db_set_timeout(struct col_conn *c, long ms);
 /* Gives a connection back. A connection in a failed state or inside a transaction is reset. */
 void col_db_release(struct col_db *db, struct col_conn *conn);
 /*

@@ -53,6 +53,7 @@ enum {
 	ST_REPO,
 	ST_WF_ADOPT_RUNS,
 	ST_WF_DROP_PROVISIONAL,
+	ST_WF_RELEASE_PATH,
 	ST_WF,
 	ST_WF_PATH,
 	ST_RUN,
@@ -115,9 +116,20 @@ static const struct stmt stmts[ST_COUNT] = {
 	[ST_WF_DROP_PROVISIONAL] = { "cp_wf_drop",
 				     "DELETE FROM workflows WHERE repo_id = $1 AND path = $2 AND id < 0",
 				     2 },
+	/*
+	 * A workflow file deleted and created again is a new workflow (a new id) at the same path.
+	 * A path belongs to the newest workflow holding it (GitHub's ids grow): older ones let go
+	 * of it, and an older one's late delivery does not take it back (cp_wf).
+	 */
+	[ST_WF_RELEASE_PATH] = { "cp_wf_release_path",
+				 "UPDATE workflows SET path = NULL, updated_at = now() "
+				 "WHERE repo_id = $1 AND path = $3 AND id > 0 AND id < $2",
+				 3 },
 	[ST_WF] = { "cp_wf",
 		    "INSERT INTO workflows AS t (repo_id, id, name, path) "
-		    "VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, '')) "
+		    "VALUES ($1, $2, NULLIF($3, ''), CASE WHEN EXISTS (SELECT 1 FROM workflows w "
+		    "WHERE w.repo_id = $1 AND w.path = $4 AND w.id > $2) THEN NULL "
+		    "ELSE NULLIF($4, '') END) "
 		    "ON CONFLICT (repo_id, id) DO UPDATE SET "
 		    "name = COALESCE(EXCLUDED.name, t.name), path = COALESCE(EXCLUDED.path, t.path), "
 		    "updated_at = now() "
@@ -495,6 +507,12 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 			col_p_text(&p, wpath);
 			if (!rc)
 				rc = send(c, ST_WF_DROP_PROVISIONAL, &p, nsent);
+			col_params_init(&p);
+			col_p_i64(&p, repo->id);
+			col_p_i64(&p, wf->id);
+			col_p_text(&p, wpath);
+			if (!rc)
+				rc = send(c, ST_WF_RELEASE_PATH, &p, nsent);
 		}
 		col_params_init(&p);
 		col_p_i64(&p, repo->id);

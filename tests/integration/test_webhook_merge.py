@@ -161,3 +161,35 @@ def test_rerun_is_a_new_attempt(collector, db):
     after = dump(db)
     assert [r for r in after["workflow_runs"] if r["run_attempt"] == 1] == first["workflow_runs"]
     assert [j for j in after["jobs"] if j["run_attempt"] == 1] == first["jobs"]
+
+
+def test_recreated_workflow_file_takes_over_its_path(collector, db):
+    """A workflow file deleted and created again gets a new workflow id at the same path. Its runs
+    are stored (no 400 from the path index); the path belongs to the newer workflow, and a late
+    delivery of the older workflow does not take it back."""
+    register_repo(db, REPO)
+    events = lifecycle()
+    send_all(collector, events)
+    old_id = [p for e, p in events if e == "workflow_run"][-1]["workflow"]["id"]
+    newer = []
+    for event, payload in events:
+        if event != "workflow_run":
+            continue
+        p = json.loads(json.dumps(payload))
+        p["workflow_run"]["id"] = RUN_ID + 1
+        p["workflow_run"]["workflow_id"] = old_id + 1000
+        p["workflow"]["id"] = old_id + 1000
+        newer.append((event, p))
+    send_all(collector, newer)
+    path = newer[-1][1]["workflow"]["path"]
+    rows = db.query("SELECT id, path FROM workflows ORDER BY id")
+    assert rows == [{"id": old_id, "path": None}, {"id": old_id + 1000, "path": path}]
+    runs = db.query("SELECT run_id, workflow_id FROM workflow_runs ORDER BY run_id")
+    assert runs == [{"run_id": RUN_ID, "workflow_id": old_id},
+                    {"run_id": RUN_ID + 1, "workflow_id": old_id + 1000}]
+    # A late delivery for the older workflow: stored, and the path stays with the newer one.
+    late = json.loads(json.dumps(events[-1][1]))
+    late["workflow_run"]["updated_at"] = "2021-08-05T10:39:00Z"
+    status, out = post_webhook(collector, "workflow_run", late)
+    assert status == 200, out
+    assert db.query("SELECT id, path FROM workflows ORDER BY id") == rows

@@ -1,6 +1,7 @@
 /* Unit tests of the API's decoders: query strings, paths, cursors, windows, and the metric maths.
  */
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -282,25 +283,17 @@ static double num(json_t *o, const char *key)
 
 static void metrics_figures(void **state)
 {
-	/* One workflow on main: fail, fail, cancelled, success (recovery 300 s), success flaky;
-	 * another branch: a failure never recovered. The distribution figures come from the
-	 * database (cipulse_window_figures_by): they are passed through, per window and bucket. */
+	/* The database's rows (cipulse_window_metrics) are passed through, per window and bucket;
+	 * a bucket without a row has no runs and null figures. The figures themselves are checked
+	 * against raw rows in tests/integration/test_api_metrics.py. */
 	const int64_t t0 = 1714000000000LL;
 	struct api_window w = { t0, t0 + 3600000, 1800000, 2, "1h" };
-	struct api_mrun runs[] = {
-		{ t0 + 100000, 1, 5, "dev", "failure", 0 },
-		{ t0 + 1000, 1, 5, "main", "failure", 0 },
-		{ t0 + 2000, 1, 5, "main", "timed_out", 0 },
-		{ t0 + 3000, 1, 5, "main", "cancelled", 0 },
-		{ t0 + 301000, 1, 5, "main", "success", 0 },
-		{ t0 + 2000000, 1, 5, "main", "success", 1 },
-		{ t0 + 2100000, 1, 5, "main", "weird", 0 },
+	struct api_mrow rows[] = {
+		{ -1, 7, 1, json_pack("{s:i,s:i}", "failure", 2, "other", 1), 300, 0.4, 51.8, 45,
+		  114, 20, 37.5 },
+		{ 1, 2, 1, json_pack("{s:i}", "success", 2), NAN, 1, 45.5, 45.5, 88.6, 40, 40 },
 	};
-	struct api_mfig figs[] = {
-		{ -1, 0.4, 51.8, 45, 114, 20, 37.5 },
-		{ 1, 1, 45.5, 45.5, 88.6, 40, 40 },
-	};
-	json_t *m = api_metrics_json(&w, runs, 7, figs, 2), *s0, *s1, *by;
+	json_t *m = api_metrics_json(&w, rows, 2), *s0, *s1, *by;
 
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m, "runs")), 7);
@@ -319,17 +312,19 @@ static void metrics_figures(void **state)
 	s0 = json_array_get(json_object_get(m, "series"), 0);
 	s1 = json_array_get(json_object_get(m, "series"), 1);
 	assert_int_equal(json_array_size(json_object_get(m, "series")), 2);
-	assert_int_equal(json_integer_value(json_object_get(s0, "runs")), 5);
-	assert_float_equal(num(s0, "mttr_s"), 300, 1e-9);
-	/* No row for bucket 0: null figures, the counts still there. */
+	/* No row for bucket 0: no runs, null figures, an empty by_conclusion. */
+	assert_int_equal(json_integer_value(json_object_get(s0, "runs")), 0);
+	assert_int_equal(json_object_size(json_object_get(s0, "by_conclusion")), 0);
 	assert_true(json_is_null(json_object_get(s0, "success_rate")));
-	assert_true(json_is_null(json_object_get(s0, "p95_queue_s")));
+	assert_true(json_is_null(json_object_get(s0, "mttr_s")));
 	assert_int_equal(json_integer_value(json_object_get(s1, "runs")), 2);
 	assert_true(json_is_null(json_object_get(s1, "mttr_s")));
 	assert_float_equal(num(s1, "success_rate"), 1, 1e-12);
 	assert_float_equal(num(s1, "p95_duration_s"), 88.6, 1e-12);
 	assert_float_equal(num(s1, "p95_queue_s"), 40, 1e-12);
 	json_decref(m);
+	json_decref(rows[0].by_conclusion);
+	json_decref(rows[1].by_conclusion);
 }
 
 int main(void)
