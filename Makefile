@@ -42,13 +42,14 @@ ifeq ($(SAN),1)
 AGENT_STATIC := 0
 endif
 ifeq ($(AGENT_STATIC),1)
-AGENT_STATIC_LIBS := -lprotobuf-c $(filter-out -lssl -lcrypto -lz -ldl -lrt -latomic -lm,\
+AGENT_STATIC_LIBS := -lexpat -lprotobuf-c $(filter-out -lssl -lcrypto -lz -ldl -lrt -latomic -lm,\
 	$(shell pkg-config --static --libs-only-l grpc 2>/dev/null))
-AGENT_LDFLAGS := -Wl,--gc-sections
+# libexpat.a calls arc4random_buf (glibc 2.36); agent/junit.c has a stand-in for older glibc.
+AGENT_LDFLAGS := -Wl,--gc-sections -Wl,--wrap=arc4random_buf
 AGENT_LDLIBS  := -Wl,-Bstatic $(AGENT_STATIC_LIBS) -Wl,-Bdynamic -lcurl -lssl -lcrypto -lz \
 	-ljansson -lstdc++ -latomic -pthread -lm -ldl -lrt
 else
-AGENT_LDLIBS  := $(LDLIBS)
+AGENT_LDLIBS  := -lexpat $(LDLIBS)
 endif
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -123,7 +124,7 @@ $(BUILD)/cipulse-agent: $(BUILD)/agent/main.o $(LIBAGENT) $(LIBCOMMON)
 $(BUILD)/tests/%: tests/unit/%.c $(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Icollector -Iagent $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
-		$(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON) $(LDFLAGS) $(LDLIBS) -lcmocka
+		$(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON) $(LDFLAGS) -lexpat $(LDLIBS) -lcmocka
 
 unit: all
 	@scripts/run-unit.sh $(BUILD)

@@ -27,6 +27,16 @@ const struct cm_opt ag_options[] = {
 	  O(log_report_bytes), 1024, 268435456, NULL, 0, "most bytes of log tails in one report" },
 	{ "log-files", "CIPULSE_LOG_FILES", CM_OPT_STRING, "", O(log_files), 0, 0, NULL, 0,
 	  "log files whose tails are reported with the job (separated by newlines or commas)" },
+	{ "test-results", "CIPULSE_TEST_RESULTS", CM_OPT_STRING, "", O(test_results), 0, 0, NULL, 0,
+	  "JUnit XML files of this job's tests: glob(3) patterns separated by newlines or commas, "
+	  "relative to GITHUB_WORKSPACE (report and hook modes)" },
+	{ "max-tests", "CIPULSE_MAX_TESTS", CM_OPT_INT, "50000", O(max_tests), 0, 10000000, NULL, 0,
+	  "most test cases in one report; more are left out and the report says so" },
+	{ "test-file-bytes", "CIPULSE_TEST_FILE_BYTES", CM_OPT_INT, "268435456", O(test_file_bytes),
+	  1024, LONG_MAX, NULL, 0,
+	  "most bytes read of one JUnit file (read in chunks: memory stays small)" },
+	{ "test-report-bytes", "CIPULSE_TEST_REPORT_BYTES", CM_OPT_INT, "1073741824",
+	  O(test_report_bytes), 1024, LONG_MAX, NULL, 0, "most bytes read of all JUnit files" },
 	{ "spool-dir", "CIPULSE_SPOOL_DIR", CM_OPT_STRING, "", O(spool_dir), 0, 0, NULL, 0,
 	  "where undelivered reports and exec tails are kept "
 	  "(default $XDG_CACHE_HOME/cipulse/spool or ~/.cache/cipulse/spool)" },
@@ -87,6 +97,8 @@ const struct cm_opt ag_options[] = {
 	  "token for the GitHub API (the action passes github.token)" },
 	{ NULL, "GITHUB_OUTPUT", CM_OPT_STRING, "", O(github_output), 0, 0, NULL, 0,
 	  "file the step outputs report-id and delivery are written to" },
+	{ NULL, "GITHUB_WORKSPACE", CM_OPT_STRING, "", O(github_workspace), 0, 0, NULL, 0,
+	  "the job's working directory (relative test-results patterns start there)" },
 	{ NULL, "GITHUB_EVENT_PATH", CM_OPT_STRING, "", O(github_event_path), 0, 0, NULL, 0,
 	  "event payload file (the repository's default branch, the head commit's message)" },
 };

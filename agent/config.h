@@ -24,6 +24,10 @@ struct ag_config {
 	long log_step_bytes;
 	long log_report_bytes;
 	char *log_files;
+	char *test_results;
+	long max_tests;
+	long test_file_bytes;
+	long test_report_bytes;
 	char *spool_dir;
 	long spool_max_bytes;
 	long job_id;
@@ -56,6 +60,7 @@ struct ag_config {
 	char *github_token;
 	char *github_output;
 	char *github_event_path;
+	char *github_workspace;
 };
 
 extern const struct cm_opt ag_options[];

@@ -8,6 +8,7 @@
 #include "report.h"
 #include "send.h"
 #include "spool.h"
+#include "warn.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
@@ -19,6 +20,42 @@ const char *ag_delivery_name(enum ag_delivery d)
 	static const char *const names[] = { "sent", "spooled", "rejected", "lost" };
 
 	return names[d];
+}
+
+/* What a collector older than test results answers to a TestBatch (an unknown oneof field). */
+#define OLD_COLLECTOR_ANSWER "chunk: empty message"
+
+/*
+ * ag_send, and once more without the test batches when the collector refuses the report with
+ * them (INVALID_ARGUMENT, RESOURCE_EXHAUSTED): a collector too old for test results (warned once
+ * per process), or tests it will not take. The jobs and logs must not be lost for want of the
+ * tests. The frames themselves, and so a spooled report, keep their tests for a newer collector.
+ */
+static int send_report(const struct ag_send_opts *o, const char *frames, size_t n,
+		       struct ag_ack *ack, char *why, size_t whysize)
+{
+	static int warned;
+	struct cm_buf bare = CM_BUF_INIT(n + 1);
+	int rc = ag_send(o, frames, n, ack, why, whysize);
+
+	char msg[700];
+
+	if ((rc != CM_EINVAL && rc != CM_ETOOBIG) || !ag_frames_have_tests(frames, n))
+		return rc;
+	if (!strstr(why, OLD_COLLECTOR_ANSWER)) {
+		/* Refused for something in the tests (or too big with them): keep the rest. */
+		snprintf(msg, sizeof(msg), "test results left out: %.600s", why);
+		ag_warn(msg);
+	} else if (!warned) {
+		ag_warn("collector too old for test results: the report is sent without them "
+			"(upgrade the collector to store tests)");
+		warned = 1;
+	}
+	rc = ag_frames_without_tests(frames, n, &bare);
+	if (rc == CM_OK)
+		rc = ag_send(o, bare.data ? bare.data : "", bare.len, ack, why, whysize);
+	cm_buf_release(&bare);
+	return rc;
 }
 
 void ag_send_opts_from(const struct ag_config *cfg, long budget_ms, struct ag_send_opts *o)
@@ -41,12 +78,13 @@ enum ag_delivery ag_deliver(const struct ag_config *cfg, const char *spool_dir,
 	int rc, dropped = 0;
 
 	ag_send_opts_from(cfg, cfg->send_budget_ms, &o);
-	rc = ag_send(&o, frames, n, &ack, sendwhy, sizeof(sendwhy));
+	rc = send_report(&o, frames, n, &ack, sendwhy, sizeof(sendwhy));
 	if (rc == CM_OK) {
 		cm_log_info("send",
-			    "report delivered id=%s jobs=%d steps=%d logs=%d duplicate=%d "
+			    "report delivered id=%s jobs=%d steps=%d logs=%d tests=%d duplicate=%d "
 			    "attempts=%d",
-			    report_id, ack.jobs, ack.steps, ack.logs, ack.duplicate, ack.attempts);
+			    report_id, ack.jobs, ack.steps, ack.logs, ack.tests, ack.duplicate,
+			    ack.attempts);
 		why[0] = '\0';
 		return AG_SENT;
 	}
@@ -125,7 +163,7 @@ int ag_flush(const struct ag_config *cfg, const char *spool_dir, long budget_ms,
 		/* One attempt per report while the rest of the budget lasts: a backlog must not
 		 * stall. */
 		ag_send_opts_from(cfg, remaining, &o);
-		rc = ag_send(&o, frames.data, frames.len, &ack, why, sizeof(why));
+		rc = send_report(&o, frames.data, frames.len, &ack, why, sizeof(why));
 		if (rc == CM_OK) {
 			cm_log_info("spool", "spooled report delivered id=%s duplicate=%d",
 				    ack.report_id, ack.duplicate);

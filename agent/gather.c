@@ -7,8 +7,11 @@
 #include <time.h>
 
 #include "github.h"
+#include "junit.h"
+#include "warn.h"
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_text.h"
 #include "cm_time.h"
 
 /* Raw lines of API logs routed to steps: longer lines are cut. */
@@ -94,29 +97,19 @@ static int set_field(char **slot, const char *v)
 static int add_log_files(const struct ag_config *cfg, const struct ag_secrets *secrets,
 			 struct ag_report *r, int64_t job_id, struct ag_gather *g)
 {
-	const char *p = cfg->log_files ? cfg->log_files : "";
+	const char *p = cfg->log_files ? cfg->log_files : "", *s;
+	size_t len;
 
-	while (*p) {
-		size_t len = strcspn(p, ",\n");
+	while ((s = cm_list_next(&p, &len))) {
 		char path[4096], buf[65536];
 		struct ag_secrets masks = { NULL, 0 };
 		struct cm_buf text = CM_BUF_INIT(AG_TAIL_TEXT_MAX);
 		struct ag_tail tail;
-		const char *s = p;
 		size_t n;
 		int truncated = 0, rc = CM_OK;
 		FILE *f;
 
-		p += len;
-		if (*p)
-			p++;
-		while (len && (*s == ' ' || *s == '\t' || *s == '\r')) {
-			s++;
-			len--;
-		}
-		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
-			len--;
-		if (!len || len >= sizeof(path))
+		if (len >= sizeof(path))
 			continue;
 		memcpy(path, s, len);
 		path[len] = '\0';
@@ -151,6 +144,30 @@ static int add_log_files(const struct ag_config *cfg, const struct ag_secrets *s
 	return CM_OK;
 }
 
+/*
+ * The JUnit files named in CIPULSE_TEST_RESULTS, as the test cases of the job: read here, on
+ * the runner that ran the tests, so only in report and hook modes.
+ */
+static int add_tests(const struct ag_config *cfg, const struct ag_secrets *secrets,
+		     struct ag_report *r, int64_t job_id)
+{
+	struct ag_junit_opts o;
+	int rc;
+
+	o.max_file_bytes = cfg->test_file_bytes;
+	o.max_total_bytes = cfg->test_report_bytes;
+	o.secrets = secrets;
+	ag_tests_release(&r->tests);
+	ag_tests_init(&r->tests, (size_t)cfg->max_tests);
+	rc = ag_junit_read_globs(&r->tests, cfg->test_results, cfg->github_workspace, &o);
+	if (rc)
+		return rc;
+	r->tests_job = job_id;
+	cm_log_info("gather", "test results read tests=%zu truncated=%d bytes=%lld", r->tests.n,
+		    r->tests.truncated, (long long)r->tests.bytes);
+	return CM_OK;
+}
+
 /* Exec records and log files become tails of the report's (only) job. */
 static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secrets,
 		     const struct ag_exec_records *recs, struct ag_report *r, struct ag_gather *g)
@@ -164,6 +181,9 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
 		if (recs->n || (cfg->log_files && *cfg->log_files))
 			printf("::warning::cipulse: log tails left out: this job's id is not known "
 			       "(pass job-id: ${{ job.check_run_id }})\n");
+		if (cfg->test_results && *cfg->test_results)
+			ag_warn("test results left out: this job's id is not known (pass job-id: "
+				"${{ job.check_run_id }})");
 		return CM_OK;
 	}
 	json_array_foreach(recs->list, i, rec)
@@ -184,7 +204,10 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
 		else if (rc)
 			return rc;
 	}
-	return add_log_files(cfg, secrets, r, job->id, g);
+	rc = add_log_files(cfg, secrets, r, job->id, g);
+	if (rc == CM_OK && cfg->test_results && *cfg->test_results)
+		rc = add_tests(cfg, secrets, r, job->id);
+	return rc;
 }
 
 /*
@@ -427,6 +450,10 @@ int ag_gather_run(const struct ag_config *cfg, const struct ag_secrets *secrets,
 	size_t i;
 	int rc, usable;
 
+	/* The other jobs ran on other runners: their JUnit files are not here to read. */
+	if (cfg->test_results && *cfg->test_results)
+		ag_warn("test results are read in report mode (the job that ran the tests); run "
+			"mode leaves CIPULSE_TEST_RESULTS out");
 	rc = api_open(cfg, g, &gh, &usable);
 	if (rc)
 		return rc;

@@ -158,21 +158,32 @@ size_t ag_utf8_prefix(const char *s, size_t n, size_t max)
 	return len;
 }
 
+/* Sanitizes raw[0..n) into s (initialised here) and masks the secrets of a and b in it. */
+static int clean_text(const char *raw, size_t n, const struct ag_secrets *a,
+		      const struct ag_secrets *b, struct cm_buf *s)
+{
+	int rc;
+
+	/* Sanitizing turns each bad byte into 3 bytes at most. */
+	cm_buf_init(s, 3 * n + 16);
+	rc = cm_text_sanitize(s, raw, n);
+	if (rc == CM_OK && a)
+		rc = cm_text_mask(s, (const char *const *)a->v, a->n);
+	if (rc == CM_OK && b)
+		rc = cm_text_mask(s, (const char *const *)b->v, b->n);
+	return rc;
+}
+
 /* Sanitizes, masks and caps raw[0..n) into out; *capped when the byte cap cut something. */
 static int finish_text(const char *raw, size_t n, size_t max_bytes, const struct ag_secrets *a,
 		       const struct ag_secrets *b, struct cm_buf *out, int *capped)
 {
-	/* Sanitizing turns each bad byte into 3 bytes at most. */
-	struct cm_buf s = CM_BUF_INIT(3 * n + 16);
+	struct cm_buf s;
 	size_t start = 0;
 	int rc;
 
 	*capped = 0;
-	rc = cm_text_sanitize(&s, raw, n);
-	if (rc == CM_OK && a)
-		rc = cm_text_mask(&s, (const char *const *)a->v, a->n);
-	if (rc == CM_OK && b)
-		rc = cm_text_mask(&s, (const char *const *)b->v, b->n);
+	rc = clean_text(raw, n, a, b, &s);
 	if (rc)
 		goto out;
 	if (s.len > max_bytes) {
@@ -249,5 +260,22 @@ int ag_tail_text(const char *text, size_t n, size_t max_lines, size_t max_bytes,
 	if (rc == CM_OK)
 		rc = ag_tail_finish(&t, secrets, out, truncated);
 	ag_tail_release(&t);
+	return rc;
+}
+
+int ag_text_head(const char *text, size_t n, size_t max_bytes, const struct ag_secrets *secrets,
+		 struct cm_buf *out, int *truncated)
+{
+	struct cm_buf s;
+	size_t len;
+	int rc;
+
+	rc = clean_text(text, n, secrets, NULL, &s);
+	if (rc == CM_OK) {
+		len = ag_utf8_prefix(s.data ? s.data : "", s.len, max_bytes);
+		*truncated = len < s.len;
+		rc = cm_buf_add(out, s.data ? s.data : "", len);
+	}
+	cm_buf_release(&s);
 	return rc;
 }

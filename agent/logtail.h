@@ -55,6 +55,14 @@ void ag_tail_reset(struct ag_tail *t);
 int ag_tail_text(const char *text, size_t n, size_t max_lines, size_t max_bytes,
 		 const struct ag_secrets *secrets, struct cm_buf *out, int *truncated);
 
+/*
+ * Makes the START of `text` safe like a tail (sanitized, `secrets` masked) and appends at most
+ * `max_bytes` of it to out, cut at a character boundary (*truncated then set); for messages
+ * whose beginning says most (a test's failure message). Masking happens before the cut.
+ */
+int ag_text_head(const char *text, size_t n, size_t max_bytes, const struct ag_secrets *secrets,
+		 struct cm_buf *out, int *truncated);
+
 /* Length of the longest prefix of s[0..n) that does not end inside a UTF-8 sequence (<= max). */
 size_t ag_utf8_prefix(const char *s, size_t n, size_t max);
 

@@ -21,22 +21,13 @@
 #include "logtail.h"
 #include "report.h"
 #include "send.h"
+#include "warn.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_text.h"
 #include "cm_time.h"
 
 #define EXIT_MISUSE 2
-
-static void warn_line(const char *msg)
-{
-	/* GitHub shows ::warning:: lines as annotations; one line, no newlines inside. */
-	printf("::warning::cipulse: ");
-	for (const char *p = msg; *p; p++)
-		putchar(*p == '\n' || *p == '\r' ? ' ' : *p);
-	putchar('\n');
-	fflush(stdout);
-}
 
 static void write_outputs(const struct ag_config *cfg, const char *report_id, const char *delivery)
 {
@@ -91,22 +82,22 @@ static int mode_flush(const struct ag_config *cfg, const char *spool_dir)
 	char msg[4400];
 
 	if (cfg->github_repository_id <= 0)
-		warn_line("flush sends the spooled reports of the job's own repository, and "
-			  "GITHUB_REPOSITORY_ID is not set");
+		ag_warn("flush sends the spooled reports of the job's own repository, and "
+			"GITHUB_REPOSITORY_ID is not set");
 	ag_send_global_init();
 	rc = ag_flush(cfg, spool_dir, cfg->send_budget_ms, &sent, &left, &dropped);
 	ag_send_global_shutdown();
 	if (rc) {
 		snprintf(msg, sizeof(msg), "could not read the spool %s: %s", spool_dir,
 			 cm_strerror(rc));
-		warn_line(msg);
+		ag_warn(msg);
 		return cfg->strict ? 1 : 0;
 	}
 	cm_log_info("main", "flush done sent=%d left=%d dropped=%d", sent, left, dropped);
 	if (left || dropped) {
 		snprintf(msg, sizeof(msg), "%d spooled report(s) not delivered yet, %d dropped",
 			 left, dropped);
-		warn_line(msg);
+		ag_warn(msg);
 	}
 	return cfg->strict && (left || dropped) ? 1 : 0;
 }
@@ -134,7 +125,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		snprintf(why, sizeof(why),
 			 "no report: GITHUB_REPOSITORY \"%.200s\" is not owner/name",
 			 cfg->github_repository ? cfg->github_repository : "");
-		warn_line(why);
+		ag_warn(why);
 		return cfg->strict ? 1 : 0;
 	}
 	rc = ag_report_init(&r, cfg, pmode);
@@ -159,7 +150,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		goto out;
 	if (g.api_failed) {
 		snprintf(why, sizeof(why), "report degraded, GitHub API failed (%s)", g.why);
-		warn_line(why);
+		ag_warn(why);
 		failed = 1;
 	}
 	rc = ag_report_encode(&r, &frames);
@@ -168,7 +159,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	ag_send_global_init();
 	d = ag_deliver(cfg, spool_dir, report_id, frames.data, frames.len, why, sizeof(why));
 	if (d != AG_SENT) {
-		warn_line(why);
+		ag_warn(why);
 		failed = 1;
 	}
 	/* Its tails are in the report now, delivered or spooled: do not send them twice. */
@@ -189,7 +180,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 out:
 	if (rc) {
 		snprintf(why, sizeof(why), "no report: %s", cm_strerror(rc));
-		warn_line(why);
+		ag_warn(why);
 		failed = 1;
 	}
 	cm_buf_release(&frames);

@@ -172,6 +172,7 @@ void ag_report_release(struct ag_report *r)
 	for (size_t i = 0; i < r->ntails; i++)
 		free(r->tails[i].text);
 	free(r->tails);
+	ag_tests_release(&r->tests);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -491,6 +492,36 @@ static int encode_tail(struct cm_buf *out, const struct ag_rtail *t)
 	return CM_OK;
 }
 
+/* The job's test cases as TestBatch frames; at least one when the set was truncated. */
+static int encode_tests(struct cm_buf *out, const struct ag_tests *t, int64_t job_id)
+{
+	size_t i = 0;
+	int rc;
+
+	if (t->n == 0 && !t->truncated)
+		return CM_OK;
+	do {
+		Cipulse__V1__ReportChunk c = CIPULSE__V1__REPORT_CHUNK__INIT;
+		Cipulse__V1__TestBatch b = CIPULSE__V1__TEST_BATCH__INIT;
+		size_t bytes = 0, k = 0;
+
+		/* A case is at most ~8 KiB (4 fields of 1 KiB and a 4 KiB message). */
+		while (i + k < t->n && k < AG_BATCH_CASES && bytes < AG_BATCH_BYTES) {
+			bytes += cipulse__v1__test_case__get_packed_size(t->cases[i + k]) + 8;
+			k++;
+		}
+		b.job_id = job_id;
+		b.cases = t->cases + i;
+		b.n_cases = k;
+		i += k;
+		b.truncated = i >= t->n && t->truncated;
+		c.chunk_case = CIPULSE__V1__REPORT_CHUNK__CHUNK_TESTS;
+		c.tests = &b;
+		rc = add_frame(out, &c);
+	} while (rc == CM_OK && i < t->n);
+	return rc;
+}
+
 int ag_report_encode(const struct ag_report *r, struct cm_buf *out)
 {
 	Cipulse__V1__ReportChunk c = CIPULSE__V1__REPORT_CHUNK__INIT;
@@ -508,6 +539,8 @@ int ag_report_encode(const struct ag_report *r, struct cm_buf *out)
 			if (r->tails[k].job_id == r->jobs[i]->id)
 				rc = encode_tail(out, &r->tails[k]);
 		}
+		if (rc == CM_OK && r->tests_job && r->tests_job == r->jobs[i]->id)
+			rc = encode_tests(out, &r->tests, r->tests_job);
 	}
 	return rc;
 }
@@ -556,4 +589,44 @@ int ag_frames_report_id(const char *data, size_t size, char *out, size_t outsize
 	while (rc == CM_OK && (rc = ag_frames_next(data, size, &off, &msg, &len)) == 1)
 		rc = CM_OK;
 	return rc == 0 ? CM_OK : rc;
+}
+
+/*
+ * A ReportChunk has exactly one field set (the oneof), so a frame's first byte is that field's
+ * key: 0x22 is field 4 (tests), length-delimited.
+ */
+static int is_tests_frame(const char *msg, size_t len)
+{
+	return len > 0 && (unsigned char)msg[0] == 0x22;
+}
+
+int ag_frames_have_tests(const char *data, size_t size)
+{
+	const char *msg;
+	size_t off = 0, len;
+
+	while (ag_frames_next(data, size, &off, &msg, &len) == 1) {
+		if (is_tests_frame(msg, len))
+			return 1;
+	}
+	return 0;
+}
+
+int ag_frames_without_tests(const char *data, size_t size, struct cm_buf *out)
+{
+	const char *msg;
+	size_t off = 0, start, len;
+	int rc;
+
+	for (;;) {
+		start = off;
+		rc = ag_frames_next(data, size, &off, &msg, &len);
+		if (rc <= 0)
+			return rc;
+		if (is_tests_frame(msg, len))
+			continue;
+		rc = cm_buf_add(out, data + start, off - start);
+		if (rc)
+			return rc;
+	}
 }

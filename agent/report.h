@@ -14,12 +14,17 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "junit.h"
 #include "logtail.h"
 #include "cipulse/v1/report.pb-c.h"
 #include "cm_buf.h"
 
 /* Largest text of one LogChunk message (the contract's limit). */
 #define AG_CHUNK_TEXT_MAX (64 * 1024)
+/* Most test cases in one TestBatch message (the contract's limit). */
+#define AG_BATCH_CASES 1000
+/* Most bytes of test cases in one TestBatch message: far below the collector's 1 MiB default. */
+#define AG_BATCH_BYTES (256 * 1024)
 /* Largest frame accepted when reading frames back (a header or job with many steps). */
 #define AG_FRAME_MAX (4 * 1024 * 1024)
 
@@ -42,6 +47,9 @@ struct ag_report {
 	size_t ntails;
 	size_t tail_bytes;     /* sum of tails[].len */
 	size_t max_tail_bytes; /* per-report cap on tail_bytes */
+	/* Test cases of the job tests_job (0: none); ag_tests_init'ed by whoever fills it. */
+	struct ag_tests tests;
+	int64_t tests_job;
 };
 
 /*
@@ -100,8 +108,17 @@ const char *ag_job_conclusion_from_steps(const Cipulse__V1__Job *job);
  */
 int32_t ag_job_step_at(const Cipulse__V1__Job *job, int64_t start, int64_t end);
 
-/* Appends the frames of the report to out. */
+/*
+ * Appends the frames of the report to out: the header, then each job followed by its log
+ * chunks and its test batches (at most AG_BATCH_CASES cases and about AG_BATCH_BYTES each; the
+ * last one carries `truncated`).
+ */
 int ag_report_encode(const struct ag_report *r, struct cm_buf *out);
+
+/* 1 when the frames hold a TestBatch message. */
+int ag_frames_have_tests(const char *data, size_t size);
+/* Appends the frames of data to out, leaving out TestBatch messages (for older collectors). */
+int ag_frames_without_tests(const char *data, size_t size, struct cm_buf *out);
 
 /*
  * Iterates over frames: on each call sets *msg and *len to the next frame's message and returns 1;

@@ -117,6 +117,7 @@ static int parse_ack(grpc_byte_buffer *bb, struct ag_ack *ack)
 		ack->jobs = a->jobs;
 		ack->steps = a->steps;
 		ack->logs = a->logs;
+		ack->tests = a->tests;
 		cipulse__v1__report_ack__free_unpacked(a, NULL);
 	}
 	cm_buf_release(&b);

@@ -27,6 +27,7 @@ struct ag_ack {
 	char report_id[64];
 	int duplicate;
 	int jobs, steps, logs;
+	int tests;    /* test cases stored (0 from collectors older than test results) */
 	int attempts; /* calls made */
 };
 

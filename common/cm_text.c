@@ -162,3 +162,31 @@ int cm_repo_name_valid(const char *s)
 
 	return len && s[len] == '\0';
 }
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+const char *cm_list_next(const char **p, size_t *len)
+{
+	while (**p) {
+		const char *s = *p;
+		size_t n = strcspn(s, ",\n");
+
+		*p += n;
+		if (**p)
+			(*p)++;
+		while (n && is_blank(*s)) {
+			s++;
+			n--;
+		}
+		while (n && is_blank(s[n - 1]))
+			n--;
+		if (n) {
+			*len = n;
+			return s;
+		}
+	}
+	return NULL;
+}

@@ -40,4 +40,11 @@ int cm_text_mask(struct cm_buf *b, const char *const *secrets, size_t nsecrets);
  */
 const char *cm_workflow_path(const char *ref, const char *repo, size_t *len);
 
+/*
+ * The next item of a setting that lists values separated by commas or newlines
+ * (CIPULSE_LOG_FILES, CIPULSE_TEST_RESULTS): blanks around it trimmed, empty items skipped.
+ * Returns where it starts and its length in *len, and moves *p past it; NULL at the end.
+ */
+const char *cm_list_next(const char **p, size_t *len);
+
 #endif

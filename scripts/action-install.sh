@@ -113,7 +113,7 @@ fi
 [ "$os" = linux ] || no_build "no cipulse-agent build for $os-$arch at ${CIPULSE_VERSION:-source} (only Linux builds from source)"
 
 # From source: the build needs gRPC, protobuf-c, libcurl and jansson headers.
-pkgs="build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libjansson-dev"
+pkgs="build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libjansson-dev libexpat1-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,6 +4,9 @@
 # cipulse-agent and, in the same run, alternating, by a Node.js @grpc/grpc-js client sending
 # the same report; medians and ratios. Both send to the real collector (build/cipulsed) with a
 # throwaway PostgreSQL (scripts/pg.sh), which must store every report.
+# Also, in the same loop, the same agent reading a generated JUnit file of 20,000 tests
+# (CIPULSE_TEST_RESULTS): its CPU and peak RSS as ratios to the run without it, with the sizes
+# (--junit-tests N changes the count, 0 leaves it out).
 # Installs the Node client's packages with npm on first use (bench/agent/node_modules).
 #   BENCH_RUNS=15 scripts/bench-agent.sh
 #   scripts/bench-agent.sh --compare OLD/cipulse-agent          (another build in the same run)

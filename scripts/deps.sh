@@ -7,10 +7,11 @@ PACKAGES=(
   build-essential pkg-config clang clang-format libclang-rt-14-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   libpq-dev postgresql-15 postgresql-contrib
-  libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+  libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libexpat1-dev
   python3 python3-pytest python3-pytest-xdist python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
+  time     # /usr/bin/time: peak RSS in tests/integration/test_agent_tests.py
   systemd  # systemd-analyze, for tests/integration/test_deploy_systemd.py
   prometheus  # promtool, for tests/integration/test_deploy_monitoring.py
   nginx    # TLS in front of the collector, for tests/integration/test_compose.py

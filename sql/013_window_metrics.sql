@@ -44,66 +44,77 @@ CREATE FUNCTION cipulse_window_metrics(p_from timestamptz, p_to timestamptz, p_r
                     - floor(extract(epoch FROM p_from) * 1000)::bigint) / p_bucket_ms, 0),
                    p_nbuckets - 1)::integer END AS b
           FROM cipulse_window_runs(p_from, p_to, p_repo, p_wf, p_branch) w
-    ), x AS MATERIALIZED (
-        -- Each run twice: in the whole window (lvl 0) and in its bucket (lvl 1).
-        SELECT r.*, lvl, CASE WHEN lvl = 1 THEN r.b END AS g
-          FROM r CROSS JOIN generate_series(0, CASE WHEN p_bucket_ms > 0 THEN 1 ELSE 0 END) lvl
     ), figures AS (
-        SELECT x.lvl, x.g, count(*) AS runs,
-               count(*) FILTER (WHERE x.flaky) AS flaky_runs,
-               count(*) FILTER (WHERE x.conclusion IN ('success', 'failure', 'timed_out'))
+        -- GROUPING SETS: the whole window (whole = 1) and each bucket; without buckets, the
+        -- group of b NULL is the whole window again and is left out below.
+        SELECT CASE WHEN grouping(r.b) = 0 THEN r.b END AS g, grouping(r.b) AS whole,
+               count(*) AS runs, count(*) FILTER (WHERE r.flaky) AS flaky_runs,
+               count(*) FILTER (WHERE r.conclusion IN ('success', 'failure', 'timed_out'))
                    AS decided,
-               (count(*) FILTER (WHERE x.conclusion = 'success'))::double precision
-                   / NULLIF(count(*) FILTER (WHERE x.conclusion IN ('success', 'failure',
+               (count(*) FILTER (WHERE r.conclusion = 'success'))::double precision
+                   / NULLIF(count(*) FILTER (WHERE r.conclusion IN ('success', 'failure',
                                                                     'timed_out')), 0)
                    AS success_rate,
-               count(x.d) AS timed, avg(x.d) AS avg_d,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY x.d) AS p50_d,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY x.d) AS p95_d
-          FROM x GROUP BY x.lvl, x.g
+               count(r.d) AS timed, avg(r.d) AS avg_d,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY r.d) AS p50_d,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY r.d) AS p95_d
+          FROM r GROUP BY GROUPING SETS ((), (r.b))
     ), queues AS (
-        SELECT x.lvl, x.g, avg(q.v) AS avg_q,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY q.v) AS p95_q
-          FROM x CROSS JOIN LATERAL unnest(x.queue_s) AS q(v)
-         GROUP BY x.lvl, x.g
+        SELECT CASE WHEN grouping(r.b) = 0 THEN r.b END AS g, grouping(r.b) AS whole,
+               avg(q.v) AS avg_q, percentile_cont(0.95) WITHIN GROUP (ORDER BY q.v) AS p95_q
+          FROM r CROSS JOIN LATERAL unnest(r.queue_s) AS q(v)
+         GROUP BY GROUPING SETS ((), (r.b))
     ), concl AS (
-        SELECT c.lvl, c.g, jsonb_object_agg(c.k, c.n) AS by_conclusion
-          FROM (SELECT x.lvl, x.g, CASE
-                           WHEN x.conclusion IS NULL THEN 'none'
-                           WHEN x.conclusion IN ('success', 'failure', 'cancelled', 'skipped',
+        SELECT c.g, c.whole, jsonb_object_agg(c.k, c.n) AS by_conclusion
+          FROM (SELECT CASE WHEN grouping(r.b) = 0 THEN r.b END AS g, grouping(r.b) AS whole,
+                       k.k, count(*) AS n
+                  FROM r CROSS JOIN LATERAL (SELECT CASE
+                           WHEN r.conclusion IS NULL THEN 'none'
+                           WHEN r.conclusion IN ('success', 'failure', 'cancelled', 'skipped',
                                                  'timed_out', 'neutral', 'action_required',
-                                                 'stale', 'startup_failure') THEN x.conclusion
-                           ELSE 'other' END AS k, count(*) AS n
-                  FROM x GROUP BY 1, 2, 3) c
-         GROUP BY c.lvl, c.g
-    ), streaks AS (
-        -- s: the successful runs before this one on its workflow and branch (and bucket): a
-        -- failed run belongs to streak s, and a successful run ends streak s (the failures since the
-        -- previous success on its workflow and branch).
-        SELECT x.lvl, x.g, x.repo_id, x.wf, x.branch, x.conclusion, x.t,
-               count(*) FILTER (WHERE x.conclusion = 'success') OVER (
-                   PARTITION BY x.lvl, x.g, x.repo_id, x.wf, x.branch
-                   ORDER BY x.t, x.run_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                   AS s
-          FROM x WHERE x.conclusion IN ('success', 'failure', 'timed_out')
+                                                 'stale', 'startup_failure') THEN r.conclusion
+                           ELSE 'other' END AS k) k
+                 GROUP BY GROUPING SETS ((k.k), (r.b, k.k))) c
+         GROUP BY c.g, c.whole
+    ), decided AS (
+        -- MTTR: the decided runs of each workflow and branch in completion order, in the whole
+        -- window (prev_w, start_w) and within their bucket (prev_b, start_b). A failed run
+        -- after a success (or first) starts a streak; a success right after a failed run ends
+        -- the streak that started last.
+        SELECT d.b, d.conclusion, d.t, d.prev_w, d.prev_b,
+               max(CASE WHEN d.conclusion <> 'success'
+                         AND (d.prev_w IS NULL OR d.prev_w = 'success') THEN d.t END)
+                   OVER (PARTITION BY d.repo_id, d.wf, d.branch ORDER BY d.t, d.run_id
+                         ROWS UNBOUNDED PRECEDING) AS start_w,
+               max(CASE WHEN d.conclusion <> 'success'
+                         AND (d.prev_b IS NULL OR d.prev_b = 'success') THEN d.t END)
+                   OVER (PARTITION BY d.repo_id, d.wf, d.branch, d.b ORDER BY d.t, d.run_id
+                         ROWS UNBOUNDED PRECEDING) AS start_b
+          FROM (SELECT r.repo_id, r.wf, r.branch, r.run_id, r.b, r.conclusion, r.t,
+                       lag(r.conclusion) OVER (PARTITION BY r.repo_id, r.wf, r.branch
+                                               ORDER BY r.t, r.run_id) AS prev_w,
+                       lag(r.conclusion) OVER (PARTITION BY r.repo_id, r.wf, r.branch, r.b
+                                               ORDER BY r.t, r.run_id) AS prev_b
+                  FROM r WHERE r.conclusion IN ('success', 'failure', 'timed_out')) d
     ), mttr AS (
-        SELECT ok.lvl, ok.g, avg((ok.t - f.start)::double precision / 1000.0) AS mttr_s
-          FROM streaks ok
-          JOIN (SELECT lvl, g, repo_id, wf, branch, s, min(t) AS start FROM streaks
-                 WHERE conclusion <> 'success' GROUP BY 1, 2, 3, 4, 5, 6) f
-            ON f.lvl = ok.lvl AND f.g IS NOT DISTINCT FROM ok.g AND f.repo_id = ok.repo_id
-           AND f.wf = ok.wf AND f.branch IS NOT DISTINCT FROM ok.branch
-           AND f.s = COALESCE(ok.s, 0)
-         WHERE ok.conclusion = 'success'
-         GROUP BY ok.lvl, ok.g
+        SELECT CASE WHEN grouping(x.b) = 0 THEN x.b END AS g, grouping(x.b) AS whole,
+               CASE WHEN grouping(x.b) = 1
+                    THEN avg((x.t - x.start_w)::double precision / 1000.0)
+                             FILTER (WHERE x.conclusion = 'success'
+                                     AND x.prev_w IN ('failure', 'timed_out'))
+                    ELSE avg((x.t - x.start_b)::double precision / 1000.0)
+                             FILTER (WHERE x.conclusion = 'success'
+                                     AND x.prev_b IN ('failure', 'timed_out')) END AS mttr_s
+          FROM decided x GROUP BY GROUPING SETS ((), (x.b))
     )
     SELECT f.g, f.runs, COALESCE(c.by_conclusion, '{}'::jsonb), f.flaky_runs, m.mttr_s,
            f.decided, f.success_rate, f.timed, f.avg_d, f.p50_d, f.p95_d, q.avg_q, q.p95_q
       FROM figures f
-      LEFT JOIN concl c ON c.lvl = f.lvl AND c.g IS NOT DISTINCT FROM f.g
-      LEFT JOIN queues q ON q.lvl = f.lvl AND q.g IS NOT DISTINCT FROM f.g
-      LEFT JOIN mttr m ON m.lvl = f.lvl AND m.g IS NOT DISTINCT FROM f.g
-     ORDER BY f.lvl, f.g
+      LEFT JOIN concl c ON c.whole = f.whole AND c.g IS NOT DISTINCT FROM f.g
+      LEFT JOIN queues q ON q.whole = f.whole AND q.g IS NOT DISTINCT FROM f.g
+      LEFT JOIN mttr m ON m.whole = f.whole AND m.g IS NOT DISTINCT FROM f.g
+     WHERE f.whole = 1 OR f.g IS NOT NULL
+     ORDER BY f.g NULLS FIRST
 $$;
 
 -- The figures the window rules read (version 6's signature), now from the definition above.

@@ -7,6 +7,10 @@ times and prints medians and ratios. The C agent does more than the Node client:
 the GitHub API stand-in for the job, reads and masks the 30 exec tails from its spool, and
 encodes the report itself.
 
+Test results: the C agent runs once more per round with CIPULSE_TEST_RESULTS naming a generated
+JUnit file of --junit-tests tests (default 20,000); CPU, wall and peak RSS are printed as ratios
+to the same agent without it, with the file's and the report's sizes.
+
 Collector: the one at --collector (scripts/bench-agent.sh starts the real cipulsed with
 PostgreSQL; with --database-url every report is checked to be stored), else a recording gRPC
 stand-in (Debian's python3-grpcio) that acknowledges at once.
@@ -29,6 +33,31 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from agent_fakes import AGENT, FakeCollector, FakeGitHub, agent_env, make_job  # noqa: E402
 
 STEPS, LINES = 30, 100
+
+
+def write_junit(path, tests):
+    """A JUnit file of `tests` test cases in suites of 100, pytest's shape: 2% failed with a
+    traceback, 3% skipped, the rest passed. Returns its size in bytes."""
+    with open(path, "w") as f:
+        f.write('<?xml version="1.0" encoding="utf-8"?><testsuites>')
+        for s in range(0, tests, 100):
+            f.write('<testsuite name="suite_%03d" tests="100">' % (s // 100))
+            for i in range(s, min(s + 100, tests)):
+                f.write('<testcase classname="tests.test_module_%03d" name="test_case_%05d" '
+                        'file="tests/test_module_%03d.py" time="0.%03d"' % (s // 100, i, s // 100,
+                                                                            i % 1000))
+                if i % 50 == 7:
+                    f.write('><failure message="AssertionError: assert %d == %d">'
+                            % (i, i + 1) + "Traceback (most recent call last):\n"
+                            + "  File &quot;tests/test_module.py&quot;, line 42, in test\n" * 8
+                            + "AssertionError</failure></testcase>")
+                elif i % 33 == 5:
+                    f.write('><skipped message="not on this platform"/></testcase>')
+                else:
+                    f.write("/>")
+            f.write("</testsuite>")
+        f.write("</testsuites>")
+    return os.path.getsize(path)
 
 
 def tail_text(step):
@@ -89,6 +118,10 @@ def main():
     ap.add_argument("--measure", required=True, help="the measure helper (bench/agent/measure.c)")
     ap.add_argument("--metrics", help="the collector's /metrics URL (report sizes)")
     ap.add_argument("--database-url", help="the collector's database (checks what was stored)")
+    ap.add_argument("--no-node", action="store_true",
+                    help="leave the Node.js client out (a quick run without npm packages)")
+    ap.add_argument("--junit-tests", type=int, default=20000,
+                    help="also measure the agent reading a JUnit file of this many tests (0: not)")
     ap.add_argument("--compare", action="append", metavar="AGENT",
                     help="another cipulse-agent binary to measure in the same run (repeatable)")
     a = ap.parse_args()
@@ -147,7 +180,14 @@ def main():
     for k, path in enumerate(a.compare or []):
         print("compare %d: %s" % (k + 1, path))
         clients.append(("cmp%d" % k, "compare %d" % (k + 1), [path, "report"], env))
-    clients.append(("node", "Node.js @grpc/grpc-js", node, dict(os.environ)))
+    junit_size = 0
+    if a.junit_tests:
+        junit = os.path.join(work, "junit.xml")
+        junit_size = write_junit(junit, a.junit_tests)
+        clients.append(("junit", "cipulse-agent + %d tests" % a.junit_tests, [AGENT, "report"],
+                        dict(env, CIPULSE_TEST_RESULTS=junit)))
+    if not a.no_node:
+        clients.append(("node", "Node.js @grpc/grpc-js", node, dict(os.environ)))
     results = {key: [] for key, _, _, _ in clients}
     sizes = {}
     for i in range(a.runs + 1):
@@ -183,11 +223,26 @@ def main():
     for key, label, _, _ in clients:
         print("%-30s %10.1f %10.1f %12.1f" % (label, med[key]["cpu"] * 1000,
                                                med[key]["wall"] * 1000, med[key]["rss"]))
-    for key, label, _, _ in clients[:-1]:
+    for key, label, _, _ in clients if "node" in med else []:
+        if key in ("junit", "node"):
+            continue
         print("ratios (Node / %s): CPU %.1fx, wall %.1fx, peak RSS %.1fx"
               % ("C" if key == "c" else label.strip(), med["node"]["cpu"] / med[key]["cpu"],
                  med["node"]["wall"] / med[key]["wall"], med["node"]["rss"] / med[key]["rss"]))
-    print("targets: CPU >= 10x, peak RSS >= 3x, C wall < 50 ms")
+    if "node" in med:
+        print("targets: CPU >= 10x, peak RSS >= 3x, C wall < 50 ms")
+    if a.junit_tests:
+        extra = ""
+        if fake:
+            extra = ", report %d bytes (%d without tests)" % (
+                sizes[[k for k, _, _, _ in clients].index("junit")], sizes[0])
+        elif "junit" in sizes and "c" in sizes:
+            extra = ", report %d bytes (%d without tests)" % (sizes["junit"], sizes["c"])
+        print("test results: %d tests, JUnit file %.1f MiB%s" % (a.junit_tests,
+                                                                 junit_size / 1048576.0, extra))
+        print("ratios (with tests / without, same agent): CPU %.2fx, wall %.2fx, peak RSS %.2fx"
+              % (med["junit"]["cpu"] / med["c"]["cpu"], med["junit"]["wall"] / med["c"]["wall"],
+                 med["junit"]["rss"] / med["c"]["rss"]))
     gh.stop()
     if fake:
         fake.stop()

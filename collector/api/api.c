@@ -35,6 +35,10 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/settings/alerts", api_alert_settings_get);
 	col_http_route("POST", "/api/v1/settings/alerts", api_alert_settings_post);
 	col_http_route("POST", "/api/v1/poll/run", api_poll_run);
+	col_http_route("GET", "/api/v1/tests", api_tests_list);
+	col_http_route("GET", "/api/v1/tests/*", api_test_get);
+	col_http_route("GET", "/api/v1/failures", api_failures_list);
+	col_http_route("GET", "/api/v1/failures/*", api_failure_get);
 }
 
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
@@ -323,6 +327,72 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 	return CM_OK;
 }
 
+int api_param_since(struct col_http_resp *resp, const struct col_query *q, const char *def,
+		    int64_t *since_ms)
+{
+	const char *w = col_query_get(q, "window"), *param = "window", *why = "";
+	struct api_window win;
+
+	if (api_window_parse(w ? w : def, NULL, NULL, cm_time_now_ms(), &win, &param, &why)) {
+		api_bad_param(resp, param, "%s", why);
+		return CM_EINVAL;
+	}
+	*since_ms = win.from_ms;
+	return CM_OK;
+}
+
+/* Is s exactly len lowercase hex digits? */
+static int lower_hex(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return 0;
+	for (; *s; s++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+const char *api_begin_detail(const struct col_http_req *req, struct col_http_resp *resp,
+			     const struct api_detail *d, struct col_query *q,
+			     struct api_detail_params *out)
+{
+	const char *key = req->path + strlen(d->prefix);
+
+	/* Auth first: without it, not even the shape of a path is answered. */
+	if (api_begin(req, resp, API_READ, q, d->allowed))
+		return NULL;
+	if (strncmp(req->path, d->prefix, strlen(d->prefix)) || !lower_hex(key, d->key_len)) {
+		col_http_error(resp, 404, "not_found", "no such resource (expected %s)", d->what);
+		return NULL;
+	}
+	if (api_param_limit(resp, q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &out->limit) ||
+	    api_param_cursor(resp, q, d->cursor_kind, out->scratch, sizeof(out->scratch), &out->cur,
+			     &out->has_cur) ||
+	    api_param_since(resp, q, d->window, &out->since_ms))
+		return NULL;
+	return key;
+}
+
+int api_set_list(json_t *obj, const char *key, const PGresult *res, int limit,
+		 json_t *(*row)(const PGresult *res, int i), const char *kind, const int *cols,
+		 int ncols)
+{
+	char next[API_CURSOR_MAX + 1];
+	json_t *items = json_array();
+
+	if (api_set(obj, key, items))
+		return CM_ENOMEM;
+	for (int i = 0; i < PQntuples(res) && i < limit; i++) {
+		if (json_array_append_new(items, row(res, i)))
+			return CM_ENOMEM;
+	}
+	if (api_next_cursor(res, limit, kind, cols, ncols, next, sizeof(next)) ||
+	    api_set(obj, "next_cursor", api_jstr(next[0] ? next : NULL)))
+		return CM_ENOMEM;
+	return CM_OK;
+}
+
 int api_param_cursor(struct col_http_resp *resp, const struct col_query *q, const char *kind,
 		     char *scratch, size_t size, struct api_cursor *cur, int *present)
 {
@@ -399,9 +469,14 @@ int api_set(json_t *obj, const char *key, json_t *v)
 
 json_t *api_page(json_t *items, const char *next_cursor)
 {
+	return api_page_as("items", items, next_cursor);
+}
+
+json_t *api_page_as(const char *key, json_t *items, const char *next_cursor)
+{
 	json_t *o = json_object();
 
-	if (!o || !items || api_set(o, "items", items) ||
+	if (!o || !items || api_set(o, key, items) ||
 	    api_set(o, "next_cursor", api_jstr(next_cursor))) {
 		json_decref(o);
 		return NULL;
@@ -417,18 +492,28 @@ static int dump_to_buf(const char *buf, size_t size, void *data)
 void api_reply_page(struct col_http_resp *resp, json_t *items, const PGresult *res, int limit,
 		    const char *kind, const int *cols, int ncols)
 {
-	const char *f[API_CURSOR_FIELDS];
 	char next[API_CURSOR_MAX + 1] = "";
 
-	if (items && PQntuples(res) > limit && ncols <= API_CURSOR_FIELDS) {
-		for (int i = 0; i < ncols; i++)
-			f[i] = PQgetvalue(res, limit - 1, cols[i]);
-		if (api_cursor_encode(next, sizeof(next), kind, f, ncols)) {
-			json_decref(items);
-			items = NULL;
-		}
+	if (items && api_next_cursor(res, limit, kind, cols, ncols, next, sizeof(next))) {
+		json_decref(items);
+		items = NULL;
 	}
 	api_reply(resp, 200, api_page(items, next[0] ? next : NULL));
+}
+
+int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols, int ncols,
+		    char *next, size_t size)
+{
+	const char *f[API_CURSOR_FIELDS];
+
+	next[0] = '\0';
+	if (PQntuples(res) <= limit)
+		return CM_OK;
+	if (ncols > API_CURSOR_FIELDS)
+		return CM_EINVAL;
+	for (int i = 0; i < ncols; i++)
+		f[i] = PQgetvalue(res, limit - 1, cols[i]);
+	return api_cursor_encode(next, size, kind, f, ncols);
 }
 
 void api_reply(struct col_http_resp *resp, int status, json_t *root)

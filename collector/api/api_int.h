@@ -12,6 +12,9 @@
  *   alerts.c            alerts, alert rules and notification channels
  *   alert_ops.c         one alert with its deliveries, ack, test messages, silences
  *   poll.c              POST /api/v1/poll/run: poll GitHub now (it may wait minutes)
+ *   tests.c             test results: tests with their figures, one test's history, and the
+ *                       tests and failure group of a job in the run detail
+ *   failures.c          failure groups and one group with its jobs
  *   probes.c            /healthz, /readyz and /metrics (process metrics and the above)
  */
 #ifndef COL_API_INT_H
@@ -83,6 +86,41 @@ int api_param_repo(struct col_http_resp *resp, const struct col_query *q, const 
 		   const char **out);
 
 /*
+ * A resource named by a hex key with a page of rows under it (GET /api/v1/tests/{id},
+ * /api/v1/failures/{fingerprint}): auth, the key (404 unless key_len lowercase hex digits),
+ * limit, cursor (of cursor_kind) and window (default `window`). Returns the key (in req->path)
+ * or NULL when the answer is written.
+ */
+struct api_detail {
+	const char *prefix; /* "/api/v1/tests/" */
+	size_t key_len;
+	const char *what; /* "a test id", for the 404 */
+	const char *cursor_kind;
+	const char *window;
+	const char *const *allowed;
+};
+struct api_detail_params {
+	int limit, has_cur;
+	struct api_cursor cur;
+	int64_t since_ms;
+	char scratch[API_CURSOR_MAX + 1];
+};
+const char *api_begin_detail(const struct col_http_req *req, struct col_http_resp *resp,
+			     const struct api_detail *d, struct col_query *q,
+			     struct api_detail_params *out);
+/*
+ * Sets obj[key] to the first `limit` rows of res as row() makes them, and "next_cursor"
+ * (api_next_cursor of kind with the columns cols). CM_ENOMEM when something fails.
+ */
+int api_set_list(json_t *obj, const char *key, const PGresult *res, int limit,
+		 json_t *(*row)(const PGresult *res, int i), const char *kind, const int *cols,
+		 int ncols);
+
+/* window=1h|24h|7d|30d (default def): the epoch ms the window starts at. */
+int api_param_since(struct col_http_resp *resp, const struct col_query *q, const char *def,
+		    int64_t *since_ms);
+
+/*
  * Reads the "cursor" parameter of a list of `kind` (api_cursor_parse): 0 and *present=0 when
  * absent; 400 naming "cursor" if malformed or out of range.
  */
@@ -105,6 +143,8 @@ json_t *api_time(int64_t ms);
 void api_reply(struct col_http_resp *resp, int status, json_t *root);
 /* {"items": items, "next_cursor": cursor or null} (takes the reference to items). */
 json_t *api_page(json_t *items, const char *next_cursor);
+/* The same with another key for the items ({"tests": [...], "next_cursor": ...}). */
+json_t *api_page_as(const char *key, json_t *items, const char *next_cursor);
 /* Sets a key, taking the value's reference; returns -1 when the value is NULL (no memory). */
 int api_set(json_t *obj, const char *key, json_t *v);
 
@@ -159,6 +199,26 @@ void api_silences_list(const struct col_http_req *req, struct col_http_resp *res
 void api_silence_create(const struct col_http_req *req, struct col_http_resp *resp);
 void api_silence_delete(const struct col_http_req *req, struct col_http_resp *resp);
 void api_poll_run(const struct col_http_req *req, struct col_http_resp *resp);
+void api_tests_list(const struct col_http_req *req, struct col_http_resp *resp);
+void api_test_get(const struct col_http_req *req, struct col_http_resp *resp);
+void api_failures_list(const struct col_http_req *req, struct col_http_resp *resp);
+void api_failure_get(const struct col_http_req *req, struct col_http_resp *resp);
+/*
+ * Adds to each job object (with its "job_id") of a run attempt's jobs array its "tests"
+ * (counts; absent when the job sent none), "failed_tests" (at most 50) and "failure_group"
+ * (null when none), read through cipulse_job_failed_tests and cipulse_job_failure_group
+ * (tests.c). 0, or an error code (database, CM_ENOMEM) that the caller answers.
+ */
+int api_run_tests_add(struct col_conn *c, json_t *jobs, const char *repo_id, int64_t run_id,
+		      const char *attempt);
+/*
+ * Replies {key: rows, "next_cursor"} for a list ranked by figures (kinds "tests", "failures"):
+ * the first `limit` rows of res (the query asked for limit + 1 from `offset`) as row() makes
+ * them; the cursor holds the offset where the next page starts.
+ */
+void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresult *res,
+		      int limit, int64_t offset, json_t *(*row)(const PGresult *res, int i),
+		      const char *kind);
 
 /* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);
@@ -184,5 +244,11 @@ int api_lookup_repo(struct col_http_resp *resp, struct col_conn *c, const char *
  */
 void api_reply_page(struct col_http_resp *resp, json_t *items, const PGresult *res, int limit,
 		    const char *kind, const int *cols, int ncols);
+/*
+ * The next_cursor of such a page into next (size bytes): "" when the result has no more rows
+ * than limit; CM_ETOOBIG or CM_EINVAL when it cannot be encoded.
+ */
+int api_next_cursor(const PGresult *res, int limit, const char *kind, const int *cols, int ncols,
+		    char *next, size_t size);
 
 #endif

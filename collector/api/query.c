@@ -385,7 +385,10 @@ int api_cursor_parse(const char *cursor, const char *kind, char *scratch, size_t
 		     struct api_cursor *out)
 {
 	const char *f[2] = { NULL, NULL };
-	int n = !strcmp(kind, "runs") || !strcmp(kind, "logs") ? 2 : 1;
+	int n = !strcmp(kind, "runs") || !strcmp(kind, "logs") || !strcmp(kind, "history") ||
+			!strcmp(kind, "fruns")
+		    ? 2
+		    : 1;
 
 	memset(out, 0, sizeof(*out));
 	if (api_cursor_decode(cursor, kind, scratch, size, f, n))
@@ -400,7 +403,9 @@ int api_cursor_parse(const char *cursor, const char *kind, char *scratch, size_t
 		return col_parse_i64(f[0], strlen(f[0]), INT64_MIN, INT64_MAX, &out->a);
 	if (!strcmp(kind, "alerts"))
 		return col_parse_id(f[0], strlen(f[0]), &out->a);
-	if (!strcmp(kind, "runs"))
+	if (!strcmp(kind, "tests") || !strcmp(kind, "failures"))
+		return col_parse_i64(f[0], strlen(f[0]), 0, API_CURSOR_OFFSET_MAX, &out->a);
+	if (!strcmp(kind, "runs") || !strcmp(kind, "history") || !strcmp(kind, "fruns"))
 		return col_parse_i64(f[0], strlen(f[0]), API_CURSOR_US_MIN, API_CURSOR_US_MAX,
 				     &out->a) ||
 			       col_parse_id(f[1], strlen(f[1]), &out->b)

@@ -92,8 +92,13 @@ int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_
  * - "runs":  a = the last creation time in microseconds (API_CURSOR_US_MIN..MAX), b = run id
  * - "logs":  a = job id, b = step number (0..INT32_MAX)
  * - "alerts": a = alert id
+ * - "tests", "failures": a = the offset of the next row in the ranked list (0..
+ *   API_CURSOR_OFFSET_MAX): these lists are ranked by figures over a window, not by a key
+ * - "history" (a test's results), "fruns" (a failure group's jobs): a = the last time in
+ *   microseconds (API_CURSOR_US_MIN..MAX), b = the last job id
  * text points into scratch (size bytes). CM_EINVAL for anything else.
  */
+#define API_CURSOR_OFFSET_MAX 1000000
 struct api_cursor {
 	int64_t a, b;
 	const char *text;

@@ -169,6 +169,17 @@ void api_run_get(const struct col_http_req *req, struct col_http_resp *resp)
 	run = api_run_json(res, pick, 0);
 	attempts = json_array();
 	jobs = jobs_json(jres);
+	if (jobs) {
+		rc = api_run_tests_add(c, jobs, PQgetvalue(res, pick, API_RUN_NCOLS + 1), run_id,
+				       PQgetvalue(res, pick, 1));
+		if (rc) {
+			json_decref(run);
+			json_decref(attempts);
+			json_decref(jobs);
+			api_db_fail(resp, rc, "tests");
+			goto out;
+		}
+	}
 	if (run && (api_set(run, "repo", api_col_str(res, pick, API_RUN_NCOLS)) ||
 		    api_set(run, "attempts", attempts) || api_set(run, "jobs", jobs))) {
 		json_decref(run);

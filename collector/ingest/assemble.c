@@ -82,6 +82,10 @@ void col_assembly_release(struct col_assembly *a)
 	for (size_t i = 0; i < a->njobs; i++)
 		free_chunk(a, a->jobs[i]);
 	free(a->jobs);
+	for (size_t i = 0; i < a->ntests; i++)
+		free_chunk(a, a->tests[i]);
+	free(a->tests);
+	free(a->test_ptrs);
 	for (size_t i = 0; i < a->ntails; i++)
 		cm_buf_release(&a->tails[i].text);
 	free(a->tails);
@@ -99,6 +103,8 @@ const char *col_assembly_error(const struct col_assembly *a)
 size_t col_assembly_mem(const struct col_assembly *a)
 {
 	return a->mem_used + a->text_cap + a->jobs_cap * sizeof(*a->jobs) +
+	       a->tests_cap * sizeof(*a->tests) +
+	       (a->test_ptrs ? a->ntests * sizeof(*a->test_ptrs) : 0) +
 	       a->tails_cap * sizeof(*a->tails) + a->index_cap * sizeof(*a->index) +
 	       (a->job_ptrs ? a->njobs * sizeof(*a->job_ptrs) : 0) +
 	       (a->logs ? a->ntails * sizeof(*a->logs) : 0);
@@ -348,6 +354,82 @@ static int add_job(struct col_assembly *a, Cipulse__V1__ReportChunk *c)
 	return CM_OK;
 }
 
+static int has_job(const struct col_assembly *a, int64_t job_id)
+{
+	for (size_t i = 0; i < a->njobs; i++) {
+		if (a->jobs[i]->job->id == job_id)
+			return 1;
+	}
+	return 0;
+}
+
+static int check_field(struct col_assembly *a, size_t i, const char *name, const char *v,
+		       size_t max)
+{
+	if (v && strlen(v) > max)
+		return fail(a, CM_EINVAL, "tests.cases[%zu].%s: longer than %zu bytes", i, name,
+			    max);
+	return CM_OK;
+}
+
+static int check_case(struct col_assembly *a, size_t i, const Cipulse__V1__TestCase *t)
+{
+	int rc;
+
+	if (!col_store_test_result(t->result))
+		return fail(a, CM_EINVAL, "tests.cases[%zu].result: unknown value %d", i,
+			    (int)t->result);
+	if (t->duration_us < 0 || t->duration_us > COL_ASM_MAX_TEST_US)
+		return fail(a, CM_EINVAL, "tests.cases[%zu].duration_us: out of range", i);
+	if (t->retries < 0 || t->retries > COL_ASM_MAX_RETRIES)
+		return fail(a, CM_EINVAL, "tests.cases[%zu].retries: out of range (0 to %d)", i,
+			    COL_ASM_MAX_RETRIES);
+	rc = check_field(a, i, "suite", t->suite, COL_ASM_MAX_TEST_FIELD);
+	if (!rc)
+		rc = check_field(a, i, "class_name", t->class_name, COL_ASM_MAX_TEST_FIELD);
+	if (!rc)
+		rc = check_field(a, i, "name", t->name, COL_ASM_MAX_TEST_FIELD);
+	if (!rc)
+		rc = check_field(a, i, "file", t->file, COL_ASM_MAX_TEST_FIELD);
+	if (!rc)
+		rc = check_field(a, i, "message", t->message, COL_ASM_MAX_TEST_MSG);
+	return rc;
+}
+
+/* A batch of test cases of a job received before it (report.proto). */
+static int add_tests(struct col_assembly *a, Cipulse__V1__ReportChunk *c)
+{
+	const Cipulse__V1__TestBatch *b = c->tests;
+	int rc;
+
+	if (!has_job(a, b->job_id))
+		return fail(a, CM_EINVAL, "tests.job_id: %" PRId64 " is not a job of the report",
+			    b->job_id);
+	if (b->n_cases > COL_ASM_MAX_BATCH_CASES)
+		return fail(a, CM_ETOOBIG, "tests.cases: too many in one batch (at most %d)",
+			    COL_ASM_MAX_BATCH_CASES);
+	if (b->n_cases > COL_ASM_MAX_TEST_CASES - a->ncases)
+		return fail(a, CM_ETOOBIG, "tests.cases: too many in one report (at most %d)",
+			    COL_ASM_MAX_TEST_CASES);
+	for (size_t i = 0; i < b->n_cases; i++) {
+		rc = check_case(a, i, b->cases[i]);
+		if (rc)
+			return rc;
+	}
+	if (a->ntests == a->tests_cap) {
+		size_t cap = a->tests_cap ? a->tests_cap * 2 : 8;
+		Cipulse__V1__ReportChunk **n = realloc(a->tests, cap * sizeof(*n));
+
+		if (!n)
+			return fail(a, CM_ENOMEM, "out of memory");
+		a->tests = n;
+		a->tests_cap = cap;
+	}
+	a->tests[a->ntests++] = c;
+	a->ncases += b->n_cases;
+	return CM_OK;
+}
+
 int col_assembly_add(struct col_assembly *a, const uint8_t *data, size_t len)
 {
 	Cipulse__V1__ReportChunk *c;
@@ -393,9 +475,22 @@ int col_assembly_add(struct col_assembly *a, const uint8_t *data, size_t len)
 		rc = add_log(a, c->log);
 		free_chunk(a, c);
 		return rc;
+	case CIPULSE__V1__REPORT_CHUNK__CHUNK_TESTS:
+		rc = add_tests(a, c);
+		if (rc)
+			free_chunk(a, c);
+		return rc;
 	default:
+		/*
+		 * No kind this collector knows, but fields it does not know: a newer agent's new
+		 * kind of message, which an older collector skips (forward compatibility).
+		 */
+		rc = c->base.n_unknown_fields ? CM_OK : CM_EINVAL;
 		free_chunk(a, c);
-		return fail(a, CM_EINVAL, "chunk: empty message");
+		if (rc)
+			return fail(a, rc, "chunk: empty message");
+		a->skipped++;
+		return CM_OK;
 	}
 }
 
@@ -409,10 +504,14 @@ int col_assembly_finish(struct col_assembly *a, const char *source, const struct
 		return fail(a, CM_EINVAL, "header: a report needs a header");
 	free(a->job_ptrs);
 	free(a->logs);
+	free(a->test_ptrs);
 	a->job_ptrs = calloc(a->njobs ? a->njobs : 1, sizeof(*a->job_ptrs));
 	a->logs = calloc(a->ntails ? a->ntails : 1, sizeof(*a->logs));
-	if (!a->job_ptrs || !a->logs)
+	a->test_ptrs = calloc(a->ntests ? a->ntests : 1, sizeof(*a->test_ptrs));
+	if (!a->job_ptrs || !a->logs || !a->test_ptrs)
 		return fail(a, CM_ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->ntests; i++)
+		a->test_ptrs[i] = a->tests[i]->tests;
 	for (size_t i = 0; i < a->njobs; i++)
 		a->job_ptrs[i] = a->jobs[i]->job;
 	for (size_t i = 0; i < a->ntails; i++) {
@@ -435,6 +534,8 @@ int col_assembly_finish(struct col_assembly *a, const char *source, const struct
 	a->report.njobs = a->njobs;
 	a->report.logs = a->logs;
 	a->report.nlogs = a->ntails;
+	a->report.tests = a->test_ptrs;
+	a->report.ntests = a->ntests;
 	rc = col_store_validate(&a->report, field, sizeof(field));
 	if (rc)
 		return fail(a, CM_EINVAL, "%s: missing or invalid", field);

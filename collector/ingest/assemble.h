@@ -9,6 +9,11 @@
  *   e.g. "log.text"); protobuf-c checks neither, and it would cut a string at a NUL silently;
  * - the first message is the header, and there is only one;
  * - log chunks of one (job_id, step_number) come with seq 0, 1, 2, ... and none after `last`;
+ * - a test batch names a job received before it, holds at most COL_ASM_MAX_BATCH_CASES cases,
+ *   each with a known result, fields within their sizes, a duration and retries in range
+ *   (the error names the case, e.g. "tests.cases[3].result");
+ * - a message whose oneof is unset but that carries fields this collector does not know (a
+ *   newer agent's new kind of message) is skipped; one with nothing in it is refused;
  * - limits: all messages together at most max_bytes, and a memory budget for the decoded
  *   structures (tiny wire messages can decode into much larger structs), jobs, steps, labels
  *   and log tails per report.
@@ -27,10 +32,17 @@
 #include "store/claim.h"
 #include "store/store.h"
 
-#define COL_ASM_MAX_JOBS   1000
-#define COL_ASM_MAX_STEPS  1000	 /* per job */
-#define COL_ASM_MAX_LABELS 100	 /* per job */
-#define COL_ASM_MAX_TAILS  20000 /* log tails per report */
+#define COL_ASM_MAX_JOBS	1000
+#define COL_ASM_MAX_STEPS	1000   /* per job */
+#define COL_ASM_MAX_LABELS	100    /* per job */
+#define COL_ASM_MAX_TAILS	20000  /* log tails per report */
+#define COL_ASM_MAX_BATCH_CASES 1000   /* test cases per TestBatch (report.proto) */
+#define COL_ASM_MAX_TEST_CASES	200000 /* test cases per report, all jobs together */
+#define COL_ASM_MAX_TEST_FIELD	4096   /* bytes of a suite, class, name or file */
+#define COL_ASM_MAX_TEST_MSG	4096   /* bytes of a failure message (report.proto) */
+/* Longest test duration taken (31 days, in microseconds) and most retries. */
+#define COL_ASM_MAX_TEST_US (31LL * 24 * 3600 * 1000000)
+#define COL_ASM_MAX_RETRIES 1000
 
 struct col_asm_tail;
 
@@ -47,11 +59,16 @@ struct col_assembly {
 	size_t text_cap; /* bytes allocated for log text, all tails together */
 	struct col_asm_tail *tails;
 	size_t ntails, tails_cap;
+	Cipulse__V1__ReportChunk **tests; /* each chunk holds one TestBatch */
+	size_t ntests, tests_cap;
+	size_t ncases;	 /* test cases in all batches */
+	int skipped;	 /* messages of kinds this collector does not know, skipped */
 	uint32_t *index; /* open addressing on (job_id, step_number): tail number + 1, 0 = empty */
 	size_t index_cap;
 	int messages;
 	/* Filled by col_assembly_finish. */
 	Cipulse__V1__Job **job_ptrs;
+	Cipulse__V1__TestBatch **test_ptrs;
 	struct col_log_tail *logs;
 	struct col_report report;
 	/* Why the last call failed: a short message for the client, naming the field. */

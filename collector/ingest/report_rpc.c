@@ -298,6 +298,7 @@ void ing_report_write(struct call *c)
 	ack.jobs = res.jobs;
 	ack.steps = res.steps;
 	ack.logs = res.logs;
+	ack.tests = res.tests;
 	if (ing_set_send(c, &ack.base)) {
 		ing_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
@@ -306,9 +307,9 @@ void ing_report_write(struct call *c)
 	col_metric_observe(ing->m_latency, (double)(cm_time_mono_ms() - c->started_ms) / 1000.0);
 	cm_log_debug("ingest",
 		     "report stored repo_id=%lld run_id=%lld attempt=%d jobs=%d steps=%d "
-		     "logs=%d duplicate=%d",
+		     "logs=%d tests=%d duplicate=%d",
 		     (long long)c->report->header->repository->id,
 		     (long long)c->report->header->run->id, (int)c->report->header->run->attempt,
-		     res.jobs, res.steps, res.logs, res.duplicate);
+		     res.jobs, res.steps, res.logs, res.tests, res.duplicate);
 	ing_finish(c, GRPC_STATUS_OK, NULL);
 }

@@ -512,3 +512,105 @@ PGresult *col_db_query(struct col_conn *c, const char *what, const char *sql, in
 	PQclear(res);
 	return NULL;
 }
+
+/*
+ * The literal is kept without its closing brace while elements are added; col_array_str adds
+ * it, and the next element takes it off again.
+ */
+void col_array_init(struct col_array *a, size_t max)
+{
+	cm_buf_init(&a->buf, max);
+	a->n = 0;
+}
+
+void col_array_reset(struct col_array *a)
+{
+	cm_buf_reset(&a->buf);
+	a->n = 0;
+}
+
+void col_array_release(struct col_array *a)
+{
+	cm_buf_release(&a->buf);
+	a->n = 0;
+}
+
+/* Takes off the closing brace that col_array_str added, if any. */
+static void array_open(struct col_array *a)
+{
+	if (a->buf.len && a->buf.data[a->buf.len - 1] == '}')
+		cm_buf_truncate(&a->buf, a->buf.len - 1);
+}
+
+/* Opens the literal or separates the next element from the last one. */
+static int array_next(struct col_array *a)
+{
+	if (a->n)
+		return cm_buf_addc(&a->buf, ',');
+	/* An empty array whose literal was taken keeps its "{". */
+	return a->buf.len ? CM_OK : cm_buf_addc(&a->buf, '{');
+}
+
+int col_array_add_str(struct col_array *a, const char *s)
+{
+	size_t len;
+	int rc;
+
+	array_open(a);
+	len = a->buf.len;
+	rc = array_next(a);
+	if (rc == CM_OK && !s)
+		rc = cm_buf_adds(&a->buf, "NULL");
+	else if (rc == CM_OK) {
+		rc = cm_buf_addc(&a->buf, '"');
+		while (rc == CM_OK && *s) {
+			size_t span = strcspn(s, "\"\\");
+
+			rc = cm_buf_add(&a->buf, s, span);
+			s += span;
+			if (rc == CM_OK && *s) {
+				char esc[2] = { '\\', *s++ };
+
+				rc = cm_buf_add(&a->buf, esc, 2);
+			}
+		}
+		if (rc == CM_OK)
+			rc = cm_buf_addc(&a->buf, '"');
+	}
+	if (rc) {
+		cm_buf_truncate(&a->buf, len);
+		return rc;
+	}
+	a->n++;
+	return CM_OK;
+}
+
+int col_array_add_i64(struct col_array *a, int64_t x)
+{
+	size_t len;
+	int rc;
+
+	array_open(a);
+	len = a->buf.len;
+	rc = array_next(a);
+
+	if (rc == CM_OK)
+		rc = cm_buf_addf(&a->buf, "%" PRId64, x);
+	if (rc) {
+		cm_buf_truncate(&a->buf, len);
+		return rc;
+	}
+	a->n++;
+	return CM_OK;
+}
+
+const char *col_array_str(struct col_array *a)
+{
+	if (a->buf.len && a->buf.data[a->buf.len - 1] == '}')
+		return cm_buf_str(&a->buf);
+	if (a->buf.len == 0 && cm_buf_addc(&a->buf, '{'))
+		return NULL;
+	if (cm_buf_addc(&a->buf, '}'))
+		return NULL;
+	return cm_buf_str(&a->buf);
+}

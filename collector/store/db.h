@@ -15,6 +15,8 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "cm_buf.h"
+
 struct col_db;
 
 /*
@@ -108,6 +110,25 @@ void col_p_i64(struct col_params *p, int64_t x);
 /* x when set, else SQL NULL. */
 void col_p_opt_i64(struct col_params *p, int set, int64_t x);
 void col_p_bool(struct col_params *p, int b);
+
+/*
+ * A PostgreSQL array literal in text form ("{a,b}"), built one element at a time: the value of
+ * one parameter that carries many rows, for a batch written by one statement (unnest). The
+ * one way to pass arrays; elements are quoted and escaped as PostgreSQL's array input expects.
+ */
+struct col_array {
+	struct cm_buf buf;
+	size_t n;
+};
+/* An empty array whose literal may grow to max bytes (no allocation). */
+void col_array_init(struct col_array *a, size_t max);
+void col_array_reset(struct col_array *a);
+void col_array_release(struct col_array *a);
+/* Appends a string element; NULL is SQL NULL. CM_ETOOBIG past the maximum. */
+int col_array_add_str(struct col_array *a, const char *s) CM_MUST_CHECK;
+int col_array_add_i64(struct col_array *a, int64_t x) CM_MUST_CHECK;
+/* The literal ("{}" when empty), valid until the array changes; NULL when out of room. */
+const char *col_array_str(struct col_array *a);
 
 /*
  * The one way to run a query: PQexecParams with n text parameters (values may be NULL when n

@@ -11,6 +11,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_text.h"
+#include "store/fingerprint.h"
 
 /* Bit of col_conn.prepared: this module's statements exist on the connection. */
 #define STORE_PREPARED 0x1u
@@ -60,6 +61,10 @@ enum {
 	ST_JOB,
 	ST_STEP,
 	ST_LOG,
+	ST_TESTS,
+	ST_TESTS_TRUNCATED,
+	ST_FAILURE_GROUP,
+	ST_JOB_FAILURE,
 	ST_ALERT_EVAL,
 	ST_COUNT
 };
@@ -216,35 +221,32 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "WHERE length(EXCLUDED.content) >= length(t.content) "
 		     "AND EXCLUDED.content IS DISTINCT FROM t.content",
 		     8 },
+	/* One batch of test cases of a job: one statement, the cases as arrays (sql/009). */
+	[ST_TESTS] = { "cp_tests",
+		       "SELECT cipulse_tests_put($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], "
+		       "$8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])",
+		       12 },
+	[ST_TESTS_TRUNCATED] = { "cp_tests_truncated",
+				 "UPDATE jobs SET tests_truncated = true "
+				 "WHERE repo_id = $1 AND job_id = $2 AND NOT tests_truncated",
+				 2 },
+	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
+	 */
+	[ST_FAILURE_GROUP] = { "cp_failure_group",
+			       "INSERT INTO failure_groups (fingerprint, title, lines) "
+			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) DO NOTHING",
+			       3 },
+	[ST_JOB_FAILURE] = { "cp_job_failure",
+			     "INSERT INTO job_failures AS t (repo_id, job_id, fingerprint, run_id, "
+			     "run_attempt, at) VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT "
+			     "j.completed_at FROM jobs j WHERE j.repo_id = $1 AND j.job_id = $2), "
+			     "now())) ON CONFLICT (repo_id, job_id) DO UPDATE SET "
+			     "fingerprint = EXCLUDED.fingerprint, at = EXCLUDED.at "
+			     "WHERE t.fingerprint IS DISTINCT FROM EXCLUDED.fingerprint",
+			     5 },
 	/* Alert rules for a run that completed, in the same transaction (alert/alert.h). */
 	[ST_ALERT_EVAL] = { "cp_alert_eval", COL_ALERT_EVAL_SQL, 4 },
 };
-
-/* A PostgreSQL text[] literal of the strings, each quoted and escaped. */
-static int array_literal(struct cm_buf *b, char **items, size_t n)
-{
-	int rc = cm_buf_addc(b, '{');
-
-	for (size_t i = 0; rc == CM_OK && i < n; i++) {
-		const char *s = items[i] ? items[i] : "";
-
-		if (i)
-			rc = cm_buf_addc(b, ',');
-		if (rc == CM_OK)
-			rc = cm_buf_addc(b, '"');
-		for (; rc == CM_OK && *s; s++) {
-			if (*s == '"' || *s == '\\')
-				rc = cm_buf_addc(b, '\\');
-			if (rc == CM_OK)
-				rc = cm_buf_addc(b, *s);
-		}
-		if (rc == CM_OK)
-			rc = cm_buf_addc(b, '"');
-	}
-	if (rc == CM_OK)
-		rc = cm_buf_addc(b, '}');
-	return rc;
-}
 
 static int prepare_all(struct col_conn *c)
 {
@@ -428,6 +430,21 @@ int col_store_validate(const struct col_report *r, char *field, size_t size)
 		else if (r->logs[i].step_number < 0)
 			bad = "log.step_number";
 	}
+	for (size_t i = 0; !bad && i < r->ntests; i++) {
+		const Cipulse__V1__TestBatch *b = r->tests[i];
+		size_t k;
+
+		for (k = 0; k < r->njobs; k++) {
+			if (r->jobs[k]->id == b->job_id)
+				break;
+		}
+		if (k == r->njobs)
+			bad = "tests.job_id";
+		for (k = 0; !bad && k < b->n_cases; k++) {
+			if (!col_store_test_result(b->cases[k]->result))
+				bad = "tests.cases.result";
+		}
+	}
 	if (bad) {
 		snprintf(field, size, "%s", bad);
 		return CM_EINVAL;
@@ -561,14 +578,15 @@ static int send_run(struct col_conn *c, const struct col_report *r, const char *
 }
 
 static int send_job(struct col_conn *c, const struct col_report *r, const Cipulse__V1__Job *j,
-		    struct cm_buf *labels, int *nsent, int *nsteps)
+		    struct col_array *labels, int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	struct col_params p;
-	int rc;
+	int rc = CM_OK;
 
-	cm_buf_reset(labels);
-	rc = array_literal(labels, j->labels, j->n_labels);
+	col_array_reset(labels);
+	for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
+		rc = col_array_add_str(labels, j->labels[i] ? j->labels[i] : "");
 	if (rc)
 		return rc;
 	col_params_init(&p);
@@ -585,10 +603,15 @@ static int send_job(struct col_conn *c, const struct col_report *r, const Cipuls
 	col_p_text(&p, j->runner_name);
 	col_p_text(&p, j->runner_os);
 	col_p_text(&p, j->runner_arch);
-	if (j->n_labels)
-		col_p_text(&p, cm_buf_str(labels));
-	else
+	if (j->n_labels) {
+		const char *lit = col_array_str(labels);
+
+		if (!lit)
+			return CM_ETOOBIG;
+		col_p_str(&p, lit);
+	} else {
 		col_p_null(&p);
+	}
 	col_p_text(&p, j->html_url);
 	col_p_text(&p, r->source);
 	rc = send(c, ST_JOB, &p, nsent);
@@ -628,6 +651,251 @@ static int send_log(struct col_conn *c, const struct col_report *r, const struct
 		col_p_null(&p);
 	col_p_text(&p, r->source);
 	return send(c, ST_LOG, &p, nsent);
+}
+
+/* The arrays of one statement's worth of test cases (ST_TESTS), reused from batch to batch. */
+struct test_arrays {
+	struct col_array labels; /* a job's labels (ST_JOB) */
+	struct col_array suite, class_name, name, file, duration, result, message, retries;
+};
+
+#define TEST_ARRAY_MAX (64u << 20)
+
+static void test_arrays_init(struct test_arrays *t)
+{
+	col_array_init(&t->labels, 1u << 20);
+	col_array_init(&t->suite, TEST_ARRAY_MAX);
+	col_array_init(&t->class_name, TEST_ARRAY_MAX);
+	col_array_init(&t->name, TEST_ARRAY_MAX);
+	col_array_init(&t->file, TEST_ARRAY_MAX);
+	col_array_init(&t->duration, TEST_ARRAY_MAX);
+	col_array_init(&t->result, TEST_ARRAY_MAX);
+	col_array_init(&t->message, TEST_ARRAY_MAX);
+	col_array_init(&t->retries, TEST_ARRAY_MAX);
+}
+
+static void test_arrays_release(struct test_arrays *t)
+{
+	col_array_release(&t->labels);
+	col_array_release(&t->suite);
+	col_array_release(&t->class_name);
+	col_array_release(&t->name);
+	col_array_release(&t->file);
+	col_array_release(&t->duration);
+	col_array_release(&t->result);
+	col_array_release(&t->message);
+	col_array_release(&t->retries);
+}
+
+const char *col_store_test_result(int result)
+{
+	switch (result) {
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_PASSED:
+		return "passed";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED:
+		return "failed";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR:
+		return "error";
+	case CIPULSE__V1__TEST_RESULT__TEST_RESULT_SKIPPED:
+		return "skipped";
+	default:
+		return NULL;
+	}
+}
+
+/* Adds the array literal of a as the next parameter (CM_ETOOBIG when it does not fit). */
+static int p_array(struct col_params *p, struct col_array *a)
+{
+	const char *lit = col_array_str(a);
+
+	if (!lit)
+		return CM_ETOOBIG;
+	col_p_str(p, lit);
+	return CM_OK;
+}
+
+/* One batch of test cases: one statement, whatever the number of cases. */
+static int send_tests(struct col_conn *c, const struct col_report *r,
+		      const Cipulse__V1__TestBatch *b, struct test_arrays *t, int *nsent)
+{
+	struct col_array *all[] = { &t->suite,	  &t->class_name, &t->name,    &t->file,
+				    &t->duration, &t->result,	  &t->message, &t->retries };
+	struct col_params p;
+	int rc = CM_OK;
+
+	if (b->truncated) {
+		col_params_init(&p);
+		col_p_i64(&p, r->header->repository->id);
+		col_p_i64(&p, b->job_id);
+		rc = send(c, ST_TESTS_TRUNCATED, &p, nsent);
+	}
+	if (rc || !b->n_cases)
+		return rc;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		col_array_reset(all[i]);
+	for (size_t i = 0; rc == CM_OK && i < b->n_cases; i++) {
+		const Cipulse__V1__TestCase *tc = b->cases[i];
+		const char *res = col_store_test_result(tc->result);
+
+		if (!res)
+			return CM_EINVAL;
+		rc = col_array_add_str(&t->suite, tc->suite);
+		if (!rc)
+			rc = col_array_add_str(&t->class_name, tc->class_name);
+		if (!rc)
+			rc = col_array_add_str(&t->name, tc->name);
+		if (!rc)
+			rc = col_array_add_str(&t->file, tc->file);
+		if (!rc)
+			rc = col_array_add_i64(&t->duration, tc->duration_us);
+		if (!rc)
+			rc = col_array_add_str(&t->result, res);
+		if (!rc)
+			rc = col_array_add_str(&t->message, tc->message);
+		if (!rc)
+			rc = col_array_add_i64(&t->retries, tc->retries);
+	}
+	if (rc)
+		return rc;
+	col_params_init(&p);
+	col_p_i64(&p, r->header->repository->id);
+	col_p_i64(&p, b->job_id);
+	col_p_i64(&p, r->header->run->id);
+	col_p_i64(&p, r->header->run->attempt);
+	for (size_t i = 0; rc == CM_OK && i < sizeof(all) / sizeof(all[0]); i++)
+		rc = p_array(&p, all[i]);
+	if (rc)
+		return rc;
+	return send(c, ST_TESTS, &p, nsent);
+}
+
+/* Failed tests' messages read per job for its fingerprint at most (the rest say the same). */
+#define FP_MAX_TEST_MESSAGES 200
+
+static int is_failing(const char *conclusion)
+{
+	return conclusion && (!strcmp(conclusion, "failure") || !strcmp(conclusion, "timed_out"));
+}
+
+/*
+ * The texts of a failed job that tell its error: the log tails of its failing steps (the whole
+ * job's tail when no failing step's is there), and its failed tests' messages (a test's name
+ * when it has no message). Returns CM_ENOTFOUND when the report holds none.
+ */
+static int job_fingerprint(const struct col_report *r, const Cipulse__V1__Job *j, struct col_fp *f)
+{
+	struct cm_buf line = CM_BUF_INIT(16384);
+	int rc = CM_OK, from_steps = 0, ntests = 0;
+
+	for (size_t i = 0; rc == CM_OK && i < r->nlogs; i++) {
+		const struct col_log_tail *l = &r->logs[i];
+
+		if (l->job_id != j->id || l->step_number == 0)
+			continue;
+		for (size_t k = 0; k < j->n_steps; k++) {
+			if (j->steps[k]->number == l->step_number &&
+			    is_failing(j->steps[k]->conclusion)) {
+				rc = col_fp_add(f, l->text, l->len);
+				from_steps = 1;
+			}
+		}
+	}
+	for (size_t i = 0; rc == CM_OK && !from_steps && i < r->nlogs; i++) {
+		if (r->logs[i].job_id == j->id && r->logs[i].step_number == 0)
+			rc = col_fp_add(f, r->logs[i].text, r->logs[i].len);
+	}
+	for (size_t i = 0; rc == CM_OK && i < r->ntests; i++) {
+		const Cipulse__V1__TestBatch *b = r->tests[i];
+
+		for (size_t k = 0; rc == CM_OK && b->job_id == j->id && k < b->n_cases; k++) {
+			const Cipulse__V1__TestCase *t = b->cases[k];
+
+			if (t->result != CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED &&
+			    t->result != CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR)
+				continue;
+			if (++ntests > FP_MAX_TEST_MESSAGES)
+				break;
+			if (is_set(t->message)) {
+				rc = col_fp_add(f, t->message, strlen(t->message));
+				continue;
+			}
+			cm_buf_reset(&line);
+			rc = cm_buf_addf(&line, "%s %s failed", t->class_name ? t->class_name : "",
+					 t->name ? t->name : "");
+			if (rc == CM_OK)
+				rc = col_fp_add(f, line.data, line.len);
+		}
+	}
+	cm_buf_release(&line);
+	if (rc == CM_ETOOBIG)
+		rc = CM_OK;
+	return rc ? rc : col_fp_finish(f);
+}
+
+/* Does the report say the job failed (its conclusion, or a failed test of it)? */
+static int job_failed(const struct col_report *r, const Cipulse__V1__Job *j)
+{
+	if (is_failing(j->conclusion))
+		return 1;
+	for (size_t i = 0; i < r->ntests; i++) {
+		for (size_t k = 0; r->tests[i]->job_id == j->id && k < r->tests[i]->n_cases; k++) {
+			int res = r->tests[i]->cases[k]->result;
+
+			if (res == CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED ||
+			    res == CIPULSE__V1__TEST_RESULT__TEST_RESULT_ERROR)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The failure group of each failed job whose report carries its error (a tail, failed tests). */
+static int send_failures(struct col_conn *c, const struct col_report *r, struct col_array *lines,
+			 int *nsent)
+{
+	const Cipulse__V1__ReportHeader *h = r->header;
+	struct col_params p;
+	struct col_fp f;
+	int rc = CM_OK;
+
+	for (size_t i = 0; rc == CM_OK && i < r->njobs; i++) {
+		const Cipulse__V1__Job *j = r->jobs[i];
+		const char *lit;
+
+		if (!job_failed(r, j))
+			continue;
+		col_fp_init(&f);
+		rc = job_fingerprint(r, j, &f);
+		if (rc == CM_ENOTFOUND) {
+			col_fp_release(&f);
+			rc = CM_OK;
+			continue;
+		}
+		col_array_reset(lines);
+		for (size_t k = 0; rc == CM_OK && k < f.nlines; k++)
+			rc = col_array_add_str(lines, f.lines[k]);
+		lit = rc ? NULL : col_array_str(lines);
+		if (!rc && !lit)
+			rc = CM_ETOOBIG;
+		if (!rc) {
+			col_params_init(&p);
+			col_p_text(&p, f.hex);
+			col_p_text(&p, f.title);
+			col_p_str(&p, lit);
+			rc = send(c, ST_FAILURE_GROUP, &p, nsent);
+		}
+		if (!rc) {
+			col_params_init(&p);
+			col_p_i64(&p, h->repository->id);
+			col_p_i64(&p, j->id);
+			col_p_text(&p, f.hex);
+			col_p_i64(&p, h->run->id);
+			col_p_i64(&p, h->run->attempt);
+			rc = send(c, ST_JOB_FAILURE, &p, nsent);
+		}
+		col_fp_release(&f);
+	}
+	return rc;
 }
 
 /*
@@ -707,8 +975,8 @@ static int send_report_claim(struct col_conn *c, const struct col_report *r, int
  * with their steps, log tails, and the alert rules' evaluation when the run completed.
  */
 static int send_rows(struct col_conn *c, const struct col_report *r, enum col_claim claim,
-		     const struct col_claim_state *st, const char *wpath, struct cm_buf *labels,
-		     int *nsent, int *nsteps)
+		     const struct col_claim_state *st, const char *wpath,
+		     struct test_arrays *arrays, int *nsent, int *nsteps)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	int rc = send_repo_and_workflow(c, h, claim, st, wpath, nsent);
@@ -716,9 +984,13 @@ static int send_rows(struct col_conn *c, const struct col_report *r, enum col_cl
 	if (!rc)
 		rc = send_run(c, r, wpath, nsent);
 	for (size_t i = 0; !rc && i < r->njobs; i++)
-		rc = send_job(c, r, r->jobs[i], labels, nsent, nsteps);
+		rc = send_job(c, r, r->jobs[i], &arrays->labels, nsent, nsteps);
 	for (size_t i = 0; !rc && i < r->nlogs; i++)
 		rc = send_log(c, r, &r->logs[i], nsent);
+	for (size_t i = 0; !rc && i < r->ntests; i++)
+		rc = send_tests(c, r, r->tests[i], arrays, nsent);
+	if (!rc)
+		rc = send_failures(c, r, &arrays->labels, nsent);
 	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
 		rc = send_alert_eval(c, h, nsent);
 	return rc;
@@ -728,7 +1000,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 			   struct col_store_result *out)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
-	struct cm_buf labels = CM_BUF_INIT(1 << 20);
+	struct test_arrays arrays;
 	char field[64], wpath[512] = "";
 	PGresult *first[3] = { NULL, NULL, NULL };
 	struct col_claim_state st;
@@ -738,6 +1010,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	memset(out, 0, sizeof(*out));
 	if (!r->cred)
 		return CM_EINVAL;
+	test_arrays_init(&arrays);
 	rc = col_store_validate(r, field, sizeof(field));
 	if (rc)
 		return rc;
@@ -780,14 +1053,14 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		goto fail;
 
 	/* Round trip 2: everything else, then COMMIT. */
-	rc = send_rows(c, r, claim, &st, wpath, &labels, &nsent, &out->steps);
+	rc = send_rows(c, r, claim, &st, wpath, &arrays, &nsent, &out->steps);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
 		rc = sync_and_read(c, nsent, NULL);
 	if (rc)
 		goto fail;
-	cm_buf_release(&labels);
+	test_arrays_release(&arrays);
 	if (!PQexitPipelineMode(c->pg))
 		col_db_discard(c);
 	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
@@ -795,12 +1068,14 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		return CM_EIO;
 	out->jobs = (int)r->njobs;
 	out->logs = (int)r->nlogs;
+	for (size_t i = 0; i < r->ntests; i++)
+		out->tests += (int)r->tests[i]->n_cases;
 	return CM_OK;
 fail:
-	cm_buf_release(&labels);
+	test_arrays_release(&arrays);
 	pipeline_abort(c);
 	if (out->duplicate) {
-		out->jobs = out->steps = out->logs = 0;
+		out->jobs = out->steps = out->logs = out->tests = 0;
 		return CM_OK;
 	}
 	return rc;

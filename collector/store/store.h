@@ -69,6 +69,12 @@ struct col_report {
 	size_t njobs;
 	struct col_log_tail *logs;
 	size_t nlogs;
+	/*
+	 * Test cases in batches (agent reports), each batch of a job of the report; one statement
+	 * per batch writes them (store/tests.c has the reads).
+	 */
+	Cipulse__V1__TestBatch **tests;
+	size_t ntests;
 };
 
 struct col_store_result {
@@ -76,6 +82,7 @@ struct col_store_result {
 	int jobs;
 	int steps;
 	int logs;
+	int tests;	 /* test cases written */
 	const char *why; /* CM_EDENIED: why (static, for the client; names no secret) */
 };
 
@@ -86,6 +93,9 @@ struct col_store_result {
  * offending field's name (e.g. "header.run.attempt") into field (size bytes).
  */
 int col_store_validate(const struct col_report *r, char *field, size_t size);
+
+/* "passed", "failed", "error", "skipped" for a TestResult, NULL for any other value. */
+const char *col_store_test_result(int result);
 
 /* A write that meets a deadlock or serialization failure is tried this many times in all. */
 #define COL_STORE_WRITE_TRIES 3

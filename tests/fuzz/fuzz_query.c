@@ -22,9 +22,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = { "limit", "cursor", "from",	 "to", "window",
-				    "q",     "repo",   "branch", NULL };
-static const char *const kinds[] = { "repos", "wf", "runs", "logs", "alerts" };
+static const char *const keys[] = { "limit",  "cursor",	  "from",  "to",      "window", "q", "repo",
+				    "branch", "workflow", "flaky", "failing", "sort",	NULL };
+static const char *const kinds[] = { "repos", "wf",	  "runs",    "logs", "alerts",
+				     "tests", "failures", "history", "fruns" };
 
 static void check_parsed(const char *s, const char *kind, const struct api_cursor *c)
 {
@@ -39,9 +40,15 @@ static void check_parsed(const char *s, const char *kind, const struct api_curso
 	} else {
 		snprintf(num[0], sizeof(num[0]), "%" PRId64, c->a);
 		snprintf(num[1], sizeof(num[1]), "%" PRId64, c->b);
-		n = !strcmp(kind, "runs") || !strcmp(kind, "logs") ? 2 : 1;
+		n = !strcmp(kind, "runs") || !strcmp(kind, "logs") || !strcmp(kind, "history") ||
+			    !strcmp(kind, "fruns")
+			? 2
+			: 1;
 	}
-	if (!strcmp(kind, "runs") &&
+	if ((!strcmp(kind, "tests") || !strcmp(kind, "failures")) &&
+	    (c->a < 0 || c->a > API_CURSOR_OFFSET_MAX))
+		abort();
+	if ((!strcmp(kind, "runs") || !strcmp(kind, "history") || !strcmp(kind, "fruns")) &&
 	    (c->a < API_CURSOR_US_MIN || c->a > API_CURSOR_US_MAX || c->b <= 0))
 		abort();
 	if (!strcmp(kind, "logs") && (c->a <= 0 || c->b < 0 || c->b > INT32_MAX))

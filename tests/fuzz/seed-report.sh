@@ -27,4 +27,11 @@ write("job-first", [good[1], good[0]])
 write("seq-gap", good[:2] + [pbwire.chunk_log(job_id=401, step_number=1, seq=1, text="x")])
 write("nul-text", good[:2] + [pbwire.chunk_log(job_id=401, text=b"a\0b")])
 write("header-only", good[:1])
+cases = [{"suite": "s", "class_name": "C", "name": "t%d" % i, "duration_us": 10 * i,
+          "result": 1 + i % 4, "message": "assert %d == 0" % i if i % 4 == 1 else "",
+          "retries": i % 2} for i in range(6)]
+write("tests", good + [pbwire.chunk_tests(job_id=401, cases=cases),
+                       pbwire.chunk_tests(job_id=401, cases=cases[:2], truncated=True)])
+write("tests-other-job", good + [pbwire.chunk_tests(job_id=999, cases=cases[:1])])
+write("newer-kind", good[:2] + [pbwire._key(15, 2) + pbwire.varint(2) + b"\x08\x01"])
 PY

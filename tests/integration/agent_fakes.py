@@ -34,9 +34,10 @@ def iso(ms):
 # ---------------------------------------------------------------- protobuf, read by hand
 
 def decode_chunk(b):
-    """One ReportChunk of the agent: ("header" | "job" | "log", the message as a dict)."""
+    """One ReportChunk of the agent: ("header" | "job" | "log" | "tests", the message as a
+    dict)."""
     (num, _wt, v), = fields(b)
-    kind = {1: "header", 2: "job", 3: "log"}[num]
+    kind = {1: "header", 2: "job", 3: "log", 4: "tests"}[num]
     return kind, decode(CHUNK[kind][1][1], v, strict=True)
 
 
@@ -62,7 +63,7 @@ class Report:
     def __init__(self, raw, metadata):
         self.raw = raw
         self.metadata = metadata
-        self.header, self.jobs, self.logs = None, [], []
+        self.header, self.jobs, self.logs, self.tests = None, [], [], []
         for i, b in enumerate(raw):
             kind, m = decode_chunk(b)
             if kind == "header":
@@ -71,9 +72,9 @@ class Report:
             elif kind == "job":
                 self.jobs.append(m)
             else:
-                # A job goes before the log chunks that refer to it.
+                # A job goes before the log chunks and test batches that refer to it.
                 assert any(j["id"] == m["job_id"] for j in self.jobs)
-                self.logs.append(m)
+                (self.logs if kind == "log" else self.tests).append(m)
         assert self.header is not None
 
     @property
@@ -101,11 +102,15 @@ class FakeCollector:
     `script` is a list of status codes for the next calls (None = accept); once empty, calls
     are accepted. Accepted reports are acknowledged with a ReportAck.
     """
+    # What a collector older than test results answers to a TestBatch (assemble.c's default).
+    OLD_ANSWER = "chunk: empty message"
 
     def __init__(self, port=0):
         self.reports = []
         self.calls = 0
         self.script = []
+        self.old = False  # True: refuse test batches exactly like an old collector
+        self.refused = 0
         self.lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handler = grpc.method_handlers_generic_handler("cipulse.v1.Collector", {
@@ -124,6 +129,10 @@ class FakeCollector:
             code = self.script.pop(0) if self.script else None
         if code is not None:
             context.abort(code, "scripted failure")
+        if self.old and any(fields(b)[0][0] == 4 for b in raw):
+            with self.lock:
+                self.refused += 1
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.OLD_ANSWER)
         rep = Report(raw, md)
         with self.lock:
             self.reports.append(rep)

@@ -22,6 +22,10 @@ EXPECTED_SKIPS = {  # reason (its beginning) -> why the skip is expected
     "mounting a small tmpfs needs root (CAP_SYS_ADMIN)": "the full-disk test of the agent's spool "
                                                           "fills a 64 KiB tmpfs, which only root "
                                                           "can mount",
+    "commit 1fd96e9 is not in this clone": "the old-collector test builds main@1fd96e9's "
+                                            "collector from git history, which a source "
+                                            "tarball lacks (the stand-in answering like it "
+                                            "still runs: test_spooled_report_keeps_its_tests)",
     "asset name below is for x64": "release assets are built for x86_64 only; the check of "
                                    "their names cannot run on other machines",
 }

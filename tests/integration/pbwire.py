@@ -42,9 +42,18 @@ LOG = {
     "text": (4, "string"), "last": (5, "bool"), "original_size": (6, "int64"),
     "truncated": (7, "bool"), "exit_code": (8, "int32"), "has_exit_code": (9, "bool"),
 }
-CHUNK = {"header": (1, ("msg", HEADER)), "job": (2, ("msg", JOB)), "log": (3, ("msg", LOG))}
+TEST_CASE = {
+    "suite": (1, "string"), "class_name": (2, "string"), "name": (3, "string"),
+    "file": (4, "string"), "duration_us": (5, "int64"), "result": (6, "int32"),
+    "message": (7, "string"), "retries": (8, "int32"),
+}
+TEST_BATCH = {"job_id": (1, "int64"), "cases": (2, ("rep", ("msg", TEST_CASE))),
+              "truncated": (3, "bool")}
+PASSED, FAILED, ERROR, SKIPPED = 1, 2, 3, 4  # TestResult
+CHUNK = {"header": (1, ("msg", HEADER)), "job": (2, ("msg", JOB)), "log": (3, ("msg", LOG)),
+         "tests": (4, ("msg", TEST_BATCH))}
 ACK = {"report_id": (1, "string"), "duplicate": (2, "bool"), "jobs": (3, "int32"),
-       "steps": (4, "int32"), "logs": (5, "int32")}
+       "steps": (4, "int32"), "logs": (5, "int32"), "tests": (6, "int32")}
 HEALTH_REQ = {"service": (1, "string")}
 HEALTH_RESP = {"status": (1, "int32")}
 
@@ -101,6 +110,10 @@ def chunk_job(**job):
 
 def chunk_log(**log):
     return encode(CHUNK, {"log": log})
+
+
+def chunk_tests(**batch):
+    return encode(CHUNK, {"tests": batch})
 
 
 def read_varint(buf, i):

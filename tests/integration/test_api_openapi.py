@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import api_history as H
+import tests_history
 from ghutil import SECRET as H_SECRET, register_repo, sign
 from harness import ROOT
 
@@ -61,6 +62,7 @@ def test_spec_is_valid_openapi_shape(spec):
 
 def test_live_replies_conform(collector, db, spec):
     H.insert_history(db, seed=21, runs=120)
+    test_id, fingerprint = tests_history.insert_tests(db)
     db.execute("INSERT INTO alerts (kind, repo_id, condition_key, summary, run_id)"
                " VALUES ('failure', 1001, 'k', 'CI failed on main', 9000001)")
     run_id = db.scalar("SELECT run_id FROM workflow_runs WHERE run_attempt = 2 LIMIT 1")
@@ -157,6 +159,13 @@ def test_live_replies_conform(collector, db, spec):
         ("POST", "/api/v1/settings/alerts/test", {"channel": "nope"}, admin),
         ("POST", "/api/v1/settings/alerts/test", {"nope": 1}, admin),
         ("POST", "/api/v1/settings/alerts/test", {"channel": "self"}, None),
+        ("GET", "/api/v1/tests?repo=octo/alpha&failing=true&sort=failures", None, None),
+        ("GET", "/api/v1/tests?sort=nope", None, None),
+        ("GET", "/api/v1/tests/" + test_id, None, None),
+        ("GET", "/api/v1/tests/0123456789abcdef", None, None),
+        ("GET", "/api/v1/failures?window=30d", None, None),
+        ("GET", "/api/v1/failures/" + fingerprint + "?limit=1", None, None),
+        ("GET", "/api/v1/failures/" + "c" * 64, None, None),
     ]
     covered = set()
     for method, path, body, headers in calls:
@@ -194,6 +203,7 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
                        " WHERE r.full_name = 'octo/alpha' ORDER BY run_id LIMIT 1")
     job_id = db.scalar("SELECT job_id FROM logs ORDER BY job_id LIMIT 1")
     alert_id = db.scalar("SELECT min(id) FROM alerts")
+    test_id, fingerprint = tests_history.insert_tests(db)
     assert run_id and job_id
     tried = 0
     for tpl, ops in spec["paths"].items():
@@ -201,7 +211,8 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
             continue
         path = tpl.replace("{owner}", "octo").replace("{name}", "alpha").replace(
             "{run_id}", str(run_id)).replace("{job_id}", str(job_id)).replace(
-            "{id}", str(alert_id))
+            "{id}", str(alert_id)).replace("{test_id}", test_id).replace(
+            "{fingerprint}", fingerprint)
         base = "&q=passed" if tpl.endswith("search") else ""  # a word of every log tail
         # The resource itself, without optional parameters.
         status, reply = collector.http("GET", "%s?%s" % (path, base[1:]) if base else path)
@@ -212,7 +223,8 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
             if p["in"] != "query":
                 continue
             extra = base if p["name"] != "q" else ""
-            extra += "&repo=octo/alpha" if p["name"] == "workflow" and "metrics" in tpl else ""
+            needs_repo = "metrics" in tpl or tpl == "/api/v1/tests"
+            extra += "&repo=octo/alpha" if p["name"] == "workflow" and needs_repo else ""
             if p["name"] == "to":
                 extra += "&from=" + (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=9)).strftime(
                     "%Y-%m-%dT%H:%M:%SZ")

@@ -14,6 +14,8 @@ REFERENCE = {
     "silences": "configuration; a silence may span every repository",
     "schema_migrations": "migration bookkeeping",
     "cluster_leases": "which collector leads; one row per duty",
+    "failure_groups": "one row per distinct error, shared by every repository on purpose "
+                      "(failure groups span repositories); written once per new fingerprint",
 }
 # Kept on the coordinator (local tables): looked up by a key that arrives before the
 # repository is known, or cluster-wide queues that the alerting sweep reads across repositories.

@@ -199,6 +199,16 @@ static void typed_cursors_are_positions_the_sql_can_take(void **state)
 		{ "repos", "a|b%c", NULL, 1 },
 		{ "repos", "", NULL, 0 },
 		{ "repos", "\xff", NULL, 0 }, /* not UTF-8: the database refuses it */
+		{ "tests", "0", NULL, 1 },    /* offsets of ranked lists */
+		{ "tests", "1000000", NULL, 1 },
+		{ "tests", "1000001", NULL, 0 },
+		{ "failures", "-1", NULL, 0 },
+		{ "failures", "50", NULL, 1 },
+		{ "history", "-1000000", "5", 1 }, /* a result's time and job id */
+		{ "history", "1", "0", 0 },
+		{ "fruns", "253402300800000000", "5", 0 },
+		{ "fruns", "1714000000000000", "7", 1 },
+		{ "history", "1", NULL, 0 }, /* two fields */
 		{ "nope", "1", NULL, 0 },
 	};
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,46 @@ static int feed_log(struct col_assembly *a, int64_t job, int32_t step, int32_t s
 	c.chunk_case = CIPULSE__V1__REPORT_CHUNK__CHUNK_LOG;
 	c.log = &l;
 	return feed_chunk(a, &c);
+}
+
+/* A batch of n test cases for job (case i named "t<i>", failed when i is odd). */
+static int feed_tests(struct col_assembly *a, int64_t job, size_t n,
+		      void (*edit)(Cipulse__V1__TestCase *t, size_t i))
+{
+	Cipulse__V1__ReportChunk c = CIPULSE__V1__REPORT_CHUNK__INIT;
+	Cipulse__V1__TestBatch b = CIPULSE__V1__TEST_BATCH__INIT;
+	Cipulse__V1__TestCase *cases = calloc(n ? n : 1, sizeof(*cases));
+	Cipulse__V1__TestCase **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	char(*names)[24] = calloc(n ? n : 1, sizeof(*names));
+	int rc;
+
+	assert_non_null(cases);
+	assert_non_null(ptrs);
+	assert_non_null(names);
+	for (size_t i = 0; i < n; i++) {
+		cipulse__v1__test_case__init(&cases[i]);
+		snprintf(names[i], sizeof(names[i]), "t%zu", i);
+		cases[i].suite = "suite";
+		cases[i].class_name = "pkg.Class";
+		cases[i].name = names[i];
+		cases[i].duration_us = 1500;
+		cases[i].result = i % 2 ? CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED
+					: CIPULSE__V1__TEST_RESULT__TEST_RESULT_PASSED;
+		cases[i].message = i % 2 ? "assert 1 == 2" : "";
+		if (edit)
+			edit(&cases[i], i);
+		ptrs[i] = &cases[i];
+	}
+	b.job_id = job;
+	b.n_cases = n;
+	b.cases = ptrs;
+	c.chunk_case = CIPULSE__V1__REPORT_CHUNK__CHUNK_TESTS;
+	c.tests = &b;
+	rc = feed_chunk(a, &c);
+	free(names);
+	free(ptrs);
+	free(cases);
+	return rc;
 }
 
 static void assert_error_names(const struct col_assembly *a, const char *what)
@@ -371,6 +412,140 @@ static void memory_held(void **state)
 	free(big);
 }
 
+static void test_batches_are_kept(void **state)
+{
+	struct col_assembly a;
+	const struct col_report *r;
+
+	col_assembly_init(&a, 4u << 20);
+	assert_int_equal(feed_header(&a), CM_OK);
+	assert_int_equal(feed_job(&a, 7, 1), CM_OK);
+	assert_int_equal(feed_job(&a, 8, 1), CM_OK);
+	assert_int_equal(feed_tests(&a, 7, COL_ASM_MAX_BATCH_CASES, NULL), CM_OK);
+	assert_int_equal(feed_tests(&a, 7, 3, NULL), CM_OK);
+	assert_int_equal(feed_tests(&a, 8, 0, NULL), CM_OK);
+	assert_int_equal(col_assembly_finish(&a, "agent", &r), CM_OK);
+	assert_int_equal(r->ntests, 3);
+	assert_int_equal(r->tests[0]->job_id, 7);
+	assert_int_equal(r->tests[0]->n_cases, COL_ASM_MAX_BATCH_CASES);
+	assert_string_equal(r->tests[0]->cases[999]->name, "t999");
+	assert_int_equal(r->tests[0]->cases[999]->result,
+			 CIPULSE__V1__TEST_RESULT__TEST_RESULT_FAILED);
+	assert_int_equal(r->tests[1]->n_cases, 3);
+	assert_int_equal(r->tests[2]->job_id, 8);
+	col_assembly_release(&a);
+}
+
+static void bad_result(Cipulse__V1__TestCase *t, size_t i)
+{
+	if (i == 2)
+		t->result = 9;
+}
+
+static void unspecified_result(Cipulse__V1__TestCase *t, size_t i)
+{
+	if (i == 1)
+		t->result = CIPULSE__V1__TEST_RESULT__TEST_RESULT_UNSPECIFIED;
+}
+
+static void long_name(Cipulse__V1__TestCase *t, size_t i)
+{
+	static char name[COL_ASM_MAX_TEST_FIELD + 2];
+
+	memset(name, 'n', sizeof(name) - 1);
+	if (i == 4)
+		t->name = name;
+}
+
+static void long_message(Cipulse__V1__TestCase *t, size_t i)
+{
+	static char msg[COL_ASM_MAX_TEST_MSG + 2];
+
+	memset(msg, 'm', sizeof(msg) - 1);
+	if (i == 1)
+		t->message = msg;
+}
+
+static void negative_duration(Cipulse__V1__TestCase *t, size_t i)
+{
+	if (i == 0)
+		t->duration_us = -1;
+}
+
+static void many_retries(Cipulse__V1__TestCase *t, size_t i)
+{
+	if (i == 3)
+		t->retries = COL_ASM_MAX_RETRIES + 1;
+}
+
+/* Bad test batches are refused, and the error names the field (and the case). */
+static void test_batch_rules(void **state)
+{
+	static const struct {
+		void (*edit)(Cipulse__V1__TestCase *t, size_t i);
+		const char *field;
+	} bad[] = {
+		{ bad_result, "tests.cases[2].result" },
+		{ unspecified_result, "tests.cases[1].result" },
+		{ long_name, "tests.cases[4].name" },
+		{ long_message, "tests.cases[1].message" },
+		{ negative_duration, "tests.cases[0].duration_us" },
+		{ many_retries, "tests.cases[3].retries" },
+	};
+	struct col_assembly a;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		col_assembly_init(&a, MAX_BYTES);
+		assert_int_equal(feed_header(&a), CM_OK);
+		assert_int_equal(feed_job(&a, 7, 0), CM_OK);
+		assert_int_equal(feed_tests(&a, 7, 5, bad[i].edit), CM_EINVAL);
+		assert_error_names(&a, bad[i].field);
+		col_assembly_release(&a);
+	}
+	/* A batch of a job the report does not have (or has not sent yet). */
+	col_assembly_init(&a, MAX_BYTES);
+	assert_int_equal(feed_header(&a), CM_OK);
+	assert_int_equal(feed_tests(&a, 7, 1, NULL), CM_EINVAL);
+	assert_error_names(&a, "tests.job_id");
+	col_assembly_release(&a);
+	/* More cases in one batch than the contract allows. */
+	col_assembly_init(&a, 4u << 20);
+	assert_int_equal(feed_header(&a), CM_OK);
+	assert_int_equal(feed_job(&a, 7, 0), CM_OK);
+	assert_int_equal(feed_tests(&a, 7, COL_ASM_MAX_BATCH_CASES + 1, NULL), CM_ETOOBIG);
+	assert_error_names(&a, "tests.cases");
+	col_assembly_release(&a);
+}
+
+/*
+ * A newer agent's new kind of message (a oneof field this collector does not know) is skipped;
+ * a message with nothing in it is still refused.
+ */
+static void unknown_kinds_are_skipped(void **state)
+{
+	/* Field 15, length-delimited, 3 bytes: a ReportChunk kind added after this collector. */
+	static const uint8_t newer[] = { 0x7a, 0x03, 0x08, 0x01, 0x10 };
+	struct col_assembly a;
+	const struct col_report *r;
+
+	col_assembly_init(&a, MAX_BYTES);
+	assert_int_equal(feed_header(&a), CM_OK);
+	assert_int_equal(feed_job(&a, 7, 0), CM_OK);
+	assert_int_equal(col_assembly_add(&a, newer, sizeof(newer)), CM_OK);
+	assert_int_equal(feed_tests(&a, 7, 2, NULL), CM_OK);
+	assert_int_equal(col_assembly_finish(&a, "agent", &r), CM_OK);
+	assert_int_equal(r->njobs, 1);
+	assert_int_equal(r->ntests, 1);
+	assert_int_equal(a.skipped, 1);
+	col_assembly_release(&a);
+
+	col_assembly_init(&a, MAX_BYTES);
+	assert_int_equal(feed_header(&a), CM_OK);
+	assert_int_equal(col_assembly_add(&a, newer, 0), CM_EINVAL);
+	assert_error_names(&a, "empty");
+	col_assembly_release(&a);
+}
+
 static void validation_names_the_field(void **state)
 {
 	struct col_assembly a;
@@ -453,6 +628,9 @@ int main(void)
 		cmocka_unit_test_setup(memory_held, setup),
 		cmocka_unit_test_setup(validation_names_the_field, setup),
 		cmocka_unit_test_setup(token_rules, setup),
+		cmocka_unit_test_setup(test_batches_are_kept, setup),
+		cmocka_unit_test_setup(test_batch_rules, setup),
+		cmocka_unit_test_setup(unknown_kinds_are_skipped, setup),
 	};
 
 	return cmocka_run_group_tests_name("ingest_assemble", tests, NULL, NULL);
