@@ -15,9 +15,16 @@ struct col_config {
 	char *probe_addr;
 	char *admin_token;
 	char *read_token;
+	int anonymous_read;
+	long session_idle_ms;
+	long session_max_ms;
+	long login_max_failures;
+	long login_window_ms;
 	char *web_dir;
 	char *github_token;
 	char *github_api_url;
+	char *github_app_id;
+	char *github_app_private_key_file;
 	char *webhook_secret;
 	char *slack_webhook_url;
 	char *teams_webhook_url;

@@ -20,6 +20,7 @@
 #include "ingest/ingest_int.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/auth.h"
 #include "store/tokens.h"
 
 /*

@@ -20,6 +20,7 @@
 #include "cm_log.h"
 #include "core/config.h"
 #include "ingest/ingest_int.h"
+#include "store/auth.h"
 #include "store/db.h"
 #include "store/tokens.h"
 
