@@ -202,11 +202,7 @@ out:
 		cm_grpc_bearer_release(&auth);
 	cm_grpc_reply_release(&r);
 	grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	cm_grpc_cq_destroy(cq);
 	return rc;
 }
 

@@ -63,6 +63,15 @@ const char *cm_grpc_status_name(grpc_status_code s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
 }
 
+void cm_grpc_cq_destroy(grpc_completion_queue *cq)
+{
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
+
 void cm_grpc_reply_init(struct cm_grpc_reply *r)
 {
 	grpc_metadata_array_init(&r->initial_md);
@@ -181,10 +190,6 @@ out:
 		grpc_byte_buffer_destroy(send);
 	if (call)
 		grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	cm_grpc_cq_destroy(cq);
 	return rc;
 }

@@ -21,6 +21,12 @@ grpc_byte_buffer *cm_grpc_bb_new(const void *data, size_t n);
 const char *cm_grpc_status_name(grpc_status_code s);
 
 /*
+ * Shuts a completion queue of the "next" kind down, drains what is left on it and destroys it.
+ * Every call on it must have ended (unref'ed after its last batch completed).
+ */
+void cm_grpc_cq_destroy(grpc_completion_queue *cq);
+
+/*
  * The receiving side of a client call: the server's initial metadata, its one reply message
  * and the status with its message. cm_grpc_reply_init before the batch, cm_grpc_reply_release
  * after it completed (or was never started).

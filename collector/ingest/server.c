@@ -649,11 +649,7 @@ fail_started:
 	grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 fail_server:
 	grpc_server_destroy(ing->server);
-	grpc_completion_queue_shutdown(ing->cq);
-	while (grpc_completion_queue_next(ing->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(ing->cq);
+	cm_grpc_cq_destroy(ing->cq);
 fail_alloc:
 	ingest_free(ing);
 	return rc;
