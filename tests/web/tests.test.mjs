@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { api, launch, newPage, shot } from './helpers.mjs';
+import { api, launch, newPage, shot, until } from './helpers.mjs';
 
 const CIPULSED = process.env.CIPULSED;
 const DB_URL = process.env.CIPULSE_DATABASE_URL;
@@ -118,17 +118,6 @@ async function attempt(n, ingestToken) {
   // The agent read its job from the GitHub API stand-in.
   assert.ok(github.requests.slice(asked).some((u) => u.includes(`/actions/runs/${RUN_ID}/attempts/${n}/jobs`)), JSON.stringify(github.requests));
   return out.stdout;
-}
-
-/** Waits (generously) until `fn` returns something truthy; returns it. */
-async function until(fn, what, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 before(async () => {
