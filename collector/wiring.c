@@ -11,6 +11,7 @@
 #include "alert/alert.h"
 #include "api/probes.h"
 #include "core/healthcheck.h"
+#include "github/app.h"
 #include "github/backfill.h"
 #include "github/poller.h"
 #include "store/lease.h"
@@ -119,6 +120,8 @@ int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **arg
 		return col_healthcheck_command(ctx, argc, argv);
 	if (!strcmp(cmd, "user"))
 		return col_user_command(ctx, argc, argv);
+	if (!strcmp(cmd, "github-app"))
+		return col_gh_app_command(argc, argv);
 	return -1;
 }
 
@@ -126,6 +129,9 @@ const char *col_extra_commands_help(void)
 {
 	return "  backfill --repo owner/name [--days N]\n"
 	       "                              import the last N days (default 30) of runs and\n"
-	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP
+	       "                              jobs from the GitHub API; resumable\n"
+	       "  github-app manifest --url URL [--name NAME] [--org ORG]\n"
+	       "                              print the GitHub App manifest for this collector\n"
+	       "                              (permissions, events, webhook URL)\n" COL_HEALTHCHECK_HELP
 		   COL_USER_HELP;
 }

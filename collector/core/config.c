@@ -6,6 +6,7 @@
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "github/app.h"
 
 #define OFF(field) offsetof(struct col_config, field)
 
@@ -47,9 +48,18 @@ const struct cm_opt col_config_opts[] = {
 	{ "github-api-url", "CIPULSE_GITHUB_API_URL", CM_OPT_URL, "https://api.github.com",
 	  OFF(github_api_url), 0, 0, "http|https", 0,
 	  "GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3)" },
+	{ "github-app-id", "CIPULSE_GITHUB_APP_ID", CM_OPT_STRING, NULL, OFF(github_app_id), 0, 0,
+	  NULL, 0,
+	  "GitHub App mode: the app's numeric id; the poller and backfill then read each "
+	  "repository with its installation's token (docs/operations.md, \"GitHub App\")" },
+	{ "github-app-private-key-file", "CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE", CM_OPT_STRING, NULL,
+	  OFF(github_app_private_key_file), 0, 0, NULL, 0,
+	  "GitHub App mode: the app's private key (PEM file as GitHub generates it; keep it chmod "
+	  "600). The app's webhook secret is CIPULSE_WEBHOOK_SECRET" },
 	{ "webhook-secret", "CIPULSE_WEBHOOK_SECRET", CM_OPT_STRING, NULL, OFF(webhook_secret), 0,
 	  0, NULL, CM_OPT_SECRET,
-	  "secret of an organisation-wide GitHub webhook (repository secrets are tried first)" },
+	  "secret of an organisation-wide GitHub webhook or of the GitHub App (one secret for all "
+	  "its installations; repository secrets are tried first)" },
 	{ "slack-webhook-url", "CIPULSE_SLACK_WEBHOOK_URL", CM_OPT_URL, NULL,
 	  OFF(slack_webhook_url), 0, 0, "http|https", CM_OPT_SECRET,
 	  "Slack incoming webhook for alerts (channel env-slack of the default rule)" },
@@ -195,11 +205,15 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	cm_log_parse_level(cfg->log_level, &level);
 	cm_log_parse_format(cfg->log_format, &format);
 	cm_log_setup(level, format);
-	return CM_OK;
+	/* App mode: the key is read now (after the log set-up: it may warn), so that a bad one
+	 * stops start-up. */
+	return col_gh_app_configure(cfg->github_app_id, cfg->github_app_private_key_file,
+				    cfg->github_api_url, err);
 }
 
 void col_config_release(struct col_config *cfg)
 {
+	col_gh_app_reset();
 	cm_config_free(col_config_opts, col_config_nopts, cfg);
 }
 

@@ -23,6 +23,8 @@ struct col_config {
 	char *web_dir;
 	char *github_token;
 	char *github_api_url;
+	char *github_app_id;
+	char *github_app_private_key_file;
 	char *webhook_secret;
 	char *slack_webhook_url;
 	char *teams_webhook_url;

@@ -18,6 +18,8 @@ REFERENCE = {
                       "(failure groups span repositories); written once per new fingerprint",
     "users": "accounts: looked up by name or session before any repository is involved",
     "sessions": "looked up by the cookie's hash on every signed-in request; belongs to users",
+    "github_installations": "GitHub App installations: one per organisation, above the "
+                            "repositories they hold (repositories.installation_id)",
 }
 # Kept on the coordinator (local tables): looked up by a key that arrives before the
 # repository is known, or cluster-wide queues that the alerting sweep reads across repositories.
