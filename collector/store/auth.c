@@ -178,8 +178,9 @@ int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *
 /* ---- passwords ---- */
 
 /*
- * argon2id with OWASP's second recommended setting (19 MiB, 2 passes, 1 lane): about 30 ms of
- * one core here, and memory-hard against guessing on GPUs.
+ * argon2id with OWASP's second recommended setting (19 MiB, 2 passes, 1 lane): memory-hard
+ * against guessing on GPUs; one hash took 126-148 ms of one core on the (shared, loaded) 2-core
+ * build machine, so the login rate limit, not the hash, bounds the work a client can cause.
  */
 #define ARGON_T	   2
 #define ARGON_M	   19456
