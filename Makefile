@@ -28,6 +28,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags grpc libprotobuf-c libpq libcurl opens
 CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fno-strict-aliasing -pthread $(PKG_CFLAGS)
+COLLECTOR_LDLIBS := -largon2
 LDLIBS   += -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -ljansson -pthread -lm
 # The agent is a short-lived process started once per job, so what it costs to start counts:
 # it links gRPC, abseil, upb, re2, c-ares and protobuf-c statically (when their static
@@ -116,7 +117,7 @@ $(LIBAGENT): $(AGENT_O)
 	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cipulsed: $(BUILD)/collector/main.o $(LIBCOLLECTOR) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(COLLECTOR_LDLIBS) $(LDLIBS)
 
 $(BUILD)/cipulse-agent: $(BUILD)/agent/main.o $(LIBAGENT) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
@@ -124,7 +125,7 @@ $(BUILD)/cipulse-agent: $(BUILD)/agent/main.o $(LIBAGENT) $(LIBCOMMON)
 $(BUILD)/tests/%: tests/unit/%.c $(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Icollector -Iagent $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
-		$(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON) $(LDFLAGS) -lexpat $(LDLIBS) -lcmocka
+		$(LIBCOLLECTOR) $(LIBAGENT) $(LIBCOMMON) $(LDFLAGS) -lexpat $(COLLECTOR_LDLIBS) $(LDLIBS) -lcmocka
 
 unit: all
 	@scripts/run-unit.sh $(BUILD)

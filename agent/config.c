@@ -60,6 +60,12 @@ const struct cm_opt ag_options[] = {
 	  "debug|info|warn|error", 0, "agent's own log level (stderr)" },
 	{ "github-token", "CIPULSE_GITHUB_TOKEN", CM_OPT_STRING, "", O(github_token_override), 0, 0,
 	  NULL, CM_OPT_SECRET, "token for the GitHub API when GITHUB_TOKEN is not the one to use" },
+	{ "summary", "CIPULSE_SUMMARY", CM_OPT_BOOL, "1", O(summary), 0, 0, NULL, 0,
+	  "report mode: append this job's summary (steps against their usual duration, failed "
+	  "tests, failure group, dashboard link) to GITHUB_STEP_SUMMARY" },
+	{ "summary-timeout", "CIPULSE_SUMMARY_TIMEOUT", CM_OPT_DURATION, "3s",
+	  O(summary_timeout_ms), 100, 60000, NULL, 0,
+	  "deadline of the collector's answer for the job summary (then one line says so)" },
 
 	{ NULL, "GITHUB_API_URL", CM_OPT_URL, "https://api.github.com", O(github_api_url), 0, 0,
 	  "http|https", 0,
@@ -101,6 +107,8 @@ const struct cm_opt ag_options[] = {
 	  "the job's working directory (relative test-results patterns start there)" },
 	{ NULL, "GITHUB_EVENT_PATH", CM_OPT_STRING, "", O(github_event_path), 0, 0, NULL, 0,
 	  "event payload file (the repository's default branch, the head commit's message)" },
+	{ NULL, "GITHUB_STEP_SUMMARY", CM_OPT_STRING, "", O(github_step_summary), 0, 0, NULL, 0,
+	  "file the job summary is appended to (Markdown; unset: no summary)" },
 };
 
 const size_t ag_noptions = sizeof(ag_options) / sizeof(ag_options[0]);

@@ -38,6 +38,8 @@ struct ag_config {
 	long rpc_timeout_ms;
 	char *log_level;
 	char *github_token_override;
+	int summary;
+	long summary_timeout_ms;
 
 	/* GitHub's env vars */
 	char *github_api_url;
@@ -61,6 +63,7 @@ struct ag_config {
 	char *github_output;
 	char *github_event_path;
 	char *github_workspace;
+	char *github_step_summary;
 };
 
 extern const struct cm_opt ag_options[];

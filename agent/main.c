@@ -21,6 +21,7 @@
 #include "logtail.h"
 #include "report.h"
 #include "send.h"
+#include "summary.h"
 #include "warn.h"
 #include "cm_err.h"
 #include "cm_log.h"
@@ -165,6 +166,12 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	/* Its tails are in the report now, delivered or spooled: do not send them twice. */
 	if (d == AG_SENT || d == AG_SPOOLED)
 		ag_exec_remove(&recs);
+	/*
+	 * The job summary, report mode only: the job this agent runs in, right after its report
+	 * (run mode reports other jobs, hook mode runs outside the job's steps).
+	 */
+	if (pmode == CIPULSE__V1__AGENT_MODE__AGENT_MODE_REPORT && r.njobs == 1)
+		ag_summary_write(cfg, &r, r.jobs[0]->id, d);
 	/* The collector is back: send what earlier runs spooled, with what is left of the budget.
 	 */
 	if (d == AG_SENT) {

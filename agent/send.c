@@ -129,51 +129,33 @@ static int attempt(const struct ag_send_opts *o, grpc_channel *ch, const char *f
 		   struct ag_ack *ack, char *why, size_t whysize)
 {
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-	grpc_metadata_array init_md, trailing_md;
-	grpc_byte_buffer *recv = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
+	struct cm_grpc_reply r;
 	grpc_metadata auth;
-	struct cm_buf bearer = CM_BUF_INIT(8192);
 	grpc_call *call;
 	grpc_op ops[3];
 	int done[3] = { 0 }, ok[3] = { 0 };
+	int has_token = o->token && *o->token;
 	size_t off = 0, len;
 	const char *msg;
 	int rc, more;
-	char *det;
 
-	grpc_metadata_array_init(&init_md);
-	grpc_metadata_array_init(&trailing_md);
+	cm_grpc_reply_init(&r);
 	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 					grpc_slice_from_static_string(METHOD), NULL,
 					cm_grpc_deadline_ms(o->rpc_timeout_ms), NULL);
 	memset(&auth, 0, sizeof(auth));
-	if (o->token && *o->token) {
-		if (cm_buf_addf(&bearer, "Bearer %s", o->token)) {
-			rc = CM_ETOOBIG;
-			goto out;
-		}
-		auth.key = grpc_slice_from_static_string("authorization");
-		auth.value = grpc_slice_from_copied_buffer(bearer.data, bearer.len);
-		explicit_bzero(bearer.data, bearer.len);
+	if (has_token && cm_grpc_bearer(&auth, o->token)) {
+		has_token = 0;
+		rc = CM_ETOOBIG;
+		goto out;
 	}
 	/* The status batch first: it completes when the call ends, however it ends. */
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[0].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-	ops[1].op = GRPC_OP_RECV_MESSAGE;
-	ops[1].data.recv_message.recv_message = &recv;
-	ops[2].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[2].data.recv_status_on_client.trailing_metadata = &trailing_md;
-	ops[2].data.recv_status_on_client.status = &status;
-	ops[2].data.recv_status_on_client.status_details = &details;
-	rc = start_op(call, ops, 3, TAG_STATUS);
+	rc = start_op(call, ops, cm_grpc_reply_ops(&r, ops), TAG_STATUS);
 	if (rc)
 		goto out;
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = o->token && *o->token ? 1 : 0;
+	ops[0].data.send_initial_metadata.count = has_token ? 1 : 0;
 	ops[0].data.send_initial_metadata.metadata = &auth;
 	rc = start_op(call, ops, 1, TAG_OP);
 	if (rc == CM_OK)
@@ -208,24 +190,17 @@ static int attempt(const struct ag_send_opts *o, grpc_channel *ch, const char *f
 		snprintf(why, whysize, "unexpected completion queue event");
 		goto out;
 	}
-	rc = status_error(status);
-	det = cm_grpc_slice_strdup(details);
-	snprintf(why, whysize, "collector answered %s%s%.200s", cm_grpc_status_name(status),
-		 det && *det ? ": " : "", det ? det : "");
-	free(det);
-	if (rc == CM_OK && parse_ack(recv, ack)) {
+	rc = status_error(r.status);
+	if (snprintf(why, whysize, "collector answered ") < (int)whysize)
+		cm_grpc_reply_describe(&r, why + strlen(why), whysize - strlen(why));
+	if (rc == CM_OK && parse_ack(r.msg, ack)) {
 		snprintf(why, whysize, "collector answered OK without a valid acknowledgement");
 		rc = CM_EPROTO;
 	}
 out:
-	if (o->token && *o->token)
-		grpc_slice_unref(auth.value);
-	cm_buf_release(&bearer);
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&init_md);
-	grpc_metadata_array_destroy(&trailing_md);
+	if (has_token)
+		cm_grpc_bearer_release(&auth);
+	cm_grpc_reply_release(&r);
 	grpc_call_unref(call);
 	grpc_completion_queue_shutdown(cq);
 	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
@@ -235,8 +210,7 @@ out:
 	return rc;
 }
 
-/* A channel to the collector; NULL with `why` set when the settings do not make one. */
-static grpc_channel *channel_new(const struct ag_send_opts *o, char *why, size_t whysize)
+grpc_channel *ag_send_channel(const struct ag_send_opts *o, char *why, size_t whysize)
 {
 	const char *target = o->collector;
 	int tls = o->tls;
@@ -314,7 +288,7 @@ int ag_send(const struct ag_send_opts *o, const char *frames, size_t n, struct a
 		return CM_EIO;
 	}
 	for (;;) {
-		grpc_channel *ch = channel_new(o, why, whysize);
+		grpc_channel *ch = ag_send_channel(o, why, whysize);
 		long wait;
 
 		if (!ch)

@@ -32,6 +32,12 @@ struct ag_ack {
 };
 
 void ag_send_global_init(void);
+/*
+ * A channel to the collector as the options describe it (address, TLS, roots), with the agent's
+ * short reconnect back-off; NULL with `why` set when the settings do not make one. The caller
+ * destroys it (grpc_channel_destroy). Also used by summary.c for its unary call.
+ */
+struct grpc_channel *ag_send_channel(const struct ag_send_opts *o, char *why, size_t whysize);
 void ag_send_global_shutdown(void);
 
 /*

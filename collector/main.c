@@ -4,6 +4,8 @@
  *   cipulsed [options] [serve]                 run the collector (default)
  *   cipulsed [options] migrate                 apply database migrations and exit
  *   cipulsed [options] token create --kind ingest --repo owner/name [--description TEXT]
+ *   cipulsed [options] token revoke ID
+ *   cipulsed [options] user add|reset|disable|enable|list ...   local accounts
  *   cipulsed [options] health [--ca FILE] ...  ask a running collector whether it is ready
  *   cipulsed config-doc                        print the settings as a Markdown table
  *   cipulsed config-env                        print the settings as an env file
@@ -57,13 +59,15 @@ static void usage(FILE *out)
 	    "  token create --kind KIND [--repo owner/name] [--description TEXT]\n"
 	    "                              create an API token (kind: ingest, admin, read) and\n"
 	    "                              print it; ingest tokens need --repo\n"
+	    "  token revoke ID             revoke a token (stored ones; GET /api/v1/tokens?all=true\n"
+	    "                              lists their ids)\n"
 	    "%s"
 	    "  config-doc                  print the settings below as a Markdown table\n"
 	    "  config-env                  print the settings below as an env file, all\n"
 	    "                              commented out (deploy/.env.example)\n"
 	    "  version                     print the version (also --version)\n"
 	    "\n"
-	    "COMMAND --help prints this text too. serve, migrate, token and backfill need\n"
+	    "COMMAND --help prints this text too. serve, migrate, token, user and backfill need\n"
 	    "CIPULSE_DATABASE_URL.\n"
 	    "\n"
 	    "options (each also settable by its environment variable):\n",
@@ -115,7 +119,35 @@ static int cmd_migrate(struct col_ctx *ctx)
 	return 0;
 }
 
-/* token create --kind K [--repo R] [--description D] */
+/* token revoke ID */
+static int cmd_token_revoke(struct col_ctx *ctx, int argc, char **argv)
+{
+	struct col_conn *conn;
+	char *end = NULL;
+	long long id = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
+	int rc;
+
+	if (id <= 0 || !end || *end) {
+		fprintf(stderr, "cipulsed: usage: token revoke ID (the token's id)\n");
+		return 2;
+	}
+	if (open_db(ctx, &conn))
+		return 1;
+	rc = col_token_revoke(conn, id, 0);
+	col_db_release(ctx->db, conn);
+	if (rc == CM_ENOTFOUND) {
+		fprintf(stderr, "cipulsed: no token %lld that is not revoked already\n", id);
+		return 1;
+	}
+	if (rc) {
+		fprintf(stderr, "cipulsed: could not revoke the token: %s\n", cm_strerror(rc));
+		return 1;
+	}
+	printf("token %lld revoked\n", id);
+	return 0;
+}
+
+/* token create --kind K [--repo R] [--description D] | token revoke ID */
 static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 {
 	const char *kind = "ingest", *repo = NULL, *desc = NULL;
@@ -124,8 +156,11 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 	struct col_conn *conn;
 	int rc;
 
+	if (argc >= 1 && !strcmp(argv[0], "revoke"))
+		return cmd_token_revoke(ctx, argc, argv);
 	if (argc < 1 || strcmp(argv[0], "create")) {
-		fprintf(stderr, "cipulsed: usage: token create --kind KIND [--repo owner/name]\n");
+		fprintf(stderr, "cipulsed: usage: token create --kind KIND [--repo owner/name] | "
+				"token revoke ID\n");
 		return 2;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -145,7 +180,7 @@ static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
 		}
 		*slot = argv[++i];
 	}
-	if (col_token_kind_parse(kind, &k)) {
+	if (col_token_kind_parse(kind, &k) || k == COL_TOKEN_PERSONAL) {
 		fprintf(stderr, "cipulsed: token create: --kind must be ingest, admin or read\n");
 		return 2;
 	}
@@ -266,7 +301,7 @@ static int command_help_asked(int argc, char **argv, int argi)
  */
 static int database_missing(const char *cmd, const struct col_config *cfg)
 {
-	static const char *const need[] = { "serve", "migrate", "token", "backfill" };
+	static const char *const need[] = { "serve", "migrate", "token", "backfill", "user" };
 
 	if (cfg->database_url && *cfg->database_url)
 		return 0;

@@ -11,9 +11,12 @@
 #include "alert/alert.h"
 #include "api/probes.h"
 #include "core/healthcheck.h"
+#include "github/app.h"
 #include "github/backfill.h"
 #include "github/poller.h"
 #include "store/lease.h"
+#include "store/auth.h"
+#include "store/auth_cli.h"
 #include "store/retention.h"
 #include "github/webhook.h"
 
@@ -42,6 +45,11 @@ void col_services_prepare(struct col_ctx *ctx)
 	if (rc)
 		cm_log_warn("main", "alert channels from the environment not set up: %s",
 			    cm_strerror(rc));
+	/*
+	 * Learn now whether user accounts exist (store/auth.h): anonymous reads (/metrics too)
+	 * then keep their answer through a later database outage instead of failing closed.
+	 */
+	(void)col_auth_anonymous_read(ctx->cfg, ctx->db);
 }
 
 int col_services_start(struct col_ctx *ctx, struct col_services **out)
@@ -110,6 +118,10 @@ int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **arg
 	}
 	if (!strcmp(cmd, "health"))
 		return col_healthcheck_command(ctx, argc, argv);
+	if (!strcmp(cmd, "user"))
+		return col_user_command(ctx, argc, argv);
+	if (!strcmp(cmd, "github-app"))
+		return col_gh_app_command(argc, argv);
 	return -1;
 }
 
@@ -117,5 +129,9 @@ const char *col_extra_commands_help(void)
 {
 	return "  backfill --repo owner/name [--days N]\n"
 	       "                              import the last N days (default 30) of runs and\n"
-	       "                              jobs from the GitHub API; resumable\n" COL_HEALTHCHECK_HELP;
+	       "                              jobs from the GitHub API; resumable\n"
+	       "  github-app manifest --url URL [--name NAME] [--org ORG]\n"
+	       "                              print the GitHub App manifest for this collector\n"
+	       "                              (permissions, events, webhook URL)\n" COL_HEALTHCHECK_HELP
+		   COL_USER_HELP;
 }

@@ -24,7 +24,7 @@ echo "test-web: unit tests (vitest)"
 (cd web && npx --no-install vitest run --reporter=dot)
 cipulsed=${CIPULSED:-$root/build/cipulsed}
 if [ -z "${CIPULSED:-}" ]; then
-  make -s -j"$(nproc 2>/dev/null || echo 2)" build/cipulsed
+  make -s -j"$(nproc 2>/dev/null || echo 2)" build/cipulsed build/cipulse-agent
 fi
 [ -x "$cipulsed" ] || { echo "test-web: $cipulsed not found" >&2; exit 1; }
 
@@ -93,8 +93,12 @@ psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d cipulse_web -v ON_ERROR_STOP=1
 shots=${CIPULSE_WEB_SHOTS:-$tmp/shots}
 mkdir -p "$shots"
 echo "test-web: collector at $base, screenshots in $shots"
+# The accounts tests add local users with `cipulsed user add` (the database URL); the test
+# results test runs the real agent against the collector's gRPC port.
 CIPULSE_URL="$base" CIPULSE_WEB_SHOTS="$shots" CIPULSE_WEB_NODE_MODULES="$root/web/node_modules" \
 CIPULSE_READ_TOKEN="$read_token" CIPULSE_ADMIN_TOKEN="$admin_token" \
+CIPULSED="$cipulsed" CIPULSE_DATABASE_URL="$db_url" CIPULSE_GRPC="127.0.0.1:$grpc_port" \
+CIPULSE_AGENT="${CIPULSE_AGENT:-$root/build/cipulse-agent}" \
   node --test --test-concurrency=1 tests/web/ | tee "$tmp/node-test.out"
 # A skipped browser test fails the run too (tests/integration/conftest.py does the same for pytest).
 grep -q '^# skipped 0$' "$tmp/node-test.out" || { echo "test-web: browser tests were skipped" >&2; exit 1; }

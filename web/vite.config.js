@@ -13,7 +13,7 @@ export default defineConfig(async () => {
   return {
     plugins,
     esbuild: { jsx: 'automatic' },
-    build: { outDir: 'dist', emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 300 },
+    build: { outDir: 'dist', emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 400 },
     server: {
       proxy: process.env.CIPULSE_MOCK === '1' ? undefined : {
         '/api': process.env.CIPULSE_API || 'http://127.0.0.1:8080',

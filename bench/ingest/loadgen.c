@@ -203,12 +203,8 @@ static int wait_tag(grpc_completion_queue *cq, void *tag)
 
 static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffer **msgs, size_t n)
 {
+	struct cm_grpc_reply r;
 	grpc_metadata md;
-	grpc_metadata_array trailing, initial;
-	grpc_byte_buffer *resp = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details;
-	char auth[256];
 	grpc_op ops[4];
 	grpc_call *call;
 	int ok = 1;
@@ -217,23 +213,14 @@ static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffe
 	    grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 				     grpc_slice_from_static_string("/cipulse.v1.Collector/Report"),
 				     NULL, cm_grpc_deadline_ms(60000), NULL);
-	snprintf(auth, sizeof(auth), "Bearer %s", token);
-	md.key = grpc_slice_from_static_string("authorization");
-	md.value = grpc_slice_from_copied_string(auth);
-	grpc_metadata_array_init(&trailing);
-	grpc_metadata_array_init(&initial);
+	if (cm_grpc_bearer(&md, token))
+		abort();
+	cm_grpc_reply_init(&r);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[0].data.send_initial_metadata.count = 1;
 	ops[0].data.send_initial_metadata.metadata = &md;
-	ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[1].data.recv_initial_metadata.recv_initial_metadata = &initial;
-	ops[2].op = GRPC_OP_RECV_MESSAGE;
-	ops[2].data.recv_message.recv_message = &resp;
-	ops[3].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[3].data.recv_status_on_client.trailing_metadata = &trailing;
-	ops[3].data.recv_status_on_client.status = &status;
-	ops[3].data.recv_status_on_client.status_details = &details;
+	cm_grpc_reply_ops(&r, ops + 1);
 	/* The receiving side waits in its own batch (tag 2) while messages go out (tag 1). */
 	if (grpc_call_start_batch(call, ops, 1, (void *)1, NULL) || !wait_tag(cq, (void *)1))
 		ok = 0;
@@ -261,19 +248,15 @@ static int send_one(grpc_channel *ch, grpc_completion_queue *cq, grpc_byte_buffe
 		grpc_call_cancel(call, NULL);
 	}
 	wait_tag(cq, (void *)2);
-	if (status != GRPC_STATUS_OK || !resp) {
-		char *d = cm_grpc_slice_strdup(details);
+	if (r.status != GRPC_STATUS_OK || !r.msg) {
+		char why[256];
 
-		fprintf(stderr, "loadgen: report failed: status %d %s\n", (int)status, d ? d : "");
-		free(d);
+		cm_grpc_reply_describe(&r, why, sizeof(why));
+		fprintf(stderr, "loadgen: report failed: %s\n", why);
 		ok = 0;
 	}
-	if (resp)
-		grpc_byte_buffer_destroy(resp);
-	grpc_slice_unref(details);
-	grpc_slice_unref(md.value);
-	grpc_metadata_array_destroy(&trailing);
-	grpc_metadata_array_destroy(&initial);
+	cm_grpc_reply_release(&r);
+	cm_grpc_bearer_release(&md);
 	grpc_call_unref(call);
 	return ok;
 }

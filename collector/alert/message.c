@@ -155,13 +155,9 @@ int col_alert_msg_load(struct col_conn *c, const struct col_config *cfg, int64_t
 	PQclear(res);
 	res = NULL;
 	if (cfg->public_url && *cfg->public_url) {
-		size_t n = strlen(cfg->public_url);
 		char url[1200];
 
-		while (n && cfg->public_url[n - 1] == '/')
-			n--;
-		snprintf(url, sizeof(url), "%.*s/runs/%lld?attempt=%d", (int)n, cfg->public_url,
-			 (long long)run_id, run_attempt);
+		col_config_run_url(cfg, (long long)run_id, run_attempt, 0, url, sizeof(url));
 		m->dashboard_url = strdup(url);
 	}
 	if (strcmp(event, "open") && strcmp(event, "repeat"))

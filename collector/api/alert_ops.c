@@ -134,6 +134,8 @@ void api_alert_ack(const struct col_http_req *req, struct col_http_resp *resp)
 		"  WHERE id = $1 RETURNING *) "
 		"SELECT " API_ALERT_COLS " FROM u a JOIN repositories r ON r.id = a.repo_id";
 	/* clang-format on */
+	struct col_principal who;
+	char target[32];
 	struct col_params p = { .n = 0 };
 	int qrc;
 	struct col_query q;
@@ -147,10 +149,19 @@ void api_alert_ack(const struct col_http_req *req, struct col_http_resp *resp)
 			       "no such resource (expected /alerts/{id}/ack)");
 		return;
 	}
-	if (api_begin(req, resp, API_ADMIN, &q, allowed) || api_conn(req, resp, &c))
+	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who) || api_conn(req, resp, &c))
 		return;
 	col_p_i64(&p, id);
-	res = col_db_query(c, "alert", sql, p.n, p.v, &qrc);
+	snprintf(target, sizeof(target), "alert:%lld", (long long)id);
+	qrc = col_db_exec(c->pg, "BEGIN");
+	res = qrc ? NULL : col_db_query(c, "alert", sql, p.n, p.v, &qrc);
+	if (res && PQntuples(res) == 1 &&
+	    (api_audit(c, req, &who, "alert.ack", target, NULL, NULL) ||
+	     col_db_exec(c->pg, "COMMIT"))) {
+		PQclear(res);
+		res = NULL;
+		qrc = CM_EIO;
+	}
 	if (!res) {
 		api_db_fail(resp, qrc, "alert");
 	} else if (PQntuples(res) != 1) {
@@ -178,7 +189,7 @@ void api_alert_test(const struct col_http_req *req, struct col_http_resp *resp)
 	json_t *v;
 	int rc;
 
-	if (api_begin(req, resp, API_ADMIN, &q, allowed))
+	if (api_begin(req, resp, API_MAINTAIN, &q, allowed))
 		return;
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	name = json_string_value(json_object_get(body, "channel"));
@@ -275,6 +286,8 @@ void api_silences_list(const struct col_http_req *req, struct col_http_resp *res
 void api_silence_create(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
+	struct col_principal who;
+	char target[40];
 	/* clang-format off */
 	static const char sql[] =
 		"WITH s AS (INSERT INTO silences (repo_id, workflow_id, branch, kind, until, comment) "
@@ -295,7 +308,7 @@ void api_silence_create(const struct col_http_req *req, struct col_http_resp *re
 	int64_t repo_id = 0, until_ms;
 	PGresult *res = NULL;
 
-	if (api_begin(req, resp, API_ADMIN, &q, allowed))
+	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who))
 		return;
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(body)) {
@@ -358,13 +371,20 @@ void api_silence_create(const struct col_http_req *req, struct col_http_resp *re
 	col_p_str(&p, kind);
 	col_p_i64(&p, until_ms * 1000);
 	col_p_str(&p, comment);
-	res = col_db_query(c, "silence", sql, p.n, p.v, &qrc);
+	qrc = col_db_exec(c->pg, "BEGIN");
+	res = qrc ? NULL : col_db_query(c, "silence", sql, p.n, p.v, &qrc);
 	if (!res) {
 		api_db_fail(resp, qrc, "silence");
 		goto out;
 	}
 	out = PQntuples(res) == 1 ? silence_json(res, 0) : NULL;
-	if (out) {
+	snprintf(target, sizeof(target), "silence:%s", out ? PQgetvalue(res, 0, 0) : "");
+	if (out &&
+	    ((qrc = api_audit(c, req, &who, "silence.create", target, NULL, json_deep_copy(out))) ||
+	     (qrc = col_db_exec(c->pg, "COMMIT")))) {
+		json_decref(out);
+		api_db_fail(resp, qrc, "silence");
+	} else if (out) {
 		cm_log_info("api", "silence created id=%s", PQgetvalue(res, 0, 0));
 		api_reply(resp, 201, out);
 	} else {
@@ -378,7 +398,16 @@ out:
 
 void api_silence_delete(const struct col_http_req *req, struct col_http_resp *resp)
 {
+	/* clang-format off */
+	static const char del_sql[] =
+		"DELETE FROM silences s USING silences o LEFT JOIN repositories r "
+		"ON r.id = o.repo_id WHERE s.id = $1 AND o.id = s.id RETURNING "
+		"o.id, r.full_name, o.workflow_id, o.branch, o.kind, " API_MS("o.until") ", "
+		"o.comment, " API_MS("o.created_at") ", o.until > now()";
+	/* clang-format on */
 	static const char *const allowed[] = { NULL };
+	struct col_principal who;
+	char target[40];
 	struct col_params p = { .n = 0 };
 	int qrc;
 	struct col_query q;
@@ -390,11 +419,19 @@ void api_silence_delete(const struct col_http_req *req, struct col_http_resp *re
 		col_http_error(resp, 404, "not_found", "no such resource (expected a silence id)");
 		return;
 	}
-	if (api_begin(req, resp, API_ADMIN, &q, allowed) || api_conn(req, resp, &c))
+	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who) || api_conn(req, resp, &c))
 		return;
 	col_p_i64(&p, id);
-	res = col_db_query(c, "silence", "DELETE FROM silences WHERE id = $1 RETURNING id", p.n,
-			   p.v, &qrc);
+	snprintf(target, sizeof(target), "silence:%lld", (long long)id);
+	qrc = col_db_exec(c->pg, "BEGIN");
+	res = qrc ? NULL : col_db_query(c, "silence", del_sql, p.n, p.v, &qrc);
+	if (res && PQntuples(res) == 1 &&
+	    ((qrc =
+		  api_audit(c, req, &who, "silence.delete", target, silence_json(res, 0), NULL)) ||
+	     (qrc = col_db_exec(c->pg, "COMMIT")))) {
+		PQclear(res);
+		res = NULL;
+	}
 	if (!res) {
 		api_db_fail(resp, qrc, "silence");
 	} else if (PQntuples(res) != 1) {

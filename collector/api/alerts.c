@@ -711,8 +711,9 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	int err = 0;
 	size_t i;
 	int rc = CM_OK;
+	struct col_principal who;
 
-	if (api_begin(req, resp, API_ADMIN, &q, allowed))
+	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who))
 		return;
 	body = settings_body(req, resp);
 	if (!body)
@@ -736,6 +737,10 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 		if (!rc)
 			rc = put_rule(c, resp, v, i, &err);
 	}
+	/* What was asked for, destinations and secrets redacted. */
+	if (!rc && api_audit(c, req, &who, "alert_settings.update", "", NULL,
+			     api_redact(json_deep_copy(body))))
+		rc = CM_EIO;
 	if (!rc && col_db_exec(c->pg, "COMMIT"))
 		rc = CM_EIO;
 	if (rc) {

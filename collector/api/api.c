@@ -14,6 +14,7 @@
 #include "cm_text.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "store/auth.h"
 #include "store/tokens.h"
 
 void col_api_routes(void)
@@ -39,6 +40,17 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/tests/*", api_test_get);
 	col_http_route("GET", "/api/v1/failures", api_failures_list);
 	col_http_route("GET", "/api/v1/failures/*", api_failure_get);
+	col_http_route("GET", "/api/v1/auth", api_auth_get);
+	col_http_route("GET", "/api/v1/session", api_session_get);
+	col_http_route("POST", "/api/v1/session", api_session_post);
+	col_http_route("DELETE", "/api/v1/session", api_session_delete);
+	col_http_route("GET", "/api/v1/users", api_users_list);
+	col_http_route("POST", "/api/v1/users", api_users_create);
+	col_http_route("PATCH", "/api/v1/users/*", api_user_patch);
+	col_http_route("GET", "/api/v1/tokens", api_tokens_list);
+	col_http_route("POST", "/api/v1/tokens", api_tokens_create);
+	col_http_route("DELETE", "/api/v1/tokens/*", api_token_delete);
+	col_http_route("GET", "/api/v1/audit", api_audit_list);
 }
 
 void api_bad_param(struct col_http_resp *resp, const char *param, const char *fmt, ...)
@@ -62,44 +74,131 @@ void api_not_found(struct col_http_resp *resp, const char *what)
 	col_http_error(resp, 404, "not_found", "no such %s", what);
 }
 
+int api_cookie(const struct col_http_req *req, const char *name, char *out, size_t size)
+{
+	const char *h = col_http_header(req, "Cookie");
+	size_t nlen = strlen(name);
+
+	for (const char *p = h; p && *p;) {
+		const char *end = strchr(p, ';'), *v;
+		size_t len;
+
+		while (*p == ' ')
+			p++;
+		end = end ? end : p + strlen(p);
+		if ((size_t)(end - p) > nlen && !strncmp(p, name, nlen) && p[nlen] == '=') {
+			v = p + nlen + 1;
+			len = (size_t)(end - v);
+			if (len == 0 || len >= size)
+				return CM_EINVAL;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			return CM_OK;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return CM_ENOTFOUND;
+}
+
 /*
- * 0 when the request may go on, else the answer is written: the token policy is
- * col_auth_check's (store/tokens.h), the same as gRPC's. A missing, malformed, unknown or
- * revoked token is 401; a valid token without the right is 403.
+ * Who sent the request (store/auth.h): a bearer token when there is an Authorization header
+ * (missing or malformed: CM_EAUTH), else the session of the cookie (none, unknown or expired:
+ * anonymous), else anonymous. Writes no reply.
  */
-static int check_auth(const struct col_http_req *req, struct col_http_resp *resp,
-		      enum api_auth need)
+static int principal_of(const struct col_http_req *req, struct col_principal *who, int *bearer)
 {
 	const char *h = col_http_header(req, "Authorization");
 	char token[COL_BEARER_MAX + 1];
-	struct col_token_info info;
-	int parsed = h && col_bearer_parse(h, strlen(h), token, sizeof(token)) == CM_OK;
-	int rc = col_auth_check(req->ctx->cfg, req->ctx->db, parsed ? token : NULL,
-				need == API_ADMIN ? COL_TOKEN_ADMIN : COL_TOKEN_READ, &info);
+	struct col_conn *c;
+	int rc;
 
+	memset(who, 0, sizeof(*who));
+	*bearer = h != NULL;
+	if (h) {
+		rc = col_bearer_parse(h, strlen(h), token, sizeof(token));
+		if (!rc)
+			rc = col_auth_token(req->ctx->cfg, req->ctx->db, token, who);
+		memset(token, 0, sizeof(token));
+		return rc;
+	}
+	if (api_cookie(req, COL_SESSION_COOKIE, token, sizeof(token)))
+		return CM_OK;
+	rc = col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS);
+	if (!rc) {
+		rc = col_session_lookup(c, token, req->ctx->cfg->session_idle_ms, who);
+		col_db_release(req->ctx->db, c);
+	}
 	memset(token, 0, sizeof(token));
 	if (rc == CM_EAUTH) {
-		col_http_fail(resp, rc, "%s",
-			      parsed ? "unknown or revoked token" : "a bearer token is required");
-		snprintf(
-		    resp->extra_headers, sizeof(resp->extra_headers),
-		    parsed
-			? "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n"
-			: "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
-	} else if (rc == CM_EDENIED) {
-		col_http_fail(resp, rc, "this token may not do that");
-	} else if (rc) {
-		col_http_fail(resp, rc, "the database cannot be reached");
+		memset(who, 0, sizeof(*who));
+		rc = CM_OK; /* an ended session is no session */
 	}
 	return rc;
 }
 
-int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
-	      struct col_query *q, const char *const *allowed)
+/*
+ * 0 when the request may go on, else the answer is written. The policy is col_auth_allow's
+ * (store/auth.h), the same as gRPC's: anonymous where a credential is needed, or a missing,
+ * malformed, unknown or revoked token, is 401; a principal without the right is 403; a
+ * cookie-authenticated write without the session's X-CSRF-Token is 403.
+ */
+static int check_auth(const struct col_http_req *req, struct col_http_resp *resp,
+		      enum api_auth need, struct col_principal *who)
+{
+	static const enum col_need needs[] = {
+		[API_READ] = COL_NEED_VIEWER,
+		[API_MAINTAIN] = COL_NEED_MAINTAINER,
+		[API_ADMIN] = COL_NEED_ADMIN,
+	};
+	const char *csrf;
+	int bearer, anon = 0, rc = principal_of(req, who, &bearer);
+
+	if (need == API_OPEN) {
+		if (rc)
+			memset(who, 0, sizeof(*who)); /* an open route serves anyone */
+		return CM_OK;
+	}
+	if (!rc && who->who == COL_WHO_ANONYMOUS && need == API_READ) {
+		anon = col_auth_anonymous_read(req->ctx->cfg, req->ctx->db);
+		if (anon < 0)
+			rc = -anon;
+	}
+	if (!rc)
+		rc = col_auth_allow(who, needs[need], anon > 0);
+	if (rc == CM_EAUTH) {
+		col_http_fail(resp, rc, "%s",
+			      bearer ? "unknown or revoked token"
+				     : "sign in, or send a bearer token");
+		snprintf(
+		    resp->extra_headers, sizeof(resp->extra_headers),
+		    bearer
+			? "WWW-Authenticate: Bearer realm=\"cipulse\", error=\"invalid_token\"\r\n"
+			: "WWW-Authenticate: Bearer realm=\"cipulse\"\r\n");
+	} else if (rc == CM_EDENIED) {
+		col_http_fail(resp, rc, "%s",
+			      who->who == COL_WHO_USER ? "your role may not do that"
+						       : "this token may not do that");
+	} else if (rc) {
+		col_http_fail(resp, rc, "the database cannot be reached");
+	} else if (who->who == COL_WHO_USER && strcmp(req->method, "GET") &&
+		   strcmp(req->method, "HEAD")) {
+		/* A cookie rides along on cross-site requests; the CSRF token does not. */
+		csrf = col_http_header(req, "X-CSRF-Token");
+		if (!csrf || !cm_consttime_eq(csrf, strlen(csrf), who->csrf, strlen(who->csrf))) {
+			col_http_error(resp, 403, "csrf",
+				       "a signed-in write needs the session's X-CSRF-Token header");
+			rc = CM_EDENIED;
+		}
+	}
+	return rc;
+}
+
+int api_begin_as(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
+		 struct col_query *q, const char *const *allowed, struct col_principal *who)
 {
 	char param[80];
 	const char *why = "";
-	int rc = check_auth(req, resp, auth);
+	int rc = check_auth(req, resp, auth, who);
 
 	if (rc)
 		return rc;
@@ -107,6 +206,14 @@ int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum a
 	if (rc)
 		api_bad_param(resp, param, "%s", why);
 	return rc;
+}
+
+int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
+	      struct col_query *q, const char *const *allowed)
+{
+	struct col_principal who;
+
+	return api_begin_as(req, resp, auth, q, allowed, &who);
 }
 
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c)

@@ -15,6 +15,7 @@
  *   tests.c             test results: tests with their figures, one test's history, and the
  *                       tests and failure group of a job in the run detail
  *   failures.c          failure groups and one group with its jobs
+ *   accounts.c          sign-in (sessions), users, personal tokens, the audit log
  *   probes.c            /healthz, /readyz and /metrics (process metrics and the above)
  */
 #ifndef COL_API_INT_H
@@ -27,13 +28,20 @@
 #include "api/api.h"
 #include "api/query.h"
 #include "http/server.h"
+#include "store/auth.h"
 #include "store/db.h"
 
 
 #define API_DEFAULT_LIMIT 50
 #define API_MAX_LIMIT 200
 
-enum api_auth { API_READ, API_ADMIN };
+/*
+ * What a route needs (store/auth.h): API_READ a viewer (or open anonymous reads), API_MAINTAIN
+ * a maintainer, API_ADMIN an admin; API_OPEN anyone (the principal is still found, for routes
+ * such as the session's that answer by who asks). Every route's rule is held by
+ * tests/integration/test_access.py.
+ */
+enum api_auth { API_READ, API_MAINTAIN, API_ADMIN, API_OPEN };
 
 /*
  * Checks auth, then decodes the query string against the endpoint's allowed keys. Returns 0 to
@@ -41,6 +49,23 @@ enum api_auth { API_READ, API_ADMIN };
  */
 int api_begin(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
 	      struct col_query *q, const char *const *allowed);
+/* api_begin that also gives who asks (for the audit log and per-user answers). */
+int api_begin_as(const struct col_http_req *req, struct col_http_resp *resp, enum api_auth auth,
+		 struct col_query *q, const char *const *allowed, struct col_principal *who);
+/*
+ * Replaces, in place and at any depth, the values of keys that hold destinations or secrets
+ * (target, secret, password, token, url, webhook_secret, ingest_token) with "[redacted]";
+ * returns v.
+ */
+json_t *api_redact(json_t *v);
+/* The value of cookie `name` into out: 0, CM_ENOTFOUND, or CM_EINVAL (empty or too long). */
+int api_cookie(const struct col_http_req *req, const char *name, char *out, size_t size);
+/*
+ * Records a change in the audit log on c (inside the change's transaction when it has one):
+ * before/after are taken (NULL: none) and must hold no secrets. 0 or a database error code.
+ */
+int api_audit(struct col_conn *c, const struct col_http_req *req, const struct col_principal *who,
+	      const char *action, const char *target, json_t *before, json_t *after);
 /*
  * Borrows a database connection, or answers 503. Its statements run under CIPULSE_API_TIMEOUT
  * (api_db_fail answers one cut off by it 503 "timeout" with Retry-After), and the request's
@@ -219,6 +244,17 @@ int api_run_tests_add(struct col_conn *c, json_t *jobs, const char *repo_id, int
 void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresult *res,
 		      int limit, int64_t offset, json_t *(*row)(const PGresult *res, int i),
 		      const char *kind);
+void api_auth_get(const struct col_http_req *req, struct col_http_resp *resp);
+void api_session_get(const struct col_http_req *req, struct col_http_resp *resp);
+void api_session_post(const struct col_http_req *req, struct col_http_resp *resp);
+void api_session_delete(const struct col_http_req *req, struct col_http_resp *resp);
+void api_users_list(const struct col_http_req *req, struct col_http_resp *resp);
+void api_users_create(const struct col_http_req *req, struct col_http_resp *resp);
+void api_user_patch(const struct col_http_req *req, struct col_http_resp *resp);
+void api_tokens_list(const struct col_http_req *req, struct col_http_resp *resp);
+void api_tokens_create(const struct col_http_req *req, struct col_http_resp *resp);
+void api_token_delete(const struct col_http_req *req, struct col_http_resp *resp);
+void api_audit_list(const struct col_http_req *req, struct col_http_resp *resp);
 
 /* Looks a repository up by full name: 0 and *id; CM_ENOTFOUND; or a database error code. */
 int api_repo_id(struct col_conn *c, const char *full_name, int64_t *id);

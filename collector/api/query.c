@@ -401,7 +401,7 @@ int api_cursor_parse(const char *cursor, const char *kind, char *scratch, size_t
 	}
 	if (!strcmp(kind, "wf"))
 		return col_parse_i64(f[0], strlen(f[0]), INT64_MIN, INT64_MAX, &out->a);
-	if (!strcmp(kind, "alerts"))
+	if (!strcmp(kind, "alerts") || !strcmp(kind, "audit"))
 		return col_parse_id(f[0], strlen(f[0]), &out->a);
 	if (!strcmp(kind, "tests") || !strcmp(kind, "failures"))
 		return col_parse_i64(f[0], strlen(f[0]), 0, API_CURSOR_OFFSET_MAX, &out->a);

@@ -96,6 +96,7 @@ int api_cursor_decode(const char *cursor, const char *kind, char *scratch, size_
  *   API_CURSOR_OFFSET_MAX): these lists are ranked by figures over a window, not by a key
  * - "history" (a test's results), "fruns" (a failure group's jobs): a = the last time in
  *   microseconds (API_CURSOR_US_MIN..MAX), b = the last job id
+ * - "audit": a = audit entry id
  * text points into scratch (size bytes). CM_EINVAL for anything else.
  */
 #define API_CURSOR_OFFSET_MAX 1000000

@@ -171,6 +171,7 @@ out:
 /* POST /api/v1/repos {"full_name": "owner/name"}: the ingest token and webhook secret, once. */
 void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp)
 {
+	struct col_principal who;
 	static const char *const allowed[] = { NULL };
 	char token[COL_TOKEN_SIZE], secret[COL_TOKEN_SIZE], idtext[24];
 	const char *name, *params[2];
@@ -182,7 +183,7 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 	int64_t id;
 	int rc;
 
-	if (api_begin(req, resp, API_ADMIN, &q, allowed))
+	if (api_begin_as(req, resp, API_ADMIN, &q, allowed, &who))
 		return;
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body || !json_is_object(body)) {
@@ -225,6 +226,9 @@ void api_repos_create(const struct col_http_req *req, struct col_http_resp *resp
 		goto out;
 	}
 	rc = col_token_create(c, COL_TOKEN_INGEST, name, "registered through the API", token);
+	if (!rc) /* the webhook secret and ingest token stay out of the record */
+		rc = api_audit(c, req, &who, "repository.create", name, NULL,
+			       json_pack("{s:I, s:s}", "id", (json_int_t)id, "full_name", name));
 	if (!rc)
 		rc = col_db_exec(c->pg, "COMMIT");
 	if (rc)

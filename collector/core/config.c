@@ -1,10 +1,12 @@
 #include "core/config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "github/app.h"
 
 #define OFF(field) offsetof(struct col_config, field)
 
@@ -25,6 +27,20 @@ const struct cm_opt col_config_opts[] = {
 	{ "read-token", "CIPULSE_READ_TOKEN", CM_OPT_STRING, NULL, OFF(read_token), 0, 0, NULL,
 	  CM_OPT_SECRET,
 	  "when set, reads of the REST API need this bearer token (or an admin token)" },
+	{ "anonymous-read", "CIPULSE_ANONYMOUS_READ", CM_OPT_BOOL, "1", OFF(anonymous_read), 0, 0,
+	  NULL, 0,
+	  "let reads of the REST API go without signing in while no user account exists and "
+	  "CIPULSE_READ_TOKEN is unset (0: never)" },
+	{ "session-idle", "CIPULSE_SESSION_IDLE", CM_OPT_DURATION, "8h", OFF(session_idle_ms),
+	  60000, 2592000000L, NULL, 0, "a dashboard session unused this long ends" },
+	{ "session-max", "CIPULSE_SESSION_MAX", CM_OPT_DURATION, "7d", OFF(session_max_ms), 60000,
+	  31536000000L, NULL, 0, "a dashboard session ends this long after sign-in, used or not" },
+	{ "login-max-failures", "CIPULSE_LOGIN_MAX_FAILURES", CM_OPT_INT, "5",
+	  OFF(login_max_failures), 1, 1000, NULL, 0,
+	  "failed sign-ins per account and per address within CIPULSE_LOGIN_WINDOW; past it "
+	  "sign-in answers 429 until the window is over (counted by each collector)" },
+	{ "login-window", "CIPULSE_LOGIN_WINDOW", CM_OPT_DURATION, "15m", OFF(login_window_ms),
+	  1000, 86400000L, NULL, 0, "the window of CIPULSE_LOGIN_MAX_FAILURES" },
 	{ "web-dir", "CIPULSE_WEB_DIR", CM_OPT_STRING, NULL, OFF(web_dir), 0, 0, NULL, 0,
 	  "directory of the built web dashboard to serve (web/dist)" },
 	{ "github-token", "CIPULSE_GITHUB_TOKEN", CM_OPT_STRING, NULL, OFF(github_token), 0, 0,
@@ -32,9 +48,18 @@ const struct cm_opt col_config_opts[] = {
 	{ "github-api-url", "CIPULSE_GITHUB_API_URL", CM_OPT_URL, "https://api.github.com",
 	  OFF(github_api_url), 0, 0, "http|https", 0,
 	  "GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3)" },
+	{ "github-app-id", "CIPULSE_GITHUB_APP_ID", CM_OPT_STRING, NULL, OFF(github_app_id), 0, 0,
+	  NULL, 0,
+	  "GitHub App mode: the app's numeric id; the poller and backfill then read each "
+	  "repository with its installation's token (docs/operations.md, \"GitHub App\")" },
+	{ "github-app-private-key-file", "CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE", CM_OPT_STRING, NULL,
+	  OFF(github_app_private_key_file), 0, 0, NULL, 0,
+	  "GitHub App mode: the app's private key (PEM file as GitHub generates it; keep it chmod "
+	  "600). The app's webhook secret is CIPULSE_WEBHOOK_SECRET" },
 	{ "webhook-secret", "CIPULSE_WEBHOOK_SECRET", CM_OPT_STRING, NULL, OFF(webhook_secret), 0,
 	  0, NULL, CM_OPT_SECRET,
-	  "secret of an organisation-wide GitHub webhook (repository secrets are tried first)" },
+	  "secret of an organisation-wide GitHub webhook or of the GitHub App (one secret for all "
+	  "its installations; repository secrets are tried first)" },
 	{ "slack-webhook-url", "CIPULSE_SLACK_WEBHOOK_URL", CM_OPT_URL, NULL,
 	  OFF(slack_webhook_url), 0, 0, "http|https", CM_OPT_SECRET,
 	  "Slack incoming webhook for alerts (channel env-slack of the default rule)" },
@@ -180,10 +205,37 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	cm_log_parse_level(cfg->log_level, &level);
 	cm_log_parse_format(cfg->log_format, &format);
 	cm_log_setup(level, format);
-	return CM_OK;
+	/* App mode: the key is read now (after the log set-up: it may warn), so that a bad one
+	 * stops start-up. */
+	return col_gh_app_configure(cfg->github_app_id, cfg->github_app_private_key_file,
+				    cfg->github_api_url, err);
 }
 
 void col_config_release(struct col_config *cfg)
 {
+	col_gh_app_reset();
 	cm_config_free(col_config_opts, col_config_nopts, cfg);
+}
+
+void col_config_run_url(const struct col_config *cfg, long long run_id, int attempt,
+			long long job_id, char *out, size_t size)
+{
+	size_t n = cfg->public_url ? strlen(cfg->public_url) : 0;
+	int k;
+
+	while (n && cfg->public_url[n - 1] == '/')
+		n--;
+	if (!n) {
+		if (size)
+			out[0] = '\0';
+		return;
+	}
+	if (job_id)
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d&job=%lld", (int)n,
+			     cfg->public_url, run_id, attempt, job_id);
+	else
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d", (int)n, cfg->public_url,
+			     run_id, attempt);
+	if (k < 0 || (size_t)k >= size)
+		out[0] = '\0';
 }

@@ -15,9 +15,16 @@ struct col_config {
 	char *probe_addr;
 	char *admin_token;
 	char *read_token;
+	int anonymous_read;
+	long session_idle_ms;
+	long session_max_ms;
+	long login_max_failures;
+	long login_window_ms;
 	char *web_dir;
 	char *github_token;
 	char *github_api_url;
+	char *github_app_id;
+	char *github_app_private_key_file;
 	char *webhook_secret;
 	char *slack_webhook_url;
 	char *teams_webhook_url;
@@ -71,5 +78,12 @@ extern const size_t col_config_nopts;
 int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, int *help,
 		    struct cm_buf *err);
 void col_config_release(struct col_config *cfg);
+/*
+ * The dashboard's page of a run attempt under CIPULSE_PUBLIC_URL ("/runs/ID?attempt=N", with
+ * "&job=ID" focusing a job when job_id is not 0) into out; "" when no public URL is set or it
+ * does not fit. Alert messages and the job summary link to it.
+ */
+void col_config_run_url(const struct col_config *cfg, long long run_id, int attempt,
+			long long job_id, char *out, size_t size);
 
 #endif

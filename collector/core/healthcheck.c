@@ -69,23 +69,13 @@ static int check_grpc(const struct hc_opts *o, const char *target, char *why, si
 	struct cm_buf roots = CM_BUF_INIT(CA_MAX), got = CM_BUF_INIT(BODY_MAX);
 	grpc_channel_credentials *creds;
 	grpc_channel *ch = NULL;
-	grpc_completion_queue *cq = NULL;
-	grpc_call *call = NULL;
-	grpc_metadata_array init_md, trailing_md;
-	grpc_byte_buffer *send = NULL, *recv = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
+	grpc_status_code status;
 	grpc_arg arg;
 	grpc_channel_args cargs = { 0, &arg };
-	grpc_op ops[6];
-	grpc_event ev;
 	uint8_t msg[64];
 	size_t len;
-	char *det;
 	int rc = 1;
 
-	grpc_metadata_array_init(&init_md);
-	grpc_metadata_array_init(&trailing_md);
 	if (o->ca) {
 		if (cm_buf_read_file(&roots, o->ca) != CM_OK) {
 			snprintf(why, whysize, "could not read the CA file \"%s\"", o->ca);
@@ -107,45 +97,11 @@ static int check_grpc(const struct hc_opts *o, const char *target, char *why, si
 	}
 	ch = grpc_channel_create(target, creds, &cargs);
 	grpc_channel_credentials_release(creds);
-	cq = grpc_completion_queue_create_for_next(NULL);
-	call =
-	    grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-				     grpc_slice_from_static_string("/grpc.health.v1.Health/Check"),
-				     NULL, cm_grpc_deadline_ms(o->timeout_ms), NULL);
 	len = grpc__health__v1__health_check_request__pack(&req, msg);
-	send = cm_grpc_bb_new(msg, len);
-	if (!call || !send) {
-		snprintf(why, whysize, "could not start the call");
-		goto out;
-	}
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	if (grpc_call_start_batch(call, ops, 6, (void *)1, NULL) != GRPC_CALL_OK) {
-		snprintf(why, whysize, "could not start the call");
-		goto out;
-	}
-	/* The call has a deadline, so the batch always completes. */
-	ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	if (ev.type != GRPC_OP_COMPLETE || status != GRPC_STATUS_OK) {
-		det = cm_grpc_slice_strdup(details);
-		snprintf(why, whysize, "%s%s%.200s", cm_grpc_status_name(status),
-			 det && *det ? ": " : "", det ? det : "");
-		free(det);
-		goto out;
-	}
-	if (!recv || cm_grpc_bb_read(recv, &got) != CM_OK) {
-		snprintf(why, whysize, "no answer");
+	if (cm_grpc_unary(ch, "/grpc.health.v1.Health/Check", o->timeout_ms, NULL, 0, msg, len,
+			  &got, &status, why, whysize) != CM_OK) {
+		if (status == GRPC_STATUS_OK)
+			snprintf(why, whysize, "no answer");
 		goto out;
 	}
 	resp = grpc__health__v1__health_check_response__unpack(NULL, got.len,
@@ -169,23 +125,6 @@ static int check_grpc(const struct hc_opts *o, const char *target, char *why, si
 out:
 	if (resp)
 		grpc__health__v1__health_check_response__free_unpacked(resp, NULL);
-	if (send)
-		grpc_byte_buffer_destroy(send);
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&init_md);
-	grpc_metadata_array_destroy(&trailing_md);
-	if (call)
-		grpc_call_unref(call);
-	if (cq) {
-		grpc_completion_queue_shutdown(cq);
-		while (
-		    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-		    GRPC_QUEUE_SHUTDOWN)
-			;
-		grpc_completion_queue_destroy(cq);
-	}
 	if (ch)
 		grpc_channel_destroy(ch);
 	cm_buf_release(&roots);

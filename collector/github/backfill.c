@@ -211,7 +211,7 @@ int col_backfill_command(struct col_ctx *ctx, int argc, char **argv)
 		int64_t rid = 0;
 		char tok[8];
 
-		rc = rp_load_repo(c, repo, &rid, tok, sizeof(tok));
+		rc = rp_load_repo(c, repo, &rid, tok, sizeof(tok), NULL);
 		if (rc == CM_ENOTFOUND) {
 			fprintf(stderr, "cipulsed: backfill: repository %s is not registered\n",
 				repo);

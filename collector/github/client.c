@@ -1,6 +1,7 @@
 #include "github/client.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,17 @@
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "github/app.h"
 #include "version.h"
 
-/* Rate-limit state per token, shared by every client of this process. */
+/*
+ * Rate-limit state per budget, shared by every client of this process: a token's (personal
+ * tokens) or an installation's (app mode: each installation has a budget of its own, whatever
+ * token of it is current).
+ */
 struct rate {
-	char key[17]; /* first 16 hex digits of the token's SHA-256; "" for anonymous */
+	char key[24]; /* first 16 hex digits of the token's SHA-256, "i<installation id>", "" for
+			 anonymous */
 	long remaining;
 	long limit;
 	int64_t reset_s;    /* epoch seconds of the window's reset */
@@ -35,7 +42,9 @@ struct col_gh_client {
 	CURL *curl;
 	char *base;
 	char *auth; /* "Authorization: Bearer ..." or NULL */
-	char key[17];
+	char key[24];
+	int64_t installation; /* app mode: the installation whose tokens it uses; 0 otherwise */
+	char token[COL_GH_TOKEN_MAX]; /* app mode: the installation token in use */
 	volatile sig_atomic_t *stop;
 	long requests;
 };
@@ -154,6 +163,44 @@ fail:
 	return CM_ENOMEM;
 }
 
+int col_gh_client_new_installation(struct col_gh_client **out, const char *base_url,
+				   int64_t installation_id, volatile sig_atomic_t *stop)
+{
+	struct col_gh_client *c;
+	int rc = col_gh_client_new(&c, base_url, NULL, stop);
+
+	if (rc)
+		return rc;
+	c->installation = installation_id;
+	snprintf(c->key, sizeof(c->key), "i%" PRId64, installation_id);
+	c->auth = malloc(COL_GH_TOKEN_MAX + 32);
+	if (!c->auth) {
+		col_gh_client_free(c);
+		return CM_ENOMEM;
+	}
+	c->auth[0] = '\0';
+	*out = c;
+	return CM_OK;
+}
+
+/* App mode: the installation's current token into the Authorization line. */
+static int take_token(struct col_gh_client *c, int renew)
+{
+	char refused[COL_GH_TOKEN_MAX];
+	int rc;
+
+	snprintf(refused, sizeof(refused), "%s", c->token);
+	rc = col_gh_app_token(c->installation, renew ? refused : NULL, c->token, sizeof(c->token),
+			      c->stop);
+	memset(refused, 0, sizeof(refused));
+	if (rc) {
+		c->auth[0] = '\0';
+		return rc;
+	}
+	snprintf(c->auth, COL_GH_TOKEN_MAX + 32, "Authorization: Bearer %s", c->token);
+	return CM_OK;
+}
+
 void col_gh_client_free(struct col_gh_client *c)
 {
 	if (!c)
@@ -164,6 +211,7 @@ void col_gh_client_free(struct col_gh_client *c)
 		memset(c->auth, 0, strlen(c->auth));
 		free(c->auth);
 	}
+	memset(c->token, 0, sizeof(c->token));
 	free(c->base);
 	free(c);
 }
@@ -366,15 +414,34 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 			return CM_EPROTO;
 		snprintf(url, sizeof(url), "%s", path_or_url);
 	}
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = 0, renewed = 0;; attempt++) {
 		int limited;
 
 		rc = pace(c);
 		if (rc)
 			return rc;
+		if (c->installation) {
+			/* The cached token, or a new one a few minutes before it expires. */
+			rc = take_token(c, 0);
+			if (rc)
+				return rc;
+		}
 		rc = perform(c, url, if_none_match, resp, &h);
 		if (rc)
 			return rc;
+		if (resp->status == 401 && c->installation && !renewed) {
+			/* Revoked or expired early: one new token, one more try. */
+			renewed = 1;
+			attempt--;
+			cm_log_info("github",
+				    "installation token refused; taking a new one "
+				    "installation=%" PRId64,
+				    c->installation);
+			rc = take_token(c, 1);
+			if (rc)
+				return rc;
+			continue;
+		}
 		limited = (resp->status == 403 || resp->status == 429) &&
 			  (h.remaining == 0 || h.retry_after > 0);
 		if (!limited || attempt > 0)

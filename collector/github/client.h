@@ -11,6 +11,11 @@
  * Every wait ends early when *stop becomes non-zero (shutdown); the call then fails with
  * CM_ETIMEDOUT. Waits longer than COL_GH_MAX_WAIT_MS fail with CM_EUNAVAIL instead.
  *
+ * App mode (github/app.h): a client made for an installation sends that installation's token,
+ * taken from the process-wide cache before each request (so a token renewed meanwhile is used
+ * at once), and is paced by the installation's budget: each installation has its own rate limit
+ * on GitHub. A 401 drops the token, takes a new one and tries once more.
+ *
  * A client is used by one thread at a time. Tokens never appear in logs or errors.
  */
 #ifndef COL_GHAPI_H
@@ -37,6 +42,9 @@ struct col_gh_resp {
 /* A client for base_url (e.g. https://api.github.com) with token (NULL: anonymous). */
 int col_gh_client_new(struct col_gh_client **out, const char *base_url, const char *token,
 		      volatile sig_atomic_t *stop);
+/* A client that authenticates as GitHub App installation installation_id (github/app.h). */
+int col_gh_client_new_installation(struct col_gh_client **out, const char *base_url,
+				   int64_t installation_id, volatile sig_atomic_t *stop);
 void col_gh_client_free(struct col_gh_client *c);
 /* Requests made by this client (200s, 304s and errors alike). */
 long col_gh_client_requests(const struct col_gh_client *c);

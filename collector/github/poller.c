@@ -13,6 +13,7 @@
 #include "cm_time.h"
 #include "core/process_metrics.h"
 #include "core/ticker.h"
+#include "github/app.h"
 #include "github/client.h"
 #include "github/decode.h"
 #include "github/poller_int.h"
@@ -30,16 +31,21 @@
 /* ---- database helpers ---- */
 
 /* The repository's id and token (token "" when it has none). */
-int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size)
+int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size,
+		 int64_t *installation)
 {
 	const char *params[1] = { full_name };
 	PGresult *res;
 	int rc;
 
+	/* Only an installation that is there and not suspended lends its token. */
 	res = col_db_query(
 	    c, "poller",
-	    "SELECT id, COALESCE(github_token, '') FROM repositories WHERE full_name = $1", 1,
-	    params, &rc);
+	    "SELECT r.id, COALESCE(r.github_token, ''), CASE WHEN r.installation_id IS NULL THEN 0 "
+	    "WHEN i.removed_at IS NULL AND i.suspended_at IS NULL THEN i.id ELSE -1 END "
+	    "FROM repositories r LEFT JOIN github_installations i ON i.id = r.installation_id "
+	    "WHERE r.full_name = $1",
+	    1, params, &rc);
 	if (!res)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -48,6 +54,8 @@ int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *t
 	}
 	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(token, size, "%s", PQgetvalue(res, 0, 1));
+	if (installation)
+		*installation = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	return CM_OK;
 }
@@ -446,6 +454,7 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 {
 	char token[512];
 	const char *tok;
+	int64_t installation = 0;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
@@ -462,9 +471,19 @@ int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *f
 	}
 	snprintf(p->full_name, sizeof(p->full_name), "%s", full_name);
 	snprintf(p->base, sizeof(p->base), "/repos/%s/actions/runs", full_name);
-	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token));
+	rc = rp_load_repo(c, full_name, &p->repo_id, token, sizeof(token), &installation);
 	if (rc)
 		return rc;
+	if (installation && col_gh_app_enabled()) {
+		/* The installation's repositories are read with its token or not at all: a
+		 * suspended or removed installation is no cue to fall back on someone's personal
+		 * token. */
+		memset(token, 0, sizeof(token));
+		if (installation < 0)
+			return CM_EDENIED;
+		return col_gh_client_new_installation(&p->gh, ctx->cfg->github_api_url,
+						      installation, stop);
+	}
 	tok = *token ? token : ctx->cfg->github_token;
 	if (!tok || !*tok)
 		return CM_EDENIED;
@@ -604,8 +623,13 @@ static void poll_cycle(void *arg)
 		col_db_release(p->ctx->db, c);
 		return;
 	}
-	res = col_db_query(c, "poller", "SELECT full_name FROM repositories ORDER BY full_name", 0,
-			   NULL, &rc);
+	/* Retired repositories (their app installation let them go) keep their history only. */
+	res = col_db_query(c, "poller",
+			   "SELECT full_name FROM repositories r WHERE retired_at IS NULL "
+			   "AND NOT EXISTS (SELECT 1 FROM github_installations i WHERE "
+			   "i.id = r.installation_id AND i.suspended_at IS NOT NULL) "
+			   "ORDER BY full_name",
+			   0, NULL, &rc);
 	for (int i = 0; res && i < PQntuples(res) && !p->stop; i++) {
 		struct col_poll_stats st;
 		const char *name = PQgetvalue(res, i, 0);
@@ -645,7 +669,10 @@ int col_poller_start(struct col_ctx *ctx, struct col_poller **out)
 	*out = NULL;
 	if (!ctx->cfg->poll_enabled)
 		return CM_OK;
-	if (!ctx->cfg->github_token || !*ctx->cfg->github_token)
+	if (col_gh_app_enabled())
+		cm_log_info("poller", "GitHub App mode: repositories of an installation are read "
+				      "with its tokens");
+	else if (!ctx->cfg->github_token || !*ctx->cfg->github_token)
 		cm_log_info("poller", "no CIPULSE_GITHUB_TOKEN: polling only repositories with "
 				      "their own token");
 	p = calloc(1, sizeof(*p));

@@ -11,7 +11,8 @@
  * for every registered repository each poll_interval_ms, under a PostgreSQL advisory lock so
  * that one collector of a cluster polls at a time.
  *
- * Tokens: a repository's github_token, else CIPULSE_GITHUB_TOKEN; a repository with neither is
+ * Tokens: in GitHub App mode the token of the repository's installation (github/app.h), else the
+ * repository's github_token, else CIPULSE_GITHUB_TOKEN; a repository with none is
  * not polled (GitHub's anonymous limit, 60 requests an hour, is too small to be useful).
  */
 #ifndef COL_POLLER_H

@@ -32,13 +32,18 @@ struct rp {
 	int ndone;
 };
 
-/* The repository's id and token (token "" when it has none); CM_ENOTFOUND when unknown. */
-int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size);
 /*
- * Opens a poll of one repository: its id, its GitHub token (else CIPULSE_GITHUB_TOKEN) and a
- * client. CM_ENOTFOUND for an unknown repository or a name that breaks GitHub's rules
- * (cm_repo_name_valid; it would go into URL paths), CM_EDENIED without a token. The caller frees
- * p->gh (col_gh_client_free) whatever the result.
+ * The repository's id and token (token "" when it has none) and, when installation is not NULL,
+ * its GitHub App installation (0: none; -1: one that is removed or suspended, which lends no
+ * token); CM_ENOTFOUND when unknown.
+ */
+int rp_load_repo(struct col_conn *c, const char *full_name, int64_t *id, char *token, size_t size,
+		 int64_t *installation);
+/*
+ * Opens a poll of one repository: its id, its GitHub token (in app mode its installation's,
+ * else its own, else CIPULSE_GITHUB_TOKEN) and a client. CM_ENOTFOUND for an unknown repository or
+ * a name that breaks GitHub's rules (cm_repo_name_valid; it would go into URL paths), CM_EDENIED
+ * without a token. The caller frees p->gh (col_gh_client_free) whatever the result.
  */
 int rp_open(struct rp *p, struct col_ctx *ctx, struct col_conn *c, const char *full_name,
 	    volatile sig_atomic_t *stop, struct col_poll_stats *st);

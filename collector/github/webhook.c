@@ -17,7 +17,9 @@
 #include "cm_time.h"
 #include "core/ratelimit.h"
 #include "store/db.h"
+#include "github/app.h"
 #include "github/decode.h"
+#include "github/installation.h"
 #include "http/server.h"
 #include "core/process_metrics.h"
 #include "store/claim.h"
@@ -218,7 +220,8 @@ static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
 /* Event labels of the metrics: bounded, whatever GitHub sends. */
 static const char *event_label(const char *event)
 {
-	static const char *const known[] = { "workflow_run", "workflow_job", "ping" };
+	static const char *const known[] = { "workflow_run", "workflow_job", "ping", "installation",
+					     "installation_repositories" };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (!strcmp(event, known[i]))
@@ -555,6 +558,108 @@ static int verify_signature(const struct col_http_req *req, struct col_http_resp
 	return 0;
 }
 
+static int is_installation_event(const char *event)
+{
+	return !strcmp(event, "installation") || !strcmp(event, "installation_repositories");
+}
+
+/*
+ * App mode: the installation a payload names (installation.id), 0 when none. Every delivery of
+ * the app carries it; hooks of repositories and organisations do not.
+ */
+static int64_t payload_installation(json_t *payload)
+{
+	json_t *id = json_object_get(json_object_get(payload, "installation"), "id");
+
+	return json_is_integer(id) && json_integer_value(id) > 0 ? (int64_t)json_integer_value(id)
+								 : 0;
+}
+
+/*
+ * An installation delivery (github/installation.h), verified: it must come with the
+ * organisation-wide credential (the app's secret), never a repository's own, and from this app.
+ */
+static void installation_delivery(const struct col_http_req *req, struct col_http_resp *resp,
+				  struct col_conn **c, const struct col_cred *cred,
+				  const char *event, json_t *payload)
+{
+	json_t *app_id = json_object_get(json_object_get(payload, "installation"), "app_id");
+	char want[32];
+
+	if (!col_gh_app_enabled()) {
+		count(event, "ignored");
+		resp->status = 202;
+		if (cm_buf_adds(&resp->body, "{\"status\":\"ignored\",\"reason\":\"not in GitHub "
+					     "App mode (CIPULSE_GITHUB_APP_ID)\"}"))
+			col_http_fail(resp, CM_ENOMEM, "out of memory");
+		return;
+	}
+	if (cred->scope != COL_CRED_ORG) {
+		count(event, "forbidden");
+		col_http_error(resp, 403, "forbidden",
+			       "installation events must be signed with the app's webhook secret");
+		return;
+	}
+	snprintf(want, sizeof(want), "%s", req->ctx->cfg->github_app_id);
+	if (json_is_integer(app_id) && strtoll(want, NULL, 10) != json_integer_value(app_id)) {
+		count(event, "forbidden");
+		col_http_error(resp, 403, "forbidden", "the installation is of another GitHub App");
+		return;
+	}
+	if (!*c && col_db_acquire(req->ctx->db, c, COL_DB_WAIT_MS)) {
+		*c = NULL;
+		count(event, "error");
+		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+		return;
+	}
+	col_installation_event(req, resp, *c, event, payload);
+	count(event, resp->status == 200   ? "stored"
+		     : resp->status == 202 ? "ignored"
+		     : resp->status < 500  ? "bad_request"
+					   : "error");
+}
+
+/*
+ * App mode: a delivery signed with the app's one secret acts for the repositories of its own
+ * installation only. 1 (answer written) when the payload's repository is held by another
+ * installation of the app that still has it.
+ */
+static int other_installation(const struct col_http_req *req, struct col_http_resp *resp,
+			      struct col_conn *c, const struct col_cred *cred, const char *event,
+			      json_t *payload)
+{
+	int64_t inst = payload_installation(payload);
+	json_t *rid = json_object_get(json_object_get(payload, "repository"), "id");
+	struct col_params p;
+	PGresult *res;
+	int rc, other;
+
+	if (!inst || cred->scope != COL_CRED_ORG || !json_is_integer(rid) || !col_gh_app_enabled())
+		return 0;
+	col_params_init(&p);
+	col_p_i64(&p, (int64_t)json_integer_value(rid));
+	col_p_i64(&p, inst);
+	res =
+	    col_db_query(c, "webhook installation",
+			 "SELECT 1 FROM repositories WHERE id = $1::bigint AND retired_at IS NULL "
+			 "AND installation_id IS NOT NULL AND installation_id <> $2::bigint",
+			 p.n, p.v, &rc);
+	if (!res) {
+		count(event, "error");
+		col_http_fail(resp, rc, "database unavailable; retry later");
+		return 1;
+	}
+	other = PQntuples(res) > 0;
+	PQclear(res);
+	if (other) {
+		count(event, "forbidden");
+		col_http_error(resp, 403, "forbidden",
+			       "the repository belongs to another installation of the app");
+	}
+	return other;
+}
+
 static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	const char *event = col_http_header(req, "X-GitHub-Event");
@@ -597,7 +702,8 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job")) {
+	if (strcmp(event, "workflow_run") && strcmp(event, "workflow_job") &&
+	    !is_installation_event(event)) {
 		count(event, "ignored");
 		resp->status = 202;
 		if (cm_buf_adds(&resp->body, "{\"status\":\"ignored\"}"))
@@ -609,6 +715,10 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		count(event, "bad_request");
 		col_http_error(resp, 400, "malformed_json", "body is not valid JSON: %s at %d:%d",
 			       jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	if (is_installation_event(event)) {
+		installation_delivery(req, resp, &c, &cred, event, payload);
 		goto out;
 	}
 	if (!nrepos) {
@@ -627,7 +737,8 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
 		goto out;
 	}
-	store_event(req, resp, c, &cred, event, payload);
+	if (!other_installation(req, resp, c, &cred, event, payload))
+		store_event(req, resp, c, &cred, event, payload);
 out:
 	json_decref(payload);
 	secret_free(&repos[0]);

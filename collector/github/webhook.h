@@ -1,5 +1,6 @@
 /*
- * GitHub webhook receiver: POST /webhook/github (workflow_run, workflow_job, ping).
+ * GitHub webhook receiver: POST /webhook/github (workflow_run, workflow_job, ping; in GitHub App
+ * mode installation and installation_repositories too, github/installation.h).
  *
  * Authentication. GitHub signs the raw body with the hook's secret (X-Hub-Signature-256,
  * HMAC-SHA256). A repository hook's secret is the repository's webhook_secret; an organisation

@@ -94,23 +94,14 @@ void ing_health_recv(struct call *c, int ok)
 {
 	Grpc__Health__V1__HealthCheckRequest *req = NULL;
 	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	grpc_byte_buffer *bb = c->recv_bb;
 	grpc_op op;
+	int rc = ing_recv_request(c, ok, HEALTH_MAX_MSG);
 
-	c->recv_bb = NULL;
-	if (!ok || atomic_load(&c->ing->cancelling)) {
-		if (bb)
-			grpc_byte_buffer_destroy(bb);
+	if (rc == CM_EIO)
 		return;
-	}
-	/* The request is in: a Watch may now stream for as long as its client wants. */
-	ing_deadline_clear(c);
-	cm_buf_init(&c->msg, HEALTH_MAX_MSG);
-	if (bb && cm_grpc_bb_read(bb, &c->msg) == CM_OK)
+	if (rc == CM_OK)
 		req = grpc__health__v1__health_check_request__unpack(NULL, c->msg.len,
 								     (const uint8_t *)c->msg.data);
-	if (bb)
-		grpc_byte_buffer_destroy(bb);
 	if (!req) {
 		ing_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed message");
 		return;

@@ -1,9 +1,9 @@
 /*
- * gRPC server: cipulse.v1.Collector/Report (agent reports) and grpc.health.v1.Health (Check,
- * Watch; SERVING only while the database answers). gRPC core C API, one completion queue.
- * Reports being received share one memory budget (max_inflight_bytes; over it: UNAVAILABLE
- * "collector busy"), and every call must have sent its input within report_timeout_ms of its
- * start (else DEADLINE_EXCEEDED).
+ * gRPC server: cipulse.v1.Collector/Report (agent reports), Summary (the job summary) and
+ * grpc.health.v1.Health (Check, Watch; SERVING only while the database answers). gRPC core C API,
+ * one completion queue. Reports being received share one memory budget (max_inflight_bytes; over
+ * it: UNAVAILABLE "collector busy"), and every call must have sent its input within
+ * report_timeout_ms of its start (else DEADLINE_EXCEEDED).
  */
 #ifndef COL_INGEST_H
 #define COL_INGEST_H

@@ -1,5 +1,6 @@
 /*
- * What the files of the gRPC server share (server.c, report_rpc.c, health_rpc.c); nothing
+ * What the files of the gRPC server share (server.c, report_rpc.c, summary_rpc.c, health_rpc.c);
+ * nothing
  * outside collector/ingest/ includes this.
  *
  * Every call has a context (struct call) and two tags inside it: OP_MAIN for the batch that
@@ -24,11 +25,11 @@
 #include "store/claim.h"
 #include "store/tokens.h"
 
-enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_CHECK, CALL_WATCH, CALL_OTHER };
+enum call_kind { CALL_ACCEPTING, CALL_REPORT, CALL_SUMMARY, CALL_CHECK, CALL_WATCH, CALL_OTHER };
 enum call_op { OP_MAIN, OP_CLOSE };
 /* What the outstanding OP_MAIN batch of a call is. */
 enum call_step { STEP_ACCEPT, STEP_RECV, STEP_SEND, STEP_FINISH };
-enum job { JOB_AUTH, JOB_WRITE };
+enum job { JOB_AUTH, JOB_WRITE, JOB_SUMMARY };
 
 struct call;
 
@@ -69,6 +70,9 @@ struct call {
 	struct cm_buf msg;
 	const struct col_report *report;
 	size_t charged; /* this call's share of ing->inflight */
+	/* Summary: the request (the token is in `token` until the worker checked it). */
+	int64_t s_repo, s_run, s_job;
+	int32_t s_attempt;
 	/* Work queue. */
 	enum job job;
 	struct call *qnext;
@@ -138,12 +142,22 @@ void ing_start_recv(struct call *c);
  * status, and RECV_CLOSE_ON_SERVER unless a Watch started it already.
  */
 void ing_finish(struct call *c, grpc_status_code status, const char *msg);
+/*
+ * Poller: the one request message of a unary call (Check, Watch, Summary) arrived; `ok` is the
+ * batch's. CM_OK with its bytes in c->msg (at most max); CM_EIO when the call is over (broken,
+ * cancelled: nothing to answer); CM_EINVAL when there is no message or it is too big (answer
+ * INVALID_ARGUMENT).
+ */
+int ing_recv_request(struct call *c, int ok, size_t max);
 /* A packed protobuf-c message as the next SEND_MESSAGE buffer. */
 int ing_set_send(struct call *c, const ProtobufCMessage *m);
-/* Hands the call to a worker thread (which runs ing_report_auth or ing_report_write). */
+/* Hands the call to a worker thread (ing_report_auth, ing_report_write or ing_summary_run). */
 void ing_enqueue(struct call *c, enum job job);
 
 /* ---- report_rpc.c: cipulse.v1.Collector/Report -------------------------------------------- */
+
+/* The bearer token of the call's metadata (col_bearer_parse), copied; NULL when none. */
+char *ing_bearer_token(const grpc_metadata_array *md);
 
 /* Poller: a Report call was accepted. */
 void ing_report_begin(struct call *c);
@@ -155,6 +169,13 @@ void ing_report_recv(struct call *c, int ok);
 void ing_report_write(struct call *c);
 /* Frees what a report call holds and gives its memory charge back. */
 void ing_report_free(struct call *c);
+
+/* ---- summary_rpc.c: cipulse.v1.Collector/Summary ------------------------------------------ */
+
+/* Poller: the request arrived; hands it to a worker (or answers an error). */
+void ing_summary_recv(struct call *c, int ok);
+/* Worker: checks the token, reads the job's summary from the database, answers. */
+void ing_summary_run(struct call *c);
 
 /* ---- health_rpc.c: grpc.health.v1.Health/Check and Watch ---------------------------------- */
 

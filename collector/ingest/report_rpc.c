@@ -20,6 +20,7 @@
 #include "ingest/ingest_int.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/auth.h"
 #include "store/tokens.h"
 
 /*
@@ -122,8 +123,7 @@ static grpc_status_code status_of(int rc, struct col_ingest *ing, struct col_met
 	return st;
 }
 
-/* The bearer token of the call's metadata (col_bearer_parse), copied; NULL when none. */
-static char *bearer_token(const grpc_metadata_array *md)
+char *ing_bearer_token(const grpc_metadata_array *md)
 {
 	char token[COL_BEARER_MAX + 1];
 	char *out = NULL;
@@ -150,7 +150,7 @@ void ing_report_begin(struct call *c)
 	pthread_mutex_lock(&ing->lock);
 	ing->reports_live++;
 	pthread_mutex_unlock(&ing->lock);
-	c->token = bearer_token(&c->md);
+	c->token = ing_bearer_token(&c->md);
 	if (!c->token) {
 		report_refused(c, ing->m_unauth, GRPC_STATUS_UNAUTHENTICATED,
 			       "missing authorization: Bearer token");

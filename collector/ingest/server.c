@@ -1,6 +1,7 @@
 /*
  * The gRPC server (gRPC core C API): the completion queue, accepting calls, the work queue,
- * the time limit, start and stop. The RPCs themselves are in report_rpc.c and health_rpc.c.
+ * the time limit, start and stop. The RPCs themselves are in report_rpc.c,
+ * summary_rpc.c and health_rpc.c.
  *
  * Threads: one poller runs the single completion queue; cfg->grpc_threads workers do whatever
  * touches the database (token checks, report writes), so a slow database never stalls the
@@ -42,9 +43,10 @@
 #include "ingest/ingest_int.h"
 #include "store/db_health.h"
 
-#define METHOD_REPORT "/cipulse.v1.Collector/Report"
-#define METHOD_CHECK  "/grpc.health.v1.Health/Check"
-#define METHOD_WATCH  "/grpc.health.v1.Health/Watch"
+#define METHOD_REPORT  "/cipulse.v1.Collector/Report"
+#define METHOD_SUMMARY "/cipulse.v1.Collector/Summary"
+#define METHOD_CHECK   "/grpc.health.v1.Health/Check"
+#define METHOD_WATCH   "/grpc.health.v1.Health/Watch"
 
 /* Calls waiting to be accepted: a burst of new streams need not wait for a re-arm each. */
 #define ACCEPT_AHEAD 8
@@ -207,6 +209,26 @@ void ing_finish(struct call *c, grpc_status_code status, const char *msg)
 	grpc_slice_unref(details);
 }
 
+int ing_recv_request(struct call *c, int ok, size_t max)
+{
+	grpc_byte_buffer *bb = c->recv_bb;
+	int rc;
+
+	c->recv_bb = NULL;
+	if (!ok || atomic_load(&c->ing->cancelling)) {
+		if (bb)
+			grpc_byte_buffer_destroy(bb);
+		return CM_EIO;
+	}
+	/* The request is in: the time limit no longer applies (a Watch may stream on). */
+	ing_deadline_clear(c);
+	cm_buf_init(&c->msg, max);
+	rc = bb ? cm_grpc_bb_read(bb, &c->msg) : CM_EINVAL;
+	if (bb)
+		grpc_byte_buffer_destroy(bb);
+	return rc ? CM_EINVAL : CM_OK;
+}
+
 /* A packed protobuf-c message as the next SEND_MESSAGE buffer. */
 int ing_set_send(struct call *c, const ProtobufCMessage *m)
 {
@@ -307,7 +329,9 @@ static void expire_calls(struct col_ingest *ing, int64_t now)
 		if (c->kind == CALL_REPORT)
 			col_metric_inc(ing->m_timeout);
 		cm_log_info("ingest", "call cancelled: time limit passed kind=%s after_ms=%lld",
-			    c->kind == CALL_REPORT ? "report" : "health",
+			    c->kind == CALL_REPORT    ? "report"
+			    : c->kind == CALL_SUMMARY ? "summary"
+						      : "health",
 			    (long long)(now - c->started_ms));
 	}
 	pthread_mutex_unlock(&ing->lock);
@@ -321,6 +345,8 @@ static void *worker(void *arg)
 	while ((c = dequeue(ing))) {
 		if (c->job == JOB_AUTH)
 			ing_report_auth(c);
+		else if (c->job == JOB_SUMMARY)
+			ing_summary_run(c);
 		else
 			ing_report_write(c);
 		ing_call_unref(c);
@@ -372,6 +398,9 @@ static void on_accept(struct call *c, int ok)
 	pthread_mutex_unlock(&ing->lock);
 	if (!grpc_slice_str_cmp(c->details.method, METHOD_REPORT)) {
 		ing_report_begin(c);
+	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_SUMMARY)) {
+		c->kind = CALL_SUMMARY;
+		ing_start_recv(c);
 	} else if (!grpc_slice_str_cmp(c->details.method, METHOD_CHECK)) {
 		c->kind = CALL_CHECK;
 		ing_start_recv(c);
@@ -412,6 +441,8 @@ static void handle_event(struct col_ingest *ing, struct call_tag *t, int ok)
 	case STEP_RECV:
 		if (c->kind == CALL_REPORT)
 			ing_report_recv(c, ok);
+		else if (c->kind == CALL_SUMMARY)
+			ing_summary_recv(c, ok);
 		else
 			ing_health_recv(c, ok);
 		break;

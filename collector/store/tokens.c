@@ -38,6 +38,7 @@ static const char *const kind_names[] = {
 	[COL_TOKEN_INGEST] = "ingest",
 	[COL_TOKEN_READ] = "read",
 	[COL_TOKEN_ADMIN] = "admin",
+	[COL_TOKEN_PERSONAL] = "personal",
 };
 
 int col_token_kind_parse(const char *s, enum col_token_kind *out)
@@ -101,25 +102,94 @@ int col_token_check(struct col_conn *c, const char *token, struct col_token_info
 		return CM_EAUTH;
 	/* Lookup by hash: the comparison is an index probe on a digest, not on the secret. */
 	cm_sha256_hex(token, strlen(token), hash);
-	res = col_db_query(c, "token",
-			   "SELECT t.kind, COALESCE(t.repo_id, 0), COALESCE(r.full_name, '') "
-			   "FROM api_tokens t LEFT JOIN repositories r ON r.id = t.repo_id "
-			   "WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-			   1, params, &rc);
+	res = col_db_query(
+	    c, "token",
+	    "WITH t AS (SELECT t.id, t.kind, COALESCE(t.repo_id, 0) AS repo_id, "
+	    "  COALESCE(r.full_name, '') AS repo, t.scope = 'write' AS write, "
+	    "  COALESCE(u.id, 0) AS owner_id, COALESCE(u.username, '') AS owner, "
+	    "  COALESCE(u.display_name, '') AS owner_display, COALESCE(u.role, '') AS owner_role "
+	    "  FROM api_tokens t LEFT JOIN repositories r ON r.id = t.repo_id "
+	    "  LEFT JOIN users u ON u.id = t.owner_id "
+	    "  WHERE t.token_hash = $1 AND t.revoked_at IS NULL "
+	    "    AND (t.expires_at IS NULL OR t.expires_at > now()) "
+	    "    AND (t.owner_id IS NULL OR NOT u.disabled)), "
+	    "touch AS (UPDATE api_tokens a SET last_used_at = now() FROM t WHERE a.id = t.id "
+	    "  AND a.kind = 'personal' "
+	    "  AND (a.last_used_at IS NULL OR a.last_used_at < now() - interval '1 minute')) "
+	    "SELECT id, kind, repo_id, repo, write, owner_id, owner, owner_display, owner_role "
+	    "FROM t",
+	    1, params, &rc);
 	if (!res)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return CM_EAUTH;
 	}
-	if (col_token_kind_parse(PQgetvalue(res, 0, 0), &info->kind)) {
+	if (col_token_kind_parse(PQgetvalue(res, 0, 1), &info->kind)) {
 		PQclear(res);
 		return CM_EAUTH; /* a kind this collector does not know grants nothing */
 	}
-	info->repo_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	snprintf(info->repo_name, sizeof(info->repo_name), "%s", PQgetvalue(res, 0, 2));
+	info->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	info->repo_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	snprintf(info->repo_name, sizeof(info->repo_name), "%s", PQgetvalue(res, 0, 3));
+	info->write = PQgetvalue(res, 0, 4)[0] == 't';
+	info->owner_id = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	snprintf(info->owner, sizeof(info->owner), "%s", PQgetvalue(res, 0, 6));
+	snprintf(info->owner_display, sizeof(info->owner_display), "%s", PQgetvalue(res, 0, 7));
+	snprintf(info->owner_role, sizeof(info->owner_role), "%s", PQgetvalue(res, 0, 8));
 	PQclear(res);
 	return CM_OK;
+}
+
+int col_token_create_personal(struct col_conn *c, int64_t owner_id, const char *name, int write,
+			      int expires_days, char out[COL_TOKEN_SIZE], int64_t *id)
+{
+	struct col_params p;
+	char hash[65];
+	PGresult *res;
+	int rc = cm_random_token("cip_", out, COL_TOKEN_SIZE);
+
+	if (rc)
+		return rc;
+	cm_sha256_hex(out, strlen(out), hash);
+	col_params_init(&p);
+	col_p_str(&p, hash);
+	col_p_i64(&p, owner_id);
+	col_p_str(&p, write ? "write" : "read");
+	col_p_str(&p, name);
+	col_p_i64(&p, expires_days);
+	res = col_db_query(c, "token",
+			   "INSERT INTO api_tokens (token_hash, kind, owner_id, scope, name, "
+			   "description, expires_at) VALUES ($1, 'personal', $2, $3, $4, $4, "
+			   "CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 day' END) "
+			   "RETURNING id",
+			   p.n, p.v, &rc);
+	if (!res)
+		return rc;
+	*id = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return *id ? CM_OK : CM_EIO;
+}
+
+int col_token_revoke(struct col_conn *c, int64_t id, int64_t owner_id)
+{
+	struct col_params p;
+	PGresult *res;
+	int rc;
+
+	col_params_init(&p);
+	col_p_i64(&p, id);
+	col_p_i64(&p, owner_id);
+	res = col_db_query(
+	    c, "token",
+	    "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 "
+	    "AND revoked_at IS NULL AND ($2::bigint = 0 OR owner_id = $2) RETURNING id",
+	    p.n, p.v, &rc);
+	if (!res)
+		return rc;
+	rc = PQntuples(res) == 1 ? CM_OK : CM_ENOTFOUND;
+	PQclear(res);
+	return rc;
 }
 
 int col_bearer_parse(const char *value, size_t len, char *out, size_t size)
@@ -135,41 +205,6 @@ int col_bearer_parse(const char *value, size_t len, char *out, size_t size)
 	memcpy(out, value + i, len - i);
 	out[len - i] = '\0';
 	return CM_OK;
-}
-
-/* Constant-time comparison with a configured secret ("" or NULL: never equal). */
-static int token_is(const char *token, const char *secret)
-{
-	return secret && *secret && cm_consttime_eq(token, strlen(token), secret, strlen(secret));
-}
-
-int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *token,
-		   enum col_token_kind need, struct col_token_info *info)
-{
-	struct col_conn *c;
-	int rc;
-
-	memset(info, 0, sizeof(*info));
-	if (need == COL_TOKEN_READ && !(cfg->read_token && *cfg->read_token)) {
-		info->kind = COL_TOKEN_READ;
-		return CM_OK;
-	}
-	if (!token || !*token)
-		return CM_EAUTH;
-	if (token_is(token, cfg->admin_token)) {
-		info->kind = COL_TOKEN_ADMIN;
-	} else if (token_is(token, cfg->read_token)) {
-		info->kind = COL_TOKEN_READ;
-	} else {
-		rc = col_db_acquire(db, &c, COL_DB_WAIT_MS);
-		if (rc)
-			return rc;
-		rc = col_token_check(c, token, info);
-		col_db_release(db, c);
-		if (rc)
-			return rc;
-	}
-	return info->kind == COL_TOKEN_ADMIN || info->kind == need ? CM_OK : CM_EDENIED;
 }
 
 int col_token_cred(const struct col_token_info *info, struct col_cred *cred)

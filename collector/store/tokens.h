@@ -17,10 +17,13 @@
 /* Longest bearer token accepted (longer ones are malformed). */
 #define COL_BEARER_MAX 512
 
-/* What a token may do. An admin token may do everything; the others one thing each. */
-enum col_token_kind { COL_TOKEN_INGEST, COL_TOKEN_READ, COL_TOKEN_ADMIN };
+/*
+ * What a token may do. An admin token may do everything; ingest and read tokens one thing each;
+ * a personal token what its scope and owner allow (store/auth.h).
+ */
+enum col_token_kind { COL_TOKEN_INGEST, COL_TOKEN_READ, COL_TOKEN_ADMIN, COL_TOKEN_PERSONAL };
 
-/* "ingest", "read", "admin" -> the kind; CM_EINVAL for anything else. */
+/* "ingest", "read", "admin", "personal" -> the kind; CM_EINVAL for anything else. */
 int col_token_kind_parse(const char *s, enum col_token_kind *out);
 const char *col_token_kind_name(enum col_token_kind kind);
 
@@ -33,13 +36,33 @@ int col_token_create(struct col_conn *c, enum col_token_kind kind, const char *r
 		     const char *description, char out[COL_TOKEN_SIZE]);
 struct col_token_info {
 	enum col_token_kind kind;
+	int64_t id;	     /* api_tokens.id; 0 for the configured tokens */
 	int64_t repo_id;     /* 0 for tokens not bound to a repository */
 	char repo_name[256]; /* full_name of that repository ("" when none) */
+	/* Personal tokens: scope write (else read), the owner and the owner's role. */
+	int write;
+	int64_t owner_id;
+	char owner[65];
+	char owner_display[129];
+	char owner_role[16];
 };
+/*
+ * Creates a personal token for a user: scope write or read, expiring after expires_days (0:
+ * never). out gets the token (shown once), *id its id.
+ */
+int col_token_create_personal(struct col_conn *c, int64_t owner_id, const char *name, int write,
+			      int expires_days, char out[COL_TOKEN_SIZE], int64_t *id);
+/*
+ * Revokes token id; owner_id > 0: only when that user owns it. CM_ENOTFOUND when there is no
+ * such token (or not the owner's, or revoked already).
+ */
+int col_token_revoke(struct col_conn *c, int64_t id, int64_t owner_id);
 
 /*
- * Looks a presented token up. Returns 0 and fills info when it is valid and not revoked;
- * CM_EAUTH when unknown or revoked; CM_EUNAVAIL when the database cannot be asked.
+ * Looks a presented token up. Returns 0 and fills info when it is valid: not revoked, not
+ * expired, and (a personal token) its owner not disabled; a personal token's last_used_at moves
+ * on (at most once a minute; the other kinds are never written by a check). CM_EAUTH
+ * otherwise; CM_EUNAVAIL when the database cannot be asked.
  */
 int col_token_check(struct col_conn *c, const char *token, struct col_token_info *info);
 
@@ -51,20 +74,7 @@ int col_token_check(struct col_conn *c, const char *token, struct col_token_info
  */
 int col_bearer_parse(const char *value, size_t len, char *out, size_t size);
 
-/*
- * The policy. `token` is what col_bearer_parse gave (NULL when it failed). A token is
- * CIPULSE_ADMIN_TOKEN (an admin token), CIPULSE_READ_TOKEN (a read token) or one of
- * api_tokens; it may do what `need` asks when it is an admin token or of that kind. Reads need
- * no token at all unless CIPULSE_READ_TOKEN is set. The database is asked only for tokens that
- * are not the configured ones (waiting up to COL_DB_WAIT_MS for a connection).
- *
- * Returns 0 (info filled: kind, and the repository of an ingest token), or
- *   CM_EAUTH    missing, malformed, unknown or revoked token: HTTP 401, gRPC UNAUTHENTICATED
- *   CM_EDENIED  a valid token without the right: HTTP 403, gRPC PERMISSION_DENIED
- *   other       the database could not be asked (CM_EUNAVAIL, CM_ETIMEDOUT, ...)
- */
-int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *token,
-		   enum col_token_kind need, struct col_token_info *info);
+/* The policy that decides what a token may do is store/auth.h's. */
 /*
  * The credential a checked token gives for writing reports: an ingest token its repository's
  * own, an admin token the organisation's (which may register new repositories). CM_EDENIED

@@ -156,11 +156,14 @@ class FakeGitHub:
         self.delay = 0.0  # seconds each answer takes
         self.gate = None  # a threading.Event: answers wait until it is set
         self.window = 0  # > 0: the rate limit resets every `window` seconds
+        # App mode (ghapp.FakeGitHubApp.guard): auth(req) -> None to answer, or the refusal;
+        # budget() -> (limit, remaining, reset) of the installation, for the rate-limit headers.
+        self.auth = None
+        self.budget = None
         base = "/repos/%s/actions/runs" % full_name
         self.base = base
         standin.route("GET", base, self._runs)
-        standin.route("GET", "/repos/%s" % full_name,
-                      lambda req: (200, {}, dict(self.repository(), default_branch="main")))
+        standin.route("GET", "/repos/%s" % full_name, self._repo)
         self._routes_for_runs()
 
     def _routes_for_runs(self):
@@ -170,6 +173,10 @@ class FakeGitHub:
                                self._attempt)
             self.standin.route("GET", "%s/%d/attempts/%d/jobs" % (self.base, run_id, attempt),
                                self._jobs)
+
+    def _repo(self, req):
+        denied = self.auth(req) if self.auth else None
+        return denied or (200, {}, dict(self.repository(), default_branch="main"))
 
     def repository(self):
         return {"id": self.repo_id, "full_name": self.full_name,
@@ -214,10 +221,21 @@ class FakeGitHub:
 
     # ---- rate limit and bookkeeping ----
     def _spend(self, req, etag, body):
+        status, headers, out = self._spend_own(req, etag, body)
+        if self.budget and "X-RateLimit-Remaining" in headers:
+            limit, remaining, reset = self.budget()
+            headers.update({"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": remaining,
+                            "X-RateLimit-Reset": reset})
+        return status, headers, out
+
+    def _spend_own(self, req, etag, body):
         if self.gate is not None:
             self.gate.wait(60)
         if self.delay:
             time.sleep(self.delay)
+        denied = self.auth(req) if self.auth else None
+        if denied:
+            return denied
         with self.lock:
             if self.window and time.time() >= self.reset:
                 self.remaining = self.limit

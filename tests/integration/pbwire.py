@@ -59,6 +59,22 @@ HEALTH_RESP = {"status": (1, "int32")}
 
 SERVING, NOT_SERVING, SERVICE_UNKNOWN = 1, 2, 3
 
+# collector.proto: Summary (the job summary).
+SUMMARY_REQ = {"repository_id": (1, "int64"), "run_id": (2, "int64"), "run_attempt": (3, "int32"),
+               "job_id": (4, "int64")}
+STEP_BASELINE = {"number": (1, "int32"), "name": (2, "string"), "duration_ms": (3, "int64"),
+                 "p50_ms": (4, "int64"), "p95_ms": (5, "int64"), "samples": (6, "int32")}
+FAILED_TEST = {"test_id": (1, "string"), "suite": (2, "string"), "class_name": (3, "string"),
+               "name": (4, "string"), "message": (5, "string"), "flaky": (6, "bool"),
+               "new_failure": (7, "bool")}
+FAILURE_GROUP = {"fingerprint": (1, "string"), "title": (2, "string"), "runs": (3, "int64"),
+                 "repositories": (4, "int32"), "first_seen": (5, "int64")}
+SUMMARY_REPLY = {"steps": (1, ("rep", ("msg", STEP_BASELINE))),
+                 "failed_tests": (2, ("rep", ("msg", FAILED_TEST))),
+                 "failed_tests_total": (3, "int32"),
+                 "failure_group": (4, ("msg", FAILURE_GROUP)), "job_url": (5, "string"),
+                 "default_branch": (6, "string")}
+
 
 def varint(n):
     n &= (1 << 64) - 1  # negative ints are 10-byte two's complement, as protobuf does

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import urllib.request
 
 import jsonschema
 import pytest
@@ -40,6 +41,9 @@ def check(spec, method, path, status, body):
     resp = op["responses"][str(status)]
     if "$ref" in resp:
         resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+    if "content" not in resp:  # 204
+        assert body == "", (method, tpl, status, body)
+        return (method.lower(), tpl)
     if "application/json" not in resp["content"]:
         # /metrics: the Prometheus text format (checked in test_api_prom.py)
         assert "text/plain" in resp["content"] and isinstance(body, str), (method, tpl, status)
@@ -166,12 +170,60 @@ def test_live_replies_conform(collector, db, spec):
         ("GET", "/api/v1/failures?window=30d", None, None),
         ("GET", "/api/v1/failures/" + fingerprint + "?limit=1", None, None),
         ("GET", "/api/v1/failures/" + "c" * 64, None, None),
+        ("GET", "/api/v1/auth", None, None),
+        ("POST", "/api/v1/users", {"username": "spec", "role": "admin",
+                                   "password": "spec-password"}, admin),
+        ("POST", "/api/v1/users", {"username": "spec", "role": "admin",
+                                   "password": "spec-password"}, admin),
+        ("POST", "/api/v1/users", {"username": "x"}, admin),
+        ("POST", "/api/v1/users", {"username": "y", "role": "viewer", "password": "pw-pw-pw"},
+         None),
+        ("GET", "/api/v1/users", None, admin),
+        ("PATCH", "/api/v1/users/spec", {"display_name": "Spec"}, admin),
+        ("PATCH", "/api/v1/users/nobody", {"display_name": "N"}, admin),
+        ("PATCH", "/api/v1/users/spec", {"role": "boss"}, admin),
+        ("GET", "/api/v1/session", None, None),
+        ("POST", "/api/v1/session", {"username": "spec", "password": "wrong-password"}, None),
+        ("POST", "/api/v1/session", {"user": "spec"}, None),
+        ("GET", "/api/v1/tokens", None, admin),
+        ("GET", "/api/v1/tokens?all=true", None, admin),
+        ("GET", "/api/v1/tokens", None, {"Authorization": "Bearer " + collector.create_token(
+            "octo/alpha")}),
+        ("POST", "/api/v1/tokens", {"name": "t", "scope": "read"}, admin),
+        ("DELETE", "/api/v1/tokens/999999", None, admin),
+        ("GET", "/api/v1/audit?limit=5", None, admin),
+        ("GET", "/api/v1/audit?limit=0", None, admin),
+        ("GET", "/api/v1/audit", None, None),
     ]
     covered = set()
     for method, path, body, headers in calls:
         status, reply = collector.http(method, path, body=body, headers=headers)
         assert status < 500, (method, path, status, reply)
         covered.add(check(spec, method, path, status, reply))
+    # Signed in: the session's own answers (the cookie comes from Set-Cookie).
+    req = urllib.request.Request(collector.http_url + "/api/v1/session", method="POST",
+                                 data=json.dumps({"username": "spec",
+                                                  "password": "spec-password"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        session = json.loads(r.read())
+        covered.add(check(spec, "POST", "/api/v1/session", r.status, session))
+        cookie = r.headers["Set-Cookie"].split(";", 1)[0]
+    signed = {"Cookie": cookie, "X-CSRF-Token": session["csrf_token"]}
+    status, tok = collector.http("POST", "/api/v1/tokens", {"name": "t", "scope": "write",
+                                                            "expires_in_days": 7}, signed)
+    for method, path, body, hdrs in (
+            ("GET", "/api/v1/session", None, signed),
+            ("POST", "/api/v1/tokens", {"name": "t", "scope": "x"}, signed),
+            ("GET", "/api/v1/tokens", None, signed),
+            ("DELETE", "/api/v1/tokens/%d" % tok["id"], None, signed),
+            ("DELETE", "/api/v1/tokens/%d" % tok["id"], None, signed),
+            ("POST", "/api/v1/silences", {"until": future}, {"Cookie": cookie}),  # no CSRF: 403
+            ("DELETE", "/api/v1/session", None, signed)):
+        status, reply = collector.http(method, path, body=body, headers=hdrs)
+        assert status < 500, (method, path, status, reply)
+        covered.add(check(spec, method, path, status, reply))
+    assert check(spec, "POST", "/api/v1/tokens", 201, tok)
     documented = {(m, tpl) for tpl, ops in spec["paths"].items() for m in ops}
     assert documented == covered, "documented operations not exercised: %s" % (documented - covered)
 
@@ -184,7 +236,8 @@ def sample(param):
     if s.get("format") == "date-time":
         # Recent: `from` alone runs to now, and a range may span at most 400 days.
         return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    named = {"repo": "octo/alpha", "branch": "main", "q": "abc", "workflow": "11"}
+    named = {"repo": "octo/alpha", "branch": "main", "q": "abc", "workflow": "11",
+             "actor": "x", "action": "a.one"}
     if param["name"] in named:
         return named[param["name"]]
     if s.get("type") == "integer":
@@ -205,17 +258,22 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
     alert_id = db.scalar("SELECT min(id) FROM alerts")
     test_id, fingerprint = tests_history.insert_tests(db)
     assert run_id and job_id
+    for action in ("a.one", "a.two"):  # two entries, so that the audit log has a second page
+        db.execute("INSERT INTO audit_log (actor, actor_kind, action) VALUES ('x', 'user', %s)",
+                   (action,))
+    admin = collector.admin_headers()  # every GET answers an admin (reads may be closed)
     tried = 0
     for tpl, ops in spec["paths"].items():
-        if "get" not in ops:
-            continue
+        if "get" not in ops or ops["get"].get("security") == [{"cookie": []}]:
+            continue  # the session's own answer is checked in test_access.py
         path = tpl.replace("{owner}", "octo").replace("{name}", "alpha").replace(
             "{run_id}", str(run_id)).replace("{job_id}", str(job_id)).replace(
             "{id}", str(alert_id)).replace("{test_id}", test_id).replace(
             "{fingerprint}", fingerprint)
         base = "&q=passed" if tpl.endswith("search") else ""  # a word of every log tail
         # The resource itself, without optional parameters.
-        status, reply = collector.http("GET", "%s?%s" % (path, base[1:]) if base else path)
+        status, reply = collector.http("GET", "%s?%s" % (path, base[1:]) if base else path,
+                                       headers=admin)
         assert status == 200, (tpl, status, reply)
         for p in ops["get"].get("parameters", []):
             if "$ref" in p:
@@ -230,13 +288,15 @@ def test_every_documented_parameter_is_accepted(collector, db, spec):
                     "%Y-%m-%dT%H:%M:%SZ")
             if p["name"] == "cursor":
                 # A real cursor: the next page of a one-item first page.
-                status, first = collector.http("GET", "%s?limit=1%s" % (path, base))
+                status, first = collector.http("GET", "%s?limit=1%s" % (path, base),
+                                               headers=admin)
                 assert status == 200 and first["next_cursor"], (tpl, status, first)
                 value = first["next_cursor"]
             else:
                 value = sample(p)
             assert value is not None, "no sample value for %s %s" % (tpl, p["name"])
-            status, reply = collector.http("GET", "%s?%s=%s%s" % (path, p["name"], value, extra))
+            status, reply = collector.http("GET", "%s?%s=%s%s" % (path, p["name"], value, extra),
+                                           headers=admin)
             assert status == 200, (tpl, p["name"], status, reply)
             tried += 1
     assert tried >= 20, tried
@@ -304,6 +364,8 @@ def test_read_token_answers_401_where_documented(collector_factory, db, spec):
         if "get" not in ops:
             continue
         op = ops["get"]
+        if op.get("security") == [{"cookie": []}]:
+            continue  # a session only (test_access.py)
         path = re.sub(r"\{[^}]+\}", "1", tpl.replace("{owner}/{name}", "octo/alpha"))
         if tpl.endswith("/search"):
             path += "?q=passed"

@@ -16,6 +16,10 @@ REFERENCE = {
     "cluster_leases": "which collector leads; one row per duty",
     "failure_groups": "one row per distinct error, shared by every repository on purpose "
                       "(failure groups span repositories); written once per new fingerprint",
+    "users": "accounts: looked up by name or session before any repository is involved",
+    "sessions": "looked up by the cookie's hash on every signed-in request; belongs to users",
+    "github_installations": "GitHub App installations: one per organisation, above the "
+                            "repositories they hold (repositories.installation_id)",
 }
 # Kept on the coordinator (local tables): looked up by a key that arrives before the
 # repository is known, or cluster-wide queues that the alerting sweep reads across repositories.
@@ -27,6 +31,7 @@ LOCAL = {
               "per failing workflow",
     "notifications": "the outbox, claimed across repositories with FOR UPDATE SKIP LOCKED",
     "alert_runs": "belongs to alerts (foreign key to alerts.id)",
+    "audit_log": "who changed what, across repositories and settings; read by time and actor",
 }
 
 

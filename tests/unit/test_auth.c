@@ -1,6 +1,7 @@
 /*
- * Unit tests of the one token policy (store/tokens.h): the bearer parser every entry point
- * uses, and the decisions that need no database (configured tokens, open reads).
+ * Unit tests of the one access policy (store/auth.h, store/tokens.h): the bearer parser every
+ * entry point uses, the decisions that need no database (configured tokens, open reads), the
+ * role x need table of col_auth_allow, and argon2id password hashing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cm_err.h"
+#include "store/auth.h"
 #include "store/tokens.h"
 
 static int parse(const char *v, char *out)
@@ -70,6 +72,7 @@ static void policy_of_configured_tokens(void **state)
 	char admin[] = "admin-secret", read[] = "read-secret";
 
 	memset(&cfg, 0, sizeof(cfg));
+	cfg.anonymous_read = 1;
 	/* No read token configured: reads are open, even with no token. */
 	assert_int_equal(col_auth_check(&cfg, NULL, NULL, COL_TOKEN_READ, &info), CM_OK);
 	assert_int_equal(col_auth_check(&cfg, NULL, NULL, COL_TOKEN_ADMIN, &info), CM_EAUTH);
@@ -88,6 +91,122 @@ static void policy_of_configured_tokens(void **state)
 	assert_int_equal(col_auth_check(&cfg, NULL, read, COL_TOKEN_READ, &info), CM_OK);
 	assert_int_equal(col_auth_check(&cfg, NULL, read, COL_TOKEN_ADMIN, &info), CM_EDENIED);
 	assert_int_equal(col_auth_check(&cfg, NULL, read, COL_TOKEN_INGEST, &info), CM_EDENIED);
+	/* CIPULSE_ANONYMOUS_READ=false closes reads even without a read token. */
+	cfg.read_token = NULL;
+	cfg.anonymous_read = 0;
+	assert_int_equal(col_auth_check(&cfg, NULL, NULL, COL_TOKEN_READ, &info), CM_EAUTH);
+}
+
+static struct col_principal token_of(enum col_token_kind kind, int write, const char *owner_role)
+{
+	struct col_principal p;
+
+	memset(&p, 0, sizeof(p));
+	p.who = COL_WHO_TOKEN;
+	p.tok.kind = kind;
+	p.tok.write = write;
+	snprintf(p.tok.owner_role, sizeof(p.tok.owner_role), "%s", owner_role);
+	switch (kind) {
+	case COL_TOKEN_ADMIN:
+		p.role = COL_ROLE_ADMIN;
+		break;
+	case COL_TOKEN_READ:
+		p.role = COL_ROLE_VIEWER;
+		break;
+	case COL_TOKEN_PERSONAL: {
+		enum col_role r = COL_ROLE_NONE;
+
+		col_role_parse(owner_role, &r);
+		p.role = write ? r : COL_ROLE_VIEWER;
+		break;
+	}
+	default:
+		p.role = COL_ROLE_NONE;
+	}
+	return p;
+}
+
+struct row {
+	const char *name;
+	struct col_principal p;
+	int want[4]; /* ingest, viewer, maintainer, admin */
+};
+
+/* Every principal against every need: 0 allowed, else 401 (EAUTH) or 403 (EDENIED). */
+static void policy_table(void **state)
+{
+	struct row rows[6];
+	struct col_principal anon, viewer, maint, admin;
+	int n = 0;
+
+	memset(&anon, 0, sizeof(anon));
+	viewer = maint = admin = anon;
+	viewer.who = maint.who = admin.who = COL_WHO_USER;
+	viewer.role = COL_ROLE_VIEWER;
+	maint.role = COL_ROLE_MAINTAINER;
+	admin.role = COL_ROLE_ADMIN;
+	rows[n++] = (struct row){ "viewer", viewer, { CM_EDENIED, 0, CM_EDENIED, CM_EDENIED } };
+	rows[n++] = (struct row){ "maintainer", maint, { CM_EDENIED, 0, 0, CM_EDENIED } };
+	rows[n++] = (struct row){ "admin", admin, { CM_EDENIED, 0, 0, 0 } };
+	rows[n++] = (struct row){ "ingest token",
+				  token_of(COL_TOKEN_INGEST, 0, ""),
+				  { 0, CM_EDENIED, CM_EDENIED, CM_EDENIED } };
+	rows[n++] = (struct row){ "admin token", token_of(COL_TOKEN_ADMIN, 0, ""), { 0, 0, 0, 0 } };
+	rows[n++] = (struct row){ "read token",
+				  token_of(COL_TOKEN_READ, 0, ""),
+				  { CM_EDENIED, 0, CM_EDENIED, CM_EDENIED } };
+	for (int i = 0; i < n; i++) {
+		for (int need = COL_NEED_INGEST; need <= COL_NEED_ADMIN; need++) {
+			int got = col_auth_allow(&rows[i].p, (enum col_need)need, 0);
+
+			if (got != rows[i].want[need])
+				fail_msg("%s need %d: got %d want %d", rows[i].name, need, got,
+					 rows[i].want[need]);
+		}
+	}
+	/* Anonymous: reads only when open; never anything else (401, not 403). */
+	assert_int_equal(col_auth_allow(&anon, COL_NEED_VIEWER, 1), CM_OK);
+	assert_int_equal(col_auth_allow(&anon, COL_NEED_VIEWER, 0), CM_EAUTH);
+	assert_int_equal(col_auth_allow(&anon, COL_NEED_MAINTAINER, 1), CM_EAUTH);
+	assert_int_equal(col_auth_allow(&anon, COL_NEED_ADMIN, 1), CM_EAUTH);
+	assert_int_equal(col_auth_allow(&anon, COL_NEED_INGEST, 1), CM_EAUTH);
+}
+
+static void roles_round_trip(void **state)
+{
+	enum col_role r;
+
+	assert_int_equal(col_role_parse("maintainer", &r), CM_OK);
+	assert_int_equal(r, COL_ROLE_MAINTAINER);
+	assert_string_equal(col_role_name(r), "maintainer");
+	assert_int_equal(col_role_parse("none", &r), CM_EINVAL);
+	assert_int_equal(col_role_parse("Admin", &r), CM_EINVAL);
+	assert_int_equal(col_role_parse(NULL, &r), CM_EINVAL);
+	assert_true(col_username_valid("alice.b-2_x"));
+	assert_false(col_username_valid("-alice"));
+	assert_false(col_username_valid("al ice"));
+	assert_false(col_username_valid(""));
+}
+
+static void password_hashing(void **state)
+{
+	char h1[COL_PASSWORD_HASH_MAX], h2[COL_PASSWORD_HASH_MAX];
+
+	assert_int_equal(col_password_hash("correct horse", h1), CM_OK);
+	assert_int_equal(col_password_hash("correct horse", h2), CM_OK);
+	assert_memory_equal(h1, "$argon2id$v=19$m=19456,t=2,p=1$", 31);
+	assert_string_not_equal(h1, h2); /* a salt of its own each time */
+	assert_int_equal(col_password_verify(h1, "correct horse"), CM_OK);
+	assert_int_equal(col_password_verify(h2, "correct horse"), CM_OK);
+	assert_int_equal(col_password_verify(h1, "correct horsf"), CM_EAUTH);
+	assert_int_equal(col_password_verify(h1, ""), CM_EAUTH);
+	/* No hash (unknown user): the dummy is verified and the answer is no. */
+	assert_int_equal(col_password_verify(NULL, "correct horse"), CM_EAUTH);
+	assert_int_equal(col_password_verify("", "correct horse"), CM_EAUTH);
+	/* A damaged hash grants nothing. */
+	h1[40] = h1[40] == 'A' ? 'B' : 'A';
+	assert_int_equal(col_password_verify(h1, "correct horse"), CM_EAUTH);
+	assert_int_equal(col_password_hash("short", h1), CM_EINVAL);
 }
 
 int main(void)
@@ -96,6 +215,9 @@ int main(void)
 		cmocka_unit_test(bearer_values),
 		cmocka_unit_test(kinds_round_trip),
 		cmocka_unit_test(policy_of_configured_tokens),
+		cmocka_unit_test(policy_table),
+		cmocka_unit_test(roles_round_trip),
+		cmocka_unit_test(password_hashing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

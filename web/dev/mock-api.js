@@ -64,6 +64,55 @@ const LOG = [
   '\x1b[1;31m1 failing\x1b[0m, \x1b[32m41 passing\x1b[0m',
 ].join('\n');
 
+// Test results: a few tests of acme/api, one flaky, one failing, and the failure groups.
+const TESTS = [
+  ['tests/test_api.py', 'tests.test_api.TestLogin', 'test_login_redirects', 'flaky', 0.31],
+  ['tests/test_api.py', 'tests.test_api.TestLogin', 'test_logout', 'passing', 0],
+  ['tests/test_db.py', 'tests.test_db', 'test_migrations_apply', 'new_failure', 0.05],
+  ['tests/test_db.py', 'tests.test_db', 'test_pool_exhaustion', 'already_failing', 0.12],
+  ['tests/test_ui.py', 'tests.test_ui.TestCharts', 'test_chart_renders', 'flaky', 0.22],
+].map(([file, cls, name, state, flip], i) => ({
+  id: (0xabc0 + i).toString(16).padStart(16, '0'), repo: 'acme/api', suite: 'pytest', class_name: cls, name, file,
+  runs: 40 - i * 3, failures: state === 'passing' ? 0 : 3 + i, flaky_runs: state === 'flaky' ? 4 + i : 0, flip_rate: flip,
+  p50_duration_ms: 120 + i * 300, p95_duration_ms: 800 + i * 900, last_result: ['new_failure', 'already_failing'].includes(state) ? 'failed' : 'passed',
+  last_seen: iso(now - i * H), state,
+}));
+function testHistory(t) {
+  return runs.filter((r) => r.repo === t.repo).slice(0, 30).map((r, i) => {
+    const failed = t.state !== 'passing' && (r.conclusion === 'failure' || (t.state === 'flaky' && i % 5 === 2));
+    return { repo: r.repo, run_id: r.run_id, run_attempt: 1, job_id: r.run_id * 10 + 2, job_name: 'test (ubuntu-latest)', head_sha: r.head_sha, head_branch: r.head_branch, result: failed ? 'failed' : 'passed', duration_ms: t.p50_duration_ms + i * 7, retries: 0, message: failed ? 'AssertionError: expected 302, got 500\n  at tests/test_api.py:42' : '', completed_at: r.completed_at };
+  });
+}
+const FAILURES = [
+  { fingerprint: '9f2c4e1a7b3d5c60', title: 'AssertionError: expected <N>, got <N>', repos: ['acme/api', 'acme/web'], first: 50 },
+  { fingerprint: '1b7d0e93c4a8f215', title: 'Error: connect ECONNREFUSED <IP>:<N>', repos: ['acme/api', 'acme/web', 'acme/infra'], first: 150 },
+].map((f, k) => {
+  const seen = runs.filter((r) => f.repos.includes(r.repo) && r.conclusion === 'failure' && Date.parse(r.created_at) > now - f.first * H);
+  const trend = {};
+  for (const r of seen) trend[r.created_at.slice(0, 10)] = (trend[r.created_at.slice(0, 10)] || 0) + 1;
+  const ex = seen.map((r) => ({ repo: r.repo, run_id: r.run_id, run_attempt: 1, job_id: r.run_id * 10 + 2, job_name: 'test (ubuntu-latest)', head_branch: r.head_branch, completed_at: r.completed_at }));
+  return {
+    fingerprint: f.fingerprint, title: f.title, runs: seen.length, repositories: f.repos.length, repos: f.repos,
+    first_seen: seen.length ? seen[seen.length - 1].created_at : iso(now), last_seen: seen.length ? seen[0].completed_at : iso(now),
+    trend: Object.entries(trend).map(([day, n]) => ({ day, runs: n })), examples: ex.slice(0, 3), _runs: ex, _k: k,
+  };
+});
+const pub = (f) => Object.fromEntries(Object.entries(f).filter(([k]) => !k.startsWith('_')));
+
+// Accounts: local users (password "cipulse"), their sessions, tokens and the audit log.
+const users = [
+  { username: 'admin', display_name: 'Ada Admin', role: 'admin', disabled: false, source: 'local', created_at: iso(now - 900 * H), last_login_at: iso(now - 3 * H) },
+  { username: 'maint', display_name: 'Max Maintainer', role: 'maintainer', disabled: false, source: 'local', created_at: iso(now - 500 * H), last_login_at: null },
+  { username: 'viewer', display_name: 'Vic Viewer', role: 'viewer', disabled: false, source: 'github', created_at: iso(now - 100 * H), last_login_at: iso(now - 30 * H) },
+];
+const sessions = new Map();
+const tokens = [{ id: 1, name: 'grafana', scope: 'read', owner: 'admin', created_at: iso(now - 200 * H), expires_at: iso(now + 900 * H), last_used_at: iso(now - H), revoked_at: null }];
+const audit = [];
+function record(actor, action, target, before, after) {
+  audit.unshift({ id: audit.length + 1, at: iso(Date.now()), actor, actor_kind: 'user', action, target, before, after, remote_addr: '127.0.0.1' });
+}
+const cookieOf = (req) => (/(?:^|;\s*)cipulse_session=([^;]+)/.exec(req.headers.cookie || '') || [])[1];
+
 function send(res, status, body) {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
@@ -88,9 +137,105 @@ function page(list, url, def = 25) {
   return { items, next_cursor: off + limit < list.length ? String(off + limit) : null };
 }
 
+function accounts(req, url, res, body) {
+  const p = url.pathname.replace(/^\/api\/v1/, '');
+  const method = req.method;
+  const sid = cookieOf(req);
+  const me = sid && sessions.get(sid);
+  const user = me && users.find((u) => u.username === me.username);
+  const deny = (status, message) => send(res, status, { error: { code: status === 401 ? 'unauthorized' : 'forbidden', message } });
+  const isWrite = method !== 'GET';
+  if (p === '/auth') return send(res, 200, { local: true, github: false, anonymous_read: true });
+  if (p === '/session') {
+    if (method === 'POST') {
+      const u = users.find((x) => x.username === body.username && !x.disabled);
+      if (!u || body.password !== 'cipulse') return send(res, 401, { error: 'invalid username or password' });
+      const id = Math.random().toString(36).slice(2);
+      sessions.set(id, { username: u.username, csrf: Math.random().toString(36).slice(2) });
+      u.last_login_at = iso(Date.now());
+      res.setHeader('Set-Cookie', `cipulse_session=${id}; HttpOnly; SameSite=Lax; Path=/`);
+      return send(res, 200, { user: { username: u.username, display_name: u.display_name, role: u.role }, csrf_token: sessions.get(id).csrf });
+    }
+    if (!user) return deny(401, 'not signed in');
+    if (method === 'DELETE') {
+      sessions.delete(sid);
+      res.setHeader('Set-Cookie', 'cipulse_session=; Max-Age=0; Path=/');
+      res.statusCode = 204;
+      return res.end();
+    }
+    return send(res, 200, { user: { username: user.username, display_name: user.display_name, role: user.role }, csrf_token: me.csrf });
+  }
+  if (!['/users', '/tokens', '/audit'].some((x) => p.startsWith(x))) return false;
+  if (!user) return deny(401, 'sign in first');
+  if (isWrite && req.headers['x-csrf-token'] !== me.csrf) return deny(403, 'missing or wrong CSRF token');
+  if (p.startsWith('/users') || p === '/audit' || url.searchParams.get('all') === 'true') {
+    if (user.role !== 'admin') return deny(403, 'needs the admin role');
+  }
+  if (p === '/users' && method === 'GET') return send(res, 200, { users });
+  if (p === '/users' && method === 'POST') {
+    if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(body.username || '')) return send(res, 400, { error: { code: 'invalid_parameter', message: 'username: 1 to 64 of a-z 0-9 _ . -', param: 'username' } });
+    const u = { username: body.username, display_name: body.display_name || body.username, role: body.role, disabled: false, source: 'local', created_at: iso(Date.now()), last_login_at: null };
+    users.push(u);
+    record(user.username, 'user.create', u.username, null, { role: u.role });
+    return send(res, 201, u);
+  }
+  let m;
+  if ((m = p.match(/^\/users\/([^/]+)$/)) && method === 'PATCH') {
+    const u = users.find((x) => x.username === decodeURIComponent(m[1]));
+    if (!u) return notFound(res, 'user');
+    const before = { role: u.role, disabled: u.disabled };
+    for (const k of ['role', 'disabled', 'display_name']) if (body[k] !== undefined) u[k] = body[k];
+    record(user.username, 'user.update', u.username, before, { role: u.role, disabled: u.disabled });
+    return send(res, 200, u);
+  }
+  if (p === '/tokens' && method === 'GET') return send(res, 200, { tokens: url.searchParams.get('all') === 'true' ? tokens : tokens.filter((t) => t.owner === user.username) });
+  if (p === '/tokens' && method === 'POST') {
+    if (!body.name) return send(res, 400, { error: { code: 'invalid_parameter', message: 'name: required', param: 'name' } });
+    const t = { id: tokens.length + 1, name: body.name, scope: body.scope, owner: user.username, created_at: iso(Date.now()), expires_at: body.expires_in_days ? iso(Date.now() + body.expires_in_days * 24 * H) : null, last_used_at: null, revoked_at: null };
+    tokens.push(t);
+    record(user.username, 'token.create', t.name, null, { scope: t.scope });
+    return send(res, 201, { ...t, token: `cps_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}` });
+  }
+  if ((m = p.match(/^\/tokens\/(\d+)$/)) && method === 'DELETE') {
+    const t = tokens.find((x) => x.id === Number(m[1]) && (x.owner === user.username || user.role === 'admin'));
+    if (!t) return notFound(res, 'token');
+    t.revoked_at = iso(Date.now());
+    record(user.username, 'token.revoke', t.name, null, null);
+    res.statusCode = 204;
+    return res.end();
+  }
+  if (p === '/audit') return send(res, 200, { ...page(audit, url, 50), entries: page(audit, url, 50).items });
+  return notFound(res, 'endpoint');
+}
+
 function handle(url, res) {
   const p = url.pathname.replace(/^\/api\/v1/, '');
   let m;
+  if (p === '/tests') {
+    const f = Object.fromEntries(url.searchParams);
+    let list = TESTS.filter((t) => (!f.repo || t.repo === f.repo) && (f.flaky !== 'true' || t.state === 'flaky') && (f.failing !== 'true' || ['new_failure', 'already_failing'].includes(t.state)));
+    const key = { failures: 'failures', duration: 'p95_duration_ms' }[f.sort] || 'flip_rate';
+    list = [...list].sort((a, b) => b[key] - a[key]);
+    const pg = page(list, url, 50);
+    return send(res, 200, { tests: pg.items, next_cursor: pg.next_cursor });
+  }
+  if ((m = p.match(/^\/tests\/([0-9a-f]+)$/))) {
+    const t = TESTS.find((x) => x.id === m[1]);
+    if (!t) return notFound(res, `test ${m[1]}`);
+    const pg = page(testHistory(t), url, 100);
+    return send(res, 200, { test: t, history: pg.items, next_cursor: pg.next_cursor });
+  }
+  if (p === '/failures') {
+    const repo = url.searchParams.get('repo');
+    const pg = page(FAILURES.filter((f) => !repo || f.repos.includes(repo)).map(pub), url, 50);
+    return send(res, 200, { failures: pg.items, next_cursor: pg.next_cursor });
+  }
+  if ((m = p.match(/^\/failures\/([0-9a-f]+)$/))) {
+    const f = FAILURES.find((x) => x.fingerprint === m[1]);
+    if (!f) return notFound(res, `failure group ${m[1]}`);
+    const pg = page(f._runs, url, 50);
+    return send(res, 200, { failure: pub(f), lines: [f.title, '    at Context.<anonymous> (test/api.test.js:<N>:<N>)', '<N> failing, <N> passing'], runs: pg.items, next_cursor: pg.next_cursor });
+  }
   if (p === '/repos') {
     return send(res, 200, page(repos.map((full) => {
       const rs = runs.filter((r) => r.repo === full);
@@ -113,7 +258,12 @@ function handle(url, res) {
   if ((m = p.match(/^\/runs\/(\d+)$/))) {
     const run = runs.find((r) => r.run_id === Number(m[1]));
     if (!run) return notFound(res, `run ${m[1]}`);
-    return send(res, 200, { ...run, attempts: [{ run_attempt: 1, status: run.status, conclusion: run.conclusion, created_at: run.created_at, completed_at: run.completed_at }], jobs: jobsFor(run) });
+    const jobs = jobsFor(run);
+    const failed = run.conclusion === 'failure';
+    jobs[1].tests = { total: 412, passed: failed ? 409 : 412, failed: failed ? 2 : 0, skipped: 1 };
+    jobs[1].failed_tests = failed ? [{ ...TESTS[2], message: 'AssertionError: expected 200, got 500', flaky: false, new_failure: true }, { ...TESTS[0], message: 'TimeoutError: page did not load', flaky: true, new_failure: false }] : [];
+    jobs[1].failure_group = failed ? { ...pub(FAILURES[0]), trend: undefined, examples: undefined, repos: undefined } : null;
+    return send(res, 200, { ...run, attempts: [{ run_attempt: 1, status: run.status, conclusion: run.conclusion, created_at: run.created_at, completed_at: run.completed_at }], jobs });
   }
   if ((m = p.match(/^\/jobs\/(\d+)\/logs$/))) {
     const id = Number(m[1]);
@@ -167,7 +317,19 @@ export function mockApi() {
       server.middlewares.use((req, res, next) => {
         if (!req.url.startsWith('/api/')) return next();
         const url = new URL(req.url, 'http://mock');
-        setTimeout(() => handle(url, res), 150);
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+          let body = {};
+          try {
+            body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+          } catch {
+            return send(res, 400, { error: { code: 'bad_request', message: 'body is not JSON' } });
+          }
+          setTimeout(() => {
+            if (accounts(req, url, res, body) === false) handle(url, res);
+          }, 150);
+        });
       });
     },
   };

@@ -1,6 +1,7 @@
 import { Suspense, lazy, useEffect } from 'react';
 import { getToken, setToken } from './api.js';
-import { Link, matchPath, useLocation } from './router.jsx';
+import { useSession } from './session.jsx';
+import { Link, matchPath, useLocation, useNavigate, withQuery } from './router.jsx';
 import Overview from './pages/Overview.jsx';
 import Repo from './pages/Repo.jsx';
 import Workflow from './pages/Workflow.jsx';
@@ -9,9 +10,18 @@ import Search from './pages/Search.jsx';
 import NotFound from './pages/NotFound.jsx';
 import { LoadingState } from './components/ui.jsx';
 
-// The alerting page (rules, channels, silences and their forms) is its own chunk, loaded when
-// first visited, so that the pages most people look at stay small.
+// The alerting page (rules, channels, silences and their forms), the test results pages, the
+// sign-in page and the accounts pages are chunks of their own, loaded when first visited, so
+// that the pages most people look at stay small.
 const Alerts = lazy(() => import('./pages/Alerts.jsx'));
+const Tests = lazy(() => import('./pages/Tests.jsx'));
+const TestHistory = lazy(() => import('./pages/TestHistory.jsx'));
+const FailureList = lazy(() => import('./pages/Failures.jsx'));
+const FailureDetail = lazy(() => import('./pages/Failures.jsx').then((m) => ({ default: m.FailureDetail })));
+const SignIn = lazy(() => import('./pages/SignIn.jsx'));
+const Users = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: m.Users })));
+const Tokens = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: m.Tokens })));
+const Audit = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: m.Audit })));
 
 // The app's own paths; the collector answers each of them with index.html (deep links).
 const ROUTES = [
@@ -21,7 +31,18 @@ const ROUTES = [
   ['/runs/:runId', Run],
   ['/search', Search],
   ['/alerts', Alerts],
+  ['/tests', Tests],
+  ['/tests/:id', TestHistory],
+  ['/failures', FailureList],
+  ['/failures/:fingerprint', FailureDetail],
+  ['/signin', SignIn],
+  ['/users', Users],
+  ['/tokens', Tokens],
+  ['/audit', Audit],
 ];
+
+// The header's sections: the first whose prefix the path starts with is highlighted.
+const SECTIONS = ['/search', '/alerts', '/tests', '/failures', '/users', '/tokens', '/audit'];
 
 function resolve(pathname) {
   for (const [pattern, Page] of ROUTES) {
@@ -43,10 +64,50 @@ function NavLink({ to, children, active }) {
   );
 }
 
+/** The signed-in user and "Sign out", or "Sign in" when the collector offers it. */
+function UserMenu() {
+  const session = useSession();
+  const { pathname, search } = useLocation();
+  const navigate = useNavigate();
+  if (!session.loaded) return null;
+  if (session.user) {
+    const u = session.user;
+    return (
+      <div className="flex items-center gap-2 text-sm" aria-label="Signed in" role="group">
+        <Link to="/tokens" className="text-slate-200 hover:text-white" title={`Signed in as ${u.username}`}>
+          <span data-user={u.username}>{u.display_name || u.username}</span>
+          <span className="ml-1.5 rounded bg-white/10 px-1.5 py-0.5 text-xs text-slate-300" data-role={u.role}>{u.role}</span>
+        </Link>
+        <button
+          type="button"
+          className="rounded-md px-2 py-1 text-slate-300 hover:bg-white/5 hover:text-white"
+          onClick={async () => {
+            try {
+              await session.signOut();
+            } finally {
+              navigate('/signin');
+            }
+          }}
+        >
+          Sign out
+        </button>
+      </div>
+    );
+  }
+  const auth = session.auth;
+  if (!auth || (!auth.local && !auth.github) || pathname === '/signin') return null;
+  return (
+    <Link to={withQuery('/signin', { next: pathname + search })} className="rounded-md px-2.5 py-1.5 text-sm font-medium text-slate-300 hover:bg-white/5 hover:text-white">
+      Sign in
+    </Link>
+  );
+}
+
 export default function App() {
   const { pathname } = useLocation();
+  const session = useSession();
   const { Page, params, pattern } = resolve(pathname);
-  const section = pathname.startsWith('/search') ? 'search' : pathname.startsWith('/alerts') ? 'alerts' : 'overview';
+  const section = SECTIONS.find((p) => pathname.startsWith(p)) || '/';
 
   useEffect(() => {
     document.title = 'cipulse';
@@ -67,17 +128,29 @@ export default function App() {
             <span className="hidden text-lg font-semibold tracking-tight sm:inline">cipulse</span>
           </Link>
           <nav aria-label="Main" className="flex items-center gap-1">
-            <NavLink to="/" active={section === 'overview'}>Overview</NavLink>
-            <NavLink to="/search" active={section === 'search'}>Log search</NavLink>
-            <NavLink to="/alerts" active={section === 'alerts'}>Alerts</NavLink>
+            <NavLink to="/" active={section === '/'}>Overview</NavLink>
+            <NavLink to="/tests" active={section === '/tests'}>Tests</NavLink>
+            <NavLink to="/failures" active={section === '/failures'}>Failures</NavLink>
+            <NavLink to="/search" active={section === '/search'}>Log search</NavLink>
+            <NavLink to="/alerts" active={section === '/alerts'}>Alerts</NavLink>
+            {(session.signedIn || session.via === 'token') && <NavLink to="/tokens" active={section === '/tokens'}>Tokens</NavLink>}
+            {session.isAdmin && <NavLink to="/users" active={section === '/users'}>Users</NavLink>}
+            {session.isAdmin && <NavLink to="/audit" active={section === '/audit'}>Audit</NavLink>}
           </nav>
-          <div className="ml-auto hidden text-xs text-slate-400 md:block">GitHub Actions pipeline health</div>
+          <div className="ml-auto flex items-center gap-3">
+            <UserMenu />
+          </div>
         </div>
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-8 sm:px-6">
-        <Suspense fallback={<LoadingState label="Loading the page…" />}>
-          <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
-        </Suspense>
+        {/* Pages wait for the session: a signed-in user's reads go with the session cookie. */}
+        {session.loaded ? (
+          <Suspense fallback={<LoadingState label="Loading the page…" />}>
+            <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
+          </Suspense>
+        ) : (
+          <LoadingState label="Loading the page…" />
+        )}
       </main>
       <footer className="mx-auto flex max-w-7xl gap-3 px-4 pb-8 text-xs text-slate-400 sm:px-6">
         <span>cipulse · data from the cipulse collector</span>

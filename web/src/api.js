@@ -76,26 +76,53 @@ export function repoPath(fullName) {
     .join('/');
 }
 
-export function apiGet(url, { signal } = {}) {
-  return request('GET', url, { signal, token: getToken() || getAdminToken() });
+// A signed-in user's session is the cookie the collector set (HttpOnly: this code never sees
+// it); writes made with it carry the session's CSRF token, which GET /api/v1/session gives.
+let csrfToken = '';
+
+export function setCsrfToken(token) {
+  csrfToken = token || '';
 }
 
 /**
- * A write (POST, DELETE) with the admin token and an optional JSON body. Rejects with an
- * ApiError (its `param` names the field at fault on a 400); without a saved admin token it
+ * A read. Signed in (a session's CSRF token is known), reads go with the session cookie alone, so
+ * that they are the user's; otherwise with the read token, or the admin token when that is all
+ * there is. `admin`: a read only admins may make (users, audit), sent with the admin token when
+ * one is saved, else with the cookie.
+ */
+export function apiGet(url, { signal, admin = false } = {}) {
+  const token = admin ? getAdminToken() : csrfToken ? getAdminToken() : getToken() || getAdminToken();
+  return request('GET', url, { signal, token });
+}
+
+/**
+ * A write (POST, PATCH, DELETE) with an optional JSON body: with the saved admin token when
+ * there is one (the pasted-token mode), else with the session cookie and its CSRF token.
+ * Rejects with an ApiError (its `param` names the field at fault on a 400); with neither it
  * rejects before asking the collector.
  */
 export function apiSend(method, url, body) {
   const token = getAdminToken();
-  if (!token) return Promise.reject(new ApiError('This needs the admin token (CIPULSE_ADMIN_TOKEN).', { code: 'no_admin_token' }));
-  return request(method, url, { token, body });
+  if (token) return request(method, url, { token, body });
+  if (csrfToken) return request(method, url, { body, csrf: csrfToken });
+  return Promise.reject(new ApiError('This needs you to sign in, or the admin token (CIPULSE_ADMIN_TOKEN).', { code: 'no_admin_token' }));
 }
 
-async function request(method, url, { signal, token, body: payload } = {}) {
+/**
+ * The session endpoints (GET / POST / DELETE /api/v1/session, GET /api/v1/auth): cookie only,
+ * never a saved token, so that the answer is about the signed-in user. DELETE carries the CSRF
+ * token.
+ */
+export function sessionCall(method, url, body) {
+  return request(method, url, { body, csrf: method === 'GET' || method === 'POST' ? '' : csrfToken });
+}
+
+async function request(method, url, { signal, token, body: payload, csrf } = {}) {
   let res;
   try {
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (csrf) headers['X-CSRF-Token'] = csrf;
     const init = { method, headers, signal, credentials: 'same-origin' };
     if (payload !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -116,10 +143,13 @@ async function request(method, url, { signal, token, body: payload } = {}) {
     }
   }
   if (!res.ok) {
-    const e = body && body.error;
+    // {"error": {"code", "message", "param"}}, or a bare {"error": "message"}.
+    const raw = body && body.error;
+    const e = typeof raw === 'string' ? { message: raw } : raw;
     const message = (e && typeof e.message === 'string' && e.message) || `The collector answered ${res.status} ${res.statusText}`.trim();
     throw new ApiError(message, { status: res.status, code: (e && e.code) || `http_${res.status}`, param: (e && typeof e.param === 'string' && e.param) || null });
   }
+  if (res.status === 204) return {};
   if (body === null) throw new ApiError('The collector sent a reply that is not JSON.', { status: res.status, code: 'bad_reply' });
   return body;
 }
@@ -128,7 +158,7 @@ async function request(method, url, { signal, token, body: payload } = {}) {
  * Loads `url` (null: nothing to load) and reloads whenever it changes.
  * Returns {data, error, loading, reload}. A newer request always wins over an older one.
  */
-export function useApi(url) {
+export function useApi(url, { admin = false } = {}) {
   const [state, setState] = useState({ data: null, error: null, loading: !!url, url });
   const [tick, setTick] = useState(0);
   const reload = useCallback(() => setTick((t) => t + 1), []);
@@ -140,7 +170,7 @@ export function useApi(url) {
     }
     const ctl = new AbortController();
     setState((s) => ({ data: s.url === url ? s.data : null, error: null, loading: true, url }));
-    apiGet(url, { signal: ctl.signal }).then(
+    apiGet(url, { signal: ctl.signal, admin }).then(
       (data) => setState({ data, error: null, loading: false, url }),
       (error) => {
         if (error && error.name === 'AbortError') return;
@@ -148,7 +178,7 @@ export function useApi(url) {
       },
     );
     return () => ctl.abort();
-  }, [url, tick]);
+  }, [url, tick, admin]);
 
   // Until the effect has run for a new url, report loading rather than stale data.
   if (state.url !== url) return { data: null, error: null, loading: !!url, reload };
@@ -173,12 +203,12 @@ export function useInterval(fn, ms, enabled = true) {
  * Cursor paging over a list endpoint: `makeUrl(cursor)` builds the page's URL.
  * Keeps a stack of cursors so that "Previous" goes back without the server's help.
  */
-export function useCursorPages(baseKey, makeUrl) {
+export function useCursorPages(baseKey, makeUrl, opts) {
   // The stack belongs to one query (baseKey); a new query starts again at the first page.
   const [st, setSt] = useState({ key: baseKey, stack: [null] });
   const stack = st.key === baseKey ? st.stack : [null];
   const cursor = stack[stack.length - 1];
-  const res = useApi(baseKey == null ? null : makeUrl(cursor));
+  const res = useApi(baseKey == null ? null : makeUrl(cursor), opts);
   const nextCursor = res.data && res.data.next_cursor;
   return {
     ...res,

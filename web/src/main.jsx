@@ -3,11 +3,14 @@ import { createRoot } from 'react-dom/client';
 import './index.css';
 import App from './App.jsx';
 import { Router } from './router.jsx';
+import { SessionProvider } from './session.jsx';
 
 createRoot(document.getElementById('root')).render(
   <StrictMode>
     <Router>
-      <App />
+      <SessionProvider>
+        <App />
+      </SessionProvider>
     </Router>
   </StrictMode>,
 );

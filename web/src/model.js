@@ -116,6 +116,99 @@ export function normJob(j) {
     labels: Array.isArray(j.labels) ? j.labels : [],
     htmlUrl: first(j.html_url),
     steps: (Array.isArray(j.steps) ? j.steps : []).map(normStep).sort((a, b) => (a.number ?? 0) - (b.number ?? 0)),
+    // Test results (absent when the job reported none) and the failure group of its error lines.
+    tests: j.tests && typeof j.tests === 'object' ? { total: first(j.tests.total, 0), passed: first(j.tests.passed, 0), failed: first(j.tests.failed, 0), skipped: first(j.tests.skipped, 0) } : null,
+    failedTests: (Array.isArray(j.failed_tests) ? j.failed_tests : []).map(normFailedTest),
+    failureGroup: j.failure_group && j.failure_group.fingerprint ? normFailureGroup(j.failure_group) : null,
+  };
+}
+
+/** One of a job's failed tests (run detail `failed_tests`). */
+export function normFailedTest(t) {
+  return {
+    id: first(t.id, t.test_id),
+    suite: first(t.suite, ''),
+    className: first(t.class_name, ''),
+    name: first(t.name, ''),
+    message: first(t.message, ''),
+    flaky: !!t.flaky,
+    newFailure: !!t.new_failure,
+  };
+}
+
+/** A test of GET /api/v1/tests (and the `test` of GET /api/v1/tests/{id}). */
+export function normTest(t) {
+  return {
+    id: first(t.id),
+    repo: first(repoName(t.repo), t.repo_full_name),
+    suite: first(t.suite, ''),
+    className: first(t.class_name, ''),
+    name: first(t.name, ''),
+    file: first(t.file, ''),
+    runs: first(t.runs, 0),
+    failures: first(t.failures, 0),
+    flakyRuns: first(t.flaky_runs, 0),
+    flipRate: first(t.flip_rate),
+    p50: first(t.p50_duration_ms),
+    p95: first(t.p95_duration_ms),
+    lastResult: first(t.last_result),
+    lastSeen: first(t.last_seen),
+    state: first(t.state),
+  };
+}
+
+/** One execution in a test's history (GET /api/v1/tests/{id} `history`). */
+export function normTestRun(h) {
+  return {
+    repo: first(repoName(h.repo), h.repo_full_name),
+    runId: first(h.run_id),
+    attempt: first(h.run_attempt, 1),
+    jobId: first(h.job_id),
+    jobName: first(h.job_name),
+    sha: first(h.head_sha),
+    branch: first(h.head_branch),
+    result: first(h.result),
+    durationMs: first(h.duration_ms),
+    retries: first(h.retries, 0),
+    message: first(h.message, ''),
+    completedAt: first(h.completed_at),
+  };
+}
+
+/** A run's job where a failure group was seen (`examples` and `runs` of the failures API). */
+function normGroupRun(r) {
+  return {
+    repo: first(repoName(r.repo), r.repo_full_name),
+    runId: first(r.run_id),
+    attempt: first(r.run_attempt, 1),
+    jobId: first(r.job_id),
+    jobName: first(r.job_name),
+    branch: first(r.head_branch),
+    completedAt: first(r.completed_at),
+  };
+}
+
+/** A failure group: the run detail's `failure_group`, or one of GET /api/v1/failures. */
+export function normFailureGroup(g) {
+  return {
+    fingerprint: first(g.fingerprint),
+    title: first(g.title, ''),
+    runs: first(g.runs, 0),
+    repositories: first(g.repositories, Array.isArray(g.repos) ? g.repos.length : 0),
+    repos: Array.isArray(g.repos) ? g.repos.map(repoName).filter(Boolean) : [],
+    firstSeen: first(g.first_seen),
+    lastSeen: first(g.last_seen),
+    trend: (Array.isArray(g.trend) ? g.trend : []).map((t) => ({ day: first(t.day), runs: first(t.runs, 0) })),
+    examples: (Array.isArray(g.examples) ? g.examples : []).map(normGroupRun),
+  };
+}
+
+/** GET /api/v1/failures/{fingerprint}: the group, its normalised lines and its runs. */
+export function normFailureDetail(d) {
+  return {
+    group: normFailureGroup(d.failure || {}),
+    lines: (Array.isArray(d.lines) ? d.lines : []).map((l) => (typeof l === 'string' ? l : first(l && l.text, ''))),
+    runs: (Array.isArray(d.runs) ? d.runs : []).map(normGroupRun),
   };
 }
 

@@ -8,7 +8,7 @@ import { Link } from '../router.jsx';
 import { formatDuration, formatPercent } from '../lib/format.js';
 import { CHANNEL_KINDS, PARAMS_BY_KIND, RULE_KINDS, SEVERITIES, describeTest, emptyRuleForm, formToChannel, formToRule, ruleToForm } from '../lib/alerts.js';
 import { Async, Card, EmptyState, humanize } from './ui.jsx';
-import { BUTTON, Field, FieldError, FormActions, FormError, ReadOnlyNote, splitError, useWrite } from './forms.jsx';
+import { BUTTON, Field, FieldError, FormActions, FormError, ReadOnlyNote, WriteButton, splitError, useWrite } from './forms.jsx';
 
 // "1 day", "6 hours", "90 minutes": how long a rule's window is.
 function span(seconds) {
@@ -164,9 +164,9 @@ function Rules({ res, canWrite }) {
       bodyClass=""
       className="lg:col-span-2"
       actions={
-        <button type="button" className={BUTTON} disabled={!canWrite || editing === 'new'} onClick={() => setEditing('new')}>
+        <WriteButton disabled={!canWrite || editing === 'new'} onClick={() => setEditing('new')}>
           New rule
-        </button>
+        </WriteButton>
       }
     >
       <ReadOnlyNote canWrite={canWrite} what="creating, editing and deleting rules" />
@@ -196,25 +196,25 @@ function Rules({ res, canWrite }) {
                         <span key={String(c)} className="rounded bg-slate-100 px-1.5 py-0.5 text-slate-600">→ {String(c)}</span>
                       ))}
                       {r.enabled === false && <span className="rounded bg-amber-50 px-1.5 py-0.5 text-amber-700">disabled</span>}
-                      <button type="button" className={BUTTON} disabled={!canWrite} onClick={() => setEditing(editing === r.id ? null : r.id)}>
+                      <WriteButton disabled={!canWrite} onClick={() => setEditing(editing === r.id ? null : r.id)}>
                         Edit
-                      </button>
-                      <button type="button" className={BUTTON} disabled={!canWrite || w.busy} onClick={() => rowWrite(r, { rules: [{ ...formToRule(ruleToForm(r)), enabled: r.enabled === false }] })}>
+                      </WriteButton>
+                      <WriteButton disabled={!canWrite || w.busy} onClick={() => rowWrite(r, { rules: [{ ...formToRule(ruleToForm(r)), enabled: r.enabled === false }] })}>
                         {r.enabled === false ? 'Enable' : 'Disable'}
-                      </button>
+                      </WriteButton>
                       {confirming === r.id ? (
                         <>
-                          <button type="button" className={`${BUTTON} border-rose-300 text-rose-700`} disabled={!canWrite || w.busy} onClick={() => rowWrite(r, { rules: [{ id: r.id, delete: true }] })}>
+                          <WriteButton className={`${BUTTON} border-rose-300 text-rose-700`} disabled={!canWrite || w.busy} onClick={() => rowWrite(r, { rules: [{ id: r.id, delete: true }] })}>
                             Delete rule {r.name}
-                          </button>
+                          </WriteButton>
                           <button type="button" className={BUTTON} onClick={() => setConfirming(null)}>
                             Keep
                           </button>
                         </>
                       ) : (
-                        <button type="button" className={BUTTON} disabled={!canWrite} onClick={() => setConfirming(r.id)}>
+                        <WriteButton disabled={!canWrite} onClick={() => setConfirming(r.id)}>
                           Delete
-                        </button>
+                        </WriteButton>
                       )}
                     </span>
                   </div>
@@ -257,9 +257,9 @@ function Channels({ res, canWrite }) {
       title="Notification channels"
       bodyClass=""
       actions={
-        <button type="button" className={BUTTON} disabled={!canWrite || editing === 'new'} onClick={() => setEditing('new')}>
+        <WriteButton disabled={!canWrite || editing === 'new'} onClick={() => setEditing('new')}>
           New channel
-        </button>
+        </WriteButton>
       }
     >
       <ReadOnlyNote canWrite={canWrite} what="adding channels and sending test messages" />
@@ -279,12 +279,12 @@ function Channels({ res, canWrite }) {
                       <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600">{humanize(c.kind)}</span>
                       <span className="text-xs text-slate-500">{c.enabled === false ? 'disabled' : c.target_set === false ? 'no destination' : 'active'}</span>
                       <span className="ml-auto flex gap-2">
-                        <button type="button" className={BUTTON} disabled={!canWrite || (t && t.busy)} onClick={() => sendTest(c.name)}>
+                        <WriteButton disabled={!canWrite || (t && t.busy)} onClick={() => sendTest(c.name)}>
                           Send test
-                        </button>
-                        <button type="button" className={BUTTON} disabled={!canWrite} onClick={() => setEditing(editing && editing.name === c.name ? null : c)}>
+                        </WriteButton>
+                        <WriteButton disabled={!canWrite} onClick={() => setEditing(editing && editing.name === c.name ? null : c)}>
                           Replace
-                        </button>
+                        </WriteButton>
                       </span>
                       {t && (
                         <p role="status" aria-label={`Test of ${c.name}`} data-delivered={t.ok == null ? undefined : String(t.ok)} className={`basis-full text-xs ${t.ok ? 'text-emerald-700' : t.ok === false ? 'text-rose-700' : 'text-slate-500'}`}>

@@ -5,7 +5,7 @@ import { apiPath, apiSend, itemsOf, useApi } from '../api.js';
 import { RULE_KINDS, describeScope, formToSilence } from '../lib/alerts.js';
 import { formatDateTime, formatRelative } from '../lib/format.js';
 import { Async, Card, EmptyState, humanize } from './ui.jsx';
-import { BUTTON, Field, FormActions, FormError, ReadOnlyNote, splitError, useWrite } from './forms.jsx';
+import { BUTTON, Field, FormActions, FormError, ReadOnlyNote, WriteButton, splitError, useWrite } from './forms.jsx';
 
 const BLANK = { repo: '', workflowId: '', branch: '', kind: '', until: '', comment: '' };
 
@@ -47,9 +47,9 @@ export default function Silences({ canWrite }) {
       bodyClass=""
       className="mt-6"
       actions={
-        <button type="button" className={BUTTON} disabled={!canWrite || adding} onClick={() => setAdding(true)}>
+        <WriteButton disabled={!canWrite || adding} onClick={() => setAdding(true)}>
           New silence
-        </button>
+        </WriteButton>
       }
     >
       <ReadOnlyNote canWrite={canWrite} what="creating and deleting silences" />
@@ -78,9 +78,9 @@ export default function Silences({ canWrite }) {
                     </span>
                     {s.comment && <span className="text-slate-600">“{s.comment}”</span>}
                     <span className={`rounded px-1.5 py-0.5 text-xs ${s.active ? 'bg-sky-50 text-sky-700' : 'bg-slate-100 text-slate-500'}`}>{s.active ? 'active' : 'expired'}</span>
-                    <button type="button" className={`${BUTTON} ml-auto`} disabled={!canWrite || w.busy} onClick={() => remove(s.id)}>
+                    <WriteButton className={`${BUTTON} ml-auto`} disabled={!canWrite || w.busy} onClick={() => remove(s.id)}>
                       Delete
-                    </button>
+                    </WriteButton>
                   </div>
                   {rowId === s.id && <FormError error={w.error} />}
                 </li>

@@ -1,8 +1,9 @@
 // Form pieces of the alerting page: labelled fields that show the API's message for them, the
 // admin-token bar that writes need, and a hook that runs one write at a time.
-import { useCallback, useState } from 'react';
+import { createContext, useCallback, useContext, useState } from 'react';
 import { getAdminToken, setAdminToken } from '../api.js';
 import { fieldMessage, fieldOfParam, formField } from '../lib/alerts.js';
+import { useSession } from '../session.jsx';
 
 export const INPUT = 'mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm text-slate-900 shadow-sm focus:border-sky-500 focus:outline-none aria-[invalid=true]:border-rose-500';
 export const BUTTON = 'rounded-md border border-slate-300 bg-white px-2.5 py-1 text-xs font-medium text-slate-700 shadow-sm hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50';
@@ -84,13 +85,15 @@ export function Field({ label, name, value, onChange, error, hint, options, type
 
 /** An error about the form as a whole (not one field), with what to do about a refused token. */
 export function FormError({ error }) {
+  const session = useSession();
   if (!error) return null;
   const auth = error.status === 401 || error.status === 403 || error.code === 'no_admin_token';
+  const signedIn = session && session.signedIn && !getAdminToken();
   return (
     <div role="alert" className="mt-3 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-xs text-rose-800">
       {error.message}
       {error.status ? ` (HTTP ${error.status})` : ''}
-      {auth && <span className="block">Enter the collector&apos;s admin token at the top of this page.</span>}
+      {auth && (signedIn ? <span className="block">Your role may not do this, or your session has ended: sign in again.</span> : <span className="block">Enter the collector&apos;s admin token at the top of this page.</span>)}
     </div>
   );
 }
@@ -114,9 +117,26 @@ export function FormActions({ label, disabled, onCancel, error, className = '' }
   );
 }
 
+/**
+ * True where the signed-in user's role may not write: write controls are then not shown at all
+ * (without a session they are shown disabled, with the admin token form).
+ */
+export const HideWrites = createContext(false);
+
+/** A write control's button: not rendered where writes are hidden (HideWrites). */
+export function WriteButton({ children, className = BUTTON, ...rest }) {
+  if (useContext(HideWrites)) return null;
+  return (
+    <button type="button" className={className} {...rest}>
+      {children}
+    </button>
+  );
+}
+
 /** Says why write controls are off when no admin token is saved. */
 export function ReadOnlyNote({ canWrite, what }) {
-  if (canWrite) return null;
+  const hidden = useContext(HideWrites);
+  if (canWrite || hidden) return null;
   return <p className="border-b border-amber-100 bg-amber-50 px-4 py-2 text-xs text-amber-800">Read-only: {what} need the admin token (see the top of this page).</p>;
 }
 

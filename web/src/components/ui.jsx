@@ -1,7 +1,8 @@
 // Small shared components: status badges, cards, stats, and the loading / empty / error states.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { getToken, setToken } from '../api.js';
-import { Link } from '../router.jsx';
+import { Link, useLocation, withQuery } from '../router.jsx';
+import { useSession } from '../session.jsx';
 import { formatPercent } from '../lib/format.js';
 
 const TONES = {
@@ -196,6 +197,19 @@ function TokenForm() {
   );
 }
 
+// After a 401: signing in is the other way in, when the collector offers it.
+function SignInHint() {
+  const session = useSession();
+  const { pathname, search } = useLocation();
+  const auth = session && session.auth;
+  if (!auth || (!auth.local && !auth.github) || session.signedIn) return null;
+  return (
+    <p className="mt-2 text-xs">
+      <Link to={withQuery('/signin', { next: pathname + search })} className="font-medium underline">Sign in</Link>, or use a read token:
+    </p>
+  );
+}
+
 export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
   const msg = error && error.message ? error.message : String(error || 'Unknown error');
   return (
@@ -210,7 +224,12 @@ export function ErrorState({ error, title = 'Something went wrong', onRetry }) {
             {error.code ? ` · ${error.code}` : ''}
           </p>
         ) : null}
-        {error && error.status === 401 ? <TokenForm /> : null}
+        {error && error.status === 401 ? (
+          <>
+            <SignInHint />
+            <TokenForm />
+          </>
+        ) : null}
       </div>
       {onRetry && (
         <button type="button" onClick={onRetry} className="rounded-md border border-rose-300 bg-white px-2.5 py-1 text-xs font-medium text-rose-700 hover:bg-rose-100">
@@ -287,5 +306,34 @@ export function Segmented({ options, value, onChange, label }) {
         );
       })}
     </div>
+  );
+}
+
+/** A page's header with its loading or error state, until the page's own data is there. */
+export function PendingPage({ crumbs, title, res, what }) {
+  return (
+    <div>
+      <PageHeader crumbs={crumbs} title={title} />
+      {res.error ? <ErrorState error={res.error} title={`Could not load ${what}`} onRetry={res.reload} /> : <LoadingState label={`Loading ${what}…`} rows={5} />}
+    </div>
+  );
+}
+
+/** The repository filter of a list page: applied on Enter. */
+export function RepoFilter({ value, onApply }) {
+  const [v, setV] = useState(value);
+  useEffect(() => setV(value), [value]);
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        onApply(v.trim());
+      }}
+    >
+      <label className="flex items-center gap-2 text-sm text-slate-600">
+        Repository
+        <input value={v} onChange={(e) => setV(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
+      </label>
+    </form>
   );
 }

@@ -1,11 +1,12 @@
 // The alerting page: open and resolved alerts (filtered by state, kind, severity and
 // repository; acknowledged here), then the rules, channels and silences that drive them.
 // Reads use the read token; writes need the admin token, asked for at the top of the page.
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { apiPath, apiSend, getAdminToken, itemsOf, repoPath, useApi, useCursorPages, useWorkflowNames } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
-import { Async, Card, EmptyState, PageHeader, Pager, Segmented, humanize } from '../components/ui.jsx';
-import { AdminTokenBar, BUTTON, FormError, useWrite } from '../components/forms.jsx';
+import { Async, Card, EmptyState, PageHeader, Pager, RepoFilter, Segmented, humanize } from '../components/ui.jsx';
+import { AdminTokenBar, FormError, HideWrites, WriteButton, useWrite } from '../components/forms.jsx';
+import { useSession } from '../session.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, secondsBetween } from '../lib/format.js';
 import { RULE_KINDS, SEVERITIES } from '../lib/alerts.js';
 import { normAlert } from '../model.js';
@@ -93,10 +94,12 @@ export default function Alerts() {
   const repo = (query.repo || '').trim();
   const kind = RULE_KINDS.includes(query.kind) ? query.kind : '';
   const severity = SEVERITIES.includes(query.severity) ? query.severity : '';
-  const [repoIn, setRepoIn] = useState(repo);
-  useEffect(() => setRepoIn(repo), [repo]);
+  const session = useSession();
   const [admin, setAdmin] = useState(getAdminToken());
-  const canWrite = !!admin;
+  // A signed-in maintainer or admin writes with the session; otherwise writes need the admin
+  // token. A signed-in viewer sees no write controls at all.
+  const canWrite = !!admin || session.canManageAlerts;
+  const hideWrites = !admin && session.hideWrites;
   const ack = useWrite();
   const [ackId, setAckId] = useState(null);
   const [shown, setShown] = useState(null); // the alert whose deliveries are open
@@ -110,25 +113,32 @@ export default function Alerts() {
   };
 
   return (
-    <div>
+    <HideWrites.Provider value={hideWrites}>
       <PageHeader
         title="Alerts"
         subtitle="Failures, flapping, regressions and slow builds that the alert rules caught."
         actions={
           <div className="flex flex-wrap items-center gap-3">
-            <form onSubmit={(e) => { e.preventDefault(); go({ repo: repoIn.trim() }); }}>
-              <label className="flex items-center gap-2 text-sm text-slate-600">
-                Repository
-                <input value={repoIn} onChange={(e) => setRepoIn(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
-              </label>
-            </form>
+            <RepoFilter value={repo} onApply={(r) => go({ repo: r })} />
             <Filter label="Kind" all="all kinds" values={RULE_KINDS} value={kind} onChange={(v) => go({ kind: v })} />
             <Filter label="Severity" all="all severities" values={SEVERITIES} value={severity} onChange={(v) => go({ severity: v })} />
             <Segmented label="Alert state" options={[{ value: 'open', label: 'Open' }, { value: 'resolved', label: 'Resolved' }]} value={state} onChange={(v) => go({ state: v })} />
           </div>
         }
       />
-      <AdminTokenBar token={admin} onChange={setAdmin} />
+      {session.signedIn && !admin ? (
+        <p className="mb-6 text-sm text-slate-500" aria-label="Access">
+          Signed in as {session.user.username} ({session.role}): {session.canManageAlerts ? 'you can change rules, channels and silences and acknowledge alerts.' : 'you can read alerting; changing it needs the maintainer role.'}
+        </p>
+      ) : (
+        <AdminTokenBar
+          token={admin}
+          onChange={(t) => {
+            setAdmin(t);
+            session.adminTokenChanged();
+          }}
+        />
+      )}
       <Card title={state === 'open' ? 'Open alerts' : 'Resolved alerts'} bodyClass="">
         <Async res={pager} what="alerts" rows={4}>
           {() => {
@@ -172,9 +182,9 @@ export default function Alerts() {
                       </span>
                     ) : (
                       !a.resolvedAt && (
-                        <button type="button" className={BUTTON} disabled={!canWrite || ack.busy} title={canWrite ? undefined : 'Needs the admin token'} onClick={() => acknowledge(a.id)}>
+                        <WriteButton disabled={!canWrite || ack.busy} title={canWrite ? undefined : 'Needs the maintainer role or the admin token'} onClick={() => acknowledge(a.id)}>
                           Acknowledge
-                        </button>
+                        </WriteButton>
                       )
                     )}
                     <div className="text-right text-xs text-slate-500">
@@ -195,6 +205,6 @@ export default function Alerts() {
       </Card>
       <AlertRules canWrite={canWrite} />
       <Silences canWrite={canWrite} />
-    </div>
+    </HideWrites.Provider>
   );
 }

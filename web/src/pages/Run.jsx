@@ -4,7 +4,9 @@ import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import LogView from '../components/LogView.jsx';
 import Timeline from '../components/Timeline.jsx';
 import { Card, EmptyState, ErrorState, ExternalLink, LoadingState, PageHeader, Stat, StatusBadge, outcome } from '../components/ui.jsx';
+import { Pill } from '../components/TestBits.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, shortSha } from '../lib/format.js';
+import { groupStory, testLabel } from '../lib/tests.js';
 import { normRunDetail } from '../model.js';
 
 function Attempts({ run, current, onPick }) {
@@ -28,6 +30,43 @@ function Attempts({ run, current, onPick }) {
         );
       })}
     </nav>
+  );
+}
+
+/** A job's test counts, its failed tests (flaky / new marked) and the failure group it is in. */
+function JobTests({ job }) {
+  const t = job.tests;
+  const g = job.failureGroup;
+  if (!t && !job.failedTests.length && !g) return null;
+  const shownFailed = job.failedTests.length;
+  return (
+    <div className="border-t border-slate-100 px-4 py-3 text-sm" aria-label={`Tests of ${job.name}`} role="group">
+      {t && (
+        <p className="text-slate-600" data-tests-total={t.total}>
+          Tests: {t.total} · <span className="text-emerald-700">{t.passed} passed</span> · <span className={t.failed ? 'font-medium text-rose-700' : ''}>{t.failed} failed</span> · {t.skipped} skipped
+        </p>
+      )}
+      {shownFailed > 0 && (
+        <ul className="mt-2 space-y-1.5" aria-label={`Failed tests of ${job.name}`}>
+          {job.failedTests.map((f) => (
+            <li key={f.id} className="flex flex-wrap items-baseline gap-2">
+              <Link to={`/tests/${encodeURIComponent(f.id)}`} className="break-all font-medium text-slate-900 hover:text-sky-700 hover:underline">{testLabel(f)}</Link>
+              {f.flaky && <Pill tone="amber">flaky</Pill>}
+              {f.newFailure && <Pill tone="red">new</Pill>}
+              {f.message && <span className="basis-full truncate font-mono text-xs text-slate-500" title={f.message}>{f.message.split('\n')[0]}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      {t && t.failed > shownFailed && <p className="mt-1 text-xs text-slate-500">and {t.failed - shownFailed} more failed tests</p>}
+      {g && (
+        <p className="mt-2 flex flex-wrap items-baseline gap-x-2 text-slate-600" aria-label="Failure group">
+          <span>Failure group</span>
+          <Link to={`/failures/${encodeURIComponent(g.fingerprint)}`} className="break-all font-mono text-xs text-sky-700 hover:underline">{g.title || g.fingerprint}</Link>
+          <span>{groupStory(g)}</span>
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -62,6 +101,7 @@ function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, f
           </button>
         </div>
       </header>
+      <JobTests job={job} />
       {expanded && (
         <div className="border-t border-slate-100 px-4 py-3">
           {job.steps.length ? (

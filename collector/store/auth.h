@@ -1,0 +1,144 @@
+/*
+ * Who is asking, and what they may do: the one access policy of the collector (gRPC ingest, the
+ * REST API, /metrics). A request is turned into a principal
+ *   anonymous    no credential
+ *   user         a dashboard session (cookie cipulse_session, sessions table)
+ *   token        a bearer token: CIPULSE_ADMIN_TOKEN, CIPULSE_READ_TOKEN, or one of api_tokens
+ *                (ingest, read, admin, or a user's personal token)
+ * with a role (viewer < maintainer < admin), and col_auth_allow decides, without the database,
+ * whether that principal may do what a route needs. Local accounts (argon2id passwords) and
+ * server-side sessions live here too. Roles:
+ *   viewer      reads
+ *   maintainer  + alert rules, channels, silences, ack
+ *   admin       + repositories, tokens of others, users, settings, poll, audit log
+ * CIPULSE_ADMIN_TOKEN and stored admin tokens are admin; CIPULSE_READ_TOKEN and stored read
+ * tokens are viewer; ingest tokens have no role (they only ingest); a personal token of scope
+ * read is viewer, of scope write its owner's role, and stops working with its owner.
+ */
+#ifndef COL_AUTH_H
+#define COL_AUTH_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "store/db.h"
+#include "store/tokens.h"
+
+enum col_role { COL_ROLE_NONE, COL_ROLE_VIEWER, COL_ROLE_MAINTAINER, COL_ROLE_ADMIN };
+/* What a route needs. */
+enum col_need { COL_NEED_INGEST, COL_NEED_VIEWER, COL_NEED_MAINTAINER, COL_NEED_ADMIN };
+enum col_who { COL_WHO_ANONYMOUS, COL_WHO_USER, COL_WHO_TOKEN };
+
+#define COL_USERNAME_MAX 64
+
+struct col_principal {
+	enum col_who who;
+	enum col_role role;
+	struct col_token_info tok; /* COL_WHO_TOKEN */
+	int config_token;	   /* CIPULSE_ADMIN_TOKEN or CIPULSE_READ_TOKEN */
+	/* The user: the session's, or a personal token's owner (0 when none). */
+	int64_t user_id;
+	char username[COL_USERNAME_MAX + 1];
+	char display_name[129];
+	int64_t session_id;		   /* COL_WHO_USER */
+	char csrf[COL_TOKEN_SIZE];	   /* the session's CSRF token */
+	char actor[COL_USERNAME_MAX + 16]; /* as the audit log names it */
+};
+
+/* "viewer", "maintainer", "admin" -> the role; CM_EINVAL for anything else. */
+int col_role_parse(const char *s, enum col_role *out);
+const char *col_role_name(enum col_role role);
+
+/*
+ * The policy, pure. anonymous_read: reads without a credential are allowed
+ * (col_auth_anonymous_read). Returns 0 when p may do what `need` asks;
+ *   CM_EAUTH    anonymous where a credential is needed: HTTP 401, gRPC UNAUTHENTICATED
+ *   CM_EDENIED  a principal without the right: HTTP 403, gRPC PERMISSION_DENIED
+ */
+int col_auth_allow(const struct col_principal *p, enum col_need need, int anonymous_read);
+
+/*
+ * A bearer token (what col_bearer_parse gave; NULL when it failed) as a principal. Configured
+ * tokens are recognised (in constant time) without the database; others are looked up
+ * (col_token_check). 0, CM_EAUTH (missing, malformed, unknown, revoked, expired, or its owner
+ * disabled), or a database error.
+ */
+int col_auth_token(const struct col_config *cfg, struct col_db *db, const char *token,
+		   struct col_principal *p);
+
+/*
+ * Whether anonymous reads are open: CIPULSE_ANONYMOUS_READ is on, CIPULSE_READ_TOKEN is not set,
+ * and no user account exists. 1 open, 0 closed, or a negative error code when the database
+ * cannot say (and this process never learnt that there are no users).
+ */
+int col_auth_anonymous_read(const struct col_config *cfg, struct col_db *db);
+
+/*
+ * gRPC's entry: col_auth_token + col_auth_allow. need: COL_TOKEN_INGEST (report), READ or
+ * ADMIN; reads are open without a token only when CIPULSE_READ_TOKEN is unset (no database
+ * asked). info gets the token's.
+ */
+int col_auth_check(const struct col_config *cfg, struct col_db *db, const char *token,
+		   enum col_token_kind need, struct col_token_info *info);
+
+/* ---- passwords (argon2id, libargon2) ---- */
+
+#define COL_PASSWORD_HASH_MAX 160
+#define COL_PASSWORD_MIN      8
+#define COL_PASSWORD_MAX      1024
+/* An encoded argon2id hash of a password with a random salt. 0, CM_EINVAL (length), CM_EIO. */
+int col_password_hash(const char *password, char out[COL_PASSWORD_HASH_MAX]);
+/*
+ * 0 when password matches the encoded hash, else CM_EAUTH. encoded NULL (no such user, no
+ * password): a dummy hash is verified instead, so that the time taken does not tell.
+ */
+int col_password_verify(const char *encoded, const char *password);
+/* Valid user name: 1-64 of [A-Za-z0-9._-], starting with a letter or digit. */
+int col_username_valid(const char *s);
+
+/* ---- users ---- */
+
+/* Creates a user (hash: from col_password_hash, or NULL). CM_ECONFLICT when the name is taken. */
+int col_user_add(struct col_conn *c, const char *username, enum col_role role,
+		 const char *display_name, const char *hash);
+/*
+ * Changes a user: fields NULL / -1 are kept. Disabling revokes the user's sessions in the same
+ * statement. CM_ENOTFOUND when there is no such user.
+ */
+int col_user_update(struct col_conn *c, const char *username, int role, int disabled,
+		    const char *hash, const char *display_name);
+/*
+ * Checks a user name and password: 0 and p filled (COL_WHO_USER without a session) when they
+ * match an enabled user; CM_EAUTH for every other case, in about the same time.
+ */
+int col_user_login(struct col_conn *c, const char *username, const char *password,
+		   struct col_principal *p);
+
+/* ---- sessions ---- */
+
+#define COL_SESSION_COOKIE "cipulse_session"
+/*
+ * Opens a session for p's user (expires after max_ms at the latest). out gets the cookie's
+ * value (only its hash is stored), p->csrf and p->session_id are set.
+ */
+int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
+		       const char *remote_addr, const char *user_agent, char out[COL_TOKEN_SIZE]);
+/*
+ * The session of a cookie value, when it is not revoked, not past its absolute expiry, seen
+ * within idle_ms and its user is enabled: 0 and p (COL_WHO_USER); its last_seen_at moves on.
+ * CM_EAUTH otherwise.
+ */
+int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,
+		       struct col_principal *p);
+int col_session_revoke(struct col_conn *c, int64_t session_id);
+
+/* ---- audit log ---- */
+
+/*
+ * Records a change by p (JSON texts before/after may be NULL; they must hold no secrets) on the
+ * caller's connection, so that it commits or rolls back with the change.
+ */
+int col_audit_record(struct col_conn *c, const struct col_principal *p, const char *remote_addr,
+		     const char *action, const char *target, const char *before, const char *after);
+
+#endif
