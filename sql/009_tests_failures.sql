@@ -173,22 +173,22 @@ CREATE FUNCTION cipulse_test_window(p_since timestamptz, p_repo_id bigint, p_wor
            AND (p_workflow_id IS NULL OR w.workflow_id = p_workflow_id)
            AND (p_branch IS NULL OR w.head_branch = p_branch)
            AND (p_test_id IS NULL OR r.test_id = p_test_id)
-    ), mixed AS (
-        SELECT r.repo_id, r.test_id, r.commit_key
-          FROM r GROUP BY 1, 2, 3
-        HAVING bool_or(r.result = 'passed') AND bool_or(r.result IN ('failed', 'error'))
     ), x AS (
+        -- Window functions, not a join: a join of r with its own aggregate is planned as a
+        -- nested loop when r's size is misjudged (fresh tables), quadratic in the results.
         SELECT r.*,
                (r.result = 'passed' AND r.retries > 0)
-               OR (m.commit_key IS NOT NULL AND r.result <> 'skipped') AS flaky,
+               OR (r.result <> 'skipped'
+                   AND bool_or(r.result = 'passed') OVER per_commit
+                   AND bool_or(r.result IN ('failed', 'error')) OVER per_commit) AS flaky,
                r.result IN ('failed', 'error') AS failing,
                lag(r.result IN ('failed', 'error')) OVER (
                    PARTITION BY r.repo_id, r.test_id, r.result = 'skipped'
                    ORDER BY r.at, r.job_id) AS prev_failing,
                row_number() OVER (PARTITION BY r.repo_id, r.test_id
                                   ORDER BY r.at DESC, r.job_id DESC) AS newest
-          FROM r LEFT JOIN mixed m ON m.repo_id = r.repo_id AND m.test_id = r.test_id
-                                  AND m.commit_key = r.commit_key
+          FROM r
+        WINDOW per_commit AS (PARTITION BY r.repo_id, r.test_id, r.commit_key)
     ), agg AS (
         SELECT x.repo_id, x.test_id,
                count(*) FILTER (WHERE x.result <> 'skipped') AS runs,

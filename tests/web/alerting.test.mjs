@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN, BASE, api, launch, newPage, shot } from './helpers.mjs';
+import { ADMIN, BASE, api, launch, newPage, shot, until } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let browser;
@@ -57,17 +57,6 @@ async function settings() {
   const res = await api('/api/v1/settings/alerts');
   assert.equal(res.status, 200);
   return res.body;
-}
-
-/** Waits (generously) until `fn` returns something truthy; returns it. */
-async function until(fn, what, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('alerting without the admin token', () => {
