@@ -1,7 +1,7 @@
 """Test results through the real cipulse-agent: JUnit files written by real pytest and Node at
 test time, hostile XML (billion laughs, external entities, a 200 MB file, truncated, invalid
 UTF-8, NUL bytes), and collectors older than test results (a real build of main@1fd96e9's
-collector, and the recording stand-in answering like it).
+collector, and the recording stand-in answering like it), and end to end into PostgreSQL.
 
 What the agent sends is decoded independently (pbwire.py); what the real collector stores is
 read from PostgreSQL.
@@ -261,6 +261,15 @@ def test_hostile_files_report_stored_by_the_real_collector(collector, db, tmp_pa
              for row in db.query("SELECT content FROM logs WHERE job_id = %s", (JOB_ID,))]
     assert any("linking" in t for t in texts), texts
     assert not any("root:" in t for t in texts)
+    # The tests read before each error are stored too, and the job says some are missing.
+    results = {row["name"]: row["result"] for row in db.query(
+        "SELECT t.name, r.result FROM test_results r JOIN tests t USING (repo_id, test_id) "
+        "WHERE r.job_id = %s", (JOB_ID,))}
+    assert results["fine"] == "passed" and results["bad"] == "failed"
+    assert results["before-cut"] == "passed" and results["h2"] == "failed"
+    assert db.scalar("SELECT tests_truncated FROM jobs WHERE job_id = %s", (JOB_ID,))
+    assert not any("root:" in (row["message"] or "")
+                   for row in db.query("SELECT message FROM test_results"))
 
 
 def old_collector_binary():
@@ -380,3 +389,35 @@ def test_hook_mode_reads_them_run_mode_leaves_them_out(fake_github, fake_collect
     assert rep.header["mode"] == 2
     assert [j["id"] for j in rep.jobs] == [401] and rep.tests == []
 
+
+def test_pytest_results_stored_end_to_end(collector, db, tmp_path):
+    """Real pytest -> JUnit -> the real agent -> the collector -> rows in PostgreSQL."""
+    token = collector.create_token("o/r")
+    ws = tmp_path / "ws"
+    write_real_junit(ws, leak=token)
+    spool = str(tmp_path / "spool")
+    os.makedirs(os.path.join(spool, "home"))
+    gh = FakeGitHub()
+    try:
+        gh.jobs = this_job(now_ms() - 60000)
+        env = agent_env(gh.url, collector.grpc_addr, spool, GITHUB_WORKSPACE=ws,
+                        CIPULSE_TOKEN=token, CIPULSE_TEST_RESULTS="reports/pytest.xml")
+        r = run_agent(["report", "--job-id", str(JOB_ID), "--job-status", "failure"], env)
+    finally:
+        gh.stop()
+    assert r.returncode == 0, r.stderr
+    assert b"::warning::" not in r.stdout, r.stdout
+    assert b"tests=4 " in r.stderr, r.stderr  # the collector's ReportAck.tests
+    rows = {row["name"]: row for row in db.query(
+        "SELECT t.suite, t.class_name, t.name, r.result, r.message, r.retries, r.run_id, "
+        "r.run_attempt FROM test_results r JOIN tests t USING (repo_id, test_id) "
+        "WHERE r.job_id = %s", (JOB_ID,))}
+    assert set(rows) == {"test_ok", "test_leaks_token", "test_errors", "test_skipped"}
+    assert rows["test_ok"]["result"] == "passed"
+    assert rows["test_ok"]["suite"] == "pytest" and rows["test_ok"]["class_name"] == "test_leak"
+    assert rows["test_leaks_token"]["result"] == "failed"
+    assert "token was ***" in rows["test_leaks_token"]["message"]
+    assert token not in rows["test_leaks_token"]["message"]
+    assert rows["test_errors"]["result"] == "error"
+    assert rows["test_skipped"]["result"] == "skipped"
+    assert all(row["run_id"] == 1000 and row["run_attempt"] == 1 for row in rows.values())
