@@ -246,7 +246,7 @@ CREATE INDEX job_failures_at_idx ON job_failures (at);
 -- The failed tests of a job (failed or errored), at most p_limit of them by suite, class and
 -- name, each with its classification; `total` is the number of failed tests of the job.
 -- Called by the run detail (collector/api/runs.c) and the job summary (Summary RPC).
-CREATE FUNCTION cipulse_job_failed_tests(p_job_id bigint, p_limit int)
+CREATE FUNCTION cipulse_job_failed_tests(p_repo_id bigint, p_job_id bigint, p_limit int)
     RETURNS TABLE(test_id text, suite text, class_name text, name text, message text,
                   flaky boolean, new_failure boolean, total bigint)
     LANGUAGE sql STABLE AS $$
@@ -259,7 +259,7 @@ CREATE FUNCTION cipulse_job_failed_tests(p_job_id bigint, p_limit int)
           JOIN tests t ON t.repo_id = r.repo_id AND t.test_id = r.test_id
           JOIN workflow_runs w ON w.repo_id = r.repo_id AND w.run_id = r.run_id
                               AND w.run_attempt = r.run_attempt
-         WHERE j.job_id = p_job_id AND r.result IN ('failed', 'error')
+         WHERE j.repo_id = p_repo_id AND j.job_id = p_job_id AND r.result IN ('failed', 'error')
          ORDER BY t.suite, t.class_name, t.name, r.test_id
          LIMIT GREATEST(p_limit, 0)
     )
@@ -271,7 +271,7 @@ $$;
 
 -- The failure group of a job (no row when it has none): how many runs (repository and run id)
 -- and repositories it has been seen in, and since when.
-CREATE FUNCTION cipulse_job_failure_group(p_job_id bigint)
+CREATE FUNCTION cipulse_job_failure_group(p_repo_id bigint, p_job_id bigint)
     RETURNS TABLE(fingerprint text, title text, runs bigint, repositories int,
                   first_seen timestamptz)
     LANGUAGE sql STABLE AS $$
@@ -284,7 +284,7 @@ CREATE FUNCTION cipulse_job_failure_group(p_job_id bigint)
       FROM jobs j
       JOIN job_failures jf ON jf.repo_id = j.repo_id AND jf.job_id = j.job_id
       JOIN failure_groups g ON g.fingerprint = jf.fingerprint
-     WHERE j.job_id = p_job_id
+     WHERE j.repo_id = p_repo_id AND j.job_id = p_job_id
      LIMIT 1
 $$;
 

@@ -276,11 +276,11 @@ int api_run_tests_add(struct col_conn *c, json_t *jobs, const char *repo_id, int
 		"(SELECT COALESCE(json_agg(json_build_object('id', f.test_id, 'suite', f.suite, "
 		"  'class_name', f.class_name, 'name', f.name, 'message', f.message, "
 		"  'flaky', f.flaky, 'new_failure', f.new_failure)), '[]')::text "
-		"  FROM cipulse_job_failed_tests(j.job_id, $4) f), "
+		"  FROM cipulse_job_failed_tests(j.repo_id, j.job_id, $4) f), "
 		"(SELECT json_build_object('fingerprint', g.fingerprint, 'title', g.title, "
 		"  'runs', g.runs, 'repositories', g.repositories, "
 		"  'first_seen', cipulse_iso(g.first_seen))::text "
-		"  FROM cipulse_job_failure_group(j.job_id) g) "
+		"  FROM cipulse_job_failure_group(j.repo_id, j.job_id) g) "
 		"FROM jobs j WHERE j.repo_id = $1 AND j.run_id = $2 AND j.run_attempt = $3";
 	/* clang-format on */
 	struct col_params p = { .n = 0 };

@@ -39,28 +39,24 @@
 
 #define MS(x) "floor(extract(epoch FROM " x ") * 1000)::bigint"
 
-/*
- * $1 repo, $2 job, $3 run, $4 attempt: the job, the repository's default branch, and whether
- * another repository holds a job of the same id (see tests_sql).
- */
+/* $1 repo, $2 job, $3 run, $4 attempt: the job and the repository's default branch. */
 static const char job_sql[] =
-    "SELECT COALESCE(r.default_branch, ''), "
-    "       EXISTS (SELECT 1 FROM jobs o WHERE o.job_id = $2 AND o.repo_id <> $1) "
+    "SELECT COALESCE(r.default_branch, '') "
     "FROM jobs j JOIN repositories r ON r.id = j.repo_id "
     "WHERE j.repo_id = $1 AND j.job_id = $2 AND j.run_id = $3 AND j.run_attempt = $4";
 
 /*
- * $1 job: its failed tests and its failure group, from the functions the run detail uses
- * (sql/009). They take a job id alone; GitHub's job ids are unique, but a job of the same id in
- * another repository (a token can store any id for its own repository) would mix that
- * repository's tests in: the summary leaves both lists out then.
+ * $1 repo, $2 job: its failed tests and its failure group, from the functions the run detail
+ * uses (sql/009), which read the job of that repository only: a job of the same id in another
+ * repository (a token can store any id for its own repository) never mixes in.
  */
 static const char tests_sql[] =
     "SELECT test_id, suite, class_name, name, COALESCE(message, ''), flaky, new_failure, total "
-    "FROM cipulse_job_failed_tests($1, " SUMMARY_MAX_TESTS ")";
-static const char group_sql[] = "SELECT fingerprint, COALESCE(title, ''), runs, repositories, "
-				"COALESCE(" MS("first_seen") ", 0) "
-							     "FROM cipulse_job_failure_group($1)";
+    "FROM cipulse_job_failed_tests($1, $2, " SUMMARY_MAX_TESTS ")";
+static const char group_sql[] =
+    "SELECT fingerprint, COALESCE(title, ''), runs, repositories, "
+    "COALESCE(" MS("first_seen") ", 0) "
+				 "FROM cipulse_job_failure_group($1, $2)";
 
 /*
  * $1 repo, $2 job: each step of the job with its duration and its baseline. The candidate jobs
@@ -257,16 +253,10 @@ void ing_summary_run(struct call *c)
 	st = col_db_query(conn, "summary", steps_sql, 2, p.v, &rc);
 	if (!st)
 		goto out;
-	if (PQgetvalue(job, 0, 1)[0] == 't') {
-		cm_log_warn("ingest",
-			    "summary without tests: job id in two repositories job_id=%lld",
-			    (long long)c->s_job);
-	} else {
-		ft = col_db_query(conn, "summary", tests_sql, 1, p.v + 1, &rc);
-		fg = ft ? col_db_query(conn, "summary", group_sql, 1, p.v + 1, &rc) : NULL;
-		if (!fg)
-			goto out;
-	}
+	ft = col_db_query(conn, "summary", tests_sql, 2, p.v, &rc);
+	fg = ft ? col_db_query(conn, "summary", group_sql, 2, p.v, &rc) : NULL;
+	if (!fg)
+		goto out;
 	n = PQntuples(st);
 	steps = calloc((size_t)n + 1, sizeof(*steps));
 	stepp = calloc((size_t)n + 1, sizeof(*stepp));

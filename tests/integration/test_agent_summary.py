@@ -450,11 +450,18 @@ def test_summary_failed_tests_and_failure_group(public_collector, gh, tmp_path):
     assert PUBLIC + "/failures/" + fp in Tables(doc).links
 
     # A job of the same id in another repository (a token may store any id for its own): the
-    # functions take a job id alone, so both lists are left out rather than mixed.
-    send(col, other, 777, "x/y", 1000, 303, "failure", t + 30000, "d" * 40,
-         tests=[case("secret_test", pbwire.FAILED, "x")], tail=ERROR)
+    # summary reads this repository's job only, and the run detail too.
+    send(col, other, 777, "x/y", 1001, 303, "failure", t + 30000, "d" * 40,
+         tests=[case("secret_test", pbwire.FAILED, "x")], tail="ANOTHER ERROR entirely")
     reply = summary_call(col, token, 1000, 1, 303)
-    assert reply["steps"] and "failed_tests" not in reply and "failure_group" not in reply
+    names = [f["name"] for f in reply["failed_tests"]]
+    assert reply["steps"] and "secret_test" not in names and len(names) == 12, names
+    assert reply["failure_group"]["fingerprint"] == fp
+    status, run = col.http("GET", "/api/v1/runs/1000")
+    assert status == 200, run
+    jobs = [j for j in run["jobs"] if j["job_id"] == 303]
+    assert jobs and "secret_test" not in [f["name"] for f in jobs[0]["failed_tests"]], jobs
+    assert jobs[0]["failure_group"]["fingerprint"] == fp
 
 
 def test_summary_of_the_agents_own_junit_results(collector, gh, tmp_path):

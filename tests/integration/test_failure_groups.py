@@ -79,9 +79,9 @@ def test_same_error_is_one_group_across_runs_and_repositories(ingest, db):
     assert all(len(g[0]) == 64 for g in got)
     # What the run detail and the job summary read for a job.
     fg = query(db.url, "SELECT fingerprint, title, runs, repositories FROM "
-               "cipulse_job_failure_group(%s)", jobs[2])
+               "jobs j, cipulse_job_failure_group(j.repo_id, j.job_id) WHERE j.job_id = %s", jobs[2])
     assert fg == [(got[0][0], got[0][1], 7, 2)]
-    assert query(db.url, "SELECT count(*) FROM cipulse_job_failure_group(%s)", 7301 * 10 + 1) \
+    assert query(db.url, "SELECT count(*) FROM jobs j, cipulse_job_failure_group(j.repo_id, j.job_id) WHERE j.job_id = %s", 7301 * 10 + 1) \
         == [(0,)]
 
 
@@ -100,8 +100,8 @@ def test_failed_tests_messages_make_the_group(ingest, db):
 
     a = send_failed_run(ingest, tok, REPO_ID, REPO, 7401, None, tests=cases(True, 3))
     b = send_failed_run(ingest, tok, REPO_ID, REPO, 7402, None, tests=cases(False, 17))
-    fa = query(db.url, "SELECT fingerprint, title FROM cipulse_job_failure_group(%s)", a)
-    fb = query(db.url, "SELECT fingerprint, runs FROM cipulse_job_failure_group(%s)", b)
+    fa = query(db.url, "SELECT fingerprint, title FROM jobs j, cipulse_job_failure_group(j.repo_id, j.job_id) WHERE j.job_id = %s", a)
+    fb = query(db.url, "SELECT fingerprint, runs FROM jobs j, cipulse_job_failure_group(j.repo_id, j.job_id) WHERE j.job_id = %s", b)
     assert fa[0][0] == fb[0][0] and fb[0][1] == 2
     assert fa[0][1] == "AssertionError: assert <n> == <n>"
     lines = query(db.url, "SELECT lines FROM failure_groups WHERE fingerprint = %s", fa[0][0])

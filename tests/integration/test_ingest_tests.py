@@ -51,7 +51,7 @@ def test_tests_are_stored_per_job(ingest, db):
     assert t[0][1:6] == ("tests.unit", "pkg.Class2", "test_100", "tests/test_x.py",
                          "assert 1 == 2")
     # The job's failed tests, by the function the run detail and the job summary call.
-    failed = query(db.url, "SELECT name, message, total FROM cipulse_job_failed_tests(%s, 5)",
+    failed = query(db.url, "SELECT f.name, f.message, f.total FROM jobs j, cipulse_job_failed_tests(j.repo_id, j.job_id, 5) f WHERE j.job_id = %s",
                    job_ids[1])
     want = sorted((c["class_name"], c["name"]) for c in b if c["result"] == pbwire.FAILED)
     assert [f[0] for f in failed] == [n for _, n in want[:5]]

@@ -40,15 +40,15 @@ def test_scripted_history(ingest, db):
     assert got["attempt_flaky"]["flaky_runs"] == 1 and got["old_fail"]["runs"] == 4
     assert got["fixed"]["flip_rate"] == pytest.approx(1 / 4)
     # Per job, as the run detail and the job summary see it.
-    job_502_1 = query(db.url, "SELECT name, flaky, new_failure FROM "
-                      "cipulse_job_failed_tests(5021, 50)")
+    job_502_1 = query(db.url, "SELECT f.name, f.flaky, f.new_failure FROM "
+                      "jobs j, cipulse_job_failed_tests(j.repo_id, j.job_id, 50) f WHERE j.job_id = 5021")
     # attempt_flaky failed on main after passing there: flaky and, by the rule, new.
     assert job_502_1 == [("attempt_flaky", True, True), ("fixed", False, False),
                          ("old_fail", False, False)]
-    job_505 = query(db.url, "SELECT name, flaky, new_failure, total FROM "
-                    "cipulse_job_failed_tests(5051, 50)")
+    job_505 = query(db.url, "SELECT f.name, f.flaky, f.new_failure, f.total FROM "
+                    "jobs j, cipulse_job_failed_tests(j.repo_id, j.job_id, 50) f WHERE j.job_id = 5051")
     assert job_505 == [("never_main", False, False, 2), ("pr_new", False, True, 2)]
-    job_504 = query(db.url, "SELECT name, new_failure FROM cipulse_job_failed_tests(5041, 1)")
+    job_504 = query(db.url, "SELECT f.name, f.new_failure FROM jobs j, cipulse_job_failed_tests(j.repo_id, j.job_id, 1) f WHERE j.job_id = 5041")
     assert job_504 == [("new_fail", True)]
 
 
