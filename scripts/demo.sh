@@ -89,8 +89,10 @@ import sys, psycopg2
 conn = psycopg2.connect(host="127.0.0.1", port=int(sys.argv[1]), user="postgres", dbname="cipulse")
 cur = conn.cursor()
 cur.execute("SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM workflow_runs), "
-            "(SELECT count(*) FROM jobs), (SELECT count(*) FROM steps), (SELECT count(*) FROM logs)")
-print("%d repositories, %d run attempts, %d jobs, %d steps, %d log tails" % cur.fetchone())
+            "(SELECT count(*) FROM jobs), (SELECT count(*) FROM steps), (SELECT count(*) FROM logs), "
+            "(SELECT count(*) FROM test_results), (SELECT count(*) FROM failure_groups)")
+print("%d repositories, %d run attempts, %d jobs, %d steps, %d log tails, %d test results, "
+      "%d failure groups" % cur.fetchone())
 PYEOF
 )
 cat <<MSG

@@ -5,7 +5,10 @@ A stand-in for the GitHub REST API (the same one the poller tests use) serves a 
 generated history for a few repositories. Then:
   1. `cipulsed backfill` (the poller's code) imports runs, jobs and steps from it;
   2. `cipulse-agent run` (the real agent, run mode) reports the most recent runs again with the
-     log tails of their jobs, fetched from the stand-in's job-log endpoint.
+     log tails of their jobs, fetched from the stand-in's job-log endpoint;
+  3. `cipulse-agent` in report mode sends each of those runs' test job again with a JUnit XML
+     file (CIPULSE_TEST_RESULTS): test results, a flaky test and failure groups for the
+     dashboard's Tests and Failures pages.
 
 usage: demo_data.py --cipulsed BIN --agent BIN --grpc HOST:PORT  (collector settings from env)
 """
@@ -15,6 +18,8 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
+from xml.sax.saxutils import quoteattr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
@@ -125,6 +130,36 @@ def generate(fake, rng, repo_index, logs):
     return runs
 
 
+TESTS = ["test_create_order", "test_refund_rounding", "test_cache_warmup", "test_currency_format",
+         "test_login_redirect", "test_webhook_retry", "test_invoice_pdf", "test_search_paging"]
+
+
+def junit(rng, fail, attempt, number):
+    """A pytest-style JUnit file for a test job. A failed job fails test_refund_rounding (the
+    error its log shows); test_cache_warmup is flaky: it fails in first attempts now and then,
+    or passes only on its retry within the job."""
+    cases = []
+    for name in TESTS:
+        t = "%.3f" % rng.uniform(0.01, 2.5)
+        body = ""
+        if name == "test_refund_rounding" and fail:
+            body = ('<failure message="AssertionError: expected 10.05, got 10.04">'
+                    "tests/test_checkout.py:42: AssertionError</failure>")
+        elif name == "test_cache_warmup" and attempt == 1 and rng.random() < 0.3:
+            body = ('<failure message="TimeoutError: cache not warm after %ds">'
+                    "tests/test_cache.py:17: TimeoutError</failure>" % rng.randint(5, 30))
+        elif name == "test_cache_warmup" and number % 3 == 0:
+            # Failed once and passed on its retry within the job (a rerun plugin's record).
+            body = ('<flakyFailure message="TimeoutError: cache not warm after 30s">'
+                    "tests/test_cache.py:17: TimeoutError</flakyFailure>")
+        elif name == "test_invoice_pdf":
+            body = '<skipped message="needs wkhtmltopdf"/>'
+        cases.append('<testcase classname="tests.test_app" name=%s file="tests/test_app.py" '
+                     'time="%s">%s</testcase>' % (quoteattr(name), t, body))
+    return ('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" '
+            'tests="%d">%s</testsuite></testsuites>\n' % (len(cases), "".join(cases)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cipulsed", required=True)
@@ -180,8 +215,23 @@ def main():
                 })
                 subprocess.run([args.agent, "run", "--strict"], env=aenv, check=True,
                                stdout=subprocess.DEVNULL)
-            print("  %-20s %d runs reported by cipulse-agent (run mode, with log tails)"
-                  % (name, min(args.agent_runs, len(runs))))
+                # The test job again, in report mode, with its JUnit results.
+                job = [j for j in fake.jobs[(rid, attempt)] if j["name"] == "test"]
+                if not job:
+                    continue
+                job = job[0]
+                failed = job["conclusion"] == "failure"
+                with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
+                    f.write(junit(rng, failed, attempt, number))
+                try:
+                    renv = dict(aenv, CIPULSE_TEST_RESULTS=f.name, GITHUB_JOB="test")
+                    subprocess.run([args.agent, "--job-id=%d" % job["id"],
+                                    "--job-status=%s" % job["conclusion"], "--strict"],
+                                   env=renv, check=True, stdout=subprocess.DEVNULL)
+                finally:
+                    os.unlink(f.name)
+            print("  %-20s %d runs reported by cipulse-agent (run mode, with log tails; the "
+                  "test jobs with JUnit results)" % (name, min(args.agent_runs, len(runs))))
     finally:
         standin.close()
 

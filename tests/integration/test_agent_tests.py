@@ -133,6 +133,26 @@ def test_real_pytest_and_node_results_on_the_wire(fake_github, fake_collector, s
     assert all(TOKEN.encode() not in m for m in rep.raw)
 
 
+def test_retries_on_the_wire(fake_github, fake_collector, spool, tmp_path):
+    """Surefire's retry records through the real agent: a test that passed on its retry is sent
+    passed with retries (flaky); one that kept failing, failed with its reruns counted."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "surefire.xml").write_bytes(
+        open(os.path.join(REPO_ROOT, "tests", "fixtures", "junit", "surefire.xml"), "rb").read())
+    fake_github.jobs = this_job(now_ms() - 60000)
+    env = agent_env(fake_github.url, fake_collector.addr, spool, GITHUB_WORKSPACE=ws,
+                    CIPULSE_TEST_RESULTS="surefire.xml")
+    r = run_agent(["report", "--job-id", str(JOB_ID), "--job-status", "failure"], env)
+    assert r.returncode == 0, r.stderr
+    (rep,) = fake_collector.reports
+    got = by_name(cases_of(rep)[0])
+    assert got["retriesPayment"]["result"] == PASSED
+    assert got["retriesPayment"].get("retries") == 1, got["retriesPayment"]
+    assert got["cancelsOrder"]["result"] == FAILED
+    assert got["cancelsOrder"].get("retries") == 2, got["cancelsOrder"]
+
+
 def write_hostile(d):
     """The hostile set, with one good file among them; returns the good file's test names."""
     d.mkdir(parents=True)
