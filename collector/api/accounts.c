@@ -302,13 +302,7 @@ void api_users_list(const struct col_http_req *req, struct col_http_resp *resp)
 		api_db_fail(resp, rc, "users");
 		return;
 	}
-	items = json_array();
-	for (int i = 0; items && i < PQntuples(res); i++) {
-		if (json_array_append_new(items, user_json(res, i))) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
+	items = api_rows_json(res, -1, user_json);
 	PQclear(res);
 	api_reply(resp, 200, items ? json_pack("{s:o}", "users", items) : NULL);
 }
@@ -587,13 +581,7 @@ void api_tokens_list(const struct col_http_req *req, struct col_http_resp *resp)
 		api_db_fail(resp, rc, "tokens");
 		return;
 	}
-	items = json_array();
-	for (int i = 0; items && i < PQntuples(res); i++) {
-		if (json_array_append_new(items, token_json(res, i))) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
+	items = api_rows_json(res, -1, token_json);
 	PQclear(res);
 	api_reply(resp, 200, items ? json_pack("{s:o}", "tokens", items) : NULL);
 }

@@ -267,13 +267,7 @@ void api_silences_list(const struct col_http_req *req, struct col_http_resp *res
 	if (!res) {
 		api_db_fail(resp, qrc, "silences");
 	} else {
-		items = json_array();
-		for (int i = 0; items && i < PQntuples(res); i++) {
-			if (json_array_append_new(items, silence_json(res, i))) {
-				json_decref(items);
-				items = NULL;
-			}
-		}
+		items = api_rows_json(res, -1, silence_json);
 		if (items)
 			api_reply(resp, 200, api_page(items, NULL));
 		else

@@ -36,7 +36,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 	PGresult *res = NULL;
 	json_t *items;
 	int64_t repo_id = 0, from = 0, to = 0;
-	int limit, has_cursor, has_from, has_to, n, rc;
+	int limit, has_cursor, has_from, has_to, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_limit(resp, &q, API_DEFAULT_LIMIT, API_MAX_LIMIT, &limit) ||
@@ -65,14 +65,7 @@ void api_alerts_list(const struct col_http_req *req, struct col_http_resp *resp)
 		api_db_fail(resp, rc, "alerts");
 		goto out;
 	}
-	n = PQntuples(res);
-	items = json_array();
-	for (int i = 0; items && i < n && i < limit; i++) {
-		if (json_array_append_new(items, api_alert_json(res, i))) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
+	items = api_rows_json(res, limit, api_alert_json);
 	api_reply_page(resp, items, res, limit, "alerts", (const int[]){ 0 }, 1);
 out:
 	PQclear(res);

@@ -623,6 +623,22 @@ int api_next_cursor(const PGresult *res, int limit, const char *kind, const int 
 	return api_cursor_encode(next, size, kind, f, ncols);
 }
 
+json_t *api_rows_json(const PGresult *res, int limit, json_t *(*row)(const PGresult *res, int i))
+{
+	json_t *items = json_array();
+	int n = PQntuples(res);
+
+	if (limit >= 0 && limit < n)
+		n = limit;
+	for (int i = 0; items && i < n; i++) {
+		if (json_array_append_new(items, row(res, i))) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	return items;
+}
+
 void api_reply(struct col_http_resp *resp, int status, json_t *root)
 {
 	int rc;

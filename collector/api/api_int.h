@@ -166,6 +166,11 @@ json_t *api_time(int64_t ms);
 
 /* Writes root as the reply body (takes the reference). 500 when it cannot be serialised. */
 void api_reply(struct col_http_resp *resp, int status, json_t *root);
+/*
+ * The first `limit` rows of res (all of them when limit < 0) as a JSON array, each made by
+ * row(); NULL when out of memory.
+ */
+json_t *api_rows_json(const PGresult *res, int limit, json_t *(*row)(const PGresult *res, int i));
 /* {"items": items, "next_cursor": cursor or null} (takes the reference to items). */
 json_t *api_page(json_t *items, const char *next_cursor);
 /* The same with another key for the items ({"tests": [...], "next_cursor": ...}). */

@@ -73,14 +73,8 @@ void api_reply_ranked(struct col_http_resp *resp, const char *key, const PGresul
 {
 	char next[API_CURSOR_MAX + 1] = "", num[24];
 	const char *f[1] = { num };
-	json_t *items = json_array();
+	json_t *items = api_rows_json(res, limit, row);
 
-	for (int i = 0; items && i < PQntuples(res) && i < limit; i++) {
-		if (json_array_append_new(items, row(res, i))) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
 	if (items && PQntuples(res) > limit && offset + limit <= API_CURSOR_OFFSET_MAX) {
 		snprintf(num, sizeof(num), "%lld", (long long)(offset + limit));
 		if (api_cursor_encode(next, sizeof(next), kind, f, 1)) {
