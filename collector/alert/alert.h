@@ -51,7 +51,8 @@ int col_alert_prom_render(struct col_ctx *ctx, struct cm_buf *out);
 
 /*
  * Re-evaluates the regression and slow_build rules over windows ending now (cipulse_alert_sweep),
- * unless another collector is sweeping; *queued: messages queued, -1 when another one was.
+ * when it is this collector's turn (col_duty_begin, store/lease.h); *queued: messages queued,
+ * -1 when it was not.
  */
 int col_alert_sweep_once(struct col_ctx *ctx, long *queued);
 

@@ -18,6 +18,7 @@
 #include "cm_log.h"
 #include "core/ticker.h"
 #include "store/db.h"
+#include "store/lease.h"
 
 /* Milliseconds; the option table's default until configured. */
 static _Atomic long max_age_ms = 3600000;
@@ -186,16 +187,19 @@ int col_alert_sweep_once(struct col_ctx *ctx, long *queued)
 	int rc;
 
 	*queued = 0;
-	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
+	/* One collector of several sweeps (store/lease.h); -1: not this one's turn. */
+	rc = col_duty_begin(ctx, COL_DUTY_ALERT_SWEEP, &c);
+	if (rc == CM_ECONFLICT) {
+		*queued = -1;
+		return CM_OK;
+	}
 	if (rc)
 		return rc;
-	/* One statement, one transaction: its advisory lock ends with it
-	 * (sql/005_window_rules.sql). */
 	res = col_db_query(c, "alert sweep", "SELECT cipulse_alert_sweep()", 0, NULL, &rc);
 	if (res)
 		*queued = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	col_db_release(ctx->db, c);
+	col_duty_end(ctx, COL_DUTY_ALERT_SWEEP, c);
 	return rc;
 }
 
@@ -208,8 +212,6 @@ static void sweep_tick(void *arg)
 		return;
 	if (queued > 0)
 		cm_log_info("alert", "window rules swept queued=%ld", queued);
-	else if (queued < 0)
-		cm_log_debug("alert", "window rules not swept: another collector is sweeping");
 }
 
 int col_alert_sweep_start(struct col_ctx *ctx, struct col_alert_sweep **out)

@@ -21,8 +21,6 @@
 #include "store/lease.h"
 #include "store/store.h"
 
-/* An arbitrary constant naming cipulse's poller lock among advisory locks. */
-#define POLL_LOCK_KEY "7263105822"
 /* Bounds on one poll, so that a huge repository cannot starve the others. */
 #define RECONCILE_MAX 50
 #define JOB_PAGES_MAX 10
@@ -596,7 +594,7 @@ static void poll_cycle(void *arg)
 	static struct col_metric *cycles_ok, *cycles_err, *last_ok;
 	struct col_conn *c;
 	PGresult *res;
-	int rc, locked, errors = 0;
+	int rc, errors = 0;
 
 	if (!cycles_ok) {
 		cycles_ok = col_metric_counter("cipulse_poller_cycles_total", "result=\"ok\"",
@@ -606,23 +604,9 @@ static void poll_cycle(void *arg)
 		last_ok = col_metric_gauge("cipulse_poller_last_success_timestamp_seconds", "",
 					   "When a poller cycle last completed without error.");
 	}
-	/* One collector of several polls: the leader (store/lease.h); the lock covers a cycle
-	 * still running on a collector that has just lost the lease. */
-	if (!col_lease_held(&p->ctx->leader_until)) {
-		cm_log_debug("poller", "another collector is polling: not the leader");
+	/* One collector of several polls (store/lease.h). */
+	if (col_duty_begin(p->ctx, COL_DUTY_POLL, &c))
 		return;
-	}
-	if (col_db_acquire(p->ctx->db, &c, COL_DB_WAIT_MS))
-		return;
-	res = col_db_query(c, "poller", "SELECT pg_try_advisory_lock(" POLL_LOCK_KEY ")", 0, NULL,
-			   &rc);
-	locked = res && !strcmp(PQgetvalue(res, 0, 0), "t");
-	PQclear(res);
-	if (!locked) {
-		cm_log_debug("poller", "another collector is polling");
-		col_db_release(p->ctx->db, c);
-		return;
-	}
 	/* Retired repositories (their app installation let them go) keep their history only. */
 	res = col_db_query(c, "poller",
 			   "SELECT full_name FROM repositories r WHERE retired_at IS NULL "
@@ -654,9 +638,7 @@ static void poll_cycle(void *arg)
 			    st.jobs, (long long)(cm_time_mono_ms() - t0));
 	}
 	PQclear(res);
-	PQclear(col_db_query(c, "poller", "SELECT pg_advisory_unlock(" POLL_LOCK_KEY ")", 0, NULL,
-			     &rc));
-	col_db_release(p->ctx->db, c);
+	col_duty_end(p->ctx, COL_DUTY_POLL, c);
 	col_metric_inc(errors ? cycles_err : cycles_ok);
 	if (!errors)
 		col_metric_set(last_ok, (double)cm_time_now_ms() / 1000.0);

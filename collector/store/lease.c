@@ -10,6 +10,7 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/process_metrics.h"
 #include "core/ticker.h"
 #include "store/db.h"
 
@@ -114,4 +115,76 @@ void col_lease_stop(struct col_lease *l)
 		col_db_release(l->ctx->db, c);
 	}
 	free(l);
+}
+
+/*
+ * Each duty's guard: a session advisory lock (arbitrary constants naming cipulse's duties
+ * among advisory locks; kept from the locks each duty took by itself before, so a collector of
+ * the previous version and this one exclude each other during a rolling upgrade).
+ */
+static const struct {
+	const char *name;
+	const char *lock_key;
+	const char *doing; /* "another collector is <doing>" */
+	const char *label; /* of the cipulse_duty_* series */
+} duties[] = {
+	[COL_DUTY_POLL] = { "poller", "7263105822", "polling", "duty=\"poller\"" },
+	[COL_DUTY_RETENTION] = { "retention", "7263105823", "sweeping (retention)",
+				 "duty=\"retention\"" },
+	[COL_DUTY_ALERT_SWEEP] = { "alert", "7263105824", "sweeping", "duty=\"alert_sweep\"" },
+};
+
+static void count(enum col_duty d, int ran)
+{
+	col_metric_inc(ran ? col_metric_counter("cipulse_duty_runs_total", duties[d].label,
+						"Runs of a cluster duty this collector began "
+						"(one collector of several at a time).")
+			   : col_metric_counter("cipulse_duty_skipped_total", duties[d].label,
+						"Runs of a cluster duty this collector skipped: "
+						"another collector leads or still runs it."));
+}
+
+int col_duty_begin(struct col_ctx *ctx, enum col_duty d, struct col_conn **c)
+{
+	const char *params[1] = { duties[d].lock_key };
+	PGresult *res;
+	int rc, locked;
+
+	*c = NULL;
+	if (!col_lease_held(&ctx->leader_until)) {
+		cm_log_debug(duties[d].name, "another collector is %s: not the leader",
+			     duties[d].doing);
+		count(d, 0);
+		return CM_ECONFLICT;
+	}
+	rc = col_db_acquire(ctx->db, c, COL_DB_WAIT_MS);
+	if (rc)
+		return rc;
+	res = col_db_query(*c, duties[d].name, "SELECT pg_try_advisory_lock($1::bigint)", 1, params,
+			   &rc);
+	locked = res && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!locked) {
+		col_db_release(ctx->db, *c);
+		*c = NULL;
+		if (rc)
+			return rc;
+		cm_log_debug(duties[d].name, "another collector is %s: still running it",
+			     duties[d].doing);
+		count(d, 0);
+		return CM_ECONFLICT;
+	}
+	count(d, 1);
+	return CM_OK;
+}
+
+void col_duty_end(struct col_ctx *ctx, enum col_duty d, struct col_conn *c)
+{
+	const char *params[1] = { duties[d].lock_key };
+	int rc;
+
+	/* A connection that failed meanwhile took the lock with it. */
+	PQclear(col_db_query(c, duties[d].name, "SELECT pg_advisory_unlock($1::bigint)", 1, params,
+			     &rc));
+	col_db_release(ctx->db, c);
 }

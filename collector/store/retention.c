@@ -11,9 +11,7 @@
 #include "core/process_metrics.h"
 #include "core/ticker.h"
 
-/* Arbitrary constant naming the retention sweep among advisory locks. */
-#define RETENTION_LOCK_KEY "7263105823"
-#define SWEEP_INTERVAL_MS  (3600 * 1000L)
+#define SWEEP_INTERVAL_MS (3600 * 1000L)
 /* Rows per DELETE: short transactions, so ingest never waits long on a sweep. */
 #define BATCH "5000"
 /*
@@ -54,29 +52,17 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 {
 	char days[24], run_days[24];
 	struct col_conn *c;
-	PGresult *res;
-	int rc, locked, unlock_rc;
+	int rc;
 
 	memset(n, 0, sizeof(*n));
 	snprintf(days, sizeof(days), "%ld", ctx->cfg->log_retention_days);
 	snprintf(run_days, sizeof(run_days), "%ld", ctx->cfg->run_retention_days);
-	/* One collector of several sweeps: the leader (store/lease.h); the lock covers a sweep
-	 * still running on a collector that has just lost the lease. */
-	if (!col_lease_held(&ctx->leader_until)) {
+	/* One collector of several sweeps (store/lease.h). */
+	rc = col_duty_begin(ctx, COL_DUTY_RETENTION, &c);
+	if (rc == CM_ECONFLICT)
 		n->skipped = 1;
-		return CM_OK;
-	}
-	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
 	if (rc)
-		return rc;
-	res = col_db_query(c, "retention lock",
-			   "SELECT pg_try_advisory_lock(" RETENTION_LOCK_KEY ")", 0, NULL, &rc);
-	locked = res && PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
-	if (rc || !locked) {
-		n->skipped = !rc;
-		goto out;
-	}
+		return rc == CM_ECONFLICT ? CM_OK : rc;
 	n->swept = 1;
 	rc = delete_batches(ctx, c, "log sweep",
 			    "DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
@@ -116,11 +102,7 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 					    "make_interval(days => $1::int) LIMIT " BATCH ")",
 					    run_days, &n->other);
 	}
-	PQclear(col_db_query(c, "retention unlock",
-			     "SELECT pg_advisory_unlock(" RETENTION_LOCK_KEY ")", 0, NULL,
-			     &unlock_rc));
-out:
-	col_db_release(ctx->db, c);
+	col_duty_end(ctx, COL_DUTY_RETENTION, c);
 	return rc;
 }
 
@@ -148,9 +130,6 @@ static void sweep(void *arg)
 	if (rc == CM_OK && n.runs)
 		cm_log_info("retention", "deleted old run attempts count=%ld days=%ld", n.runs,
 			    r->ctx->cfg->run_retention_days);
-	if (rc == CM_OK && n.skipped)
-		cm_log_debug("retention",
-			     "sweep skipped: another collector is the leader or sweeping");
 	col_metric_add(m_deleted, (double)n.logs);
 	col_metric_add(m_runs, (double)n.runs);
 	col_metric_add(m_sweeps, (double)n.swept);

@@ -3,8 +3,8 @@
  * and, when CIPULSE_RUN_RETENTION_DAYS is set, run attempts (with their jobs, steps and log
  * tails) and agent report ids older than that, and webhook delivery ids after 30 days, in small
  * batches (short transactions: docs/scaling.md says why not partitions), once at start-up and
- * then every hour. Only the leader of a cluster sweeps (store/lease.h; a PostgreSQL advisory
- * lock besides, for a sweep still running when the lease moves); the others skip.
+ * then every hour. One collector of a cluster sweeps at a time (col_duty_begin,
+ * store/lease.h); the others skip.
  */
 #ifndef COL_RETENTION_H
 #define COL_RETENTION_H
@@ -18,8 +18,8 @@ int col_retention_start(struct col_ctx *ctx, struct col_retention **out);
 void col_retention_stop(struct col_retention *r);
 /* What one sweep did. */
 struct col_retention_counts {
-	int swept;   /* this collector held the lock and swept */
-	int skipped; /* another collector was sweeping */
+	int swept;   /* this collector swept (its turn: store/lease.h) */
+	int skipped; /* not its turn: another collector leads or is sweeping */
 	long logs;   /* log tails deleted by log retention */
 	long runs;   /* run attempts deleted by run retention */
 	long other;  /* report ids (run retention) and webhook delivery ids (30 days) deleted */

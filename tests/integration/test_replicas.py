@@ -115,7 +115,8 @@ def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
     for k in range(3):
         fake.add_run(3000 + k, conclusion="success", workflow_id=WORKFLOW_ID)
     env = slack_env(slack, CIPULSE_GITHUB_API_URL=github.url, CIPULSE_GITHUB_TOKEN="ghp_test",
-                    CIPULSE_POLL="1", CIPULSE_POLL_INTERVAL="1s", CIPULSE_RUN_RETENTION_DAYS="30")
+                    CIPULSE_POLL="1", CIPULSE_POLL_INTERVAL="1s", CIPULSE_RUN_RETENTION_DAYS="30",
+                    CIPULSE_ALERT_SWEEP_INTERVAL="1s")
     cols = [collector_factory(env=env, start=False) for _ in range(3)]
     try:
         # Started at once: the migrations run once, whoever gets there first.
@@ -143,6 +144,16 @@ def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
                 assert "repository polled" not in c.log()
                 assert metric(c, "cipulse_retention_sweeps_total") in (None, 0)
         assert metric(leader, "cipulse_retention_sweeps_total") == 1
+        # The alert rules' sweep is a duty like the others (store/lease.c): the leader runs it,
+        # the others only skip their turns.
+        sweeps = 'cipulse_duty_runs_total{duty="alert_sweep"}'
+        skips = 'cipulse_duty_skipped_total{duty="alert_sweep"}'
+        wait_for(lambda: (metric(leader, sweeps) or 0) >= 3 and all(
+            (metric(c, skips) or 0) >= 3 for c in cols if c is not leader),
+            timeout=60, what="alert sweeps on the leader, turns skipped on the others")
+        for c in cols:
+            if c is not leader:
+                assert metric(c, sweeps) in (None, 0), c.log()
         base = "/repos/%s/actions/runs" % REPO
         lists = len([r for r in github.received("GET", base) if r["path"].split("?")[0] == base])
         polled = leader.log().count("repository polled repo=%s" % REPO)
