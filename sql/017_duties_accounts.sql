@@ -36,3 +36,82 @@ BEGIN
     END LOOP;
     RETURN queued;
 END $$;
+
+-- Retention of what runs leave behind (collector/store/retention.c): tests with no result left
+-- and failure groups no job links to any more (their results and links go with their runs).
+-- One page of at most p_limit rows after the key given, in key order, per call (a short
+-- transaction; the caller passes the returned last key back until it is NULL). A row is
+-- deleted only when, locked by the sweep, it still has nothing, as seen by a statement that
+-- started after the lock was taken; a report bringing the test or group back meanwhile either
+-- holds the row first (the sweep skips it) or waits for the deletion:
+--   tests           the report's result rows lock the test through their foreign key; one that
+--                   waited fails and is retried (the agent keeps a report until acknowledged)
+--   failure_groups  the store's insert of the group locks the row (ON CONFLICT DO UPDATE
+--                   WHERE false, collector/store/store.c) and writes it anew after a deletion
+-- Returns the rows deleted and the page's last key (NULL: no more pages).
+CREATE FUNCTION cipulse_sweep_tests(p_after_repo bigint, p_after_test text, p_limit integer,
+                                    OUT deleted bigint, OUT last_repo bigint,
+                                    OUT last_test text)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    pr bigint[];
+    pt text[];
+    lr bigint[];
+    lt text[];
+BEGIN
+    deleted := 0;
+    SELECT array_agg(p.repo_id ORDER BY p.repo_id, p.test_id),
+           array_agg(p.test_id ORDER BY p.repo_id, p.test_id) INTO pr, pt
+      FROM (SELECT repo_id, test_id FROM tests
+             WHERE (repo_id, test_id) > (p_after_repo, p_after_test)
+             ORDER BY repo_id, test_id LIMIT p_limit) p;
+    IF pr IS NULL THEN
+        RETURN;
+    END IF;
+    last_repo := pr[cardinality(pr)];
+    last_test := pt[cardinality(pt)];
+    SELECT array_agg(l.repo_id), array_agg(l.test_id) INTO lr, lt
+      FROM (SELECT x.repo_id, x.test_id FROM tests x JOIN unnest(pr, pt) AS u(r, t)
+                ON x.repo_id = u.r AND x.test_id = u.t
+             WHERE NOT EXISTS (SELECT 1 FROM test_results res
+                                WHERE res.repo_id = x.repo_id AND res.test_id = x.test_id)
+               FOR UPDATE OF x SKIP LOCKED) l;
+    IF lr IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM tests x USING unnest(lr, lt) AS u(r, t)
+     WHERE x.repo_id = u.r AND x.test_id = u.t
+       AND NOT EXISTS (SELECT 1 FROM test_results res
+                        WHERE res.repo_id = x.repo_id AND res.test_id = x.test_id);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+END $$;
+
+CREATE FUNCTION cipulse_sweep_failure_groups(p_after text, p_limit integer,
+                                             OUT deleted bigint, OUT last_key text)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    pf text[];
+    lf text[];
+BEGIN
+    deleted := 0;
+    SELECT array_agg(p.fingerprint ORDER BY p.fingerprint) INTO pf
+      FROM (SELECT fingerprint FROM failure_groups WHERE fingerprint > p_after
+             ORDER BY fingerprint LIMIT p_limit) p;
+    IF pf IS NULL THEN
+        RETURN;
+    END IF;
+    last_key := pf[cardinality(pf)];
+    SELECT array_agg(l.fingerprint) INTO lf
+      FROM (SELECT g.fingerprint FROM failure_groups g
+             WHERE g.fingerprint = ANY (pf)
+               AND NOT EXISTS (SELECT 1 FROM job_failures jf
+                                WHERE jf.fingerprint = g.fingerprint)
+               FOR UPDATE OF g SKIP LOCKED) l;
+    IF lf IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM failure_groups g
+     WHERE g.fingerprint = ANY (lf)
+       AND NOT EXISTS (SELECT 1 FROM job_failures jf WHERE jf.fingerprint = g.fingerprint);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+END $$;

@@ -48,6 +48,36 @@ static int delete_batches(struct col_ctx *ctx, struct col_conn *c, const char *w
 	}
 }
 
+/*
+ * Deletes what runs left behind, page by page (sql/017: each call one page of keys after the
+ * last one, a short transaction); *deleted adds the rows deleted. sql takes the key columns of
+ * the previous page's end (NULL at first) and returns (deleted, key...); nkeys: 1 or 2.
+ */
+static int delete_pages(struct col_ctx *ctx, struct col_conn *c, const char *what, const char *sql,
+			int nkeys, long *deleted)
+{
+	const char *params[2] = { NULL, NULL };
+	PGresult *prev = NULL; /* holds the key passed on */
+
+	for (;;) {
+		int rc, done;
+		PGresult *res = col_db_query(c, what, sql, nkeys, params, &rc);
+
+		PQclear(prev);
+		if (!res)
+			return rc;
+		*deleted += strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		done = PQgetisnull(res, 0, 1) || ctx->stopping;
+		for (int k = 0; k < nkeys; k++)
+			params[k] = PQgetvalue(res, 0, 1 + k);
+		prev = res;
+		if (done) {
+			PQclear(prev);
+			return CM_OK;
+		}
+	}
+}
+
 int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 {
 	char days[24], run_days[24];
@@ -101,6 +131,19 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 					    "reports WHERE received_at < now() - "
 					    "make_interval(days => $1::int) LIMIT " BATCH ")",
 					    run_days, &n->other);
+		/* Tests with no result left, failure groups no job links to (sql/017). */
+		if (rc == CM_OK)
+			rc = delete_pages(ctx, c, "test sweep",
+					  "SELECT * FROM cipulse_sweep_tests(COALESCE($1::bigint, "
+					  "-9223372036854775808), "
+					  "COALESCE($2, ''), " BATCH ")",
+					  2, &n->tests);
+		if (rc == CM_OK)
+			rc = delete_pages(
+			    ctx, c, "failure group sweep",
+			    "SELECT * FROM cipulse_sweep_failure_groups(COALESCE($1, ''), " BATCH
+			    ")",
+			    1, &n->groups);
 	}
 	col_duty_end(ctx, COL_DUTY_RETENTION, c);
 	return rc;
@@ -130,6 +173,11 @@ static void sweep(void *arg)
 	if (rc == CM_OK && n.runs)
 		cm_log_info("retention", "deleted old run attempts count=%ld days=%ld", n.runs,
 			    r->ctx->cfg->run_retention_days);
+	if (rc == CM_OK && (n.tests || n.groups))
+		cm_log_info("retention",
+			    "deleted tests and failure groups left without results tests=%ld "
+			    "groups=%ld",
+			    n.tests, n.groups);
 	col_metric_add(m_deleted, (double)n.logs);
 	col_metric_add(m_runs, (double)n.runs);
 	col_metric_add(m_sweeps, (double)n.swept);

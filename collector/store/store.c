@@ -230,11 +230,15 @@ static const struct stmt stmts[ST_COUNT] = {
 				 "UPDATE jobs SET tests_truncated = true "
 				 "WHERE repo_id = $1 AND job_id = $2 AND NOT tests_truncated",
 				 2 },
-	/* A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
+	/*
+	 * A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
+	 * An existing group is locked, not changed (DO UPDATE ... WHERE false), so that the
+	 * retention sweep cannot delete it before the link commits (sql/017).
 	 */
 	[ST_FAILURE_GROUP] = { "cp_failure_group",
-			       "INSERT INTO failure_groups (fingerprint, title, lines) "
-			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) DO NOTHING",
+			       "INSERT INTO failure_groups AS g (fingerprint, title, lines) "
+			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) "
+			       "DO UPDATE SET title = g.title WHERE false",
 			       3 },
 	[ST_JOB_FAILURE] = { "cp_job_failure",
 			     "INSERT INTO job_failures AS t (repo_id, job_id, fingerprint, run_id, "

@@ -94,3 +94,47 @@ def test_runs_are_kept_for_ever_by_default(collector_factory, db):
     assert db.scalar("SELECT count(*) FROM reports") == 5
     # Webhook delivery ids go after 30 days whatever the run retention.
     assert db.scalar("SELECT count(*) FROM webhook_deliveries") == 2
+
+
+def test_tests_and_failure_groups_left_without_results_are_swept(collector_factory, db):
+    """Run retention takes test results and job-group links with their runs; the tests and
+    failure groups left with nothing go too, page by page (more than two pages of 5,000), and
+    those with a result or a link left stay."""
+    c = collector_factory(env={"CIPULSE_RUN_RETENTION_DAYS": "30"}, start=False)
+    c.run("migrate")
+    seed_runs(db, 4, 2)  # old runs 0 and 1 (jobs 1, 2, 11, 12), recent run 2 (jobs 21, 22)
+    old_jobs = [(0, 1, 1), (0, 2, 2), (1, 1, 11), (1, 2, 12)]
+    new_jobs = [(2, 1, 21), (2, 2, 22)]
+    n_old = 11000
+    db.execute("INSERT INTO tests (repo_id, test_id, name) SELECT 2, 'old-' || i, 't' || i"
+               " FROM generate_series(1, %s) i", (n_old,))
+    db.execute("INSERT INTO tests (repo_id, test_id, name) VALUES (2, 'kept', 'kept'),"
+               " (2, 'new', 'new')")
+    # Old results of every test; 'kept' has a recent result besides, 'new' only a recent one.
+    for run, attempt, job in old_jobs:
+        db.execute("INSERT INTO test_results (repo_id, job_id, test_id, run_id, run_attempt,"
+                   " result, at) SELECT 2, %s, test_id, %s, %s, 'passed', now() - interval"
+                   " '40 days' FROM tests WHERE test_id <> 'new'", (job, run, attempt))
+    for run, attempt, job in new_jobs:
+        db.execute("INSERT INTO test_results (repo_id, job_id, test_id, run_id, run_attempt,"
+                   " result, at) VALUES (2, %s, 'kept', %s, %s, 'failed', now()),"
+                   " (2, %s, 'new', %s, %s, 'passed', now())",
+                   (job, run, attempt, job, run, attempt))
+    # One group per job: g-old links old jobs only, g-both an old and a new one.
+    groups = {"g-old": old_jobs[1:], "g-both": old_jobs[:1] + new_jobs[:1], "g-new": new_jobs[1:]}
+    for fp, jobs in groups.items():
+        db.execute("INSERT INTO failure_groups (fingerprint, title, lines) VALUES (%s, 'e',"
+                   " ARRAY['e'])", (fp,))
+        for run, attempt, job in jobs:
+            db.execute("INSERT INTO job_failures (repo_id, job_id, fingerprint, run_id,"
+                       " run_attempt, at) VALUES (2, %s, %s, %s, %s, now())",
+                       (job, fp, run, attempt))
+    c.start()
+    wait_for(lambda: "deleted tests and failure groups" in c.log(), timeout=120,
+             what="the sweep of tests and failure groups")
+    assert db.scalar("SELECT count(*) FROM workflow_runs") == 2
+    assert [r["test_id"] for r in db.query("SELECT test_id FROM tests ORDER BY test_id")] == [
+        "kept", "new"]
+    assert [r["fingerprint"] for r in db.query(
+        "SELECT fingerprint FROM failure_groups ORDER BY 1")] == ["g-both", "g-new"]
+    assert "tests=%d groups=1" % n_old in c.log()
