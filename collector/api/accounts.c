@@ -406,6 +406,9 @@ static void user_change(const struct col_http_req *req, struct col_http_resp *re
 	col_db_release(req->ctx->db, c);
 	if (rc == CM_ECONFLICT)
 		col_http_error(resp, 409, "conflict", "a user of that name exists");
+	else if (rc == CM_EDENIED)
+		col_http_error(resp, 409, "last_admin",
+			       "no enabled admin would remain: make another user admin first");
 	else if (rc == CM_ENOTFOUND)
 		api_not_found(resp, "user");
 	else if (rc)

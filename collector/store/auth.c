@@ -290,22 +290,35 @@ int col_user_update(struct col_conn *c, const char *username, int role, int disa
 	col_p_str(&p, disabled < 0 ? NULL : disabled ? "true" : "false");
 	col_p_str(&p, hash);
 	col_p_str(&p, display_name);
-	/* A disabled user's sessions end in the same statement (its tokens check the flag). */
+	/*
+	 * A disabled user's sessions end in the same statement (its tokens check the flag). The
+	 * enabled admins are locked (in id order: no deadlock) before the guard reads them: a
+	 * concurrent change of one waits, and FOR UPDATE then sees its committed state.
+	 */
 	res = col_db_query(
 	    c, "user",
-	    "WITH u AS (UPDATE users SET role = COALESCE($2, role), "
+	    "WITH a AS MATERIALIZED (SELECT username FROM users "
+	    "  WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE), "
+	    "n AS (SELECT count(*) FILTER (WHERE username = $1) AS me, "
+	    "  count(*) FILTER (WHERE username <> $1) AS others FROM a), "
+	    "u AS (UPDATE users SET role = COALESCE($2, role), "
 	    "  disabled = COALESCE($3::boolean, disabled), "
 	    "  password_hash = COALESCE($4, password_hash), "
 	    "  display_name = COALESCE($5, display_name) "
-	    "  WHERE username = $1 RETURNING id, disabled, $4::text IS NOT NULL AS pw), "
+	    "  WHERE username = $1 AND ((COALESCE($2, role) = 'admin' "
+	    "    AND NOT COALESCE($3::boolean, disabled)) "
+	    "    OR (SELECT me = 0 OR others > 0 FROM n)) "
+	    "  RETURNING id, disabled, $4::text IS NOT NULL AS pw), "
 	    "s AS (UPDATE sessions SET revoked_at = now() FROM u "
 	    "  WHERE sessions.user_id = u.id AND (u.disabled OR u.pw) "
 	    "  AND sessions.revoked_at IS NULL) "
-	    "SELECT id FROM u",
+	    "SELECT (SELECT id FROM u), EXISTS (SELECT 1 FROM users WHERE username = $1)",
 	    p.n, p.v, &rc);
 	if (!res)
 		return rc;
-	rc = PQntuples(res) == 1 ? CM_OK : CM_ENOTFOUND;
+	rc = !PQgetisnull(res, 0, 0)	       ? CM_OK
+	     : PQgetvalue(res, 0, 1)[0] == 't' ? CM_EDENIED
+					       : CM_ENOTFOUND;
 	PQclear(res);
 	return rc;
 }

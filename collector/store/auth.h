@@ -103,7 +103,10 @@ int col_user_add(struct col_conn *c, const char *username, enum col_role role,
 		 const char *display_name, const char *hash);
 /*
  * Changes a user: fields NULL / -1 are kept. Disabling revokes the user's sessions in the same
- * statement. CM_ENOTFOUND when there is no such user.
+ * statement. CM_ENOTFOUND when there is no such user; CM_EDENIED, nothing changed, when the
+ * change would leave no enabled admin among the users (demoting or disabling the last one;
+ * CIPULSE_ADMIN_TOKEN does not count). Race-safe: the enabled admins are locked first, so two
+ * admins demoting each other at once leave one (the second sees the first's change).
  */
 int col_user_update(struct col_conn *c, const char *username, int role, int disabled,
 		    const char *hash, const char *display_name);

@@ -134,6 +134,13 @@ int col_user_command(struct col_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "cipulsed: no user %s\n", name);
 		return 1;
 	}
+	if (rc == CM_EDENIED) {
+		fprintf(stderr,
+			"cipulsed: user %s: no enabled admin would remain; make another user "
+			"admin first (cipulsed user add NAME --role admin --password-stdin)\n",
+			name);
+		return 1;
+	}
 	if (rc) {
 		fprintf(stderr, "cipulsed: user %s failed: %s (run `cipulsed migrate`?)\n", sub,
 			cm_strerror(rc));

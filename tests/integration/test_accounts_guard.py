@@ -1,0 +1,84 @@
+"""Accounts, the review leftovers of issue 12: the last enabled admin cannot be demoted or
+disabled (API and command line, race-safe)."""
+import threading
+
+from harness import run_checked, wait_for
+from test_access import Session, add_user, request
+
+PW = "long-enough-password"
+
+
+def cli(collector, *args, stdin=None):
+    return run_checked([collector.binary, *args], env=collector.env, input=stdin,
+                       capture_output=True, text=True, timeout=60)
+
+
+def admins(db):
+    return db.scalar("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
+
+
+def test_last_admin_is_kept_api_and_cli(collector, db):
+    add_user(collector, "root", "admin", PW)
+    add_user(collector, "vera", "viewer", PW)
+    s = Session(collector, "root", PW)
+    # The last enabled admin: neither demoted nor disabled, by itself or by the admin token.
+    for body in ({"role": "viewer"}, {"role": "maintainer"}, {"disabled": True},
+                 {"role": "viewer", "disabled": True}):
+        for headers in (s.headers(), collector.admin_headers()):
+            status, reply, _ = request(collector, "PATCH", "/api/v1/users/root", body, headers)
+            assert status == 409 and reply["error"]["code"] == "last_admin", (body, reply)
+    p = cli(collector, "user", "disable", "root")
+    assert p.returncode == 1 and "no enabled admin would remain" in p.stderr, p.stderr
+    assert admins(db) == 1
+    # Other changes of the last admin and of other users go through.
+    assert request(collector, "PATCH", "/api/v1/users/root", {"display_name": "Root"},
+                   s.headers())[0] == 200
+    assert request(collector, "PATCH", "/api/v1/users/vera", {"disabled": True},
+                   s.headers())[0] == 200
+    assert cli(collector, "user", "enable", "vera").returncode == 0
+    # With a second admin, the first may go; then the second is the last.
+    assert request(collector, "PATCH", "/api/v1/users/vera", {"role": "admin"},
+                   s.headers())[0] == 200
+    assert cli(collector, "user", "disable", "root").returncode == 0
+    status, reply, _ = request(collector, "PATCH", "/api/v1/users/vera", {"role": "viewer"},
+                               collector.admin_headers())
+    assert status == 409 and reply["error"]["code"] == "last_admin"
+    # A disabled admin does not count, and may be changed freely.
+    assert request(collector, "PATCH", "/api/v1/users/root", {"role": "viewer"},
+                   collector.admin_headers())[0] == 200
+    assert admins(db) == 1
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(collector, db):
+    """Both requests pass their check before either commits (the audit entry, the last write
+    of each, waits on a lock the test holds): the guard's row locks make the second one see
+    the first's change and refuse."""
+    add_user(collector, "ann", "admin", PW)
+    add_user(collector, "bob", "admin", PW)
+    sessions = {n: Session(collector, n, PW) for n in ("ann", "bob")}
+    holder = db.connect()
+    results = {}
+    try:
+        holder.autocommit = False
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE audit_log IN SHARE MODE")
+
+        def demote(by, whom):
+            results[whom] = request(collector, "PATCH", "/api/v1/users/" + whom,
+                                    {"role": "viewer"}, sessions[by].headers())
+        threads = [threading.Thread(target=demote, args=("ann", "bob")),
+                   threading.Thread(target=demote, args=("bob", "ann"))]
+        for t in threads:
+            t.start()
+        wait_for(lambda: db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                                   " = 'Lock' AND query LIKE '%%users%%' OR wait_event_type ="
+                                   " 'Lock' AND query LIKE '%%audit_log%%'") >= 2,
+                 timeout=60, what="both changes waiting")
+    finally:
+        holder.rollback()
+        holder.close()
+    for t in threads:
+        t.join(60)
+    statuses = sorted(r[0] for r in results.values())
+    assert statuses == [200, 409], results
+    assert admins(db) == 1
