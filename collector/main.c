@@ -31,7 +31,7 @@
 #include "core/process_metrics.h"
 #include "store/migrate.h"
 #include "wiring.h"
-#include "store/tokens.h"
+#include "store/auth_cli.h"
 #include "version.h"
 
 static struct col_ctx *signal_ctx;
@@ -116,90 +116,6 @@ static int cmd_migrate(struct col_ctx *ctx)
 		return 1;
 	}
 	cm_log_info("main", "database schema is current applied=%d", applied);
-	return 0;
-}
-
-/* token revoke ID */
-static int cmd_token_revoke(struct col_ctx *ctx, int argc, char **argv)
-{
-	struct col_conn *conn;
-	char *end = NULL;
-	long long id = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
-	int rc;
-
-	if (id <= 0 || !end || *end) {
-		fprintf(stderr, "cipulsed: usage: token revoke ID (the token's id)\n");
-		return 2;
-	}
-	if (open_db(ctx, &conn))
-		return 1;
-	rc = col_token_revoke(conn, id, 0);
-	col_db_release(ctx->db, conn);
-	if (rc == CM_ENOTFOUND) {
-		fprintf(stderr, "cipulsed: no token %lld that is not revoked already\n", id);
-		return 1;
-	}
-	if (rc) {
-		fprintf(stderr, "cipulsed: could not revoke the token: %s\n", cm_strerror(rc));
-		return 1;
-	}
-	printf("token %lld revoked\n", id);
-	return 0;
-}
-
-/* token create --kind K [--repo R] [--description D] | token revoke ID */
-static int cmd_token(struct col_ctx *ctx, int argc, char **argv)
-{
-	const char *kind = "ingest", *repo = NULL, *desc = NULL;
-	char token[COL_TOKEN_SIZE];
-	enum col_token_kind k;
-	struct col_conn *conn;
-	int rc;
-
-	if (argc >= 1 && !strcmp(argv[0], "revoke"))
-		return cmd_token_revoke(ctx, argc, argv);
-	if (argc < 1 || strcmp(argv[0], "create")) {
-		fprintf(stderr, "cipulsed: usage: token create --kind KIND [--repo owner/name] | "
-				"token revoke ID\n");
-		return 2;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char **slot = NULL;
-
-		if (!strcmp(argv[i], "--kind"))
-			slot = &kind;
-		else if (!strcmp(argv[i], "--repo"))
-			slot = &repo;
-		else if (!strcmp(argv[i], "--description"))
-			slot = &desc;
-		if (!slot || i + 1 >= argc) {
-			fprintf(stderr,
-				"cipulsed: token create: unknown or incomplete option \"%s\"\n",
-				argv[i]);
-			return 2;
-		}
-		*slot = argv[++i];
-	}
-	if (col_token_kind_parse(kind, &k) || k == COL_TOKEN_PERSONAL) {
-		fprintf(stderr, "cipulsed: token create: --kind must be ingest, admin or read\n");
-		return 2;
-	}
-	if (k == COL_TOKEN_INGEST && (!repo || !strchr(repo, '/'))) {
-		fprintf(stderr, "cipulsed: token create: ingest tokens need --repo owner/name\n");
-		return 2;
-	}
-	if (open_db(ctx, &conn))
-		return 1;
-	rc = col_token_create(conn, k, repo, desc, token);
-	col_db_release(ctx->db, conn);
-	if (rc) {
-		fprintf(stderr,
-			"cipulsed: could not create the token: %s (run `cipulsed migrate`?)\n",
-			cm_strerror(rc));
-		return 1;
-	}
-	/* The token goes to stdout only, never to the log. */
-	printf("%s\n", token);
 	return 0;
 }
 
@@ -356,7 +272,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "migrate")) {
 		status = cmd_migrate(&ctx);
 	} else if (!strcmp(cmd, "token")) {
-		status = cmd_token(&ctx, argc - argi - 1, argv + argi + 1);
+		status = col_token_command(&ctx, argc - argi - 1, argv + argi + 1);
 	} else {
 		status = col_extra_command(&ctx, cmd, argc - argi - 1, argv + argi + 1);
 		if (status < 0) {

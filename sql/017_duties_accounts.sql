@@ -4,6 +4,9 @@
 --                        (collector/store/lease.c: the leader lease and its handover guard, the
 --                        one "run once in the cluster" mechanism of the poller, the retention
 --                        sweep and this sweep)
+--   cipulse_sweep_tests, cipulse_sweep_failure_groups
+--                        retention of tests and failure groups left without results
+--   audit_log            actor_kind 'cli': changes made with the command line
 
 -- As in 005_window_rules.sql, without the transaction's advisory lock (the duty's guard holds
 -- the same key for the whole call).
@@ -115,3 +118,9 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM job_failures jf WHERE jf.fingerprint = g.fingerprint);
     GET DIAGNOSTICS deleted = ROW_COUNT;
 END $$;
+
+-- Changes made with the command line (cipulsed user ..., cipulsed token ...) are audited too:
+-- actor "cli:<unix user>", actor_kind cli (collector/store/auth_cli.c).
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_actor_kind_check,
+    ADD CONSTRAINT audit_log_actor_kind_check
+        CHECK (actor_kind IN ('user', 'token', 'config_token', 'cli'));

@@ -467,7 +467,10 @@ int col_audit_record(struct col_conn *c, const struct col_principal *p, const ch
 
 	col_params_init(&q);
 	col_p_str(&q, p->actor[0] ? p->actor : "anonymous");
-	col_p_str(&q, p->who == COL_WHO_USER ? "user" : p->config_token ? "config_token" : "token");
+	col_p_str(&q, p->who == COL_WHO_USER  ? "user"
+		      : p->who == COL_WHO_CLI ? "cli"
+		      : p->config_token	      ? "config_token"
+					      : "token");
 	col_p_str(&q, action);
 	col_p_text(&q, target);
 	col_p_str(&q, before);

@@ -27,7 +27,8 @@
 enum col_role { COL_ROLE_NONE, COL_ROLE_VIEWER, COL_ROLE_MAINTAINER, COL_ROLE_ADMIN };
 /* What a route needs. */
 enum col_need { COL_NEED_INGEST, COL_NEED_VIEWER, COL_NEED_MAINTAINER, COL_NEED_ADMIN };
-enum col_who { COL_WHO_ANONYMOUS, COL_WHO_USER, COL_WHO_TOKEN };
+/* COL_WHO_CLI: the command line (cipulsed user/token), for the audit log only. */
+enum col_who { COL_WHO_ANONYMOUS, COL_WHO_USER, COL_WHO_TOKEN, COL_WHO_CLI };
 
 #define COL_USERNAME_MAX 64
 

@@ -1,4 +1,4 @@
-/* The `cipulsed user ...` command (local accounts). */
+/* The `cipulsed user ...` and `cipulsed token ...` commands (store/auth_cli.c). */
 #ifndef COL_AUTH_CLI_H
 #define COL_AUTH_CLI_H
 
@@ -16,5 +16,7 @@
 
 /* Runs `user SUB ...` (argv after "user"): the exit status. */
 int col_user_command(struct col_ctx *ctx, int argc, char **argv);
+/* Runs `token create ...` / `token revoke ID` (argv after "token"): the exit status. */
+int col_token_command(struct col_ctx *ctx, int argc, char **argv);
 
 #endif

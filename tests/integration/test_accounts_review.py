@@ -1,5 +1,9 @@
 """Accounts, the review leftovers of issue 12: the last enabled admin cannot be demoted or
-disabled (API and command line, race-safe)."""
+disabled (API and command line, race-safe); the command line's user and token changes are in
+the audit log."""
+import json
+import os
+import pwd
 import threading
 
 from harness import run_checked, wait_for
@@ -82,3 +86,44 @@ def test_two_admins_demoting_each_other_at_once_leave_one(collector, db):
     statuses = sorted(r[0] for r in results.values())
     assert statuses == [200, 409], results
     assert admins(db) == 1
+
+
+def test_cli_changes_are_audited(collector, db):
+    me = "cli:" + pwd.getpwuid(os.getuid()).pw_name
+    add_user(collector, "root", "admin", PW)
+    assert cli(collector, "user", "add", "vera", "--role", "viewer", "--password-stdin",
+               "--display-name", "Vera", stdin=PW + "\n").returncode == 0
+    assert cli(collector, "user", "reset", "vera", "--password-stdin",
+               stdin="another-password-2\n").returncode == 0
+    assert cli(collector, "user", "disable", "vera").returncode == 0
+    assert cli(collector, "user", "enable", "vera").returncode == 0
+    p = cli(collector, "token", "create", "--kind", "ingest", "--repo", "octo/cli",
+            "--description", "ci")
+    assert p.returncode == 0, p.stderr
+    secret = p.stdout.strip()
+    tid = db.scalar("SELECT max(id) FROM api_tokens")
+    assert cli(collector, "token", "revoke", str(tid)).returncode == 0
+    # Refused changes leave no entry.
+    assert cli(collector, "user", "disable", "root").returncode == 1
+    assert cli(collector, "token", "revoke", str(tid)).returncode == 1
+    status, log, _ = request(collector, "GET", "/api/v1/audit?actor=" + me,
+                             headers=collector.admin_headers())
+    assert status == 200, log
+    entries = list(reversed(log["entries"]))
+    assert [(e["action"], e["target"]) for e in entries] == [
+        ("user.create", "root"), ("user.create", "vera"), ("user.update", "vera"),
+        ("user.update", "vera"), ("user.update", "vera"),
+        ("token.create", "token:%d" % tid), ("token.revoke", "token:%d" % tid)], entries
+    assert {e["actor_kind"] for e in entries} == {"cli"}
+    assert {e["remote_addr"] for e in entries} == {None}
+    create, reset, disable, enable, tcreate, trevoke = entries[1:]
+    assert create["before"] is None and create["after"]["role"] == "viewer"
+    assert create["after"]["display_name"] == "Vera"
+    assert reset["after"]["password_changed"] is True
+    assert disable["before"]["disabled"] is False and disable["after"]["disabled"] is True
+    assert enable["after"]["disabled"] is False
+    assert tcreate["after"]["kind"] == "ingest" and tcreate["after"]["repository"] == "octo/cli"
+    assert trevoke["before"]["id"] == tid and trevoke["after"] is None
+    text = json.dumps(entries)
+    for s in (PW, "another-password-2", secret, "argon2"):
+        assert s not in text, s
