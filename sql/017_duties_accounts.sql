@@ -124,3 +124,15 @@ END $$;
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_actor_kind_check,
     ADD CONSTRAINT audit_log_actor_kind_check
         CHECK (actor_kind IN ('user', 'token', 'config_token', 'cli'));
+
+-- Failed sign-ins, counted in the database so that every collector of a cluster sees the same
+-- counts (collector/store/auth.c, col_login_*): one row per address ('a:' || address) and per
+-- account ('u:' || SHA-256 hex of the name), counting failures since window_start;
+-- a row whose window (CIPULSE_LOGIN_WINDOW) has passed counts as none and is deleted by later
+-- failures.
+CREATE TABLE login_failures (
+    key          text PRIMARY KEY,
+    window_start timestamptz NOT NULL,
+    failures     integer NOT NULL
+);
+CREATE INDEX login_failures_window_idx ON login_failures (window_start);

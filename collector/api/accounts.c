@@ -2,7 +2,6 @@
  * Accounts and access (store/auth.h): sign-in methods, sessions (POST/GET/DELETE
  * /api/v1/session), users (admin), personal API tokens, and the audit log (admin).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +11,6 @@
 #include "cm_err.h"
 #include "cm_json.h"
 #include "cm_log.h"
-#include "cm_time.h"
-#include "core/ratelimit.h"
 #include "store/tokens.h"
 
 static json_t *dump_or_null(json_t *v, char **text)
@@ -122,45 +119,22 @@ void api_session_get(const struct col_http_req *req, struct col_http_resp *resp)
 	api_reply(resp, 200, session_json(&who));
 }
 
-/* Failed sign-ins per address and per account (CIPULSE_LOGIN_MAX_FAILURES per window). */
-static struct col_addr_limit login_addr = COL_ADDR_LIMIT_INIT(900000);
-static struct col_addr_limit login_user = COL_ADDR_LIMIT_INIT(900000);
-static long login_window_ms = 900000;
-static pthread_once_t login_once = PTHREAD_ONCE_INIT;
-
-static void login_init(void)
-{
-	login_addr.window_ms = login_user.window_ms = login_window_ms;
-}
-
-/* The account's key in login_user: a digest, so that any name fits a slot. */
-static void account_key(const char *username, char out[48])
-{
-	char hex[65];
-
-	cm_sha256_hex(username, strlen(username), hex);
-	snprintf(out, 48, "u:%.40s", hex);
-}
-
 void api_session_post(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
 	const struct col_config *cfg = req->ctx->cfg;
-	char cookie[COL_TOKEN_SIZE], key[48];
+	char cookie[COL_TOKEN_SIZE];
 	const char *user, *pass;
 	struct col_principal who;
 	struct col_query q;
 	struct col_conn *c;
 	json_error_t e;
 	json_t *body;
-	long retry_a = 0, retry_u = 0;
-	int64_t now = cm_time_mono_ms();
+	long retry = 0;
 	int rc;
 
 	if (api_begin_as(req, resp, API_OPEN, &q, allowed, &who))
 		return;
-	login_window_ms = cfg->login_window_ms;
-	pthread_once(&login_once, login_init);
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
 	user = json_string_value(json_object_get(body, "username"));
 	pass = json_string_value(json_object_get(body, "password"));
@@ -169,32 +143,39 @@ void api_session_post(const struct col_http_req *req, struct col_http_resp *resp
 		api_bad_param(resp, "body", "expected {\"username\": ..., \"password\": ...}");
 		return;
 	}
-	account_key(user, key);
-	if (col_addr_limit_over(&login_addr, req->remote_addr, cfg->login_max_failures, now,
-				&retry_a) |
-	    col_addr_limit_over(&login_user, key, cfg->login_max_failures, now, &retry_u)) {
-		json_decref(body);
-		col_http_error(resp, 429, "too_many_attempts",
-			       "too many failed sign-ins; try again later");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
-			 retry_a > retry_u ? retry_a : retry_u);
-		return;
-	}
 	if (api_conn(req, resp, &c)) {
 		json_decref(body);
 		return;
 	}
-	rc = col_user_login(c, user, pass, &who);
-	json_decref(body);
-	if (rc == CM_EAUTH) {
+	/* Per address and per account, shared by every collector (store/auth.h). */
+	rc = col_login_limited(c, req->remote_addr, user, cfg->login_max_failures,
+			       cfg->login_window_ms, &retry);
+	if (rc) {
 		col_db_release(req->ctx->db, c);
-		col_addr_limit_hit(&login_addr, req->remote_addr, now);
-		col_addr_limit_hit(&login_user, key, now);
+		json_decref(body);
+		if (rc < 0) {
+			api_db_fail(resp, rc, "session");
+			return;
+		}
+		col_http_error(resp, 429, "too_many_attempts",
+			       "too many failed sign-ins; try again later");
+		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: %ld\r\n",
+			 retry);
+		return;
+	}
+	rc = col_user_login(c, user, pass, &who);
+	if (rc == CM_EAUTH) {
+		rc = col_login_failed(c, req->remote_addr, user, cfg->login_window_ms);
+		col_db_release(req->ctx->db, c);
+		json_decref(body);
+		if (rc)
+			cm_log_warn("auth", "sign-in failure not counted: %s", cm_strerror(rc));
 		cm_log_info("auth", "sign-in failed addr=%s", req->remote_addr);
 		/* One answer for every failure: nothing tells which part was wrong. */
 		col_http_error(resp, 401, "unauthorized", "invalid username or password");
 		return;
 	}
+	json_decref(body);
 	if (!rc)
 		rc = col_session_create(c, &who, cfg->session_max_ms, req->remote_addr,
 					col_http_header(req, "User-Agent"), cookie);

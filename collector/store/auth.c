@@ -248,6 +248,71 @@ int col_username_valid(const char *s)
 	return 1;
 }
 
+/* ---- sign-in limits ---- */
+
+/* The two keys of login_failures: the address's and the account's (a digest: any name fits). */
+static void login_keys(const char *addr, const char *username, char a[80], char u[80])
+{
+	char hex[65];
+
+	cm_sha256_hex(username, strlen(username), hex);
+	snprintf(a, 80, "a:%.60s", addr ? addr : "");
+	snprintf(u, 80, "u:%s", hex);
+}
+
+int col_login_limited(struct col_conn *c, const char *addr, const char *username, long max,
+		      long window_ms, long *retry_s)
+{
+	char a[80], u[80], mx[24], win[24];
+	const char *params[4] = { a, u, mx, win };
+	PGresult *res;
+	int rc, over;
+
+	login_keys(addr, username, a, u);
+	snprintf(mx, sizeof(mx), "%ld", max);
+	snprintf(win, sizeof(win), "%ld", window_ms);
+	res = col_db_query(c, "login limit",
+			   "SELECT count(*), COALESCE(ceil(extract(epoch FROM max(window_start + "
+			   "$4::bigint * interval '1 millisecond' - now()))), 0)::bigint "
+			   "FROM login_failures WHERE key IN ($1, $2) AND failures >= $3::int "
+			   "AND window_start > now() - $4::bigint * interval '1 millisecond'",
+			   4, params, &rc);
+	if (!res)
+		return rc;
+	over = strtol(PQgetvalue(res, 0, 0), NULL, 10) > 0;
+	*retry_s = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	if (*retry_s < 1)
+		*retry_s = 1;
+	PQclear(res);
+	return over;
+}
+
+int col_login_failed(struct col_conn *c, const char *addr, const char *username, long window_ms)
+{
+	char a[80], u[80], win[24];
+	const char *params[3] = { a, u, win };
+	PGresult *res;
+	int rc;
+
+	login_keys(addr, username, a, u);
+	snprintf(win, sizeof(win), "%ld", window_ms);
+	/* A count whose window has passed starts again at 1; a few stale rows go each time. */
+	res = col_db_query(
+	    c, "login limit",
+	    "WITH gone AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM "
+	    "  login_failures WHERE window_start <= now() - $3::bigint * interval '1 millisecond' "
+	    "  AND key NOT IN ($1, $2) LIMIT 100)) "
+	    "INSERT INTO login_failures AS f (key, window_start, failures) "
+	    "VALUES ($1, now(), 1), ($2, now(), 1) ON CONFLICT (key) DO UPDATE SET "
+	    "failures = CASE WHEN f.window_start > now() - $3::bigint * interval '1 millisecond' "
+	    "  THEN f.failures + 1 ELSE 1 END, "
+	    "window_start = CASE WHEN f.window_start > now() - $3::bigint * interval "
+	    "  '1 millisecond' THEN f.window_start ELSE now() END",
+	    3, params, &rc);
+	PQclear(res);
+	return res ? CM_OK : rc;
+}
+
 /* ---- users ---- */
 
 int col_user_add(struct col_conn *c, const char *username, enum col_role role,

@@ -97,6 +97,21 @@ int col_password_verify(const char *encoded, const char *password);
 /* Valid user name: 1-64 of [A-Za-z0-9._-], starting with a letter or digit. */
 int col_username_valid(const char *s);
 
+/* ---- sign-in limits ---- */
+
+/*
+ * Failed sign-ins per address and per account, counted in the database (login_failures,
+ * sql/017) so that every collector of a cluster sees the same counts: the limit holds however
+ * a client spreads its attempts over replicas. A count lasts window_ms from its first failure.
+ * col_login_limited: 1 when addr or username has `max` failures or more in its current window
+ * (*retry_s: seconds until the later of the two windows ends, at least 1), 0 when not, or an
+ * error (negative). col_login_failed counts one failure of each (and deletes counts whose
+ * window has passed).
+ */
+int col_login_limited(struct col_conn *c, const char *addr, const char *username, long max,
+		      long window_ms, long *retry_s);
+int col_login_failed(struct col_conn *c, const char *addr, const char *username, long window_ms);
+
 /* ---- users ---- */
 
 /* Creates a user (hash: from col_password_hash, or NULL). CM_ECONFLICT when the name is taken. */

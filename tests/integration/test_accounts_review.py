@@ -127,3 +127,32 @@ def test_cli_changes_are_audited(collector, db):
     text = json.dumps(entries)
     for s in (PW, "another-password-2", secret, "argon2"):
         assert s not in text, s
+
+
+def test_login_limit_holds_across_collectors(collector_factory, db):
+    """The sign-in failure counters are in the database: failures spread over two collectors
+    add up, and each collector then refuses (429, the same generic messages), until the window
+    has passed."""
+    env = {"CIPULSE_LOGIN_MAX_FAILURES": "3", "CIPULSE_LOGIN_WINDOW": "10m"}
+    a = collector_factory(env=env)
+    b = collector_factory(env=env)
+    add_user(a, "vera", "viewer", PW)
+    wrong = {"username": "vera", "password": "wrong-password"}
+    right = {"username": "vera", "password": PW}
+    for col in (a, b, a):
+        status, body, _ = request(col, "POST", "/api/v1/session", wrong)
+        assert status == 401 and body == {"error": {
+            "code": "unauthorized", "message": "invalid username or password"}}, body
+    for col in (a, b):
+        status, body, h = request(col, "POST", "/api/v1/session", right)
+        assert status == 429 and body["error"]["code"] == "too_many_attempts", body
+        assert 0 < int(h["Retry-After"]) <= 600
+    # Counted by address and by account (a digest of the name, never the name itself).
+    keys = {r["key"]: r["failures"] for r in db.query("SELECT key, failures FROM login_failures")}
+    assert sorted(keys.values()) == [3, 3] and "a:127.0.0.1" in keys, keys
+    assert not any("vera" in k for k in keys)
+    # The window passes: the counts no longer hold, and the next failure starts them afresh.
+    db.execute("UPDATE login_failures SET window_start = now() - interval '11 minutes'")
+    assert request(b, "POST", "/api/v1/session", wrong)[0] == 401
+    assert sorted(r["failures"] for r in db.query("SELECT failures FROM login_failures")) == [1, 1]
+    assert request(a, "POST", "/api/v1/session", right)[0] == 200
