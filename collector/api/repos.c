@@ -108,12 +108,65 @@ static int param_days(struct col_http_resp *resp, const struct col_query *q, cha
 	return CM_OK;
 }
 
+/*
+ * "retired" and "retired_at" from two columns (retired_at IS NOT NULL, API_MS(retired_at)): a
+ * repository its GitHub App installation let go keeps its history and is no longer polled.
+ */
+static int add_retired(json_t *item, const PGresult *res, int row, int c0)
+{
+	return api_set(item, "retired", api_col_bool(res, row, c0)) ||
+	       api_set(item, "retired_at", api_col_time(res, row, c0 + 1));
+}
+
+/* GET /api/v1/repos/{owner}/{name}: the repository itself. */
+static void repo_get(const struct col_http_req *req, struct col_http_resp *resp, const char *repo)
+{
+	static const char *const allowed[] = { NULL };
+	struct col_params p = { .n = 0 };
+	struct col_query q;
+	struct col_conn *c;
+	PGresult *res = NULL;
+	json_t *it;
+	int64_t repo_id;
+	int rc;
+
+	if (api_begin(req, resp, API_READ, &q, allowed) || api_conn(req, resp, &c))
+		return;
+	if (api_lookup_repo(resp, c, repo, &repo_id))
+		goto out;
+	col_p_i64(&p, repo_id);
+	res = col_db_query(
+	    c, "repository",
+	    "SELECT id, full_name, " API_MS("created_at") ", retired_at IS NOT NULL, " API_MS(
+		"retired_at") " FROM repositories WHERE id = $1",
+	    p.n, p.v, &rc);
+	if (!res || PQntuples(res) != 1) {
+		if (res)
+			api_not_found(resp, "repository");
+		else
+			api_db_fail(resp, rc, "repository");
+		goto out;
+	}
+	it = json_object();
+	if (!it || api_set(it, "id", api_col_int(res, 0, 0)) ||
+	    api_set(it, "full_name", api_col_str(res, 0, 1)) ||
+	    api_set(it, "created_at", api_col_time(res, 0, 2)) || add_retired(it, res, 0, 3)) {
+		json_decref(it);
+		it = NULL;
+	}
+	api_reply(resp, 200, it ? json_pack("{s:o}", "repository", it) : NULL);
+out:
+	PQclear(res);
+	col_db_release(req->ctx->db, c);
+}
+
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "days", NULL };
 	/* clang-format off */
 	static const char sql[] =
 		"SELECT r.id, r.full_name, " API_MS("r.created_at") ", " STATS_COLS ", " LAST_COLS
+		", r.retired_at IS NOT NULL, " API_MS("r.retired_at") /* add_retired */
 		" FROM repositories r "
 		"LEFT JOIN LATERAL (SELECT " STATS_SUMS " FROM run_rollup_daily "
 		"  WHERE repo_id = r.id AND day >= $1::date) s ON true "
@@ -156,7 +209,9 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		    api_set(it, "full_name", api_col_str(res, i, 1)) ||
 		    api_set(it, "created_at", api_col_time(res, i, 2)) ||
 		    add_stats(it, res, i, 3, from_ms) ||
-		    add_last_run(it, res, i, 3 + STATS_NCOLS) || json_array_append_new(items, it)) {
+		    add_last_run(it, res, i, 3 + STATS_NCOLS) ||
+		    add_retired(it, res, i, 3 + STATS_NCOLS + LAST_NCOLS) ||
+		    json_array_append_new(items, it)) {
 			json_decref(it);
 			json_decref(items);
 			items = NULL;
@@ -406,7 +461,7 @@ out:
 	col_db_release(req->ctx->db, c);
 }
 
-/* GET /api/v1/repos/{owner}/{name}/workflows | /runs */
+/* GET /api/v1/repos/{owner}/{name} | /workflows | /runs */
 void api_repo_sub(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	const char *path = req->path + strlen("/api/v1/repos/"), *rest;
@@ -416,7 +471,9 @@ void api_repo_sub(const struct col_http_req *req, struct col_http_resp *resp)
 		col_http_error(resp, 404, "not_found", "no such resource (expected owner/name)");
 		return;
 	}
-	if (!strcmp(rest, "/workflows"))
+	if (!*rest)
+		repo_get(req, resp, repo);
+	else if (!strcmp(rest, "/workflows"))
 		workflows_list(req, resp, repo);
 	else if (!strcmp(rest, "/runs"))
 		runs_list(req, resp, repo);

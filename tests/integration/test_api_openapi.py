@@ -101,6 +101,8 @@ def test_live_replies_conform(collector, db, spec):
         ("POST", "/api/v1/repos", {"full_name": "octo/spec"}, admin),
         ("POST", "/api/v1/repos", {"full_name": "octo/spec2"}, None),
         ("POST", "/api/v1/repos", {"full_name": "x"}, admin),
+        ("GET", "/api/v1/repos/octo/alpha", None, None),
+        ("GET", "/api/v1/repos/no/such", None, None),
         ("GET", "/api/v1/repos/octo/alpha/workflows", None, None),
         ("GET", "/api/v1/repos/octo/alpha/workflows?limit=1", None, None),
         ("GET", "/api/v1/repos/no/such/workflows", None, None),

@@ -261,6 +261,15 @@ def test_installation_webhooks_register_and_retire_repositories(collector_factor
     assert list_requests(github, "acme/b") == b_before
     status, runs = collector.http("GET", "/api/v1/repos/acme/b/runs")
     assert status == 200 and len(runs["items"]) == 1
+    # Marked retired in the API, in the list and on its own.
+    status, repos = collector.http("GET", "/api/v1/repos")
+    by = {r["full_name"]: r for r in repos["items"]}
+    assert by["acme/b"]["retired"] is True and by["acme/b"]["retired_at"], by
+    assert (by["acme/a"]["retired"], by["acme/a"]["retired_at"]) == (False, None), by
+    status, one = collector.http("GET", "/api/v1/repos/acme/b")
+    assert status == 200 and one["repository"]["retired"] is True, one
+    assert one["repository"]["retired_at"] == by["acme/b"]["retired_at"]
+    assert collector.http("GET", "/api/v1/repos/acme/nope")[0] == 404
 
     # Another installation's delivery acts for its own repositories only.
     status, body = install_repos(collector, "removed", 82, [(601, "acme/a")])
@@ -280,6 +289,8 @@ def test_installation_webhooks_register_and_retire_repositories(collector_factor
     status, body = install_repos(collector, "added", 81, [(602, "acme/b")])
     assert (status, body["restored"]) == (200, 1), body
     assert db.scalar("SELECT retired_at FROM repositories WHERE id = 602") is None
+    status, one = collector.http("GET", "/api/v1/repos/acme/b")
+    assert (one["repository"]["retired"], one["repository"]["retired_at"]) == (False, None)
     wait_for(lambda: list_requests(github, "acme/b") > b_before, timeout=30,
              what="the restored repository polled")
 

@@ -53,6 +53,9 @@ export function normRepo(r) {
     runs: first(r.runs, r.run_count, m.runs),
     byConclusion: first(r.by_conclusion, m.by_conclusion, {}),
     lastRun: normRun(r.last_run),
+    // Let go by its GitHub App installation: history kept, no longer polled.
+    retired: r.retired === true,
+    retiredAt: first(r.retired_at, null),
   };
 }
 

@@ -12,6 +12,12 @@ describe('model', () => {
     expect(pooledSuccessRate([])).toBeNull();
   });
 
+  it('reads whether a repository is retired', () => {
+    const r = normRepo({ full_name: 'a/b', retired: true, retired_at: '2024-05-01T10:00:00Z' });
+    expect([r.retired, r.retiredAt]).toEqual([true, '2024-05-01T10:00:00Z']);
+    expect([normRepo({ full_name: 'a/b', retired: false, retired_at: null }).retired, normRepo({ full_name: 'a/b' }).retired]).toEqual([false, false]);
+  });
+
   it('reads runs, computing a duration only when the API has none', () => {
     const r = normRun({ run_id: 5, run_attempt: 2, run_started_at: '2024-01-01T00:00:00Z', completed_at: '2024-01-01T00:02:00Z', status: 'completed' });
     expect(r.runId).toBe(5);

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'react';
 import { getToken, setToken } from '../api.js';
 import { Link, useLocation, withQuery } from '../router.jsx';
 import { useSession } from '../session.jsx';
-import { formatPercent } from '../lib/format.js';
+import { formatDateTime, formatPercent } from '../lib/format.js';
 
 const TONES = {
   green: 'bg-emerald-50 text-emerald-700 ring-emerald-600/20',
@@ -335,5 +335,14 @@ export function RepoFilter({ value, onApply }) {
         <input value={v} onChange={(e) => setV(e.target.value)} placeholder="all repositories" className="w-48 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm shadow-sm focus:border-sky-500 focus:outline-none" />
       </label>
     </form>
+  );
+}
+
+/** A repository its GitHub App installation let go: history kept, no longer polled. */
+export function RetiredMark({ at }) {
+  return (
+    <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 align-middle text-xs font-normal text-slate-500" title={at ? `Retired ${formatDateTime(at)}: history kept, no longer polled` : 'Retired: history kept, no longer polled'}>
+      retired
+    </span>
   );
 }

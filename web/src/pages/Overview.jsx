@@ -1,6 +1,6 @@
 import { apiPath, itemsOf, repoPath, useApi, useCursorPages, useInterval } from '../api.js';
 import { Link } from '../router.jsx';
-import { Async, Card, EmptyState, PageHeader, Pager, RateBar, Stat, StatusBadge, rateTone } from '../components/ui.jsx';
+import { Async, Card, EmptyState, PageHeader, Pager, RateBar, RetiredMark, Stat, StatusBadge, rateTone } from '../components/ui.jsx';
 import { runHref } from '../components/RunsTable.jsx';
 import { DASH, formatCount, formatDuration, formatPercent, formatRelative } from '../lib/format.js';
 import { normAlert, normRepo, pooledSuccessRate } from '../model.js';
@@ -66,6 +66,7 @@ export default function Overview() {
                               <Link to={`/repos/${repoPath(r.fullName)}`} className="text-slate-900 hover:text-sky-700 hover:underline">
                                 {r.fullName}
                               </Link>
+                              {r.retired && <RetiredMark at={r.retiredAt} />}
                             </th>
                             <td className="px-4 py-3">
                               {r.lastRun ? (

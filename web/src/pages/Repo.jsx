@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { apiPath, itemsOf, repoPath, useApi, useCursorPages } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import RunsTable from '../components/RunsTable.jsx';
-import { Async, Card, EmptyState, ExternalLink, PageHeader, Pager, RateBar } from '../components/ui.jsx';
+import { Async, Card, EmptyState, ExternalLink, PageHeader, Pager, RateBar, RetiredMark } from '../components/ui.jsx';
 import { formatCount, formatDuration } from '../lib/format.js';
 import { normRun, normWorkflow } from '../model.js';
 
@@ -124,6 +124,8 @@ export default function Repo({ params }) {
   const filters = { branch: query.branch, status: query.status, conclusion: query.conclusion, workflow: query.workflow };
   const key = JSON.stringify([repo, filters]);
   const pager = useCursorPages(key, (cursor) => apiPath(`/repos/${repoPath(repo)}/runs`, { ...filters, limit: 25, cursor }));
+  const repoRes = useApi(apiPath(`/repos/${repoPath(repo)}`));
+  const detail = repoRes.data && repoRes.data.repository;
   const workflows = itemsOf(wfRes.data).map(normWorkflow);
   const server = 'https://github.com';
 
@@ -131,7 +133,7 @@ export default function Repo({ params }) {
     <div>
       <PageHeader
         crumbs={[{ label: 'Overview', to: '/' }, { label: repo }]}
-        title={repo}
+        title={detail && detail.retired ? <>{repo} <RetiredMark at={detail.retired_at} /></> : repo}
         subtitle={<ExternalLink href={`${server}/${repo}/actions`}>Actions on GitHub</ExternalLink>}
         actions={<Link to={withQuery('/search', { repo })} className="rounded-md border border-slate-200 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50">Search logs</Link>}
       />
