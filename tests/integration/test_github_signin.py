@@ -147,6 +147,9 @@ def test_sign_in_with_github(signin_collector, db, oauth):
     verifier = db.scalar("SELECT verifier FROM github_signin_states")
     assert 43 <= len(verifier) <= 128 and q["code_challenge"] == [challenge_of(verifier)]
     assert verifier not in f.authorize and CLIENT_SECRET not in f.authorize
+    # The app manifest registers exactly this callback with GitHub.
+    manifest = json.loads(c.run("github-app", "manifest", "--url", c.http_url).stdout)
+    assert manifest["callback_urls"] == q["redirect_uri"]
     # The state is stored as a hash only; the browser is bound by an HttpOnly cookie.
     state = q["state"][0]
     assert db.scalar("SELECT count(*) FROM github_signin_states WHERE state_hash = %s", (state,)) == 0
