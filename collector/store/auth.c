@@ -442,8 +442,8 @@ int col_session_revoke(struct col_conn *c, int64_t session_id)
 	col_params_init(&q);
 	col_p_i64(&q, session_id);
 	res = col_db_query(c, "session",
-			   "UPDATE sessions SET revoked_at = now() WHERE id = $1 "
-			   "AND revoked_at IS NULL",
+			   "UPDATE sessions SET revoked_at = now(), github_token = NULL "
+			   "WHERE id = $1 AND revoked_at IS NULL",
 			   q.n, q.v, &rc);
 	PQclear(res);
 	return res ? CM_OK : rc;

@@ -130,6 +130,7 @@ int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
  */
 int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,
 		       struct col_principal *p);
+/* Ends a session (sign-out); a GitHub user token kept with it is dropped at once. */
 int col_session_revoke(struct col_conn *c, int64_t session_id);
 
 /* ---- GitHub sign-in (api/github_signin.c) ---- */

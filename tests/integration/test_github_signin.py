@@ -204,6 +204,8 @@ def test_sign_in_with_github(signin_collector, db, oauth):
     with OPENER.open(req, timeout=30) as r:
         assert r.status == 204
     assert f2.api("/api/v1/session")[0] == 401
+    # and the GitHub token goes with it.
+    assert db.scalar("SELECT count(*) FROM sessions WHERE github_token IS NOT NULL") == 1
 
 
 def test_state_is_required_bound_single_use_and_expires(signin_collector, db, oauth):
