@@ -32,6 +32,8 @@ LOCAL = {
     "notifications": "the outbox, claimed across repositories with FOR UPDATE SKIP LOCKED",
     "alert_runs": "belongs to alerts (foreign key to alerts.id)",
     "audit_log": "who changed what, across repositories and settings; read by time and actor",
+    "github_signin_states": "GitHub sign-ins under way, found by the state's hash before any "
+                            "user or repository is known; rows live 10 minutes",
 }
 
 
