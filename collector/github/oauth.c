@@ -198,7 +198,13 @@ int col_gh_oauth_member(const struct col_config *cfg, const char *token, const c
 
 	snprintf(path, sizeof(path), "/user/memberships/orgs/%s", org);
 	rc = user_get(cfg, token, path, &doc, stop);
-	/* 404: not a member (or the org does not exist); 403: GitHub will not say. */
+	/* 404: not a member (or no such org); 401/403: GitHub will not say (refused all the same).
+	 */
+	if (rc == CM_EDENIED)
+		cm_log_warn("github-signin",
+			    "GitHub refused the membership check org=%s: if no member can sign in, "
+			    "give the app the organisation permission Members: read",
+			    org);
 	if (rc == CM_ENOTFOUND || rc == CM_EDENIED)
 		return CM_EDENIED;
 	if (rc)

@@ -21,7 +21,8 @@ point CIPULSE_GITHUB_URL and CIPULSE_GITHUB_API_URL at it):
   GET  /user/memberships/orgs/{org}  the token's user's membership (404 when not a member;
                                    state "active" or "pending")
 
-`users` maps login -> {"id", "name", "orgs": {org: "active"|"pending"}}. `down = True` makes
+`users` maps login -> {"id", "name", "orgs": {org: "active"|"pending"|"forbidden"}} (forbidden:
+the membership endpoint answers 403, as when GitHub will not tell the app). `down = True` makes
 the token endpoint answer 503. `tokens` maps issued tokens to logins (helper B's repository
 endpoints may look users up there with `user_of`).
 """
@@ -191,6 +192,8 @@ class FakeGitHubOAuth:
         state = self.users[login]["orgs"].get(org)
         if state is None:
             return 404, {}, {"message": "Not Found"}
+        if state == "forbidden":  # GitHub will not tell this app (it may lack Members: read)
+            return 403, {}, {"message": "Resource not accessible by integration"}
         return 200, {}, {"state": state, "role": "member", "organization": {"login": org},
                          "user": {"login": login, "id": self.users[login]["id"]}}
 

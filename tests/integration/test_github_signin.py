@@ -110,6 +110,7 @@ def oauth(github):
     o.add_user("outsider", 5002, orgs={"other": "active"})
     o.add_user("invited", 5003, orgs={"acme": "pending"})
     o.add_user("second-org", 5004, orgs={"beta": "active"})
+    o.add_user("hidden", 5005, orgs={"acme": "forbidden"})
     return o
 
 
@@ -270,13 +271,15 @@ def test_pkce_verifier_is_checked(signin_collector, db, oauth):
 
 def test_outside_allowed_orgs_is_refused(signin_collector, db, oauth):
     c = signin_collector
-    for login in ("outsider", "invited"):  # another org; an invitation not yet accepted
+    # another org; an invitation not yet accepted; GitHub not telling (403)
+    for login in ("outsider", "invited", "hidden"):
         f = Flow(c, oauth)
         assert error_of(f.sign_in(login), c) == "org"
         assert "cipulse_session" not in f.cookies
     assert db.scalar("SELECT count(*) FROM users") == 0
     assert db.scalar("SELECT count(*) FROM sessions") == 0
     assert "GitHub sign-in refused github_login=outsider" in c.log()
+    assert "GitHub refused the membership check org=acme" in c.log()
     # A member of the second allowed org is let in.
     assert Flow(c, oauth).sign_in("second-org") == c.http_url + "/"
 
