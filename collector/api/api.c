@@ -41,6 +41,8 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/failures", api_failures_list);
 	col_http_route("GET", "/api/v1/failures/*", api_failure_get);
 	col_http_route("GET", "/api/v1/auth", api_auth_get);
+	col_http_route("GET", "/api/v1/auth/github", api_github_signin_start);
+	col_http_route("GET", "/api/v1/auth/github/callback", api_github_signin_callback);
 	col_http_route("GET", "/api/v1/session", api_session_get);
 	col_http_route("POST", "/api/v1/session", api_session_post);
 	col_http_route("DELETE", "/api/v1/session", api_session_delete);
