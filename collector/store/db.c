@@ -273,8 +273,7 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 			c->own_timeout = 0;
 	}
 	if (c->pg && c->restricted && PQstatus(c->pg) == CONNECTION_OK &&
-	    col_db_exec(c->pg, "RESET ROLE") == CM_OK &&
-	    col_db_exec(c->pg, "RESET cipulse.repos") == CM_OK)
+	    col_db_exec(c->pg, "RESET ROLE; RESET cipulse.repos") == CM_OK)
 		c->restricted = 0;
 	arm(db, c, 0);
 	/*
@@ -307,12 +306,15 @@ int col_db_restrict(struct col_conn *c, const char *repos)
 	PGresult *res;
 
 	c->restricted = 1; /* whatever happens next, release resets or closes */
-	res = col_db_query(c, "visibility", "SELECT set_config('cipulse.repos', $1, false)", 1, v,
-			   &rc);
+	/* One round trip: set_config('role') is SET ROLE. */
+	res = col_db_query(c, "visibility",
+			   "SELECT set_config('cipulse.repos', $1, false), "
+			   "set_config('role', 'cipulse_reader', false)",
+			   1, v, &rc);
 	if (!res)
 		return rc;
 	PQclear(res);
-	return col_db_exec(c->pg, "SET ROLE cipulse_reader");
+	return CM_OK;
 }
 
 void col_db_discard(struct col_conn *c)
