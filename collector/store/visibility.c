@@ -1,12 +1,27 @@
 #include "store/visibility.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cm_err.h"
 #include "cm_log.h"
+#include "cm_time.h"
 #include "github/client.h"
+
+/*
+ * Per user (by stripe), in this process: a lock so that one request at a time asks GitHub,
+ * and after a failure the user whose question failed and until when not to ask again.
+ */
+#define REFRESHES 64
+#define RETRY_MS  30000
+static struct refresh {
+	pthread_mutex_t lock;
+	_Atomic int64_t failed_user;
+	_Atomic int64_t retry_at_ms;
+} refreshes[REFRESHES] = { [0 ... REFRESHES - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER } };
 
 /* The literal of a GitHub user's ids can be long: 10,000 repositories are about 110 KB. */
 #define IDS_MAX (1u << 20)
@@ -197,10 +212,44 @@ static void forget(struct col_conn *c, int64_t user_id)
 	PQclear(res);
 }
 
+/* The last answer while it holds (a GitHub user's, younger than the TTL), else none. */
+static int last_answer(struct known *k, char **repos)
+{
+	*repos = k->github && k->valid && k->cached ? k->cached : none();
+	if (*repos == k->cached)
+		k->cached = NULL;
+	return *repos ? CM_OK : CM_ENOMEM;
+}
+
+/* Whether GitHub is to be asked: a GitHub user with a token whose answer is not fresh. */
+static int ask_github(const struct known *k, int64_t user_id)
+{
+	const struct refresh *r = &refreshes[(uint64_t)user_id % REFRESHES];
+
+	if (!k->github || !k->token || (k->fresh && k->cached))
+		return 0;
+	/* After a failure, not again for a while: each question could wait for a timeout. */
+	return !(r->failed_user == user_id && cm_time_mono_ms() < r->retry_at_ms);
+}
+
+static int read_known_conn(struct col_ctx *ctx, const struct col_principal *p, struct known *k)
+{
+	struct col_conn *c;
+	int rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
+
+	if (rc)
+		return rc;
+	known_release(k);
+	rc = read_known(c, ctx->cfg, p, k);
+	col_db_release(ctx->db, c);
+	return rc;
+}
+
 int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char **repos)
 {
 	struct col_array ids;
-	struct known k;
+	struct known k = { 0 };
+	struct refresh *r;
 	struct col_conn *c;
 	int rc, gh;
 
@@ -211,21 +260,20 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 		*repos = none();
 		return *repos ? CM_OK : CM_ENOMEM;
 	}
-	rc = col_db_acquire(ctx->db, &c, COL_DB_WAIT_MS);
-	if (rc)
-		return rc;
-	rc = read_known(c, ctx->cfg, p, &k);
-	/* GitHub is not asked while holding a pooled connection. */
-	col_db_release(ctx->db, c);
-	if (rc)
-		goto out;
-	if (!k.github || (k.fresh && k.cached) || !k.token) {
-		/* A local user reads nothing; without a token, the last answer while it holds. */
-		*repos = k.github && k.valid && k.cached ? k.cached : none();
-		if (*repos == k.cached)
-			k.cached = NULL;
-		rc = *repos ? CM_OK : CM_ENOMEM;
-		goto out;
+	/* GitHub is never asked while holding a pooled connection. */
+	rc = read_known_conn(ctx, p, &k);
+	if (rc || !ask_github(&k, p->user_id))
+		goto answer;
+	/*
+	 * One question to GitHub per user at a time in this process: the dashboard sends several
+	 * requests at once, and those that waited find the answer the first one stored.
+	 */
+	r = &refreshes[(uint64_t)p->user_id % REFRESHES];
+	pthread_mutex_lock(&r->lock);
+	rc = read_known_conn(ctx, p, &k);
+	if (rc || !ask_github(&k, p->user_id)) {
+		pthread_mutex_unlock(&r->lock);
+		goto answer;
 	}
 	col_array_init(&ids, IDS_MAX);
 	gh = github_repos(ctx, k.token, &ids);
@@ -237,6 +285,9 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 			forget(c, p->user_id);
 		col_db_release(ctx->db, c);
 	}
+	r->failed_user = gh ? p->user_id : 0;
+	r->retry_at_ms = cm_time_mono_ms() + RETRY_MS;
+	pthread_mutex_unlock(&r->lock);
 	col_array_release(&ids);
 	if (rc || !gh)
 		goto out;
@@ -244,10 +295,11 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 		    "GitHub did not say which repositories user_id=%lld may read: %s%s",
 		    (long long)p->user_id, cm_strerror(gh),
 		    gh != CM_EDENIED && k.valid && k.cached ? "; the last answer holds" : "");
-	*repos = gh != CM_EDENIED && k.valid && k.cached ? k.cached : none();
-	if (*repos == k.cached)
-		k.cached = NULL;
-	rc = *repos ? CM_OK : CM_ENOMEM;
+	if (gh == CM_EDENIED)
+		k.github = 0; /* refused: nothing, at once */
+answer:
+	if (!rc)
+		rc = last_answer(&k, repos);
 out:
 	known_release(&k);
 	return rc;

@@ -9,9 +9,10 @@
  *            user) none
  *
  * A user's answer is kept in visibility_cache (sql/015_visibility.sql), shared by every
- * collector, for CIPULSE_VISIBILITY_TTL: it is asked again once half of that has passed. A
- * GitHub error never widens anything: the last answer holds until the TTL is over, then none;
- * a token GitHub refuses (401/403) reads none at once.
+ * collector, for CIPULSE_VISIBILITY_TTL: it is asked again once half of that has passed, by one
+ * request of the user at a time (per process). A GitHub error never widens anything: the last
+ * answer holds until the TTL is over, then none; GitHub is asked again 30 s after a failure,
+ * not at every request; a token GitHub refuses (401/403) reads none at once.
  *
  * The answer is enforced by PostgreSQL (col_db_restrict: role cipulse_reader, row-level
  * security policies on every table that holds a repository's rows), so a query, an SQL

@@ -5,6 +5,7 @@ test_access.ACCESS (so a new route cannot be forgotten) and direct links to the 
 repository's objects: its name, ids and run ids appear in no reply, and direct links are 404.
 Then the cache (a revoked permission shows after the TTL), GitHub down or refusing the token
 (fail closed), the principals that read everything, and visibility off (unchanged)."""
+import concurrent.futures
 import hashlib
 import json
 import secrets
@@ -298,6 +299,18 @@ def test_revoked_permission_shows_after_the_ttl(world):
     assert world.names(ALICE) == ["acme/open", "acme/secret"]
 
 
+def test_one_question_at_a_time(world):
+    """The dashboard's requests come together: after the answer expires, eight at once ask
+    GitHub once."""
+    assert world.names(ALICE) == ["acme/open", "acme/shared"]
+    world.db.execute("UPDATE visibility_cache SET checked_at = now() - interval '2 hours'")
+    asked = world.gh.calls_for(ALICE)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: world.names(ALICE), range(8)))
+    assert got == [["acme/open", "acme/shared"]] * 8
+    assert world.gh.calls_for(ALICE) == asked + 1
+
+
 def test_revoked_permission_real_ttl(collector_factory, db, github):
     """The same on the clock, with a TTL of 2 s: the revoked repository disappears."""
     w = World(collector_factory, db, github, ttl="2s")
@@ -317,8 +330,10 @@ def test_github_down_or_refusing_fails_closed(world):
     world.db.execute("UPDATE visibility_cache SET checked_at = now() - interval '2 hours'")
     assert world.names(ALICE) == []
     assert world.get("/api/v1/runs/%d" % d[3001]["run_id"], world.headers[ALICE])[0] == 404
+    # Back: asked again (not at once after a failure: each question could wait for a time-out).
     world.gh.down = False
-    assert world.names(ALICE) == ["acme/open", "acme/shared"]
+    wait_for(lambda: world.names(ALICE) == ["acme/open", "acme/shared"], timeout=120,
+             what="GitHub's answer after it came back")
     # A token GitHub refuses reads nothing at once, whatever was cached.
     world.gh.drop_token(world.tokens[ALICE])
     world.db.execute("UPDATE visibility_cache SET checked_at = now() - interval '40 minutes'")
