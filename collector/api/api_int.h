@@ -80,6 +80,11 @@ int api_audit(struct col_conn *c, const struct col_http_req *req, const struct c
  */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
 /*
+ * Whether the request's principal reads every repository (CIPULSE_VISIBILITY=all, or an admin
+ * or read token in github mode); otherwise api_conn's connections show only its repositories.
+ */
+int api_sees_all(const struct col_http_req *req);
+/*
  * api_conn for an expensive request (log search, all-repository metrics): at most
  * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
  * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection

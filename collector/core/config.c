@@ -32,6 +32,15 @@ const struct cm_opt col_config_opts[] = {
 	  NULL, 0,
 	  "let reads of the REST API go without signing in while no user account exists and "
 	  "CIPULSE_READ_TOKEN is unset (0: never)" },
+	{ "visibility", "CIPULSE_VISIBILITY", CM_OPT_ENUM, "all", OFF(visibility), 0, 0,
+	  "all|github", 0,
+	  "who reads which repositories: all (whoever may read reads every repository) or github "
+	  "(a user signed in with GitHub reads only the repositories GitHub lets them read; admins "
+	  "and the read and admin tokens read all; needs CIPULSE_ANONYMOUS_READ=false)" },
+	{ "visibility-ttl", "CIPULSE_VISIBILITY_TTL", CM_OPT_DURATION, "5m", OFF(visibility_ttl_ms),
+	  1000, 86400000, NULL, 0,
+	  "how long GitHub's answer to which repositories a user may read is used (asked again "
+	  "after half of it); a revoked permission shows within it" },
 	{ "session-idle", "CIPULSE_SESSION_IDLE", CM_OPT_DURATION, "8h", OFF(session_idle_ms),
 	  60000, 2592000000L, NULL, 0, "a dashboard session unused this long ends" },
 	{ "session-max", "CIPULSE_SESSION_MAX", CM_OPT_DURATION, "7d", OFF(session_max_ms), 60000,
@@ -286,6 +295,13 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	rc = cm_config_load(col_config_opts, col_config_nopts, cfg, argc, argv, argi, help, err);
 	if (rc || *help)
 		return rc;
+	/* Anonymous readers have no GitHub account: github visibility would have to show them
+	 * everything or nothing. */
+	if (cfg->visibility && !strcmp(cfg->visibility, "github") && cfg->anonymous_read) {
+		rc = cm_buf_adds(err,
+				 "CIPULSE_VISIBILITY=github needs CIPULSE_ANONYMOUS_READ=false");
+		return rc ? rc : CM_EINVAL;
+	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		rc = cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
 		return rc ? rc : CM_EINVAL;

@@ -16,6 +16,8 @@ struct col_config {
 	char *admin_token;
 	char *read_token;
 	int anonymous_read;
+	char *visibility;
+	long visibility_ttl_ms;
 	long session_idle_ms;
 	long session_max_ms;
 	long login_max_failures;
