@@ -63,19 +63,46 @@ wrk_run() { # NAME PATH
   grep '^RESULT' "$tmp/$1.out"
 }
 
-# One build's collector on a fresh database: prints "rps p50 p99 non2xx stored mean_batch".
+# CPU seconds used so far by the collector and by the cluster's server processes (the
+# postmaster and its children), as "collector postgres".
+cpu_now() {
+  /usr/bin/python3 - "$BENCH_COLLECTOR_PID" "$(head -1 "$BENCH_DIR/pg/data/postmaster.pid")" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def cpu(pid):
+    try:
+        f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / tick
+    except OSError:
+        return 0.0
+def ppid(pid):
+    try:
+        return open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+pm = sys.argv[2]
+pg = cpu(pm) + sum(cpu(p) for p in os.listdir("/proc") if p.isdigit() and ppid(p) == pm)
+print("%.2f %.2f" % (cpu(sys.argv[1]), pg))
+PY
+}
+
+# One build's collector on a fresh database: prints "rps p50 p99 non2xx stored mean_batch
+# collector_cpu_ms_per_delivery postgres_cpu_ms_per_delivery".
 measure() { # NAME CIPULSED [NAME=VALUE...]
-  local name=$1 bin=$2 line stored batch
+  local name=$1 bin=$2 line stored batch c0 c1
   shift 2
   sql postgres "CREATE DATABASE $name"
-  bench_collector_start "$bin" CIPULSE_DATABASE_URL="$BENCH_PG/$name" "$@"
+  # More connections than one address may open by default (32) are the point here.
+  bench_collector_start "$bin" CIPULSE_DATABASE_URL="$BENCH_PG/$name" CIPULSE_HTTP_MAX_CONNS_PER_ADDR=0 "$@"
   /usr/bin/python3 - "$BENCH_PG/$name" "$repo" "$secret" <<'PY'
 import sys, psycopg2
 c = psycopg2.connect(sys.argv[1]); c.autocommit = True
 c.cursor().execute("INSERT INTO repositories (id, full_name, webhook_secret) VALUES "
                    "(-nextval('repositories_provisional_id_seq'), %s, %s)", (sys.argv[2], sys.argv[3]))
 PY
+  c0=$(cpu_now)
   line=$(wrk_run "$name" /webhook/github)
+  c1=$(cpu_now)
   batch=$(curl -fsS "http://127.0.0.1:$BENCH_HTTP_PORT/metrics" | /usr/bin/python3 -c '
 import re, sys
 t = sys.stdin.read()
@@ -84,14 +111,17 @@ n = re.search(r"^cipulse_group_commit_size_count\{group=\"webhook\"\} (\S+)", t,
 print("%.1f" % (float(s.group(1)) / float(n.group(1))) if s and n and float(n.group(1)) else "-")')
   collector_stop
   stored=$(sql "$name" "SELECT count(*) FROM webhook_deliveries")
-  echo "$(field "$line" rps) $(field "$line" p50_ms) $(field "$line" p99_ms) $(field "$line" non2xx) $stored $batch"
+  echo "$(field "$line" rps) $(field "$line" p50_ms) $(field "$line" p99_ms) $(field "$line" non2xx) $stored $batch" \
+    "$(/usr/bin/python3 -c "
+a, b, n = '$c0'.split(), '$c1'.split(), max(1, int('$(field "$line" requests)' or 1))
+print('%.3f %.3f' % ((float(b[0]) - float(a[0])) * 1000 / n, (float(b[1]) - float(a[1])) * 1000 / n))")"
 }
 
 report() { # LABEL "rps p50 p99 non2xx stored batch"
   local r
   read -r -a r <<<"$2"
-  printf '%-5s webhooks/s %8.0f  p50 %7.2f ms  p99 %7.2f ms  non-2xx %s  deliveries stored %s  mean deliveries per transaction %s\n' \
-    "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}"
+  printf '%-5s webhooks/s %8.0f  p50 %7.2f ms  p99 %7.2f ms  non-2xx %s  deliveries stored %s  mean deliveries per transaction %s  CPU ms per delivery: collector %s, PostgreSQL %s\n' \
+    "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}" "${r[6]}" "${r[7]}"
 }
 
 echo "workload: $THREADS wrk threads, $CONNS connections, ${SECS}s per run; 2000 distinct signed workflow_job bodies" \
