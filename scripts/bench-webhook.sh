@@ -4,7 +4,9 @@
 # CIPULSE_WEBHOOK_BATCH per PostgreSQL transaction), with p50/p99 latency, next to
 #   - with --compare OLD_BUILD: another build's collector (a directory holding its cipulsed, say
 #     today's main: `git worktree add /tmp/old main && make -C /tmp/old build/cipulsed`), the same
-#     load in the same invocation, each on a fresh database of the same cluster;
+#     load in the same invocation, each on a fresh database of the same cluster; without it, the
+#     same build with CIPULSE_WEBHOOK_BATCH=1 (one transaction per delivery, as before group
+#     commit);
 #   - PostgreSQL's own rate for the same rows (per delivery: the delivery, its run every fourth,
 #     the job, its 12 steps) written as batched INSERTs by a plain client (pgbench,
 #     BENCH_PG_BATCH deliveries per transaction, BENCH_PG_CLIENTS connections);
@@ -120,7 +122,7 @@ print('%.3f %.3f' % ((float(b[0]) - float(a[0])) * 1000 / n, (float(b[1]) - floa
 report() { # LABEL "rps p50 p99 non2xx stored batch"
   local r
   read -r -a r <<<"$2"
-  printf '%-5s webhooks/s %8.0f  p50 %7.2f ms  p99 %7.2f ms  non-2xx %s  deliveries stored %s  mean deliveries per transaction %s  CPU ms per delivery: collector %s, PostgreSQL %s\n' \
+  printf '%-7s webhooks/s %8.0f  p50 %7.2f ms  p99 %7.2f ms  non-2xx %s  deliveries stored %s  mean deliveries per transaction %s  CPU ms per delivery: collector %s, PostgreSQL %s\n' \
     "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}" "${r[6]}" "${r[7]}"
 }
 
@@ -130,15 +132,16 @@ echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/load
 if [ -n "$OLD" ]; then
   old=$(measure wh_old "$OLD/cipulsed")
   report old "$old"
+else
+  old=$(measure wh_old "$BUILD/cipulsed" CIPULSE_WEBHOOK_BATCH=1)
+  report "batch=1" "$old"
 fi
 # shellcheck disable=SC2086 # BENCH_WEBHOOK_ENV holds NAME=VALUE words
 new=$(measure wh_new "$BUILD/cipulsed" ${BENCH_WEBHOOK_ENV:-})
 report new "$new"
-if [ -n "$OLD" ]; then
-  /usr/bin/python3 -c "
+/usr/bin/python3 -c "
 o, n = '$old'.split(), '$new'.split()
-print('new/old webhooks/s: x%.2f (target >= 5 with fsync on); p99 %s -> %s ms' % (float(n[0]) / float(o[0]), o[2], n[2]))"
-fi
+print('new/%s webhooks/s: x%.2f (target >= 5 with fsync on); p99 %s -> %s ms' % ('${OLD:+old}' or 'batch=1', float(n[0]) / float(o[0]), o[2], n[2]))"
 
 # PostgreSQL's own rate for the same rows, written as batched INSERTs by a plain client: the
 # rows the collector stored are the template, new keys make them new rows.
