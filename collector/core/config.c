@@ -201,6 +201,14 @@ const struct cm_opt col_config_opts[] = {
 	  OFF(webhook_bad_signature_limit), 1, 100000, NULL, 0,
 	  "webhooks with a bad signature one address may send per minute; past it its webhooks "
 	  "answer 429 until the minute is over" },
+	{ "webhook-batch", "CIPULSE_WEBHOOK_BATCH", CM_OPT_INT, "64", OFF(webhook_batch), 1, 1024,
+	  NULL, 0,
+	  "most webhook deliveries written in one transaction (group commit; each is answered "
+	  "after its transaction committed); 1 writes each delivery in a transaction of its own" },
+	{ "webhook-batch-wait", "CIPULSE_WEBHOOK_BATCH_WAIT", CM_OPT_DURATION, "5ms",
+	  OFF(webhook_batch_wait_ms), 0, 1000, NULL, 0,
+	  "longest a batch of webhook deliveries waits to fill while more deliveries are still "
+	  "being verified (a lone delivery is written at once)" },
 	{ "allow-private-targets", "CIPULSE_ALLOW_PRIVATE_TARGETS", CM_OPT_BOOL, "0",
 	  OFF(allow_private_targets), 0, 0, NULL, 0,
 	  "let notification channels point at loopback, link-local and private addresses "

@@ -70,6 +70,8 @@ struct col_config {
 	long http_max_conns_per_addr;
 	long max_expensive_requests;
 	long webhook_bad_signature_limit;
+	long webhook_batch;
+	long webhook_batch_wait_ms;
 	int migrate_on_start;
 	int poll_enabled;
 	int allow_private_targets;
