@@ -9,6 +9,10 @@
 #   BENCH_API_LOG_MB=1024    log text to generate (tails of ~50 lines)
 #   BENCH_API_SECONDS=10     duration of each load test
 #   BENCH_API_KEEP=DIR       keep (or reuse) the loaded cluster in DIR
+#   BENCH_API_GROW=N         with a kept cluster: first add N more runs (jobs and steps, no logs),
+#                            to measure how the API's cost grows with the history
+#   BENCH_API_NAIVE=0        leave out the naive column (each naive all-repository query takes
+#                            seconds at a million runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -51,6 +55,14 @@ else
   t0=$(date +%s)
   CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate
   echo "bench-api: schema current in $(( $(date +%s) - t0 )) s"
+  if [ "${BENCH_API_GROW:-0}" -gt 0 ]; then
+    first=$($PSQL -At "$URL" -c "SELECT COALESCE(max(run_id) - 1000000000, 0) FROM workflow_runs")
+    echo "bench-api: adding $BENCH_API_GROW runs after the $first there are ..."
+    t0=$(date +%s)
+    $PSQL "$URL" -v runs="$BENCH_API_GROW" -v first="$first" -v logs=0 -v log_lines="$LOG_LINES" \
+      -f bench/api/gen.sql >/dev/null
+    echo "bench-api: added in $(( $(date +%s) - t0 )) s"
+  fi
 fi
 $PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s distinct runs, %s run attempts, %s jobs, %s steps, %s log tails with %s of text; database %s',
   (SELECT count(*) FROM repositories), (SELECT count(*) FROM workflows),
@@ -62,18 +74,21 @@ bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SI
 BASE=http://127.0.0.1:$BENCH_HTTP_PORT
 RUN_ID=$($PSQL -At "$URL" -c "SELECT run_id FROM workflow_runs WHERE repo_id = 1 AND run_attempt = 2 ORDER BY run_id DESC LIMIT 1")
 
-# wrk: "p50_ms p99_ms req/s" (first checking the endpoint answers 200).
+# wrk: "p50_ms p99_ms req/s" (first checking the endpoint answers 200); any answer other than
+# 2xx/3xx under load (503 busy or timeout) turns req/s into "N!errors", and the row is MISSED.
 api() {
   local code; code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE$1")
   [ "$code" = 200 ] || { echo "bench-api: $1 answered $code" >&2; echo "- - -"; return; }
   wrk -t2 -c8 -d"${SECS}s" --latency "$BASE$1" | awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } $1 == "Requests/sec:" { rps = $2 }
-    END { printf "%.2f %.2f %.0f\n", p50, p99, rps }'
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END { if (bad) printf "%.2f %.2f %d!errors\n", p50, p99, bad; else printf "%.2f %.2f %.0f\n", p50, p99, rps }'
 }
 # pgbench with per-transaction log: "p50_ms p99_ms tps".
 naive() {
   local f=$1; shift
+  [ "${BENCH_API_NAIVE:-1}" = 0 ] && { echo "- - -"; return; }
   rm -f "$DIR"/pgbench_log.*
   (cd "$DIR" && pgbench -n -M simple -c 8 -j 2 -T "$SECS" --log --log-prefix=pgbench_log "$@" \
      -f "$OLDPWD/bench/api/naive/$f" "$URL" >/dev/null 2>&1) || { echo "- - -"; return; }
@@ -101,7 +116,9 @@ measure() {
   local name=$1 target=$2 path=$3; shift 3
   read -r a50 a99 arps <<<"$(api "$path")"
   read -r n50 n99 ntps <<<"$(naive "$@")"
-  row "$name" "$a50" "$a99" "$arps" "$n50" "$n99" "$ntps" "$target" "$(verdict "$target" "$a50" "$a99")"
+  local v; v=$(verdict "$target" "$a50" "$a99")
+  case $arps in *errors) v=MISSED ;; esac
+  row "$name" "$a50" "$a99" "$arps" "$n50" "$n99" "$ntps" "$target" "$v"
 }
 HOT="p99<50"
 # Over all repositories: the API reads the rollup, "naive" is the exact figures from the runs

@@ -505,7 +505,12 @@ CREATE FUNCTION cipulse_rollup_metrics(p_from timestamptz, p_to timestamptz, p_r
                    timed bigint, avg_duration_s double precision,
                    p50_duration_s double precision, p95_duration_s double precision,
                    avg_queue_s double precision, p95_queue_s double precision)
-    LANGUAGE sql STABLE AS $$
+    -- plpgsql: its plan is kept for the session, where an SQL function's body would be planned
+    -- again on every call (a tenth of the time of the query itself).
+    LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH r AS MATERIALIZED (
         SELECT x.*, CASE WHEN p_bucket_ms > 0 THEN LEAST(GREATEST(
                    (cipulse_ms(x.t0) - cipulse_ms(p_from)) / p_bucket_ms, 0),
@@ -564,5 +569,5 @@ CREATE FUNCTION cipulse_rollup_metrics(p_from timestamptz, p_to timestamptz, p_r
       LEFT JOIN hist hd ON hd.kind = 'd' AND hd.whole = s.whole AND hd.g IS NOT DISTINCT FROM s.g
       LEFT JOIN hist hq ON hq.kind = 'q' AND hq.whole = s.whole AND hq.g IS NOT DISTINCT FROM s.g
      WHERE s.whole = 1 OR s.g IS NOT NULL
-     ORDER BY s.g NULLS FIRST
-$$;
+     ORDER BY s.g NULLS FIRST;
+END $$;

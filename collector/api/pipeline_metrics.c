@@ -174,7 +174,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_conn *c;
 	json_t *out = NULL;
 	int64_t wf, repo_id = 0;
-	int has_wf, rollup, rc;
+	int has_wf, rollup, expensive, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
@@ -190,13 +190,17 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		api_bad_param(resp, param, "%s", why);
 		return;
 	}
-	/* Every repository at once is expensive: limited (one repository is not). */
-	if (repo ? api_conn(req, resp, &c) : api_expensive_conn(req, resp, &c))
+	rollup =
+	    !repo && !has_wf && !branch && strcmp(w.name, "custom") && w.bucket_ms % HOUR_MS == 0;
+	/*
+	 * Every repository at once from the runs is expensive: limited (one repository, or the
+	 * rollup, is not).
+	 */
+	expensive = !repo && !rollup;
+	if (expensive ? api_expensive_conn(req, resp, &c) : api_conn(req, resp, &c))
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
-	rollup =
-	    !repo && !has_wf && !branch && strcmp(w.name, "custom") && w.bucket_ms % HOUR_MS == 0;
 	if (rollup) {
 		/* Whole buckets, the last one holding now. */
 		w.to_ms = (w.to_ms / w.bucket_ms + 1) * w.bucket_ms;
@@ -232,8 +236,8 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	api_reply(resp, 200, out);
 out:
 	free_rows(rows, nrows);
-	if (repo)
-		col_db_release(req->ctx->db, c);
-	else
+	if (expensive)
 		api_expensive_release(req, c);
+	else
+		col_db_release(req->ctx->db, c);
 }
