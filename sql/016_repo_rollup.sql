@@ -537,11 +537,15 @@ BEGIN
                array_agg(h.n ORDER BY h.k) AS counts
           FROM (SELECT CASE WHEN grouping(r.b) = 0 THEN r.b END AS g, grouping(r.b) AS whole,
                        e.kind, e.k, sum(e.n) AS n
+                  -- unnest, not generate_subscripts and a subscript per bin: a third of the
+                  -- CPU time
                   FROM r CROSS JOIN LATERAL (
-                         SELECT 'd' AS kind, k, r.dur_hist[k] AS n
-                           FROM generate_subscripts(r.dur_hist, 1) k
+                         SELECT 'd' AS kind, array_lower(r.dur_hist, 1) + u.o::integer - 1 AS k,
+                                u.n
+                           FROM unnest(r.dur_hist) WITH ORDINALITY u(n, o)
                          UNION ALL
-                         SELECT 'q', k, r.queue_hist[k] FROM generate_subscripts(r.queue_hist, 1) k
+                         SELECT 'q', array_lower(r.queue_hist, 1) + u.o::integer - 1, u.n
+                           FROM unnest(r.queue_hist) WITH ORDINALITY u(n, o)
                        ) e
                  WHERE e.n IS NOT NULL AND e.n <> 0
                  GROUP BY GROUPING SETS ((e.kind, e.k), (r.b, e.kind, e.k))) h
