@@ -12,12 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "config.h"
 #include "deliver.h"
 #include "exec.h"
 #include "gather.h"
+#include "github.h"
 #include "logtail.h"
 #include "report.h"
 #include "send.h"
@@ -281,17 +280,13 @@ int main(int argc, char **argv)
 		code = EXIT_MISUSE;
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "cipulse-agent: could not initialise libcurl\n");
-		code = cfg.strict ? 1 : 0;
-		goto out;
-	}
-	phase("curl_init");
+	/* libcurl (and the OpenSSL it initialises) only once the GitHub API is called: ag_gh_init.
+	 */
 	if (strcmp(mode, "flush") == 0)
 		code = mode_flush(&cfg, spool_dir);
 	else
 		code = mode_report(&cfg, mode, spool_dir, &secrets);
-	curl_global_cleanup();
+	ag_gh_global_cleanup();
 out:
 	ag_secrets_release(&secrets);
 	ag_config_release(&cfg);
