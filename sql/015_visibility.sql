@@ -17,12 +17,6 @@ CREATE TABLE visibility_cache (
     checked_at timestamptz NOT NULL
 );
 
--- The user token of a GitHub sign-in (sql/014, GitHub sign-in); here too so that this file
--- stands on its own. Never in a reply or a log.
-ALTER TABLE sessions
-    ADD COLUMN IF NOT EXISTS github_token text,
-    ADD COLUMN IF NOT EXISTS github_token_expires_at timestamptz;
-
 -- Roles belong to the cluster: another database of it may have made this one already, and a
 -- user without CREATEROLE cannot make it (cipulse_visibility_prepare then says what to do).
 DO $$
