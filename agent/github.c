@@ -35,6 +35,16 @@ struct reply {
 	char reset[32];
 };
 
+/* 1 once curl_global_init succeeded: the first ag_gh_init, on the main thread. */
+static int curl_ready;
+
+void ag_gh_global_cleanup(void)
+{
+	if (curl_ready)
+		curl_global_cleanup();
+	curl_ready = 0;
+}
+
 int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms)
 {
 	struct curl_slist *h = NULL, *n;
@@ -45,6 +55,18 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 	size_t len;
 
 	memset(gh, 0, sizeof(*gh));
+	/*
+	 * libcurl initialises OpenSSL here (~2.4 MiB, a few ms: docs/agent-footprint.md), so it
+	 * is done when the API is first called, not at start: flush and exec never call it.
+	 */
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			snprintf(gh->last_error, sizeof(gh->last_error),
+				 "could not initialise libcurl");
+			return CM_ENOMEM;
+		}
+		curl_ready = 1;
+	}
 	gh->backoff_ms = 500;
 	gh->deadline = cm_time_mono_ms() + budget_ms;
 	len = strlen(api_url);

@@ -24,8 +24,12 @@ struct ag_gh {
 	long backoff_ms;      /* first back-off (tests shorten it) */
 };
 
-/* The token may be empty (public repositories). Returns 0 or CM_ENOMEM. */
+/*
+ * The token may be empty (public repositories). Returns 0 or CM_ENOMEM. The first call
+ * initialises libcurl (curl_global_init), on the main thread; ag_gh_global_cleanup at exit.
+ */
 int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms);
+void ag_gh_global_cleanup(void);
 void ag_gh_release(struct ag_gh *gh);
 
 /*

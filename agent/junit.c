@@ -87,12 +87,22 @@ static void *mm_realloc(void *p, size_t n)
 static const XML_Memory_Handling_Suite mm = { mm_malloc, mm_realloc, mm_free };
 
 /*
- * Debian 12's libexpat seeds its hash tables from arc4random_buf, new in glibc 2.36, and the
- * release agent must run on glibc 2.35 (Ubuntu 22.04 runners): its static link sends that call
- * here instead (-Wl,--wrap=arc4random_buf in the Makefile), to getrandom(2) (glibc 2.25). The
- * salt stays random; should the kernel refuse, time and addresses still vary it per process.
+ * Debian 12's libexpat seeds its hash tables from arc4random_buf, and its libstdc++.a's
+ * std::random_device calls arc4random, both new in glibc 2.36; the release agent must run on
+ * glibc 2.35 (Ubuntu 22.04 runners): its static link sends those calls here instead
+ * (-Wl,--wrap=arc4random_buf,--wrap=arc4random in the Makefile), to getrandom(2) (glibc 2.25).
+ * The salt stays random; should the kernel refuse, time and addresses still vary it per process.
  */
 void __wrap_arc4random_buf(void *buf, size_t n);
+uint32_t __wrap_arc4random(void);
+
+uint32_t __wrap_arc4random(void)
+{
+	uint32_t v;
+
+	__wrap_arc4random_buf(&v, sizeof(v));
+	return v;
+}
 
 void __wrap_arc4random_buf(void *buf, size_t n)
 {

@@ -12,12 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "config.h"
 #include "deliver.h"
 #include "exec.h"
 #include "gather.h"
+#include "github.h"
 #include "logtail.h"
 #include "report.h"
 #include "send.h"
@@ -29,6 +28,30 @@
 #include "cm_time.h"
 
 #define EXIT_MISUSE 2
+
+/*
+ * At debug level, one line per phase of a report with the process's CPU time and peak RSS so
+ * far: where an agent's footprint goes (docs/agent-footprint.md). Nothing at other levels.
+ */
+static void phase(const char *name)
+{
+	char line[256];
+	long hwm_kb = -1;
+	struct timespec cpu;
+	FILE *f;
+
+	if (!cm_log_enabled(CM_LOG_DEBUG))
+		return;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld", &hwm_kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	cm_log_debug("main", "phase=%s cpu_ms=%.1f peak_rss_kb=%ld", name,
+		     (double)cpu.tv_sec * 1000.0 + (double)cpu.tv_nsec / 1e6, hwm_kb);
+}
 
 static void write_outputs(const struct ag_config *cfg, const char *report_id, const char *delivery)
 {
@@ -135,6 +158,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	if (rc)
 		goto out;
 	snprintf(report_id, sizeof(report_id), "%s", r.header->report_id);
+	phase("start");
 	if (pmode == CIPULSE__V1__AGENT_MODE__AGENT_MODE_RUN) {
 		rc = ag_gather_run(cfg, secrets, &r, &g);
 	} else {
@@ -145,10 +169,12 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 			memset(&recs, 0, sizeof(recs));
 			recs.list = json_array();
 		}
+		phase("exec_records");
 		rc = ag_gather_job(cfg, secrets, &recs, &r, &g);
 	}
 	if (rc)
 		goto out;
+	phase("gather");
 	if (g.api_failed) {
 		snprintf(why, sizeof(why), "report degraded, GitHub API failed (%s)", g.why);
 		ag_warn(why);
@@ -157,8 +183,11 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 	rc = ag_report_encode(&r, &frames);
 	if (rc)
 		goto out;
+	phase("encode");
 	ag_send_global_init();
+	phase("grpc_init");
 	d = ag_deliver(cfg, spool_dir, report_id, frames.data, frames.len, why, sizeof(why));
+	phase("deliver");
 	if (d != AG_SENT) {
 		ag_warn(why);
 		failed = 1;
@@ -183,6 +212,7 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 			cm_log_info("main", "spool flushed sent=%d left=%d", sent, rest);
 	}
 	ag_send_global_shutdown();
+	phase("grpc_shutdown");
 	write_outputs(cfg, report_id, ag_delivery_name(d));
 out:
 	if (rc) {
@@ -227,6 +257,7 @@ int main(int argc, char **argv)
 	}
 	if (cm_log_parse_level(cfg.log_level, &level) == CM_OK)
 		cm_log_setup(level, CM_LOG_TEXT);
+	phase("main");
 	if (ag_config_spool_dir(&cfg, spool_dir, sizeof(spool_dir))) {
 		fprintf(stderr, "cipulse-agent: spool directory path too long\n");
 		code = EXIT_MISUSE;
@@ -249,16 +280,13 @@ int main(int argc, char **argv)
 		code = EXIT_MISUSE;
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "cipulse-agent: could not initialise libcurl\n");
-		code = cfg.strict ? 1 : 0;
-		goto out;
-	}
+	/* libcurl (and the OpenSSL it initialises) only once the GitHub API is called: ag_gh_init.
+	 */
 	if (strcmp(mode, "flush") == 0)
 		code = mode_flush(&cfg, spool_dir);
 	else
 		code = mode_report(&cfg, mode, spool_dir, &secrets);
-	curl_global_cleanup();
+	ag_gh_global_cleanup();
 out:
 	ag_secrets_release(&secrets);
 	ag_config_release(&cfg);

@@ -30,6 +30,7 @@
 #include "ingest/ingest.h"
 #include "core/process_metrics.h"
 #include "store/migrate.h"
+#include "store/visibility.h"
 #include "wiring.h"
 #include "store/auth_cli.h"
 #include "version.h"
@@ -158,6 +159,21 @@ static int cmd_serve(struct col_ctx *ctx)
 		col_db_release(ctx->db, conn);
 		if (rc) {
 			cm_log_error("main", "migration failed: %s", cm_strerror(rc));
+			goto out;
+		}
+	}
+	/* github visibility is enforced by row-level security: no serving without it. */
+	if (col_visibility_on(ctx->cfg)) {
+		rc = col_db_acquire(ctx->db, &conn, COL_DB_CLI_WAIT_MS);
+		if (!rc) {
+			rc = col_visibility_prepare(conn);
+			col_db_release(ctx->db, conn);
+		}
+		if (rc) {
+			cm_log_error("main",
+				     "CIPULSE_VISIBILITY=github: row-level security not set "
+				     "up: %s",
+				     cm_strerror(rc));
 			goto out;
 		}
 	}

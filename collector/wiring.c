@@ -64,6 +64,9 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
+	rc = col_webhook_start(ctx);
+	if (rc)
+		goto fail_webhooks;
 	/* First: the poller and the retention sweep ask at once whether this one leads. */
 	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
@@ -91,6 +94,8 @@ fail_outbox:
 fail_lease:
 	col_lease_stop(svc->leader);
 fail_curl:
+	col_webhook_stop();
+fail_webhooks:
 	curl_global_cleanup();
 	free(svc);
 	return rc;
@@ -100,6 +105,8 @@ void col_services_stop(struct col_services *svc)
 {
 	if (!svc)
 		return;
+	/* First: the deliveries waiting for a batch are written while everything else runs. */
+	col_webhook_stop();
 	col_alert_sweep_stop(svc->sweep);
 	col_retention_stop(svc->retention);
 	col_poller_stop(svc->poller);

@@ -29,6 +29,34 @@ void cm_sha256_hex(const void *data, size_t n, char out[65])
 	hex(md, 32, out);
 }
 
+size_t cm_base64url(const void *in, size_t n, char *out, size_t size)
+{
+	size_t need = 4 * ((n + 2) / 3) + 1, len;
+
+	if (size < need)
+		return 0;
+	len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	while (len && out[len - 1] == '=')
+		len--;
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
+	}
+	return len;
+}
+
+void cm_sha256_base64url(const void *data, size_t n, char out[48])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+	cm_base64url(md, sizeof(md), out, 48);
+}
+
 int cm_consttime_eq(const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (alen != blen)

@@ -18,6 +18,14 @@ void cm_hmac_sha256_header(const char *secret, const void *body, size_t n, char 
 /* A new random token: prefix followed by 40 base62 characters (~238 bits). out >=
  * strlen(prefix)+41. */
 int cm_random_token(const char *prefix, char *out, size_t size);
+/*
+ * Unpadded base64url (RFC 4648 section 5) of in into out; returns its length, 0 when out (size
+ * bytes, with the NUL) is too small.
+ */
+size_t cm_base64url(const void *in, size_t n, char *out, size_t size);
+/* base64url(SHA-256(data)), unpadded: an OAuth PKCE S256 code_challenge (43 characters; out holds
+ * 48 bytes). */
+void cm_sha256_base64url(const void *data, size_t n, char out[48]);
 /* A random UUID v4 string into out (37 bytes). */
 int cm_random_uuid(char out[37]);
 

@@ -1,51 +1,189 @@
 #!/usr/bin/env bash
 # Webhook benchmark (called by `make bench`): signed workflow_job webhooks per second stored by
-# the collector (signature check, parse, one PostgreSQL transaction each), next to the same
-# POST requests sent to /healthz, which the HTTP server reads in full and answers at once
-# (405: /healthz is GET-only) — the HTTP server's own ceiling on this machine — and GET /healthz.
-#   BENCH_SECONDS=10 BENCH_CONNECTIONS=16 scripts/bench-webhook.sh
+# the collector (signature check, parse, group commit of the deliveries: up to
+# CIPULSE_WEBHOOK_BATCH per PostgreSQL transaction), with p50/p99 latency, next to
+#   - with --compare OLD_BUILD: another build's collector (a directory holding its cipulsed, say
+#     today's main: `git worktree add /tmp/old main && make -C /tmp/old build/cipulsed`), the same
+#     load in the same invocation, each on a fresh database of the same cluster; without it, the
+#     same build with CIPULSE_WEBHOOK_BATCH=1 (one transaction per delivery, as before group
+#     commit);
+#   - PostgreSQL's own rate for the same rows (per delivery: the delivery, its run every fourth,
+#     the job, its 12 steps) written as batched INSERTs by a plain client (pgbench,
+#     BENCH_PG_BATCH deliveries per transaction, BENCH_PG_CLIENTS connections);
+#   - the same POST requests sent to /healthz, which the HTTP server reads in full and answers at
+#     once (405: /healthz is GET-only): the HTTP server's own ceiling on this machine.
+#   BENCH_SECONDS=10 BENCH_CONNECTIONS=16 scripts/bench-webhook.sh [--compare OLD_BUILD]
+# BENCH_PG_FSYNC=off measures without fsync; BENCH_WEBHOOK_ENV="CIPULSE_WEBHOOK_BATCH=1" passes
+# settings to the new build's collector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
+OLD=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --compare) OLD=${2:?--compare needs a build directory}; shift 2 ;;
+    *) echo "usage: $0 [--compare OLD_BUILD]" >&2; exit 2 ;;
+  esac
+done
 BUILD=${BUILD:-build}
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-2}
+FSYNC=${BENCH_PG_FSYNC:-on}
+PG_BATCH=${BENCH_PG_BATCH:-64}
+PG_CLIENTS=${BENCH_PG_CLIENTS:-4}
 [ -x "$BUILD/cipulsed" ] || make -s "$BUILD/cipulsed"
+[ -z "$OLD" ] || [ -x "$OLD/cipulsed" ] || { echo "bench-webhook: no $OLD/cipulsed" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "bench-webhook: wrk is not installed (make deps)" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "bench-webhook: pgbench is not installed (make deps)" >&2; exit 1; }
 
 bench_setup
 tmp=$BENCH_DIR
-bench_pg_start "${BENCH_PG_FSYNC:-on}"
-url=$BENCH_PG/postgres
+bench_pg_start "$FSYNC"
 secret="bench-secret-$$"
-bench_collector_start "$BUILD/cipulsed" CIPULSE_DATABASE_URL="$url"
-httpport=$BENCH_HTTP_PORT
 fixture=tests/fixtures/github/webhooks/workflow_job.completed.failure.with-organization.json
-repo=$(/usr/bin/python3 -c "import json,sys; print(json.load(open('$fixture'))['repository']['full_name'])")
-/usr/bin/python3 - "$url" "$repo" "$secret" <<'PY'
+read -r repo repo_id < <(/usr/bin/python3 -c "import json; r=json.load(open('$fixture'))['repository']; print(r['full_name'], r['id'])")
+/usr/bin/python3 bench/webhook/gen.py "$fixture" "$secret" 2000 "$tmp/data.lua" >/dev/null
+
+sql() { # DB SQL
+  psql -X -q -At -v ON_ERROR_STOP=1 "$BENCH_PG/$1" -c "$2"
+}
+
+collector_stop() {
+  kill "$BENCH_COLLECTOR_PID" 2>/dev/null || true
+  wait "$BENCH_COLLECTOR_PID" 2>/dev/null || true
+  BENCH_COLLECTOR_PID=
+}
+
+field() { # RESULT-LINE NAME
+  sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"
+}
+
+wrk_run() { # NAME PATH
+  wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" -s bench/webhook/webhook.lua "http://127.0.0.1:$BENCH_HTTP_PORT" \
+    -- "$2" "$tmp/data.lua" >"$tmp/$1.out" 2>&1 || { cat "$tmp/$1.out"; return 1; }
+  grep '^RESULT' "$tmp/$1.out"
+}
+
+# CPU seconds used so far by the collector and by the cluster's server processes (the
+# postmaster and its children), as "collector postgres".
+cpu_now() {
+  /usr/bin/python3 - "$BENCH_COLLECTOR_PID" "$(head -1 "$BENCH_DIR/pg/data/postmaster.pid")" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def cpu(pid):
+    try:
+        f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / tick
+    except OSError:
+        return 0.0
+def ppid(pid):
+    try:
+        return open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+pm = sys.argv[2]
+pg = cpu(pm) + sum(cpu(p) for p in os.listdir("/proc") if p.isdigit() and ppid(p) == pm)
+print("%.2f %.2f" % (cpu(sys.argv[1]), pg))
+PY
+}
+
+# One build's collector on a fresh database: prints "rps p50 p99 non2xx stored mean_batch
+# collector_cpu_ms_per_delivery postgres_cpu_ms_per_delivery".
+measure() { # NAME CIPULSED [NAME=VALUE...]
+  local name=$1 bin=$2 line stored batch c0 c1
+  shift 2
+  sql postgres "CREATE DATABASE $name"
+  # More connections than one address may open by default (32) are the point here.
+  bench_collector_start "$bin" CIPULSE_DATABASE_URL="$BENCH_PG/$name" CIPULSE_HTTP_MAX_CONNS_PER_ADDR=0 "$@"
+  /usr/bin/python3 - "$BENCH_PG/$name" "$repo" "$secret" <<'PY'
 import sys, psycopg2
 c = psycopg2.connect(sys.argv[1]); c.autocommit = True
 c.cursor().execute("INSERT INTO repositories (id, full_name, webhook_secret) VALUES "
                    "(-nextval('repositories_provisional_id_seq'), %s, %s)", (sys.argv[2], sys.argv[3]))
 PY
-/usr/bin/python3 bench/webhook/gen.py "$fixture" "$secret" 2000 "$tmp/data.lua"
-
-run() { # NAME PATH [wrk args...]
-  local name=$1 path=$2; shift 2
-  wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "$@" "http://127.0.0.1:$httpport" -- "$path" "$tmp/data.lua" \
-    >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out"; return 1; }
-  grep '^RESULT' "$tmp/$name.out" | sed "s/^RESULT/$name/"
+  c0=$(cpu_now)
+  line=$(wrk_run "$name" /webhook/github)
+  c1=$(cpu_now)
+  batch=$(curl -fsS "http://127.0.0.1:$BENCH_HTTP_PORT/metrics" | /usr/bin/python3 -c '
+import re, sys
+t = sys.stdin.read()
+s = re.search(r"^cipulse_group_commit_size_sum\{group=\"webhook\"\} (\S+)", t, re.M)
+n = re.search(r"^cipulse_group_commit_size_count\{group=\"webhook\"\} (\S+)", t, re.M)
+print("%.1f" % (float(s.group(1)) / float(n.group(1))) if s and n and float(n.group(1)) else "-")')
+  collector_stop
+  stored=$(sql "$name" "SELECT count(*) FROM webhook_deliveries")
+  echo "$(field "$line" rps) $(field "$line" p50_ms) $(field "$line" p99_ms) $(field "$line" non2xx) $stored $batch" \
+    "$(/usr/bin/python3 -c "
+a, b, n = '$c0'.split(), '$c1'.split(), max(1, int('$(field "$line" requests)' or 1))
+print('%.3f %.3f' % ((float(b[0]) - float(a[0])) * 1000 / n, (float(b[1]) - float(a[1])) * 1000 / n))")"
 }
-echo "workload: $THREADS threads, $CONNS connections, ${SECS}s each; 2000 distinct signed workflow_job bodies of 12 steps; PostgreSQL fsync ${BENCH_PG_FSYNC:-on}"
-run webhook /webhook/github -s bench/webhook/webhook.lua
-run baseline_post_healthz /healthz -s bench/webhook/webhook.lua
-wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$httpport/healthz" >"$tmp/get.out" 2>&1
-echo "baseline_get_healthz rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/get.out")"
-stored=$(/usr/bin/python3 -c "
-import psycopg2; c=psycopg2.connect('$url'); cur=c.cursor()
-cur.execute('SELECT count(*) FROM webhook_deliveries'); print(cur.fetchone()[0])")
-w=$(grep '^RESULT' "$tmp/webhook.out" | sed 's/.*rps=\([0-9.]*\).*/\1/')
-b=$(grep '^RESULT' "$tmp/baseline_post_healthz.out" | sed 's/.*rps=\([0-9.]*\).*/\1/')
-echo "deliveries stored: $stored"
-/usr/bin/python3 -c "print('webhooks/s %.0f vs HTTP ceiling %.0f req/s: ratio %.3f' % ($w, $b, $w / $b))"
+
+report() { # LABEL "rps p50 p99 non2xx stored batch"
+  local r
+  read -r -a r <<<"$2"
+  printf '%-7s webhooks/s %8.0f  p50 %7.2f ms  p99 %7.2f ms  non-2xx %s  deliveries stored %s  mean deliveries per transaction %s  CPU ms per delivery: collector %s, PostgreSQL %s\n' \
+    "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}" "${r[6]}" "${r[7]}"
+}
+
+echo "workload: $THREADS wrk threads, $CONNS connections, ${SECS}s per run; 2000 distinct signed workflow_job bodies" \
+  "(12 steps, $(wc -c <"$fixture") bytes of fixture), a new delivery id per request; PostgreSQL fsync $FSYNC"
+echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "$OLD" ]; then
+  old=$(measure wh_old "$OLD/cipulsed")
+  report old "$old"
+else
+  old=$(measure wh_old "$BUILD/cipulsed" CIPULSE_WEBHOOK_BATCH=1)
+  report "batch=1" "$old"
+fi
+# shellcheck disable=SC2086 # BENCH_WEBHOOK_ENV holds NAME=VALUE words
+new=$(measure wh_new "$BUILD/cipulsed" ${BENCH_WEBHOOK_ENV:-})
+report new "$new"
+/usr/bin/python3 -c "
+o, n = '$old'.split(), '$new'.split()
+print('new/%s webhooks/s: x%.2f (target >= 5 with fsync on); p99 %s -> %s ms' % ('${OLD:+old}' or 'batch=1', float(n[0]) / float(o[0]), o[2], n[2]))"
+
+# PostgreSQL's own rate for the same rows, written as batched INSERTs by a plain client: the
+# rows the collector stored are the template, new keys make them new rows.
+read -r tjob trun < <(sql wh_new "SELECT job_id, run_id FROM jobs j WHERE repo_id = $repo_id
+  AND (SELECT count(*) FROM steps s WHERE s.repo_id = j.repo_id AND s.job_id = j.job_id) = 12 LIMIT 1" | tr '|' ' ')
+sql wh_new "CREATE SEQUENCE bench_pg_seq"
+cat >"$tmp/pg.sql" <<EOF
+SELECT 900000000000 + nextval('bench_pg_seq') * $PG_BATCH AS base \gset
+BEGIN;
+INSERT INTO webhook_deliveries (delivery_id, event, action, repo_id)
+  SELECT 'pg-' || (:base::bigint + g), 'workflow_job', 'completed', $repo_id FROM generate_series(0, $PG_BATCH - 1) g;
+INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event, status,
+    conclusion, head_branch, head_sha, actor, html_url, created_at, run_started_at, updated_at,
+    completed_at, sources, head_message)
+  SELECT repo_id, (:base::bigint + g) / 4, run_attempt, workflow_id, run_number, name, event, status,
+    conclusion, head_branch, head_sha, actor, html_url, created_at, run_started_at, updated_at,
+    completed_at, sources, head_message
+  FROM workflow_runs t, generate_series(0, $PG_BATCH - 1, 4) g
+  WHERE t.repo_id = $repo_id AND t.run_id = $trun AND t.run_attempt = 1;
+INSERT INTO jobs (repo_id, job_id, run_id, run_attempt, name, status, conclusion, created_at,
+    started_at, completed_at, runner_name, runner_os, runner_arch, labels, html_url, sources)
+  SELECT repo_id, :base::bigint + g, (:base::bigint + g) / 4, run_attempt, name, status, conclusion, created_at,
+    started_at, completed_at, runner_name, runner_os, runner_arch, labels, html_url, sources
+  FROM jobs t, generate_series(0, $PG_BATCH - 1) g WHERE t.repo_id = $repo_id AND t.job_id = $tjob;
+INSERT INTO steps (repo_id, job_id, number, name, status, conclusion, started_at, completed_at)
+  SELECT repo_id, :base::bigint + g, number, name, status, conclusion, started_at, completed_at
+  FROM steps t, generate_series(0, $PG_BATCH - 1) g WHERE t.repo_id = $repo_id AND t.job_id = $tjob;
+COMMIT;
+EOF
+rows=$(sql wh_new "SELECT 1 + (SELECT count(*) FROM steps WHERE repo_id = $repo_id AND job_id = $tjob)")
+pgbench -n -M prepared -c "$PG_CLIENTS" -j "$THREADS" -T "$SECS" -f "$tmp/pg.sql" "$BENCH_PG/wh_new" >"$tmp/pgbench.out" 2>&1 \
+  || { cat "$tmp/pgbench.out"; exit 1; }
+tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$tmp/pgbench.out")
+pglat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$tmp/pgbench.out")
+/usr/bin/python3 -c "
+tps, batch, rows, n = float('$tps'), $PG_BATCH, $rows, '$new'.split()
+pg = tps * batch
+print('postgres batched INSERTs: %.0f deliveries/s (%d per transaction, each the delivery, its job and %d steps, and a run per 4; %d clients, %s ms per transaction)' % (pg, batch, rows - 1, $PG_CLIENTS, '$pglat'))
+print('new/postgres: %.2f (target >= 0.5)' % (float(n[0]) / pg))"
+
+bench_collector_start "$BUILD/cipulsed" CIPULSE_DATABASE_URL="$BENCH_PG/wh_new"
+b=$(field "$(wrk_run baseline_post_healthz /healthz)" rps)
+wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$BENCH_HTTP_PORT/healthz" >"$tmp/get.out" 2>&1
+echo "HTTP ceiling: POST /healthz $b req/s, GET /healthz $(awk '/Requests\/sec/ {print $2}' "$tmp/get.out") req/s"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for name in ingest agent summary webhook api alert retention tests; do
+for name in ingest agent summary webhook api alert retention tests collector web; do
   script=scripts/bench-$name.sh
   if [ -n "${BENCH_ONLY:-}" ] && [[ ",$BENCH_ONLY," != *",$name,"* ]]; then continue; fi
   if [ ! -x "$script" ]; then echo "bench: $script not present, skipped"; continue; fi

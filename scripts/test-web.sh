@@ -6,7 +6,8 @@
 #      private alert targets allowed (the alerting tests' HTTP stand-in is on 127.0.0.1), and
 #      wait for /readyz
 #   4. load tests/web/sample.sql
-#   5. run tests/web/*.test.mjs with Node's test runner (playwright-core + Debian's Chromium)
+#   5. run tests/web/*.test.mjs with Node's test runner (playwright-core + Debian's Chromium), or
+#      only the files named on the command line (scripts/test-web.sh tests/web/dashboard.test.mjs)
 # Everything is stopped and removed on exit. Environment:
 #   CIPULSED=path           collector binary (default build/cipulsed, built when missing)
 #   CIPULSE_WEB_SHOTS=dir   keep the screenshots the tests take in dir (default: a temp dir)
@@ -99,6 +100,6 @@ CIPULSE_URL="$base" CIPULSE_WEB_SHOTS="$shots" CIPULSE_WEB_NODE_MODULES="$root/w
 CIPULSE_READ_TOKEN="$read_token" CIPULSE_ADMIN_TOKEN="$admin_token" \
 CIPULSED="$cipulsed" CIPULSE_DATABASE_URL="$db_url" CIPULSE_GRPC="127.0.0.1:$grpc_port" \
 CIPULSE_AGENT="${CIPULSE_AGENT:-$root/build/cipulse-agent}" \
-  node --test --test-concurrency=1 tests/web/ | tee "$tmp/node-test.out"
+  node --test --test-concurrency=1 "${@:-tests/web/}" | tee "$tmp/node-test.out"
 # A skipped browser test fails the run too (tests/integration/conftest.py does the same for pytest).
 grep -q '^# skipped 0$' "$tmp/node-test.out" || { echo "test-web: browser tests were skipped" >&2; exit 1; }

@@ -230,7 +230,15 @@ def main():
               % ("C" if key == "c" else label.strip(), med["node"]["cpu"] / med[key]["cpu"],
                  med["node"]["wall"] / med[key]["wall"], med["node"]["rss"] / med[key]["rss"]))
     if "node" in med:
-        print("targets: CPU >= 10x, peak RSS >= 3x, C wall < 50 ms")
+        # Issue 14 item 3, each next to its result in this run.
+        c, n = med["c"], med["node"]
+        for what, value, goal, met in (
+                ("CPU, Node / C", "%.1fx" % (n["cpu"] / c["cpu"]), ">= 15x",
+                 n["cpu"] / c["cpu"] >= 15),
+                ("peak RSS, Node / C", "%.1fx" % (n["rss"] / c["rss"]), ">= 4x",
+                 n["rss"] / c["rss"] >= 4),
+                ("C wall", "%.1f ms" % (c["wall"] * 1000), "< 40 ms", c["wall"] < 0.040)):
+            print("target %-20s %-9s %9s  %s" % (what, goal, value, "met" if met else "NOT met"))
     if a.junit_tests:
         extra = ""
         if fake:

@@ -73,10 +73,10 @@ void api_auth_get(const struct col_http_req *req, struct col_http_resp *resp)
 	if (api_begin_as(req, resp, API_OPEN, &q, allowed, &who))
 		return;
 	anon = col_auth_anonymous_read(req->ctx->cfg, req->ctx->db);
-	/* GitHub sign-in is the GitHub App's OAuth flow, not offered yet. */
-	api_reply(
-	    resp, 200,
-	    json_pack("{s:b, s:b, s:b}", "local", 1, "github", 0, "anonymous_read", anon > 0));
+	/* GitHub sign-in: GET /api/v1/auth/github (api/github_signin.c). */
+	api_reply(resp, 200,
+		  json_pack("{s:b, s:b, s:b}", "local", 1, "github",
+			    col_config_github_signin(req->ctx->cfg), "anonymous_read", anon > 0));
 }
 
 static json_t *session_json(const struct col_principal *p)
@@ -92,14 +92,16 @@ static int cookie_secure(const struct col_config *cfg)
 	       (cfg->public_url && !strncmp(cfg->public_url, "https://", 8));
 }
 
-static void set_cookie(const struct col_http_req *req, struct col_http_resp *resp,
-		       const char *value, long max_age_s)
+void api_set_cookie(const struct col_http_req *req, struct col_http_resp *resp, const char *name,
+		    const char *value, const char *path, long max_age_s)
 {
-	snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-		 "Set-Cookie: %s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%ld%s\r\n"
-		 "Cache-Control: no-store\r\n",
-		 COL_SESSION_COOKIE, value, max_age_s,
-		 cookie_secure(req->ctx->cfg) ? "; Secure" : "");
+	size_t n = strlen(resp->extra_headers);
+
+	snprintf(resp->extra_headers + n, sizeof(resp->extra_headers) - n,
+		 "Set-Cookie: %s=%s; HttpOnly; SameSite=Lax; Path=%s; Max-Age=%ld%s\r\n%s", name,
+		 value, path, max_age_s, cookie_secure(req->ctx->cfg) ? "; Secure" : "",
+		 strstr(resp->extra_headers, "Cache-Control:") ? ""
+							       : "Cache-Control: no-store\r\n");
 }
 
 void api_session_get(const struct col_http_req *req, struct col_http_resp *resp)
@@ -185,7 +187,7 @@ void api_session_post(const struct col_http_req *req, struct col_http_resp *resp
 		return;
 	}
 	cm_log_info("auth", "signed in user=%s addr=%s", who.username, req->remote_addr);
-	set_cookie(req, resp, cookie, cfg->session_max_ms / 1000);
+	api_set_cookie(req, resp, COL_SESSION_COOKIE, cookie, "/", cfg->session_max_ms / 1000);
 	memset(cookie, 0, sizeof(cookie));
 	api_reply(resp, 200, session_json(&who));
 }
@@ -220,7 +222,7 @@ void api_session_delete(const struct col_http_req *req, struct col_http_resp *re
 		cm_log_info("auth", "signed out user=%s", who.username);
 	}
 	no_content(resp);
-	set_cookie(req, resp, "", 0);
+	api_set_cookie(req, resp, COL_SESSION_COOKIE, "", "/", 0);
 }
 
 /* ---- users ---- */

@@ -1,5 +1,6 @@
 #include "api/api_int.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "core/process_metrics.h"
 #include "store/auth.h"
 #include "store/tokens.h"
+#include "store/visibility.h"
 
 void col_api_routes(void)
 {
@@ -41,6 +43,8 @@ void col_api_routes(void)
 	col_http_route("GET", "/api/v1/failures", api_failures_list);
 	col_http_route("GET", "/api/v1/failures/*", api_failure_get);
 	col_http_route("GET", "/api/v1/auth", api_auth_get);
+	col_http_route("GET", "/api/v1/auth/github", api_github_signin_start);
+	col_http_route("GET", "/api/v1/auth/github/callback", api_github_signin_callback);
 	col_http_route("GET", "/api/v1/session", api_session_get);
 	col_http_route("POST", "/api/v1/session", api_session_post);
 	col_http_route("DELETE", "/api/v1/session", api_session_delete);
@@ -137,6 +141,78 @@ static int principal_of(const struct col_http_req *req, struct col_principal *wh
 }
 
 /*
+ * The repositories the request's principal may read (store/visibility.h), found by check_auth
+ * and applied by api_conn to every connection the request borrows. A handler runs on its
+ * connection's thread from check_auth (the first thing every handler does, through api_begin*)
+ * to its end, so this thread's value belongs to the request that set it last; it names that
+ * request, and a request that finds another's here reads nothing in github mode.
+ */
+struct visible {
+	const struct col_http_req *req;
+	char *repos; /* bigint[] literal; NULL: every repository */
+};
+static pthread_key_t visible_key;
+static pthread_once_t visible_once = PTHREAD_ONCE_INIT;
+
+static void visible_free(void *v)
+{
+	if (v)
+		free(((struct visible *)v)->repos);
+	free(v);
+}
+
+static void visible_key_make(void)
+{
+	(void)pthread_key_create(&visible_key, visible_free);
+}
+
+/* This thread's value; NULL when there is none (out of memory: then nothing is visible). */
+static struct visible *visible_get(void)
+{
+	struct visible *v;
+
+	pthread_once(&visible_once, visible_key_make);
+	v = pthread_getspecific(visible_key);
+	if (!v && (v = calloc(1, sizeof(*v))) && pthread_setspecific(visible_key, v)) {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+/* Takes repos. */
+static void visible_set(const struct col_http_req *req, char *repos)
+{
+	struct visible *v = visible_get();
+
+	if (!v) {
+		free(repos);
+		return;
+	}
+	free(v->repos);
+	v->req = req;
+	v->repos = repos;
+}
+
+/* The request's repositories ("{}" when another request's value is here). */
+static const char *visible_repos(const struct col_http_req *req)
+{
+	struct visible *v = visible_get();
+
+	return v && v->req == req ? v->repos : "{}";
+}
+
+int api_sees_all(const struct col_http_req *req)
+{
+	struct visible *v;
+
+	if (!col_visibility_on(req->ctx->cfg))
+		return 1;
+	v = visible_get();
+	return v && v->req == req && !v->repos;
+}
+
+/*
  * 0 when the request may go on, else the answer is written. The policy is col_auth_allow's
  * (store/auth.h), the same as gRPC's: anonymous where a credential is needed, or a missing,
  * malformed, unknown or revoked token, is 401; a principal without the right is 403; a
@@ -151,9 +227,14 @@ static int check_auth(const struct col_http_req *req, struct col_http_resp *resp
 		[API_ADMIN] = COL_NEED_ADMIN,
 	};
 	const char *csrf;
-	int bearer, anon = 0, rc = principal_of(req, who, &bearer);
+	char *repos = NULL;
+	int bearer, anon = 0, rc;
 
+	visible_set(NULL, NULL);
+	rc = principal_of(req, who, &bearer);
 	if (need == API_OPEN) {
+		/* Open routes (auth, session) show no repository's data. */
+		visible_set(req, NULL);
 		if (rc)
 			memset(who, 0, sizeof(*who)); /* an open route serves anyone */
 		return CM_OK;
@@ -190,6 +271,13 @@ static int check_auth(const struct col_http_req *req, struct col_http_resp *resp
 			rc = CM_EDENIED;
 		}
 	}
+	if (rc)
+		return rc;
+	rc = col_visibility_of(req->ctx, who, &repos);
+	if (rc)
+		col_http_fail(resp, rc, "could not tell which repositories you may read");
+	else
+		visible_set(req, repos);
 	return rc;
 }
 
@@ -232,6 +320,15 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 		return rc;
 	}
 	(*c)->watch_fd = col_http_client_fd(req);
+	/* What the principal may not read stays in the database (store/visibility.h). */
+	if (!api_sees_all(req)) {
+		rc = col_db_restrict(*c, visible_repos(req));
+		if (rc) {
+			col_db_release(req->ctx->db, *c);
+			col_http_fail(resp, rc, "the database cannot be reached");
+			return rc;
+		}
+	}
 	return CM_OK;
 }
 

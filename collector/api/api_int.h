@@ -58,6 +58,13 @@ int api_begin_as(const struct col_http_req *req, struct col_http_resp *resp, enu
  * returns v.
  */
 json_t *api_redact(json_t *v);
+/*
+ * Appends to resp's headers Set-Cookie name=value (HttpOnly, SameSite=Lax, Path=path,
+ * Max-Age=max_age_s; Secure when served over TLS or CIPULSE_PUBLIC_URL is https) and
+ * Cache-Control: no-store. The session cookie and the GitHub sign-in's cookie alike.
+ */
+void api_set_cookie(const struct col_http_req *req, struct col_http_resp *resp, const char *name,
+		    const char *value, const char *path, long max_age_s);
 /* The value of cookie `name` into out: 0, CM_ENOTFOUND, or CM_EINVAL (empty or too long). */
 int api_cookie(const struct col_http_req *req, const char *name, char *out, size_t size);
 /*
@@ -72,6 +79,11 @@ int api_audit(struct col_conn *c, const struct col_http_req *req, const struct c
  * client hanging up cancels the query in flight.
  */
 int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct col_conn **c);
+/*
+ * Whether the request's principal reads every repository (CIPULSE_VISIBILITY=all, or an admin
+ * or read token in github mode); otherwise api_conn's connections show only its repositories.
+ */
+int api_sees_all(const struct col_http_req *req);
 /*
  * api_conn for an expensive request (log search, all-repository metrics): at most
  * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
@@ -253,6 +265,8 @@ void api_auth_get(const struct col_http_req *req, struct col_http_resp *resp);
 void api_session_get(const struct col_http_req *req, struct col_http_resp *resp);
 void api_session_post(const struct col_http_req *req, struct col_http_resp *resp);
 void api_session_delete(const struct col_http_req *req, struct col_http_resp *resp);
+void api_github_signin_start(const struct col_http_req *req, struct col_http_resp *resp);
+void api_github_signin_callback(const struct col_http_req *req, struct col_http_resp *resp);
 void api_users_list(const struct col_http_req *req, struct col_http_resp *resp);
 void api_users_create(const struct col_http_req *req, struct col_http_resp *resp);
 void api_user_patch(const struct col_http_req *req, struct col_http_resp *resp);

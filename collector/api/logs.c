@@ -194,19 +194,16 @@ void api_logs_search(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	static const char *const allowed[] = { "q", "repo", "limit", "cursor", NULL };
 	/*
-	 * The page's keys first (only they are joined), found through the trigram index with $1,
-	 * the longest word of q: trigrams of common short words (" in", "the") have posting lists
-	 * as long as the table. $6, the whole of q, then filters the candidates; it is written so
-	 * that the planner cannot use it as an index condition.
+	 * The page's keys first (only they are joined), from cipulse_log_search
+	 * (sql/016_repo_rollup.sql: the newest job ids in growing ranges, through the trigram
+	 * index with $1, the longest word of q: trigrams of common short words (" in", "the") have
+	 * posting lists as long as the table); $6, the whole of q, then filters the candidates.
 	 */
 	static const char sql[] =
 	    "SELECT r.full_name, k.job_id, k.step_number, j.run_id, j.run_attempt, j.name, "
-	    "s.name, k.content FROM (SELECT l.repo_id, l.job_id, l.step_number, l.content "
-	    "  FROM logs l WHERE l.content ILIKE $1 ESCAPE '\\' "
-	    "  AND (l.content || '') ILIKE $6 ESCAPE '\\' "
-	    "  AND ($2::bigint IS NULL OR l.repo_id = $2) "
-	    "  AND ($3::bigint IS NULL OR (l.job_id, l.step_number) < ($3::bigint, $4::integer)) "
-	    "  ORDER BY l.job_id DESC, l.step_number DESC LIMIT $5) k "
+	    "s.name, k.content FROM cipulse_log_search($1, $6, "
+	    "  CASE WHEN $2::bigint IS NULL THEN NULL ELSE ARRAY[$2::bigint] END, "
+	    "  $3::bigint, $4::integer, $5::integer) k "
 	    "JOIN jobs j ON j.repo_id = k.repo_id AND j.job_id = k.job_id "
 	    "JOIN repositories r ON r.id = k.repo_id "
 	    "LEFT JOIN steps s ON s.repo_id = k.repo_id AND s.job_id = k.job_id "

@@ -7,9 +7,15 @@
  * cipulse_window_runs) once and returns, for the whole window and for each series bucket, the
  * counts by conclusion, flaky runs, MTTR, success rate and the duration and queue
  * distributions. The regression and slow_build alert rules read the same definition, so a rule
- * and this endpoint give the same number. The figures need whole distributions (p50/p95), so
- * they are not pre-aggregated: the indexes make the selection cheap for a workflow or a
- * repository.
+ * and this endpoint give the same number. The indexes make the selection cheap for a workflow or
+ * a repository.
+ *
+ * Over all repositories, the named windows of whole hours (24h, 7d, 30d) are read from the
+ * rollup per repository and hour or day instead (cipulse_rollup_metrics,
+ * sql/016_repo_rollup.sql): the window is aligned to its buckets (it ends at the end of the
+ * current bucket), the percentiles come from histograms and MTTR counts whole streaks; see
+ * DESIGN.md "Metrics over all repositories". The cost grows with repositories x buckets, not
+ * with the runs of the window.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +24,8 @@
 #include "api/api_int.h"
 #include "cm_err.h"
 #include "cm_time.h"
+
+#define HOUR_MS 3600000LL
 
 static json_t *num_or_null(double v)
 {
@@ -103,18 +111,25 @@ static void free_rows(struct api_mrow *rows, size_t n)
 	free(rows);
 }
 
-/* The rows of the window ($6 bucket length in ms, $7 buckets) into *rows (free_rows). */
-static int load_rows(struct col_conn *c, const struct col_params *p, struct api_mrow **rows,
-		     size_t *nrows)
+#define MROW_COLS                                                                                  \
+	"SELECT bucket, runs, by_conclusion, flaky_runs, mttr_s, success_rate, "                   \
+	"avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s, p95_queue_s "
+
+/*
+ * The rows of the window into *rows (free_rows): from the runs ($6 bucket length in ms, $7
+ * buckets), or from the rollup ($3 the repository set, NULL = all; $4, $5 the buckets).
+ */
+static int load_rows(struct col_conn *c, const struct col_params *p, int rollup,
+		     struct api_mrow **rows, size_t *nrows)
 {
-	static const char sql[] =
-	    "SELECT bucket, runs, by_conclusion, flaky_runs, mttr_s, success_rate, "
-	    "avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s, p95_queue_s "
-	    "FROM cipulse_window_metrics(" WINDOW_ARGS ", $6::bigint, $7::integer)";
+	static const char raw_sql[] =
+	    MROW_COLS "FROM cipulse_window_metrics(" WINDOW_ARGS ", $6::bigint, $7::integer)";
+	static const char rollup_sql[] = MROW_COLS "FROM cipulse_rollup_metrics(" API_TS_US(
+	    "$1") ", " API_TS_US("$2") ", $3::bigint[], $4::bigint, $5::integer)";
 	PGresult *res;
 	int n, rc;
 
-	res = col_db_query(c, "metrics", sql, p->n, p->v, &rc);
+	res = col_db_query(c, "metrics", rollup ? rollup_sql : raw_sql, p->n, p->v, &rc);
 	if (!res)
 		return rc;
 	n = PQntuples(res);
@@ -159,7 +174,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	struct col_conn *c;
 	json_t *out = NULL;
 	int64_t wf, repo_id = 0;
-	int has_wf, rc;
+	int has_wf, rollup, expensive, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
 	    api_param_repo(resp, &q, "repo", &repo) ||
@@ -175,19 +190,34 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		api_bad_param(resp, param, "%s", why);
 		return;
 	}
-	/* Every repository at once is expensive: limited (one repository is not). */
-	if (repo ? api_conn(req, resp, &c) : api_expensive_conn(req, resp, &c))
+	rollup =
+	    !repo && !has_wf && !branch && strcmp(w.name, "custom") && w.bucket_ms % HOUR_MS == 0;
+	/*
+	 * Every repository at once from the runs is expensive: limited (one repository, or the
+	 * rollup, is not).
+	 */
+	expensive = !repo && !rollup;
+	if (expensive ? api_expensive_conn(req, resp, &c) : api_conn(req, resp, &c))
 		return;
 	if (repo && api_lookup_repo(resp, c, repo, &repo_id))
 		goto out;
+	if (rollup) {
+		/* Whole buckets, the last one holding now. */
+		w.to_ms = (w.to_ms / w.bucket_ms + 1) * w.bucket_ms;
+		w.from_ms = w.to_ms - (int64_t)w.nbuckets * w.bucket_ms;
+	}
 	col_p_i64(&p, w.from_ms * 1000);
 	col_p_i64(&p, w.to_ms * 1000);
-	col_p_opt_i64(&p, repo != NULL, repo_id);
-	col_p_opt_i64(&p, has_wf, wf);
-	col_p_str(&p, branch);
+	if (rollup) {
+		col_p_null(&p); /* every repository */
+	} else {
+		col_p_opt_i64(&p, repo != NULL, repo_id);
+		col_p_opt_i64(&p, has_wf, wf);
+		col_p_str(&p, branch);
+	}
 	col_p_i64(&p, w.bucket_ms);
 	col_p_i64(&p, w.nbuckets);
-	rc = load_rows(c, &p, &rows, &nrows);
+	rc = load_rows(c, &p, rollup, &rows, &nrows);
 	if (rc) {
 		api_db_fail(resp, rc, "metrics");
 		goto out;
@@ -206,8 +236,8 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	api_reply(resp, 200, out);
 out:
 	free_rows(rows, nrows);
-	if (repo)
-		col_db_release(req->ctx->db, c);
-	else
+	if (expensive)
 		api_expensive_release(req, c);
+	else
+		col_db_release(req->ctx->db, c);
 }

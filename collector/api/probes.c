@@ -60,7 +60,12 @@ static void metrics(const struct col_http_req *req, struct col_http_resp *resp)
 
 	if (api_begin(req, resp, API_READ, &q, allowed))
 		return;
-
+	/* Its series name every repository: for principals that read them all (Prometheus). */
+	if (!api_sees_all(req)) {
+		col_http_error(resp, 403, "forbidden",
+			       "/metrics covers every repository; use a read or admin token");
+		return;
+	}
 	if (!registered) {
 		/* The pool lives as long as the server; registering twice returns the same series.
 		 */

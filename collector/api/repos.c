@@ -32,6 +32,14 @@
 	"sum(n_timed_out) AS n_timed_out, sum(n_cancelled) AS n_cancelled, "                  \
 	"sum(n_skipped) AS n_skipped, sum(n_other) AS n_other, sum(dur_n) AS dur_n, "         \
 	"sum(dur_sum_ms) AS dur_sum_ms"
+/* The same sums from the rollup per repository and day (sql/016_repo_rollup.sql): one row per
+ * day instead of one per workflow and day. */
+#define REPO_STATS_SUMS                                                                       \
+	"sum(runs) AS runs, sum(n_success) AS n_success, sum(n_failure) AS n_failure, "       \
+	"sum(n_timed_out) AS n_timed_out, sum(n_cancelled) AS n_cancelled, "                  \
+	"sum(n_skipped) AS n_skipped, sum(n_neutral + n_action_required + n_stale + "         \
+	"n_startup_failure + n_other + n_none) AS n_other, sum(dur_n) AS dur_n, "             \
+	"sum(dur_sum_ms) AS dur_sum_ms"
 /* The last completed latest attempt, LAST_NCOLS columns, read by add_last_run. */
 #define LAST_COLS "l.run_id, l.run_attempt, l.conclusion, " API_MS("l.completed_at") ", l.head_branch"
 #define LAST_NCOLS 5
@@ -168,8 +176,9 @@ void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp)
 		"SELECT r.id, r.full_name, " API_MS("r.created_at") ", " STATS_COLS ", " LAST_COLS
 		", r.retired_at IS NOT NULL, " API_MS("r.retired_at") /* add_retired */
 		" FROM repositories r "
-		"LEFT JOIN LATERAL (SELECT " STATS_SUMS " FROM run_rollup_daily "
-		"  WHERE repo_id = r.id AND day >= $1::date) s ON true "
+		"LEFT JOIN LATERAL (SELECT " REPO_STATS_SUMS " FROM run_rollup_repo "
+		"  WHERE repo_id = r.id AND grain_s = 86400 "
+		"  AND t0 >= $1::date::timestamp AT TIME ZONE 'UTC') s ON true "
 		"LEFT JOIN LATERAL (SELECT * FROM workflow_runs w WHERE w.repo_id = r.id "
 		"  AND w.is_latest AND w.completed_at IS NOT NULL "
 		"  ORDER BY w.completed_at DESC LIMIT 1) l ON true "

@@ -2,6 +2,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cm_err.h"
@@ -31,6 +32,15 @@ const struct cm_opt col_config_opts[] = {
 	  NULL, 0,
 	  "let reads of the REST API go without signing in while no user account exists and "
 	  "CIPULSE_READ_TOKEN is unset (0: never)" },
+	{ "visibility", "CIPULSE_VISIBILITY", CM_OPT_ENUM, "all", OFF(visibility), 0, 0,
+	  "all|github", 0,
+	  "who reads which repositories: all (whoever may read reads every repository) or github "
+	  "(a user signed in with GitHub reads only the repositories GitHub lets them read; admins "
+	  "and the read and admin tokens read all; needs CIPULSE_ANONYMOUS_READ=false)" },
+	{ "visibility-ttl", "CIPULSE_VISIBILITY_TTL", CM_OPT_DURATION, "5m", OFF(visibility_ttl_ms),
+	  1000, 86400000, NULL, 0,
+	  "how long GitHub's answer to which repositories a user may read is used (asked again "
+	  "after half of it); a revoked permission shows within it" },
 	{ "session-idle", "CIPULSE_SESSION_IDLE", CM_OPT_DURATION, "8h", OFF(session_idle_ms),
 	  60000, 2592000000L, NULL, 0, "a dashboard session unused this long ends" },
 	{ "session-max", "CIPULSE_SESSION_MAX", CM_OPT_DURATION, "7d", OFF(session_max_ms), 60000,
@@ -56,6 +66,26 @@ const struct cm_opt col_config_opts[] = {
 	  OFF(github_app_private_key_file), 0, 0, NULL, 0,
 	  "GitHub App mode: the app's private key (PEM file as GitHub generates it; keep it chmod "
 	  "600). The app's webhook secret is CIPULSE_WEBHOOK_SECRET" },
+	{ "github-url", "CIPULSE_GITHUB_URL", CM_OPT_URL, "https://github.com", OFF(github_url), 0,
+	  0, "http|https", 0,
+	  "GitHub's web address, where people sign in (GitHub Enterprise Server: https://HOST)" },
+	{ "github-client-id", "CIPULSE_GITHUB_CLIENT_ID", CM_OPT_STRING, NULL,
+	  OFF(github_client_id), 0, 0, NULL, 0,
+	  "\"Sign in with GitHub\": the GitHub App's client ID (its OAuth part); needs the client "
+	  "secret, CIPULSE_PUBLIC_URL and CIPULSE_GITHUB_ALLOWED_ORGS (docs/operations.md, "
+	  "\"Sign in with GitHub\")" },
+	{ "github-client-secret", "CIPULSE_GITHUB_CLIENT_SECRET", CM_OPT_STRING, NULL,
+	  OFF(github_client_secret), 0, 0, NULL, CM_OPT_SECRET,
+	  "\"Sign in with GitHub\": the GitHub App's client secret (or CIPULSE_GITHUB_CLIENT_SECRET_FILE)" },
+	{ "github-client-secret-file", "CIPULSE_GITHUB_CLIENT_SECRET_FILE", CM_OPT_STRING, NULL,
+	  OFF(github_client_secret_file), 0, 0, NULL, 0,
+	  "\"Sign in with GitHub\": a file holding the client secret (read at start-up; trailing "
+	  "newline ignored)" },
+	{ "github-allowed-orgs", "CIPULSE_GITHUB_ALLOWED_ORGS", CM_OPT_STRING, NULL,
+	  OFF(github_allowed_orgs), 0, 0, NULL, 0,
+	  "\"Sign in with GitHub\": comma-separated organisations whose active members may sign "
+	  "in; required with CIPULSE_GITHUB_CLIENT_ID. \"*\" lets any GitHub account in (not for "
+	  "github.com: anyone can make an account). New GitHub users are viewers" },
 	{ "webhook-secret", "CIPULSE_WEBHOOK_SECRET", CM_OPT_STRING, NULL, OFF(webhook_secret), 0,
 	  0, NULL, CM_OPT_SECRET,
 	  "secret of an organisation-wide GitHub webhook or of the GitHub App (one secret for all "
@@ -171,6 +201,14 @@ const struct cm_opt col_config_opts[] = {
 	  OFF(webhook_bad_signature_limit), 1, 100000, NULL, 0,
 	  "webhooks with a bad signature one address may send per minute; past it its webhooks "
 	  "answer 429 until the minute is over" },
+	{ "webhook-batch", "CIPULSE_WEBHOOK_BATCH", CM_OPT_INT, "64", OFF(webhook_batch), 1, 1024,
+	  NULL, 0,
+	  "most webhook deliveries written in one transaction (group commit; each is answered "
+	  "after its transaction committed); 1 writes each delivery in a transaction of its own" },
+	{ "webhook-batch-wait", "CIPULSE_WEBHOOK_BATCH_WAIT", CM_OPT_DURATION, "5ms",
+	  OFF(webhook_batch_wait_ms), 0, 1000, NULL, 0,
+	  "longest a batch of webhook deliveries waits to fill while more deliveries are still "
+	  "being verified (a lone delivery is written at once)" },
 	{ "allow-private-targets", "CIPULSE_ALLOW_PRIVATE_TARGETS", CM_OPT_BOOL, "0",
 	  OFF(allow_private_targets), 0, 0, NULL, 0,
 	  "let notification channels point at loopback, link-local and private addresses "
@@ -179,6 +217,80 @@ const struct cm_opt col_config_opts[] = {
 	  "apply database migrations at start-up" },
 };
 const size_t col_config_nopts = sizeof(col_config_opts) / sizeof(col_config_opts[0]);
+
+/* The client secret from its file; the GitHub sign-in settings checked together. */
+static int github_signin_load(struct col_config *cfg, struct cm_buf *err)
+{
+	const char *why = NULL;
+	char buf[512];
+	size_t n;
+	FILE *f;
+	int rc;
+
+	if (cfg->github_client_secret_file && *cfg->github_client_secret_file) {
+		if (cfg->github_client_secret && *cfg->github_client_secret) {
+			why =
+			    "set CIPULSE_GITHUB_CLIENT_SECRET or CIPULSE_GITHUB_CLIENT_SECRET_FILE, "
+			    "not both";
+			goto bad;
+		}
+		f = fopen(cfg->github_client_secret_file, "r");
+		n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			n--;
+		buf[n] = '\0';
+		if (!n || n >= sizeof(buf) - 2) {
+			rc = cm_buf_addf(
+			    err, "CIPULSE_GITHUB_CLIENT_SECRET_FILE: cannot read a secret from %s",
+			    cfg->github_client_secret_file);
+			return rc ? rc : CM_EINVAL;
+		}
+		free(cfg->github_client_secret);
+		cfg->github_client_secret = strdup(buf);
+		memset(buf, 0, sizeof(buf));
+		if (!cfg->github_client_secret)
+			return CM_ENOMEM;
+	}
+	if (!cfg->github_client_id || !*cfg->github_client_id) {
+		if (cfg->github_client_secret && *cfg->github_client_secret)
+			why = "CIPULSE_GITHUB_CLIENT_SECRET needs CIPULSE_GITHUB_CLIENT_ID";
+	} else if (!cfg->github_client_secret || !*cfg->github_client_secret) {
+		why = "CIPULSE_GITHUB_CLIENT_ID needs CIPULSE_GITHUB_CLIENT_SECRET (or _FILE)";
+	} else if (!cfg->public_url || !*cfg->public_url) {
+		why =
+		    "CIPULSE_GITHUB_CLIENT_ID needs CIPULSE_PUBLIC_URL (GitHub sends people back to "
+		    "its /api/v1/auth/github/callback)";
+	} else if (!cfg->github_allowed_orgs || !*cfg->github_allowed_orgs) {
+		why =
+		    "CIPULSE_GITHUB_CLIENT_ID needs CIPULSE_GITHUB_ALLOWED_ORGS: the organisations "
+		    "whose members may sign in (\"*\": any GitHub account)";
+	} else if (strpbrk(cfg->github_client_id, " &?#=/%\"\r\n")) {
+		why = "CIPULSE_GITHUB_CLIENT_ID is not a GitHub client ID";
+	} else {
+		for (const char *p = cfg->github_allowed_orgs; *p; p++) {
+			if (!(*p == ',' || *p == ' ' || *p == '-' || *p == '*' ||
+			      (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= 'a' && *p <= 'z')))
+				why =
+				    "CIPULSE_GITHUB_ALLOWED_ORGS: organisation names are letters, digits "
+				    "and '-', separated by commas (or \"*\")";
+		}
+	}
+bad:
+	if (!why)
+		return CM_OK;
+	rc = cm_buf_adds(err, why);
+	return rc ? rc : CM_EINVAL;
+}
+
+int col_config_github_signin(const struct col_config *cfg)
+{
+	return cfg->github_client_id && *cfg->github_client_id && cfg->github_client_secret &&
+	       *cfg->github_client_secret && cfg->public_url && *cfg->public_url &&
+	       cfg->github_allowed_orgs && *cfg->github_allowed_orgs;
+}
 
 int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, int *help,
 		    struct cm_buf *err)
@@ -191,6 +303,13 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 	rc = cm_config_load(col_config_opts, col_config_nopts, cfg, argc, argv, argi, help, err);
 	if (rc || *help)
 		return rc;
+	/* Anonymous readers have no GitHub account: github visibility would have to show them
+	 * everything or nothing. */
+	if (cfg->visibility && !strcmp(cfg->visibility, "github") && cfg->anonymous_read) {
+		rc = cm_buf_adds(err,
+				 "CIPULSE_VISIBILITY=github needs CIPULSE_ANONYMOUS_READ=false");
+		return rc ? rc : CM_EINVAL;
+	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		rc = cm_buf_adds(err, "CIPULSE_TLS_CERT and CIPULSE_TLS_KEY must be set together");
 		return rc ? rc : CM_EINVAL;
@@ -201,6 +320,9 @@ int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, in
 		    err, "CIPULSE_MAX_INFLIGHT_BYTES must be at least CIPULSE_MAX_REPORT_BYTES");
 		return rc ? rc : CM_EINVAL;
 	}
+	rc = github_signin_load(cfg, err);
+	if (rc)
+		return rc;
 	/* Both were validated by the table; this only applies them. */
 	cm_log_parse_level(cfg->log_level, &level);
 	cm_log_parse_format(cfg->log_format, &format);

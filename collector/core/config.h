@@ -16,6 +16,8 @@ struct col_config {
 	char *admin_token;
 	char *read_token;
 	int anonymous_read;
+	char *visibility;
+	long visibility_ttl_ms;
 	long session_idle_ms;
 	long session_max_ms;
 	long login_max_failures;
@@ -25,6 +27,11 @@ struct col_config {
 	char *github_api_url;
 	char *github_app_id;
 	char *github_app_private_key_file;
+	char *github_url;
+	char *github_client_id;
+	char *github_client_secret;
+	char *github_client_secret_file;
+	char *github_allowed_orgs;
 	char *webhook_secret;
 	char *slack_webhook_url;
 	char *teams_webhook_url;
@@ -63,6 +70,8 @@ struct col_config {
 	long http_max_conns_per_addr;
 	long max_expensive_requests;
 	long webhook_bad_signature_limit;
+	long webhook_batch;
+	long webhook_batch_wait_ms;
 	int migrate_on_start;
 	int poll_enabled;
 	int allow_private_targets;
@@ -78,6 +87,8 @@ extern const size_t col_config_nopts;
 int col_config_load(struct col_config *cfg, int argc, char **argv, int *argi, int *help,
 		    struct cm_buf *err);
 void col_config_release(struct col_config *cfg);
+/* 1 when "Sign in with GitHub" is configured (CIPULSE_GITHUB_CLIENT_ID and its secret). */
+int col_config_github_signin(const struct col_config *cfg);
 /*
  * The dashboard's page of a run attempt under CIPULSE_PUBLIC_URL ("/runs/ID?attempt=N", with
  * "&job=ID" focusing a job when job_id is not 0) into out; "" when no public URL is set or it

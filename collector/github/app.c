@@ -1,6 +1,5 @@
 #include "github/app.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -12,10 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cm_crypto.h"
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "github/client.h"
 #include "version.h"
 
 #define CACHE_SLOTS 256
@@ -41,25 +42,6 @@ static struct {
 /* ---- the JWT ---- */
 
 /* base64url without padding (RFC 7515) of n bytes into out; the length written. */
-static size_t b64url(const unsigned char *in, size_t n, char *out, size_t size)
-{
-	size_t need = 4 * ((n + 2) / 3) + 1, len;
-
-	if (size < need)
-		return 0;
-	len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	while (len && out[len - 1] == '=')
-		len--;
-	out[len] = '\0';
-	for (size_t i = 0; i < len; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
-	}
-	return len;
-}
-
 static int sign_jwt(EVP_PKEY *key, const char *app_id, int64_t now_s, char *out, size_t size)
 {
 	static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
@@ -72,11 +54,11 @@ static int sign_jwt(EVP_PKEY *key, const char *app_id, int64_t now_s, char *out,
 	/* iat a minute back (GitHub's clocks and ours differ); exp 9 minutes on (cap: 10). */
 	snprintf(claims, sizeof(claims), "{\"iat\":%" PRId64 ",\"exp\":%" PRId64 ",\"iss\":\"%s\"}",
 		 now_s - 60, now_s + 540, app_id);
-	len = b64url((const unsigned char *)header, strlen(header), out, size);
+	len = cm_base64url((const unsigned char *)header, strlen(header), out, size);
 	if (!len || len + 2 >= size)
 		return CM_ETOOBIG;
 	out[len++] = '.';
-	if (!b64url((const unsigned char *)claims, strlen(claims), out + len, size - len))
+	if (!cm_base64url((const unsigned char *)claims, strlen(claims), out + len, size - len))
 		return CM_ETOOBIG;
 	len += strlen(out + len);
 	md = EVP_MD_CTX_new();
@@ -87,7 +69,7 @@ static int sign_jwt(EVP_PKEY *key, const char *app_id, int64_t now_s, char *out,
 	EVP_MD_CTX_free(md);
 	if (!ok)
 		return CM_EIO;
-	if (!b64url(sig, siglen, sig64, sizeof(sig64)) || len + 1 + strlen(sig64) + 1 > size)
+	if (!cm_base64url(sig, siglen, sig64, sizeof(sig64)) || len + 1 + strlen(sig64) + 1 > size)
 		return CM_ETOOBIG;
 	out[len++] = '.';
 	memcpy(out + len, sig64, strlen(sig64) + 1);
@@ -206,31 +188,17 @@ static void count_exchange(const char *result)
 
 /* ---- the token exchange ---- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	return cm_buf_add(arg, data, size * n) == CM_OK ? size * n : 0;
-}
-
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	volatile sig_atomic_t *stop = arg;
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	return stop && *stop ? 1 : 0;
-}
-
 /* Under app.lock: POST .../access_tokens into slot s. */
 static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_t *stop)
 {
 	char jwt[COL_GH_JWT_MAX], auth[COL_GH_JWT_MAX + 32], url[1024], ua[64];
+	const char *lines[] = { "Accept: application/vnd.github+json",
+				"X-GitHub-Api-Version: 2022-11-28", ua, auth };
 	struct cm_buf body = CM_BUF_INIT(1 << 20);
-	struct curl_slist *list = NULL, *tmp;
 	const char *tok, *exp;
 	int64_t now = cm_time_now_ms() / 1000, exp_ms;
 	json_t *doc = NULL;
 	long status = 0;
-	CURLcode cc;
-	CURL *curl;
 	int rc;
 
 	rc = sign_jwt(app.key, app.app_id, now, jwt, sizeof(jwt));
@@ -240,53 +208,13 @@ static int exchange(struct cached *s, int64_t installation, volatile sig_atomic_
 	snprintf(ua, sizeof(ua), "User-Agent: cipulse/%s", CIPULSE_VERSION);
 	snprintf(url, sizeof(url), "%s/app/installations/%" PRId64 "/access_tokens", app.api_url,
 		 installation);
-	{
-		const char *lines[] = { "Accept: application/vnd.github+json",
-					"X-GitHub-Api-Version: 2022-11-28", ua, auth };
-
-		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-			tmp = curl_slist_append(list, lines[i]);
-			if (!tmp) {
-				curl_slist_free_all(list);
-				return CM_ENOMEM;
-			}
-			list = tmp;
-		}
-	}
-	curl = curl_easy_init();
-	if (!curl) {
-		curl_slist_free_all(list);
-		return CM_ENOMEM;
-	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, stop);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(curl);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(curl);
-	curl_slist_free_all(list);
+	rc = col_gh_post("github-app: installation token", url, lines,
+			 sizeof(lines) / sizeof(lines[0]), "", 0, &body, &status, stop);
 	memset(jwt, 0, sizeof(jwt));
 	memset(auth, 0, sizeof(auth));
-	if (cc != CURLE_OK) {
-		rc = stop && *stop ? CM_ETIMEDOUT : CM_EUNAVAIL;
-		count_exchange("error");
-		if (rc == CM_EUNAVAIL)
-			cm_log_warn("github-app",
-				    "installation token request failed installation=%" PRId64
-				    ": %s",
-				    installation, curl_easy_strerror(cc));
+	if (rc) {
+		if (rc != CM_ENOMEM)
+			count_exchange("error");
 		goto out;
 	}
 	if (status != 201 && status != 200) {

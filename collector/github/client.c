@@ -485,3 +485,65 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 		return resp->status >= 500 ? CM_EUNAVAIL : CM_EPROTO;
 	}
 }
+
+static size_t post_body(char *data, size_t size, size_t n, void *arg)
+{
+	return cm_buf_add(arg, data, size * n) == CM_OK ? size * n : 0;
+}
+
+static int post_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	volatile sig_atomic_t *stop = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return stop && *stop ? 1 : 0;
+}
+
+int col_gh_post(const char *what, const char *url, const char *const *headers, size_t nheaders,
+		const char *body, size_t len, struct cm_buf *out, long *status,
+		volatile sig_atomic_t *stop)
+{
+	struct curl_slist *list = NULL, *tmp;
+	CURLcode cc;
+	CURL *curl;
+
+	*status = 0;
+	for (size_t i = 0; i < nheaders; i++) {
+		tmp = curl_slist_append(list, headers[i]);
+		if (!tmp) {
+			curl_slist_free_all(list);
+			return CM_ENOMEM;
+		}
+		list = tmp;
+	}
+	curl = curl_easy_init();
+	if (!curl) {
+		curl_slist_free_all(list);
+		return CM_ENOMEM;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, post_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, post_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, stop);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(curl);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(curl);
+	curl_slist_free_all(list);
+	if (cc == CURLE_OK)
+		return CM_OK;
+	if (stop && *stop)
+		return CM_ETIMEDOUT;
+	cm_log_warn("github", "%s: request failed: %s", what, curl_easy_strerror(cc));
+	return CM_EUNAVAIL;
+}

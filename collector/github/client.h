@@ -62,4 +62,15 @@ void col_gh_resp_release(struct col_gh_resp *r);
 int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_none_match,
 	       struct col_gh_resp *resp);
 
+/*
+ * A POST outside the client's pacing (token exchanges: the app's installation tokens, a user's
+ * sign-in code): body (len bytes; "" for none) to url with the header lines given, the reply
+ * into out (its own cap), *status set. Connecting takes at most 10 s, the whole 30 s. 0 when an
+ * answer came (any status); CM_EUNAVAIL when none did (logged under `what`, without the
+ * headers or body); CM_ETIMEDOUT when *stop became set; CM_ENOMEM.
+ */
+int col_gh_post(const char *what, const char *url, const char *const *headers, size_t nheaders,
+		const char *body, size_t len, struct cm_buf *out, long *status,
+		volatile sig_atomic_t *stop);
+
 #endif

@@ -20,7 +20,7 @@
 #include "github/app.h"
 
 #define WEBHOOK_PATH "/webhook/github"
-/* Where the OAuth sign-in (issue 12.2) will come back to. */
+/* Where "Sign in with GitHub" comes back to (api/github_signin.c). */
 #define CALLBACK_PATH "/api/v1/auth/github/callback"
 
 static int usage(void)

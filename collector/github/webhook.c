@@ -23,6 +23,7 @@
 #include "http/server.h"
 #include "core/process_metrics.h"
 #include "store/claim.h"
+#include "store/group.h"
 #include "store/store.h"
 
 /* ---- the bounded scanner (runs on unauthenticated input: keep it simple) ---- */
@@ -213,6 +214,12 @@ int col_webhook_form_payload(const char *body, size_t len, char *out, size_t *ou
 
 /* ---- the handler ---- */
 
+/*
+ * Deliveries that arrive together are written in one transaction (store/group.h), from
+ * col_webhook_start to col_webhook_stop; before and after, each in its own.
+ */
+static struct col_group group = COL_GROUP_INIT;
+
 /* Bad signatures per address and minute (CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT), and their log. */
 static struct col_addr_limit bad_signatures = COL_ADDR_LIMIT_INIT(60000);
 static struct col_sampler mismatch_log = COL_SAMPLER_INIT(10000);
@@ -387,9 +394,13 @@ static void secret_free(struct secret_row *r)
 	}
 }
 
+/*
+ * Decodes a verified workflow event and writes it: in the next group commit, answered once it
+ * committed. *coming is the group's col_group_enter of this delivery, ended here.
+ */
 static void store_event(const struct col_http_req *req, struct col_http_resp *resp,
-			struct col_conn *c, const struct col_cred *cred, const char *event,
-			json_t *payload)
+			const struct col_cred *cred, const char *event, json_t *payload,
+			int *coming)
 {
 	struct col_gh_report r;
 	struct col_store_result res;
@@ -417,7 +428,8 @@ static void store_event(const struct col_http_req *req, struct col_http_resp *re
 		r.report.delivery = &d;
 	}
 	r.report.cred = cred;
-	rc = col_store_put_report(c, &r.report, &res);
+	rc = col_group_put(&group, req->ctx->db, &r.report, &res, *coming);
+	*coming = 0;
 	if (rc == CM_EDENIED) {
 		/* The signature is good, the repository is not its signer's: nothing written. */
 		count(event, "forbidden");
@@ -626,7 +638,7 @@ static void installation_delivery(const struct col_http_req *req, struct col_htt
  * installation of the app that still has it.
  */
 static int other_installation(const struct col_http_req *req, struct col_http_resp *resp,
-			      struct col_conn *c, const struct col_cred *cred, const char *event,
+			      struct col_conn **c, const struct col_cred *cred, const char *event,
 			      json_t *payload)
 {
 	int64_t inst = payload_installation(payload);
@@ -637,11 +649,18 @@ static int other_installation(const struct col_http_req *req, struct col_http_re
 
 	if (!inst || cred->scope != COL_CRED_ORG || !json_is_integer(rid) || !col_gh_app_enabled())
 		return 0;
+	rc = *c ? CM_OK : col_db_acquire(req->ctx->db, c, COL_DB_WAIT_MS);
+	if (rc) {
+		*c = NULL;
+		count(event, "error");
+		col_http_fail(resp, rc, "database unavailable; retry later");
+		return 1;
+	}
 	col_params_init(&p);
 	col_p_i64(&p, (int64_t)json_integer_value(rid));
 	col_p_i64(&p, inst);
 	res =
-	    col_db_query(c, "webhook installation",
+	    col_db_query(*c, "webhook installation",
 			 "SELECT 1 FROM repositories WHERE id = $1::bigint AND retired_at IS NULL "
 			 "AND installation_id IS NOT NULL AND installation_id <> $2::bigint",
 			 p.n, p.v, &rc);
@@ -672,10 +691,15 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 	size_t json_len = req->body_len;
 	json_t *payload = NULL;
 	json_error_t jerr;
-	int rc, nrepos = 0;
+	int rc, nrepos = 0, coming = 0;
 
 	if (check_request(req, resp, event, sig, mt, sizeof(mt)))
 		return;
+	/* A delivery to store: a batch being filled waits for it while it is verified. */
+	if (!strcmp(event, "workflow_run") || !strcmp(event, "workflow_job")) {
+		col_group_enter(&group);
+		coming = 1;
+	}
 	if (!strcmp(mt, "application/x-www-form-urlencoded")) {
 		/* GitHub's form encoding signs the form body; the JSON is in its payload field. */
 		form = malloc(req->body_len + 1);
@@ -729,17 +753,17 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			       "repository %s is not registered with cipulse", name);
 		goto out;
 	}
-	/* The secret may have come from the cache: the store needs a connection of its own. */
-	if (!c && col_db_acquire(req->ctx->db, &c, COL_DB_WAIT_MS)) {
-		c = NULL;
-		count(event, "error");
-		col_http_error(resp, 503, "unavailable", "database unavailable; retry later");
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 5\r\n");
+	if (other_installation(req, resp, &c, &cred, event, payload))
 		goto out;
+	/* The write has a connection of its own (the group's): none is held while it waits. */
+	if (c) {
+		col_db_release(req->ctx->db, c);
+		c = NULL;
 	}
-	if (!other_installation(req, resp, c, &cred, event, payload))
-		store_event(req, resp, c, &cred, event, payload);
+	store_event(req, resp, &cred, event, payload, &coming);
 out:
+	if (coming)
+		col_group_leave(&group);
 	json_decref(payload);
 	secret_free(&repos[0]);
 	secret_free(&repos[1]);
@@ -751,4 +775,17 @@ out:
 void col_webhook_routes(void)
 {
 	col_http_route("POST", "/webhook/github", handle);
+}
+
+int col_webhook_start(struct col_ctx *ctx)
+{
+	if (ctx->cfg->webhook_batch < 2)
+		return CM_OK;
+	return col_group_start(&group, ctx->db, (size_t)ctx->cfg->webhook_batch,
+			       ctx->cfg->webhook_batch_wait_ms, "webhook");
+}
+
+void col_webhook_stop(void)
+{
+	col_group_stop(&group);
 }

@@ -23,6 +23,14 @@
  * organisation secret, 413 body too large (the HTTP server), 415 for a content type other than
  * application/json or application/x-www-form-urlencoded (payload=...), 503 when the database
  * cannot be reached. A 2xx for workflow events means committed.
+ *
+ * Group commit. Deliveries are verified and decoded on their own request threads, in parallel;
+ * the workflow events among them are then written by one thread in batches of at most
+ * CIPULSE_WEBHOOK_BATCH deliveries per transaction (store/group.h), each request answered
+ * after its batch committed, with its own answer: a delivery the database rejects is answered
+ * 400 alone (the batch is written again one delivery per transaction), a duplicate "duplicate",
+ * and a database that goes away 503 with Retry-After for every delivery of the batch, none of
+ * it stored.
  */
 #ifndef COL_WEBHOOK_H
 #define COL_WEBHOOK_H
@@ -30,8 +38,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ctx.h"
+
 /* Registers POST /webhook/github. */
 void col_webhook_routes(void);
+/*
+ * Starts the group commit of deliveries (CIPULSE_WEBHOOK_BATCH, CIPULSE_WEBHOOK_BATCH_WAIT;
+ * nothing to start when the batch is 1). Until then, and after col_webhook_stop, each delivery
+ * is written in a transaction of its own. CM_ENOMEM when its thread cannot start.
+ */
+int col_webhook_start(struct col_ctx *ctx);
+/* Writes the deliveries waiting for a batch (each answered) and stops the group's thread. */
+void col_webhook_stop(void);
 
 /*
  * Finds the top-level "repository" object of a JSON text and its "id" and "full_name" without

@@ -406,16 +406,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (rq->start_ms == 0) {
-		/* First call: headers only. Refuse a declared oversized body before reading it. */
+		/*
+		 * First call: headers only. Refuse a declared oversized body before reading it.
+		 * Otherwise answer on the last call, once the body (if any) is read, whatever the
+		 * method: libmicrohttpd closes a connection whose answer was queued on the first
+		 * call ("early", the request not yet read in full), so answering a GET there cost a
+		 * new connection, and a thread, per request (no keep-alive).
+		 */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		rq->start_ms = cm_time_mono_ms();
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->ctx->cfg->max_body_bytes)
 			rq->too_big = 1;
-		else if (strcmp(method, "GET") && strcmp(method, "HEAD") &&
-			 strcmp(method, "DELETE"))
-			return MHD_YES; /* wait for the body */
+		else
+			return MHD_YES;
 	}
 	/* The request is complete: the handler's time and the answer's are not the client's. */
 	set_deadline(h, conn, 0);

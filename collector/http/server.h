@@ -32,7 +32,7 @@ struct col_http_resp {
 	const char *content_type; /* default "application/json" */
 	struct cm_buf body;	  /* max 64 MiB */
 	const char *file_path;	  /* or: serve this file (static files) */
-	char extra_headers[512];  /* "Name: value\r\n" lines, e.g. Cache-Control, Retry-After */
+	char extra_headers[2048]; /* "Name: value\r\n" lines, e.g. Cache-Control, Retry-After */
 };
 
 typedef void (*col_http_handler)(const struct col_http_req *req, struct col_http_resp *resp);

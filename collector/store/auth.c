@@ -429,6 +429,16 @@ int col_user_login(struct col_conn *c, const char *username, const char *passwor
 
 /* ---- sessions ---- */
 
+/* p as the user of row 0's columns col.. col+2: id, username, display_name (role set apart). */
+static void user_of_row(struct col_principal *p, const PGresult *res, int col)
+{
+	p->who = COL_WHO_USER;
+	p->user_id = strtoll(PQgetvalue(res, 0, col), NULL, 10);
+	snprintf(p->username, sizeof(p->username), "%s", PQgetvalue(res, 0, col + 1));
+	snprintf(p->display_name, sizeof(p->display_name), "%s", PQgetvalue(res, 0, col + 2));
+	snprintf(p->actor, sizeof(p->actor), "%s", p->username);
+}
+
 int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
 		       const char *remote_addr, const char *user_agent, char out[COL_TOKEN_SIZE])
 {
@@ -494,13 +504,9 @@ int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,
 		memset(p, 0, sizeof(*p));
 		return CM_EAUTH;
 	}
-	p->who = COL_WHO_USER;
 	p->session_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(p->csrf, sizeof(p->csrf), "%s", PQgetvalue(res, 0, 1));
-	p->user_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	snprintf(p->username, sizeof(p->username), "%s", PQgetvalue(res, 0, 3));
-	snprintf(p->display_name, sizeof(p->display_name), "%s", PQgetvalue(res, 0, 4));
-	snprintf(p->actor, sizeof(p->actor), "%s", p->username);
+	user_of_row(p, res, 2);
 	PQclear(res);
 	return CM_OK;
 }
@@ -514,8 +520,149 @@ int col_session_revoke(struct col_conn *c, int64_t session_id)
 	col_params_init(&q);
 	col_p_i64(&q, session_id);
 	res = col_db_query(c, "session",
-			   "UPDATE sessions SET revoked_at = now() WHERE id = $1 "
-			   "AND revoked_at IS NULL",
+			   "UPDATE sessions SET revoked_at = now(), github_token = NULL "
+			   "WHERE id = $1 AND revoked_at IS NULL",
+			   q.n, q.v, &rc);
+	PQclear(res);
+	return res ? CM_OK : rc;
+}
+
+/* ---- GitHub sign-in ---- */
+
+int col_github_state_put(struct col_conn *c, const char *state, const char *browser,
+			 const char *verifier, const char *next)
+{
+	char sh[65], bh[65];
+	struct col_params q;
+	PGresult *res;
+	int rc;
+
+	cm_sha256_hex(state, strlen(state), sh);
+	cm_sha256_hex(browser, strlen(browser), bh);
+	col_params_init(&q);
+	col_p_str(&q, sh);
+	col_p_str(&q, bh);
+	col_p_str(&q, verifier);
+	col_p_str(&q, next);
+	res = col_db_query(c, "sign-in",
+			   "WITH gone AS (DELETE FROM github_signin_states "
+			   "  WHERE created_at < now() - interval '1 hour') "
+			   "INSERT INTO github_signin_states (state_hash, browser_hash, verifier, "
+			   "next_path) VALUES ($1, $2, $3, $4)",
+			   q.n, q.v, &rc);
+	PQclear(res);
+	return res ? CM_OK : rc;
+}
+
+int col_github_state_take(struct col_conn *c, const char *state, const char *browser,
+			  char verifier[64], char next[COL_NEXT_PATH_MAX])
+{
+	char sh[65], bh[65];
+	struct col_params q;
+	PGresult *res;
+	int rc, ok;
+
+	verifier[0] = next[0] = '\0';
+	if (!state || !*state || strlen(state) > 128)
+		return CM_EAUTH;
+	cm_sha256_hex(state, strlen(state), sh);
+	/* No cookie: no browser matches (the state is spent all the same). */
+	if (browser && *browser)
+		cm_sha256_hex(browser, strlen(browser), bh);
+	else
+		snprintf(bh, sizeof(bh), "-");
+	col_params_init(&q);
+	col_p_str(&q, sh);
+	col_p_i64(&q, COL_GITHUB_STATE_MAX_MS);
+	/* Deleted whatever follows: a state is tried once. */
+	res = col_db_query(c, "sign-in",
+			   "DELETE FROM github_signin_states WHERE state_hash = $1 RETURNING "
+			   "browser_hash, verifier, next_path, "
+			   "created_at > now() - $2::bigint * interval '1 millisecond'",
+			   q.n, q.v, &rc);
+	if (!res)
+		return rc;
+	ok =
+	    PQntuples(res) == 1 && PQgetvalue(res, 0, 3)[0] == 't' &&
+	    cm_consttime_eq(PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)), bh, strlen(bh)) &&
+	    strlen(PQgetvalue(res, 0, 1)) < 64 && strlen(PQgetvalue(res, 0, 2)) < COL_NEXT_PATH_MAX;
+	if (ok) {
+		snprintf(verifier, 64, "%s", PQgetvalue(res, 0, 1));
+		snprintf(next, COL_NEXT_PATH_MAX, "%s", PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+	return ok ? CM_OK : CM_EAUTH;
+}
+
+int col_user_github(struct col_conn *c, int64_t github_id, const char *login, const char *name,
+		    struct col_principal *p, int *created)
+{
+	struct col_params q;
+	PGresult *res = NULL;
+	int rc = CM_OK;
+
+	memset(p, 0, sizeof(*p));
+	*created = 0;
+	col_params_init(&q);
+	col_p_i64(&q, github_id);
+	col_p_str(&q, login);
+	col_p_str(&q, name);
+	/*
+	 * Found by GitHub's id (a login can be renamed); never linked to a local account by name:
+	 * a GitHub account called like a local admin must not become that admin. Two first
+	 * sign-ins at once: one inserts, the other finds nothing to update and tries again.
+	 */
+	for (int attempt = 0; attempt < 2 && !rc; attempt++) {
+		PQclear(res);
+		res = col_db_query(
+		    c, "user",
+		    "WITH upd AS (UPDATE users SET github_login = $2, last_login_at = now() "
+		    "  WHERE github_id = $1 "
+		    "  RETURNING id, username, display_name, role, disabled, false AS created), "
+		    "ins AS (INSERT INTO users (username, display_name, role, github_id, "
+		    "  github_login, last_login_at) "
+		    "  SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE lower(username) = "
+		    "    lower($2)) THEN $2 || '-gh' || $1::text ELSE $2 END, $3, 'viewer', $1, $2, "
+		    "    now() WHERE NOT EXISTS (SELECT 1 FROM upd) "
+		    "  ON CONFLICT (github_id) DO NOTHING "
+		    "  RETURNING id, username, display_name, role, disabled, true AS created) "
+		    "SELECT * FROM upd UNION ALL SELECT * FROM ins",
+		    q.n, q.v, &rc);
+		if (res && PQntuples(res) == 1)
+			break;
+	}
+	if (!res)
+		return rc;
+	if (PQntuples(res) != 1 || col_role_parse(PQgetvalue(res, 0, 3), &p->role)) {
+		PQclear(res);
+		return CM_EIO;
+	}
+	if (PQgetvalue(res, 0, 4)[0] == 't') {
+		PQclear(res);
+		memset(p, 0, sizeof(*p));
+		return CM_EDENIED;
+	}
+	user_of_row(p, res, 0);
+	*created = PQgetvalue(res, 0, 5)[0] == 't';
+	PQclear(res);
+	return CM_OK;
+}
+
+int col_session_github_token(struct col_conn *c, int64_t session_id, const char *token,
+			     int64_t expires_ms)
+{
+	struct col_params q;
+	PGresult *res;
+	int rc;
+
+	col_params_init(&q);
+	col_p_i64(&q, session_id);
+	col_p_str(&q, token);
+	col_p_opt_i64(&q, expires_ms > 0, expires_ms);
+	res = col_db_query(c, "session",
+			   "UPDATE sessions SET github_token = $2, github_token_expires_at = "
+			   "'epoch'::timestamptz + $3::bigint * interval '1 millisecond' "
+			   "WHERE id = $1",
 			   q.n, q.v, &rc);
 	PQclear(res);
 	return res ? CM_OK : rc;

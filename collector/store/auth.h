@@ -149,7 +149,38 @@ int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
  */
 int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,
 		       struct col_principal *p);
+/* Ends a session (sign-out); a GitHub user token kept with it is dropped at once. */
 int col_session_revoke(struct col_conn *c, int64_t session_id);
+
+/* ---- GitHub sign-in (api/github_signin.c) ---- */
+
+/* A sign-in under way lasts this long (GitHub's own authorization codes last 10 minutes). */
+#define COL_GITHUB_STATE_MAX_MS 600000L
+#define COL_NEXT_PATH_MAX	512
+
+/*
+ * Remembers a sign-in under way: state (sent to GitHub), browser (the value of the browser's
+ * binding cookie), the PKCE verifier and where to go afterwards. Only hashes of state and
+ * browser are stored. Rows older than an hour go at the same time.
+ */
+int col_github_state_put(struct col_conn *c, const char *state, const char *browser,
+			 const char *verifier, const char *next);
+/*
+ * Takes (deletes: single use) the sign-in of state: 0 and verifier, next when it exists, is
+ * younger than COL_GITHUB_STATE_MAX_MS and was started by this browser; CM_EAUTH otherwise.
+ */
+int col_github_state_take(struct col_conn *c, const char *state, const char *browser,
+			  char verifier[64], char next[COL_NEXT_PATH_MAX]);
+/*
+ * The user of a GitHub account, made when new (role viewer, username the login when free,
+ * else "<login>-gh<id>"; display name GitHub's name), its github_login kept current: 0 and p
+ * (COL_WHO_USER without a session), *created 1 when new. CM_EDENIED when the user is disabled.
+ */
+int col_user_github(struct col_conn *c, int64_t github_id, const char *login, const char *name,
+		    struct col_principal *p, int *created);
+/* Keeps the GitHub user token with the session (expires_ms epoch ms; 0: does not expire). */
+int col_session_github_token(struct col_conn *c, int64_t session_id, const char *token,
+			     int64_t expires_ms);
 
 /* ---- audit log ---- */
 

@@ -231,6 +231,7 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 	if (!c->pg) {
 		c->prepared = 0;
 		c->own_timeout = 0;
+		c->restricted = 0;
 		c->gen = gen;
 		c->pg = col_db_connect(db, err, sizeof(err));
 		pthread_mutex_lock(&db->lock);
@@ -271,9 +272,15 @@ void col_db_release(struct col_db *db, struct col_conn *c)
 		if (col_db_exec(c->pg, sql) == CM_OK)
 			c->own_timeout = 0;
 	}
+	if (c->pg && c->restricted && PQstatus(c->pg) == CONNECTION_OK &&
+	    col_db_exec(c->pg, "RESET ROLE; RESET cipulse.repos") == CM_OK)
+		c->restricted = 0;
 	arm(db, c, 0);
-	/* Broken, or its statement_timeout could not be restored: the next acquire reconnects. */
-	if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || c->own_timeout)) {
+	/*
+	 * Broken, or its statement_timeout or role could not be restored: the next acquire
+	 * reconnects.
+	 */
+	if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || c->own_timeout || c->restricted)) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
@@ -290,6 +297,24 @@ int col_db_set_timeout(struct col_conn *c, long ms)
 	if (rc == CM_OK)
 		c->own_timeout = 1;
 	return rc;
+}
+
+int col_db_restrict(struct col_conn *c, const char *repos)
+{
+	const char *v[1] = { repos };
+	int rc;
+	PGresult *res;
+
+	c->restricted = 1; /* whatever happens next, release resets or closes */
+	/* One round trip: set_config('role') is SET ROLE. */
+	res = col_db_query(c, "visibility",
+			   "SELECT set_config('cipulse.repos', $1, false), "
+			   "set_config('role', 'cipulse_reader', false)",
+			   1, v, &rc);
+	if (!res)
+		return rc;
+	PQclear(res);
+	return CM_OK;
 }
 
 void col_db_discard(struct col_conn *c)

@@ -30,6 +30,7 @@ struct col_conn {
 	int armed;	 /* pool internal, under the pool's lock: pg's socket may be cut off */
 	unsigned gen;	 /* pool internal: the outage count when pg was opened */
 	int own_timeout; /* pool internal: col_db_set_timeout changed statement_timeout */
+	int restricted;	 /* pool internal: col_db_restrict changed the role */
 	/*
 	 * A client's socket (an HTTP request's), or -1: while col_db_query waits for this
 	 * connection's answer, the client hanging up cancels the query. Reset on release.
@@ -71,6 +72,13 @@ int col_db_acquire(struct col_db *db, struct col_conn **conn, long timeout_ms);
  * A statement cut off by it fails with CM_ETIMEDOUT.
  */
 int col_db_set_timeout(struct col_conn *c, long ms);
+/*
+ * Runs the borrowed connection's statements as role cipulse_reader with the setting
+ * cipulse.repos = repos (a bigint[] literal) until it is given back: row-level security
+ * (sql/015_visibility.sql) then shows only those repositories' rows (store/visibility.h). The
+ * role and setting are reset on release; a connection where that fails is closed.
+ */
+int col_db_restrict(struct col_conn *c, const char *repos);
 /* Gives a connection back. A connection in a failed state or inside a transaction is reset. */
 void col_db_release(struct col_db *db, struct col_conn *conn);
 /*

@@ -1103,3 +1103,184 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
 		cm_log_debug("store", "report write conflicted, retrying try=%d", i + 1);
 	}
 }
+
+/*
+ * A member of a batch whose write would change a repository row that decides other writes
+ * (store/claim.h): a new or adopted repository, or a rename. The members after it must see the
+ * change, so they go into a transaction of their own.
+ */
+static int changes_repository(const struct col_report *r, enum col_claim claim,
+			      const struct col_claim_state *st)
+{
+	return claim != COL_CLAIM_WRITE ||
+	       strcmp(st->by_id.full_name, r->header->repository->full_name) != 0;
+}
+
+/* What one member of a batch is while the batch is written. */
+struct member {
+	int live;   /* still to be written (not refused, not a duplicate) */
+	int claims; /* it sent a claim of its report id or delivery id */
+	enum col_claim claim;
+	struct col_claim_state st;
+	char wpath[512];
+};
+
+/*
+ * One try of col_store_put_reports: the first *done reports in one transaction, in three round
+ * trips whatever their number (lock and read the deciding repository rows; claim the ids;
+ * everything else and COMMIT). Returns 0 when the transaction committed (rcs and out hold each
+ * report's answer), or the error that rolled it back.
+ */
+static int put_batch_once(struct col_conn *c, const struct col_report *const *r, size_t n,
+			  struct col_store_result *out, int *rcs, struct member *m, PGresult **keep,
+			  size_t *done)
+{
+	struct test_arrays arrays;
+	char field[64];
+	int rc, nsent = 0;
+	size_t i;
+
+	*done = n;
+	for (i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		memset(&m[i], 0, sizeof(m[i]));
+		rcs[i] = r[i]->cred ? col_store_validate(r[i], field, sizeof(field)) : CM_EINVAL;
+		m[i].live = rcs[i] == CM_OK;
+		if (m[i].live && r[i]->header->workflow && is_set(r[i]->header->workflow->path))
+			workflow_path(r[i]->header->repository->full_name,
+				      r[i]->header->workflow->path, m[i].wpath, sizeof(m[i].wpath));
+	}
+	rc = prepare_all(c);
+	if (rc)
+		return rc;
+	if (!PQenterPipelineMode(c->pg))
+		return CM_EUNAVAIL;
+	test_arrays_init(&arrays);
+
+	/* Round trip 1: the rows that decide each write, locked until the batch ends. */
+	rc = send_sql(c, "BEGIN", &nsent);
+	for (i = 0; !rc && i < n; i++) {
+		if (m[i].live)
+			rc = send_repo_state(c, r[i], &nsent);
+	}
+	memset(keep, 0, (n + 1) * sizeof(*keep));
+	if (!rc)
+		rc = sync_and_read(c, nsent, keep);
+	nsent = 1;
+	for (i = 0; !rc && i < *done; i++) {
+		if (!m[i].live)
+			continue;
+		m[i].claim = decide(r[i], keep[nsent++], &m[i].st, &out[i].why);
+		if (m[i].claim == COL_CLAIM_DENY) {
+			rcs[i] = CM_EDENIED;
+			m[i].live = 0;
+		} else if (changes_repository(r[i], m[i].claim, &m[i].st)) {
+			*done = i + 1;
+		}
+	}
+	for (i = 0; i < n + 1; i++)
+		PQclear(keep[i]);
+
+	/* Round trip 2: the report and delivery ids; one stored before makes a duplicate. */
+	nsent = 0;
+	for (i = 0; !rc && i < *done; i++) {
+		int before = nsent, nsteps = 0;
+
+		for (size_t k = 0; k < r[i]->njobs; k++)
+			nsteps += (int)r[i]->jobs[k]->n_steps;
+		if (m[i].live)
+			rc = send_report_claim(c, r[i], nsteps, &nsent);
+		m[i].claims = nsent > before;
+	}
+	memset(keep, 0, (n + 1) * sizeof(*keep));
+	if (!rc && nsent)
+		rc = sync_and_read(c, nsent, keep);
+	nsent = 0;
+	for (i = 0; !rc && i < *done; i++) {
+		if (m[i].claims && PQntuples(keep[nsent++]) == 0) {
+			out[i].duplicate = 1;
+			m[i].live = 0;
+		}
+	}
+	for (i = 0; i < n + 1; i++)
+		PQclear(keep[i]);
+
+	/* Round trip 3: everything else, then COMMIT. */
+	nsent = 0;
+	for (i = 0; !rc && i < *done; i++) {
+		if (m[i].live)
+			rc = send_rows(c, r[i], m[i].claim, &m[i].st, m[i].wpath, &arrays, &nsent,
+				       &out[i].steps);
+	}
+	if (!rc)
+		rc = send_sql(c, "COMMIT", &nsent);
+	if (!rc)
+		rc = sync_and_read(c, nsent, NULL);
+	test_arrays_release(&arrays);
+	if (rc) {
+		pipeline_abort(c);
+		return rc;
+	}
+	if (!PQexitPipelineMode(c->pg))
+		col_db_discard(c);
+	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
+	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		return CM_EIO;
+	for (i = 0; i < *done; i++) {
+		if (!m[i].live) {
+			out[i].steps = 0;
+			continue;
+		}
+		out[i].jobs = (int)r[i]->njobs;
+		out[i].logs = (int)r[i]->nlogs;
+		for (size_t k = 0; k < r[i]->ntests; k++)
+			out[i].tests += (int)r[i]->tests[k]->n_cases;
+	}
+	return CM_OK;
+}
+
+size_t col_store_put_reports(struct col_conn *c, const struct col_report *const *r, size_t n,
+			     struct col_store_result *out, int *rcs, int *alone)
+{
+	struct member *m;
+	PGresult **keep;
+	size_t done = n, i;
+	int rc = CM_ENOMEM;
+
+	*alone = 0;
+	if (!n)
+		return 0;
+	m = calloc(n, sizeof(*m));
+	keep = calloc(n + 1, sizeof(*keep));
+	for (int tries = 1; m && keep; tries++) {
+		rc = c->pg ? put_batch_once(c, r, n, out, rcs, m, keep, &done) : CM_EUNAVAIL;
+		if (rc != CM_ECONFLICT || tries >= COL_STORE_WRITE_TRIES || !c->pg)
+			break;
+		cm_log_debug("store", "batch write conflicted, retrying try=%d", tries + 1);
+	}
+	free(m);
+	free(keep);
+	if (rc == CM_OK)
+		return done;
+	if (rc == CM_EUNAVAIL || rc == CM_ETIMEDOUT) {
+		/*
+		 * The database went away or stopped answering in time: nothing of the batch is
+		 * stored, and every report of it is to be tried again later.
+		 */
+		for (i = 0; i < n; i++) {
+			memset(&out[i], 0, sizeof(out[i]));
+			rcs[i] = rc;
+		}
+		return n;
+	}
+	/*
+	 * One report failed the whole transaction (data the database rejects, say), or memory
+	 * ran out: each is written on its own, so that only the failing one fails.
+	 */
+	cm_log_info("store", "batch of %zu rolled back (%s); writing its reports one by one", n,
+		    cm_strerror(rc));
+	*alone = 1;
+	for (i = 0; i < n; i++)
+		rcs[i] = c->pg ? col_store_put_report(c, r[i], &out[i]) : CM_EUNAVAIL;
+	return n;
+}

@@ -112,4 +112,20 @@ const char *col_store_test_result(int result);
 int col_store_put_report(struct col_conn *c, const struct col_report *r,
 			 struct col_store_result *out);
 
+/*
+ * Group commit: writes reports r[0..n) in one transaction, with the same outcome as
+ * col_store_put_report of each in this order, and gives each its own answer in rcs[i] and out[i]
+ * (0 once committed, or the error col_store_put_report would have returned for it alone).
+ * Returns how many reports, from the first, were decided: all n, or fewer when a report
+ * registered, adopted or renamed a repository (the reports after it are decided by the rows as
+ * it left them, so the caller passes them again). One report the database rejects does not fail
+ * the others: the transaction is rolled back and each report is written on its own. A database
+ * that goes away (or a statement timeout) gives every report CM_EUNAVAIL (CM_ETIMEDOUT) with
+ * nothing of the batch stored. *alone is 1 when the reports were written one per transaction
+ * after such a rollback, else 0. Memory: two small arrays of n entries, freed before it
+ * returns.
+ */
+size_t col_store_put_reports(struct col_conn *c, const struct col_report *const *r, size_t n,
+			     struct col_store_result *out, int *rcs, int *alone);
+
 #endif

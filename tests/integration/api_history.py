@@ -207,7 +207,53 @@ def is_flaky(run, data):
     return False
 
 
-def figures(runs, data):
+def hist_bin(d):
+    """The rollup's histogram bin of a duration in seconds (sql/016_repo_rollup.sql)."""
+    return 0 if d < 1 else 1 + math.floor(4 * math.log2(d))
+
+
+def hist_bounds(d):
+    """[low, high) of the bin holding d."""
+    k = hist_bin(d)
+    return (min(d, 0.0), 1.0) if k == 0 else (2 ** ((k - 1) / 4), 2 ** (k / 4))
+
+
+def percentile_bounds(values, p):
+    """Where a histogram's p-quantile may lie: from the bin of the lower neighbour of the rank
+    p * (n - 1) to the bin of the upper one (the rollup interpolates inside the first)."""
+    if not values:
+        return None
+    v = sorted(values)
+    rank = p * (len(v) - 1)
+    return (hist_bounds(v[math.floor(rank)])[0], hist_bounds(v[math.ceil(rank)])[1])
+
+
+def recoveries(data):
+    """The recovery of every recovering run over the whole history (the rollup's MTTR): per
+    (repository, workflow, branch), decided latest attempts in completion order, from the first
+    failed run of a streak to the success that ends it; {(repo_id, run_id): seconds}."""
+    groups = {}
+    for r in latest_attempts(data).values():
+        if r["completed_at"] is not None and r["conclusion"] in ("success", "failure", "timed_out"):
+            groups.setdefault((r["repo_id"], r["workflow_id"] or 0, r["head_branch"] or ""),
+                              []).append(r)
+    out = {}
+    for g in groups.values():
+        g.sort(key=lambda r: (r["completed_at"], r["run_id"]))
+        start = None
+        for r in g:
+            if r["conclusion"] != "success":
+                if start is None:
+                    start = ms(r["completed_at"])
+            elif start is not None:
+                out[(r["repo_id"], r["run_id"])] = (ms(r["completed_at"]) - start) / 1000.0
+                start = None
+    return out
+
+
+def figures(runs, data, rollup=None):
+    """The figures of runs; rollup (recoveries(data)): as the rollup defines them, the
+    percentiles as the (low, high) bounds they must lie in."""
     by = {}
     for r in runs:
         c = r["conclusion"]
@@ -236,28 +282,35 @@ def figures(runs, data):
             elif r["conclusion"] == "success" and start is not None:
                 recoveries.append((ms(r["completed_at"]) - start) / 1000.0)
                 start = None
+    if rollup is not None:
+        recoveries_ = [rollup[(r["repo_id"], r["run_id"])] for r in runs
+                       if (r["repo_id"], r["run_id"]) in rollup]
+    else:
+        recoveries_ = recoveries
+    pct = percentile if rollup is None else percentile_bounds
     return {
         "runs": len(runs),
         "by_conclusion": by,
         "success_rate": by.get("success", 0) / counted if counted else None,
         "avg_duration_s": sum(durs) / len(durs) if durs else None,
-        "p50_duration_s": percentile(durs, 0.5),
-        "p95_duration_s": percentile(durs, 0.95),
+        "p50_duration_s": pct(durs, 0.5),
+        "p95_duration_s": pct(durs, 0.95),
         "avg_queue_s": sum(queues) / len(queues) if queues else None,
-        "p95_queue_s": percentile(queues, 0.95),
-        "mttr_s": sum(recoveries) / len(recoveries) if recoveries else None,
+        "p95_queue_s": pct(queues, 0.95),
+        "mttr_s": sum(recoveries_) / len(recoveries_) if recoveries_ else None,
         "flaky_runs": sum(1 for r in runs if is_flaky(r, data)),
     }
 
 
-def metrics(data, from_ms, to_ms, bucket_ms, nbuckets, **scope):
+def metrics(data, from_ms, to_ms, bucket_ms, nbuckets, rollup=False, **scope):
     runs = window_runs(data, from_ms, to_ms, **scope)
-    out = figures(runs, data)
+    rec = recoveries(data) if rollup else None
+    out = figures(runs, data, rec)
     series = []
     for b in range(nbuckets):
         lo = from_ms + b * bucket_ms
         hi = min(lo + bucket_ms, to_ms)
-        f = figures([r for r in runs if lo <= ms(r["completed_at"]) < hi], data)
+        f = figures([r for r in runs if lo <= ms(r["completed_at"]) < hi], data, rec)
         f["ts_ms"] = lo
         series.append(f)
     out["series"] = series
@@ -269,7 +322,10 @@ def assert_figures_equal(got, want, where):
         if key in ("series", "ts_ms"):
             continue
         g = got[key]
-        if isinstance(w, float) or isinstance(g, float):
+        if isinstance(w, tuple):  # a histogram's percentile: within these bounds
+            assert g is not None and w[0] - 1e-9 <= g <= w[1] + 1e-9, \
+                "%s %s: got %r, want within %r" % (where, key, g, w)
+        elif isinstance(w, float) or isinstance(g, float):
             assert g is not None and w is not None, "%s %s: got %r, want %r" % (where, key, g, w)
             assert math.isclose(g, w, rel_tol=1e-6, abs_tol=2e-3), \
                 "%s %s: got %r, want %r" % (where, key, g, w)

@@ -43,6 +43,10 @@ ACCESS = {
     ("POST", "/api/v1/settings/alerts"): ("maintainer", "/api/v1/settings/alerts", {"channels": [], "rules": []}),
     ("POST", "/api/v1/poll/run"): ("admin", "/api/v1/poll/run", {"repo": "octo/alpha"}, {409}),
     ("GET", "/api/v1/auth"): ("open", "/api/v1/auth"),
+    # Browser redirects, the same for every principal; here GitHub sign-in is not configured
+    # (404); the configured flow is test_github_signin.py's.
+    ("GET", "/api/v1/auth/github"): ("open", "/api/v1/auth/github", None, {404}),
+    ("GET", "/api/v1/auth/github/callback"): ("open", "/api/v1/auth/github/callback?code=c&state=s", None, {404}),
     ("GET", "/api/v1/session"): ("session", "/api/v1/session"),
     ("POST", "/api/v1/session"): ("self", None),
     ("DELETE", "/api/v1/session"): ("self", None),

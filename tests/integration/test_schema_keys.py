@@ -34,6 +34,8 @@ LOCAL = {
     "audit_log": "who changed what, across repositories and settings; read by time and actor",
     "login_failures": "sign-in failure counts per address and account, before any user or "
                       "repository is known",
+    "github_signin_states": "GitHub sign-ins under way, found by the state's hash before any "
+                            "user or repository is known; rows live 10 minutes",
 }
 
 

@@ -156,6 +156,20 @@ static void github_signature_vector(void **state)
 	assert_int_equal(cm_hmac_sha256_verify(secret, body, strlen(body), NULL), CM_EAUTH);
 }
 
+static void pkce_s256_vector(void **state)
+{
+	/* RFC 7636, appendix B: the code_verifier and its S256 code_challenge. */
+	const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	char out[48], small[4];
+
+	cm_sha256_base64url(verifier, strlen(verifier), out);
+	assert_string_equal(out, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+	/* Unpadded base64url: '-' and '_' for '+' and '/', no '='. */
+	assert_int_equal(cm_base64url("\xfb\xff", 2, out, sizeof(out)), 3);
+	assert_string_equal(out, "-_8");
+	assert_int_equal(cm_base64url("abcd", 4, small, sizeof(small)), 0);
+}
+
 static void tokens_are_random_and_shaped(void **state)
 {
 	char a[64], b[64], uuid[37];
@@ -324,6 +338,7 @@ int main(void)
 		cmocka_unit_test(repo_names_by_githubs_rules),
 		cmocka_unit_test(iso8601),
 		cmocka_unit_test(github_signature_vector),
+		cmocka_unit_test(pkce_s256_vector),
 		cmocka_unit_test(tokens_are_random_and_shaped),
 		cmocka_unit_test(json_escaping),
 		cmocka_unit_test(config_precedence_and_errors),

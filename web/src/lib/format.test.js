@@ -73,6 +73,13 @@ describe('times', () => {
 describe('misc', () => {
   it('formats counts, SHAs and sizes', () => {
     expect(formatCount(1234567)).toBe('1,234,567');
+    expect(formatCount(0)).toBe('0');
+    expect(formatCount(999)).toBe('999');
+    expect(formatCount(1000)).toBe('1,000');
+    expect(formatCount(999999.6)).toBe('1,000,000');
+    expect(formatCount(-1234.2)).toBe('-1,234');
+    expect(formatCount(-0.2)).toBe('0');
+    expect(formatCount(Infinity)).toBe(DASH);
     expect(formatCount(null)).toBe(DASH);
     expect(shortSha('0123456789abcdef')).toBe('0123456');
     expect(shortSha(null)).toBe(DASH);

@@ -5,7 +5,8 @@ import { runHref } from '../components/RunsTable.jsx';
 import { DASH, formatCount, formatDuration, formatPercent, formatRelative } from '../lib/format.js';
 import { normAlert, normRepo, pooledSuccessRate } from '../model.js';
 
-function Summary({ repos, alerts }) {
+// With more repositories than a page, the figures are the page's (the API gives no total).
+function Summary({ repos, alerts, paged }) {
   const rate = pooledSuccessRate(repos);
   const failing = repos.filter((r) => r.lastRun && ['failure', 'timed_out', 'startup_failure'].includes(r.lastRun.conclusion)).length;
   let openAlerts = DASH;
@@ -15,16 +16,17 @@ function Summary({ repos, alerts }) {
   }
   return (
     <div className="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
-      <Stat label="Repositories" value={repos.length} />
-      <Stat label="Success rate (7d)" value={formatPercent(rate)} tone={rateTone(rate)} hint="all repositories together" />
-      <Stat label="Last run failed" value={failing} tone={failing ? 'red' : 'green'} hint="repositories" />
+      <Stat label="Repositories" value={repos.length} hint={paged ? 'on this page' : undefined} />
+      <Stat label="Success rate (7d)" value={formatPercent(rate)} tone={rateTone(rate)} hint={paged ? 'this page\'s repositories together' : 'all repositories together'} />
+      <Stat label="Last run failed" value={failing} tone={failing ? 'red' : 'green'} hint={paged ? 'repositories on this page' : 'repositories'} />
       <Stat label="Open alerts" value={openAlerts} tone={openAlerts !== '0' && openAlerts !== DASH ? 'amber' : undefined} hint={<Link to="/alerts" className="hover:underline">view alerts</Link>} />
     </div>
   );
 }
 
 export default function Overview() {
-  const pager = useCursorPages('repos', (cursor) => apiPath('/repos', { limit: 100, cursor }));
+  // 50 a page: a screen shows about 15, and every row rendered costs the page's first paint.
+  const pager = useCursorPages('repos', (cursor) => apiPath('/repos', { limit: 50, cursor }));
   const alerts = useApi(apiPath('/alerts', { state: 'open', limit: 100 }));
   useInterval(pager.reload, 30000);
   useInterval(alerts.reload, 30000);
@@ -37,7 +39,7 @@ export default function Overview() {
           const repos = itemsOf(data).map(normRepo);
           return (
             <>
-              <Summary repos={repos} alerts={alerts} />
+              <Summary repos={repos} alerts={alerts} paged={pager.hasNext || pager.hasPrev} />
               <Card title="Repositories" bodyClass="">
                 {repos.length === 0 ? (
                   <div className="p-4">

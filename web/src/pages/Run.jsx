@@ -1,7 +1,8 @@
-import { useEffect, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { apiPath, repoPath, useApi, useInterval } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import LogView from '../components/LogView.jsx';
+import { LazyBlock, blocksOf } from '../components/Lazy.jsx';
 import Timeline from '../components/Timeline.jsx';
 import { Card, EmptyState, ErrorState, ExternalLink, LoadingState, PageHeader, Stat, StatusBadge, outcome } from '../components/ui.jsx';
 import { Pill } from '../components/TestBits.jsx';
@@ -70,8 +71,10 @@ function JobTests({ job }) {
   );
 }
 
-function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
+// Memoised: opening one job of a large run re-renders that job's card, not all of them.
+const JobCard = memo(function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
   const ref = useRef(null);
+  const id = String(job.id);
   const dur = job.duration;
   const queue = job.queue;
   useEffect(() => {
@@ -80,7 +83,7 @@ function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, f
   return (
     <article ref={ref} className="rounded-xl border border-slate-200 bg-white shadow-sm" aria-label={`Job ${job.name}`}>
       <header className="flex flex-wrap items-center gap-3 px-4 py-3">
-        <button type="button" aria-expanded={expanded} onClick={onToggle} className="flex min-w-0 items-center gap-2 text-left">
+        <button type="button" aria-expanded={expanded} onClick={() => onToggle(id)} className="flex min-w-0 items-center gap-2 text-left">
           <svg className={`h-3 w-3 shrink-0 text-slate-400 transition-transform ${expanded ? 'rotate-90' : ''}`} viewBox="0 0 16 16" fill="currentColor" aria-hidden="true"><path d="M6 3l5 5-5 5z" /></svg>
           <h3 className="truncate font-semibold text-slate-900">{job.name}</h3>
         </button>
@@ -93,7 +96,7 @@ function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, f
           <button
             type="button"
             aria-pressed={showLogs}
-            onClick={onToggleLogs}
+            onClick={() => onToggleLogs(id)}
             title={job.hasLogs === false ? 'No log tails were reported for this job' : undefined}
             className={`rounded-md border px-2.5 py-1 text-xs font-medium ${showLogs ? 'border-slate-900 bg-slate-900 text-white' : 'border-slate-200 bg-white text-slate-700 hover:bg-slate-50'}`}
           >
@@ -130,21 +133,69 @@ function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, f
       )}
     </article>
   );
+});
+
+// A run with more jobs than this shows them in blocks of JOB_BLOCK, each rendered when it comes
+// near the viewport (the first block, and the one with a job the address points to, at once).
+const LAZY_JOBS = 40;
+const JOB_BLOCK = 20;
+
+/** About how tall a block of job cards is before it is rendered (px; the page's height). */
+function jobsHeight(jobs, expanded) {
+  let h = 0;
+  for (const j of jobs) {
+    h += 64; // a collapsed card and the gap after it
+    if (expanded.has(String(j.id))) h += 26 + 33 * Math.max(1, j.steps.length);
+    if (j.tests || j.failedTests.length || j.failureGroup) h += 48 + 26 * j.failedTests.length;
+  }
+  return h;
 }
 
 function RunBody({ run, query, setQuery }) {
   const focusJob = query.job != null ? String(query.job) : null;
   const [expanded, setExpanded] = useState(() => new Set(focusJob ? [focusJob] : run.jobs.filter((j) => ['failure', 'timed_out'].includes(j.conclusion)).map((j) => String(j.id))));
   const [logsOpen, setLogsOpen] = useState(() => new Set(focusJob ? [focusJob] : []));
-  const toggle = (set, setter, id) => {
-    const next = new Set(set);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    setter(next);
-  };
+  const toggler = (setter) => (id) =>
+    setter((set) => {
+      const next = new Set(set);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  const toggleJob = useCallback(toggler(setExpanded), []);
+  const toggleLogs = useCallback(toggler(setLogsOpen), []);
   const queues = run.jobs.map((j) => j.queue).filter((x) => x != null);
   const maxQueue = queues.length ? Math.max(...queues) : null;
   const failedJobs = run.jobs.filter((j) => ['failure', 'timed_out'].includes(j.conclusion)).length;
+  const timelineRows = useMemo(
+    () =>
+      run.jobs.map((j) => ({
+        key: j.id,
+        label: j.name,
+        start: j.startedAt,
+        end: j.completedAt,
+        queuedFrom: j.createdAt,
+        tone: outcome(j.status, j.conclusion).tone,
+        onSelect: () => toggleJob(String(j.id)),
+      })),
+    [run.jobs, toggleJob],
+  );
+  const card = (j) => {
+    const id = String(j.id);
+    const focused = focusJob === id;
+    return (
+      <JobCard
+        key={id}
+        job={j}
+        expanded={expanded.has(id)}
+        onToggle={toggleJob}
+        showLogs={logsOpen.has(id)}
+        onToggleLogs={toggleLogs}
+        focusStep={focused && query.step != null ? query.step : null}
+        focusLine={focused && query.line != null ? query.line : null}
+      />
+    );
+  };
 
   return (
     <>
@@ -157,43 +208,25 @@ function RunBody({ run, query, setQuery }) {
       <Attempts run={run} current={run.attempt} onPick={(a) => setQuery({ attempt: a })} />
       <Card title="Timeline" className="mb-6">
         {run.jobs.length ? (
-          <Timeline
-            label="Jobs timeline"
-            rows={run.jobs.map((j) => ({
-              key: j.id,
-              label: j.name,
-              start: j.startedAt,
-              end: j.completedAt,
-              queuedFrom: j.createdAt,
-              tone: outcome(j.status, j.conclusion).tone,
-              onSelect: () => {
-                toggle(expanded, setExpanded, String(j.id));
-              },
-              selected: expanded.has(String(j.id)),
-            }))}
-          />
+          <Timeline label="Jobs timeline" rows={timelineRows} selected={expanded} />
         ) : (
           <EmptyState title="No jobs reported for this attempt yet" />
         )}
       </Card>
       <section aria-label="Jobs" className="space-y-3">
         <h2 className="text-sm font-semibold text-slate-800">Jobs</h2>
-        {run.jobs.map((j) => {
-          const id = String(j.id);
-          const focused = focusJob === id;
-          return (
-            <JobCard
-              key={id}
-              job={j}
-              expanded={expanded.has(id)}
-              onToggle={() => toggle(expanded, setExpanded, id)}
-              showLogs={logsOpen.has(id)}
-              onToggleLogs={() => toggle(logsOpen, setLogsOpen, id)}
-              focusStep={focused && query.step != null ? query.step : null}
-              focusLine={focused && query.line != null ? query.line : null}
-            />
-          );
-        })}
+        {run.jobs.length <= LAZY_JOBS
+          ? run.jobs.map(card)
+          : blocksOf(run.jobs, JOB_BLOCK).map((block, i) => (
+              <LazyBlock
+                key={i}
+                eager={i === 0 || block.some((j) => String(j.id) === focusJob)}
+                height={jobsHeight(block, expanded)}
+                className="space-y-3"
+              >
+                {() => block.map(card)}
+              </LazyBlock>
+            ))}
       </section>
     </>
   );
@@ -208,6 +241,7 @@ export default function Run({ params }) {
   const live = !!(res.data && res.data.status && res.data.status !== 'completed');
   useInterval(res.reload, 10000, live);
   const setQuery = (q) => navigate(withQuery(`/runs/${encodeURIComponent(runId)}`, q), { keepScroll: true });
+  const detail = useMemo(() => res.data && normRunDetail(res.data), [res.data]);
 
   if (res.error) {
     return (
@@ -225,7 +259,7 @@ export default function Run({ params }) {
       </div>
     );
   }
-  const run = normRunDetail(res.data);
+  const run = detail;
   const repo = run.repo;
   const crumbs = [{ label: 'Overview', to: '/' }];
   if (repo) crumbs.push({ label: repo, to: `/repos/${repoPath(repo)}` });

@@ -11,6 +11,17 @@ import { useSession } from '../session.jsx';
 // Where the OAuth web flow starts, unless GET /api/v1/auth names it (`github_url`).
 const GITHUB_START = '/api/v1/auth/github';
 
+// What GET /api/v1/auth/github/callback reports in `?github_error=` when no session was opened.
+export const GITHUB_ERRORS = {
+  state: 'The sign-in expired or was already used. Please try again.',
+  denied: 'GitHub sign-in was cancelled.',
+  refused: 'GitHub did not confirm the sign-in. Please try again.',
+  unavailable: 'GitHub cannot be reached right now. Please try again later.',
+  org: 'Your GitHub account is not a member of an organisation allowed to use this dashboard.',
+  disabled: 'Your account is disabled. Ask an admin.',
+  internal: 'Signing in with GitHub failed. Please try again.',
+};
+
 export default function SignIn() {
   const session = useSession();
   const query = useQuery();
@@ -20,6 +31,7 @@ export default function SignIn() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const next = safeNext(query.next);
+  const githubError = query.github_error ? GITHUB_ERRORS[query.github_error] || GITHUB_ERRORS.internal : null;
 
   if (!session.loaded) return <LoadingState label="Loading…" />;
   const auth = session.auth || {};
@@ -71,6 +83,11 @@ export default function SignIn() {
         )}
         {offersGithub && (
           <div className={offersLocal ? 'mt-4 border-t border-slate-100 pt-4' : ''}>
+            {githubError && (
+              <div role="alert" aria-label="GitHub sign-in" className="mb-3 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-xs text-rose-800">
+                {githubError}
+              </div>
+            )}
             <a href={`${githubHref}?next=${encodeURIComponent(next)}`} className="inline-flex items-center gap-2 rounded-md bg-slate-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-700">
               Sign in with GitHub
             </a>
