@@ -49,8 +49,8 @@ END $$;
 -- holds the row first (the sweep skips it) or waits for the deletion:
 --   tests           the report's result rows lock the test through their foreign key; one that
 --                   waited fails and is retried (the agent keeps a report until acknowledged)
---   failure_groups  the store's insert of the group locks the row (ON CONFLICT DO UPDATE
---                   WHERE false, collector/store/store.c) and writes it anew after a deletion
+--   failure_groups  the store locks an existing group FOR KEY SHARE before it links a job to
+--                   it (collector/store/store.c) and writes it anew after a deletion
 -- Returns the rows deleted and the page's last key (NULL: no more pages).
 CREATE FUNCTION cipulse_sweep_tests(p_after_repo bigint, p_after_test text, p_limit integer,
                                     OUT deleted bigint, OUT last_repo bigint,

@@ -232,13 +232,17 @@ static const struct stmt stmts[ST_COUNT] = {
 				 2 },
 	/*
 	 * A failed job's failure group (store/fingerprint.h): the group once, then the job's link.
-	 * An existing group is locked, not changed (DO UPDATE ... WHERE false), so that the
-	 * retention sweep cannot delete it before the link commits (sql/017).
+	 * An existing group is locked FOR KEY SHARE until the link commits (reports of the same
+	 * group do not wait for each other), so the retention sweep, which deletes only rows it
+	 * holds FOR UPDATE, cannot delete it under the new link; one the sweep deleted meanwhile
+	 * is written anew (sql/017).
 	 */
 	[ST_FAILURE_GROUP] = { "cp_failure_group",
-			       "INSERT INTO failure_groups AS g (fingerprint, title, lines) "
-			       "VALUES ($1, $2, $3::text[]) ON CONFLICT (fingerprint) "
-			       "DO UPDATE SET title = g.title WHERE false",
+			       "WITH l AS (SELECT 1 FROM failure_groups WHERE fingerprint = $1 "
+			       "FOR KEY SHARE) "
+			       "INSERT INTO failure_groups (fingerprint, title, lines) "
+			       "SELECT $1, $2, $3::text[] WHERE NOT EXISTS (SELECT 1 FROM l) "
+			       "ON CONFLICT (fingerprint) DO NOTHING",
 			       3 },
 	[ST_JOB_FAILURE] = { "cp_job_failure",
 			     "INSERT INTO job_failures AS t (repo_id, job_id, fingerprint, run_id, "

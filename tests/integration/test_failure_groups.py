@@ -1,10 +1,12 @@
 """Failure groups: failed jobs' log tails and failed tests' messages, normalised and
 fingerprinted by the collector (collector/store/fingerprint.c), grouped across runs and
 repositories (sql/009_tests_failures.sql)."""
+import threading
 import time
 import uuid
 
 import pbwire
+from harness import wait_for
 from ingest_env import OTHER_REPO, REPO, REPO_ID, ingest, query, send_report  # noqa: F401
 
 OTHER_REPO_ID = 515151
@@ -107,3 +109,39 @@ def test_failed_tests_messages_make_the_group(ingest, db):
     lines = query(db.url, "SELECT lines FROM failure_groups WHERE fingerprint = %s", fa[0][0])
     assert lines == [(["AssertionError: assert <n> == <n>",
                        "TimeoutError: waited <n>s for <path>"],)]
+
+
+def test_a_group_the_retention_sweep_deletes_meanwhile_is_written_anew(ingest, db):
+    """The retention sweep deletes a failure group no job links to only while it holds it FOR
+    UPDATE (sql/017). A report linking a new job to that group waits for the sweep (it locks the
+    group FOR KEY SHARE) and, the group deleted meanwhile, writes it anew: the new link never
+    points at a deleted group."""
+    tok = ingest.tokens["ingest"]
+    send_failed_run(ingest, tok, REPO_ID, REPO, 7601, "error: disk full")
+    fp = query(db.url, "SELECT fingerprint FROM failure_groups")[0][0]
+    # The first job's run is gone (as run retention would have it): the group has no link.
+    db.execute("DELETE FROM workflow_runs WHERE run_id = 7601")
+    assert db.scalar("SELECT count(*) FROM job_failures") == 0
+    sweep = db.connect()
+    done = []
+    try:
+        sweep.autocommit = False
+        with sweep.cursor() as cur:
+            # The sweep's first step: the orphaned group locked.
+            cur.execute("SELECT 1 FROM failure_groups WHERE fingerprint = %s FOR UPDATE", (fp,))
+            t = threading.Thread(target=lambda: done.append(send_failed_run(
+                ingest, tok, REPO_ID, REPO, 7602, "error: disk full")))
+            t.start()
+            wait_for(lambda: db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%%failure_groups%%'") == 1, timeout=60,
+                what="the report waiting for the sweep's lock on the group")
+            # Its second step: no committed link, so the group goes.
+            cur.execute("DELETE FROM failure_groups WHERE fingerprint = %s", (fp,))
+        sweep.commit()
+    finally:
+        sweep.close()
+    t.join(60)
+    assert done, "the report was not acknowledged"
+    assert query(db.url, "SELECT g.fingerprint FROM job_failures f JOIN failure_groups g "
+                 "USING (fingerprint) WHERE f.run_id = 7602") == [(fp,)]
