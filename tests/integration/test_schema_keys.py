@@ -36,6 +36,8 @@ LOCAL = {
                       "repository is known",
     "github_signin_states": "GitHub sign-ins under way, found by the state's hash before any "
                             "user or repository is known; rows live 10 minutes",
+    "visibility_cache": "a user's readable repositories (an id array), looked up by the user "
+                        "before any repository is read",
 }
 
 
