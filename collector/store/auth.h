@@ -144,7 +144,8 @@ int col_session_create(struct col_conn *c, struct col_principal *p, long max_ms,
 		       const char *remote_addr, const char *user_agent, char out[COL_TOKEN_SIZE]);
 /*
  * The session of a cookie value, when it is not revoked, not past its absolute expiry, seen
- * within idle_ms and its user is enabled: 0 and p (COL_WHO_USER); its last_seen_at moves on.
+ * within idle_ms, its GitHub user token (GitHub sign-in) not expired and its user is enabled:
+ * 0 and p (COL_WHO_USER); its last_seen_at moves on.
  * CM_EAUTH otherwise.
  */
 int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from ghoauth import CLIENT_ID, CLIENT_SECRET, FakeGitHubOAuth, challenge_of
-from harness import CIPULSED, run_checked, sanitizer_env
+from harness import CIPULSED, run_checked, sanitizer_env, wait_for
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -207,6 +207,31 @@ def test_sign_in_with_github(signin_collector, db, oauth):
     assert f2.api("/api/v1/session")[0] == 401
     # and the GitHub token goes with it.
     assert db.scalar("SELECT count(*) FROM sessions WHERE github_token IS NOT NULL") == 1
+
+
+def test_session_ends_with_its_github_token(signin_collector, db, oauth):
+    """GitHub's user token expires (expires_in; no refresh token is kept): the session it
+    came with ends then, rather than living on with a token visibility can no longer use. A
+    session whose token never expires (expires_at NULL, as for local sessions) is unaffected."""
+    c = signin_collector
+    oauth.token_ttl = 15
+    f = Flow(c, oauth)
+    f.sign_in("octo-dev")
+    assert f.api("/api/v1/session")[0] == 200
+    assert f.api("/api/v1/repos")[0] == 200
+    expires = db.scalar("SELECT github_token_expires_at FROM sessions")
+    wait_for(lambda: f.api("/api/v1/session")[0] == 401, timeout=120,
+             what="the session to end with its GitHub token")
+    assert db.scalar("SELECT now() >= %s", (expires,))
+    assert f.api("/api/v1/repos")[0] == 401
+    # Signing in again gives a new token and a working session.
+    oauth.token_ttl = 28800
+    g = Flow(c, oauth)
+    g.sign_in("octo-dev")
+    assert g.api("/api/v1/session")[0] == 200
+    db.execute("UPDATE sessions SET github_token_expires_at = NULL WHERE revoked_at IS NULL"
+               " AND github_token_expires_at > now()")
+    assert g.api("/api/v1/session")[0] == 200
 
 
 def test_state_is_required_bound_single_use_and_expires(signin_collector, db, oauth):
