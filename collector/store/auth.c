@@ -495,7 +495,8 @@ int col_session_lookup(struct col_conn *c, const char *cookie, long idle_ms,
 			   "WHERE s.id_hash = $1 AND u.id = s.user_id AND NOT u.disabled "
 			   "AND s.revoked_at IS NULL AND s.expires_at > now() "
 			   "AND s.last_seen_at > now() - $2::bigint * interval '1 millisecond' "
-			   "AND (s.github_token_expires_at IS NULL OR s.github_token_expires_at > now()) "
+			   "AND (s.github_token_expires_at IS NULL "
+			   "OR s.github_token_expires_at > now()) "
 			   "RETURNING s.id, s.csrf_token, u.id, u.username, u.display_name, u.role",
 			   q.n, q.v, &rc);
 	if (!res)

@@ -2,14 +2,17 @@
 GET /user/repos (paginated like GitHub: per_page, page, a Link header with rel="next"), and
 GET /repos/{owner}/{name} with permissions.pull. A user token is a bearer token that maps to a
 GitHub login (add_token); what a login may read is set with grant / revoke and changes at once.
-`down` makes every answer 503; a token removed with drop_token is answered 401."""
+`down` makes every answer 503; a token removed with drop_token is answered 401. Given the OAuth
+stand-in (ghoauth.FakeGitHubOAuth on the same stand-in), the user tokens it issues at sign-in map
+to their login too."""
 import threading
 import urllib.parse
 
 
 class GitHubRepos:
-    def __init__(self, standin):
+    def __init__(self, standin, oauth=None):
         self.standin = standin
+        self.oauth = oauth
         self.lock = threading.Lock()
         self.repos = {}      # id -> full_name
         self.tokens = {}     # token -> login
@@ -49,9 +52,9 @@ class GitHubRepos:
     def _login(self, req):
         auth = req["headers"].get("authorization", "")
         for scheme in ("Bearer ", "token "):
-            if auth.startswith(scheme):
-                return self.tokens.get(auth[len(scheme):])
-        return None
+            if auth.startswith(scheme) and auth[len(scheme):] in self.tokens:
+                return self.tokens[auth[len(scheme):]]
+        return self.oauth.user_of(req) if self.oauth else None
 
     def _repo_object(self, repo_id):
         owner, name = self.repos[repo_id].split("/")

@@ -12,9 +12,11 @@ import secrets
 
 import pytest
 
+from ghoauth import FakeGitHubOAuth
 from ghvisibility import GitHubRepos
 from harness import wait_for
 from test_access import ACCESS, READ_TOKEN, add_user, request, Session
+from test_github_signin import Flow, signin_env
 
 # id, full name, a word only its log tails hold
 REPOS = [(3001, "acme/open", "lantern"), (3002, "acme/shared", "compass"),
@@ -222,6 +224,44 @@ def test_each_user_reads_only_what_github_lets_them(world):
     assert world.get("/api/v1/metrics?window=30d", world.headers[BOB])[1]["runs"] == 1
     assert world.get("/api/v1/metrics?window=30d", world.headers[ALICE])[1]["runs"] == 2
     assert world.get("/api/v1/metrics?window=30d", admin)[1]["runs"] == 3
+
+
+def test_signed_in_with_github_sees_what_its_token_reads(collector_factory, db, github):
+    """End to end: no user or session made in SQL. Alice signs in through GitHub's OAuth flow
+    (authorize, token, user, membership on the stand-in), and the token GitHub issued her is
+    the one visibility asks /user/repos with: her session lists what it lists, and the hidden
+    repository is absent from the list and 404 on its direct links."""
+    oauth = FakeGitHubOAuth(github)
+    oauth.add_user(ALICE, 501, orgs={"acme": "active"})
+    gh = GitHubRepos(github, oauth)
+    for rid, name, _ in REPOS:
+        gh.add_repo(rid, name)
+    gh.grant(ALICE, *GRANTS[ALICE])
+    c = collector_factory(env=signin_env(github, CIPULSE_VISIBILITY="github", CIPULSE_POLL="0",
+                                         CIPULSE_ANONYMOUS_READ="false"), start=False)
+    c.env["CIPULSE_PUBLIC_URL"] = c.http_url
+    c.start()
+    d = seed(db)
+    f = Flow(c, oauth)
+    assert f.sign_in(ALICE) == c.http_url + "/"
+    (token,) = oauth.tokens  # issued by the sign-in, unknown to the stand-in otherwise
+    assert token not in gh.tokens and gh.calls_for(ALICE) == 0
+    status, body = f.api("/api/v1/repos")
+    assert status == 200, body
+    assert sorted(r["full_name"] for r in body["items"]) == ["acme/open", "acme/shared"]
+    assert gh.calls_for(ALICE) == 1
+    text = json.dumps(body)
+    for m in marks(d[3003]):
+        assert m not in text, (m, text)
+    for path in direct_links(d[3003]):
+        assert f.api(path)[0] == 404, path
+    for path in direct_links(d[3002]):
+        assert f.api(path)[0] == 200, path
+    # What GitHub says changes what she reads (after the cache): it is her token being asked.
+    gh.grant(ALICE, 3003)
+    db.execute("UPDATE visibility_cache SET checked_at = now() - interval '2 hours'")
+    assert sorted(r["full_name"] for r in f.api("/api/v1/repos")[1]["items"]) == [
+        "acme/open", "acme/secret", "acme/shared"]
 
 
 def test_writes_stay_inside(world):
