@@ -189,7 +189,8 @@ void api_alert_test(const struct col_http_req *req, struct col_http_resp *resp)
 	json_t *v;
 	int rc;
 
-	if (api_begin(req, resp, API_MAINTAIN, &q, allowed))
+	if (api_begin(req, resp, API_MAINTAIN, &q, allowed) ||
+	    api_need_all(req, resp, "test messages to a channel"))
 		return;
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	name = json_string_value(json_object_get(body, "channel"));
@@ -353,7 +354,9 @@ void api_silence_create(const struct col_http_req *req, struct col_http_resp *re
 		BAD("comment", "must be a string of at most 1000 bytes");
 /* clang-format on */
 #undef BAD
-	if (api_conn(req, resp, &c)) {
+	/* A silence without a repository mutes alerts of every repository. */
+	if ((!repo && api_need_all(req, resp, "silences without a repository")) ||
+	    api_conn(req, resp, &c)) {
 		json_decref(body);
 		return;
 	}
@@ -395,7 +398,9 @@ void api_silence_delete(const struct col_http_req *req, struct col_http_resp *re
 	/* clang-format off */
 	static const char del_sql[] =
 		"DELETE FROM silences s USING silences o LEFT JOIN repositories r "
-		"ON r.id = o.repo_id WHERE s.id = $1 AND o.id = s.id RETURNING "
+		"ON r.id = o.repo_id WHERE s.id = $1 AND o.id = s.id "
+		/* a silence of every repository: only for who reads every repository */
+		"AND (o.repo_id IS NOT NULL OR $2) RETURNING "
 		"o.id, r.full_name, o.workflow_id, o.branch, o.kind, " API_MS("o.until") ", "
 		"o.comment, " API_MS("o.created_at") ", o.until > now()";
 	/* clang-format on */
@@ -416,6 +421,7 @@ void api_silence_delete(const struct col_http_req *req, struct col_http_resp *re
 	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who) || api_conn(req, resp, &c))
 		return;
 	col_p_i64(&p, id);
+	col_p_bool(&p, api_sees_all(req));
 	snprintf(target, sizeof(target), "silence:%lld", (long long)id);
 	qrc = col_db_exec(c->pg, "BEGIN");
 	res = qrc ? NULL : col_db_query(c, "silence", del_sql, p.n, p.v, &qrc);

@@ -706,7 +706,8 @@ void api_alert_settings_post(const struct col_http_req *req, struct col_http_res
 	int rc = CM_OK;
 	struct col_principal who;
 
-	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who))
+	if (api_begin_as(req, resp, API_MAINTAIN, &q, allowed, &who) ||
+	    api_need_all(req, resp, "alert rules and channels"))
 		return;
 	body = settings_body(req, resp);
 	if (!body)

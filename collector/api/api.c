@@ -212,6 +212,17 @@ int api_sees_all(const struct col_http_req *req)
 	return v && v->req == req && !v->repos;
 }
 
+int api_need_all(const struct col_http_req *req, struct col_http_resp *resp, const char *what)
+{
+	if (api_sees_all(req))
+		return 0;
+	col_http_error(resp, 403, "forbidden",
+		       "%s reach every repository: they need a principal that reads every "
+		       "repository (an admin, or a read or admin token)",
+		       what);
+	return CM_EDENIED;
+}
+
 /*
  * 0 when the request may go on, else the answer is written. The policy is col_auth_allow's
  * (store/auth.h), the same as gRPC's: anonymous where a credential is needed, or a missing,

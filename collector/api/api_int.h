@@ -85,6 +85,12 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
  */
 int api_sees_all(const struct col_http_req *req);
 /*
+ * For changes that reach every repository (alert channels and settings, test messages, global
+ * silences): 0 when the principal reads every repository; otherwise 403 "forbidden" naming
+ * `what` is written into resp and a non-zero value returned.
+ */
+int api_need_all(const struct col_http_req *req, struct col_http_resp *resp, const char *what);
+/*
  * api_conn for an expensive request (log search, all-repository metrics): at most
  * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
  * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection

@@ -286,6 +286,36 @@ def test_writes_stay_inside(world):
     assert world.get("/api/v1/runs/%d" % d[3002]["run_id"], bearer)[0] == 404
 
 
+def test_restricted_maintainer_cannot_reach_every_repository(world):
+    """A GitHub user who maintains but reads only some repositories may not change what reaches
+    every repository: alert channels and rules (a shared channel's destination would receive
+    every repository's alerts), global silences (they mute every repository), creating or
+    deleting; a silence of a repository it reads is fine. An admin token may."""
+    world.db.execute("UPDATE users SET role = 'maintainer' WHERE username = %s", (BOB,))
+    h = world.headers[BOB]
+    until = "2099-01-01T00:00:00Z"
+    chans = {"channels": [{"name": "ops", "kind": "webhook",
+                           "target": "https://hooks.example.com/x"}]}
+    status, body, _ = request(world.collector, "POST", "/api/v1/settings/alerts", chans, h)
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    assert world.db.scalar("SELECT count(*) FROM notification_channels") == 0
+    status, body, _ = request(world.collector, "POST", "/api/v1/settings/alerts/test",
+                              {"channel": "ops"}, h)
+    assert status == 403, body
+    status, body, _ = request(world.collector, "POST", "/api/v1/silences", {"until": until}, h)
+    assert status == 403, body
+    status, body, _ = request(world.collector, "POST", "/api/v1/silences",
+                              {"repo": "acme/open", "until": until}, h)
+    assert status == 201, body
+    glob = world.db.scalar("INSERT INTO silences (until) VALUES ('2099-01-01') RETURNING id")
+    status, body, _ = request(world.collector, "DELETE", "/api/v1/silences/%d" % glob, None, h)
+    assert status == 404, body
+    assert world.db.scalar("SELECT count(*) FROM silences WHERE id = %s", (glob,)) == 1
+    admin = world.collector.admin_headers()
+    status, body, _ = request(world.collector, "DELETE", "/api/v1/silences/%d" % glob, None, admin)
+    assert status == 200, body
+
+
 def test_who_reads_everything_and_who_nothing(world):
     """Admins, the configured and stored read/admin tokens read all; a local non-admin user
     nothing; anonymous 401; /metrics only for those who read all."""
