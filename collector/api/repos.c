@@ -413,7 +413,7 @@ static void runs_list(const struct col_http_req *req, struct col_http_resp *resp
 	struct col_conn *c;
 	PGresult *res = NULL;
 	json_t *items;
-	int64_t from, to, wf, repo_id;
+	int64_t from = 0, to = 0, wf = 0, repo_id;
 	int limit, has_cursor, has_from, has_to, has_wf, n, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
