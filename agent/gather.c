@@ -220,6 +220,11 @@ static int api_open(const struct ag_config *cfg, struct ag_gather *g, struct ag_
 	    ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
 
 	*usable = 0;
+	if (rc == CM_EUNAVAIL) {
+		/* No libcurl: the report goes without the API, and says why. */
+		note(g, "GitHub API", gh, rc);
+		return CM_OK;
+	}
 	if (rc)
 		return rc;
 	if (g->api_backoff_ms)

@@ -172,6 +172,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		phase("exec_records");
 		rc = ag_gather_job(cfg, secrets, &recs, &r, &g);
 	}
+	/* Done with the API: libcurl's pages go before gRPC's come (github.c). */
+	ag_gh_global_cleanup();
 	if (rc)
 		goto out;
 	phase("gather");
