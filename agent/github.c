@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "proc.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_http.h"
@@ -100,21 +101,6 @@ static int curl_load(char *err, size_t errsize)
 	return 0;
 }
 
-/* Threads of this process (/proc/self/status), or 0 when unknown. */
-static long thread_count(void)
-{
-	char line[128];
-	long n = 0;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Threads: %ld", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 void ag_gh_global_cleanup(void)
 {
 	if (cu.ready)
@@ -125,7 +111,7 @@ void ag_gh_global_cleanup(void)
 	 * name resolution leaves libcurl's resolver thread running (detached) in its code. Then
 	 * it stays loaded, which costs memory only.
 	 */
-	if (cu.lib && thread_count() == 1) {
+	if (cu.lib && ag_proc_status("Threads") == 1) {
 		dlclose(cu.lib);
 		memset(&cu, 0, sizeof(cu));
 	}
