@@ -310,15 +310,23 @@ def _libcurl_path():
     return None
 
 
-def test_exec_and_flush_do_not_load_libcurl(spool):
-    # libcurl is loaded only when the GitHub API is called (docs/agent-footprint.md).
-    env = agent_env("http://127.0.0.1:1", "127.0.0.1:1", spool, LD_DEBUG="files",
-                    CIPULSE_SEND_BUDGET="0s")
-    for args in (["exec", "--", "true"], ["flush"]):
-        r = run_agent(args, env)
+def test_libcurl_is_loaded_only_to_call_the_github_api(github, collector, spool):
+    # libcurl and its ~26 libraries are loaded when the API is called (docs/agent-footprint.md):
+    # not by exec or flush, nor by a report that cannot ask the API.
+    github.jobs = three_jobs(now_ms() - 60000)
+    env = agent_env(github.url, collector.addr, spool, LD_DEBUG="files")
+    no_run = dict(env)
+    del no_run["GITHUB_RUN_ID"]
+    for args, e in ((["exec", "--", "true"], env), (["flush"], env),
+                    (["report", "--job-id=303"], no_run)):
+        r = run_agent(args, e)
         assert r.returncode == 0, r.stderr
         # The loader names every library it loads (libssl: LD_DEBUG works), never libcurl.
-        assert b"libssl" in r.stderr and b"libcurl" not in r.stderr, r.stderr
+        assert b"libssl" in r.stderr and b"libcurl" not in r.stderr, (args, r.stderr)
+    assert len(collector.reports) == 1 and github.requests == []
+    r = run_agent(["report", "--job-id=303"], env)
+    assert r.returncode == 0 and b"::warning::" not in r.stdout, r.stdout + r.stderr
+    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 1
 
 
 def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector, spool, tmp_path):
