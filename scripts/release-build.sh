@@ -5,10 +5,10 @@
 #
 # Why not one static binary: Debian's libcurl.a needs static builds of nghttp2, libpsl, zstd,
 # libssh2, librtmp, OpenLDAP and Kerberos, which Debian does not ship. So the package is
-# self-contained instead: gRPC, abseil and protobuf-c are linked in (the Makefile's
+# self-contained instead: gRPC, abseil, protobuf-c and jansson are linked in (the Makefile's
 # AGENT_STATIC, when their static libraries are installed), and the binary finds the
-# shared libraries it still needs (libcurl, loaded on first use, and its dependencies, OpenSSL,
-# jansson; gRPC too without AGENT_STATIC) in lib/ next to it (RPATH
+# shared libraries it still needs (libcurl, loaded on first use, and its dependencies, OpenSSL;
+# gRPC and jansson too without AGENT_STATIC) in lib/ next to it (RPATH
 # $ORIGIN/lib); only glibc comes from the system, and the script checks that no file needs a
 # glibc newer than MAX_GLIBC (2.35: Ubuntu 22.04, the oldest GitHub-hosted Ubuntu runner).
 #
