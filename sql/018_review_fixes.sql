@@ -145,7 +145,8 @@ $$;
 -- (later migrations' tables too) is granted whole, unless cipulse_reader_secrets names it: a
 -- table named whole gets nothing, a table with secret columns SELECT and UPDATE of its other
 -- columns and INSERT (a restricted user makes personal tokens: writing a token's hash is not
--- reading one).
+-- reading one). Views and materialized views get nothing: they read their tables as their
+-- owner, past row-level security.
 CREATE OR REPLACE FUNCTION cipulse_visibility_prepare() RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -176,8 +177,7 @@ BEGIN
                EXISTS (SELECT 1 FROM cipulse_reader_secrets() s WHERE s.tbl = c.relname)
                    AS secret
           FROM pg_class c
-         WHERE c.relnamespace = current_schema()::regnamespace
-           AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
     LOOP
         IF t.whole THEN
             CONTINUE;
