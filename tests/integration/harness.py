@@ -3,6 +3,7 @@
 Everything here starts real processes on loopback and cleans up after itself. Used by the
 fixtures in conftest.py; import it directly for helpers (free_port, GitHubStandIn, ...).
 """
+import contextlib
 import fcntl
 import http.server
 import json
@@ -402,6 +403,23 @@ class Collector:
 
     def admin_headers(self):
         return {"Authorization": "Bearer " + self.ADMIN_TOKEN}
+
+
+@contextlib.contextmanager
+def collector_on_a_new_database(cluster, env=None):
+    """(db, collector): a migrated database of its own (dropped after) and a started collector
+    on it (stopped and checked after), for a module's tests that share one (a fixture of module
+    scope), where none of them needs a fresh one."""
+    db = Database(cluster, cluster.create_database(template=cluster.migrated_template()))
+    col = Collector(db, env=env)
+    try:
+        col.start()
+        yield db, col
+    finally:
+        try:
+            col.stop()
+        finally:
+            cluster.drop_database(db.name)
 
 
 class GitHubStandIn:
