@@ -124,7 +124,6 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 	const char *lines[] = { "Accept: application/vnd.github+json",
 				"X-GitHub-Api-Version: 2022-11-28",
 				"User-Agent: cipulse-agent/" AG_VERSION };
-	size_t len;
 
 	memset(gh, 0, sizeof(*gh));
 	if (curl_load(gh->last_error, sizeof(gh->last_error)))
@@ -140,10 +139,7 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 	}
 	gh->backoff_ms = 500;
 	gh->deadline = cm_time_mono_ms() + budget_ms;
-	len = strlen(api_url);
-	while (len > 0 && api_url[len - 1] == '/')
-		len--;
-	gh->api_url = strndup(api_url, len);
+	gh->api_url = strndup(api_url, (size_t)cm_http_url_base_len(api_url));
 	gh->curl = cu.easy_init();
 	if (!gh->api_url || !gh->curl)
 		goto fail;
