@@ -64,9 +64,8 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 		free(svc);
 		return CM_EIO;
 	}
-	rc = col_webhook_start(ctx);
-	if (rc)
-		goto fail_webhooks;
+	/* Not fatal: without its group, each delivery is written on its own (github/webhook.h). */
+	col_webhook_start(ctx);
 	/* First: the poller and the retention sweep ask at once whether this one leads. */
 	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
@@ -95,7 +94,6 @@ fail_lease:
 	col_lease_stop(svc->leader);
 fail_curl:
 	col_webhook_stop();
-fail_webhooks:
 	curl_global_cleanup();
 	free(svc);
 	return rc;

@@ -1107,8 +1107,8 @@ static int send_step_wave(struct col_conn *c, const struct step_ref *refs, size_
  * statement for all of them, and one more per repeat of a step (a statement may write a row
  * only once).
  */
-static int send_steps(struct col_conn *c, const struct col_report *const *r,
-		      const struct member *m, size_t n, struct row_arrays *a, int *nsent)
+static int send_steps(struct col_conn *c, const struct col_report *const *r, const struct member *m,
+		      size_t n, struct row_arrays *a, int *nsent)
 {
 	struct step_ref *refs;
 	size_t total = 0, k = 0, from;
@@ -1186,7 +1186,8 @@ static int send_rows(struct col_conn *c, const struct col_report *const *r, stru
 		 * merge is idempotent, and its figures are recomputed by each job's trigger), so
 		 * many jobs of one run cost one run upsert.
 		 */
-		if (!rc && !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
+		if (!rc &&
+		    !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
 			rc = send(c, ST_RUN, &m[i].run, nsent);
 	}
 	for (i = 0; !rc && i < n; i++) {
