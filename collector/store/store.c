@@ -58,7 +58,7 @@ enum {
 	ST_WF,
 	ST_WF_PATH,
 	ST_RUN,
-	ST_JOB,
+	ST_JOBS,
 	ST_STEPS,
 	ST_LOG,
 	ST_TESTS,
@@ -180,26 +180,39 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "sources = CASE WHEN $18 = ANY (t.sources) THEN t.sources "
 		     "  ELSE t.sources || $18 END",
 		     19 },
-	[ST_JOB] = { "cp_job",
-		     "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
-		     "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
-		     "runner_arch, labels, html_url, sources) "
-		     "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), "
-		     TS("$8::bigint") ", " TS("$9::bigint") ", " TS("$10::bigint") ", "
-		     "NULLIF($11, ''), NULLIF($12, ''), NULLIF($13, ''), $14::text[], "
-		     "NULLIF($15, ''), ARRAY[$16]) "
-		     "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
-		     KEEP("t", "name") STATUS_MERGE("t")
-		     KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
-		     KEEP_RANKED("t", "completed_at")
-		     KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
-		     KEEP_RANKED("t", "runner_arch")
-		     KEEP("t", "labels") KEEP("t", "html_url")
-		     "sources = CASE WHEN $16 = ANY (t.sources) THEN t.sources "
-		     "  ELSE t.sources || $16 END",
-		     16 },
 	/*
-	 * The steps of every report of a transaction, one row per array element (send_steps): one
+	 * The jobs of every report of a transaction, one row per array element
+	 * (send_jobs_and_steps): one statement, whatever their number; a job twice among them goes
+	 * into a later statement. Labels come as array literals, one per job.
+	 */
+	[ST_JOBS] = { "cp_jobs",
+		      "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
+		      "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
+		      "runner_arch, labels, html_url, sources) "
+		      "SELECT u.repo_id, u.job_id, u.run_id, u.run_attempt, NULLIF(u.name, ''), "
+		      "NULLIF(u.status, ''), NULLIF(u.conclusion, ''), " TS("u.created") ", "
+		      TS("u.started") ", " TS("u.completed") ", NULLIF(u.runner_name, ''), "
+		      "NULLIF(u.runner_os, ''), NULLIF(u.runner_arch, ''), u.labels::text[], "
+		      "NULLIF(u.html_url, ''), ARRAY[u.source] "
+		      "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], "
+		      "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
+		      "$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) "
+		      "AS u(repo_id, job_id, run_id, run_attempt, name, status, conclusion, created, "
+		      "started, completed, runner_name, runner_os, runner_arch, labels, html_url, "
+		      "source) "
+		      "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
+		      KEEP("t", "name") STATUS_MERGE("t")
+		      KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
+		      KEEP_RANKED("t", "completed_at")
+		      KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
+		      KEEP_RANKED("t", "runner_arch")
+		      KEEP("t", "labels") KEEP("t", "html_url")
+		      "sources = CASE WHEN EXCLUDED.sources[1] = ANY (t.sources) THEN t.sources "
+		      "  ELSE t.sources || EXCLUDED.sources[1] END",
+		      16 },
+	/*
+	 * The steps of every report of a transaction, one row per array element
+	 * (send_jobs_and_steps): one
 	 * statement, whatever their number. A step twice among them goes into a later statement.
 	 */
 	[ST_STEPS] = { "cp_steps",
@@ -610,46 +623,6 @@ static int same_params(const struct col_params *a, const struct col_params *b, i
 	return 1;
 }
 
-static int send_job(struct col_conn *c, const struct col_report *r, const Cipulse__V1__Job *j,
-		    struct col_array *labels, int *nsent)
-{
-	const Cipulse__V1__ReportHeader *h = r->header;
-	struct col_params p;
-	int rc = CM_OK;
-
-	col_array_reset(labels);
-	for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
-		rc = col_array_add_str(labels, j->labels[i] ? j->labels[i] : "");
-	if (rc)
-		return rc;
-	col_params_init(&p);
-	col_p_i64(&p, h->repository->id);
-	col_p_i64(&p, j->id);
-	col_p_i64(&p, h->run->id);
-	col_p_i64(&p, h->run->attempt);
-	col_p_text(&p, j->name);
-	col_p_text(&p, j->status);
-	col_p_text(&p, j->conclusion);
-	col_p_i64(&p, j->created_at);
-	col_p_i64(&p, j->started_at);
-	col_p_i64(&p, j->completed_at);
-	col_p_text(&p, j->runner_name);
-	col_p_text(&p, j->runner_os);
-	col_p_text(&p, j->runner_arch);
-	if (j->n_labels) {
-		const char *lit = col_array_str(labels);
-
-		if (!lit)
-			return CM_ETOOBIG;
-		col_p_str(&p, lit);
-	} else {
-		col_p_null(&p);
-	}
-	col_p_text(&p, j->html_url);
-	col_p_text(&p, r->source);
-	return send(c, ST_JOB, &p, nsent);
-}
-
 static int send_log(struct col_conn *c, const struct col_report *r, const struct col_log_tail *l,
 		    int *nsent)
 {
@@ -671,13 +644,13 @@ static int send_log(struct col_conn *c, const struct col_report *r, const struct
 }
 
 /*
- * The arrays of one statement's worth of rows (ST_TESTS, ST_STEPS), reused from statement to
- * statement.
+ * The arrays of one statement's worth of rows (ST_TESTS, ST_JOBS, ST_STEPS), reused from statement
+ * to statement.
  */
 struct row_arrays {
-	struct col_array labels; /* a job's labels (ST_JOB) */
+	struct col_array labels; /* a job's labels (ST_JOBS) */
 	struct col_array suite, class_name, name, file, duration, result, message, retries;
-	struct col_array step[8]; /* ST_STEPS' parameters, in order */
+	struct col_array cols[16]; /* ST_JOBS' or ST_STEPS' parameters, in order */
 };
 
 #define ROW_ARRAY_MAX (64u << 20)
@@ -693,8 +666,8 @@ static void row_arrays_init(struct row_arrays *t)
 	col_array_init(&t->result, ROW_ARRAY_MAX);
 	col_array_init(&t->message, ROW_ARRAY_MAX);
 	col_array_init(&t->retries, ROW_ARRAY_MAX);
-	for (size_t i = 0; i < sizeof(t->step) / sizeof(t->step[0]); i++)
-		col_array_init(&t->step[i], ROW_ARRAY_MAX);
+	for (size_t i = 0; i < sizeof(t->cols) / sizeof(t->cols[0]); i++)
+		col_array_init(&t->cols[i], ROW_ARRAY_MAX);
 }
 
 static void row_arrays_release(struct row_arrays *t)
@@ -708,8 +681,8 @@ static void row_arrays_release(struct row_arrays *t)
 	col_array_release(&t->result);
 	col_array_release(&t->message);
 	col_array_release(&t->retries);
-	for (size_t i = 0; i < sizeof(t->step) / sizeof(t->step[0]); i++)
-		col_array_release(&t->step[i]);
+	for (size_t i = 0; i < sizeof(t->cols) / sizeof(t->cols[0]); i++)
+		col_array_release(&t->cols[i]);
 }
 
 const char *col_store_test_result(int result)
@@ -1036,119 +1009,198 @@ static int repeats_repo(const struct col_report *const *r, const struct member *
 	return 0;
 }
 
-/* A step of the reports being written, and the statement (wave) it goes into. */
-struct step_ref {
-	int64_t repo, job;
-	int64_t number;
-	size_t ord;    /* its place among the reports' steps */
-	unsigned wave; /* how many steps with the same key come before it */
-	const Cipulse__V1__Step *s;
+/* A row of the reports being written (a job, a step), and the statement (wave) it goes into. */
+struct row_ref {
+	int64_t key[3]; /* the row's key: repository, job, step number (0 for a job) */
+	size_t ord;	/* its place among the reports' rows */
+	unsigned wave;	/* how many rows with the same key come before it */
+	const struct col_report *r;
+	const Cipulse__V1__Job *job;
+	const Cipulse__V1__Step *step; /* NULL for a job */
 };
 
-static int step_by_key(const void *a, const void *b)
+static int row_by_key(const void *a, const void *b)
 {
-	const struct step_ref *x = a, *y = b;
+	const struct row_ref *x = a, *y = b;
 
-	if (x->repo != y->repo)
-		return x->repo < y->repo ? -1 : 1;
-	if (x->job != y->job)
-		return x->job < y->job ? -1 : 1;
-	if (x->number != y->number)
-		return x->number < y->number ? -1 : 1;
+	for (int i = 0; i < 3; i++) {
+		if (x->key[i] != y->key[i])
+			return x->key[i] < y->key[i] ? -1 : 1;
+	}
 	return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-static int step_by_wave(const void *a, const void *b)
+static int row_by_wave(const void *a, const void *b)
 {
-	const struct step_ref *x = a, *y = b;
+	const struct row_ref *x = a, *y = b;
 
 	if (x->wave != y->wave)
 		return x->wave < y->wave ? -1 : 1;
 	return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-/* Sends the steps of refs[0..n) (one wave: no key twice) as one ST_STEPS statement. */
-static int send_step_wave(struct col_conn *c, const struct step_ref *refs, size_t n,
-			  struct row_arrays *a, int *nsent)
+/*
+ * Orders refs (in the reports' order) into waves: the first of each key, then the second, and
+ * so on, each wave in the reports' order. A statement may write a row only once, so each wave
+ * is one statement, and a row's merges stay in the order the reports give them.
+ */
+static void into_waves(struct row_ref *refs, size_t n)
 {
-	struct col_array *col = a->step;
-	struct col_params p;
+	qsort(refs, n, sizeof(*refs), row_by_key);
+	for (size_t k = 1; k < n; k++) {
+		if (!memcmp(refs[k].key, refs[k - 1].key, sizeof(refs[k].key)))
+			refs[k].wave = refs[k - 1].wave + 1;
+	}
+	qsort(refs, n, sizeof(*refs), row_by_wave);
+}
+
+/* Adds one ST_STEPS row to the columns of a. */
+static int add_step(struct row_arrays *a, const struct row_ref *ref)
+{
+	struct col_array *col = a->cols;
+	const Cipulse__V1__Step *s = ref->step;
+	int rc = col_array_add_i64(&col[0], ref->key[0]);
+
+	if (!rc)
+		rc = col_array_add_i64(&col[1], ref->key[1]);
+	if (!rc)
+		rc = col_array_add_i64(&col[2], ref->key[2]);
+	if (!rc)
+		rc = col_array_add_str(&col[3], s->name);
+	if (!rc)
+		rc = col_array_add_str(&col[4], s->status);
+	if (!rc)
+		rc = col_array_add_str(&col[5], s->conclusion);
+	if (!rc)
+		rc = col_array_add_i64(&col[6], s->started_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[7], s->completed_at);
+	return rc;
+}
+
+/* Adds one ST_JOBS row to the columns of a. */
+static int add_job(struct row_arrays *a, const struct row_ref *ref)
+{
+	struct col_array *col = a->cols;
+	const Cipulse__V1__Job *j = ref->job;
+	const Cipulse__V1__Run *run = ref->r->header->run;
+	const char *lit = NULL;
 	int rc = CM_OK;
 
-	for (size_t i = 0; i < sizeof(a->step) / sizeof(a->step[0]); i++)
-		col_array_reset(&col[i]);
-	for (size_t i = 0; rc == CM_OK && i < n; i++) {
-		const Cipulse__V1__Step *s = refs[i].s;
-
-		rc = col_array_add_i64(&col[0], refs[i].repo);
-		if (!rc)
-			rc = col_array_add_i64(&col[1], refs[i].job);
-		if (!rc)
-			rc = col_array_add_i64(&col[2], refs[i].number);
-		if (!rc)
-			rc = col_array_add_str(&col[3], s->name);
-		if (!rc)
-			rc = col_array_add_str(&col[4], s->status);
-		if (!rc)
-			rc = col_array_add_str(&col[5], s->conclusion);
-		if (!rc)
-			rc = col_array_add_i64(&col[6], s->started_at);
-		if (!rc)
-			rc = col_array_add_i64(&col[7], s->completed_at);
+	if (j->n_labels) {
+		col_array_reset(&a->labels);
+		for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
+			rc = col_array_add_str(&a->labels, j->labels[i] ? j->labels[i] : "");
+		lit = rc ? NULL : col_array_str(&a->labels);
+		if (!rc && !lit)
+			rc = CM_ETOOBIG;
 	}
-	col_params_init(&p);
-	for (size_t i = 0; rc == CM_OK && i < sizeof(a->step) / sizeof(a->step[0]); i++)
-		rc = p_array(&p, &col[i]);
-	return rc ? rc : send(c, ST_STEPS, &p, nsent);
+	if (!rc)
+		rc = col_array_add_i64(&col[0], ref->key[0]);
+	if (!rc)
+		rc = col_array_add_i64(&col[1], ref->key[1]);
+	if (!rc)
+		rc = col_array_add_i64(&col[2], run->id);
+	if (!rc)
+		rc = col_array_add_i64(&col[3], run->attempt);
+	if (!rc)
+		rc = col_array_add_str(&col[4], j->name);
+	if (!rc)
+		rc = col_array_add_str(&col[5], j->status);
+	if (!rc)
+		rc = col_array_add_str(&col[6], j->conclusion);
+	if (!rc)
+		rc = col_array_add_i64(&col[7], j->created_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[8], j->started_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[9], j->completed_at);
+	if (!rc)
+		rc = col_array_add_str(&col[10], j->runner_name);
+	if (!rc)
+		rc = col_array_add_str(&col[11], j->runner_os);
+	if (!rc)
+		rc = col_array_add_str(&col[12], j->runner_arch);
+	if (!rc)
+		rc = col_array_add_str(&col[13], lit);
+	if (!rc)
+		rc = col_array_add_str(&col[14], j->html_url);
+	if (!rc)
+		rc = col_array_add_str(&col[15], ref->r->source ? ref->r->source : "");
+	return rc;
 }
 
 /*
- * The steps of the live members' reports, merged as one by one in the reports' order: one
- * statement for all of them, and one more per repeat of a step (a statement may write a row
- * only once).
+ * Sends the rows refs[0..n) (in wave order, see into_waves) as one statement st per wave,
+ * each row's columns added by add; ncols: the statement's parameters (one array each).
  */
-static int send_steps(struct col_conn *c, const struct col_report *const *r, const struct member *m,
-		      size_t n, struct row_arrays *a, int *nsent)
+static int send_waves(struct col_conn *c, int st, const struct row_ref *refs, size_t n,
+		      int (*add)(struct row_arrays *, const struct row_ref *), int ncols,
+		      struct row_arrays *a, int *nsent)
 {
-	struct step_ref *refs;
-	size_t total = 0, k = 0, from;
+	struct col_params p;
+	size_t from, k;
 	int rc = CM_OK;
 
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; m[i].live && j < r[i]->njobs; j++)
-			total += r[i]->jobs[j]->n_steps;
+	for (from = 0; rc == CM_OK && from < n; from = k) {
+		for (int i = 0; i < ncols; i++)
+			col_array_reset(&a->cols[i]);
+		for (k = from; rc == CM_OK && k < n && refs[k].wave == refs[from].wave; k++)
+			rc = add(a, &refs[k]);
+		col_params_init(&p);
+		for (int i = 0; rc == CM_OK && i < ncols; i++)
+			rc = p_array(&p, &a->cols[i]);
+		if (!rc)
+			rc = send(c, st, &p, nsent);
 	}
-	if (!total)
+	return rc;
+}
+
+/*
+ * The jobs, then the steps, of the live members' reports: one statement for all the jobs and
+ * one for all the steps, and one more for each repeat of a row (into_waves).
+ */
+static int send_jobs_and_steps(struct col_conn *c, const struct col_report *const *r,
+			       const struct member *m, size_t n, struct row_arrays *a, int *nsent)
+{
+	struct row_ref *refs;
+	size_t njobs = 0, nsteps = 0, jk = 0, sk;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; m[i].live && j < r[i]->njobs; j++) {
+			njobs++;
+			nsteps += r[i]->jobs[j]->n_steps;
+		}
+	}
+	if (!njobs)
 		return CM_OK;
-	refs = malloc(total * sizeof(*refs));
+	refs = calloc(njobs + nsteps, sizeof(*refs));
 	if (!refs)
 		return CM_ENOMEM;
+	sk = njobs;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; m[i].live && j < r[i]->njobs; j++) {
 			const Cipulse__V1__Job *job = r[i]->jobs[j];
+			struct row_ref one = { .key = { r[i]->header->repository->id, job->id, 0 },
+					       .r = r[i],
+					       .job = job };
 
-			for (size_t s = 0; s < job->n_steps; s++, k++) {
-				refs[k].repo = r[i]->header->repository->id;
-				refs[k].job = job->id;
-				refs[k].number = job->steps[s]->number;
-				refs[k].ord = k;
-				refs[k].wave = 0;
-				refs[k].s = job->steps[s];
+			one.ord = jk;
+			refs[jk++] = one;
+			for (size_t k = 0; k < job->n_steps; k++) {
+				one.key[2] = job->steps[k]->number;
+				one.step = job->steps[k];
+				one.ord = sk;
+				refs[sk++] = one;
 			}
 		}
 	}
-	qsort(refs, total, sizeof(*refs), step_by_key);
-	for (k = 1; k < total; k++) {
-		if (refs[k].repo == refs[k - 1].repo && refs[k].job == refs[k - 1].job &&
-		    refs[k].number == refs[k - 1].number)
-			refs[k].wave = refs[k - 1].wave + 1;
-	}
-	qsort(refs, total, sizeof(*refs), step_by_wave);
-	for (from = 0; rc == CM_OK && from < total; from = k) {
-		for (k = from; k < total && refs[k].wave == refs[from].wave; k++)
-			;
-		rc = send_step_wave(c, refs + from, k - from, a, nsent);
-	}
+	into_waves(refs, njobs);
+	into_waves(refs + njobs, nsteps);
+	rc = send_waves(c, ST_JOBS, refs, njobs, add_job, 16, a, nsent);
+	if (!rc)
+		rc = send_waves(c, ST_STEPS, refs + njobs, nsteps, add_step, 8, a, nsent);
 	free(refs);
 	return rc;
 }
@@ -1190,14 +1242,12 @@ static int send_rows(struct col_conn *c, const struct col_report *const *r, stru
 		    !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
 			rc = send(c, ST_RUN, &m[i].run, nsent);
 	}
-	for (i = 0; !rc && i < n; i++) {
-		for (k = 0; m[i].live && !rc && k < r[i]->njobs; k++) {
-			rc = send_job(c, r[i], r[i]->jobs[k], &arrays->labels, nsent);
+	for (i = 0; i < n; i++) {
+		for (k = 0; m[i].live && k < r[i]->njobs; k++)
 			out[i].steps += (int)r[i]->jobs[k]->n_steps;
-		}
 	}
 	if (!rc)
-		rc = send_steps(c, r, m, n, arrays, nsent);
+		rc = send_jobs_and_steps(c, r, m, n, arrays, nsent);
 	for (i = 0; !rc && i < n; i++) {
 		const Cipulse__V1__ReportHeader *h = r[i]->header;
 
