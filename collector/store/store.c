@@ -1235,8 +1235,8 @@ static int send_rows(struct col_conn *c, const struct col_report *const *r, stru
 		}
 		/*
 		 * The same values as the last upsert of this run: it would change nothing (the
-		 * merge is idempotent, and its figures are recomputed by each job's trigger), so
-		 * many jobs of one run cost one run upsert.
+		 * merge is idempotent, and the jobs its figures come from are written after all
+		 * the runs), so the many job events of one run cost one run upsert.
 		 */
 		if (!rc &&
 		    !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
