@@ -11,6 +11,7 @@ import re
 import threading
 
 import grpc
+import pytest
 
 import agent_fakes
 from alert_util import REPO, REPO_ID, WORKFLOW_ID, Receiver, run_payload, slack_env, wait_outbox_settled
@@ -106,6 +107,13 @@ class Load:
         for t in threads:
             t.start()
         return threads
+
+
+@pytest.fixture
+def db(empty_db):
+    """An empty database: the three collectors below migrate it at once (conftest's `db` would
+    be migrated already)."""
+    return empty_db
 
 
 def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
