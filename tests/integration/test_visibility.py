@@ -416,9 +416,9 @@ def test_a_slow_listing_holds_up_no_other_request(world):
 def test_a_slow_first_listing_keeps_the_users_other_requests_waiting_a_bounded_time(
         collector_factory, db, github):
     """Without an answer that holds, the user's other requests wait for the listing under way
-    at most CIPULSE_API_TIMEOUT (here 1 s), then read nothing; the listing, once GitHub
+    at most CIPULSE_API_TIMEOUT (here 2 s), then read nothing; the listing, once GitHub
     answers, is stored and read."""
-    w = World(collector_factory, db, github, extra={"CIPULSE_API_TIMEOUT": "1s"})
+    w = World(collector_factory, db, github, extra={"CIPULSE_API_TIMEOUT": "2s"})
     listing = w.gh.hold(ALICE)
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
