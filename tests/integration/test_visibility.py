@@ -413,6 +413,26 @@ def test_a_slow_listing_holds_up_no_other_request(world):
     assert world.names(ALICE) == ["acme/open"]
 
 
+def test_a_slow_first_listing_keeps_the_users_other_requests_waiting_a_bounded_time(
+        collector_factory, db, github):
+    """Without an answer that holds, the user's other requests wait for the listing under way
+    at most CIPULSE_API_TIMEOUT (here 2 s), then read nothing; the listing, once GitHub
+    answers, is stored and read."""
+    w = World(collector_factory, db, github, extra={"CIPULSE_API_TIMEOUT": "2s"})
+    listing = w.gh.hold(ALICE)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        slow = pool.submit(w.names, ALICE)
+        assert listing.wait(60), "GitHub was not asked"
+        assert w.names(ALICE) == []
+        assert not slow.done()
+    finally:
+        w.gh.release(ALICE)
+        pool.shutdown()
+    assert slow.result() == ["acme/open", "acme/shared"]
+    assert w.names(ALICE) == ["acme/open", "acme/shared"]
+
+
 def test_revoked_permission_real_ttl(collector_factory, db, github):
     """The same on the clock, with a TTL of 2 s: the revoked repository disappears."""
     w = World(collector_factory, db, github, ttl="2s")
