@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from agent_fakes import FakeCollector, FakeGitHub  # noqa: E402
 from harness import (CIPULSED, Collector, Database, GitHubStandIn, PgCluster,  # noqa: E402
-                     release_ports)
+                     collector_on_a_new_database, release_ports)
 
 # The only skips a run may have, by reason, each with why it is expected. Any other skip (a tool
 # or a binary missing) fails the run: a suite that skips silently claims more than it checks.
@@ -121,6 +121,15 @@ def collector_factory(db):
 def collector(collector_factory):
     """A running collector with migrations applied."""
     return collector_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_collector(pg_cluster):
+    """A running collector on a database of its own, shared by the module's tests that take it:
+    for tests that only read, or whose requests are refused, and so cannot affect each other
+    (a collector and a database per test cost seconds each on a loaded machine)."""
+    with collector_on_a_new_database(pg_cluster) as (_db, col):
+        yield col
 
 
 @pytest.fixture
