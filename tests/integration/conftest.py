@@ -59,6 +59,19 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# Modules with the longest tests (a full run's --durations), started first: a long test that a
+# worker starts near the end of a parallel run holds the end up alone. The rest keep their order.
+SLOW_FIRST = ("test_images", "test_agent_deploy", "test_backup_restore", "test_compose",
+              "test_deploy_k8s", "test_replicas", "test_poller_backfill", "test_api_search",
+              "test_retention", "test_visibility", "test_api_metrics", "test_webhook_merge",
+              "test_ingest_tests", "test_redteam", "test_github_app")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(SLOW_FIRST)))
+
+
 @pytest.fixture(autouse=True)
 def _port_reservations():
     """Ends the reservations of the ports the test took (harness.free_port) after its teardown:
