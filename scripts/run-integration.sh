@@ -8,9 +8,10 @@
 # The tests mostly wait (PostgreSQL and collector start-up, gRPC and HTTP round trips: a serial
 # run keeps about a tenth of one core busy), so they run in pytest-xdist worker processes. Each
 # worker is a pytest session of its own: its own PostgreSQL cluster (conftest.py's session
-# fixture, a temp dir on a free port), a fresh database per test, collectors and stand-ins on free
-# ports, and its own tmp_path tree. Skips are checked in the controlling process, which sees every
-# worker's reports (conftest.py EXPECTED_SKIPS).
+# fixture, on /dev/shm when it has room, on a free port), a fresh database per test (a copy of
+# one migrated once per cluster), collectors and stand-ins on free ports, and its own tmp_path
+# tree. Skips are checked in the controlling process, which sees every worker's reports
+# (conftest.py EXPECTED_SKIPS).
 #
 # Environment:
 #   CIPULSE_TEST_WORKERS=N   worker processes (default: 3 per CPU); 0 runs in this one process
@@ -26,8 +27,10 @@ xdist=()
 if [ "$workers" -gt 0 ]; then
   $PY -c 'import xdist' 2>/dev/null \
     || { echo "run-integration: pytest-xdist missing (scripts/deps.sh installs python3-pytest-xdist)" >&2; exit 1; }
-  # --dist load hands out tests in small batches as workers free up, so one long module (39
-  # tenancy cases, 5 s each) is spread over all workers instead of holding up the end of the run.
+  # --dist loadgroup hands out tests in small batches as workers free up, so one long module (39
+  # tenancy cases, 5 s each) is spread over all workers instead of holding up the end of the
+  # run; a module marked xdist_group (one that shares an expensive fixture, test_api_metrics)
+  # goes whole to one worker, which sets the fixture up once.
   xdist=(-n "$workers" --dist loadgroup)
 fi
 paths=(tests/integration)

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from agent_fakes import FakeCollector, FakeGitHub  # noqa: E402
 from harness import (CIPULSED, Collector, Database, GitHubStandIn, PgCluster,  # noqa: E402
-                     release_ports)
+                     collector_on_a_new_database, release_ports)
 
 # The only skips a run may have, by reason, each with why it is expected. Any other skip (a tool
 # or a binary missing) fails the run: a suite that skips silently claims more than it checks.
@@ -57,6 +57,19 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionfinish(session, exitstatus):
     if _unexpected_skips and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# Modules with the longest tests (a full run's --durations), started first: a long test that a
+# worker starts near the end of a parallel run holds the end up alone. The rest keep their order.
+SLOW_FIRST = ("test_images", "test_agent_deploy", "test_backup_restore", "test_compose",
+              "test_deploy_k8s", "test_replicas", "test_poller_backfill", "test_api_search",
+              "test_retention", "test_visibility", "test_api_metrics", "test_webhook_merge",
+              "test_ingest_tests", "test_redteam", "test_github_app")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(SLOW_FIRST)))
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +134,15 @@ def collector_factory(db):
 def collector(collector_factory):
     """A running collector with migrations applied."""
     return collector_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_collector(pg_cluster):
+    """A running collector on a database of its own, shared by the module's tests that take it:
+    for tests that only read, or whose requests are refused, and so cannot affect each other
+    (a collector and a database per test cost seconds each on a loaded machine)."""
+    with collector_on_a_new_database(pg_cluster) as (_db, col):
+        yield col
 
 
 @pytest.fixture

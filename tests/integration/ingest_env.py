@@ -248,8 +248,11 @@ def with_tokens(col):
     return col
 
 
+# Small size limits, so that tests can pass them.
+INGEST_LIMITS = {"CIPULSE_MAX_MESSAGE_BYTES": "262144", "CIPULSE_MAX_REPORT_BYTES": "1048576"}
+
+
 @pytest.fixture
 def ingest(collector_factory):
-    """A running collector with small size limits (so that tests can pass them) and tokens."""
-    return with_tokens(collector_factory(env={"CIPULSE_MAX_MESSAGE_BYTES": "262144",
-                                              "CIPULSE_MAX_REPORT_BYTES": "1048576"}))
+    """A running collector with small size limits (INGEST_LIMITS) and tokens."""
+    return with_tokens(collector_factory(env=INGEST_LIMITS))

@@ -15,7 +15,7 @@ import time
 import grpc
 import pytest
 
-from agent_fakes import AGENT, BUILD, REPO_ROOT, FakeGitHub, agent_env, frames, make_job, \
+from agent_fakes import AGENT, REPO_ROOT, FakeGitHub, agent_env, frames, make_job, \
     run_agent, spooled
 from harness import Collector, run_checked
 from pbwire import CHUNK, FAILED, ERROR, PASSED, SKIPPED, decode, fields
@@ -293,9 +293,11 @@ def test_hostile_files_report_stored_by_the_real_collector(collector, db, tmp_pa
 
 
 def old_collector_binary():
-    """cipulsed as of main@1fd96e9 (before test results), built once per build directory from
-    `git archive` of that commit; None when the commit is not in this clone."""
-    out = os.path.join(BUILD, "old-collector-" + OLD_COMMIT)
+    """cipulsed as of main@1fd96e9 (before test results), built once per clone (in build/,
+    whichever build directory the tests run against: the plain and the ASan+UBSan passes share
+    it, it is a plain build either way) from `git archive` of that commit; None when the commit
+    is not in this clone."""
+    out = os.path.join(REPO_ROOT, "build", "old-collector-" + OLD_COMMIT)
     binary = os.path.join(out, "build", "cipulsed")
     if os.path.exists(binary):
         return binary

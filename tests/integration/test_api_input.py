@@ -76,7 +76,8 @@ BAD_GETS = [
 
 
 @pytest.mark.parametrize("path,param", BAD_GETS)
-def test_bad_parameter_is_400_naming_it(collector, db, path, param):
+def test_bad_parameter_is_400_naming_it(shared_collector, path, param):
+    collector = shared_collector
     status, body = collector.http("GET", path)
     assert status == 400, (path, status, body)
     assert body["error"]["code"] == "invalid_parameter"
@@ -112,7 +113,8 @@ BAD_POSTS = [
 
 
 @pytest.mark.parametrize("path,body,param", BAD_POSTS)
-def test_bad_body_is_400_naming_the_field(collector, path, body, param):
+def test_bad_body_is_400_naming_the_field(shared_collector, path, body, param):
+    collector = shared_collector
     status, reply = collector.http("POST", path, body=body, headers=collector.admin_headers())
     assert status == 400, (body, status, reply)
     assert reply["error"]["param"] == param
@@ -148,7 +150,8 @@ def test_sql_metacharacters_in_valid_values_are_data(collector, db):
     ("POST", "/api/v1/metrics", 405), ("DELETE", "/api/v1/repos", 405),
     ("POST", "/api/v1/runs/1", 405), ("PUT", "/api/v1/settings/alerts", 405),
 ])
-def test_unknown_routes_and_methods(collector, method, path, status):
+def test_unknown_routes_and_methods(shared_collector, method, path, status):
+    collector = shared_collector
     got, body = collector.http(method, path, body="" if method != "GET" else None)
     assert got == status, (method, path, got, body)
     assert body["error"]["code"] == ("not_found" if status == 404 else "method_not_allowed")

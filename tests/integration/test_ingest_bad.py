@@ -5,9 +5,10 @@ import grpc
 import pytest
 
 import pbwire
-from harness import wait_for
-from ingest_env import (REPO, REPO_ID, REPORT, channel, db_snapshot, ingest,  # noqa: F401
-                        make_report, metric, report_status, wait_held, wait_released)
+from harness import collector_on_a_new_database, wait_for
+from ingest_env import (INGEST_LIMITS, REPO, REPO_ID, REPORT, channel, db_snapshot,  # noqa: F401
+                        ingest, make_report, metric, report_status, wait_held, wait_released,
+                        with_tokens)
 
 BAD = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -87,8 +88,17 @@ CASES = {
 }
 
 
+@pytest.fixture(scope="module")
+def refusing(pg_cluster):
+    """The ingest fixture's collector, shared by the tests below whose reports are all refused
+    (each checks that its report changed nothing)."""
+    with collector_on_a_new_database(pg_cluster, env=INGEST_LIMITS) as (_db, col):
+        yield with_tokens(col)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_report(ingest, db, name):
+def test_bad_report(refusing, name):
+    ingest, db = refusing, refusing.db
     build, code, needle = CASES[name]
     before = db_snapshot(db.url)
     got, details = report_status(ingest.grpc_addr, build(), ingest.tokens["ingest"])
@@ -104,7 +114,8 @@ def test_bad_report(ingest, db, name):
     ("other", grpc.StatusCode.PERMISSION_DENIED),
     ("read", grpc.StatusCode.PERMISSION_DENIED),
 ])
-def test_token_refused(ingest, db, token, code):
+def test_token_refused(refusing, token, code):
+    ingest, db = refusing, refusing.db
     token = ingest.tokens.get(token, token)
     before = db_snapshot(db.url)
     got, details = report_status(ingest.grpc_addr, good(2100), token)
