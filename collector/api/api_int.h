@@ -228,6 +228,16 @@ struct api_mrow {
  * bucket without a row (no runs) has zero counts and null figures.
  */
 json_t *api_metrics_json(const struct api_window *w, const struct api_mrow *rows, size_t nrows);
+/*
+ * The rollup's duration and queue-time histograms (sql/016_repo_rollup.sql: bin 0 holds [0, 1) s,
+ * bin k >= 1 [2^((k-1)/4), 2^(k/4)) s) as the collector adds them: h[k] counts bin k.
+ * api_hist_add_text adds rows of cipulse_rollup_sums' text ("LOW:n,n,... LOW:n,...") to h;
+ * -1 when text is malformed. api_hist_quantile: the p-quantile (0..1) as cipulse_hist_quantile
+ * estimates it, NAN when h is empty.
+ */
+#define API_HIST_BINS 512
+int api_hist_add_text(int64_t *h, const char *text);
+double api_hist_quantile(const int64_t *h, double p);
 
 /* Handlers, by file. */
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp);
