@@ -93,8 +93,9 @@ int api_need_all(const struct col_http_req *req, struct col_http_resp *resp, con
 /*
  * api_conn for an expensive request (log search, all-repository metrics): at most
  * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
- * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection
- * back with api_expensive_release.
+ * connection and the database's CPU; past it, a request waits for one of them to end, up to
+ * COL_DB_WAIT_MS (as for a pooled connection), then answers 503 "busy" with Retry-After. Give
+ * the connection back with api_expensive_release.
  */
 int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
 		       struct col_conn **c);
