@@ -189,6 +189,10 @@ static int cmd_serve(struct col_ctx *ctx)
 	pthread_sigmask(SIG_BLOCK, &stop_sigs, &wait_mask);
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGINT);
+	if (col_libs_init()) {
+		cm_log_error("main", "libcurl could not be initialised");
+		goto out;
+	}
 	grpc_init();
 	rc = col_ingest_start(ctx, &ing);
 	if (rc)
@@ -213,6 +217,8 @@ out_ingest:
 	col_ingest_stop(ing, ctx->cfg->shutdown_grace_ms);
 out_grpc:
 	grpc_shutdown();
+	/* After the HTTP server stopped: its sign-in and visibility handlers use libcurl. */
+	col_libs_cleanup();
 out:
 	return status;
 }

@@ -59,18 +59,13 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 
 	if (!svc)
 		return CM_ENOMEM;
-	/* libcurl's global state, before any thread uses it (poller, notifiers). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		free(svc);
-		return CM_EIO;
-	}
 	rc = col_webhook_start(ctx);
 	if (rc)
 		goto fail_webhooks;
 	/* First: the poller and the retention sweep ask at once whether this one leads. */
 	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
-		goto fail_curl;
+		goto fail_lease_start;
 	rc = col_outbox_start(ctx, &svc->outbox);
 	if (rc)
 		goto fail_lease;
@@ -93,10 +88,9 @@ fail_outbox:
 	col_outbox_stop(svc->outbox);
 fail_lease:
 	col_lease_stop(svc->leader);
-fail_curl:
+fail_lease_start:
 	col_webhook_stop();
 fail_webhooks:
-	curl_global_cleanup();
 	free(svc);
 	return rc;
 }
@@ -113,8 +107,17 @@ void col_services_stop(struct col_services *svc)
 	col_outbox_stop(svc->outbox);
 	/* Last, after the duties it covers: another collector takes them on at once. */
 	col_lease_stop(svc->leader);
-	curl_global_cleanup();
 	free(svc);
+}
+
+int col_libs_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) ? CM_EIO : CM_OK;
+}
+
+void col_libs_cleanup(void)
+{
+	curl_global_cleanup();
 }
 
 int col_extra_command(struct col_ctx *ctx, const char *cmd, int argc, char **argv)

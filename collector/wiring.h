@@ -10,6 +10,13 @@
 
 struct col_services;
 
+/*
+ * The process-wide state of the libraries the parts use (libcurl: GitHub sign-in, visibility,
+ * the poller, notifiers): set up before the first thread that may use it starts (the HTTP and
+ * gRPC servers, the services), torn down after the last one stopped.
+ */
+int col_libs_init(void);
+void col_libs_cleanup(void);
 /* Registers every HTTP route (health, API, webhook, metrics, static files). */
 void col_routes_register(void);
 /*

@@ -107,3 +107,12 @@ long cm_http_form_decode(const char *raw, size_t n, char *out)
 	out[o] = '\0';
 	return (long)o;
 }
+
+int cm_http_url_base_len(const char *url)
+{
+	size_t n = url ? strlen(url) : 0;
+
+	while (n && url[n - 1] == '/')
+		n--;
+	return (int)n;
+}

@@ -24,4 +24,10 @@ int cm_http_link_next(const char *link, char *out, size_t size);
  */
 long cm_http_form_decode(const char *raw, size_t n, char *out);
 
+/*
+ * The length of url (NULL: 0) without its trailing slashes, for building "%.*s/path" from a
+ * configured base URL (CIPULSE_PUBLIC_URL, CIPULSE_GITHUB_URL) written with or without one.
+ */
+int cm_http_url_base_len(const char *url);
+
 #endif

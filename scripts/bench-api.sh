@@ -27,30 +27,15 @@ for t in wrk pgbench psql; do command -v $t >/dev/null || { echo "bench-api: $t 
 
 bench_setup "${BENCH_API_KEEP:-}"
 DIR=$BENCH_DIR
-URL=$BENCH_PG/bench
-bench_pg_start off
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
-if [ ! -f "$DIR/loaded" ]; then
-  # Memory for a bulk load and index builds; a benchmark cluster, not a production setting.
-  $PSQL "$BENCH_PG/postgres" <<SQL >/dev/null
-ALTER SYSTEM SET shared_buffers = '2GB';
-ALTER SYSTEM SET work_mem = '32MB';
-ALTER SYSTEM SET maintenance_work_mem = '2GB';
-ALTER SYSTEM SET max_wal_size = '32GB';
-ALTER SYSTEM SET checkpoint_timeout = '1h';
-ALTER SYSTEM SET synchronous_commit = off;
-ALTER SYSTEM SET jit = off;
-CREATE DATABASE bench;
-SQL
-  bench_pg_stop; bench_pg_start off
-  CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate
-  logs=$(( LOG_MB * 1024 * 1024 / (LOG_LINES * 48) ))  # generated lines average ~48 bytes
+logs=$(( LOG_MB * 1024 * 1024 / (LOG_LINES * 48) ))  # generated lines average ~48 bytes
+load() {
   echo "bench-api: loading $RUNS runs and $logs log tails (~${LOG_MB} MiB) ..."
-  t0=$(date +%s)
-  $PSQL "$URL" -v runs="$RUNS" -v logs="$logs" -v log_lines="$LOG_LINES" -f bench/api/gen.sql >/dev/null
-  echo "bench-api: loaded in $(( $(date +%s) - t0 )) s"
-  touch "$DIR/loaded"
-else
+  $PSQL "$BENCH_URL" -v runs="$RUNS" -v logs="$logs" -v log_lines="$LOG_LINES" -f bench/api/gen.sql >/dev/null
+}
+bench_load_history "$CIPULSED" 2GB load
+URL=$BENCH_URL
+if [ "$BENCH_LOADED" = 0 ]; then
   # A kept cluster: bring its schema up to this build's (a new migration's backfill runs here).
   t0=$(date +%s)
   CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate

@@ -15,6 +15,14 @@
 #                           exported); log in $BENCH_DIR/cipulsed.log. Returns once /readyz
 #                           answers 200; fails, showing the log, if the collector exits or is not
 #                           ready within 10 s
+#   bench_load_history CIPULSED MEM LOAD_CMD [ARGS...]
+#                           the synthetic-history benchmarks' cluster (fsync off) and database:
+#                           sets BENCH_URL ($BENCH_PG/bench). The first time in $BENCH_DIR (no
+#                           "loaded" mark): memory for a bulk load and index builds
+#                           (shared_buffers and maintenance_work_mem MEM), CREATE DATABASE bench,
+#                           CIPULSED migrate, then LOAD_CMD ARGS (timed), then the mark;
+#                           BENCH_LOADED=1. A kept, loaded directory: only the cluster start,
+#                           BENCH_LOADED=0
 #   bench_free_port         prints a free TCP port on 127.0.0.1
 #   bench_loadgen_build BUILD
 #                           compiles the ingest load generator (bench/ingest/loadgen.c) into
@@ -69,6 +77,36 @@ bench_pg_start() {
 
 bench_pg_stop() {
   scripts/pg.sh stop "$BENCH_DIR/pg" >/dev/null
+}
+
+# BENCH_URL and BENCH_LOADED are for the scripts that source this file.
+# shellcheck disable=SC2034
+bench_load_history() {
+  local cipulsed=$1 mem=$2 t0
+  shift 2
+  BENCH_URL=$BENCH_PG/bench
+  BENCH_LOADED=0
+  bench_pg_start off
+  [ ! -f "$BENCH_DIR/loaded" ] || return 0
+  # Memory for a bulk load and index builds; a benchmark cluster, not a production setting.
+  psql -X -q -v ON_ERROR_STOP=1 "$BENCH_PG/postgres" <<SQL >/dev/null
+ALTER SYSTEM SET shared_buffers = '$mem';
+ALTER SYSTEM SET work_mem = '32MB';
+ALTER SYSTEM SET maintenance_work_mem = '$mem';
+ALTER SYSTEM SET max_wal_size = '32GB';
+ALTER SYSTEM SET checkpoint_timeout = '1h';
+ALTER SYSTEM SET synchronous_commit = off;
+ALTER SYSTEM SET jit = off;
+CREATE DATABASE bench;
+SQL
+  bench_pg_stop
+  bench_pg_start off
+  CIPULSE_DATABASE_URL=$BENCH_URL CIPULSE_LOG_LEVEL=warn "$cipulsed" migrate
+  t0=$(date +%s)
+  "$@"
+  echo "${0##*/}: loaded in $(($(date +%s) - t0)) s"
+  touch "$BENCH_DIR/loaded"
+  BENCH_LOADED=1
 }
 
 bench_collector_start() {

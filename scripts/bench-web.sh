@@ -23,32 +23,15 @@ for t in psql node /usr/bin/chromium; do command -v $t >/dev/null || { echo "ben
 scripts/build-web.sh >/dev/null
 
 bench_setup "${BENCH_WEB_KEEP:-}"
-DIR=$BENCH_DIR
-URL=$BENCH_PG/bench
-bench_pg_start off
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
-if [ ! -f "$DIR/loaded" ]; then
-  # Memory for a bulk load and index builds; a benchmark cluster, not a production setting.
-  $PSQL "$BENCH_PG/postgres" <<SQL >/dev/null
-ALTER SYSTEM SET shared_buffers = '1GB';
-ALTER SYSTEM SET work_mem = '32MB';
-ALTER SYSTEM SET maintenance_work_mem = '1GB';
-ALTER SYSTEM SET max_wal_size = '32GB';
-ALTER SYSTEM SET checkpoint_timeout = '1h';
-ALTER SYSTEM SET synchronous_commit = off;
-ALTER SYSTEM SET jit = off;
-CREATE DATABASE bench;
-SQL
-  bench_pg_stop; bench_pg_start off
-  CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate
+load() {
   echo "bench-web: loading $RUNS runs in $REPOS repositories and a run with 200 jobs ..."
-  t0=$(date +%s)
   # No log tails: no page measured here reads them.
-  $PSQL "$URL" -v runs="$RUNS" -v repos="$REPOS" -v logs=0 -v log_lines=1 -f bench/api/gen.sql >/dev/null
-  $PSQL "$URL" -v run_id="$BIG_RUN" -f bench/web/run200.sql >/dev/null
-  echo "bench-web: loaded in $(( $(date +%s) - t0 )) s"
-  touch "$DIR/loaded"
-fi
+  $PSQL "$BENCH_URL" -v runs="$RUNS" -v repos="$REPOS" -v logs=0 -v log_lines=1 -f bench/api/gen.sql >/dev/null
+  $PSQL "$BENCH_URL" -v run_id="$BIG_RUN" -f bench/web/run200.sql >/dev/null
+}
+bench_load_history "$CIPULSED" 1GB load
+URL=$BENCH_URL
 $PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s distinct runs, %s run attempts, %s jobs, %s steps; the large run: %s jobs, %s steps; database %s',
   (SELECT count(*) FROM repositories), (SELECT count(*) FROM workflows),
   (SELECT count(DISTINCT run_id) FROM workflow_runs), (SELECT count(*) FROM workflow_runs),

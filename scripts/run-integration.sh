@@ -28,7 +28,7 @@ if [ "$workers" -gt 0 ]; then
     || { echo "run-integration: pytest-xdist missing (scripts/deps.sh installs python3-pytest-xdist)" >&2; exit 1; }
   # --dist load hands out tests in small batches as workers free up, so one long module (39
   # tenancy cases, 5 s each) is spread over all workers instead of holding up the end of the run.
-  xdist=(-n "$workers" --dist load)
+  xdist=(-n "$workers" --dist loadgroup)
 fi
 paths=(tests/integration)
 cd "$root"

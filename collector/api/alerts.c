@@ -145,8 +145,8 @@ static json_t *settings_json(struct col_conn *c, struct col_http_resp *resp)
 	    "  ORDER BY n.name)::text, a.severity "
 	    "FROM alert_rules a LEFT JOIN repositories r ON r.id = a.repo_id ORDER BY a.id";
 	static const char channels_sql[] =
-	    "SELECT id, name, kind, enabled, target <> '', " API_MS("created_at") ", "
-	    "secret IS NOT NULL, origin FROM notification_channels ORDER BY name";
+	    "SELECT id, name, kind, enabled, has_target, " API_MS("created_at") ", "
+	    "has_secret, origin FROM notification_channels ORDER BY name";
 	/* clang-format on */
 	int rc;
 	PGresult *rres = col_db_query(c, "alert rules", rules_sql, 0, NULL, &rc), *cres = NULL;

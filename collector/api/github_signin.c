@@ -25,22 +25,13 @@
 #include "api/api_int.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_json.h"
 #include "cm_log.h"
 #include "github/oauth.h"
 
 #define BROWSER_COOKIE "cipulse_oauth"
 #define BROWSER_PATH   "/api/v1/auth/github"
-
-/* The public URL's length without trailing slashes. */
-static int public_len(const struct col_config *cfg)
-{
-	size_t n = strlen(cfg->public_url);
-
-	while (n && cfg->public_url[n - 1] == '/')
-		n--;
-	return (int)n;
-}
 
 /* A 302 to url (Location appended to the headers already set). */
 static void redirect(struct col_http_resp *resp, const char *url)
@@ -60,8 +51,8 @@ static void fail_to_signin(const struct col_http_req *req, struct col_http_resp 
 	const struct col_config *cfg = req->ctx->cfg;
 	char url[2048];
 
-	snprintf(url, sizeof(url), "%.*s/signin?github_error=%s", public_len(cfg), cfg->public_url,
-		 code);
+	snprintf(url, sizeof(url), "%.*s/signin?github_error=%s",
+		 cm_http_url_base_len(cfg->public_url), cfg->public_url, code);
 	cm_log_info("auth", "GitHub sign-in failed reason=%s addr=%s", code, req->remote_addr);
 	redirect(resp, url);
 }
@@ -262,6 +253,7 @@ void api_github_signin_callback(const struct col_http_req *req, struct col_http_
 		    login, req->remote_addr);
 	api_set_cookie(req, resp, COL_SESSION_COOKIE, cookie, "/", cfg->session_max_ms / 1000);
 	memset(cookie, 0, sizeof(cookie));
-	snprintf(url, sizeof(url), "%.*s%s", public_len(cfg), cfg->public_url, next);
+	snprintf(url, sizeof(url), "%.*s%s", cm_http_url_base_len(cfg->public_url), cfg->public_url,
+		 next);
 	redirect(resp, url);
 }

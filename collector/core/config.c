@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_log.h"
 #include "github/app.h"
 
@@ -342,22 +343,20 @@ void col_config_release(struct col_config *cfg)
 void col_config_run_url(const struct col_config *cfg, long long run_id, int attempt,
 			long long job_id, char *out, size_t size)
 {
-	size_t n = cfg->public_url ? strlen(cfg->public_url) : 0;
+	int n = cm_http_url_base_len(cfg->public_url);
 	int k;
 
-	while (n && cfg->public_url[n - 1] == '/')
-		n--;
 	if (!n) {
 		if (size)
 			out[0] = '\0';
 		return;
 	}
 	if (job_id)
-		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d&job=%lld", (int)n,
-			     cfg->public_url, run_id, attempt, job_id);
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d&job=%lld", n, cfg->public_url,
+			     run_id, attempt, job_id);
 	else
-		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d", (int)n, cfg->public_url,
-			     run_id, attempt);
+		k = snprintf(out, size, "%.*s/runs/%lld?attempt=%d", n, cfg->public_url, run_id,
+			     attempt);
 	if (k < 0 || (size_t)k >= size)
 		out[0] = '\0';
 }

@@ -129,7 +129,6 @@ int col_gh_client_new(struct col_gh_client **out, const char *base_url, const ch
 		      volatile sig_atomic_t *stop)
 {
 	struct col_gh_client *c = calloc(1, sizeof(*c));
-	size_t blen;
 
 	if (!c)
 		return CM_ENOMEM;
@@ -137,9 +136,7 @@ int col_gh_client_new(struct col_gh_client **out, const char *base_url, const ch
 	c->base = strdup(base_url);
 	if (!c->base)
 		goto fail;
-	blen = strlen(c->base);
-	while (blen && c->base[blen - 1] == '/')
-		c->base[--blen] = '\0';
+	c->base[cm_http_url_base_len(c->base)] = '\0';
 	if (token && *token) {
 		char hash[65];
 		size_t n = strlen(token) + 32;
@@ -232,12 +229,10 @@ void col_gh_resp_release(struct col_gh_resp *r)
 	cm_buf_release(&r->body);
 }
 
+/* The reply's body into a cm_buf; over its cap, returning less than given makes curl fail. */
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
-	struct col_gh_resp *r = arg;
-
-	/* Over the cap: returning less than given makes curl fail the transfer. */
-	return cm_buf_add(&r->body, data, size * n) == CM_OK ? size * n : 0;
+	return cm_buf_add(arg, data, size * n) == CM_OK ? size * n : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
@@ -262,11 +257,49 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* arg: the stop flag (may be NULL); non-zero aborts the transfer, so shutdown is prompt. */
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	const struct col_gh_client *c = arg;
+	volatile sig_atomic_t *stop = arg;
 
-	return *c->stop ? 1 : 0; /* non-zero aborts the transfer: shutdown is prompt */
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return stop && *stop ? 1 : 0;
+}
+
+/* Appends the n header lines to *list (NULL ones skipped); CM_ENOMEM frees the whole list. */
+static int header_list(struct curl_slist **list, const char *const *lines, size_t n)
+{
+	struct curl_slist *tmp;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!lines[i])
+			continue;
+		tmp = curl_slist_append(*list, lines[i]);
+		if (!tmp) {
+			curl_slist_free_all(*list);
+			*list = NULL;
+			return CM_ENOMEM;
+		}
+		*list = tmp;
+	}
+	return CM_OK;
+}
+
+/* What a GET and a POST to GitHub share: URL, headers, body into `body`, stop flag, timeouts. */
+static void request_opts(CURL *curl, const char *url, struct curl_slist *list, struct cm_buf *body,
+			 volatile sig_atomic_t *stop, long timeout_ms)
+{
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, stop);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 }
 
 /* Before a request: spread the remaining requests over the window, or wait for its reset. */
@@ -335,48 +368,29 @@ static void remember(struct col_gh_client *c, const struct hdrs *h)
 static int perform(struct col_gh_client *c, const char *url, const char *if_none_match,
 		   struct col_gh_resp *resp, struct hdrs *h)
 {
-	struct curl_slist *list = NULL, *tmp;
+	struct curl_slist *list = NULL;
 	char inm[300], ua[64];
 	const char *lines[] = { "Accept: application/vnd.github+json",
-				"X-GitHub-Api-Version: 2022-11-28", ua, c->auth, NULL };
+				"X-GitHub-Api-Version: 2022-11-28", ua, c->auth,
+				if_none_match && *if_none_match ? inm : NULL };
 	CURLcode cc;
 	int rc = CM_OK;
 
 	snprintf(ua, sizeof(ua), "User-Agent: cipulse/%s", CIPULSE_VERSION);
-
-	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && lines[i]; i++) {
-		tmp = curl_slist_append(list, lines[i]);
-		if (!tmp)
-			goto nomem;
-		list = tmp;
-	}
-	if (if_none_match && *if_none_match) {
+	if (lines[4])
 		snprintf(inm, sizeof(inm), "If-None-Match: %s", if_none_match);
-		tmp = curl_slist_append(list, inm);
-		if (!tmp)
-			goto nomem;
-		list = tmp;
-	}
+	if (header_list(&list, lines, sizeof(lines) / sizeof(lines[0])))
+		return CM_ENOMEM;
 	cm_buf_reset(&resp->body);
 	resp->etag[0] = resp->next[0] = '\0';
 	memset(h, 0, sizeof(*h));
 	h->resp = resp;
 	h->remaining = -1;
 	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, resp);
+	request_opts(c->curl, url, list, &resp->body, c->stop, 60000L);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, h);
-	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 60000L);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	c->requests++;
 	cc = curl_easy_perform(c->curl);
 	curl_slist_free_all(list);
@@ -391,9 +405,6 @@ static int perform(struct col_gh_client *c, const char *url, const char *if_none
 	count_request(resp->status);
 	remember(c, h);
 	return rc;
-nomem:
-	curl_slist_free_all(list);
-	return CM_ENOMEM;
 }
 
 int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_none_match,
@@ -486,55 +497,26 @@ int col_gh_get(struct col_gh_client *c, const char *path_or_url, const char *if_
 	}
 }
 
-static size_t post_body(char *data, size_t size, size_t n, void *arg)
-{
-	return cm_buf_add(arg, data, size * n) == CM_OK ? size * n : 0;
-}
-
-static int post_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	volatile sig_atomic_t *stop = arg;
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	return stop && *stop ? 1 : 0;
-}
-
 int col_gh_post(const char *what, const char *url, const char *const *headers, size_t nheaders,
 		const char *body, size_t len, struct cm_buf *out, long *status,
 		volatile sig_atomic_t *stop)
 {
-	struct curl_slist *list = NULL, *tmp;
+	struct curl_slist *list = NULL;
 	CURLcode cc;
 	CURL *curl;
 
 	*status = 0;
-	for (size_t i = 0; i < nheaders; i++) {
-		tmp = curl_slist_append(list, headers[i]);
-		if (!tmp) {
-			curl_slist_free_all(list);
-			return CM_ENOMEM;
-		}
-		list = tmp;
-	}
+	if (header_list(&list, headers, nheaders))
+		return CM_ENOMEM;
 	curl = curl_easy_init();
 	if (!curl) {
 		curl_slist_free_all(list);
 		return CM_ENOMEM;
 	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	request_opts(curl, url, list, out, stop, 30000L);
 	curl_easy_setopt(curl, CURLOPT_POST, 1L);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, post_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, post_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, stop);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	cc = curl_easy_perform(curl);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);

@@ -9,28 +9,19 @@
 #include "cm_buf.h"
 #include "cm_crypto.h"
 #include "cm_err.h"
+#include "cm_http.h"
 #include "cm_log.h"
 #include "cm_time.h"
 #include "github/client.h"
 #include "version.h"
-
-/* The URL without its trailing slashes: its length. */
-static int trimmed(const char *url)
-{
-	size_t n = strlen(url);
-
-	while (n && url[n - 1] == '/')
-		n--;
-	return (int)n;
-}
 
 /* {CIPULSE_PUBLIC_URL}/api/v1/auth/github/callback, URL-encoded (curl_free it). */
 static char *callback_escaped(CURL *curl, const struct col_config *cfg)
 {
 	char cb[2048];
 
-	snprintf(cb, sizeof(cb), "%.*s/api/v1/auth/github/callback", trimmed(cfg->public_url),
-		 cfg->public_url);
+	snprintf(cb, sizeof(cb), "%.*s/api/v1/auth/github/callback",
+		 cm_http_url_base_len(cfg->public_url), cfg->public_url);
 	return curl_easy_escape(curl, cb, 0);
 }
 
@@ -50,7 +41,8 @@ int col_gh_oauth_authorize_url(const struct col_config *cfg, const char *state,
 	n = cb && id ? snprintf(out, size,
 				"%.*s/login/oauth/authorize?client_id=%s&redirect_uri=%s&state=%s"
 				"&code_challenge=%s&code_challenge_method=S256",
-				trimmed(cfg->github_url), cfg->github_url, id, cb, state, challenge)
+				cm_http_url_base_len(cfg->github_url), cfg->github_url, id, cb,
+				state, challenge)
 		     : -1;
 	curl_free(cb);
 	curl_free(id);
@@ -98,8 +90,8 @@ int col_gh_oauth_exchange(const struct col_config *cfg, const char *code, const 
 	*expires_ms = 0;
 	if (!curl)
 		return CM_ENOMEM;
-	snprintf(url, sizeof(url), "%.*s/login/oauth/access_token", trimmed(cfg->github_url),
-		 cfg->github_url);
+	snprintf(url, sizeof(url), "%.*s/login/oauth/access_token",
+		 cm_http_url_base_len(cfg->github_url), cfg->github_url);
 	snprintf(ua, sizeof(ua), "User-Agent: cipulse/%s", CIPULSE_VERSION);
 	rc = exchange_form(curl, cfg, code, verifier, &form);
 	curl_easy_cleanup(curl);

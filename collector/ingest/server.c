@@ -575,8 +575,8 @@ static void ingest_free(struct col_ingest *ing)
 int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 {
 	const struct col_config *cfg = ctx->cfg;
-	grpc_arg arg;
-	grpc_channel_args args = { 1, &arg };
+	grpc_arg arg[2];
+	grpc_channel_args args = { 2, arg };
 	grpc_server_credentials *creds;
 	struct col_ingest *ing = calloc(1, sizeof(*ing));
 	int port, rc = CM_ENOMEM;
@@ -599,9 +599,17 @@ int col_ingest_start(struct col_ctx *ctx, struct col_ingest **out)
 	if (!ing->workers)
 		goto fail_alloc;
 
-	arg.type = GRPC_ARG_INTEGER;
-	arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	arg.value.integer = (int)cfg->max_message_bytes;
+	arg[0].type = GRPC_ARG_INTEGER;
+	arg[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	arg[0].value.integer = (int)cfg->max_message_bytes;
+	/*
+	 * gRPC listens with SO_REUSEPORT by default: a second process on the same address then
+	 * starts without a word and takes a share of the agents' connections (a plaintext one
+	 * beside a TLS one fails their handshakes). Off: it fails to listen instead.
+	 */
+	arg[1].type = GRPC_ARG_INTEGER;
+	arg[1].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+	arg[1].value.integer = 0;
 	ing->cq = grpc_completion_queue_create_for_next(NULL);
 	ing->server = grpc_server_create(&args, NULL);
 	grpc_server_register_completion_queue(ing->server, ing->cq, NULL);

@@ -181,10 +181,21 @@ int col_duty_begin(struct col_ctx *ctx, enum col_duty d, struct col_conn **c)
 void col_duty_end(struct col_ctx *ctx, enum col_duty d, struct col_conn *c)
 {
 	const char *params[1] = { duties[d].lock_key };
+	PGresult *res;
 	int rc;
 
 	/* A connection that failed meanwhile took the lock with it. */
-	PQclear(col_db_query(c, duties[d].name, "SELECT pg_advisory_unlock($1::bigint)", 1, params,
-			     &rc));
+	res = col_db_query(c, duties[d].name, "SELECT pg_advisory_unlock($1::bigint)", 1, params,
+			   &rc);
+	/*
+	 * Not unlocked (say, the duty left its transaction aborted): in the pool, the connection
+	 * would keep the duty from every other collector for as long as it lives. Closed, it
+	 * takes the lock with it.
+	 */
+	if (!res || PQgetvalue(res, 0, 0)[0] != 't') {
+		cm_log_warn(duties[d].name, "could not release the duty's lock; connection closed");
+		col_db_discard(c);
+	}
+	PQclear(res);
 	col_db_release(ctx->db, c);
 }

@@ -55,7 +55,10 @@ enum col_duty {
  * not this collector's turn, skip it; else the pool's error (no connection).
  */
 int col_duty_begin(struct col_ctx *ctx, enum col_duty d, struct col_conn **c);
-/* Ends the duty begun on c: the guard is released and c goes back to the pool. */
+/*
+ * Ends the duty begun on c: the guard is released and c goes back to the pool; when the guard
+ * cannot be released, c is closed (and the lock goes with it) instead.
+ */
 void col_duty_end(struct col_ctx *ctx, enum col_duty d, struct col_conn *c);
 
 #endif

@@ -9,19 +9,71 @@
 #include "cm_err.h"
 #include "cm_log.h"
 #include "cm_time.h"
+#include "core/ticker.h"
 #include "github/client.h"
 
 /*
- * Per user (by stripe), in this process: a lock so that one request at a time asks GitHub,
- * and after a failure the user whose question failed and until when not to ask again.
+ * Per user, in this process: who is asking GitHub now (one request of a user at a time: the
+ * others wait for its answer, a bounded time), and after a failure (by stripe) the user whose
+ * question failed and until when not to ask again.
  */
 #define REFRESHES 64
 #define RETRY_MS  30000
 static struct refresh {
-	pthread_mutex_t lock;
 	_Atomic int64_t failed_user;
 	_Atomic int64_t retry_at_ms;
-} refreshes[REFRESHES] = { [0 ... REFRESHES - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER } };
+} refreshes[REFRESHES];
+
+/* A request asking GitHub for a user: on its own stack, listed in `askers` while it asks. */
+struct asker {
+	int64_t user_id;
+	struct asker *next;
+};
+static pthread_mutex_t askers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t askers_done = PTHREAD_COND_INITIALIZER;
+static struct asker *askers;
+
+static struct asker **asker_find(int64_t user_id)
+{
+	struct asker **a = &askers;
+
+	while (*a && (*a)->user_id != user_id)
+		a = &(*a)->next;
+	return a;
+}
+
+/*
+ * Makes me the user's asker once no other request of the user asks GitHub: 1 then (end with
+ * asker_end), or 0 when another still asks after wait_ms. Other users never wait here.
+ */
+static int asker_begin(struct asker *me, int64_t user_id, long wait_ms)
+{
+	struct timespec until = col_ticker_deadline(wait_ms);
+	int mine = 1;
+
+	pthread_mutex_lock(&askers_lock);
+	while (*asker_find(user_id)) {
+		if (wait_ms <= 0 || pthread_cond_timedwait(&askers_done, &askers_lock, &until)) {
+			mine = *asker_find(user_id) == NULL;
+			break;
+		}
+	}
+	if (mine) {
+		me->user_id = user_id;
+		me->next = askers;
+		askers = me;
+	}
+	pthread_mutex_unlock(&askers_lock);
+	return mine;
+}
+
+static void asker_end(struct asker *me)
+{
+	pthread_mutex_lock(&askers_lock);
+	*asker_find(me->user_id) = me->next;
+	pthread_cond_broadcast(&askers_done);
+	pthread_mutex_unlock(&askers_lock);
+}
 
 /* The literal of a GitHub user's ids can be long: 10,000 repositories are about 110 KB. */
 #define IDS_MAX (1u << 20)
@@ -249,7 +301,8 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 {
 	struct col_array ids;
 	struct known k = { 0 };
-	struct refresh *r;
+	struct refresh *r = &refreshes[(uint64_t)p->user_id % REFRESHES];
+	struct asker me;
 	struct col_conn *c;
 	int rc, gh;
 
@@ -266,13 +319,15 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 		goto answer;
 	/*
 	 * One question to GitHub per user at a time in this process: the dashboard sends several
-	 * requests at once, and those that waited find the answer the first one stored.
+	 * requests at once, and those that waited find the answer the first one stored. With a
+	 * last answer that holds they do not wait; without one they wait at most the API's
+	 * time-out (a listing paced by GitHub's rate limit can take minutes), then read nothing.
 	 */
-	r = &refreshes[(uint64_t)p->user_id % REFRESHES];
-	pthread_mutex_lock(&r->lock);
+	if (!asker_begin(&me, p->user_id, k.valid && k.cached ? 0 : ctx->cfg->api_timeout_ms))
+		goto answer;
 	rc = read_known_conn(ctx, p, &k);
 	if (rc || !ask_github(&k, p->user_id)) {
-		pthread_mutex_unlock(&r->lock);
+		asker_end(&me);
 		goto answer;
 	}
 	col_array_init(&ids, IDS_MAX);
@@ -287,7 +342,7 @@ int col_visibility_of(struct col_ctx *ctx, const struct col_principal *p, char *
 	}
 	r->failed_user = gh ? p->user_id : 0;
 	r->retry_at_ms = cm_time_mono_ms() + RETRY_MS;
-	pthread_mutex_unlock(&r->lock);
+	asker_end(&me);
 	col_array_release(&ids);
 	if (rc || !gh)
 		goto out;

@@ -10,7 +10,9 @@
  *
  * A user's answer is kept in visibility_cache (sql/015_visibility.sql), shared by every
  * collector, for CIPULSE_VISIBILITY_TTL: it is asked again once half of that has passed, by one
- * request of the user at a time (per process). A GitHub error never widens anything: the last
+ * request of the user at a time (per process; the user's other requests answer from the last
+ * answer while it holds, else wait for it at most CIPULSE_API_TIMEOUT and then read none;
+ * other users never wait for it). A GitHub error never widens anything: the last
  * answer holds until the TTL is over, then none; GitHub is asked again 30 s after a failure,
  * not at every request; a token GitHub refuses (401/403) reads none at once.
  *

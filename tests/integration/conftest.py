@@ -78,8 +78,20 @@ def pg_cluster():
 
 @pytest.fixture
 def db(pg_cluster):
-    """A fresh, empty database (the collector applies migrations when it starts)."""
-    return Database(pg_cluster, pg_cluster.create_database())
+    """A fresh database with the schema applied: a copy of one migrated once per cluster
+    (PgCluster.migrated_template), dropped after the test."""
+    d = Database(pg_cluster, pg_cluster.create_database(template=pg_cluster.migrated_template()))
+    yield d
+    pg_cluster.drop_database(d.name)
+
+
+@pytest.fixture
+def empty_db(pg_cluster):
+    """A fresh, empty database, for tests of the migrations themselves (the collector applies
+    them when it starts, `cipulsed migrate` does); dropped after the test."""
+    d = Database(pg_cluster, pg_cluster.create_database())
+    yield d
+    pg_cluster.drop_database(d.name)
 
 
 @pytest.fixture

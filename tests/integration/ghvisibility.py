@@ -2,7 +2,8 @@
 GET /user/repos (paginated like GitHub: per_page, page, a Link header with rel="next"), and
 GET /repos/{owner}/{name} with permissions.pull. A user token is a bearer token that maps to a
 GitHub login (add_token); what a login may read is set with grant / revoke and changes at once.
-`down` makes every answer 503; a token removed with drop_token is answered 401. Given the OAuth
+`down` makes every answer 503; a token removed with drop_token is answered 401; hold(login)
+keeps that login's listings open (a slow GitHub) until release(login). Given the OAuth
 stand-in (ghoauth.FakeGitHubOAuth on the same stand-in), the user tokens it issues at sign-in map
 to their login too."""
 import threading
@@ -19,6 +20,7 @@ class GitHubRepos:
         self.readable = {}   # login -> set of repository ids
         self.down = False
         self.calls = []      # login (or None) of every /user/repos request
+        self.held = {}       # login -> (listing entered, listing released) events
         standin.route("GET", "/user/repos", self._user_repos)
 
     def add_repo(self, repo_id, full_name):
@@ -44,6 +46,19 @@ class GitHubRepos:
     def revoke(self, login, *repo_ids):
         with self.lock:
             self.readable.setdefault(login, set()).difference_update(repo_ids)
+
+    def hold(self, login):
+        """Holds login's /user/repos listings open until release(login); the event returned is
+        set once a listing is being held."""
+        with self.lock:
+            self.held[login] = (threading.Event(), threading.Event())
+            return self.held[login][0]
+
+    def release(self, login):
+        with self.lock:
+            gate = self.held.pop(login, None)
+        if gate:
+            gate[1].set()
 
     def calls_for(self, login):
         with self.lock:
@@ -71,6 +86,11 @@ class GitHubRepos:
             self.calls.append(login)
             if login is None:
                 return 401, {}, {"message": "Bad credentials"}
+            gate = self.held.get(login)
+        if gate:
+            gate[0].set()
+            gate[1].wait(120)
+        with self.lock:
             ids = sorted(i for i in self.readable.get(login, ()) if i in self.repos)
             objs = [self._repo_object(i) for i in ids]
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(req["path"]).query)

@@ -25,13 +25,16 @@ def test_three_jobs_exec_failure_hook_with_collector_down_first(collector_factor
     try:
         spool = str(tmp_path / "spool")  # one self-hosted machine runs jobs 601 and 602
         os.makedirs(os.path.join(spool, "home"))
-        base = dict(CIPULSE_TOKEN=token, CIPULSE_SEND_BUDGET="1s", RUNNER_NAME="sh-1")
+        # The send budget counts from the agent's start, and what is left of it after the report
+        # flushes the spool: short while the collector is down (it is waited out), generous
+        # where reports must go through on a loaded machine.
+        base = dict(CIPULSE_TOKEN=token, CIPULSE_SEND_BUDGET="60s", RUNNER_NAME="sh-1")
 
         # Job 601 runs its tests through exec while the collector is down.
         col.stop()
         t0 = now_ms() - 2000
         env = agent_env(gh.url, col.grpc_addr, spool, GITHUB_JOB="test", CIPULSE_JOB_ID=601,
-                        **base)
+                        **dict(base, CIPULSE_SEND_BUDGET="1s"))
         r = run_agent(["exec", "--", "sh", "-c", "echo 'test 1 ok'; echo 'test 2 ok'"], env)
         assert r.returncode == 0
         t1 = now_ms()
@@ -119,6 +122,7 @@ def test_flush_resends_identical_report_once(collector_factory, db, tmp_path):
         name, = spooled(spool)
         data = open(os.path.join(spool, name), "rb").read()
         col.start()
+        env["CIPULSE_SEND_BUDGET"] = "60s"  # the collector is up from here on
         assert run_agent(["flush", "--strict"], env).returncode == 0
         assert spooled(spool) == []
         # The same bytes again: the collector recognises the report id.

@@ -178,6 +178,10 @@ def summary_env(gh, addr, tmp_path, **extra):
     spool = str(tmp_path / "spool")
     os.makedirs(os.path.join(spool, "home"), exist_ok=True)
     path = tmp_path / "step_summary.md"
+    # Budgets a loaded machine does not use up where the report and the summary must go
+    # through; the tests of a collector that is down or does not answer set short ones.
+    extra.setdefault("CIPULSE_SEND_BUDGET", "60s")
+    extra.setdefault("CIPULSE_SUMMARY_TIMEOUT", "60s")
     env = agent_env(gh.url, addr, spool, GITHUB_STEP_SUMMARY=path, **extra)
     return env, path, spool
 

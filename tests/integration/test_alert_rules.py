@@ -159,6 +159,14 @@ def test_sweep_waits_for_the_advisory_lock(collector_factory, db, slack):
         wait_for(lambda: c.log().count("another collector is sweeping") >= skipped + 2,
                  timeout=60, what="two sweeps turned away")
         assert alerts(db) == []
+        # A collector of a version before 17 calls the sweep by itself: turned away too.
+        assert db.scalar("SELECT cipulse_alert_sweep()") == -1
+        assert alerts(db) == []
+        # The lock's holder sweeps (the duty runs it on the connection holding the key).
+        with holder.cursor() as cur:
+            cur.execute("SELECT cipulse_alert_sweep()")
+            assert cur.fetchone()[0] == 1
+        assert [a["kind"] for a in alerts(db)] == ["slow_build"]
     finally:
         holder.close()
     wait_for(lambda: len(slack.delivered("/slack")) == 1, timeout=60, what="the open message")

@@ -2,6 +2,8 @@
 
 The history is written with plain SQL (api_history.insert_history): random conclusions, re-run
 attempts on the same sha, queue times, branches, runs without jobs, runs still in progress.
+Writing it takes a while, and the tests only read it: they share one history and collector
+(module scope, one xdist worker: the xdist_group mark), except the test that changes it.
 """
 import datetime as dt
 import urllib.parse
@@ -9,6 +11,9 @@ import urllib.parse
 import pytest
 
 import api_history as H
+from harness import collector_on_a_new_database
+
+pytestmark = pytest.mark.xdist_group("api_metrics")
 
 
 def get(collector, path, **params):
@@ -18,10 +23,34 @@ def get(collector, path, **params):
     return body
 
 
+@pytest.fixture(scope="module")
+def shared(pg_cluster):
+    with collector_on_a_new_database(pg_cluster) as (db, col):
+        H.insert_history(db, seed=11, runs=450)
+        yield db, col, H.raw(db)
+
+
 @pytest.fixture
-def history(collector, db):
-    H.insert_history(db, seed=11, runs=450)
-    return H.raw(db)
+def db(shared):
+    return shared[0]
+
+
+@pytest.fixture
+def collector(shared):
+    return shared[1]
+
+
+@pytest.fixture
+def history(shared):
+    return shared[2]
+
+
+@pytest.fixture
+def own_history(pg_cluster):
+    """(collector, db, history) of the test's own, for a test that changes the history."""
+    with collector_on_a_new_database(pg_cluster) as (db, col):
+        H.insert_history(db, seed=11, runs=450)
+        yield col, db, H.raw(db)
 
 
 # The documented windows (docs/openapi.yaml, /api/v1/metrics): span and bucket size, in seconds.
@@ -126,8 +155,9 @@ def test_metrics_custom_range(collector, history):
     body, _ = check_metrics(collector, history, **{"from": frm, "repo": "octo/beta"})
 
 
-def test_metrics_follow_later_writes(collector, db, history):
+def test_metrics_follow_later_writes(own_history):
     """Re-runs, late jobs, deleted runs and moved workflows keep every figure right."""
+    collector, db, history = own_history
     now = dt.datetime.now(H.UTC)
     r = db.query("SELECT repo_id, run_id, run_attempt AS a FROM workflow_runs w"
                  " WHERE completed_at > now() - interval '20 hours' AND conclusion = 'failure'"

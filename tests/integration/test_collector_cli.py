@@ -65,7 +65,8 @@ def test_secret_values_are_not_echoed_in_errors():
     assert "SECRETPART" not in p.stderr
 
 
-def test_migrate_is_idempotent_and_token_create(db):
+def test_migrate_is_idempotent_and_token_create(empty_db):
+    db = empty_db
     env = {"CIPULSE_DATABASE_URL": db.url}
     p = run("migrate", env=env)
     assert p.returncode == 0, p.stderr
@@ -87,7 +88,8 @@ def test_migrate_is_idempotent_and_token_create(db):
     assert run("token", "create", "--kind", "root", env=env).returncode == 2
 
 
-def test_migrations_from_two_collectors_at_once(db):
+def test_migrations_from_two_collectors_at_once(empty_db):
+    db = empty_db
     env = {"CIPULSE_DATABASE_URL": db.url}
     e = dict(os.environ, **env)
     procs = [subprocess.Popen([CIPULSED, "migrate"], env=e, stderr=subprocess.PIPE) for _ in range(4)]

@@ -80,3 +80,16 @@ def test_bad_arguments():
         p = run_checked([CIPULSED, "health"] + args, capture_output=True, text=True, timeout=30)
         assert p.returncode == 2, args
         assert "cipulsed: health:" in p.stderr
+
+
+def test_a_second_collector_on_the_same_grpc_address_does_not_start(collector_factory):
+    """gRPC listens with SO_REUSEPORT unless told not to: a second collector on the same address
+    used to start without a word and take a share of the agents' connections (a plaintext one
+    beside a TLS one failed their handshakes: test_agent_tls's "Handshake read failed")."""
+    first = collector_factory()
+    second = collector_factory(env={"CIPULSE_GRPC_ADDR": first.grpc_addr}, start=False)
+    second.start(wait=False)
+    rc = second.wait_exit(timeout=60)
+    assert rc != 0, second.log()
+    assert "could not listen on CIPULSE_GRPC_ADDR" in second.log(), second.log()
+    assert health(first).returncode == 0

@@ -11,6 +11,7 @@ import re
 import threading
 
 import grpc
+import pytest
 
 import agent_fakes
 from alert_util import REPO, REPO_ID, WORKFLOW_ID, Receiver, run_payload, slack_env, wait_outbox_settled
@@ -106,6 +107,13 @@ class Load:
         for t in threads:
             t.start()
         return threads
+
+
+@pytest.fixture
+def db(empty_db):
+    """An empty database: the three collectors below migrate it at once (conftest's `db` would
+    be migrated already)."""
+    return empty_db
 
 
 def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
@@ -244,3 +252,32 @@ def test_three_collectors_one_database(collector_factory, db, github, tmp_path):
                    for c in alive) <= completed
     finally:
         slack.close()
+
+
+def test_a_duty_lock_that_cannot_be_released_leaves_with_its_connection(collector_factory, db):
+    """A duty's lock that col_duty_end cannot release (the unlock fails on a live connection)
+    goes with the connection, which is closed, instead of staying in the pool and keeping the
+    duty from every other collector. The failure is injected: a pg_advisory_unlock ahead of
+    pg_catalog's on the search path fails for the alert sweep's key. Once this collector stops
+    leading (its lease taken), no connection of it holds the key any more."""
+    c = collector_factory(env={"CIPULSE_ALERT_SWEEP_INTERVAL": "1s", "CIPULSE_POLL": "0"},
+                          start=False)
+    c.run("migrate")
+    db.execute("CREATE FUNCTION public.pg_advisory_unlock(k bigint) RETURNS boolean"
+               " LANGUAGE plpgsql AS $$ BEGIN IF k = 7263105824 THEN"
+               " RAISE EXCEPTION 'injected: cannot unlock'; END IF;"
+               " RETURN pg_catalog.pg_advisory_unlock(k); END $$")
+    db.execute('ALTER DATABASE "%s" SET search_path = public, pg_catalog' % db.name)
+    c.start()
+    sweeps = 'cipulse_duty_runs_total{duty="alert_sweep"}'
+    wait_for(lambda: (metric(c, sweeps) or 0) >= 2, timeout=60, what="two alert sweeps")
+    assert "injected: cannot unlock" in c.log()
+    # Another collector leads from now on: this one starts no duty any more.
+    db.execute("UPDATE cluster_leases SET holder = 'elsewhere',"
+               " expires_at = now() + interval '1 hour' WHERE name = 'leader'")
+    wait_for(lambda: "not holding lease=leader" in c.log(), timeout=60,
+             what="the collector to stop leading")
+    held = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND (classid::bigint << 32 | objid::bigint) = 7263105824 AND objsubid = 1")
+    wait_for(lambda: db.scalar(held) == 0, timeout=30,
+             what="the alert sweep's lock to be free")

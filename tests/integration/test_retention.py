@@ -1,4 +1,6 @@
 """CIPULSE_LOG_RETENTION_DAYS: the sweep deletes old log tails and nothing else."""
+import threading
+
 from harness import wait_for
 
 
@@ -138,3 +140,54 @@ def test_tests_and_failure_groups_left_without_results_are_swept(collector_facto
     assert [r["fingerprint"] for r in db.query(
         "SELECT fingerprint FROM failure_groups ORDER BY 1")] == ["g-both", "g-new"]
     assert "tests=%d groups=1" % n_old in c.log()
+
+
+def test_a_report_racing_the_test_sweep_keeps_its_tests(collector_factory, db):
+    """The sweep has locked a test left without results (FOR UPDATE, about to delete it) when a
+    report with a result of that test comes: the report waits, the sweep deletes the test and
+    commits, and the report writes the test again with its result. It used to fail on the
+    result's foreign key (23503), and the report was refused with its tests."""
+    c = collector_factory(start=False)
+    c.run("migrate")
+    db.execute("INSERT INTO repositories (id, full_name) VALUES (2, 'o/race')")
+    db.execute("INSERT INTO workflow_runs (repo_id, run_id, run_attempt) VALUES (2, 7, 1)")
+    db.execute("INSERT INTO jobs (repo_id, job_id, run_id, run_attempt) VALUES (2, 70, 7, 1)")
+    test_id = db.scalar("SELECT cipulse_test_id(2, 's', 'C', 'racer', '')")
+    db.execute("INSERT INTO tests (repo_id, test_id, suite, class_name, name) VALUES"
+               " (2, %s, 's', 'C', 'racer')", (test_id,))
+    sweep, report = db.connect(), db.connect()
+    sweep.autocommit = False
+    pid = report.get_backend_pid()
+    outcome = {}
+
+    def put():
+        try:
+            with report.cursor() as cur:
+                cur.execute("SELECT cipulse_tests_put(2, 70, 7, 1, ARRAY['s'], ARRAY['C'],"
+                            " ARRAY['racer'], ARRAY[''], ARRAY[5]::bigint[], ARRAY['failed'],"
+                            " ARRAY['boom'], ARRAY[0])")
+                outcome["written"] = cur.fetchone()[0]
+        except Exception as e:  # noqa: BLE001 (the failure is the finding)
+            outcome["error"] = e
+
+    try:
+        with sweep.cursor() as cur:
+            # The sweep's lock on the orphan (cipulse_sweep_tests), held open here.
+            cur.execute("SELECT 1 FROM tests WHERE repo_id = 2 FOR UPDATE")
+            writer = threading.Thread(target=put)
+            writer.start()
+            wait_for(lambda: db.scalar("SELECT wait_event_type FROM pg_stat_activity"
+                                       " WHERE pid = %s", (pid,)) == "Lock",
+                     timeout=60, what="the report to wait for the sweep's lock")
+            cur.execute("SELECT deleted FROM cipulse_sweep_tests(-9223372036854775808, '', 10)")
+            assert cur.fetchone()[0] == 1
+        sweep.commit()
+        writer.join(60)
+        assert not writer.is_alive()
+    finally:
+        sweep.close()
+        report.close()
+    assert outcome == {"written": 1}
+    assert db.query("SELECT t.name, r.result, r.message FROM test_results r JOIN tests t"
+                    " USING (repo_id, test_id) WHERE r.repo_id = 2") == [
+        {"name": "racer", "result": "failed", "message": "boom"}]

@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 
+import psycopg2
 import pytest
 
 from ghoauth import FakeGitHubOAuth
@@ -381,6 +382,37 @@ def test_one_question_at_a_time(world):
     assert world.gh.calls_for(ALICE) == asked + 1
 
 
+def test_a_slow_listing_holds_up_no_other_request(world):
+    """GitHub's listing of one user's repositories can take minutes (paced by the rate limit).
+    Meanwhile another user is answered, even one whose id falls in the same lock stripe (ids 64
+    apart), and the same user's requests are answered from the last answer, which still holds;
+    the listing, once GitHub answers, is stored."""
+    assert world.names(ALICE) == ["acme/open", "acme/shared"]
+    alice = world.db.scalar("SELECT id FROM users WHERE username = %s", (ALICE,))
+    world.db.execute("SELECT setval('users_id_seq', %s)", (alice + 63,))
+    token = "gho_" + secrets.token_hex(18)
+    world.gh.add_token(token, "carol-gh")
+    world.gh.grant("carol-gh", 3002)
+    world.headers["carol-gh"] = github_user(world.db, "carol-gh", 502, token)
+    assert world.db.scalar("SELECT id FROM users WHERE username = 'carol-gh'") == alice + 64
+    # Past half the TTL: asked again, and GitHub keeps the listing open.
+    world.db.execute("UPDATE visibility_cache SET checked_at = now() - interval '40 minutes'")
+    world.gh.revoke(ALICE, 3002)
+    listing = world.gh.hold(ALICE)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        slow = pool.submit(world.names, ALICE)
+        assert listing.wait(60), "GitHub was not asked"
+        assert world.names("carol-gh") == ["acme/shared"]
+        assert world.names(ALICE) == ["acme/open", "acme/shared"]
+        assert not slow.done()
+    finally:
+        world.gh.release(ALICE)
+        pool.shutdown()
+    assert slow.result() == ["acme/open"]
+    assert world.names(ALICE) == ["acme/open"]
+
+
 def test_revoked_permission_real_ttl(collector_factory, db, github):
     """The same on the clock, with a TTL of 2 s: the revoked repository disappears."""
     w = World(collector_factory, db, github, ttl="2s")
@@ -444,3 +476,50 @@ def test_github_mode_refuses_anonymous_reads(collector_factory):
     c.start(wait=False)
     assert c.wait_exit() == 2
     assert "CIPULSE_ANONYMOUS_READ=false" in c.log()
+
+
+def test_reader_role_reads_no_secret(world):
+    """Defence in depth: cipulse_reader, the role of a restricted principal's queries, can read
+    no credential: not the sessions (their GitHub tokens, CSRF tokens, id hashes), stored token
+    hashes, the sign-in's PKCE verifiers, password hashes, repositories' webhook secrets and
+    GitHub tokens, alert channels' destinations and secrets; nor any column named like a
+    secret that a later migration adds. What its reads need stays readable."""
+    secret = ["SELECT github_token FROM sessions", "SELECT csrf_token FROM sessions",
+              "SELECT id_hash FROM sessions", "SELECT token_hash FROM api_tokens",
+              "SELECT * FROM api_tokens",
+              "SELECT verifier FROM github_signin_states", "SELECT password_hash FROM users",
+              "SELECT webhook_secret FROM repositories", "SELECT github_token FROM repositories",
+              "SELECT target FROM notification_channels",
+              "SELECT secret FROM notification_channels", "SELECT * FROM users",
+              "SELECT repo_ids FROM visibility_cache"]
+    conn = world.db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT c.relname || '.' || a.attname FROM pg_attribute a"
+                        " JOIN pg_class c ON c.oid = a.attrelid"
+                        " WHERE c.relnamespace = current_schema()::regnamespace"
+                        " AND a.attnum > 0 AND NOT a.attisdropped"
+                        " AND a.attname ~ '(token|hash|secret|password|verifier)'"
+                        " AND a.attname !~ '^has_'"
+                        " AND has_column_privilege('cipulse_reader', c.oid, a.attnum, 'SELECT')")
+            assert cur.fetchall() == []
+            cur.execute("SET ROLE cipulse_reader")
+            cur.execute("SELECT set_config('cipulse.repos', '{3001}', false)")
+            for sql in secret:
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(sql)
+            cur.execute("SELECT full_name FROM repositories")
+            assert cur.fetchall() == [("acme/open",)]
+            cur.execute("SELECT count(*) FROM users")
+            cur.execute("SELECT count(*) FROM jobs")
+            assert cur.fetchone() == (2,)
+    finally:
+        conn.close()
+    # The alert settings still say whether a channel has a destination and a secret.
+    world.db.execute("INSERT INTO notification_channels (name, kind, target, secret) VALUES"
+                     " ('hook', 'webhook', 'https://hooks.example.com/x', 'signing-secret-0123')")
+    status, body = world.get("/api/v1/settings/alerts", world.headers[BOB])
+    assert status == 200, body
+    hook = [ch for ch in body["channels"] if ch["name"] == "hook"]
+    assert [(ch["target_set"], ch["secret_set"]) for ch in hook] == [(True, True)]
+    assert "hooks.example.com" not in json.dumps(body)

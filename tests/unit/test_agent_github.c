@@ -50,6 +50,16 @@ static void link_next(void **state)
 			 CM_ETOOBIG);
 }
 
+static void url_base_len(void **state)
+{
+	assert_int_equal(cm_http_url_base_len("https://ci.example.com"), 22);
+	assert_int_equal(cm_http_url_base_len("https://ci.example.com/"), 22);
+	assert_int_equal(cm_http_url_base_len("https://ci.example.com/x//"), 24);
+	assert_int_equal(cm_http_url_base_len("///"), 0);
+	assert_int_equal(cm_http_url_base_len(""), 0);
+	assert_int_equal(cm_http_url_base_len(NULL), 0);
+}
+
 static void retry_waits(void **state)
 {
 	/* Retry-After wins. */
@@ -77,6 +87,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(link_next),
+		cmocka_unit_test(url_base_len),
 		cmocka_unit_test(retry_waits),
 	};
 
