@@ -36,8 +36,10 @@ LDLIBS   += -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -l
 # at start-up (docs/agent-footprint.md). So is the C++ runtime (libstdc++, libgcc): its ~4,300
 # symbol relocations were the largest single share of the dynamic loader's work; its one glibc
 # 2.36 call (arc4random) is wrapped like libexpat's (agent/junit.c), so the release still runs
-# on the oldest runner it supports (scripts/release-build.sh). OpenSSL, zlib, libcurl and
-# jansson stay shared (libcurl loads OpenSSL itself, and one process must not hold two copies).
+# on the oldest runner it supports (scripts/release-build.sh). So are jansson and zlib (two
+# fewer libraries to map: -0.4 MiB). OpenSSL stays shared (libcurl loads OpenSSL itself, and
+# one process must not hold two copies). libcurl is not linked: agent/github.c loads it when
+# the GitHub API is first called (dlopen).
 # AGENT_STATIC=0 links the agent like the collector; sanitizer builds always do.
 AGENT_STATIC ?= $(if $(filter /%,$(shell $(CC) -print-file-name=libgrpc.a)),1,0)
 ifeq ($(SAN),1)
@@ -49,10 +51,10 @@ AGENT_STATIC_LIBS := -lexpat -lprotobuf-c $(filter-out -lssl -lcrypto -lz -ldl -
 # libexpat.a and libstdc++.a call arc4random_buf / arc4random (glibc 2.36); agent/junit.c has
 # stand-ins for older glibc.
 AGENT_LDFLAGS := -Wl,--gc-sections -Wl,--wrap=arc4random_buf -Wl,--wrap=arc4random -static-libgcc
-AGENT_LDLIBS  := -Wl,-Bstatic $(AGENT_STATIC_LIBS) -lstdc++ -Wl,-Bdynamic -lcurl -lssl -lcrypto \
-	-lz -ljansson -latomic -pthread -lm -ldl -lrt
+AGENT_LDLIBS  := -Wl,-Bstatic $(AGENT_STATIC_LIBS) -ljansson -lz -lstdc++ -Wl,-Bdynamic -lssl \
+	-lcrypto -latomic -pthread -lm -ldl -lrt
 else
-AGENT_LDLIBS  := -lexpat $(LDLIBS)
+AGENT_LDLIBS  := -lexpat $(filter-out -lcurl,$(LDLIBS)) -ldl
 endif
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

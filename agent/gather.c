@@ -212,23 +212,30 @@ static int add_tails(const struct ag_config *cfg, const struct ag_secrets *secre
 
 /*
  * Opens the GitHub client for a run; *usable is 0 (with the reason noted in g) when the
- * environment does not name a repository and run to ask about.
+ * environment does not name a repository and run to ask about (then libcurl is not loaded)
+ * or libcurl could not be loaded. gh can be released either way.
  */
 static int api_open(const struct ag_config *cfg, struct ag_gather *g, struct ag_gh *gh, int *usable)
 {
-	int rc =
-	    ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
+	int rc;
 
 	*usable = 0;
-	if (rc)
-		return rc;
-	if (g->api_backoff_ms)
-		gh->backoff_ms = g->api_backoff_ms;
+	memset(gh, 0, sizeof(*gh));
 	if (!*cfg->github_repository || !cfg->github_run_id) {
 		snprintf(g->why, sizeof(g->why), "GITHUB_REPOSITORY or GITHUB_RUN_ID not set");
 		g->api_failed = 1;
 		return CM_OK;
 	}
+	rc = ag_gh_init(gh, cfg->github_api_url, ag_config_github_token(cfg), cfg->time_budget_ms);
+	if (rc == CM_EUNAVAIL) {
+		/* No libcurl: the report goes without the API, and says why. */
+		note(g, "GitHub API", gh, rc);
+		return CM_OK;
+	}
+	if (rc)
+		return rc;
+	if (g->api_backoff_ms)
+		gh->backoff_ms = g->api_backoff_ms;
 	*usable = 1;
 	return CM_OK;
 }

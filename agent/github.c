@@ -1,13 +1,16 @@
 #include "github.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "config.h"
+#include "proc.h"
 #include "cm_buf.h"
 #include "cm_err.h"
 #include "cm_http.h"
@@ -35,14 +38,83 @@ struct reply {
 	char reset[32];
 };
 
-/* 1 once curl_global_init succeeded: the first ag_gh_init, on the main thread. */
-static int curl_ready;
+/*
+ * libcurl is loaded when the GitHub API is first called (dlopen), not linked: with the ~26
+ * libraries it needs (nghttp2, librtmp and GnuTLS, libssh2, Kerberos, OpenLDAP, ...) it was
+ * half of the agent's start-up CPU and 4.3 MiB of its memory (docs/agent-footprint.md), and
+ * exec and flush never call the API. ag_gh_global_cleanup unloads it again once the agent is
+ * done with the API, so in report mode its pages are gone before gRPC's arrive: the peak is
+ * the larger of the two, not their sum. Debian and Ubuntu's libcurl4 (OpenSSL) is
+ * libcurl.so.4; the release package bundles it (scripts/release-build.sh).
+ */
+#define LIBCURL "libcurl.so.4"
+
+static struct {
+	void *lib;
+	int ready; /* curl_global_init succeeded (the first ag_gh_init, on the main thread) */
+	CURLcode (*global_init)(long);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+} cu;
+
+/* Loads libcurl and its functions; 0, or -1 with the reason in err. */
+static int curl_load(char *err, size_t errsize)
+{
+	const char *e;
+
+	if (cu.lib)
+		return 0;
+	cu.lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
+	if (!cu.lib) {
+		e = dlerror();
+		snprintf(err, errsize, "could not load %s, which the GitHub API calls need (%s)",
+			 LIBCURL, e ? e : "unknown error");
+		return -1;
+	}
+#define SYM(f, name)                                                                               \
+	if (!(cu.f = (__typeof__(cu.f))dlsym(cu.lib, name))) {                                     \
+		snprintf(err, errsize, "%s has no %s", LIBCURL, name);                             \
+		dlclose(cu.lib);                                                                   \
+		memset(&cu, 0, sizeof(cu));                                                        \
+		return -1;                                                                         \
+	}
+	SYM(global_init, "curl_global_init")
+	SYM(global_cleanup, "curl_global_cleanup")
+	SYM(easy_init, "curl_easy_init")
+	SYM(easy_cleanup, "curl_easy_cleanup")
+	SYM(easy_reset, "curl_easy_reset")
+	SYM(easy_setopt, "curl_easy_setopt")
+	SYM(easy_perform, "curl_easy_perform")
+	SYM(easy_getinfo, "curl_easy_getinfo")
+	SYM(easy_strerror, "curl_easy_strerror")
+	SYM(slist_append, "curl_slist_append")
+	SYM(slist_free_all, "curl_slist_free_all")
+#undef SYM
+	return 0;
+}
 
 void ag_gh_global_cleanup(void)
 {
-	if (curl_ready)
-		curl_global_cleanup();
-	curl_ready = 0;
+	if (cu.ready)
+		cu.global_cleanup();
+	cu.ready = 0;
+	/*
+	 * Unloaded only while this is the process's one thread: a transfer that timed out in
+	 * name resolution leaves libcurl's resolver thread running (detached) in its code. Then
+	 * it stays loaded, which costs memory only.
+	 */
+	if (cu.lib && ag_proc_status("Threads") == 1) {
+		dlclose(cu.lib);
+		memset(&cu, 0, sizeof(cu));
+	}
 }
 
 int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms)
@@ -52,32 +124,27 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 	const char *lines[] = { "Accept: application/vnd.github+json",
 				"X-GitHub-Api-Version: 2022-11-28",
 				"User-Agent: cipulse-agent/" AG_VERSION };
-	size_t len;
 
 	memset(gh, 0, sizeof(*gh));
-	/*
-	 * libcurl initialises OpenSSL here (~2.4 MiB, a few ms: docs/agent-footprint.md), so it
-	 * is done when the API is first called, not at start: flush and exec never call it.
-	 */
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+	if (curl_load(gh->last_error, sizeof(gh->last_error)))
+		return CM_EUNAVAIL;
+	/* libcurl initialises OpenSSL here (~2.4 MiB, a few ms: docs/agent-footprint.md). */
+	if (!cu.ready) {
+		if (cu.global_init(CURL_GLOBAL_DEFAULT)) {
 			snprintf(gh->last_error, sizeof(gh->last_error),
 				 "could not initialise libcurl");
 			return CM_ENOMEM;
 		}
-		curl_ready = 1;
+		cu.ready = 1;
 	}
 	gh->backoff_ms = 500;
 	gh->deadline = cm_time_mono_ms() + budget_ms;
-	len = strlen(api_url);
-	while (len > 0 && api_url[len - 1] == '/')
-		len--;
-	gh->api_url = strndup(api_url, len);
-	gh->curl = curl_easy_init();
+	gh->api_url = strndup(api_url, (size_t)cm_http_url_base_len(api_url));
+	gh->curl = cu.easy_init();
 	if (!gh->api_url || !gh->curl)
 		goto fail;
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		n = curl_slist_append(h, lines[i]);
+		n = cu.slist_append(h, lines[i]);
 		if (!n)
 			goto fail;
 		h = n;
@@ -89,7 +156,7 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 		 */
 		if (cm_buf_addf(&auth, "Authorization: Bearer %s", token))
 			goto fail;
-		n = curl_slist_append(h, auth.data);
+		n = cu.slist_append(h, auth.data);
 		explicit_bzero(auth.data, auth.len);
 		if (!n)
 			goto fail;
@@ -100,7 +167,7 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 	return CM_OK;
 fail:
 	cm_buf_release(&auth);
-	curl_slist_free_all(h);
+	cu.slist_free_all(h);
 	ag_gh_release(gh);
 	return CM_ENOMEM;
 }
@@ -108,8 +175,9 @@ fail:
 void ag_gh_release(struct ag_gh *gh)
 {
 	if (gh->curl)
-		curl_easy_cleanup(gh->curl);
-	curl_slist_free_all(gh->headers);
+		cu.easy_cleanup(gh->curl);
+	if (gh->headers)
+		cu.slist_free_all(gh->headers);
 	free(gh->api_url);
 	gh->curl = NULL;
 	gh->headers = NULL;
@@ -122,7 +190,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	long status = 0;
 
-	curl_easy_getinfo(r->gh->curl, CURLINFO_RESPONSE_CODE, &status);
+	cu.easy_getinfo(r->gh->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
 		/* Keep the start of an error body for the log; the rest is dropped. */
 		size_t room = r->err.max - r->err.len - 1;
@@ -236,33 +304,33 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 				 "time budget used up before %s", url + strlen(gh->api_url));
 			return CM_ETIMEDOUT;
 		}
-		curl_easy_reset(gh->curl);
-		if (curl_easy_setopt(gh->curl, CURLOPT_URL, url) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, on_body) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_WRITEDATA, &r) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_HEADERFUNCTION, on_header) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_HEADERDATA, &r) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_FOLLOWLOCATION, (long)follow) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_MAXREDIRS, 5L) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
-		    curl_easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
-		    curl_easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
-		    curl_easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS,
-				     left < 5000 ? (long)left : 5000L) ||
-		    curl_easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, (long)left)) {
+		cu.easy_reset(gh->curl);
+		if (cu.easy_setopt(gh->curl, CURLOPT_URL, url) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, on_body) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_WRITEDATA, &r) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_HEADERFUNCTION, on_header) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_HEADERDATA, &r) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_FOLLOWLOCATION, (long)follow) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_MAXREDIRS, 5L) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
+		    cu.easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
+		    cu.easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
+		    cu.easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				   left < 5000 ? (long)left : 5000L) ||
+		    cu.easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, (long)left)) {
 			cm_buf_release(&r.err);
 			return CM_ENOMEM;
 		}
-		cc = curl_easy_perform(gh->curl);
+		cc = cu.easy_perform(gh->curl);
 		if (sink->failed) {
 			cm_buf_release(&r.err);
 			snprintf(gh->last_error, sizeof(gh->last_error), "reply too large");
 			return sink->failed;
 		}
 		if (cc == CURLE_OK)
-			curl_easy_getinfo(gh->curl, CURLINFO_RESPONSE_CODE, &status);
+			cu.easy_getinfo(gh->curl, CURLINFO_RESPONSE_CODE, &status);
 		gh->last_status = (int)status;
 		if (status >= 200 && status <= 299) {
 			if (link)
@@ -272,7 +340,7 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 		}
 		if (cc != CURLE_OK)
 			snprintf(gh->last_error, sizeof(gh->last_error), "%s",
-				 curl_easy_strerror(cc));
+				 cu.easy_strerror(cc));
 		else
 			snprintf(gh->last_error, sizeof(gh->last_error), "HTTP %ld", status);
 		cm_log_debug("github", "request failed url=%s status=%ld body=%.200s", url, status,

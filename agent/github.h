@@ -1,6 +1,7 @@
 /*
- * A small client for the GitHub REST API (libcurl): the jobs of a run attempt and the logs of a
- * finished job. Works against GitHub Enterprise Server through GITHUB_API_URL.
+ * A small client for the GitHub REST API (libcurl, loaded on first use): the jobs of a run
+ * attempt and the logs of a finished job. Works against GitHub Enterprise Server through
+ * GITHUB_API_URL.
  *
  * Every request shares one time budget: 5xx replies and network errors are retried with
  * back-off, rate-limit replies (403/429 with Retry-After or X-RateLimit-Remaining: 0 and
@@ -25,8 +26,10 @@ struct ag_gh {
 };
 
 /*
- * The token may be empty (public repositories). Returns 0 or CM_ENOMEM. The first call
- * initialises libcurl (curl_global_init), on the main thread; ag_gh_global_cleanup at exit.
+ * The token may be empty (public repositories). Returns 0, CM_ENOMEM, or CM_EUNAVAIL when
+ * libcurl could not be loaded (the reason in gh->last_error). The first call loads libcurl
+ * (dlopen) and initialises it (curl_global_init), on the main thread; ag_gh_global_cleanup,
+ * once the agent is done with the API, undoes both (another ag_gh_init loads it again).
  */
 int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms);
 void ag_gh_global_cleanup(void);

@@ -18,6 +18,7 @@
 #include "gather.h"
 #include "github.h"
 #include "logtail.h"
+#include "proc.h"
 #include "report.h"
 #include "send.h"
 #include "summary.h"
@@ -35,22 +36,14 @@
  */
 static void phase(const char *name)
 {
-	char line[256];
-	long hwm_kb = -1;
 	struct timespec cpu;
-	FILE *f;
 
 	if (!cm_log_enabled(CM_LOG_DEBUG))
 		return;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-	f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld", &hwm_kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	cm_log_debug("main", "phase=%s cpu_ms=%.1f peak_rss_kb=%ld", name,
-		     (double)cpu.tv_sec * 1000.0 + (double)cpu.tv_nsec / 1e6, hwm_kb);
+	cm_log_debug("main", "phase=%s cpu_ms=%.1f peak_rss_kb=%ld rss_kb=%ld", name,
+		     (double)cpu.tv_sec * 1000.0 + (double)cpu.tv_nsec / 1e6,
+		     ag_proc_status("VmHWM"), ag_proc_status("VmRSS"));
 }
 
 static void write_outputs(const struct ag_config *cfg, const char *report_id, const char *delivery)
@@ -172,6 +165,8 @@ static int mode_report(const struct ag_config *cfg, const char *mode, const char
 		phase("exec_records");
 		rc = ag_gather_job(cfg, secrets, &recs, &r, &g);
 	}
+	/* Done with the API: libcurl's pages go before gRPC's come (github.c). */
+	ag_gh_global_cleanup();
 	if (rc)
 		goto out;
 	phase("gather");

@@ -59,9 +59,8 @@ int col_services_start(struct col_ctx *ctx, struct col_services **out)
 
 	if (!svc)
 		return CM_ENOMEM;
-	rc = col_webhook_start(ctx);
-	if (rc)
-		goto fail_webhooks;
+	/* Not fatal: without its group, each delivery is written on its own (github/webhook.h). */
+	col_webhook_start(ctx);
 	/* First: the poller and the retention sweep ask at once whether this one leads. */
 	rc = col_lease_start(ctx, "leader", &ctx->leader_until, &svc->leader);
 	if (rc)
@@ -90,7 +89,6 @@ fail_lease:
 	col_lease_stop(svc->leader);
 fail_lease_start:
 	col_webhook_stop();
-fail_webhooks:
 	free(svc);
 	return rc;
 }

@@ -3,7 +3,10 @@
 # peak RSS of one whole report (1 job, 30 steps, 30 exec tails of 100 lines, ~212 KB) sent by
 # cipulse-agent and, in the same run, alternating, by a Node.js @grpc/grpc-js client sending
 # the same report; medians and ratios. Both send to the real collector (build/cipulsed) with a
-# throwaway PostgreSQL (scripts/pg.sh), which must store every report.
+# throwaway PostgreSQL (scripts/pg.sh), which must store every report. Prints each target of
+# issue 14 item 3 next to its result, the agent's and Node's numbers and a --compare build's
+# result, and the load average during the run. Also `cipulse-agent exec -- true` (the mode that
+# wraps each step), for the agent and each --compare build.
 # Also, in the same loop, the same agent reading a generated JUnit file of 20,000 tests
 # (CIPULSE_TEST_RESULTS): its CPU and peak RSS as ratios to the run without it, with the sizes
 # (--junit-tests N changes the count, 0 leaves it out).

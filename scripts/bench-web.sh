@@ -10,6 +10,9 @@
 #   BENCH_WEB_REPOS=500      repositories (20 workflows each)
 #   BENCH_WEB_SAMPLES=9      page loads per page (after one discarded round)
 #   BENCH_WEB_KEEP=DIR       keep (or reuse) the loaded cluster in DIR (loading 1M runs is slow)
+#   BENCH_WEB_COMPARE=DIST   also serve another build of the app (a web/dist built from another
+#                            commit, e.g. main's) from a second collector on the same database, and
+#                            measure both in the same run, page by page (bench.mjs prints the ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -40,10 +43,23 @@ $PSQL -At "$URL" -c "SELECT format('data: %s repositories, %s workflows, %s dist
   (SELECT count(*) FROM steps s JOIN jobs j USING (repo_id, job_id) WHERE j.repo_id = 1 AND j.run_id = $BIG_RUN),
   pg_size_pretty(pg_database_size('bench')))"
 
+# A kept cluster may predate a migration: apply it here, not in the collector's 10 s start.
+CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate >/dev/null
+COMPARE_URL=
+if [ -n "${BENCH_WEB_COMPARE:-}" ]; then
+  [ -f "$BENCH_WEB_COMPARE/index.html" ] || { echo "bench-web: $BENCH_WEB_COMPARE/index.html missing (a built web/dist)"; exit 1; }
+  bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 CIPULSE_WEB_DIR="$(cd "$BENCH_WEB_COMPARE" && pwd)"
+  COMPARE_PID=$BENCH_COLLECTOR_PID
+  COMPARE_URL="http://127.0.0.1:$BENCH_HTTP_PORT"
+  trap 'kill "$COMPARE_PID" 2>/dev/null; wait "$COMPARE_PID" 2>/dev/null; bench_cleanup' EXIT
+  BENCH_HTTP_PORT=$(bench_free_port)
+  # shellcheck disable=SC2034 # read by bench_collector_start
+  BENCH_GRPC_PORT=$(bench_free_port)
+fi
 bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 CIPULSE_WEB_DIR="$PWD/web/dist"
 echo
 # Chromium, the collector and PostgreSQL share this machine: its size and load say how to read it.
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring"
 BENCH_WEB_URL="http://127.0.0.1:$BENCH_HTTP_PORT" BENCH_WEB_RUN=$BIG_RUN BENCH_WEB_DIST="$PWD/web/dist" \
-  node bench/web/bench.mjs
+  BENCH_WEB_BASE_URL="$COMPARE_URL" BENCH_WEB_BASE_NAME="${BENCH_WEB_COMPARE:-}" node bench/web/bench.mjs
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) after measuring"

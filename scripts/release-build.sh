@@ -5,10 +5,10 @@
 #
 # Why not one static binary: Debian's libcurl.a needs static builds of nghttp2, libpsl, zstd,
 # libssh2, librtmp, OpenLDAP and Kerberos, which Debian does not ship. So the package is
-# self-contained instead: gRPC, abseil and protobuf-c are linked in (the Makefile's
+# self-contained instead: gRPC, abseil, protobuf-c and jansson are linked in (the Makefile's
 # AGENT_STATIC, when their static libraries are installed), and the binary finds the
-# shared libraries it still needs (libcurl and its dependencies, OpenSSL, jansson; gRPC too
-# without AGENT_STATIC) in lib/ next to it (RUNPATH
+# shared libraries it still needs (libcurl, loaded on first use, and its dependencies, OpenSSL;
+# gRPC and jansson too without AGENT_STATIC) in lib/ next to it (RPATH
 # $ORIGIN/lib); only glibc comes from the system, and the script checks that no file needs a
 # glibc newer than MAX_GLIBC (2.35: Ubuntu 22.04, the oldest GitHub-hosted Ubuntu runner).
 #
@@ -49,7 +49,12 @@ is_glibc() {
   esac
   return 1
 }
-ldd "$BUILD/cipulse-agent" | awk '/=> \// {print $3}' | while read -r lib; do
+# libcurl is loaded when the GitHub API is first called (dlopen, agent/github.c), so ldd does
+# not list it: it and its dependencies are bundled too.
+curl_lib=$(${CC:-cc} -print-file-name=libcurl.so.4)
+[ -f "$curl_lib" ] || { echo "release-build: libcurl.so.4 not found" >&2; exit 1; }
+{ echo "$curl_lib"; ldd "$curl_lib" "$BUILD/cipulse-agent" | awk '/=> \// {print $3}'; } |
+  sort -u | while read -r lib; do
   is_glibc "$lib" && continue
   cp -L "$lib" "$stage/cipulse-agent/lib/"
 done
@@ -60,6 +65,23 @@ outside=$(LD_TRACE_LOADED_OBJECTS=1 "$stage/cipulse-agent/cipulse-agent" | awk '
   while read -r lib; do is_glibc "$lib" || case "$lib" in "$stage"/*) ;; *) echo "$lib" ;; esac; done)
 if [ -n "$outside" ]; then
   echo "release-build: libraries resolved outside the package: $outside" >&2
+  exit 1
+fi
+# The same for what the agent loads later: a report whose GitHub API call loads libcurl (the
+# API and the collector unreachable at once, the report spooled into a throwaway directory);
+# the dynamic loader names each library it initialises.
+probe=$(mktemp -d)
+loaded=$(env -i GITHUB_REPOSITORY=o/r GITHUB_RUN_ID=1 GITHUB_API_URL=http://127.0.0.1:1 \
+  CIPULSE_COLLECTOR=127.0.0.1:1 CIPULSE_TIME_BUDGET=0s CIPULSE_SEND_BUDGET=0s \
+  CIPULSE_SPOOL_DIR="$probe" CIPULSE_LOG_LEVEL=error LD_DEBUG=libs \
+  "$stage/cipulse-agent/cipulse-agent" report 2>&1 >/dev/null | awk '/calling init: \// {print $NF}')
+rm -rf "$probe"
+echo "$loaded" | grep -q '/libcurl\.so\.4$' || {
+  echo "release-build: the packaged agent did not load libcurl: $loaded" >&2; exit 1; }
+outside=$(echo "$loaded" | while read -r lib; do
+  is_glibc "$lib" || case "$lib" in "$stage"/*) ;; *) echo "$lib" ;; esac; done)
+if [ -n "$outside" ]; then
+  echo "release-build: libraries loaded from outside the package: $outside" >&2
   exit 1
 fi
 

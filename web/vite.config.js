@@ -4,8 +4,27 @@ import tailwindcss from '@tailwindcss/vite';
 // JSX is compiled by esbuild (no React plugin needed). In development, /api is proxied to a
 // running collector (CIPULSE_API, default http://127.0.0.1:8080), or answered by the contract
 // stub in dev/mock-api.js when CIPULSE_MOCK=1. Neither is part of the build.
+//
+// src/early.js is an entry of its own, put in index.html ahead of the app's bundle: a few kB that
+// ask for the first page's data while the browser still loads the app (the collector's
+// Content-Security-Policy allows no inline script, hence a file). The app imports it too, so
+// both use the one module.
+function earlyScript() {
+  return {
+    name: 'cipulse-early-script',
+    transformIndexHtml: {
+      order: 'post',
+      handler(html, ctx) {
+        const chunk = ctx.bundle && Object.values(ctx.bundle).find((c) => c.type === 'chunk' && c.isEntry && c.name === 'early');
+        const src = chunk ? `/${chunk.fileName}` : '/src/early.js';
+        return [{ tag: 'script', attrs: { type: 'module', crossorigin: true, src }, injectTo: 'head-prepend' }];
+      },
+    },
+  };
+}
+
 export default defineConfig(async () => {
-  const plugins = [tailwindcss()];
+  const plugins = [tailwindcss(), earlyScript()];
   if (process.env.CIPULSE_MOCK === '1') {
     const { mockApi } = await import(new URL('./dev/mock-api.js', import.meta.url).href);
     plugins.push(mockApi());
@@ -13,7 +32,13 @@ export default defineConfig(async () => {
   return {
     plugins,
     esbuild: { jsx: 'automatic' },
-    build: { outDir: 'dist', emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 400 },
+    build: {
+      outDir: 'dist',
+      emptyOutDir: true,
+      sourcemap: false,
+      chunkSizeWarningLimit: 400,
+      rollupOptions: { input: { index: 'index.html', early: 'src/early.js' } },
+    },
     server: {
       proxy: process.env.CIPULSE_MOCK === '1' ? undefined : {
         '/api': process.env.CIPULSE_API || 'http://127.0.0.1:8080',

@@ -6,11 +6,14 @@
 // MutationObserver installed before the app's script runs; then one animation frame and a task
 // (the frame's paint) are waited for. Where the time went comes from the Resource Timing entries
 // of the same sample (the HTML and the app's files, the session calls, the page's API calls) and
-// from the long tasks the main thread ran.
+// from the long tasks the main thread ran. With BENCH_WEB_BASE_URL (a second collector on the same
+// database serving another build of the app, e.g. main's), every page is loaded from both in
+// turn, and each page's p50 and CPU are printed against the other build's from the same run.
 //
 //   node bench/web/bench.mjs    environment: BENCH_WEB_URL (the collector), BENCH_WEB_RUN (the
 //   run id of the large run), BENCH_WEB_SAMPLES (default 9), BENCH_WEB_DIST (web/dist), CHROMIUM
-//   (default /usr/bin/chromium), CIPULSE_WEB_NODE_MODULES (web/node_modules)
+//   (default /usr/bin/chromium), CIPULSE_WEB_NODE_MODULES (web/node_modules),
+//   BENCH_WEB_BASE_URL, BENCH_WEB_BASE_NAME (what the base build is, for the output)
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +26,8 @@ const nodeModules = process.env.CIPULSE_WEB_NODE_MODULES || path.join(root, 'web
 const { chromium } = createRequire(path.join(nodeModules, 'noop.js'))('playwright-core');
 
 const BASE = process.env.BENCH_WEB_URL || 'http://127.0.0.1:8080';
+const OTHER = process.env.BENCH_WEB_BASE_URL || '';
+const OTHER_NAME = process.env.BENCH_WEB_BASE_NAME || 'base build';
 const RUN = process.env.BENCH_WEB_RUN;
 const SAMPLES = Number(process.env.BENCH_WEB_SAMPLES || 9);
 const DIST = process.env.BENCH_WEB_DIST || path.join(root, 'web', 'dist');
@@ -78,8 +83,8 @@ function probe(name) {
   mo.observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
 }
 
-async function sample(browser, pg) {
-  const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: BASE });
+async function sample(browser, pg, base) {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: base });
   await ctx.addInitScript(probe, pg.name);
   const page = await ctx.newPage();
   const errors = [];
@@ -100,11 +105,13 @@ async function sample(browser, pg) {
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     const r = await page.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0];
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
       const b = window.__bench;
       return {
         dom: b.dom,
         paint: b.paint,
         html: nav.responseEnd,
+        fcp: fcp ? fcp.startTime : null,
         longTasks: b.longTasks.filter(([s]) => s < b.paint),
         res: performance.getEntriesByType('resource').map((e) => ({
           name: new URL(e.name).pathname + new URL(e.name).search,
@@ -133,28 +140,41 @@ const pct = (xs, p) => {
 };
 const med = (xs) => pct(xs, 50);
 const ms = (x) => (x == null || Number.isNaN(x) ? '-' : `${Math.round(x)}`);
+const ratio = (a, b) => (a == null || !b ? '-' : `x${(a / b).toFixed(2)}`);
 
-// One sample's breakdown: where its time went, in milliseconds from the navigation's start.
+// One sample's breakdown: where its time went, in milliseconds from the navigation's start. The
+// phases follow the critical path: the HTML, the app's files, the script until its first API
+// call, the API calls (the session's and the page's: `queued` is how long after the first API
+// call the page's first own call started, i.e. the time spent waiting in series), the page's
+// calls, and the rendering from the last answer to the content's frame.
 function breakdown(r) {
   const isApi = (e) => e.name.startsWith('/api/');
   const isSession = (e) => /^\/api\/v1\/(auth|session)(\?|$)/.test(e.name);
-  const assets = r.res.filter((e) => /\.(js|css)$/.test(e.name) && e.start < r.dom);
   const session = r.res.filter((e) => isSession(e) && e.start < r.dom);
   const data = r.res.filter((e) => isApi(e) && !isSession(e) && e.start < r.dom);
+  const apis = [...session, ...data];
+  const firstApi = apis.length ? Math.min(...apis.map((e) => e.start)) : r.dom;
+  // The app's files the page waited for before its first API call (a chunk loaded later, beside
+  // the API calls, is not on the path to the first call).
+  const assets = r.res.filter((e) => /\.(js|css)$/.test(e.name) && e.start < firstApi);
   const assetsEnd = Math.max(r.html, ...assets.map((e) => e.end));
-  const firstApi = Math.min(...[...session, ...data].map((e) => e.start));
+  const sessionStart = session.length ? Math.min(...session.map((e) => e.start)) : firstApi;
   const sessionEnd = session.length ? Math.max(...session.map((e) => e.end)) : firstApi;
   const dataStart = data.length ? Math.min(...data.map((e) => e.start)) : sessionEnd;
   const dataEnd = data.length ? Math.max(...data.map((e) => e.end)) : sessionEnd;
   const calls = {};
-  for (const e of data) calls[e.name.replace(/\?.*/, '')] = e.end - e.start;
+  for (const e of data) {
+    const n = e.name.replace(/\?.*/, '');
+    calls[n] = { total: e.end - e.start, ttfb: e.ttfb, size: e.size };
+  }
   return {
     total: r.paint,
+    fcp: r.fcp,
     html: r.html,
     assets: assetsEnd - r.html,
     boot: firstApi - assetsEnd,
-    session: sessionEnd - firstApi,
-    wait: dataStart - sessionEnd,
+    session: sessionEnd - sessionStart,
+    queued: dataStart - firstApi,
     data: dataEnd - dataStart,
     render: r.paint - dataEnd,
     cpuMain: r.cpuMain,
@@ -170,7 +190,9 @@ function breakdown(r) {
 
 function bundle() {
   const html = fs.readFileSync(path.join(DIST, 'index.html'), 'utf8');
-  const mainName = (html.match(/<script[^>]+src="\/?assets\/([^"]+\.js)"/) || [])[1];
+  // The app's bundle is the largest script index.html loads (early.js, before it, is a few kB).
+  const scripts = [...html.matchAll(/<script[^>]+src="\/?assets\/([^"]+\.js)"/g)].map((m) => m[1]);
+  const mainName = scripts.sort((a, b) => fs.statSync(path.join(DIST, 'assets', b)).size - fs.statSync(path.join(DIST, 'assets', a)).size)[0];
   const gz = (f) => zlib.gzipSync(fs.readFileSync(f), { level: 9 }).length;
   const assets = fs.readdirSync(path.join(DIST, 'assets'));
   let js = 0;
@@ -187,6 +209,50 @@ function bundle() {
   console.log(`bundle target: JavaScript < ${kb(TARGET_GZIP)} gzipped: ${js < TARGET_GZIP ? 'met' : 'NOT met'} (all JavaScript ${kb(js)}, main chunk ${kb(main)})`);
 }
 
+const row = (...c) => console.log(c.map((x, i) => String(x).padStart(i ? 9 : 16)).join(' '));
+
+// The tables of one build's samples: got maps a page's name to its breakdowns.
+function report(got, title) {
+  console.log(`\n${title}: page load to content painted, Chromium headless, ${SAMPLES} samples each (fresh context each: empty cache), ms;`);
+  console.log('cpu main / cpu all: CPU time of the page\'s renderer (main thread / all its threads) up to the paint,');
+  console.log('what the page costs whatever else runs; over shell: p50 minus the shell\'s p50, x shell: p50 / the shell\'s p50 (same run):');
+  row('page', 'p50', 'p95', 'target', 'met', 'cpu main', 'cpu all', 'over shell', 'x shell', 'DOM nodes');
+  const shell = med(got.get('shell').map((x) => x.total));
+  for (const pg of PAGES) {
+    const xs = got.get(pg.name);
+    const p50 = med(xs.map((x) => x.total));
+    const p95 = pct(xs.map((x) => x.total), 95);
+    const data = pg.name !== 'shell';
+    row(pg.name, ms(p50), ms(p95), data ? `< ${TARGET_MS}` : '', data ? (p95 < TARGET_MS ? 'yes' : 'NO') : '',
+      ms(med(xs.map((x) => x.cpuMain))), ms(med(xs.map((x) => x.cpuAll))), data ? ms(p50 - shell) : '', data ? ratio(p50, shell) : '',
+      med(xs.map((x) => x.nodes)));
+  }
+  console.log('\nwhere the time goes (medians, ms): html = navigation to the HTML in; assets = the app\'s JS/CSS in;');
+  console.log('boot = script run to its first API call; session = /auth + /session; queued = the page\'s first call');
+  console.log('after the first API call (waiting in series); data = the page\'s API calls (first start to last answer);');
+  console.log('render = last answer to content painted; fcp = first contentful paint (the shell or a skeleton);');
+  console.log('long = long tasks (main thread > 50 ms) before the paint, of which after the last answer:');
+  row('page', 'html', 'assets', 'boot', 'session', 'queued', 'data', 'render', 'fcp', 'long', 'long>data');
+  for (const pg of PAGES) {
+    const xs = got.get(pg.name);
+    const m = (k) => ms(med(xs.map((x) => x[k]).filter((v) => v != null)));
+    row(pg.name, m('html'), m('assets'), m('boot'), m('session'), m('queued'), m('data'), m('render'), m('fcp'), m('longTasks'), m('longAfterData'));
+  }
+  console.log('\nthe pages\' API calls as the browser saw them (median ms request start to last byte, of which to the');
+  console.log('first byte; size of the answer):');
+  for (const pg of PAGES.filter((p) => p.name !== 'shell')) {
+    const xs = got.get(pg.name);
+    const names = [...new Set(xs.flatMap((x) => Object.keys(x.calls)))];
+    const parts = names.map((n) => {
+      const cs = xs.map((x) => x.calls[n]).filter(Boolean);
+      return `${n} ${ms(med(cs.map((c) => c.total)))} (${ms(med(cs.map((c) => c.ttfb)))}; ${(med(cs.map((c) => c.size)) / 1024).toFixed(1)} kB)`;
+    });
+    const last = xs[xs.length - 1];
+    const shown = pg.name === 'run (200 jobs)' ? `${last.jobs} job cards` : `${last.rows} table rows`;
+    console.log(`  ${pg.name}: ${parts.join('; ')} (${pg.what}; ${shown} in the DOM)`);
+  }
+}
+
 async function main() {
   if (!RUN) throw new Error('BENCH_WEB_RUN (the large run id) is not set');
   bundle();
@@ -195,46 +261,31 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const builds = [{ name: 'this build', url: BASE }];
+  if (OTHER) builds.push({ name: OTHER_NAME, url: OTHER });
   try {
     // One discarded round: the browser's own first start (its processes, the code cache of V8)
     // and PostgreSQL's cache are not the page's cost.
-    for (const pg of PAGES) await sample(browser, pg);
-    const got = new Map(PAGES.map((p) => [p.name, []]));
+    for (const pg of PAGES) for (const b of builds) await sample(browser, pg, b.url);
+    for (const b of builds) b.got = new Map(PAGES.map((p) => [p.name, []]));
+    // The builds alternate page by page (which goes first alternates too), so that the machine's
+    // load falls on both alike.
     for (let i = 0; i < SAMPLES; i++) {
-      for (const pg of PAGES) got.get(pg.name).push(breakdown(await sample(browser, pg)));
+      for (const pg of PAGES) {
+        for (const b of i % 2 ? [...builds].reverse() : builds) b.got.get(pg.name).push(breakdown(await sample(browser, pg, b.url)));
+      }
     }
-    console.log(`\npage load to content painted, Chromium headless, ${SAMPLES} samples each (fresh context each: empty cache), ms;`);
-    console.log('cpu main / cpu all: CPU time of the page\'s renderer (main thread / all its threads) up to the paint,');
-    console.log('what the page costs whatever else runs; over shell: p50 minus the shell\'s p50 (same run):');
-    const row = (...c) => console.log(c.map((x, i) => String(x).padStart(i ? 9 : 16)).join(' '));
-    row('page', 'p50', 'p95', 'target', 'met', 'cpu main', 'cpu all', 'over shell', 'DOM nodes');
-    const shell = med(got.get('shell').map((x) => x.total));
-    for (const pg of PAGES) {
-      const xs = got.get(pg.name);
-      const p50 = med(xs.map((x) => x.total));
-      const p95 = pct(xs.map((x) => x.total), 95);
-      const data = pg.name !== 'shell';
-      row(pg.name, ms(p50), ms(p95), data ? `< ${TARGET_MS}` : '', data ? (p95 < TARGET_MS ? 'yes' : 'NO') : '',
-        ms(med(xs.map((x) => x.cpuMain))), ms(med(xs.map((x) => x.cpuAll))), data ? ms(p50 - shell) : '', med(xs.map((x) => x.nodes)));
-    }
-    console.log('\nwhere the time goes (medians, ms): html = navigation to the HTML in; assets = the app\'s JS/CSS in;');
-    console.log('boot = script run to its first API call; session = /auth + /session; data = the page\'s API calls');
-    console.log('(first start to last answer); render = last answer to content painted; long = long tasks');
-    console.log('(main thread > 50 ms) before the paint, of which after the last answer:');
-    row('page', 'html', 'assets', 'boot', 'session', 'data', 'render', 'long', 'long>data');
-    for (const pg of PAGES) {
-      const xs = got.get(pg.name);
-      const m = (k) => ms(med(xs.map((x) => x[k])));
-      row(pg.name, m('html'), m('assets'), m('boot'), m('session'), m('data'), m('render'), m('longTasks'), m('longAfterData'));
-    }
-    console.log('\nthe pages\' API calls as the browser saw them (median ms, request start to last byte):');
-    for (const pg of PAGES.filter((p) => p.name !== 'shell')) {
-      const xs = got.get(pg.name);
-      const names = [...new Set(xs.flatMap((x) => Object.keys(x.calls)))];
-      const parts = names.map((n) => `${n} ${ms(med(xs.map((x) => x.calls[n]).filter((v) => v != null)))}`);
-      const last = xs[xs.length - 1];
-      const shown = pg.name === 'run (200 jobs)' ? `${last.jobs} job cards` : `${last.rows} table rows`;
-      console.log(`  ${pg.name}: ${parts.join('; ')} (${pg.what}; ${shown} in the DOM)`);
+    for (const b of builds) report(b.got, builds.length > 1 ? `${b.name} (${b.url})` : 'this build');
+    if (builds.length > 1) {
+      const [a, o] = builds;
+      console.log(`\nthis build against ${o.name}, same run (medians; ratio = this / ${o.name}):`);
+      row('page', 'p50', 'base p50', 'ratio', 'cpu main', 'base cpu', 'ratio', 'render', 'base', 'queued', 'base');
+      for (const pg of PAGES) {
+        const m = (b, k) => med(b.got.get(pg.name).map((x) => x[k]));
+        row(pg.name, ms(m(a, 'total')), ms(m(o, 'total')), ratio(m(a, 'total'), m(o, 'total')),
+          ms(m(a, 'cpuMain')), ms(m(o, 'cpuMain')), ratio(m(a, 'cpuMain'), m(o, 'cpuMain')),
+          ms(m(a, 'render')), ms(m(o, 'render')), ms(m(a, 'queued')), ms(m(o, 'queued')));
+      }
     }
   } finally {
     await browser.close();

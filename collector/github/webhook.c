@@ -704,8 +704,9 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 		/* GitHub's form encoding signs the form body; the JSON is in its payload field. */
 		form = malloc(req->body_len + 1);
 		if (!form) {
+			/* Through out: a batch must not wait for a delivery that will not come. */
 			col_http_error(resp, 503, "unavailable", "out of memory");
-			return;
+			goto out;
 		}
 		rc = col_webhook_form_payload(req->body, req->body_len, form, &json_len);
 		if (rc) {
@@ -777,12 +778,18 @@ void col_webhook_routes(void)
 	col_http_route("POST", "/webhook/github", handle);
 }
 
-int col_webhook_start(struct col_ctx *ctx)
+void col_webhook_start(struct col_ctx *ctx)
 {
+	int rc;
+
 	if (ctx->cfg->webhook_batch < 2)
-		return CM_OK;
-	return col_group_start(&group, ctx->db, (size_t)ctx->cfg->webhook_batch,
-			       ctx->cfg->webhook_batch_wait_ms, "webhook");
+		return;
+	rc = col_group_start(&group, ctx->db, (size_t)ctx->cfg->webhook_batch,
+			     ctx->cfg->webhook_batch_wait_ms, "webhook");
+	if (rc)
+		cm_log_warn("webhook",
+			    "group commit not started, each delivery is written on its own: %s",
+			    cm_strerror(rc));
 }
 
 void col_webhook_stop(void)

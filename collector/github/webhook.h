@@ -45,9 +45,10 @@ void col_webhook_routes(void);
 /*
  * Starts the group commit of deliveries (CIPULSE_WEBHOOK_BATCH, CIPULSE_WEBHOOK_BATCH_WAIT;
  * nothing to start when the batch is 1). Until then, and after col_webhook_stop, each delivery
- * is written in a transaction of its own. CM_ENOMEM when its thread cannot start.
+ * is written in a transaction of its own; so too when the group cannot start (no memory, no
+ * thread), which is logged as a warning and is not an error: webhooks are served either way.
  */
-int col_webhook_start(struct col_ctx *ctx);
+void col_webhook_start(struct col_ctx *ctx);
 /* Writes the deliveries waiting for a batch (each answered) and stops the group's thread. */
 void col_webhook_stop(void);
 

@@ -58,8 +58,8 @@ enum {
 	ST_WF,
 	ST_WF_PATH,
 	ST_RUN,
-	ST_JOB,
-	ST_STEP,
+	ST_JOBS,
+	ST_STEPS,
 	ST_LOG,
 	ST_TESTS,
 	ST_TESTS_TRUNCATED,
@@ -180,33 +180,53 @@ static const struct stmt stmts[ST_COUNT] = {
 		     "sources = CASE WHEN $18 = ANY (t.sources) THEN t.sources "
 		     "  ELSE t.sources || $18 END",
 		     19 },
-	[ST_JOB] = { "cp_job",
-		     "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
-		     "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
-		     "runner_arch, labels, html_url, sources) "
-		     "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), "
-		     TS("$8::bigint") ", " TS("$9::bigint") ", " TS("$10::bigint") ", "
-		     "NULLIF($11, ''), NULLIF($12, ''), NULLIF($13, ''), $14::text[], "
-		     "NULLIF($15, ''), ARRAY[$16]) "
-		     "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
-		     KEEP("t", "name") STATUS_MERGE("t")
-		     KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
-		     KEEP_RANKED("t", "completed_at")
-		     KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
-		     KEEP_RANKED("t", "runner_arch")
-		     KEEP("t", "labels") KEEP("t", "html_url")
-		     "sources = CASE WHEN $16 = ANY (t.sources) THEN t.sources "
-		     "  ELSE t.sources || $16 END",
-		     16 },
-	[ST_STEP] = { "cp_step",
-		      "INSERT INTO steps AS t (repo_id, job_id, number, name, status, conclusion, "
-		      "started_at, completed_at) "
-		      "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), "
-		      TS("$7::bigint") ", " TS("$8::bigint") ") "
-		      "ON CONFLICT (repo_id, job_id, number) DO UPDATE SET "
-		      KEEP("t", "name") KEEP_RANKED("t", "started_at")
-		      KEEP_RANKED("t", "completed_at") STATUS_SET("t"),
-		      8 },
+	/*
+	 * The jobs of every report of a transaction, one row per array element
+	 * (send_jobs_and_steps): one statement, whatever their number; a job twice among them goes
+	 * into a later statement. Labels come as array literals, one per job.
+	 */
+	[ST_JOBS] = { "cp_jobs",
+		      "INSERT INTO jobs AS t (repo_id, job_id, run_id, run_attempt, name, status, "
+		      "conclusion, created_at, started_at, completed_at, runner_name, runner_os, "
+		      "runner_arch, labels, html_url, sources) "
+		      "SELECT u.repo_id, u.job_id, u.run_id, u.run_attempt, NULLIF(u.name, ''), "
+		      "NULLIF(u.status, ''), NULLIF(u.conclusion, ''), " TS("u.created") ", "
+		      TS("u.started") ", " TS("u.completed") ", NULLIF(u.runner_name, ''), "
+		      "NULLIF(u.runner_os, ''), NULLIF(u.runner_arch, ''), u.labels::text[], "
+		      "NULLIF(u.html_url, ''), ARRAY[u.source] "
+		      "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], "
+		      "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
+		      "$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) "
+		      "AS u(repo_id, job_id, run_id, run_attempt, name, status, conclusion, created, "
+		      "started, completed, runner_name, runner_os, runner_arch, labels, html_url, "
+		      "source) "
+		      "ON CONFLICT (repo_id, job_id) DO UPDATE SET "
+		      KEEP("t", "name") STATUS_MERGE("t")
+		      KEEP("t", "created_at") KEEP_RANKED("t", "started_at")
+		      KEEP_RANKED("t", "completed_at")
+		      KEEP_RANKED("t", "runner_name") KEEP_RANKED("t", "runner_os")
+		      KEEP_RANKED("t", "runner_arch")
+		      KEEP("t", "labels") KEEP("t", "html_url")
+		      "sources = CASE WHEN EXCLUDED.sources[1] = ANY (t.sources) THEN t.sources "
+		      "  ELSE t.sources || EXCLUDED.sources[1] END",
+		      16 },
+	/*
+	 * The steps of every report of a transaction, one row per array element
+	 * (send_jobs_and_steps): one
+	 * statement, whatever their number. A step twice among them goes into a later statement.
+	 */
+	[ST_STEPS] = { "cp_steps",
+		       "INSERT INTO steps AS t (repo_id, job_id, number, name, status, conclusion, "
+		       "started_at, completed_at) "
+		       "SELECT u.repo_id, u.job_id, u.number, NULLIF(u.name, ''), NULLIF(u.status, ''), "
+		       "NULLIF(u.conclusion, ''), " TS("u.started") ", " TS("u.completed") " "
+		       "FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::text[], "
+		       "$6::text[], $7::bigint[], $8::bigint[]) AS u(repo_id, job_id, number, name, "
+		       "status, conclusion, started, completed) "
+		       "ON CONFLICT (repo_id, job_id, number) DO UPDATE SET "
+		       KEEP("t", "name") KEEP_RANKED("t", "started_at")
+		       KEEP_RANKED("t", "completed_at") STATUS_SET("t"),
+		       8 },
 	/* clang-format on */
 	/* A tail is replaced by another as long (or longer): never better by worse. */
 	[ST_LOG] = { "cp_log",
@@ -496,9 +516,13 @@ static enum col_claim decide(const struct col_report *r, PGresult *res, struct c
 	return col_claim_decide(r->cred, repo->id, repo->full_name, st, why);
 }
 
+/*
+ * Sends the repository's upsert (but not when skip_repo: the same values as the last one sent
+ * for it), and its workflow's statements.
+ */
 static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportHeader *h,
 				  enum col_claim claim, const struct col_claim_state *st,
-				  const char *wpath, int *nsent)
+				  const char *wpath, int skip_repo, int *nsent)
 {
 	const Cipulse__V1__Repository *repo = h->repository;
 	const Cipulse__V1__Workflow *wf = h->workflow;
@@ -516,7 +540,7 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 	col_p_text(&p, repo->full_name);
 	col_p_text(&p, repo->server_url);
 	col_p_text(&p, repo->default_branch);
-	if (!rc)
+	if (!rc && !skip_repo)
 		rc = send(c, ST_REPO, &p, nsent);
 	if (rc || !wf)
 		return rc;
@@ -556,89 +580,47 @@ static int send_repo_and_workflow(struct col_conn *c, const Cipulse__V1__ReportH
 	return rc;
 }
 
-static int send_run(struct col_conn *c, const struct col_report *r, const char *wpath, int *nsent)
+/* The parameters of the report's run (ST_RUN) into p. */
+static void run_params(const struct col_report *r, const char *wpath, struct col_params *p)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
 	const Cipulse__V1__Run *run = h->run;
-	struct col_params p;
 
-	col_params_init(&p);
-	col_p_i64(&p, h->repository->id);
-	col_p_i64(&p, run->id);
-	col_p_i64(&p, run->attempt);
-	col_p_i64(&p, h->workflow ? h->workflow->id : 0);
-	col_p_text(&p, wpath);
-	col_p_i64(&p, run->number);
-	col_p_text(&p, h->workflow ? h->workflow->name : "");
-	col_p_text(&p, run->event);
-	col_p_text(&p, run->status);
-	col_p_text(&p, run->conclusion);
-	col_p_text(&p, run->head_branch);
-	col_p_text(&p, run->head_sha);
-	col_p_text(&p, run->actor);
-	col_p_text(&p, run->html_url);
-	col_p_i64(&p, run->created_at);
-	col_p_i64(&p, run->run_started_at);
-	col_p_i64(&p, run->updated_at);
-	col_p_text(&p, r->source);
-	col_p_text(&p, run->head_message);
-	return send(c, ST_RUN, &p, nsent);
+	col_params_init(p);
+	col_p_i64(p, h->repository->id);
+	col_p_i64(p, run->id);
+	col_p_i64(p, run->attempt);
+	col_p_i64(p, h->workflow ? h->workflow->id : 0);
+	col_p_text(p, wpath);
+	col_p_i64(p, run->number);
+	col_p_text(p, h->workflow ? h->workflow->name : "");
+	col_p_text(p, run->event);
+	col_p_text(p, run->status);
+	col_p_text(p, run->conclusion);
+	col_p_text(p, run->head_branch);
+	col_p_text(p, run->head_sha);
+	col_p_text(p, run->actor);
+	col_p_text(p, run->html_url);
+	col_p_i64(p, run->created_at);
+	col_p_i64(p, run->run_started_at);
+	col_p_i64(p, run->updated_at);
+	col_p_text(p, r->source);
+	col_p_text(p, run->head_message);
 }
 
-static int send_job(struct col_conn *c, const struct col_report *r, const Cipulse__V1__Job *j,
-		    struct col_array *labels, int *nsent, int *nsteps)
+/* Whether the first n parameters of a and b are the same values (n < 0: all of them). */
+static int same_params(const struct col_params *a, const struct col_params *b, int n)
 {
-	const Cipulse__V1__ReportHeader *h = r->header;
-	struct col_params p;
-	int rc = CM_OK;
-
-	col_array_reset(labels);
-	for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
-		rc = col_array_add_str(labels, j->labels[i] ? j->labels[i] : "");
-	if (rc)
-		return rc;
-	col_params_init(&p);
-	col_p_i64(&p, h->repository->id);
-	col_p_i64(&p, j->id);
-	col_p_i64(&p, h->run->id);
-	col_p_i64(&p, h->run->attempt);
-	col_p_text(&p, j->name);
-	col_p_text(&p, j->status);
-	col_p_text(&p, j->conclusion);
-	col_p_i64(&p, j->created_at);
-	col_p_i64(&p, j->started_at);
-	col_p_i64(&p, j->completed_at);
-	col_p_text(&p, j->runner_name);
-	col_p_text(&p, j->runner_os);
-	col_p_text(&p, j->runner_arch);
-	if (j->n_labels) {
-		const char *lit = col_array_str(labels);
-
-		if (!lit)
-			return CM_ETOOBIG;
-		col_p_str(&p, lit);
-	} else {
-		col_p_null(&p);
+	if (n < 0) {
+		if (a->n != b->n)
+			return 0;
+		n = a->n;
 	}
-	col_p_text(&p, j->html_url);
-	col_p_text(&p, r->source);
-	rc = send(c, ST_JOB, &p, nsent);
-	for (size_t k = 0; rc == CM_OK && k < j->n_steps; k++) {
-		const Cipulse__V1__Step *s = j->steps[k];
-
-		col_params_init(&p);
-		col_p_i64(&p, h->repository->id);
-		col_p_i64(&p, j->id);
-		col_p_i64(&p, s->number);
-		col_p_text(&p, s->name);
-		col_p_text(&p, s->status);
-		col_p_text(&p, s->conclusion);
-		col_p_i64(&p, s->started_at);
-		col_p_i64(&p, s->completed_at);
-		rc = send(c, ST_STEP, &p, nsent);
-		(*nsteps)++;
+	for (int i = 0; i < n; i++) {
+		if (!a->v[i] || !b->v[i] ? a->v[i] != b->v[i] : strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
 	}
-	return rc;
+	return 1;
 }
 
 static int send_log(struct col_conn *c, const struct col_report *r, const struct col_log_tail *l,
@@ -661,28 +643,34 @@ static int send_log(struct col_conn *c, const struct col_report *r, const struct
 	return send(c, ST_LOG, &p, nsent);
 }
 
-/* The arrays of one statement's worth of test cases (ST_TESTS), reused from batch to batch. */
-struct test_arrays {
-	struct col_array labels; /* a job's labels (ST_JOB) */
+/*
+ * The arrays of one statement's worth of rows (ST_TESTS, ST_JOBS, ST_STEPS), reused from statement
+ * to statement.
+ */
+struct row_arrays {
+	struct col_array labels; /* a job's labels (ST_JOBS) */
 	struct col_array suite, class_name, name, file, duration, result, message, retries;
+	struct col_array cols[16]; /* ST_JOBS' or ST_STEPS' parameters, in order */
 };
 
-#define TEST_ARRAY_MAX (64u << 20)
+#define ROW_ARRAY_MAX (64u << 20)
 
-static void test_arrays_init(struct test_arrays *t)
+static void row_arrays_init(struct row_arrays *t)
 {
 	col_array_init(&t->labels, 1u << 20);
-	col_array_init(&t->suite, TEST_ARRAY_MAX);
-	col_array_init(&t->class_name, TEST_ARRAY_MAX);
-	col_array_init(&t->name, TEST_ARRAY_MAX);
-	col_array_init(&t->file, TEST_ARRAY_MAX);
-	col_array_init(&t->duration, TEST_ARRAY_MAX);
-	col_array_init(&t->result, TEST_ARRAY_MAX);
-	col_array_init(&t->message, TEST_ARRAY_MAX);
-	col_array_init(&t->retries, TEST_ARRAY_MAX);
+	col_array_init(&t->suite, ROW_ARRAY_MAX);
+	col_array_init(&t->class_name, ROW_ARRAY_MAX);
+	col_array_init(&t->name, ROW_ARRAY_MAX);
+	col_array_init(&t->file, ROW_ARRAY_MAX);
+	col_array_init(&t->duration, ROW_ARRAY_MAX);
+	col_array_init(&t->result, ROW_ARRAY_MAX);
+	col_array_init(&t->message, ROW_ARRAY_MAX);
+	col_array_init(&t->retries, ROW_ARRAY_MAX);
+	for (size_t i = 0; i < sizeof(t->cols) / sizeof(t->cols[0]); i++)
+		col_array_init(&t->cols[i], ROW_ARRAY_MAX);
 }
 
-static void test_arrays_release(struct test_arrays *t)
+static void row_arrays_release(struct row_arrays *t)
 {
 	col_array_release(&t->labels);
 	col_array_release(&t->suite);
@@ -693,6 +681,8 @@ static void test_arrays_release(struct test_arrays *t)
 	col_array_release(&t->result);
 	col_array_release(&t->message);
 	col_array_release(&t->retries);
+	for (size_t i = 0; i < sizeof(t->cols) / sizeof(t->cols[0]); i++)
+		col_array_release(&t->cols[i]);
 }
 
 const char *col_store_test_result(int result)
@@ -724,7 +714,7 @@ static int p_array(struct col_params *p, struct col_array *a)
 
 /* One batch of test cases: one statement, whatever the number of cases. */
 static int send_tests(struct col_conn *c, const struct col_report *r,
-		      const Cipulse__V1__TestBatch *b, struct test_arrays *t, int *nsent)
+		      const Cipulse__V1__TestBatch *b, struct row_arrays *t, int *nsent)
 {
 	struct col_array *all[] = { &t->suite,	  &t->class_name, &t->name,    &t->file,
 				    &t->duration, &t->result,	  &t->message, &t->retries };
@@ -978,29 +968,300 @@ static int send_report_claim(struct col_conn *c, const struct col_report *r, int
 	return CM_OK;
 }
 
-/*
- * Everything the report writes once the claim allowed it: repository and workflow, run, jobs
- * with their steps, log tails, and the alert rules' evaluation when the run completed.
- */
-static int send_rows(struct col_conn *c, const struct col_report *r, enum col_claim claim,
-		     const struct col_claim_state *st, const char *wpath,
-		     struct test_arrays *arrays, int *nsent, int *nsteps)
+/* What one member of a batch is while the batch is written. */
+struct member {
+	int live;   /* still to be written (not refused, not a duplicate) */
+	int claims; /* it sent a claim of its report id or delivery id */
+	enum col_claim claim;
+	struct col_claim_state st;
+	char wpath[512];
+	struct col_params run; /* its run's ST_RUN parameters (send_rows) */
+};
+
+/* The key of ST_RUN: its first three parameters (repository, run, attempt). */
+#define RUN_KEY_PARAMS 3
+
+static int same_str(const char *a, const char *b)
 {
-	const Cipulse__V1__ReportHeader *h = r->header;
-	int rc = send_repo_and_workflow(c, h, claim, st, wpath, nsent);
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/*
+ * Whether member i's repository upsert repeats the last one of members since..i-1 for the same
+ * repository, with the same values: after that one, it would change nothing (its update
+ * happens only when a value differs). A member that adopts or renames one ends its batch.
+ */
+static int repeats_repo(const struct col_report *const *r, const struct member *m, size_t since,
+			size_t i)
+{
+	const Cipulse__V1__Repository *a = r[i]->header->repository, *b;
+
+	if (m[i].claim != COL_CLAIM_WRITE)
+		return 0;
+	for (size_t j = i; j-- > since;) {
+		if (!m[j].live || r[j]->header->repository->id != a->id)
+			continue;
+		b = r[j]->header->repository;
+		return m[j].claim == COL_CLAIM_WRITE && same_str(a->full_name, b->full_name) &&
+		       same_str(a->server_url, b->server_url) &&
+		       same_str(a->default_branch, b->default_branch);
+	}
+	return 0;
+}
+
+/* A row of the reports being written (a job, a step), and the statement (wave) it goes into. */
+struct row_ref {
+	int64_t key[3]; /* the row's key: repository, job, step number (0 for a job) */
+	size_t ord;	/* its place among the reports' rows */
+	unsigned wave;	/* how many rows with the same key come before it */
+	const struct col_report *r;
+	const Cipulse__V1__Job *job;
+	const Cipulse__V1__Step *step; /* NULL for a job */
+};
+
+static int row_by_key(const void *a, const void *b)
+{
+	const struct row_ref *x = a, *y = b;
+
+	for (int i = 0; i < 3; i++) {
+		if (x->key[i] != y->key[i])
+			return x->key[i] < y->key[i] ? -1 : 1;
+	}
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static int row_by_wave(const void *a, const void *b)
+{
+	const struct row_ref *x = a, *y = b;
+
+	if (x->wave != y->wave)
+		return x->wave < y->wave ? -1 : 1;
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/*
+ * Orders refs (in the reports' order) into waves: the first of each key, then the second, and
+ * so on, each wave in the reports' order. A statement may write a row only once, so each wave
+ * is one statement, and a row's merges stay in the order the reports give them.
+ */
+static void into_waves(struct row_ref *refs, size_t n)
+{
+	qsort(refs, n, sizeof(*refs), row_by_key);
+	for (size_t k = 1; k < n; k++) {
+		if (!memcmp(refs[k].key, refs[k - 1].key, sizeof(refs[k].key)))
+			refs[k].wave = refs[k - 1].wave + 1;
+	}
+	qsort(refs, n, sizeof(*refs), row_by_wave);
+}
+
+/* Adds one ST_STEPS row to the columns of a. */
+static int add_step(struct row_arrays *a, const struct row_ref *ref)
+{
+	struct col_array *col = a->cols;
+	const Cipulse__V1__Step *s = ref->step;
+	int rc = col_array_add_i64(&col[0], ref->key[0]);
 
 	if (!rc)
-		rc = send_run(c, r, wpath, nsent);
-	for (size_t i = 0; !rc && i < r->njobs; i++)
-		rc = send_job(c, r, r->jobs[i], &arrays->labels, nsent, nsteps);
-	for (size_t i = 0; !rc && i < r->nlogs; i++)
-		rc = send_log(c, r, &r->logs[i], nsent);
-	for (size_t i = 0; !rc && i < r->ntests; i++)
-		rc = send_tests(c, r, r->tests[i], arrays, nsent);
+		rc = col_array_add_i64(&col[1], ref->key[1]);
 	if (!rc)
-		rc = send_failures(c, r, &arrays->labels, nsent);
-	if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
-		rc = send_alert_eval(c, h, nsent);
+		rc = col_array_add_i64(&col[2], ref->key[2]);
+	if (!rc)
+		rc = col_array_add_str(&col[3], s->name);
+	if (!rc)
+		rc = col_array_add_str(&col[4], s->status);
+	if (!rc)
+		rc = col_array_add_str(&col[5], s->conclusion);
+	if (!rc)
+		rc = col_array_add_i64(&col[6], s->started_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[7], s->completed_at);
+	return rc;
+}
+
+/* Adds one ST_JOBS row to the columns of a. */
+static int add_job(struct row_arrays *a, const struct row_ref *ref)
+{
+	struct col_array *col = a->cols;
+	const Cipulse__V1__Job *j = ref->job;
+	const Cipulse__V1__Run *run = ref->r->header->run;
+	const char *lit = NULL;
+	int rc = CM_OK;
+
+	if (j->n_labels) {
+		col_array_reset(&a->labels);
+		for (size_t i = 0; rc == CM_OK && i < j->n_labels; i++)
+			rc = col_array_add_str(&a->labels, j->labels[i] ? j->labels[i] : "");
+		lit = rc ? NULL : col_array_str(&a->labels);
+		if (!rc && !lit)
+			rc = CM_ETOOBIG;
+	}
+	if (!rc)
+		rc = col_array_add_i64(&col[0], ref->key[0]);
+	if (!rc)
+		rc = col_array_add_i64(&col[1], ref->key[1]);
+	if (!rc)
+		rc = col_array_add_i64(&col[2], run->id);
+	if (!rc)
+		rc = col_array_add_i64(&col[3], run->attempt);
+	if (!rc)
+		rc = col_array_add_str(&col[4], j->name);
+	if (!rc)
+		rc = col_array_add_str(&col[5], j->status);
+	if (!rc)
+		rc = col_array_add_str(&col[6], j->conclusion);
+	if (!rc)
+		rc = col_array_add_i64(&col[7], j->created_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[8], j->started_at);
+	if (!rc)
+		rc = col_array_add_i64(&col[9], j->completed_at);
+	if (!rc)
+		rc = col_array_add_str(&col[10], j->runner_name);
+	if (!rc)
+		rc = col_array_add_str(&col[11], j->runner_os);
+	if (!rc)
+		rc = col_array_add_str(&col[12], j->runner_arch);
+	if (!rc)
+		rc = col_array_add_str(&col[13], lit);
+	if (!rc)
+		rc = col_array_add_str(&col[14], j->html_url);
+	if (!rc)
+		rc = col_array_add_str(&col[15], ref->r->source ? ref->r->source : "");
+	return rc;
+}
+
+/*
+ * Sends the rows refs[0..n) (in wave order, see into_waves) as one statement st per wave,
+ * each row's columns added by add; ncols: the statement's parameters (one array each).
+ */
+static int send_waves(struct col_conn *c, int st, const struct row_ref *refs, size_t n,
+		      int (*add)(struct row_arrays *, const struct row_ref *), int ncols,
+		      struct row_arrays *a, int *nsent)
+{
+	struct col_params p;
+	size_t from, k;
+	int rc = CM_OK;
+
+	for (from = 0; rc == CM_OK && from < n; from = k) {
+		for (int i = 0; i < ncols; i++)
+			col_array_reset(&a->cols[i]);
+		for (k = from; rc == CM_OK && k < n && refs[k].wave == refs[from].wave; k++)
+			rc = add(a, &refs[k]);
+		col_params_init(&p);
+		for (int i = 0; rc == CM_OK && i < ncols; i++)
+			rc = p_array(&p, &a->cols[i]);
+		if (!rc)
+			rc = send(c, st, &p, nsent);
+	}
+	return rc;
+}
+
+/*
+ * The jobs, then the steps, of the live members' reports: one statement for all the jobs and
+ * one for all the steps, and one more for each repeat of a row (into_waves).
+ */
+static int send_jobs_and_steps(struct col_conn *c, const struct col_report *const *r,
+			       const struct member *m, size_t n, struct row_arrays *a, int *nsent)
+{
+	struct row_ref *refs;
+	size_t njobs = 0, nsteps = 0, jk = 0, sk;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; m[i].live && j < r[i]->njobs; j++) {
+			njobs++;
+			nsteps += r[i]->jobs[j]->n_steps;
+		}
+	}
+	if (!njobs)
+		return CM_OK;
+	refs = calloc(njobs + nsteps, sizeof(*refs));
+	if (!refs)
+		return CM_ENOMEM;
+	sk = njobs;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; m[i].live && j < r[i]->njobs; j++) {
+			const Cipulse__V1__Job *job = r[i]->jobs[j];
+			struct row_ref one = { .key = { r[i]->header->repository->id, job->id, 0 },
+					       .r = r[i],
+					       .job = job };
+
+			one.ord = jk;
+			refs[jk++] = one;
+			for (size_t k = 0; k < job->n_steps; k++) {
+				one.key[2] = job->steps[k]->number;
+				one.step = job->steps[k];
+				one.ord = sk;
+				refs[sk++] = one;
+			}
+		}
+	}
+	into_waves(refs, njobs);
+	into_waves(refs + njobs, nsteps);
+	rc = send_waves(c, ST_JOBS, refs, njobs, add_job, 16, a, nsent);
+	if (!rc)
+		rc = send_waves(c, ST_STEPS, refs + njobs, nsteps, add_step, 8, a, nsent);
+	free(refs);
+	return rc;
+}
+
+/*
+ * Everything the live members' reports write once their claims allowed it: each one's
+ * repository, workflow and run; then every job; then every step (send_steps); then each one's
+ * log tails, tests, failure groups and, when its run completed, the alert rules' evaluation
+ * (after the rows, so that the rules see the merged ones).
+ */
+static int send_rows(struct col_conn *c, const struct col_report *const *r, struct member *m,
+		     size_t n, struct row_arrays *arrays, int *nsent, struct col_store_result *out)
+{
+	int rc = CM_OK;
+	size_t i, k, since = 0;
+
+	for (i = 0; !rc && i < n; i++) {
+		const Cipulse__V1__ReportHeader *h = r[i]->header;
+		size_t j = i;
+
+		if (!m[i].live)
+			continue;
+		/* Moving runs to an adopted workflow changes them: no repeat is skipped across. */
+		if (h->workflow && h->workflow->id > 0 && *m[i].wpath)
+			since = i;
+		rc = send_repo_and_workflow(c, h, m[i].claim, &m[i].st, m[i].wpath,
+					    repeats_repo(r, m, since, i), nsent);
+		run_params(r[i], m[i].wpath, &m[i].run);
+		while (j-- > since) {
+			if (m[j].live && same_params(&m[j].run, &m[i].run, RUN_KEY_PARAMS))
+				break;
+		}
+		/*
+		 * The same values as the last upsert of this run: it would change nothing (the
+		 * merge is idempotent, and the jobs its figures come from are written after all
+		 * the runs), so the many job events of one run cost one run upsert.
+		 */
+		if (!rc &&
+		    !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
+			rc = send(c, ST_RUN, &m[i].run, nsent);
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; m[i].live && k < r[i]->njobs; k++)
+			out[i].steps += (int)r[i]->jobs[k]->n_steps;
+	}
+	if (!rc)
+		rc = send_jobs_and_steps(c, r, m, n, arrays, nsent);
+	for (i = 0; !rc && i < n; i++) {
+		const Cipulse__V1__ReportHeader *h = r[i]->header;
+
+		if (!m[i].live)
+			continue;
+		for (k = 0; !rc && k < r[i]->nlogs; k++)
+			rc = send_log(c, r[i], &r[i]->logs[k], nsent);
+		for (k = 0; !rc && k < r[i]->ntests; k++)
+			rc = send_tests(c, r[i], r[i]->tests[k], arrays, nsent);
+		if (!rc)
+			rc = send_failures(c, r[i], &arrays->labels, nsent);
+		if (!rc && h->run->status && !strcmp(h->run->status, "completed"))
+			rc = send_alert_eval(c, h, nsent);
+	}
 	return rc;
 }
 
@@ -1008,24 +1269,24 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 			   struct col_store_result *out)
 {
 	const Cipulse__V1__ReportHeader *h = r->header;
-	struct test_arrays arrays;
-	char field[64], wpath[512] = "";
+	struct row_arrays arrays;
+	char field[64];
 	PGresult *first[3] = { NULL, NULL, NULL };
-	struct col_claim_state st;
-	enum col_claim claim = COL_CLAIM_DENY;
+	struct member m = { .live = 1, .claim = COL_CLAIM_DENY };
 	int rc, nsent = 0, nsteps = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!r->cred)
 		return CM_EINVAL;
-	test_arrays_init(&arrays);
+	row_arrays_init(&arrays);
 	rc = col_store_validate(r, field, sizeof(field));
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < r->njobs; i++)
 		nsteps += (int)r->jobs[i]->n_steps;
 	if (h->workflow && is_set(h->workflow->path))
-		workflow_path(h->repository->full_name, h->workflow->path, wpath, sizeof(wpath));
+		workflow_path(h->repository->full_name, h->workflow->path, m.wpath,
+			      sizeof(m.wpath));
 	rc = prepare_all(c);
 	if (rc)
 		return rc;
@@ -1048,8 +1309,8 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 	if (!rc) {
 		/* Refused before anything else: a duplicate answer would tell what another holds.
 		 */
-		claim = decide(r, first[1], &st, &out->why);
-		if (claim == COL_CLAIM_DENY)
+		m.claim = decide(r, first[1], &m.st, &out->why);
+		if (m.claim == COL_CLAIM_DENY)
 			rc = CM_EDENIED;
 		else if (nsent == 3 && PQntuples(first[2]) == 0)
 			out->duplicate = 1; /* not an error: roll back the empty transaction */
@@ -1061,14 +1322,14 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		goto fail;
 
 	/* Round trip 2: everything else, then COMMIT. */
-	rc = send_rows(c, r, claim, &st, wpath, &arrays, &nsent, &out->steps);
+	rc = send_rows(c, &r, &m, 1, &arrays, &nsent, out);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
 		rc = sync_and_read(c, nsent, NULL);
 	if (rc)
 		goto fail;
-	test_arrays_release(&arrays);
+	row_arrays_release(&arrays);
 	if (!PQexitPipelineMode(c->pg))
 		col_db_discard(c);
 	/* COMMIT inside a failed transaction answers ROLLBACK without an error: check. */
@@ -1080,7 +1341,7 @@ static int put_report_once(struct col_conn *c, const struct col_report *r,
 		out->tests += (int)r->tests[i]->n_cases;
 	return CM_OK;
 fail:
-	test_arrays_release(&arrays);
+	row_arrays_release(&arrays);
 	pipeline_abort(c);
 	if (out->duplicate) {
 		out->jobs = out->steps = out->logs = out->tests = 0;
@@ -1116,15 +1377,6 @@ static int changes_repository(const struct col_report *r, enum col_claim claim,
 	       strcmp(st->by_id.full_name, r->header->repository->full_name) != 0;
 }
 
-/* What one member of a batch is while the batch is written. */
-struct member {
-	int live;   /* still to be written (not refused, not a duplicate) */
-	int claims; /* it sent a claim of its report id or delivery id */
-	enum col_claim claim;
-	struct col_claim_state st;
-	char wpath[512];
-};
-
 /*
  * One try of col_store_put_reports: the first *done reports in one transaction, in three round
  * trips whatever their number (lock and read the deciding repository rows; claim the ids;
@@ -1135,7 +1387,7 @@ static int put_batch_once(struct col_conn *c, const struct col_report *const *r,
 			  struct col_store_result *out, int *rcs, struct member *m, PGresult **keep,
 			  size_t *done)
 {
-	struct test_arrays arrays;
+	struct row_arrays arrays;
 	char field[64];
 	int rc, nsent = 0;
 	size_t i;
@@ -1155,7 +1407,7 @@ static int put_batch_once(struct col_conn *c, const struct col_report *const *r,
 		return rc;
 	if (!PQenterPipelineMode(c->pg))
 		return CM_EUNAVAIL;
-	test_arrays_init(&arrays);
+	row_arrays_init(&arrays);
 
 	/* Round trip 1: the rows that decide each write, locked until the batch ends. */
 	rc = send_sql(c, "BEGIN", &nsent);
@@ -1207,16 +1459,13 @@ static int put_batch_once(struct col_conn *c, const struct col_report *const *r,
 
 	/* Round trip 3: everything else, then COMMIT. */
 	nsent = 0;
-	for (i = 0; !rc && i < *done; i++) {
-		if (m[i].live)
-			rc = send_rows(c, r[i], m[i].claim, &m[i].st, m[i].wpath, &arrays, &nsent,
-				       &out[i].steps);
-	}
+	if (!rc)
+		rc = send_rows(c, r, m, *done, &arrays, &nsent, out);
 	if (!rc)
 		rc = send_sql(c, "COMMIT", &nsent);
 	if (!rc)
 		rc = sync_and_read(c, nsent, NULL);
-	test_arrays_release(&arrays);
+	row_arrays_release(&arrays);
 	if (rc) {
 		pipeline_abort(c);
 		return rc;

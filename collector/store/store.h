@@ -122,8 +122,8 @@ int col_store_put_report(struct col_conn *c, const struct col_report *r,
  * the others: the transaction is rolled back and each report is written on its own. A database
  * that goes away (or a statement timeout) gives every report CM_EUNAVAIL (CM_ETIMEDOUT) with
  * nothing of the batch stored. *alone is 1 when the reports were written one per transaction
- * after such a rollback, else 0. Memory: two small arrays of n entries, freed before it
- * returns.
+ * after such a rollback, else 0. Memory: arrays of n entries and of the batch's jobs and steps,
+ * freed before it returns.
  */
 size_t col_store_put_reports(struct col_conn *c, const struct col_report *const *r, size_t n,
 			     struct col_store_result *out, int *rcs, int *alone);

@@ -5,12 +5,14 @@ jobs, rate limits, 5xx, 404, log redirects) and exactly what it streams to the c
 (decoded independently of the agent's protobuf code), retries, spooling and flush.
 """
 import os
+import subprocess
 import time
 
 import grpc
 import pytest
 
 from agent_fakes import AGENT, FakeCollector, agent_env, frames, make_job, run_agent, spooled
+from harness import run_checked
 
 pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")
 
@@ -297,6 +299,60 @@ def test_exec_missing_command(spool):
     assert r.returncode == 127
     r = run_agent(["exec"], env)
     assert r.returncode == 2
+
+
+def _libcurl_path():
+    """The file dlopen("libcurl.so.4") opens: the dynamic loader's cache entry."""
+    if not os.path.exists("/sbin/ldconfig"):
+        return None
+    out = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("libcurl.so.4 ") and ("x86-64" in line or "AArch64" in line):
+            return os.path.realpath(line.split("=>")[-1].strip())
+    return None
+
+
+def test_libcurl_is_loaded_only_to_call_the_github_api(github, collector, spool):
+    # libcurl and its ~26 libraries are loaded when the API is called (docs/agent-footprint.md):
+    # not by exec or flush, nor by a report that cannot ask the API.
+    github.jobs = three_jobs(now_ms() - 60000)
+    env = agent_env(github.url, collector.addr, spool, LD_DEBUG="files")
+    no_run = dict(env)
+    del no_run["GITHUB_RUN_ID"]
+    for args, e in ((["exec", "--", "true"], env), (["flush"], env),
+                    (["report", "--job-id=303"], no_run)):
+        r = run_agent(args, e)
+        assert r.returncode == 0, r.stderr
+        # The loader names every library it loads (libssl: LD_DEBUG works), never libcurl.
+        assert b"libssl" in r.stderr and b"libcurl" not in r.stderr, (args, r.stderr)
+    assert len(collector.reports) == 1 and github.requests == []
+    r = run_agent(["report", "--job-id=303"], env)
+    assert r.returncode == 0 and b"::warning::" not in r.stdout, r.stdout + r.stderr
+    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 1
+
+
+def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector, spool, tmp_path):
+    lib = _libcurl_path()
+    empty = tmp_path / "empty.so"
+    empty.write_bytes(b"")
+    # The library made unreadable for the agent only: an empty file mounted over it in a
+    # private mount namespace.
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "mount", "--bind",
+                            str(empty), lib or "/nonexistent"], capture_output=True)
+    if lib is None or probe.returncode != 0:
+        pytest.skip("needs libcurl.so.4 in the loader's cache and unshare -m (root)")
+    github.jobs = three_jobs(now_ms() - 60000)
+    env = agent_env(github.url, collector.addr, spool)
+    r = run_checked(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                     'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(empty), lib,
+                     AGENT, "report", "--job-id=303", "--job-status=success"],
+                    env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (b"::warning::cipulse: report degraded, GitHub API failed (GitHub API: could not "
+            b"load libcurl.so.4, which the GitHub API calls need (") in r.stdout, r.stdout
+    assert github.requests == [], github.requests
+    job = collector.reports[0].jobs[0]
+    assert job["id"] == 303 and job["conclusion"] == "success" and job["runner_name"] == "runner-1"
 
 
 def test_large_tail_travels_in_bounded_chunks(github, collector, spool, tmp_path):

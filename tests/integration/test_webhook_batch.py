@@ -263,3 +263,47 @@ def test_database_stopped_in_the_middle_of_a_batch(collector_factory, db, pg_clu
         {p["workflow_job"]["id"] for p in payloads.values()} | {7_000_500}
     assert db.scalar("SELECT count(*) FROM steps") == \
         14 * len(base["workflow_job"]["steps"])
+
+
+def test_one_jobs_events_in_one_batch_merge_in_one_transaction(collector_factory, db):
+    """A job's queued, in_progress and completed events, and another job of its run, queued
+    behind one commit: one transaction writes them (a job or step that comes twice goes into a
+    second statement of the batch, not a rollback), and the rows are merged as one by one."""
+    collector, base = gated_collector(collector_factory, db)
+    done = job_payload(base, 600)
+    running = copy.deepcopy(done)
+    running["action"] = "in_progress"
+    running["workflow_job"].update(status="in_progress", conclusion=None, completed_at=None)
+    for step in running["workflow_job"]["steps"]:
+        step.update(status="in_progress", conclusion=None, completed_at=None)
+    queued_ = copy.deepcopy(running)
+    queued_["action"] = "queued"
+    queued_["workflow_job"].update(status="queued", started_at=None, steps=[],
+                                   workflow_name=None)
+    other = job_payload(base, 601)  # the same run (n // 4), another job
+    senders = [Sender(collector, db, p, "same-%d" % i, start_all())
+               for i, p in enumerate([queued_, running, done, other])]
+    gate = Gate(db)
+    try:
+        opener = hold_a_batch_then_queue(collector, db, gate, base, senders)
+    finally:
+        gate.open()
+    join_all(senders + [opener])
+    assert_stored(senders + [opener])
+    text = collector.http("GET", "/metrics")[1]
+    assert metric(text, "cipulse_group_commit_rollbacks_total") == 0, text[-2000:]
+    assert (metric(text, "cipulse_group_commit_size_count"),
+            metric(text, "cipulse_group_commit_size_sum")) == (2, 5), text[-2000:]
+    job = db.query("SELECT status, conclusion, started_at IS NOT NULL AS started, "
+                   "completed_at IS NOT NULL AS completed FROM jobs WHERE job_id = %s",
+                   (7_000_600,))[0]
+    assert job == {"status": "completed", "conclusion": "failure", "started": True,
+                   "completed": True}, job
+    steps = db.query("SELECT number, status, conclusion FROM steps WHERE job_id = %s "
+                     "ORDER BY number", (7_000_600,))
+    want = [(s["number"], s["status"], s["conclusion"]) for s in done["workflow_job"]["steps"]]
+    assert [(s["number"], s["status"], s["conclusion"]) for s in steps] == want
+    run = db.query("SELECT name, head_branch FROM workflow_runs WHERE run_id = %s",
+                   (8_000_150,))[0]
+    assert run == {"name": base["workflow_job"]["workflow_name"],
+                   "head_branch": base["workflow_job"]["head_branch"]}, run

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useEffect } from 'react';
+import { Suspense, lazy, memo, useEffect, useMemo } from 'react';
 import { getToken, setToken } from './api.js';
 import { useSession } from './session.jsx';
 import { Link, matchPath, useLocation, useNavigate, withQuery } from './router.jsx';
@@ -23,18 +23,20 @@ const Users = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: 
 const Tokens = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: m.Tokens })));
 const Audit = lazy(() => import('./pages/Accounts.jsx').then((m) => ({ default: m.Audit })));
 
-// The app's own paths; the collector answers each of them with index.html (deep links).
+// The app's own paths; the collector answers each of them with index.html (deep links). A
+// third element `true` marks a page that only reads and does not look at the session: it starts
+// loading at once, beside the session calls, instead of after them (see App).
 const ROUTES = [
-  ['/', Overview],
-  ['/repos/:owner/:name', Repo],
-  ['/repos/:owner/:name/workflows/:id', Workflow],
-  ['/runs/:runId', Run],
-  ['/search', Search],
+  ['/', Overview, true],
+  ['/repos/:owner/:name', Repo, true],
+  ['/repos/:owner/:name/workflows/:id', Workflow, true],
+  ['/runs/:runId', Run, true],
+  ['/search', Search, true],
   ['/alerts', Alerts],
-  ['/tests', Tests],
-  ['/tests/:id', TestHistory],
-  ['/failures', FailureList],
-  ['/failures/:fingerprint', FailureDetail],
+  ['/tests', Tests, true],
+  ['/tests/:id', TestHistory, true],
+  ['/failures', FailureList, true],
+  ['/failures/:fingerprint', FailureDetail, true],
   ['/signin', SignIn],
   ['/users', Users],
   ['/tokens', Tokens],
@@ -45,12 +47,18 @@ const ROUTES = [
 const SECTIONS = ['/search', '/alerts', '/tests', '/failures', '/users', '/tokens', '/audit'];
 
 function resolve(pathname) {
-  for (const [pattern, Page] of ROUTES) {
+  for (const [pattern, Page, readsOnly = false] of ROUTES) {
     const params = matchPath(pattern, pathname);
-    if (params) return { Page, params, pattern };
+    if (params) return { Page, params, pattern, readsOnly };
   }
-  return { Page: NotFound, params: {}, pattern: null };
+  return { Page: NotFound, params: {}, pattern: null, readsOnly: true };
 }
+
+// The page, re-rendered when its address changes, not when the session does (a page that uses
+// the session reads it itself): the session's answer does not render a large page twice.
+const PageView = memo(function PageView({ Page, params }) {
+  return <Page params={params} />;
+});
 
 function NavLink({ to, children, active }) {
   return (
@@ -106,7 +114,7 @@ function UserMenu() {
 export default function App() {
   const { pathname } = useLocation();
   const session = useSession();
-  const { Page, params, pattern } = resolve(pathname);
+  const { Page, params, pattern, readsOnly } = useMemo(() => resolve(pathname), [pathname]);
   const section = SECTIONS.find((p) => pathname.startsWith(p)) || '/';
 
   useEffect(() => {
@@ -143,10 +151,12 @@ export default function App() {
         </div>
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-8 sm:px-6">
-        {/* Pages wait for the session: a signed-in user's reads go with the session cookie. */}
-        {session.loaded ? (
+        {/* Pages wait for the session: a signed-in user's reads go with the session cookie. A
+            page that only reads need not when no read token is saved: its reads then go the same
+            way whatever the session says (the cookie, or the saved admin token; api.js apiGet). */}
+        {session.loaded || (readsOnly && !getToken()) ? (
           <Suspense fallback={<LoadingState label="Loading the page…" />}>
-            <Page key={pattern === '/runs/:runId' ? pathname : undefined} params={params} />
+            <PageView key={pattern === '/runs/:runId' ? pathname : undefined} Page={Page} params={params} />
           </Suspense>
         ) : (
           <LoadingState label="Loading the page…" />

@@ -1,6 +1,10 @@
 // The REST API client. Every reply is JSON; errors are {"error": {"code", "message"}} with a
 // non-2xx status (docs/openapi.yaml). The message is shown to the user as the API wrote it.
 import { useCallback, useEffect, useState } from 'react';
+import { takeEarly } from './early.js';
+import { ADMIN_KEY, TOKEN_KEY, apiPath, loadSaved, repoPath } from './reads.js';
+
+export { apiPath, repoPath };
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = 'network_error', param = null } = {}) {
@@ -13,15 +17,11 @@ export class ApiError extends Error {
   }
 }
 
-const BASE = '/api/v1';
-
 // A collector started with CIPULSE_READ_TOKEN answers reads only with a bearer token. The user
 // types it in once (the 401 error state asks for it); it is kept in this browser's storage and
-// never in the bundle.
-const TOKEN_KEY = 'cipulse.readToken';
-
+// never in the bundle (its key: reads.js).
 export function getToken() {
-  return load(TOKEN_KEY);
+  return loadSaved(TOKEN_KEY);
 }
 
 export function setToken(token) {
@@ -31,22 +31,12 @@ export function setToken(token) {
 // Writes (alert rules, channels, silences, acks) need the collector's admin token
 // (CIPULSE_ADMIN_TOKEN). It is asked for and kept the same way as the read token, under its own
 // key, and sent only with writes, or with reads when no read token is set (it may read too).
-const ADMIN_KEY = 'cipulse.adminToken';
-
 export function getAdminToken() {
-  return load(ADMIN_KEY);
+  return loadSaved(ADMIN_KEY);
 }
 
 export function setAdminToken(token) {
   store(ADMIN_KEY, token);
-}
-
-function load(key) {
-  try {
-    return window.localStorage.getItem(key) || '';
-  } catch {
-    return '';
-  }
 }
 
 function store(key, value) {
@@ -56,24 +46,6 @@ function store(key, value) {
   } catch {
     // Storage may be disabled; the token then lasts for nothing, which is safe.
   }
-}
-
-/** Builds an API path with query parameters, leaving out empty ones. */
-export function apiPath(path, params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params || {})) {
-    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
-  }
-  const s = q.toString();
-  return BASE + path + (s ? `?${s}` : '');
-}
-
-/** Path segment for a repository "owner/name" (each half encoded, the slash kept). */
-export function repoPath(fullName) {
-  return String(fullName || '')
-    .split('/')
-    .map(encodeURIComponent)
-    .join('/');
 }
 
 // A signed-in user's session is the cookie the collector set (HttpOnly: this code never sees
@@ -92,7 +64,8 @@ export function setCsrfToken(token) {
  */
 export function apiGet(url, { signal, admin = false } = {}) {
   const token = admin ? getAdminToken() : csrfToken ? getAdminToken() : getToken() || getAdminToken();
-  return request('GET', url, { signal, token });
+  // The first page's read may have been started before the app (early.js), with no token too.
+  return request('GET', url, { signal, token, early: token ? null : takeEarly(url) });
 }
 
 /**
@@ -117,9 +90,14 @@ export function sessionCall(method, url, body) {
   return request(method, url, { body, csrf: method === 'GET' || method === 'POST' ? '' : csrfToken });
 }
 
-async function request(method, url, { signal, token, body: payload, csrf } = {}) {
+async function request(method, url, { signal, token, body: payload, csrf, early = null } = {}) {
   let res;
   try {
+    if (early) {
+      res = await early;
+      // The early request cannot be aborted with this one: a read given up meanwhile ends here.
+      if (signal && signal.aborted) throw new DOMException('The read was given up', 'AbortError');
+    }
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (csrf) headers['X-CSRF-Token'] = csrf;
@@ -128,13 +106,14 @@ async function request(method, url, { signal, token, body: payload, csrf } = {})
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(payload);
     }
-    res = await fetch(url, init);
+    if (!res) res = await fetch(url, init);
   } catch (err) {
     if (err && err.name === 'AbortError') throw err;
     throw new ApiError('Could not reach the cipulse collector. Is it running?');
   }
   let body = null;
   const text = await res.text();
+  if (early && signal && signal.aborted) throw new DOMException('The read was given up', 'AbortError');
   if (text) {
     try {
       body = JSON.parse(text);

@@ -1,5 +1,9 @@
 // A tiny history-API router: the app has six kinds of page, which does not justify a library.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { matchPath } from './reads.js';
+
+// Matches a route pattern against a path (reads.js: the early start matches them too).
+export { matchPath };
 
 const RouterContext = createContext(null);
 
@@ -56,29 +60,6 @@ export function withQuery(path, params) {
   }
   const s = q.toString();
   return s ? `${path}?${s}` : path;
-}
-
-/**
- * Matches "/repos/:owner/:name" against a path; returns the decoded params or null.
- * Segments are matched whole, so a parameter never spans a "/".
- */
-export function matchPath(pattern, pathname) {
-  const pp = pattern.split('/').filter(Boolean);
-  const xs = pathname.replace(/\/+$/, '').split('/').filter(Boolean);
-  if (pp.length !== xs.length) return null;
-  const params = {};
-  for (let i = 0; i < pp.length; i++) {
-    if (pp[i].startsWith(':')) {
-      try {
-        params[pp[i].slice(1)] = decodeURIComponent(xs[i]);
-      } catch {
-        return null;
-      }
-    } else if (pp[i] !== xs[i]) {
-      return null;
-    }
-  }
-  return params;
 }
 
 /** An <a> that navigates inside the app; modified clicks (new tab, ...) behave as usual. */

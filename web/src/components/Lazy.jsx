@@ -4,10 +4,17 @@
 // block once shown stays (no re-rendering while scrolling back and forth).
 import { useEffect, useRef, useState } from 'react';
 
-/** Splits `items` into blocks of `size`: [[item, ...], ...]. */
-export function blocksOf(items, size) {
+/**
+ * Splits `items` into blocks of `size`: [[item, ...], ...]; the first block holds `first` (about
+ * a screen: what is rendered before the first paint).
+ */
+export function blocksOf(items, size, first = size) {
   const out = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  for (let i = 0; i < items.length; ) {
+    const n = out.length ? size : first;
+    out.push(items.slice(i, i + n));
+    i += n;
+  }
   return out;
 }
 

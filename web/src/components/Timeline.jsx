@@ -21,9 +21,10 @@ function ticks(spanS) {
 }
 
 // More rows than this (a run's 200 jobs) are rendered in blocks of ROW_BLOCK as they come near
-// the viewport; a row is ROW_PX tall.
+// the viewport, the first ROW_FIRST (a screen) at once; a row is ROW_PX tall.
 const LAZY_ROWS = 60;
 const ROW_BLOCK = 50;
+const ROW_FIRST = 25;
 const ROW_PX = 33;
 
 export default function Timeline({ rows, label = 'Timeline', now = Date.now(), compact = false, selected }) {
@@ -125,7 +126,7 @@ export default function Timeline({ rows, label = 'Timeline', now = Date.now(), c
         </div>
         {rows.length <= LAZY_ROWS
           ? rows.map(row)
-          : blocksOf(rows.map((r, i) => i), ROW_BLOCK).map((block, b) => (
+          : blocksOf(rows.map((r, i) => i), ROW_BLOCK, ROW_FIRST).map((block, b) => (
               <LazyBlock key={b} eager={b === 0} height={block.length * ROW_PX} role="presentation">
                 {() => block.map((i) => row(rows[i], i))}
               </LazyBlock>

@@ -1,6 +1,8 @@
-import { apiPath, itemsOf, repoPath, useApi, useCursorPages, useInterval } from '../api.js';
+import { itemsOf, repoPath, useApi, useCursorPages, useInterval } from '../api.js';
+import { reads } from '../reads.js';
 import { Link } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager, RateBar, RetiredMark, Stat, StatusBadge, rateTone } from '../components/ui.jsx';
+import { LazyBlock, blocksOf } from '../components/Lazy.jsx';
 import { runHref } from '../components/RunsTable.jsx';
 import { DASH, formatCount, formatDuration, formatPercent, formatRelative } from '../lib/format.js';
 import { normAlert, normRepo, pooledSuccessRate } from '../model.js';
@@ -24,10 +26,49 @@ function Summary({ repos, alerts, paged }) {
   );
 }
 
+// One repository's row. A page of 50 is rendered ROW_FIRST rows first (about a screen), the
+// others in blocks as they come near the viewport (components/Lazy.jsx); a row is ~ROW_PX tall.
+const ROW_FIRST = 20;
+const ROW_BLOCK = 30;
+const ROW_PX = 53;
+
+function RepoRow({ r }) {
+  return (
+    <tr className="hover:bg-slate-50">
+      <th scope="row" className="px-4 py-3 text-left font-medium">
+        <Link to={`/repos/${repoPath(r.fullName)}`} className="text-slate-900 hover:text-sky-700 hover:underline">
+          {r.fullName}
+        </Link>
+        {r.retired && <RetiredMark at={r.retiredAt} />}
+      </th>
+      <td className="px-4 py-3">
+        {r.lastRun ? (
+          <div className="flex items-center gap-2">
+            <StatusBadge status={r.lastRun.status} conclusion={r.lastRun.conclusion} />
+            <Link to={runHref(r.lastRun)} className="truncate text-slate-700 hover:text-sky-700 hover:underline">
+              {r.lastRun.workflowName || `Run ${r.lastRun.runId}`}
+              {r.lastRun.runNumber != null ? ` #${r.lastRun.runNumber}` : ''}
+            </Link>
+            {r.lastRun.branch && <span className="hidden rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs text-slate-600 md:inline">{r.lastRun.branch}</span>}
+          </div>
+        ) : (
+          <span className="text-slate-400">No runs yet</span>
+        )}
+      </td>
+      <td className="px-4 py-3"><RateBar rate={r.successRate} /></td>
+      <td className="px-4 py-3 text-right tabular-nums">{formatCount(r.runs)}</td>
+      <td className="px-4 py-3 text-right tabular-nums">{formatDuration(r.avgDuration)}</td>
+      <td className="px-4 py-3 text-right text-slate-500">
+        {r.lastRun ? formatRelative(r.lastRun.completedAt || r.lastRun.startedAt || r.lastRun.createdAt) : DASH}
+      </td>
+    </tr>
+  );
+}
+
 export default function Overview() {
-  // 50 a page: a screen shows about 15, and every row rendered costs the page's first paint.
-  const pager = useCursorPages('repos', (cursor) => apiPath('/repos', { limit: 50, cursor }));
-  const alerts = useApi(apiPath('/alerts', { state: 'open', limit: 100 }));
+  // 50 a page (reads.js): a screen shows about 15, and every row rendered costs the first paint.
+  const pager = useCursorPages('repos', reads.repos);
+  const alerts = useApi(reads.openAlerts());
   useInterval(pager.reload, 30000);
   useInterval(alerts.reload, 30000);
 
@@ -61,38 +102,12 @@ export default function Overview() {
                           <th scope="col" className="px-4 py-2 text-right">Last activity</th>
                         </tr>
                       </thead>
-                      <tbody className="divide-y divide-slate-100">
-                        {repos.map((r) => (
-                          <tr key={r.fullName} className="hover:bg-slate-50">
-                            <th scope="row" className="px-4 py-3 text-left font-medium">
-                              <Link to={`/repos/${repoPath(r.fullName)}`} className="text-slate-900 hover:text-sky-700 hover:underline">
-                                {r.fullName}
-                              </Link>
-                              {r.retired && <RetiredMark at={r.retiredAt} />}
-                            </th>
-                            <td className="px-4 py-3">
-                              {r.lastRun ? (
-                                <div className="flex items-center gap-2">
-                                  <StatusBadge status={r.lastRun.status} conclusion={r.lastRun.conclusion} />
-                                  <Link to={runHref(r.lastRun)} className="truncate text-slate-700 hover:text-sky-700 hover:underline">
-                                    {r.lastRun.workflowName || `Run ${r.lastRun.runId}`}
-                                    {r.lastRun.runNumber != null ? ` #${r.lastRun.runNumber}` : ''}
-                                  </Link>
-                                  {r.lastRun.branch && <span className="hidden rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs text-slate-600 md:inline">{r.lastRun.branch}</span>}
-                                </div>
-                              ) : (
-                                <span className="text-slate-400">No runs yet</span>
-                              )}
-                            </td>
-                            <td className="px-4 py-3"><RateBar rate={r.successRate} /></td>
-                            <td className="px-4 py-3 text-right tabular-nums">{formatCount(r.runs)}</td>
-                            <td className="px-4 py-3 text-right tabular-nums">{formatDuration(r.avgDuration)}</td>
-                            <td className="px-4 py-3 text-right text-slate-500">
-                              {r.lastRun ? formatRelative(r.lastRun.completedAt || r.lastRun.startedAt || r.lastRun.createdAt) : DASH}
-                            </td>
-                          </tr>
-                        ))}
-                      </tbody>
+                      {/* The first rows (about a screen) before the first paint, the others as they come near. */}
+                      {blocksOf(repos, ROW_BLOCK, ROW_FIRST).map((block, i) => (
+                        <LazyBlock key={i} as="tbody" eager={i === 0} height={block.length * ROW_PX} className={`divide-y divide-slate-100 ${i ? 'border-t border-slate-100' : ''}`}>
+                          {() => block.map((r) => <RepoRow key={r.fullName} r={r} />)}
+                        </LazyBlock>
+                      ))}
                     </table>
                   </div>
                 )}

@@ -1,5 +1,6 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { apiPath, repoPath, useApi, useInterval } from '../api.js';
+import { repoPath, useApi, useInterval } from '../api.js';
+import { reads } from '../reads.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import LogView from '../components/LogView.jsx';
 import { LazyBlock, blocksOf } from '../components/Lazy.jsx';
@@ -136,9 +137,12 @@ const JobCard = memo(function JobCard({ job, expanded, onToggle, showLogs, onTog
 });
 
 // A run with more jobs than this shows them in blocks of JOB_BLOCK, each rendered when it comes
-// near the viewport (the first block, and the one with a job the address points to, at once).
+// near the viewport (the first block, of JOB_FIRST, and the one with a job the address points
+// to, at once). The job list starts below the run's timeline, over a screen down: the first
+// block is small, as it is rendered before the first paint without being seen.
 const LAZY_JOBS = 40;
 const JOB_BLOCK = 20;
+const JOB_FIRST = 10;
 
 /** About how tall a block of job cards is before it is rendered (px; the page's height). */
 function jobsHeight(jobs, expanded) {
@@ -217,7 +221,7 @@ function RunBody({ run, query, setQuery }) {
         <h2 className="text-sm font-semibold text-slate-800">Jobs</h2>
         {run.jobs.length <= LAZY_JOBS
           ? run.jobs.map(card)
-          : blocksOf(run.jobs, JOB_BLOCK).map((block, i) => (
+          : blocksOf(run.jobs, JOB_BLOCK, JOB_FIRST).map((block, i) => (
               <LazyBlock
                 key={i}
                 eager={i === 0 || block.some((j) => String(j.id) === focusJob)}
@@ -236,7 +240,7 @@ export default function Run({ params }) {
   const query = useQuery();
   const navigate = useNavigate();
   const runId = params.runId;
-  const res = useApi(apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt: query.attempt }));
+  const res = useApi(reads.run(runId, query));
   // A run that is still going is refreshed every 10 seconds.
   const live = !!(res.data && res.data.status && res.data.status !== 'completed');
   useInterval(res.reload, 10000, live);

@@ -1,17 +1,12 @@
 import { useEffect, useState } from 'react';
-import { apiPath, itemsOf, repoPath, useApi } from '../api.js';
+import { itemsOf, repoPath, useApi } from '../api.js';
+import { WINDOWS, reads, workflowWindow } from '../reads.js';
 import { useNavigate, useQuery, withQuery } from '../router.jsx';
 import RunsTable from '../components/RunsTable.jsx';
 import { ConclusionBar, DurationChart, RunsChart, seriesGeometry } from '../components/Charts.jsx';
 import { Async, Card, EmptyState, PageHeader, Segmented, Stat, rateTone } from '../components/ui.jsx';
 import { bucketName, formatCount, formatDuration, formatPercent } from '../lib/format.js';
 import { normRun, normWorkflow } from '../model.js';
-
-const WINDOWS = [
-  { value: '24h', label: '24 hours' },
-  { value: '7d', label: '7 days' },
-  { value: '30d', label: '30 days' },
-];
 
 function Metrics({ m }) {
   const series = Array.isArray(m.series) ? m.series : [];
@@ -49,17 +44,17 @@ export default function Workflow({ params }) {
   const wfId = params.id;
   const query = useQuery();
   const navigate = useNavigate();
-  const window = WINDOWS.some((w) => w.value === query.window) ? query.window : '7d';
+  const window = workflowWindow(query);
   const branch = query.branch || '';
   const [branchInput, setBranchInput] = useState(branch);
   useEffect(() => setBranchInput(branch), [branch]);
   const here = `/repos/${repoPath(repo)}/workflows/${encodeURIComponent(wfId)}`;
   const setQuery = (q) => navigate(withQuery(here, { window, branch, ...q }), { replace: true, keepScroll: true });
 
-  const wfs = useApi(apiPath(`/repos/${repoPath(repo)}/workflows`, { limit: 100 }));
+  const wfs = useApi(reads.workflows(repo));
   const wf = itemsOf(wfs.data).map(normWorkflow).find((w) => String(w.id) === String(wfId));
-  const metrics = useApi(apiPath('/metrics', { repo, workflow: wfId, window, branch }));
-  const runs = useApi(apiPath(`/repos/${repoPath(repo)}/runs`, { workflow: wfId, branch, limit: 10 }));
+  const metrics = useApi(reads.workflowMetrics(repo, wfId, query));
+  const runs = useApi(reads.workflowRuns(repo, wfId, query));
   const name = wf ? wf.name : wfs.loading ? 'Workflow' : `Workflow ${wfId}`;
 
   return (
