@@ -120,6 +120,8 @@ measure "workflow metrics 30d" "$HOT" "/api/v1/metrics?repo=org1/repo1&workflow=
 measure "run list page (50)" "$HOT" "/api/v1/repos/org1/repo1/runs" run_list.sql
 measure "run detail" "$HOT" "/api/v1/runs/$RUN_ID" run_detail.sql -D run_id="$RUN_ID"
 measure "log search (rare term)" "p50<50,p99<100" "/api/v1/logs/search?q=segfault%20in%20libfoo" log_search.sql
+# A word in every tail: the first range of job ids fills the page.
+measure "log search (common term)" "p50<50,p99<100" "/api/v1/logs/search?q=restored" log_search_common.sql
 
 # grep -F over the same log text in a file (page cache warm: the median of 5 runs).
 $PSQL "$URL" -c "\\copy (SELECT content FROM logs) TO '$DIR/logs.txt'"

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "cm_text.h"
 #include "cm_time.h"
 #include "core/process_metrics.h"
+#include "core/ticker.h"
 #include "store/auth.h"
 #include "store/tokens.h"
 #include "store/visibility.h"
@@ -343,20 +343,56 @@ int api_conn(const struct col_http_req *req, struct col_http_resp *resp, struct 
 	return CM_OK;
 }
 
-static atomic_long expensive_running;
+/* The expensive requests running, and the requests waiting for one of them to end. */
+static pthread_mutex_t expensive_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t expensive_done = PTHREAD_COND_INITIALIZER;
+static long expensive_running;
+
+/* Takes a slot, waiting up to COL_DB_WAIT_MS for one: 0, or -1 when none came free. */
+static int expensive_take(long max)
+{
+	static struct col_metric *waits;
+	struct timespec until;
+	int rc = 0;
+
+	pthread_mutex_lock(&expensive_lock);
+	if (expensive_running >= max) {
+		if (!waits)
+			waits =
+			    col_metric_counter("cipulse_http_expensive_waits_total", "",
+					       "Expensive requests that waited for one of the "
+					       "CIPULSE_MAX_EXPENSIVE_REQUESTS running to end.");
+		col_metric_inc(waits);
+		until = col_ticker_deadline(COL_DB_WAIT_MS);
+		while (expensive_running >= max && !rc)
+			rc = pthread_cond_timedwait(&expensive_done, &expensive_lock, &until);
+	}
+	rc = expensive_running < max ? 0 : -1;
+	if (!rc)
+		expensive_running++;
+	pthread_mutex_unlock(&expensive_lock);
+	return rc;
+}
+
+static void expensive_give_back(void)
+{
+	pthread_mutex_lock(&expensive_lock);
+	expensive_running--;
+	pthread_cond_signal(&expensive_done);
+	pthread_mutex_unlock(&expensive_lock);
+}
 
 int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
 		       struct col_conn **c)
 {
 	static struct col_metric *busy;
 
-	if (atomic_fetch_add(&expensive_running, 1) >= req->ctx->cfg->max_expensive_requests) {
-		atomic_fetch_sub(&expensive_running, 1);
+	if (expensive_take(req->ctx->cfg->max_expensive_requests)) {
 		if (!busy)
-			busy =
-			    col_metric_counter("cipulse_http_busy_total", "",
-					       "Expensive requests answered 503 because as many "
-					       "as CIPULSE_MAX_EXPENSIVE_REQUESTS were running.");
+			busy = col_metric_counter(
+			    "cipulse_http_busy_total", "",
+			    "Expensive requests answered 503 because as many as "
+			    "CIPULSE_MAX_EXPENSIVE_REQUESTS ran for as long as they waited.");
 		col_metric_inc(busy);
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Retry-After: 2\r\n");
 		col_http_error(resp, 503, "busy",
@@ -364,7 +400,7 @@ int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *res
 		return CM_EUNAVAIL;
 	}
 	if (api_conn(req, resp, c)) {
-		atomic_fetch_sub(&expensive_running, 1);
+		expensive_give_back();
 		return CM_EUNAVAIL;
 	}
 	return CM_OK;
@@ -373,7 +409,7 @@ int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *res
 void api_expensive_release(const struct col_http_req *req, struct col_conn *c)
 {
 	col_db_release(req->ctx->db, c);
-	atomic_fetch_sub(&expensive_running, 1);
+	expensive_give_back();
 }
 
 void api_db_fail(struct col_http_resp *resp, int rc, const char *what)

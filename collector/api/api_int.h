@@ -93,8 +93,9 @@ int api_need_all(const struct col_http_req *req, struct col_http_resp *resp, con
 /*
  * api_conn for an expensive request (log search, all-repository metrics): at most
  * CIPULSE_MAX_EXPENSIVE_REQUESTS of them run at once, so that they cannot take every pooled
- * connection and the database's CPU; past it, 503 "busy" with Retry-After. Give the connection
- * back with api_expensive_release.
+ * connection and the database's CPU; past it, a request waits for one of them to end, up to
+ * COL_DB_WAIT_MS (as for a pooled connection), then answers 503 "busy" with Retry-After. Give
+ * the connection back with api_expensive_release.
  */
 int api_expensive_conn(const struct col_http_req *req, struct col_http_resp *resp,
 		       struct col_conn **c);
@@ -228,6 +229,16 @@ struct api_mrow {
  * bucket without a row (no runs) has zero counts and null figures.
  */
 json_t *api_metrics_json(const struct api_window *w, const struct api_mrow *rows, size_t nrows);
+/*
+ * The rollup's duration and queue-time histograms (sql/016_repo_rollup.sql: bin 0 holds [0, 1) s,
+ * bin k >= 1 [2^((k-1)/4), 2^(k/4)) s) as the collector adds them: h[k] counts bin k.
+ * api_hist_add_text adds rows of cipulse_rollup_sums' text ("LOW:n,n,... LOW:n,...") to h;
+ * -1 when text is malformed. api_hist_quantile: the p-quantile (0..1) as cipulse_hist_quantile
+ * estimates it, NAN when h is empty.
+ */
+#define API_HIST_BINS 512
+int api_hist_add_text(int64_t *h, const char *text);
+double api_hist_quantile(const int64_t *h, double p);
 
 /* Handlers, by file. */
 void api_repos_list(const struct col_http_req *req, struct col_http_resp *resp);

@@ -115,21 +115,16 @@ static void free_rows(struct api_mrow *rows, size_t n)
 	"SELECT bucket, runs, by_conclusion, flaky_runs, mttr_s, success_rate, "                   \
 	"avg_duration_s, p50_duration_s, p95_duration_s, avg_queue_s, p95_queue_s "
 
-/*
- * The rows of the window into *rows (free_rows): from the runs ($6 bucket length in ms, $7
- * buckets), or from the rollup ($3 the repository set, NULL = all; $4, $5 the buckets).
- */
-static int load_rows(struct col_conn *c, const struct col_params *p, int rollup,
-		     struct api_mrow **rows, size_t *nrows)
+/* The rows of the window from the runs (cipulse_window_metrics) into *rows (free_rows). */
+static int load_rows(struct col_conn *c, const struct col_params *p, struct api_mrow **rows,
+		     size_t *nrows)
 {
-	static const char raw_sql[] =
+	static const char sql[] =
 	    MROW_COLS "FROM cipulse_window_metrics(" WINDOW_ARGS ", $6::bigint, $7::integer)";
-	static const char rollup_sql[] = MROW_COLS "FROM cipulse_rollup_metrics(" API_TS_US(
-	    "$1") ", " API_TS_US("$2") ", $3::bigint[], $4::bigint, $5::integer)";
 	PGresult *res;
 	int n, rc;
 
-	res = col_db_query(c, "metrics", rollup ? rollup_sql : raw_sql, p->n, p->v, &rc);
+	res = col_db_query(c, "metrics", sql, p->n, p->v, &rc);
 	if (!res)
 		return rc;
 	n = PQntuples(res);
@@ -159,6 +154,180 @@ static int load_rows(struct col_conn *c, const struct col_params *p, int rollup,
 	*nrows = (size_t)n;
 	PQclear(res);
 	return CM_OK;
+}
+
+int api_hist_add_text(int64_t *h, const char *text)
+{
+	const char *s = text;
+
+	while (*s) {
+		char *end;
+		long k;
+
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		k = strtol(s, &end, 10);
+		if (end == s || *end != ':' || k < 0)
+			return -1;
+		s = end;
+		do {
+			long long n = strtoll(++s, &end, 10);
+
+			if (end == s)
+				return -1;
+			/* Bins past the last one (durations of years) count in it. */
+			h[k < API_HIST_BINS ? k : API_HIST_BINS - 1] += n;
+			k++;
+			s = end;
+		} while (*s == ',');
+		if (*s && *s != ' ')
+			return -1;
+	}
+	return 0;
+}
+
+double api_hist_quantile(const int64_t *h, double p)
+{
+	int64_t n = 0, cum = 0;
+	int last = -1;
+	double rank;
+
+	for (int k = 0; k < API_HIST_BINS; k++) {
+		if (h[k] > 0) {
+			n += h[k];
+			last = k;
+		}
+	}
+	if (n == 0)
+		return NAN;
+	rank = p * (double)(n - 1);
+	for (int k = 0; k <= last; k++) {
+		double f;
+
+		if (h[k] <= 0)
+			continue;
+		if (rank < (double)(cum + h[k]) || k == last) {
+			f = (rank - (double)cum + 0.5) / (double)h[k];
+			f = f < 0 ? 0 : f > 1 ? 1 : f;
+			return k == 0 ? f : pow(2.0, ((double)(k - 1) + f) / 4.0);
+		}
+		cum += h[k];
+	}
+	return NAN;
+}
+
+/* The rollup's sums of one bucket or of the whole window (cipulse_rollup_sums' columns). */
+enum {
+	S_RUNS,
+	S_SUCCESS,
+	S_FAILURE,
+	S_TIMED_OUT,
+	S_NONE = S_SUCCESS + 10,
+	S_FLAKY,
+	S_DUR_N,
+	S_DUR_SUM,
+	S_QUEUE_N,
+	S_QUEUE_SUM,
+	S_REC_N,
+	S_REC_SUM,
+	S_N
+};
+
+struct rollup_sums {
+	int64_t v[S_N];
+	int64_t dur[API_HIST_BINS], queue[API_HIST_BINS];
+};
+
+/* The conclusions in cipulse_rollup_sums' column order from n_success (by_conclusion's keys). */
+static const char *const conclusions[] = { "success",	      "failure", "timed_out",
+					   "cancelled",	      "skipped", "neutral",
+					   "action_required", "stale",	 "startup_failure",
+					   "other",	      "none" };
+
+static double ratio(double num, int64_t den)
+{
+	return den > 0 ? num / (double)den : NAN;
+}
+
+/* The figures of s into r (as cipulse_rollup_metrics computes them). */
+static int figures_of(const struct rollup_sums *s, int bucket, struct api_mrow *r)
+{
+	int64_t decided = s->v[S_SUCCESS] + s->v[S_FAILURE] + s->v[S_TIMED_OUT];
+
+	r->bucket = bucket;
+	r->runs = (long)s->v[S_RUNS];
+	r->flaky_runs = (long)s->v[S_FLAKY];
+	r->by_conclusion = json_object();
+	if (!r->by_conclusion)
+		return -1;
+	for (int i = 0; i <= S_NONE - S_SUCCESS; i++) {
+		if (s->v[S_SUCCESS + i] != 0 &&
+		    api_set(r->by_conclusion, conclusions[i], json_integer(s->v[S_SUCCESS + i])))
+			return -1;
+	}
+	r->mttr_s = ratio((double)s->v[S_REC_SUM] / 1000.0, s->v[S_REC_N]);
+	r->success_rate = ratio((double)s->v[S_SUCCESS], decided);
+	r->avg_duration_s = ratio((double)s->v[S_DUR_SUM] / 1000.0, s->v[S_DUR_N]);
+	r->p50_duration_s = api_hist_quantile(s->dur, 0.5);
+	r->p95_duration_s = api_hist_quantile(s->dur, 0.95);
+	r->avg_queue_s = ratio((double)s->v[S_QUEUE_SUM] / 1000.0, s->v[S_QUEUE_N]);
+	r->p95_queue_s = api_hist_quantile(s->queue, 0.95);
+	return 0;
+}
+
+/*
+ * The rows of the window from the rollup into *rows (free_rows): cipulse_rollup_sums
+ * (sql/020_rollup_sums.sql) sums each bucket's counters and hands over its rows' histograms,
+ * which are added here (in SQL, a row per bin: nine tenths of the time). $3 the repository set
+ * (NULL: all), $4, $5 the buckets.
+ */
+static int load_rollup_rows(struct col_conn *c, const struct col_params *p, struct api_mrow **rows,
+			    size_t *nrows)
+{
+	static const char sql[] = "SELECT * FROM cipulse_rollup_sums(" API_TS_US(
+	    "$1") ", " API_TS_US("$2") ", $3::bigint[], $4::bigint, $5::integer)";
+	struct rollup_sums *whole = NULL, *one = NULL;
+	PGresult *res;
+	int n, rc = CM_ENOMEM;
+
+	res = col_db_query(c, "metrics", sql, p->n, p->v, &rc);
+	if (!res)
+		return rc;
+	rc = CM_ENOMEM;
+	n = PQntuples(res);
+	*rows = calloc((size_t)n + 1, sizeof(**rows));
+	whole = calloc(1, sizeof(*whole));
+	one = malloc(sizeof(*one));
+	if (!*rows || !whole || !one)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		memset(one, 0, sizeof(*one));
+		for (int k = 0; k < S_N; k++) {
+			one->v[k] = strtoll(PQgetvalue(res, i, k + 1), NULL, 10);
+			whole->v[k] += one->v[k];
+		}
+		if (api_hist_add_text(one->dur, PQgetvalue(res, i, S_N + 1)) ||
+		    api_hist_add_text(one->queue, PQgetvalue(res, i, S_N + 2))) {
+			rc = CM_EPROTO;
+			goto out;
+		}
+		for (int k = 0; k < API_HIST_BINS; k++) {
+			whole->dur[k] += one->dur[k];
+			whole->queue[k] += one->queue[k];
+		}
+		*nrows = (size_t)i + 1;
+		if (figures_of(one, atoi(PQgetvalue(res, i, 0)), &(*rows)[i]))
+			goto out;
+	}
+	*nrows = (size_t)n + 1;
+	rc = figures_of(whole, -1, &(*rows)[n]) ? CM_ENOMEM : CM_OK;
+out:
+	free(whole);
+	free(one);
+	PQclear(res);
+	return rc;
 }
 
 void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
@@ -217,7 +386,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	col_p_i64(&p, w.bucket_ms);
 	col_p_i64(&p, w.nbuckets);
-	rc = load_rows(c, &p, rollup, &rows, &nrows);
+	rc = rollup ? load_rollup_rows(c, &p, &rows, &nrows) : load_rows(c, &p, &rows, &nrows);
 	if (rc) {
 		api_db_fail(resp, rc, "metrics");
 		goto out;

@@ -196,8 +196,8 @@ const struct cm_opt col_config_opts[] = {
 	  "reverse proxy, whose address all requests share)" },
 	{ "max-expensive-requests", "CIPULSE_MAX_EXPENSIVE_REQUESTS", CM_OPT_INT, "4",
 	  OFF(max_expensive_requests), 1, 256, NULL, 0,
-	  "log searches and all-repository metrics answered at once; past it they answer 503 "
-	  "with Retry-After" },
+	  "log searches and all-repository metrics answered at once; past it a request waits up "
+	  "to 5 s for one of them to end, then answers 503 with Retry-After" },
 	{ "webhook-bad-signature-limit", "CIPULSE_WEBHOOK_BAD_SIGNATURE_LIMIT", CM_OPT_INT, "20",
 	  OFF(webhook_bad_signature_limit), 1, 100000, NULL, 0,
 	  "webhooks with a bad signature one address may send per minute; past it its webhooks "

@@ -102,3 +102,43 @@ def test_a_client_that_hangs_up_cancels_its_query(collector_factory, db):
         lock.release()
     status, body = c.http("GET", "/api/v1/repos")
     assert status == 200, body
+
+
+def test_an_expensive_request_past_the_limit_waits_for_a_slot(collector_factory, db):
+    """Past CIPULSE_MAX_EXPENSIVE_REQUESTS a log search waits for a running one to end (up to
+    the pool's wait) instead of answering 503 busy at once. The first search is held by a lock
+    on `jobs`, which it joins (not on `repositories`: /metrics reads that)."""
+    from ingest_env import metric
+
+    c = collector_factory(env={"CIPULSE_API_TIMEOUT": "120s", "CIPULSE_DB_LOCK_TIMEOUT": "120s",
+                               "CIPULSE_MAX_EXPENSIVE_REQUESTS": "1"})
+    register_repo(db, REPO)
+    replies = []
+
+    def search():
+        replies.append(c.http("GET", "/api/v1/logs/search?q=segfault", timeout=60))
+
+    def searches_waiting():
+        return db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query ILIKE %s", ("%cipulse_log_search%",))
+
+    lock = db.connect()
+    lock.autocommit = False
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    try:
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        threads[0].start()
+        wait_for(lambda: searches_waiting() == 1, what="the first search to hold the slot")
+        threads[1].start()
+        wait_for(lambda: (metric(c, "cipulse_http_expensive_waits_total") or 0) >= 1,
+                 what="the second search to wait for the slot")
+        assert not replies and searches_waiting() == 1, replies  # the second waits in the collector
+    finally:
+        lock.rollback()
+        lock.close()
+    for t in threads:
+        t.join(60)
+    assert [r[0] for r in replies] == [200, 200], replies
+    assert not metric(c, "cipulse_http_busy_total"), "a search answered busy"

@@ -337,6 +337,32 @@ static void metrics_figures(void **state)
 	json_decref(rows[1].by_conclusion);
 }
 
+static void rollup_histograms(void **state)
+{
+	/* Rows of cipulse_rollup_sums added bin by bin; quantiles as cipulse_hist_quantile
+	 * (sql/016_repo_rollup.sql) gives them for the same bins (values from PostgreSQL). */
+	static int64_t h[API_HIST_BINS];
+
+	memset(h, 0, sizeof(h));
+	assert_int_equal(api_hist_add_text(h, "0:1 5:2,0"), 0);
+	assert_int_equal(api_hist_add_text(h, "9:1,0,0 9:2"), 0);
+	assert_int_equal(api_hist_add_text(h, ""), 0);
+	assert_true(h[0] == 1 && h[5] == 2 && h[6] == 0 && h[9] == 3 && h[10] == 0);
+	assert_float_equal(api_hist_quantile(h, 0.5), 2.378414230005442, 1e-12);
+	assert_float_equal(api_hist_quantile(h, 0.95), 4.555154539026766, 1e-12);
+	memset(h, 0, sizeof(h));
+	assert_true(isnan(api_hist_quantile(h, 0.5)));
+	h[0] = 4;
+	assert_float_equal(api_hist_quantile(h, 0.5), 0.5, 1e-12);
+	memset(h, 0, sizeof(h));
+	assert_int_equal(api_hist_add_text(h, "24:3,0,1"), 0);
+	assert_float_equal(api_hist_quantile(h, 0.95), 64, 1e-9);
+	/* Malformed text is refused. */
+	assert_int_equal(api_hist_add_text(h, "24"), -1);
+	assert_int_equal(api_hist_add_text(h, "24:1,x"), -1);
+	assert_int_equal(api_hist_add_text(h, "-1:1"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +372,7 @@ int main(void)
 		cmocka_unit_test(cursors_round_trip_and_refuse_garbage),
 		cmocka_unit_test(typed_cursors_are_positions_the_sql_can_take),
 		cmocka_unit_test(windows),
+		cmocka_unit_test(rollup_histograms),
 		cmocka_unit_test(metrics_figures),
 	};
 
