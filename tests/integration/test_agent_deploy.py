@@ -18,7 +18,10 @@ from harness import run_checked
 INSTALL = os.path.join(REPO_ROOT, "deploy", "runner", "install.sh")
 ENV_BEFORE = "LANG=C.UTF-8\nJAVA_HOME=/usr/lib/jvm/java-17\n"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built")
+# One xdist worker for the module: each worker that runs one of its tests builds the release
+# package (the module's `release` fixture) again, minutes of compiling each.
+pytestmark = [pytest.mark.skipif(not os.path.exists(AGENT), reason="agent not built"),
+              pytest.mark.xdist_group("agent_deploy")]
 
 
 @pytest.fixture
