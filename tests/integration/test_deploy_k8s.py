@@ -4,6 +4,7 @@ wiring between the objects (selectors, ports, Secret keys), without a cluster.
 The schema check is tests/k8s/validate.mjs (kubernetes-models JSON schemas plus their
 TypeScript types, so unknown fields fail too); its packages are installed with `npm ci` in
 tests/k8s on first use."""
+import fcntl
 import glob
 import os
 import re
@@ -22,9 +23,16 @@ CHECKER = os.path.join(ROOT, "tests", "k8s")
 def validate(*directories):
     if not shutil.which("node") or not shutil.which("npm"):
         pytest.skip("node/npm not installed")
-    if not os.path.isdir(os.path.join(CHECKER, "node_modules", "kubernetes-models")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CHECKER,
-                       check=True, capture_output=True, timeout=600)
+    # The tests of this file may run in parallel workers: one installs while the others wait
+    # (npm ci empties node_modules first, so a checker started meanwhile finds nothing).
+    fd = os.open(CHECKER, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(CHECKER, "node_modules", "kubernetes-models")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=CHECKER, check=True, capture_output=True, timeout=600)
+    finally:
+        os.close(fd)
     return subprocess.run(["node", os.path.join(CHECKER, "validate.mjs")] + list(directories),
                           capture_output=True, text=True, timeout=600)
 
@@ -84,7 +92,7 @@ def test_a_broken_manifest_fails_validation(tmp_path):
     assert p.returncode == 1, p.stdout + p.stderr
     for n, (file, _, _, expect) in enumerate(BROKEN):
         lines = [l for l in p.stdout.splitlines() if l.startswith("broken%d/" % n)]
-        assert lines and all(l.startswith("broken%d/%s#" % (n, file)) for l in lines), (n, p.stdout)
+        assert lines and all(l.startswith("broken%d/%s#" % (n, file)) for l in lines), (n, p.stdout, p.stderr)
         assert any(expect in l for l in lines), (n, expect, lines)
 
 
