@@ -314,7 +314,11 @@ def test_search_flood_leaves_health_alone(collector_factory, db):
     assert set(statuses) <= {200, 503}, results
     assert 200 in statuses
     busy = [r for r in results if r[0] == 503]
-    assert busy, "16 concurrent searches should pass the concurrency limit"
+    # Past the limit (CIPULSE_MAX_EXPENSIVE_REQUESTS) a search waits a bounded time for a slot and
+    # is answered 503 busy only if none frees up: on a quick machine all 16 wait their turn.
+    waited = metric_value(c.http("GET", "/metrics")[1], "cipulse_http_expensive_waits_total")
+    print("search flood: %d waited for a slot, %d refused busy" % (waited, len(busy)))
+    assert waited or busy, "16 concurrent searches should pass the concurrency limit"
     assert all(r[1] for r in busy), "503 without Retry-After: %r" % busy
     # Once the flood is over, searches are served again.
     assert timed_get(c, path, timeout=120)[0] == 200
