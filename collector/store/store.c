@@ -1009,6 +1009,21 @@ static int repeats_repo(const struct col_report *const *r, const struct member *
 	return 0;
 }
 
+/*
+ * Whether member i's run upsert (its run parameters set) repeats the last one of members
+ * since..i-1 for the same run, with the same values: it would change nothing (the merge is
+ * idempotent, and the jobs its figures come from are written after all the runs), so the many
+ * job events of one run cost one run upsert.
+ */
+static int repeats_run(const struct member *m, size_t since, size_t i)
+{
+	for (size_t j = i; j-- > since;) {
+		if (m[j].live && same_params(&m[j].run, &m[i].run, RUN_KEY_PARAMS))
+			return same_params(&m[j].run, &m[i].run, -1);
+	}
+	return 0;
+}
+
 /* A row of the reports being written (a job, a step), and the statement (wave) it goes into. */
 struct row_ref {
 	int64_t key[3]; /* the row's key: repository, job, step number (0 for a job) */
@@ -1207,8 +1222,8 @@ static int send_jobs_and_steps(struct col_conn *c, const struct col_report *cons
 
 /*
  * Everything the live members' reports write once their claims allowed it: each one's
- * repository, workflow and run; then every job; then every step (send_steps); then each one's
- * log tails, tests, failure groups and, when its run completed, the alert rules' evaluation
+ * repository, workflow and run; then every job and every step (send_jobs_and_steps); then each
+ * one's log tails, tests, failure groups and, when its run completed, the alert rules' evaluation
  * (after the rows, so that the rules see the merged ones).
  */
 static int send_rows(struct col_conn *c, const struct col_report *const *r, struct member *m,
@@ -1219,7 +1234,6 @@ static int send_rows(struct col_conn *c, const struct col_report *const *r, stru
 
 	for (i = 0; !rc && i < n; i++) {
 		const Cipulse__V1__ReportHeader *h = r[i]->header;
-		size_t j = i;
 
 		if (!m[i].live)
 			continue;
@@ -1229,17 +1243,7 @@ static int send_rows(struct col_conn *c, const struct col_report *const *r, stru
 		rc = send_repo_and_workflow(c, h, m[i].claim, &m[i].st, m[i].wpath,
 					    repeats_repo(r, m, since, i), nsent);
 		run_params(r[i], m[i].wpath, &m[i].run);
-		while (j-- > since) {
-			if (m[j].live && same_params(&m[j].run, &m[i].run, RUN_KEY_PARAMS))
-				break;
-		}
-		/*
-		 * The same values as the last upsert of this run: it would change nothing (the
-		 * merge is idempotent, and the jobs its figures come from are written after all
-		 * the runs), so the many job events of one run cost one run upsert.
-		 */
-		if (!rc &&
-		    !(j < i && j >= since && m[j].live && same_params(&m[j].run, &m[i].run, -1)))
+		if (!rc && !repeats_run(m, since, i))
 			rc = send(c, ST_RUN, &m[i].run, nsent);
 	}
 	for (i = 0; i < n; i++) {
