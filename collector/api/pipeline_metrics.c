@@ -11,9 +11,10 @@
  * a repository.
  *
  * Over all repositories, the named windows of whole hours (24h, 7d, 30d) are read from the
- * rollup per repository and hour or day instead (cipulse_rollup_metrics,
- * sql/016_repo_rollup.sql): the window is aligned to its buckets (it ends at the end of the
- * current bucket), the percentiles come from histograms and MTTR counts whole streaks; see
+ * rollup per repository and hour or day instead (cipulse_rollup_sums, sql/020_rollup_sums.sql,
+ * sums the counters and hands over the histograms, added here: load_rollup_rows; the definition
+ * is sql/016's cipulse_rollup_metrics): the window is aligned to its buckets (it ends at the end of
+ * the current bucket), the percentiles come from histograms and MTTR counts whole streaks; see
  * DESIGN.md "Metrics over all repositories". The cost grows with repositories x buckets, not
  * with the runs of the window.
  */
