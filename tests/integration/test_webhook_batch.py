@@ -127,6 +127,18 @@ def join_all(senders):
         assert s.done.is_set(), s.delivery
 
 
+def send_behind_one_commit(collector, db, base, senders):
+    """hold_a_batch_then_queue, then the held COMMIT let go: returns the opener once it and every
+    sender are answered."""
+    gate = Gate(db)
+    try:
+        opener = hold_a_batch_then_queue(collector, db, gate, base, senders)
+    finally:
+        gate.open()
+    join_all(senders + [opener])
+    return opener
+
+
 def assert_stored(senders):
     """Each answered 200 stored, and its delivery was in the database when the answer came."""
     for s in senders:
@@ -203,12 +215,7 @@ def test_a_bad_delivery_in_a_batch_is_answered_alone(collector_factory, db):
                         delivery="seen-1")[0] == 200
     again = Sender(collector, db, job_payload(base, 400), "seen-1", start_all())
     senders = good + [poison, denied, again]
-    gate = Gate(db)
-    try:
-        opener = hold_a_batch_then_queue(collector, db, gate, base, senders)
-    finally:
-        gate.open()
-    join_all(senders + [opener])
+    opener = send_behind_one_commit(collector, db, base, senders)
     assert_stored(good + [opener])
     assert poison.status == 400 and poison.body["error"]["code"] == "invalid", poison.body
     assert denied.status == 403 and denied.body["error"]["code"] == "forbidden", denied.body
@@ -283,12 +290,7 @@ def test_one_jobs_events_in_one_batch_merge_in_one_transaction(collector_factory
     other = job_payload(base, 601)  # the same run (n // 4), another job
     senders = [Sender(collector, db, p, "same-%d" % i, start_all())
                for i, p in enumerate([queued_, running, done, other])]
-    gate = Gate(db)
-    try:
-        opener = hold_a_batch_then_queue(collector, db, gate, base, senders)
-    finally:
-        gate.open()
-    join_all(senders + [opener])
+    opener = send_behind_one_commit(collector, db, base, senders)
     assert_stored(senders + [opener])
     text = collector.http("GET", "/metrics")[1]
     assert metric(text, "cipulse_group_commit_rollbacks_total") == 0, text[-2000:]
