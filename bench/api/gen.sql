@@ -17,6 +17,10 @@
 \else
   \set repos 100
 \endif
+\set newest now
+\set days 90
+\set part 0
+\set parts 1
 SET session_replication_role = replica;
 SET synchronous_commit = off;
 SELECT setseed(0.42);
@@ -27,47 +31,9 @@ INSERT INTO workflows (repo_id, id, name, path)
 SELECT r, r * 100 + w, 'workflow-' || w, '.github/workflows/wf' || w || '.yml'
 FROM generate_series(1, :repos) r, generate_series(1, 20) w ON CONFLICT DO NOTHING;
 
-INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event,
-    status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
-    completed_at)
-SELECT repo, 1000000000 + i, 1, repo * 100 + 1 + (i / :repos) % 20, i, 'CI', 'push', 'completed',
-       CASE WHEN (i / 100) % 10 = 0 THEN 'failure'
-            ELSE (ARRAY['success','success','success','success','success','success','success',
-                        'failure','cancelled','timed_out'])[1 + floor(random() * 10)::int] END,
-       (ARRAY['main', 'main', 'dev', 'feature/a'])[1 + i % 4], md5(i::text), 'dev' || i % 50,
-       t - d - q, t - d, t, t
-FROM (SELECT i, 1 + i % :repos AS repo, now() - random() * interval '90 days' AS t,
-             (60 + random() * 1200) * interval '1 second' AS d,
-             random() * 120 * interval '1 second' AS q
-        FROM generate_series(:first + 1, :first + :runs) i) s;
--- Re-runs: every tenth run (spread over all repositories) failed and was re-run on the same sha.
-INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event,
-    status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
-    completed_at)
-SELECT repo_id, run_id, 2, workflow_id, run_number, name, event, 'completed',
-       CASE WHEN random() < 0.8 THEN 'success' ELSE 'failure' END, head_branch, head_sha, actor,
-       created_at, completed_at + interval '5 minutes',
-       completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second',
-       completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second'
-FROM workflow_runs WHERE run_attempt = 1 AND (run_id / 100) % 10 = 0
- AND run_id > 1000000000 + :first;
+\ir runs.sql
 
--- Five jobs per attempt between the attempt's start and completion.
-INSERT INTO jobs (repo_id, job_id, run_id, run_attempt, name, status, conclusion, created_at,
-    started_at, completed_at, runner_name, runner_os, runner_arch)
-SELECT w.repo_id, (w.run_id - 1000000000) * 10 + (w.run_attempt - 1) * 5 + k, w.run_id,
-       w.run_attempt, 'job-' || k, 'completed', w.conclusion, w.run_started_at - q,
-       w.run_started_at + k * 0.1 * span,
-       w.run_started_at + (k * 0.1 + 0.5) * span, 'runner-' || k, 'Linux', 'X64'
-FROM (SELECT *, completed_at - run_started_at AS span FROM workflow_runs
-       WHERE run_id > 1000000000 + :first) w,
-     generate_series(0, 4) k, LATERAL (SELECT random() * interval '60 seconds' AS q) r;
-
-INSERT INTO steps (repo_id, job_id, number, name, status, conclusion, started_at, completed_at)
-SELECT j.repo_id, j.job_id, n, (ARRAY['Checkout', 'Build', 'Test'])[n], 'completed', j.conclusion,
-       j.started_at + (n - 1) * (j.completed_at - j.started_at) / 3,
-       j.started_at + n * (j.completed_at - j.started_at) / 3
-FROM jobs j, generate_series(1, 3) n WHERE j.job_id >= (:first::bigint + 1) * 10;
+\ir jobs.sql
 
 -- Log tails of the Test step: words, paths, hex ids; one tail in a thousand holds the rare
 -- line the search benchmark looks for.

@@ -9,10 +9,12 @@
 --
 -- The figures the API reads (is_latest, durations, queues, flaky, recovery; run_rollup_daily,
 -- run_rollup_repo) are derived by the migrations' own cipulse_api_rebuild(), run over the new
--- rows only: they are generated into tables of a scratch schema that shadows workflow_runs,
--- jobs and the two rollups on the search path, the rebuild runs there, and the rows are then
--- appended to the real tables (whose rollup buckets they do not share: they are older). The
--- rebuild over the whole history, which grew with it, is what made growing slow.
+-- rows only: runs and jobs are generated into tables of a scratch schema that shadows
+-- workflow_runs, jobs and the two rollups on the search path (steps go straight to their
+-- table), the rebuild runs there, and the rows are then appended to the real tables (whose
+-- rollup buckets they do not share: they are older). The rebuild over the whole history,
+-- which grew with it, is what made growing slow. A growth that fails half-way leaves steps
+-- without their runs: load the history again.
 --
 -- Recovery times pair a failure with the next success of the same workflow and branch in
 -- completion order; the history after :until is unchanged only if the newest decided run
@@ -42,30 +44,8 @@ SET search_path = :schema, public;
 SET session_replication_role = replica;
 
 -- Runs as gen.sql makes them, completed in [until - days, until).
-INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event,
-    status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
-    completed_at)
-SELECT repo, 1000000000 + i, 1, repo * 100 + 1 + (i / :repos) % 20, i, 'CI', 'push', 'completed',
-       CASE WHEN (i / 100) % 10 = 0 THEN 'failure'
-            ELSE (ARRAY['success','success','success','success','success','success','success',
-                        'failure','cancelled','timed_out'])[1 + floor(random() * 10)::int] END,
-       (ARRAY['main', 'main', 'dev', 'feature/a'])[1 + i % 4], md5(i::text), 'dev' || i % 50,
-       t - d - q, t - d, t, t
-FROM (SELECT i, 1 + i % :repos AS repo,
-             :'until'::timestamptz - interval '1 second' - random() * :days * interval '1 day' AS t,
-             (60 + random() * 1200) * interval '1 second' AS d,
-             random() * 120 * interval '1 second' AS q
-        FROM generate_series(:first + 1, :first + :runs) i
-       WHERE (1 + i % :repos) % :parts = :part) s;
-INSERT INTO workflow_runs (repo_id, run_id, run_attempt, workflow_id, run_number, name, event,
-    status, conclusion, head_branch, head_sha, actor, created_at, run_started_at, updated_at,
-    completed_at)
-SELECT repo_id, run_id, 2, workflow_id, run_number, name, event, 'completed',
-       CASE WHEN random() < 0.8 THEN 'success' ELSE 'failure' END, head_branch, head_sha, actor,
-       created_at, completed_at + interval '5 minutes',
-       completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second',
-       completed_at + (300 + extract(epoch FROM completed_at - run_started_at)) * interval '1 second'
-FROM workflow_runs WHERE (run_id / 100) % 10 = 0;
+SELECT :'until'::timestamptz - interval '1 second' AS newest \gset
+\ir runs.sql
 -- A second attempt may complete past :until: pulled back with its run.
 UPDATE workflow_runs w SET completed_at = w.completed_at - x.over, updated_at = w.updated_at - x.over,
        run_started_at = w.run_started_at - x.over, created_at = w.created_at - x.over
@@ -86,15 +66,8 @@ UPDATE workflow_runs w SET conclusion = 'success'
  WHERE (w.repo_id, w.run_id, w.run_attempt) = (x.repo_id, x.run_id, x.run_attempt)
    AND x.conclusion <> 'success';
 
--- Five jobs per attempt, as gen.sql makes them.
-INSERT INTO jobs (repo_id, job_id, run_id, run_attempt, name, status, conclusion, created_at,
-    started_at, completed_at, runner_name, runner_os, runner_arch)
-SELECT w.repo_id, (w.run_id - 1000000000) * 10 + (w.run_attempt - 1) * 5 + k, w.run_id,
-       w.run_attempt, 'job-' || k, 'completed', w.conclusion, w.run_started_at - q,
-       w.run_started_at + k * 0.1 * span,
-       w.run_started_at + (k * 0.1 + 0.5) * span, 'runner-' || k, 'Linux', 'X64'
-FROM (SELECT *, completed_at - run_started_at AS span FROM workflow_runs) w,
-     generate_series(0, 4) k, LATERAL (SELECT random() * interval '60 seconds' AS q) r;
+-- Their jobs (here) and steps (in public.steps), as gen.sql makes them.
+\ir jobs.sql
 
 -- The figures, by the migrations' rebuild over these rows.
 SELECT cipulse_api_rebuild();
@@ -102,12 +75,6 @@ SELECT cipulse_api_rebuild();
 -- Appended to the real tables in key order (the new rows' index entries go together).
 INSERT INTO public.workflow_runs SELECT * FROM workflow_runs ORDER BY repo_id, run_id, run_attempt;
 INSERT INTO public.jobs SELECT * FROM jobs ORDER BY repo_id, job_id;
-INSERT INTO public.steps (repo_id, job_id, number, name, status, conclusion, started_at,
-    completed_at)
-SELECT j.repo_id, j.job_id, n, (ARRAY['Checkout', 'Build', 'Test'])[n], 'completed', j.conclusion,
-       j.started_at + (n - 1) * (j.completed_at - j.started_at) / 3,
-       j.started_at + n * (j.completed_at - j.started_at) / 3
-FROM jobs j, generate_series(1, 3) n ORDER BY j.repo_id, j.job_id, n;
 -- Older buckets than any there: a key already present is an error, not a merge.
 INSERT INTO public.run_rollup_daily SELECT * FROM run_rollup_daily;
 INSERT INTO public.run_rollup_repo SELECT * FROM run_rollup_repo;
