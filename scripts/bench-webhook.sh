@@ -95,6 +95,31 @@ print("%.2f %.2f" % (cpu(sys.argv[1]), pg))
 PY
 }
 
+# BENCH_WEBHOOK_PERF=DIR: a call-graph profile of each measured run (not the warm-up) into
+# DIR/NAME.collector.data and DIR/NAME.postgres.data (the cluster's server processes), read with
+# `perf report -i FILE --no-children --sort symbol`.
+PERF_DIR=${BENCH_WEBHOOK_PERF:-}
+perf_pids=
+perf_start() { # NAME
+  [ -n "$PERF_DIR" ] || return 0
+  local pm backends
+  mkdir -p "$PERF_DIR"
+  pm=$(head -1 "$BENCH_DIR/pg/data/postmaster.pid")
+  backends=$(pgrep -d, -P "$pm")
+  perf record -q -g -o "$PERF_DIR/$1.collector.data" -p "$BENCH_COLLECTOR_PID" >/dev/null 2>&1 &
+  perf_pids=$!
+  perf record -q -g -o "$PERF_DIR/$1.postgres.data" -p "$pm,$backends" >/dev/null 2>&1 &
+  perf_pids="$perf_pids $!"
+}
+perf_stop() {
+  [ -n "$perf_pids" ] || return 0
+  # shellcheck disable=SC2086 # two process ids
+  kill -INT $perf_pids 2>/dev/null || true
+  # shellcheck disable=SC2086
+  wait $perf_pids 2>/dev/null || true
+  perf_pids=
+}
+
 # One build's collector on a fresh database: prints "rps p50 p99 non2xx stored mean_batch
 # collector_cpu_ms_per_delivery postgres_cpu_ms_per_delivery".
 measure() { # NAME CIPULSED [NAME=VALUE...]
@@ -117,7 +142,9 @@ PY
   sql "$name" "ANALYZE"
   warm=$(sql "$name" "SELECT count(*) FROM webhook_deliveries")
   c0=$(cpu_now)
+  perf_start "$name"
   line=$(wrk_run "$name" /webhook/github)
+  perf_stop
   c1=$(cpu_now)
   batch=$(curl -fsS "http://127.0.0.1:$BENCH_HTTP_PORT/metrics" | /usr/bin/python3 -c '
 import re, sys
