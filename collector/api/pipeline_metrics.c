@@ -371,8 +371,8 @@ struct grain_cache {
 	const int64_t grain_ms;
 	const int64_t keep_back_ms, keep_ahead_ms; /* the cells kept, around now */
 	pthread_mutex_t lock;
-	uint64_t gen;	      /* changes whenever the cells or the snapshot do */
-	char *snap;	      /* the cells' snapshot (pg_snapshot text); NULL: none */
+	uint64_t gen;		 /* changes whenever the cells or the snapshot do */
+	char *snap;		 /* the cells' snapshot (pg_snapshot text); NULL: none */
 	struct cell *cells[256]; /* by (t0 / grain) % 256: the kept span holds fewer cells */
 };
 
@@ -422,8 +422,8 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 	static const char sql[] =
 	    "SELECT * FROM cipulse_rollup_cells($1, $2::integer, " API_TS_US("$3") ", " API_TS_US(
 		"$4") ", " API_TS_US("$5") ", " API_TS_US("$6") ", "
-				      "(SELECT array_agg(to_timestamp(x / 1000)) "
-				      "FROM unnest($7::bigint[]) x))";
+								"(SELECT array_agg(to_timestamp(x / 1000)) "
+								"FROM unnest($7::bigint[]) x))";
 	/* Day rows when the buckets are whole days from a midnight (as cipulse_rollup_sums). */
 	struct grain_cache *g =
 	    &grain_caches[w->bucket_ms % DAY_MS == 0 && w->from_ms % DAY_MS == 0];
@@ -635,7 +635,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	col_p_i64(&p, w.nbuckets);
 	/* Whoever reads every repository reads the cache (the others see only theirs). */
 	rc = rollup && api_sees_all(req) ? cached_rollup_rows(c, &w, now_ms, &rows, &nrows)
-					  : CM_ENOTFOUND;
+					 : CM_ENOTFOUND;
 	if (rc == CM_ENOTFOUND)
 		rc = rollup ? load_rollup_rows(c, &p, &rows, &nrows)
 			    : load_rows(c, &p, &rows, &nrows);
