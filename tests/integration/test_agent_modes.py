@@ -312,23 +312,30 @@ def _libcurl_path():
     return None
 
 
-def test_libcurl_is_loaded_only_to_call_the_github_api(github, collector, spool):
-    # libcurl and its ~26 libraries are loaded when the API is called (docs/agent-footprint.md):
-    # not by exec or flush, nor by a report that cannot ask the API.
+def test_libcurl_is_loaded_only_to_call_the_github_api_through_a_proxy(github, collector, spool):
+    # The API calls go over the agent's own HTTP client (agent/http1.c); libcurl and its ~26
+    # libraries are loaded only when a proxy variable is set (docs/agent-footprint.md).
     github.jobs = three_jobs(now_ms() - 60000)
     env = agent_env(github.url, collector.addr, spool, LD_DEBUG="files")
     no_run = dict(env)
     del no_run["GITHUB_RUN_ID"]
     for args, e in ((["exec", "--", "true"], env), (["flush"], env),
-                    (["report", "--job-id=303"], no_run)):
+                    (["report", "--job-id=303"], no_run), (["report", "--job-id=303"], env)):
         r = run_agent(args, e)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr
         # The loader names every library it loads (libssl: LD_DEBUG works), never libcurl.
         assert b"libssl" in r.stderr and b"libcurl" not in r.stderr, (args, r.stderr)
-    assert len(collector.reports) == 1 and github.requests == []
-    r = run_agent(["report", "--job-id=303"], env)
+    assert len(collector.reports) == 2 and len(github.job_list_calls()) == 1
+    assert b"::warning::" not in r.stdout, r.stdout  # the last one, with the API
+    assert collector.reports[1].job(303)["name"] == "build"  # from the API
+    # Behind a proxy (the stand-in answers the proxy's absolute-form requests too), for an API
+    # whose name does not resolve: libcurl goes through the proxy, as it did before.
+    proxied = dict(env, http_proxy=github.url, no_proxy="127.0.0.1",  # gRPC honours both
+                   GITHUB_API_URL="http://api.github.invalid")
+    r = run_agent(["report", "--job-id=303"], proxied)
     assert r.returncode == 0 and b"::warning::" not in r.stdout, r.stdout + r.stderr
-    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 1
+    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 2
+    assert github.job_list_calls()[1]["host"] == "api.github.invalid"
 
 
 def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector, spool, tmp_path):
@@ -342,7 +349,8 @@ def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector
     if lib is None or probe.returncode != 0:
         pytest.skip("needs libcurl.so.4 in the loader's cache and unshare -m (root)")
     github.jobs = three_jobs(now_ms() - 60000)
-    env = agent_env(github.url, collector.addr, spool)
+    # Only API calls through a proxy need libcurl.
+    env = agent_env(github.url, collector.addr, spool, https_proxy=github.url, no_proxy="127.0.0.1")
     r = run_checked(["unshare", "-m", "--propagation", "private", "sh", "-c",
                      'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(empty), lib,
                      AGENT, "report", "--job-id=303", "--job-status=success"],
