@@ -716,8 +716,11 @@ static long conn_read(struct conn *c, char *buf, size_t size)
 	}
 }
 
-static void conn_close(struct conn *c)
+/* clean: the reply was read whole, so the TLS session ends with a close_notify of ours. */
+static void conn_close(struct conn *c, int clean)
 {
+	if (c->ssl && clean)
+		SSL_shutdown(c->ssl); /* once, not waiting for the server's */
 	if (c->ssl)
 		SSL_free(c->ssl);
 	if (c->fd >= 0)
@@ -802,7 +805,7 @@ out:
 	if (out.data)
 		explicit_bzero(out.data, out.len); /* it held the token */
 	cm_buf_release(&out);
-	conn_close(&c);
+	conn_close(&c, rc == CM_OK);
 	return rc;
 }
 
