@@ -4,6 +4,7 @@ Covers each mode end to end at the wire level: what the agent asks GitHub (pagin
 jobs, rate limits, 5xx, 404, log redirects) and exactly what it streams to the collector
 (decoded independently of the agent's protobuf code), retries, spooling and flush.
 """
+import json
 import os
 import subprocess
 import time
@@ -291,6 +292,48 @@ def test_exec_keeps_last_lines_only(github, collector, spool):
     assert text == "99996\n99997\n99998\n99999\n100000\n"
     assert last["truncated"] and last["original_size"] == len(b"\n".join(
         str(i).encode() for i in range(1, 100001))) + 1
+
+
+def test_exec_record_keeps_the_tail_raw_and_older_records_still_count(github, collector, spool):
+    env = agent_env(github.url, collector.addr, spool, CIPULSE_JOB_ID="303")
+    github.always = (404, [])  # no steps known: each tail is the job's as a whole
+    exec_dir = os.path.join(spool, "exec")
+
+    def record(script):
+        before = set(os.listdir(exec_dir)) if os.path.isdir(exec_dir) else set()
+        assert run_agent(["exec", "--", "sh", "-c", script], env).returncode == 0
+        new, = set(os.listdir(exec_dir)) - before
+        return os.path.join(exec_dir, new)
+
+    # Version 2: a line of JSON, then the tail's bytes as they are.
+    path = record("printf 'quote \" back\\\\slash \\303\\251t\\303\\251\\ntab\\tend\\n'")
+    with open(path, "rb") as f:
+        head, raw = f.read().split(b"\n", 1)
+    rec = json.loads(head)
+    assert rec["v"] == 2 and rec["text_bytes"] == len(raw) and "text" not in rec
+    assert raw == "quote \" back\\slash \u00e9t\u00e9\ntab\tend\n".encode()
+    r = run_agent(["--job-status=success"], env)
+    assert r.returncode == 0, r.stderr
+    (text, _), = collector.reports[0].tails().values()
+    assert text == raw.decode()
+    # Version 1 (the agent before): the tail inside the JSON. Still read.
+    path = record("echo old format")
+    with open(path, "rb") as f:
+        head, raw = f.read().split(b"\n", 1)
+    rec = json.loads(head)
+    del rec["text_bytes"]
+    rec.update(v=1, text=raw.decode())
+    with open(path, "w") as f:
+        f.write(json.dumps(rec, separators=(",", ":")))
+    # A version 2 record cut short is damaged: left out, with a warning in the log.
+    cut = record("echo cut short")
+    with open(cut, "r+b") as f:
+        f.truncate(os.path.getsize(cut) - 2)
+    r = run_agent(["--job-status=success"], env)
+    assert r.returncode == 0, r.stderr
+    (text, _), = collector.reports[1].tails().values()
+    assert text == "old format\n"
+    assert b"ignoring a damaged exec record" in r.stderr
 
 
 def test_exec_missing_command(spool):
