@@ -9,6 +9,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -752,6 +754,40 @@ static int hop_header(void *ctx, const char *line, size_t n)
 	return h->req->cb.header ? h->req->cb.header(h->req->cb.ctx, line, n) : CM_OK;
 }
 
+/*
+ * OpenSSL writes to the socket with write(2): a server that has closed the connection must
+ * not kill the agent with SIGPIPE. It is blocked during a request, and one raised by the
+ * request is taken off the pending set before the old mask comes back (as libpq does).
+ */
+struct sigpipe {
+	sigset_t old;
+	int was_pending;
+};
+
+static void sigpipe_block(struct sigpipe *s)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	s->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &s->old);
+}
+
+static void sigpipe_restore(struct sigpipe *s)
+{
+	sigset_t set, pending;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!s->was_pending && sigismember(&pending, SIGPIPE))
+		sigtimedwait(&set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
 /* One request and its reply on a new connection. */
 static int get_once(const struct ag_http1_req *req, const struct url *u, int auth,
 		    struct ag_http1_parser *p, int follow, char *err, size_t errsize)
@@ -760,8 +796,9 @@ static int get_once(const struct ag_http1_req *req, const struct url *u, int aut
 	struct cm_buf out = CM_BUF_INIT(64 * 1024);
 	struct hop h = { req, p, follow };
 	struct ag_http1_cb cb = { hop_header, hop_body, &h };
+	struct sigpipe sp;
 	char buf[16384];
-	int rc;
+	int rc, blocked = 0;
 
 	ag_http1_parser_init(p, &cb);
 	rc = cm_buf_addf(&out, "GET %s HTTP/1.1\r\nHost: %s%s%s", u->target, u->v6 ? "[" : "",
@@ -778,6 +815,8 @@ static int get_once(const struct ag_http1_req *req, const struct url *u, int aut
 		snprintf(err, errsize, "request too large");
 		goto out;
 	}
+	sigpipe_block(&sp);
+	blocked = 1;
 	rc = tcp_connect(&c, req->connect_ms);
 	if (rc == CM_OK && u->tls)
 		rc = tls_connect(&c);
@@ -806,6 +845,8 @@ out:
 		explicit_bzero(out.data, out.len); /* it held the token */
 	cm_buf_release(&out);
 	conn_close(&c, rc == CM_OK);
+	if (blocked)
+		sigpipe_restore(&sp);
 	return rc;
 }
 
