@@ -20,6 +20,7 @@
 
 #include "cm_buf.h"
 #include "cm_err.h"
+#include "cm_log.h"
 #include "cm_time.h"
 
 #define MAX_INTERIM 8 /* 1xx replies before the real one */
@@ -425,11 +426,13 @@ const char *ag_http1_proxy_env(void)
 /* ------------------------------------------------------------------ connections */
 
 static SSL_CTX *tls_ctx;
+static int tls_bundle; /* tls_ctx trusts the whole CA bundle, not only the hashed directory */
 
 void ag_http1_global_cleanup(void)
 {
 	SSL_CTX_free(tls_ctx);
 	tls_ctx = NULL;
+	tls_bundle = 0;
 }
 
 struct conn {
@@ -612,25 +615,53 @@ static int tls_error(struct conn *c, const char *what)
 	return fail(c, CM_EUNAVAIL, "TLS with", buf);
 }
 
+#define TLS_AGAIN 1 /* the handshake is worth another try with the whole CA bundle */
+
+/*
+ * The trust store. Parsing the whole CA bundle (SSL_CTX_set_default_verify_paths: Debian's
+ * ca-certificates.crt, ~140 certificates) costs more CPU than the rest of a report
+ * (docs/agent-footprint.md), so issuers are first looked up in the hashed directory
+ * (SSL_CERT_DIR, else OpenSSL's default), which reads one file per issuer during the
+ * handshake. A certificate that does not verify that way is tried again with the bundle
+ * (SSL_CERT_FILE, else OpenSSL's default, and the directory): distributions without hash
+ * links. SSL_CERT_FILE set: the bundle at once.
+ */
+static int tls_ctx_make(struct conn *c, int bundle)
+{
+	const char *dir = getenv("SSL_CERT_DIR");
+	int ok;
+
+	ag_http1_global_cleanup();
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx)
+		return CM_ENOMEM;
+	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+	tls_bundle = bundle || (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE"));
+	if (tls_bundle) {
+		cm_log_debug("http", "trust store: the CA bundle and directory");
+		ok = SSL_CTX_set_default_verify_paths(tls_ctx);
+	} else {
+		cm_log_debug("http", "trust store: the hashed directory");
+		ok = SSL_CTX_load_verify_locations(tls_ctx, NULL,
+						   dir && *dir ? dir : X509_get_default_cert_dir());
+	}
+	if (ok != 1) {
+		ag_http1_global_cleanup();
+		ERR_clear_error();
+		return fail(c, CM_EUNAVAIL, "TLS with", "could not load the trusted certificates");
+	}
+	return CM_OK;
+}
+
+/* CM_OK, an error, or TLS_AGAIN (a new connection is worth trying: tls_ctx has the bundle). */
 static int tls_connect(struct conn *c)
 {
 	int r, rc = CM_OK;
 	int literal = c->u->v6 || strspn(c->u->host, "0123456789.") == strlen(c->u->host);
 
-	if (!tls_ctx) {
-		tls_ctx = SSL_CTX_new(TLS_client_method());
-		if (!tls_ctx)
-			return CM_ENOMEM;
-		SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
-		/* The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR when set. */
-		if (SSL_CTX_set_default_verify_paths(tls_ctx) != 1) {
-			ag_http1_global_cleanup();
-			ERR_clear_error();
-			return fail(c, CM_EUNAVAIL, "TLS with",
-				    "could not load the trusted certificates");
-		}
-	}
+	if (!tls_ctx && (rc = tls_ctx_make(c, 0)))
+		return rc;
 	c->ssl = SSL_new(tls_ctx);
 	if (!c->ssl)
 		return CM_ENOMEM;
@@ -642,9 +673,25 @@ static int tls_connect(struct conn *c)
 	    (!literal && SSL_set_tlsext_host_name(c->ssl, c->u->host) != 1))
 		return tls_error(c, "setting up");
 	while ((r = SSL_connect(c->ssl)) != 1) {
-		if (!tls_wait(c, r, &rc))
-			return rc == CM_ETIMEDOUT ? fail(c, rc, "timed out in TLS with", NULL)
-						  : tls_error(c, "handshake");
+		long v;
+
+		if (tls_wait(c, r, &rc))
+			continue;
+		if (rc == CM_ETIMEDOUT)
+			return fail(c, rc, "timed out in TLS with", NULL);
+		v = SSL_get_verify_result(c->ssl);
+		if (!tls_bundle && (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+				    v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+				    v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)) {
+			cm_log_debug("http",
+				     "issuer not in the hashed directory (%s); trying the "
+				     "CA bundle",
+				     X509_verify_cert_error_string(v));
+			ERR_clear_error();
+			rc = tls_ctx_make(c, 1);
+			return rc ? rc : TLS_AGAIN;
+		}
+		return tls_error(c, "handshake");
 	}
 	return CM_OK;
 }
@@ -820,6 +867,14 @@ static int get_once(const struct ag_http1_req *req, const struct url *u, int aut
 	rc = tcp_connect(&c, req->connect_ms);
 	if (rc == CM_OK && u->tls)
 		rc = tls_connect(&c);
+	if (rc == TLS_AGAIN) {
+		conn_close(&c, 0);
+		rc = tcp_connect(&c, req->connect_ms);
+		if (rc == CM_OK)
+			rc = tls_connect(&c);
+		if (rc == TLS_AGAIN) /* cannot happen: the bundle is loaded now */
+			rc = tls_error(&c, "handshake");
+	}
 	if (rc == CM_OK)
 		rc = conn_write(&c, out.data, out.len);
 	while (rc == CM_OK) {

@@ -150,3 +150,44 @@ def test_a_server_that_never_answers_costs_the_time_budget(fake_collector, spool
             b"reading from 127.0.0.1 port ") in r.stdout, r.stdout
     assert held, "the agent never connected"
     assert fake_collector.reports[0].jobs[0]["id"] == 303
+
+
+def test_https_issuers_come_from_the_hashed_directory_first(fake_collector, spool, pki,  # noqa: F811
+                                                            tmp_path):
+    # Parsing the whole CA bundle costs more CPU than the rest of a report: the issuer is looked
+    # up in the hashed directory (SSL_CERT_DIR here, OpenSSL's default otherwise) first.
+    d = tmp_path / "certs"
+    d.mkdir()
+    (d / "test-ca.pem").write_bytes(open(pki["ca"], "rb").read())
+    openssl("rehash", str(d), cwd=str(tmp_path))
+    gh = FakeGitHub(tls=(pki["cert"], pki["key"]))
+    try:
+        gh.jobs = jobs(now_ms() - 60000)
+        env = agent_env(gh.url, fake_collector.addr, spool, SSL_CERT_DIR=str(d),
+                        CIPULSE_LOG_LEVEL="debug")
+        r = run_agent(["report", "--job-id=303"], env)
+    finally:
+        gh.stop()
+    assert r.returncode == 0 and b"::warning::" not in r.stdout, r.stdout + r.stderr
+    assert len(gh.job_list_calls()) == 1
+    assert b"trust store: the hashed directory" in r.stderr
+    assert b"CA bundle" not in r.stderr, r.stderr
+    assert fake_collector.reports[0].job(303)["name"] == "build"
+
+
+def test_https_tries_the_ca_bundle_before_refusing(fake_collector, spool, pki):  # noqa: F811
+    # Neither the system's directory nor its bundle knows the test CA.
+    gh = FakeGitHub(tls=(pki["cert"], pki["key"]))
+    try:
+        gh.jobs = jobs(now_ms() - 60000)
+        env = agent_env(gh.url, fake_collector.addr, spool, CIPULSE_LOG_LEVEL="debug",
+                        CIPULSE_TIME_BUDGET="3s")
+        r = run_agent(["report", "--job-id=303"], env)
+    finally:
+        gh.stop()
+    assert r.returncode == 0, r.stderr
+    assert gh.job_list_calls() == []
+    assert b"issuer not in the hashed directory" in r.stderr, r.stderr
+    assert b"trust store: the CA bundle and directory" in r.stderr
+    assert (b"certificate not accepted: unable to get local issuer certificate"
+            in r.stdout), r.stdout
