@@ -4,8 +4,9 @@
  * (docs/agent-footprint.md).
  *
  * One GET per connection (Connection: close); http and https; TLS 1.2 or newer with the
- * server's certificate checked against OpenSSL's default trust store (SSL_CERT_FILE and
- * SSL_CERT_DIR honoured) and against the URL's host name or IP address; Content-Length,
+ * server's certificate checked against the trust store (the hashed directory first, the CA
+ * bundle when that does not verify; SSL_CERT_DIR and SSL_CERT_FILE honoured) and against the
+ * URL's host name or IP address; Content-Length,
  * chunked and close-delimited bodies; redirects (301, 302, 303, 307, 308); one deadline for
  * everything, name resolution included. Not done here, so the caller uses libcurl instead:
  * proxies (ag_http1_proxy_env) and URLs with user names. No content coding is asked for.
