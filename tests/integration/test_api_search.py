@@ -121,7 +121,7 @@ def test_search_pages_are_exact_at_every_density(collector, db):
     rnd = random.Random(5)
     conn = db.connect()
     cur = conn.cursor()
-    all_keys = [(r["job_id"], r["step_number"]) for r in db.query("SELECT job_id, step_number FROM logs")]
+    all_keys = keys(db.query("SELECT job_id, step_number FROM logs ORDER BY 1, 2"))
     for _ in range(150):
         q = rnd.choice(TERMS)
         pattern = "%" + q + "%"
