@@ -17,14 +17,6 @@
 /* Raw lines of API logs routed to steps: longer lines are cut. */
 #define LOG_LINE_MAX (64 * 1024)
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static void note(struct ag_gather *g, const char *what, const struct ag_gh *gh, int rc)
 {
 	g->api_failed = 1;
@@ -77,7 +69,7 @@ static int list_jobs(const struct ag_config *cfg, struct ag_gh *gh, int want, js
 		cm_log_info("gather", "job not listed yet; asking again in %ldms", wait);
 		json_decref(*jobs);
 		*jobs = NULL;
-		sleep_ms(wait);
+		cm_time_sleep_ms(wait);
 		wait *= 2;
 	}
 }

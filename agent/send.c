@@ -21,6 +21,8 @@
 #define METHOD	"/cipulse.v1.Collector/Report"
 #define ACK_MAX 65536
 #define CA_MAX	(1024 * 1024)
+/* How long the exit waits for gRPC's clean-up (a failed connection holds it ~100 ms). */
+#define AG_GRPC_SHUTDOWN_WAIT_MS 1000
 
 enum { TAG_STATUS = 1, TAG_OP = 2 };
 
@@ -31,15 +33,12 @@ void ag_send_global_init(void)
 
 void ag_send_global_shutdown(void)
 {
-	grpc_shutdown();
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	/* The agent exits right after: gRPC's threads must be done by then (cm_grpc.h). */
+	if (cm_grpc_shutdown(AG_GRPC_SHUTDOWN_WAIT_MS))
+		cm_log_warn("send", "gRPC was still shutting down after %dms; exiting anyway",
+			    AG_GRPC_SHUTDOWN_WAIT_MS);
+	else
+		cm_log_debug("send", "gRPC shut down");
 }
 
 /*
@@ -300,7 +299,7 @@ int ag_send(const struct ag_send_opts *o, const char *frames, size_t n, struct a
 			return rc;
 		cm_log_info("send", "collector unavailable; retrying in %ldms attempt=%d", wait,
 			    ack->attempts);
-		sleep_ms(wait);
+		cm_time_sleep_ms(wait);
 		if (backoff < 1000)
 			backoff *= 2;
 	}

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cm_err.h"
+#include "cm_grpc.h"
 #include "cm_log.h"
 #include "core/config.h"
 #include "core/ctx.h"
@@ -216,7 +217,9 @@ out_http:
 out_ingest:
 	col_ingest_stop(ing, ctx->cfg->shutdown_grace_ms);
 out_grpc:
-	grpc_shutdown();
+	if (cm_grpc_shutdown(ctx->cfg->shutdown_grace_ms))
+		cm_log_warn("main", "gRPC was still shutting down after %ldms; exiting anyway",
+			    ctx->cfg->shutdown_grace_ms);
 	/* After the HTTP server stopped: its sign-in and visibility handlers use libcurl. */
 	col_libs_cleanup();
 out:

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cm_err.h"
+#include "cm_time.h"
 
 gpr_timespec cm_grpc_deadline_ms(long ms)
 {
@@ -61,6 +62,19 @@ const char *cm_grpc_status_name(grpc_status_code s)
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
+}
+
+int cm_grpc_shutdown(long wait_ms)
+{
+	int64_t end = cm_time_mono_ms() + wait_ms;
+
+	grpc_shutdown();
+	while (grpc_is_initialized()) {
+		if (cm_time_mono_ms() >= end)
+			return -1;
+		cm_time_sleep_ms(1);
+	}
+	return 0;
 }
 
 void cm_grpc_cq_destroy(grpc_completion_queue *cq)

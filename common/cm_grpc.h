@@ -11,6 +11,14 @@
 
 #include "cm_buf.h"
 
+/*
+ * grpc_shutdown() and a wait, up to wait_ms, until gRPC has finished: its last reference may be
+ * held by a channel's connection attempt (a failed TLS handshake keeps its subchannel until the
+ * reconnect back-off timer fires, ~100 ms), and then the clean-up runs on a gRPC thread. A
+ * process that exits before then races that thread against the exit handlers (OpenSSL's): a
+ * crash at exit. Returns 0 when gRPC finished, -1 when it was still running after wait_ms.
+ */
+int cm_grpc_shutdown(long wait_ms);
 /* A deadline `ms` milliseconds from now on the realtime clock. */
 gpr_timespec cm_grpc_deadline_ms(long ms);
 /* Appends a received message to `out` (cleared first). CM_ETOOBIG when over out->max. */

@@ -8,6 +8,8 @@
 int64_t cm_time_now_ms(void);
 /* Monotonic clock in milliseconds, for durations and deadlines. */
 int64_t cm_time_mono_ms(void);
+/* Sleeps ms milliseconds (resumed after a signal). */
+void cm_time_sleep_ms(long ms);
 /*
  * Parses an RFC 3339 / ISO 8601 timestamp as GitHub writes them ("2019-08-08T22:04:13Z",
  * optional fraction, "Z" or "+hh:mm"/"-hh:mm") into epoch ms. CM_EINVAL on anything else.

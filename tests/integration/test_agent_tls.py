@@ -119,10 +119,16 @@ def test_agent_that_cannot_talk_tls_spools_then_flushes(tls_collector, pki, job,
     elif how == "system-roots":
         extra = {}
     r = run_agent(["report", "--job-status", "success"],
-                  env_for(gh, spool, target, token, budget="1s", **extra))
+                  env_for(gh, spool, target, token, budget="1s", CIPULSE_LOG_LEVEL="debug",
+                          **extra))
     assert r.returncode == 0, r.stderr
     assert b"::warning::cipulse: report" in r.stdout and b"spooled for later" in r.stdout, r.stdout
     assert token.encode() not in r.stdout + r.stderr
+    # The failed connection keeps gRPC busy for its reconnect back-off; the agent waits for
+    # gRPC's clean-up before it exits (it used to exit first: now and then a crash at exit, a
+    # gRPC thread using OpenSSL after OpenSSL's exit handler freed it).
+    assert b"send: gRPC shut down" in r.stderr, r.stderr
+    assert b"still shutting down" not in r.stderr, r.stderr
     assert len(spooled(spool)) == 1
     assert db.scalar("SELECT count(*) FROM reports") == 0
     # With the right CA, the spooled report goes through.
