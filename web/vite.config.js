@@ -53,6 +53,18 @@ export default defineConfig(async () => {
   return {
     plugins,
     esbuild: { jsx: 'automatic' },
+    // The app is written against React's API and runs on Preact through preact/compat: the main
+    // chunk is 103 kB instead of 308 kB (34 instead of 93 kB gzipped), which the browser parses
+    // and compiles before the first page can render (docs/scaling.md, the dashboard).
+    resolve: {
+      alias: [
+        { find: /^react-dom\/client$/, replacement: 'preact/compat/client' },
+        { find: /^react\/jsx-runtime$/, replacement: 'preact/jsx-runtime' },
+        { find: /^react\/jsx-dev-runtime$/, replacement: 'preact/jsx-dev-runtime' },
+        { find: /^react-dom$/, replacement: 'preact/compat' },
+        { find: /^react$/, replacement: 'preact/compat' },
+      ],
+    },
     build: {
       outDir: 'dist',
       emptyOutDir: true,
