@@ -4,8 +4,7 @@
 
 #include "cm_err.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid or incomplete. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t cm_text_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -50,7 +49,7 @@ int cm_text_sanitize(struct cm_buf *out, const char *in, size_t n)
 		if (s[i] == 0) {
 			len = 0;
 		} else {
-			len = utf8_seq(s + i, n - i);
+			len = cm_text_utf8_seq(s + i, n - i);
 			if (len) {
 				i += len;
 				continue;
@@ -73,7 +72,7 @@ int cm_text_valid_utf8(const char *s, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+		size_t len = s[i] ? cm_text_utf8_seq((const unsigned char *)s + i, n - i) : 0;
 
 		if (!len)
 			return 0;

@@ -13,6 +13,12 @@
  */
 int cm_text_sanitize(struct cm_buf *out, const char *in, size_t n);
 
+/*
+ * Length of the valid UTF-8 sequence at s (1..4; n > 0 bytes there), or 0 when it is invalid or
+ * incomplete: overlong forms, surrogates, code points above U+10FFFF (jansson's rules too).
+ */
+size_t cm_text_utf8_seq(const unsigned char *s, size_t n);
+
 /* 1 when `s` (n bytes) is valid UTF-8 without NUL bytes, else 0. */
 int cm_text_valid_utf8(const char *s, size_t n);
 

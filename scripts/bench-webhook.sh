@@ -95,6 +95,31 @@ print("%.2f %.2f" % (cpu(sys.argv[1]), pg))
 PY
 }
 
+# BENCH_WEBHOOK_PERF=DIR: a call-graph profile of each measured run (not the warm-up) into
+# DIR/NAME.collector.data and DIR/NAME.postgres.data (the cluster's server processes), read with
+# `perf report -i FILE --no-children --sort symbol`.
+PERF_DIR=${BENCH_WEBHOOK_PERF:-}
+perf_pids=
+perf_start() { # NAME
+  [ -n "$PERF_DIR" ] || return 0
+  local pm backends
+  mkdir -p "$PERF_DIR"
+  pm=$(head -1 "$BENCH_DIR/pg/data/postmaster.pid")
+  backends=$(pgrep -d, -P "$pm")
+  perf record -q -g -o "$PERF_DIR/$1.collector.data" -p "$BENCH_COLLECTOR_PID" >/dev/null 2>&1 &
+  perf_pids=$!
+  perf record -q -g -o "$PERF_DIR/$1.postgres.data" -p "$pm,$backends" >/dev/null 2>&1 &
+  perf_pids="$perf_pids $!"
+}
+perf_stop() {
+  [ -n "$perf_pids" ] || return 0
+  # shellcheck disable=SC2086 # two process ids
+  kill -INT $perf_pids 2>/dev/null || true
+  # shellcheck disable=SC2086
+  wait $perf_pids 2>/dev/null || true
+  perf_pids=
+}
+
 # One build's collector on a fresh database: prints "rps p50 p99 non2xx stored mean_batch
 # collector_cpu_ms_per_delivery postgres_cpu_ms_per_delivery".
 measure() { # NAME CIPULSED [NAME=VALUE...]
@@ -117,7 +142,9 @@ PY
   sql "$name" "ANALYZE"
   warm=$(sql "$name" "SELECT count(*) FROM webhook_deliveries")
   c0=$(cpu_now)
+  perf_start "$name"
   line=$(wrk_run "$name" /webhook/github)
+  perf_stop
   c1=$(cpu_now)
   batch=$(curl -fsS "http://127.0.0.1:$BENCH_HTTP_PORT/metrics" | /usr/bin/python3 -c '
 import re, sys
@@ -167,12 +194,13 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round: new/$base x$(echo "$ratios" | awk '{print $NF}'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 new=$new1
-/usr/bin/python3 -c "
+verdict1=$(/usr/bin/python3 -c "
 import statistics
 r = [float(x) for x in '$ratios'.split()]
 x = statistics.median(r)
 verdict = ('met' if x >= 5 and '$FSYNC' == 'on' else 'MISSED') if '$OLD' else 'not measured here (--compare the build before group commit)'
-print('new/%s webhooks/s: median x%.2f of %d rounds (%s), target >= 5 with fsync on: %s' % ('${OLD:+old}' or 'batch=1', x, len(r), ' '.join('x%.2f' % v for v in r), verdict))"
+print('new/%s webhooks/s: median x%.2f of %d rounds (%s), target >= 5 with fsync on: %s' % ('${OLD:+old}' or 'batch=1', x, len(r), ' '.join('x%.2f' % v for v in r), verdict))")
+echo "$verdict1"
 # PostgreSQL's own rate for the same rows, written as batched INSERTs by a plain client: the
 # rows the collector stored are the template, new keys make them new rows.
 read -r tjob trun < <(sql wh_new "SELECT job_id, run_id FROM jobs j WHERE repo_id = $repo_id
@@ -207,16 +235,21 @@ pgbench -n -M prepared -c "$PG_CLIENTS" -j "$THREADS" -T "$SECS" -f "$tmp/pg.sql
   || { cat "$tmp/pgbench.out"; exit 1; }
 tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$tmp/pgbench.out")
 pglat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$tmp/pgbench.out")
-/usr/bin/python3 -c "
+verdict2=$(/usr/bin/python3 -c "
 tps, batch, rows, n = float('$tps'), $PG_BATCH, $rows, '$new'.split()
 pg = tps * batch
 print('postgres batched INSERTs: %.0f deliveries/s (%d per transaction, each the delivery, its job and %d steps, and a run per 4; %d clients, %s ms per transaction)' % (pg, batch, rows - 1, $PG_CLIENTS, '$pglat'))
 import statistics
 x = statistics.median(float(v) for v in '$news'.split()) / pg
-print('new/postgres: %.2f (the median round), target >= 0.5: %s' % (x, 'met' if x >= 0.5 else 'MISSED'))"
+print('new/postgres: %.2f (the median round), target >= 0.5: %s' % (x, 'met' if x >= 0.5 else 'MISSED'))")
+echo "$verdict2"
 
 bench_collector_start "$BUILD/cipulsed" CIPULSE_DATABASE_URL="$BENCH_PG/wh_new"
 b=$(field "$(wrk_run baseline_post_healthz /healthz)" rps)
 wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$BENCH_HTTP_PORT/healthz" >"$tmp/get.out" 2>&1
 echo "HTTP ceiling: POST /healthz $b req/s, GET /healthz $(awk '/Requests\/sec/ {print $2}' "$tmp/get.out") req/s"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The two targets of issue 14 item 1, each next to its result from this run.
+echo "targets of issue 14 item 1 ($CONNS connections, fsync $FSYNC, baseline ${OLD:-this build with CIPULSE_WEBHOOK_BATCH=1}):"
+echo "  $verdict1"
+echo "  $(tail -1 <<<"$verdict2")"

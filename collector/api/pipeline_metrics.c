@@ -19,6 +19,8 @@
  * with the runs of the window.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +249,30 @@ static const char *const conclusions[] = { "success",	      "failure", "timed_ou
 					   "action_required", "stale",	 "startup_failure",
 					   "other",	      "none" };
 
+/*
+ * Adds the sums of row i of a cipulse_rollup_sums or cipulse_rollup_cells result (its counters
+ * from column 1 on, then the two histograms; NULL counts as 0) to s: -1 for a malformed row.
+ */
+static int sums_of_row(const PGresult *res, int i, struct rollup_sums *s)
+{
+	for (int k = 0; k < S_N; k++)
+		s->v[k] += strtoll(PQgetvalue(res, i, k + 1), NULL, 10);
+	return api_hist_add_text(s->dur, PQgetvalue(res, i, S_N + 1)) ||
+		       api_hist_add_text(s->queue, PQgetvalue(res, i, S_N + 2))
+		   ? -1
+		   : 0;
+}
+
+static void sums_add(struct rollup_sums *to, const struct rollup_sums *s)
+{
+	for (int k = 0; k < S_N; k++)
+		to->v[k] += s->v[k];
+	for (int k = 0; k < API_HIST_BINS; k++) {
+		to->dur[k] += s->dur[k];
+		to->queue[k] += s->queue[k];
+	}
+}
+
 static double ratio(double num, int64_t den)
 {
 	return den > 0 ? num / (double)den : NAN;
@@ -305,19 +331,11 @@ static int load_rollup_rows(struct col_conn *c, const struct col_params *p, stru
 		goto out;
 	for (int i = 0; i < n; i++) {
 		memset(one, 0, sizeof(*one));
-		for (int k = 0; k < S_N; k++) {
-			one->v[k] = strtoll(PQgetvalue(res, i, k + 1), NULL, 10);
-			whole->v[k] += one->v[k];
-		}
-		if (api_hist_add_text(one->dur, PQgetvalue(res, i, S_N + 1)) ||
-		    api_hist_add_text(one->queue, PQgetvalue(res, i, S_N + 2))) {
+		if (sums_of_row(res, i, one)) {
 			rc = CM_EPROTO;
 			goto out;
 		}
-		for (int k = 0; k < API_HIST_BINS; k++) {
-			whole->dur[k] += one->dur[k];
-			whole->queue[k] += one->queue[k];
-		}
+		sums_add(whole, one);
 		*nrows = (size_t)i + 1;
 		if (figures_of(one, atoi(PQgetvalue(res, i, 0)), &(*rows)[i]))
 			goto out;
@@ -327,6 +345,234 @@ static int load_rollup_rows(struct col_conn *c, const struct col_params *p, stru
 out:
 	free(whole);
 	free(one);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The all-repository cache (sql/022_rollup_cache.sql), for principals who read every
+ * repository: per grain (the rollup's hours and days), the sums of every repository's rollup
+ * rows of a bucket (a cell), all read in one snapshot, kept with that snapshot. A request asks
+ * cipulse_rollup_cells for the cells changed by a transaction that snapshot does not see and
+ * for the cells of its window the cache lacks, in one statement (one snapshot, the request's
+ * own): the others are the same in both snapshots, so the figures are those of a direct read
+ * (load_rollup_rows) at the request's start. Cells are not changed once made (a changed bucket
+ * gets a new cell), so a request holds the cells it uses by reference, not the lock.
+ */
+#define DAY_MS (24 * HOUR_MS)
+
+struct cell {
+	atomic_long refs;
+	int64_t t0_ms;
+	struct rollup_sums s;
+};
+
+struct grain_cache {
+	const int64_t grain_ms;
+	const int64_t keep_back_ms, keep_ahead_ms; /* the cells kept, around now */
+	pthread_mutex_t lock;
+	uint64_t gen;		 /* changes whenever the cells or the snapshot do */
+	char *snap;		 /* the cells' snapshot (pg_snapshot text); NULL: none */
+	struct cell *cells[256]; /* by (t0 / grain) % 256: the kept span holds fewer cells */
+};
+
+static struct grain_cache grain_caches[2] = {
+	{ HOUR_MS, 8 * DAY_MS, DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, NULL, { NULL } },
+	{ DAY_MS, 32 * DAY_MS, 2 * DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, NULL, { NULL } },
+};
+
+static struct cell *cell_ref(struct cell *c)
+{
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+static void cell_unref(struct cell *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
+}
+
+static struct cell *cell_new(int64_t t0_ms)
+{
+	struct cell *c = calloc(1, sizeof(*c));
+
+	if (c) {
+		atomic_init(&c->refs, 1);
+		c->t0_ms = t0_ms;
+	}
+	return c;
+}
+
+static struct cell **cell_slot(struct grain_cache *g, int64_t t0_ms)
+{
+	size_t n = sizeof(g->cells) / sizeof(g->cells[0]);
+
+	return &g->cells[(size_t)((uint64_t)(t0_ms / g->grain_ms) % n)];
+}
+
+/*
+ * The window's rows from the cache, refreshed first (see above): CM_OK, CM_ENOTFOUND when the
+ * window is not one the cache keeps (read it directly), or an error.
+ */
+static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, int64_t now_ms,
+			      struct api_mrow **rows, size_t *nrows)
+{
+	static const char sql[] =
+	    "SELECT * FROM cipulse_rollup_cells($1, $2::integer, " API_TS_US("$3") ", " API_TS_US(
+		"$4") ", " API_TS_US("$5") ", " API_TS_US("$6") ", "
+								"(SELECT array_agg(to_timestamp(x / 1000)) "
+								"FROM unnest($7::bigint[]) x))";
+	/* Day rows when the buckets are whole days from a midnight (as cipulse_rollup_sums). */
+	struct grain_cache *g =
+	    &grain_caches[w->bucket_ms % DAY_MS == 0 && w->from_ms % DAY_MS == 0];
+	int64_t base = now_ms / g->grain_ms * g->grain_ms;
+	int64_t keep_from = base - g->keep_back_ms, keep_to = base + g->keep_ahead_ms;
+	size_t ncells = (size_t)((w->to_ms - w->from_ms) / g->grain_ms), nfresh = 0;
+	struct cell **win = NULL, **fresh = NULL;
+	struct rollup_sums *sums = NULL;
+	struct col_array need;
+	struct col_params p = { .n = 0 };
+	char *since = NULL, *snap = NULL;
+	PGresult *res = NULL;
+	uint64_t gen;
+	int n, whole = 0, lost, rc = CM_ENOMEM;
+
+	if (w->from_ms < keep_from || w->to_ms > keep_to || w->from_ms % g->grain_ms ||
+	    w->to_ms % g->grain_ms || w->bucket_ms % g->grain_ms)
+		return CM_ENOTFOUND;
+	col_array_init(&need, ncells * 24 + 2);
+	win = calloc(ncells, sizeof(*win));
+	sums = calloc((size_t)w->nbuckets + 1, sizeof(*sums));
+	if (!win || !sums)
+		goto out;
+	/* What the cache has of the window; the rest is asked for. */
+	pthread_mutex_lock(&g->lock);
+	gen = g->gen;
+	since = g->snap ? strdup(g->snap) : NULL;
+	lost = g->snap && !since;
+	for (size_t i = 0; i < ncells; i++) {
+		int64_t t0 = w->from_ms + (int64_t)i * g->grain_ms;
+		struct cell *x = *cell_slot(g, t0);
+
+		if (since && x && x->t0_ms == t0)
+			win[i] = cell_ref(x);
+		else if (col_array_add_i64(&need, t0))
+			lost = 1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (lost)
+		goto out; /* out of memory */
+	col_p_str(&p, since);
+	col_p_i64(&p, g->grain_ms / 1000);
+	col_p_i64(&p, keep_from * 1000);
+	col_p_i64(&p, keep_to * 1000);
+	col_p_i64(&p, w->from_ms * 1000);
+	col_p_i64(&p, w->to_ms * 1000);
+	col_p_str(&p, col_array_str(&need));
+	if (!p.v[6])
+		goto out;
+	res = col_db_query(c, "metrics", sql, p.n, p.v, &rc);
+	if (!res)
+		goto out;
+	rc = CM_EPROTO;
+	n = PQntuples(res);
+	fresh = calloc((size_t)n + ncells, sizeof(*fresh));
+	if (!fresh)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		struct cell *x;
+
+		if (PQgetisnull(res, i, 0)) {
+			snap = strdup(PQgetvalue(res, i, S_N + 3));
+			whole = PQgetvalue(res, i, S_N + 4)[0] == 't';
+			if (!snap)
+				goto fail;
+			continue;
+		}
+		x = cell_new(strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (!x)
+			goto fail;
+		fresh[nfresh++] = x;
+		if (sums_of_row(res, i, &x->s))
+			goto fail;
+	}
+	if (!snap)
+		goto fail;
+	/* The window's cells: read now, else (not changed since) the cache's, else empty. */
+	for (size_t i = 0; i < ncells; i++) {
+		int64_t t0 = w->from_ms + (int64_t)i * g->grain_ms;
+		struct cell *x = NULL;
+
+		for (size_t k = 0; k < nfresh && !x; k++)
+			if (fresh[k]->t0_ms == t0)
+				x = fresh[k];
+		if (x || whole || !win[i]) {
+			cell_unref(win[i]);
+			win[i] = x ? cell_ref(x) : cell_new(t0);
+			if (!win[i])
+				goto fail;
+			if (!x)
+				fresh[nfresh++] = cell_ref(win[i]);
+		}
+	}
+	/* Kept when nobody refreshed the cache meanwhile (else that request's cells stay). */
+	pthread_mutex_lock(&g->lock);
+	if (g->gen == gen) {
+		size_t slots = sizeof(g->cells) / sizeof(g->cells[0]);
+
+		for (size_t k = 0; k < slots; k++) {
+			struct cell *x = g->cells[k];
+
+			if (x && (whole || x->t0_ms < keep_from || x->t0_ms >= keep_to)) {
+				g->cells[k] = NULL;
+				cell_unref(x);
+			}
+		}
+		for (size_t k = 0; k < nfresh; k++) {
+			struct cell **slot = cell_slot(g, fresh[k]->t0_ms);
+
+			if (fresh[k]->t0_ms < keep_from || fresh[k]->t0_ms >= keep_to)
+				continue;
+			cell_unref(*slot);
+			*slot = cell_ref(fresh[k]);
+		}
+		free(g->snap);
+		g->snap = snap;
+		snap = NULL;
+		g->gen++;
+	}
+	pthread_mutex_unlock(&g->lock);
+	/* The window's buckets and the whole window, as load_rollup_rows makes them. */
+	for (size_t i = 0; i < ncells; i++) {
+		int b = (int)((win[i]->t0_ms - w->from_ms) / w->bucket_ms);
+
+		sums_add(&sums[b < w->nbuckets ? b : w->nbuckets - 1], &win[i]->s);
+		sums_add(&sums[w->nbuckets], &win[i]->s);
+	}
+	*rows = calloc((size_t)w->nbuckets + 1, sizeof(**rows));
+	rc = CM_ENOMEM;
+	if (!*rows)
+		goto fail;
+	for (int b = 0; b <= w->nbuckets; b++) {
+		*nrows = (size_t)b + 1;
+		if (figures_of(&sums[b], b < w->nbuckets ? b : -1, &(*rows)[b]))
+			goto fail;
+	}
+	rc = CM_OK;
+fail:
+out:
+	for (size_t i = 0; win && i < ncells; i++)
+		cell_unref(win[i]);
+	for (size_t k = 0; fresh && k < nfresh; k++)
+		cell_unref(fresh[k]);
+	free(win);
+	free(fresh);
+	free(sums);
+	free(since);
+	free(snap);
+	col_array_release(&need);
 	PQclear(res);
 	return rc;
 }
@@ -343,7 +589,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	const char *repo, *branch, *param = "", *why = "";
 	struct col_conn *c;
 	json_t *out = NULL;
-	int64_t wf, repo_id = 0;
+	int64_t wf, repo_id = 0, now_ms = cm_time_now_ms();
 	int has_wf, rollup, expensive, rc;
 
 	if (api_begin(req, resp, API_READ, &q, allowed) ||
@@ -356,7 +602,7 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 		return;
 	}
 	if (api_window_parse(col_query_get(&q, "window"), col_query_get(&q, "from"),
-			     col_query_get(&q, "to"), cm_time_now_ms(), &w, &param, &why)) {
+			     col_query_get(&q, "to"), now_ms, &w, &param, &why)) {
 		api_bad_param(resp, param, "%s", why);
 		return;
 	}
@@ -387,7 +633,12 @@ void api_metrics_get(const struct col_http_req *req, struct col_http_resp *resp)
 	}
 	col_p_i64(&p, w.bucket_ms);
 	col_p_i64(&p, w.nbuckets);
-	rc = rollup ? load_rollup_rows(c, &p, &rows, &nrows) : load_rows(c, &p, &rows, &nrows);
+	/* Whoever reads every repository reads the cache (the others see only theirs). */
+	rc = rollup && api_sees_all(req) ? cached_rollup_rows(c, &w, now_ms, &rows, &nrows)
+					 : CM_ENOTFOUND;
+	if (rc == CM_ENOTFOUND)
+		rc = rollup ? load_rollup_rows(c, &p, &rows, &nrows)
+			    : load_rows(c, &p, &rows, &nrows);
 	if (rc) {
 		api_db_fail(resp, rc, "metrics");
 		goto out;

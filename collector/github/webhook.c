@@ -20,6 +20,7 @@
 #include "github/app.h"
 #include "github/decode.h"
 #include "github/installation.h"
+#include "github/payload.h"
 #include "http/server.h"
 #include "core/process_metrics.h"
 #include "store/claim.h"
@@ -735,7 +736,10 @@ static void handle(const struct col_http_req *req, struct col_http_resp *resp)
 			col_http_fail(resp, CM_ENOMEM, "out of memory");
 		goto out;
 	}
-	payload = json_loadb(json_text, json_len, JSON_REJECT_DUPLICATES, &jerr);
+	/* A workflow event: only the members read below are built (github/payload.h). */
+	payload = is_installation_event(event)
+		      ? json_loadb(json_text, json_len, JSON_REJECT_DUPLICATES, &jerr)
+		      : col_gh_payload_load(json_text, json_len, &jerr);
 	if (!payload) {
 		count(event, "bad_request");
 		col_http_error(resp, 400, "malformed_json", "body is not valid JSON: %s at %d:%d",

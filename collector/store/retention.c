@@ -107,6 +107,13 @@ int col_retention_sweep(struct col_ctx *ctx, struct col_retention_counts *n)
 				   "webhook_deliveries WHERE received_at < now() - "
 				   "make_interval(days => $1::int) LIMIT " BATCH ")",
 				   DELIVERY_RETENTION_DAYS, &n->other);
+	/* The all-repository cache's record of changed buckets, an hour behind (sql/022). */
+	if (rc == CM_OK) {
+		PGresult *res = col_db_query(c, "rollup change sweep",
+					     "SELECT cipulse_rollup_changes_prune()", 0, NULL, &rc);
+
+		PQclear(res);
+	}
 	if (rc == CM_OK && ctx->cfg->run_retention_days > 0) {
 		/*
 		 * By attempt, oldest first, by the last time anything is known of it; each

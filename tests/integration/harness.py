@@ -406,11 +406,13 @@ class Collector:
 
 
 @contextlib.contextmanager
-def collector_on_a_new_database(cluster, env=None):
+def collector_on_a_new_database(cluster, env=None, template=None):
     """(db, collector): a migrated database of its own (dropped after) and a started collector
     on it (stopped and checked after), for a module's tests that share one (a fixture of module
-    scope), where none of them needs a fresh one."""
-    db = Database(cluster, cluster.create_database(template=cluster.migrated_template()))
+    scope), where none of them needs a fresh one; or, with `template` (prepared_database), a
+    test's copy of a database prepared once."""
+    db = Database(cluster, cluster.create_database(
+        template=template or cluster.migrated_template()))
     col = Collector(db, env=env)
     try:
         col.start()
@@ -420,6 +422,26 @@ def collector_on_a_new_database(cluster, env=None):
             col.stop()
         finally:
             cluster.drop_database(db.name)
+
+
+@contextlib.contextmanager
+def prepared_database(cluster, prepare, env=None):
+    """(name, prepare's result): a migrated database filled once by prepare(db, collector)
+    through a collector of its own (stopped and checked before the yield), for a module whose
+    tests each start from the same rows: each copies it (collector_on_a_new_database with
+    template=name) instead of writing them again. Dropped after."""
+    db = Database(cluster, cluster.create_database(prefix="prep",
+                                                   template=cluster.migrated_template()))
+    try:
+        col = Collector(db, env=env)
+        try:
+            col.start()
+            out = prepare(db, col)
+        finally:
+            col.stop()
+        yield db.name, out
+    finally:
+        cluster.drop_database(db.name)
 
 
 class GitHubStandIn:

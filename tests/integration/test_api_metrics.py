@@ -156,8 +156,11 @@ def test_metrics_custom_range(collector, history):
 
 
 def test_metrics_follow_later_writes(own_history):
-    """Re-runs, late jobs, deleted runs and moved workflows keep every figure right."""
+    """Re-runs, late jobs, deleted runs and moved workflows keep every figure right, also those
+    over all repositories that the collector had cached before the writes (sql/022)."""
     collector, db, history = own_history
+    for window in ("24h", "7d", "30d"):
+        check_metrics(collector, history, window=window)
     now = dt.datetime.now(H.UTC)
     r = db.query("SELECT repo_id, run_id, run_attempt AS a FROM workflow_runs w"
                  " WHERE completed_at > now() - interval '20 hours' AND conclusion = 'failure'"
@@ -185,7 +188,7 @@ def test_metrics_follow_later_writes(own_history):
                " FROM workflow_runs WHERE run_attempt = 2 ORDER BY run_id LIMIT 2)")
     db.execute("UPDATE workflow_runs SET workflow_id = 12 WHERE workflow_id IS NULL AND repo_id = 1001")
     data = H.raw(db)
-    for window in ("24h", "30d"):
+    for window in ("24h", "7d", "30d"):
         check_metrics(collector, data, window=window)
         check_metrics(collector, data, window=window, repo="octo/alpha", workflow="12")
     check_repo_list(collector, data, 30)

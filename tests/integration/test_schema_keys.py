@@ -38,6 +38,9 @@ LOCAL = {
                             "user or repository is known; rows live 10 minutes",
     "visibility_cache": "a user's readable repositories (an id array), looked up by the user "
                         "before any repository is read",
+    "rollup_changes": "the buckets of the rollup each transaction changed, across repositories: "
+                      "the all-repository cache asks what changed since its snapshot (sql/022)",
+    "rollup_changes_horizon": "one row: how far rollup_changes is kept",
 }
 
 

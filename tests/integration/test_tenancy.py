@@ -19,7 +19,7 @@ import pytest
 
 import pbwire
 from ghutil import FakeGitHub, post_webhook
-from harness import load_fixture
+from harness import GitHubStandIn, collector_on_a_new_database, load_fixture, prepared_database
 from ingest_env import make_report, report_status
 
 ALPHA, ALPHA_ID = "acme/alpha", 1001
@@ -40,29 +40,39 @@ def repo_obj(repo_id, name):
 
 
 def dump_all(db):
-    """Every row of every table a write could touch, as text: equal means unchanged."""
-    return {t: [r["x"] for r in db.query("SELECT x::text AS x FROM %s x ORDER BY 1" % t)]
-            for t in TABLES}
+    """Every row of every table a write could touch, as text: equal means unchanged. One
+    statement (one connection, one snapshot): a connection a table cost more than the rows."""
+    rows = db.query(" UNION ALL ".join(
+        "SELECT '%s' AS t, COALESCE((SELECT array_agg(x::text ORDER BY x::text) FROM %s x), '{}')"
+        " AS x" % (t, t) for t in TABLES))
+    return {r["t"]: r["x"] for r in rows}
 
 
 class Tenants:
-    def __init__(self, collector, db):
+    """The three repositories and their credentials, through a collector on a test's database.
+    register() writes them (once per module: each test's database is a copy of the result)."""
+
+    def __init__(self, collector, db, creds=None, admin=None):
         self.col = collector
         self.db = db
-        self.creds = {}
+        self.creds = dict(creds or {})
+        self.admin = admin
+
+    def register(self):
         for name in (ALPHA, TARGET, PENDING):
-            status, out = collector.http("POST", "/api/v1/repos", {"full_name": name},
-                                         headers=collector.admin_headers())
+            status, out = self.col.http("POST", "/api/v1/repos", {"full_name": name},
+                                        headers=self.col.admin_headers())
             assert status == 201, out
             self.creds[name] = out
-        self.admin = collector.create_token(None, kind="admin")
+        self.admin = self.col.create_token(None, kind="admin")
         # The first report of each repository's own agent teaches GitHub's id.
         self.agent_reports(ALPHA, ALPHA_ID)
         self.agent_reports(TARGET, TARGET_ID)
         assert self.names() == [(PENDING, True), (ALPHA, ALPHA_ID), (TARGET, TARGET_ID)]
         # Known default branches: the poller reads a repository's own one from GitHub only while
         # it is unknown, so a forged poll below must change no column of any repository.
-        db.execute("UPDATE repositories SET default_branch = 'main'")
+        self.db.execute("UPDATE repositories SET default_branch = 'main'")
+        return self.creds, self.admin
 
     def names(self):
         """Repositories as (full_name, id); a provisional id shows as True."""
@@ -103,12 +113,32 @@ class Tenants:
         assert self.names() == [(ALPHA, ALPHA_ID), (TARGET, TARGET_ID), (PENDING, NEW_ID)]
 
 
+def collector_env(github):
+    return {"CIPULSE_WEBHOOK_SECRET": ORG_SECRET, "CIPULSE_GITHUB_API_URL": github.url,
+            "CIPULSE_GITHUB_TOKEN": GH_TOKEN}
+
+
+@pytest.fixture(scope="module")
+def registered(pg_cluster):
+    """(template database, credentials, admin token): the repositories registered and claimed
+    once; each test's database is a copy (seconds of registrations and reports a test saved)."""
+    github = GitHubStandIn()
+    try:
+        with prepared_database(pg_cluster, lambda db, col: Tenants(col, db).register(),
+                               env=collector_env(github)) as (name, (creds, admin)):
+            yield name, creds, admin
+    finally:
+        github.close()
+
+
 @pytest.fixture
-def tenants(collector_factory, db, github):
-    col = collector_factory(env={"CIPULSE_WEBHOOK_SECRET": ORG_SECRET,
-                                 "CIPULSE_GITHUB_API_URL": github.url,
-                                 "CIPULSE_GITHUB_TOKEN": GH_TOKEN})
-    return Tenants(col, db)
+def tenants(pg_cluster, registered, github):
+    name, creds, admin = registered
+    with collector_on_a_new_database(pg_cluster, env=collector_env(github),
+                                     template=name) as (db, col):
+        t = Tenants(col, db, creds, admin)
+        assert t.names() == [(PENDING, True), (ALPHA, ALPHA_ID), (TARGET, TARGET_ID)]
+        yield t
 
 
 def refused_unchanged(t, send):

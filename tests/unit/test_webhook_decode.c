@@ -18,6 +18,7 @@
 #include "cm_err.h"
 #include "cm_time.h"
 #include "github/decode.h"
+#include "github/payload.h"
 #include "github/webhook.h"
 
 static char dir[512];
@@ -133,7 +134,7 @@ static void every_fixture_decodes(void **state)
 		struct col_gh_report r;
 		char event[32], err[256], *text, name[256];
 		const char *dot = strchr(e->d_name, '.');
-		json_t *doc, *repo;
+		json_t *doc, *repo, *part;
 		size_t len;
 		int64_t id;
 		int rc;
@@ -154,8 +155,14 @@ static void every_fixture_decodes(void **state)
 			assert_int_equal(rc, CM_ENOTFOUND);
 		}
 
+		/* Decoded from the members the receiver loads (github/payload.h), checked against
+		 * the whole document. */
+		part = col_gh_payload_load(text, len, NULL);
+		assert_non_null(part);
+		assert_null(json_object_get(part, "sender"));
 		col_gh_report_init(&r, "webhook");
-		rc = col_gh_decode_event(&r, event, doc, err, sizeof(err));
+		rc = col_gh_decode_event(&r, event, part, err, sizeof(err));
+		json_decref(part);
 		if (!strcmp(event, "ping")) {
 			assert_int_equal(rc, CM_ENOTFOUND);
 		} else {
@@ -289,6 +296,68 @@ static void malformed_shapes_name_the_field(void **state)
 	}
 }
 
+/* The check refuses what jansson refuses, and only that (tests/fuzz/fuzz_payload.c at large). */
+static void payload_check_agrees_with_jansson(void **state)
+{
+	static const char *const texts[] = {
+		"{\"a\":1}",
+		"{\"a\":1,\"\\u0061\":2}",
+		"{\"k\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+		"\"i\":9,\"\\u0069\":10}}",
+		"{\"a\":\"\\ud83d\\ude00\"}",
+		"{\"a\":\"\\ud83d\"}",
+		"{\"a\":\"\\ude00\"}",
+		"{\"a\":\"\\u0000\"}",
+		"{\"a\":\"\xed\xa0\x80\"}",
+		"{\"a\":\"\xc0\xaf\"}",
+		"{\"a\":\"\xe2\x82\xac\"}",
+		"{\"a\":\"tab\there\"}",
+		"{\"a\":9223372036854775807}",
+		"{\"a\":9223372036854775808}",
+		"{\"a\":-9223372036854775809}",
+		"{\"a\":1e400}",
+		"{\"a\":1e-400}",
+		"{\"a\":01}",
+		"{\"a\":1.}",
+		"{\"a\":-}",
+		"{\"a\":[1,]}",
+		"{\"a\":1,}",
+		"{\"a\":nul}",
+		"{\"a\":true} x",
+		"\"a\"",
+		"[]",
+		"",
+	};
+	char deep[2 * 2049 + 16];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		json_t *whole =
+		    json_loadb(texts[i], strlen(texts[i]), JSON_REJECT_DUPLICATES, NULL);
+
+		if ((col_gh_json_check(texts[i], strlen(texts[i])) == 0) != (whole != NULL))
+			fail_msg("case %zu: the check and jansson disagree on %s", i, texts[i]);
+		json_decref(whole);
+	}
+	/* Depth: 2048 values deep is the most jansson takes. */
+	for (int d = 2047; d <= 2048; d++) {
+		json_t *whole;
+		size_t n = 0;
+
+		for (int i = 0; i < d; i++)
+			deep[n++] = '[';
+		for (int i = 0; i < d; i++)
+			deep[n++] = ']';
+		assert_int_equal(col_gh_json_check(deep, n), 0);
+		deep[0] = '[';
+		memmove(deep + 1, deep, n);
+		deep[n + 1] = ']';
+		assert_int_equal(col_gh_json_check(deep, n + 2), d < 2048 ? 0 : -1);
+		whole = json_loadb(deep, n + 2, 0, NULL);
+		assert_int_equal(whole == NULL, d >= 2048);
+		json_decref(whole);
+	}
+}
+
 int main(void)
 {
 	const char *env = getenv("CIPULSE_FIXTURES");
@@ -296,6 +365,7 @@ int main(void)
 		cmocka_unit_test(every_fixture_decodes),
 		cmocka_unit_test(jobs_api_reply_decodes),
 		cmocka_unit_test(malformed_shapes_name_the_field),
+		cmocka_unit_test(payload_check_agrees_with_jansson),
 	};
 
 	snprintf(dir, sizeof(dir), "%s/webhooks", env && *env ? env : "tests/fixtures/github");
