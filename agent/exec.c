@@ -95,6 +95,7 @@ static int save_record(const struct ag_config *cfg, const char *spool_dir, const
 {
 	struct cm_buf text = CM_BUF_INIT(RECORD_MAX);
 	char prefix[512], name[640], dir[4096];
+	struct cm_buf file = CM_BUF_INIT(RECORD_FILE_MAX);
 	json_t *rec = NULL;
 	char *dump = NULL;
 	const char *base = strrchr(cmd, '/');
@@ -105,23 +106,31 @@ static int save_record(const struct ag_config *cfg, const char *spool_dir, const
 		rc = ag_exec_prefix(cfg, prefix, sizeof(prefix));
 	if (rc)
 		goto out;
+	/*
+	 * Version 2: the record as one line of JSON, then the tail's bytes as they are
+	 * ("text_bytes" of them). Version 1 held the tail as a JSON string, and the report's
+	 * JSON lexer, which reads a byte at a time, spent a fifth of its user time unescaping
+	 * it (docs/agent-footprint.md). ag_exec_load reads both.
+	 */
 	rec = json_pack(
-	    "{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I, s:i, s:I, s:b, s:s%}", "v", 1, "run_id",
+	    "{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I, s:i, s:I, s:b, s:I}", "v", 2, "run_id",
 	    (json_int_t)cfg->github_run_id, "run_attempt", (json_int_t)cfg->github_run_attempt,
 	    "job", cfg->github_job, "runner", cfg->runner_name, "job_id", (json_int_t)cfg->job_id,
 	    "command", base ? base + 1 : cmd, "started_at", (json_int_t)started, "completed_at",
 	    (json_int_t)completed, "exit_code", status, "original_size", (json_int_t)tail->total,
-	    "truncated", truncated, "text", text.data ? text.data : "", text.len);
+	    "truncated", truncated, "text_bytes", (json_int_t)text.len);
 	dump = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
-	if (!dump) {
+	if (!dump || cm_buf_adds(&file, dump) || cm_buf_addc(&file, '\n') ||
+	    cm_buf_add(&file, text.data ? text.data : "", text.len)) {
 		rc = CM_ENOMEM;
 		goto out;
 	}
 	snprintf(name, sizeof(name), "%s%013lld-%d.json", prefix, (long long)started,
 		 (int)getpid());
 	snprintf(dir, sizeof(dir), "%s/exec", spool_dir);
-	rc = ag_spool_write_atomic(dir, name, dump, strlen(dump));
+	rc = ag_spool_write_atomic(dir, name, file.data, file.len);
 out:
+	cm_buf_release(&file);
 	free(dump);
 	json_decref(rec);
 	cm_buf_release(&text);
@@ -250,6 +259,35 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * One record file: version 2 (a JSON line, then "text_bytes" bytes of tail, which become the
+ * record's "text") or version 1 (one JSON object, the tail in "text"). NULL when damaged.
+ */
+static json_t *parse_record(const char *data, size_t n, json_error_t *jerr)
+{
+	const char *nl = memchr(data, '\n', n);
+	size_t head = nl ? (size_t)(nl - data) : n;
+	json_t *rec = json_loadb(data, head, 0, jerr), *text;
+	json_int_t v = json_integer_value(json_object_get(rec, "v"));
+	json_int_t len = json_integer_value(json_object_get(rec, "text_bytes"));
+
+	if (!json_is_object(rec))
+		goto bad;
+	if (v == 1 && !nl)
+		return rec;
+	if (v != 2 || !nl || len < 0 || (size_t)len != n - head - 1)
+		goto bad;
+	/* The tail was valid UTF-8 when written (ag_tail_finish); json_stringn checks it again. */
+	text = json_stringn(nl + 1, (size_t)len);
+	if (!text || json_object_set_new(rec, "text", text))
+		goto bad;
+	json_object_del(rec, "text_bytes");
+	return rec;
+bad:
+	json_decref(rec);
+	return NULL;
+}
+
 int ag_exec_load(const struct ag_config *cfg, const char *spool_dir, struct ag_exec_records *r)
 {
 	char dir[4096], prefix[512], path[8192];
@@ -316,7 +354,7 @@ int ag_exec_load(const struct ag_config *cfg, const char *spool_dir, struct ag_e
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		cm_buf_reset(&text);
 		if (cm_buf_read_file(&text, path) == CM_OK)
-			rec = json_loadb(cm_buf_str(&text), text.len, 0, &jerr);
+			rec = parse_record(cm_buf_str(&text), text.len, &jerr);
 		if (!json_is_object(rec)) {
 			cm_log_warn("exec", "ignoring a damaged exec record file=%s", names[i]);
 			json_decref(rec);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "http1.h"
 #include "proc.h"
 #include "cm_buf.h"
 #include "cm_err.h"
@@ -30,6 +31,7 @@ struct sink {
 
 struct reply {
 	struct ag_gh *gh;
+	int status; /* of the reply being read, from its status line */
 	struct sink *sink;
 	struct cm_buf err; /* start of an error body, for the log */
 	char link[2048];
@@ -39,7 +41,12 @@ struct reply {
 };
 
 /*
- * libcurl is loaded when the GitHub API is first called (dlopen), not linked: with the ~26
+ * The calls go over agent/http1.c, a small HTTP/1.1 client on the OpenSSL that gRPC loads
+ * anyway, unless a proxy is configured (http_proxy, https_proxy, HTTPS_PROXY, all_proxy,
+ * ALL_PROXY) or GITHUB_API_URL is one it does not take: then libcurl carries them, as before
+ * (docs/agent-footprint.md).
+ *
+ * libcurl is loaded when it is first needed (dlopen), not linked: with the ~26
  * libraries it needs (nghttp2, librtmp and GnuTLS, libssh2, Kerberos, OpenLDAP, ...) it was
  * half of the agent's start-up CPU and 4.3 MiB of its memory (docs/agent-footprint.md), and
  * exec and flush never call the API. ag_gh_global_cleanup unloads it again once the agent is
@@ -103,6 +110,7 @@ static int curl_load(char *err, size_t errsize)
 
 void ag_gh_global_cleanup(void)
 {
+	ag_http1_global_cleanup();
 	if (cu.ready)
 		cu.global_cleanup();
 	cu.ready = 0;
@@ -126,8 +134,27 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 				"User-Agent: cipulse-agent/" AG_VERSION };
 
 	memset(gh, 0, sizeof(*gh));
-	if (curl_load(gh->last_error, sizeof(gh->last_error)))
+	gh->backoff_ms = 500;
+	gh->deadline = cm_time_mono_ms() + budget_ms;
+	gh->api_url = strndup(api_url, (size_t)cm_http_url_base_len(api_url));
+	if (!gh->api_url)
+		return CM_ENOMEM;
+	if (!ag_http1_proxy_env() && ag_http1_url_ok(gh->api_url)) {
+		/* The native client: its header lines are static, the token's line is ours. */
+		if (token && *token) {
+			if (cm_buf_addf(&auth, "Authorization: Bearer %s", token)) {
+				cm_buf_release(&auth);
+				ag_gh_release(gh);
+				return CM_ENOMEM;
+			}
+			gh->auth = cm_buf_detach(&auth, NULL);
+		}
+		return CM_OK;
+	}
+	if (curl_load(gh->last_error, sizeof(gh->last_error))) {
+		ag_gh_release(gh);
 		return CM_EUNAVAIL;
+	}
 	/* libcurl initialises OpenSSL here (~2.4 MiB, a few ms: docs/agent-footprint.md). */
 	if (!cu.ready) {
 		if (cu.global_init(CURL_GLOBAL_DEFAULT)) {
@@ -137,11 +164,8 @@ int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long bu
 		}
 		cu.ready = 1;
 	}
-	gh->backoff_ms = 500;
-	gh->deadline = cm_time_mono_ms() + budget_ms;
-	gh->api_url = strndup(api_url, (size_t)cm_http_url_base_len(api_url));
 	gh->curl = cu.easy_init();
-	if (!gh->api_url || !gh->curl)
+	if (!gh->curl)
 		goto fail;
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		n = cu.slist_append(h, lines[i]);
@@ -178,7 +202,12 @@ void ag_gh_release(struct ag_gh *gh)
 		cu.easy_cleanup(gh->curl);
 	if (gh->headers)
 		cu.slist_free_all(gh->headers);
+	if (gh->auth) {
+		explicit_bzero(gh->auth, strlen(gh->auth));
+		free(gh->auth);
+	}
 	free(gh->api_url);
+	gh->auth = NULL;
 	gh->curl = NULL;
 	gh->headers = NULL;
 	gh->api_url = NULL;
@@ -188,10 +217,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct reply *r = arg;
 	size_t n = size * nmemb;
-	long status = 0;
 
-	cu.easy_getinfo(r->gh->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
+	if (r->status < 200 || r->status > 299) {
 		/* Keep the start of an error body for the log; the rest is dropped. */
 		size_t room = r->err.max - r->err.len - 1;
 
@@ -221,7 +248,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 
 	/* A new status line (after a redirect): forget the previous reply's headers. */
 	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', n);
+
 		r->link[0] = r->retry_after[0] = r->remaining[0] = r->reset[0] = '\0';
+		r->status = 0;
+		for (size_t i = sp ? (size_t)(sp - p) + 1 : n;
+		     i < n && p[i] >= '0' && p[i] <= '9' && r->status < 100; i++)
+			r->status = r->status * 10 + (p[i] - '0');
 		return n;
 	}
 	cm_http_header_value(p, n, "link", r->link, sizeof(r->link));
@@ -229,6 +262,48 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 	cm_http_header_value(p, n, "x-ratelimit-remaining", r->remaining, sizeof(r->remaining));
 	cm_http_header_value(p, n, "x-ratelimit-reset", r->reset, sizeof(r->reset));
 	return n;
+}
+
+/* The native client's callbacks, over libcurl's. */
+static int native_header(void *ctx, const char *line, size_t n)
+{
+	on_header((char *)line, 1, n, ctx);
+	return CM_OK;
+}
+
+static int native_body(void *ctx, const char *p, size_t n)
+{
+	struct reply *r = ctx;
+
+	if (on_body((char *)p, 1, n, r) == n)
+		return CM_OK;
+	return r->sink->failed ? r->sink->failed : CM_ETOOBIG;
+}
+
+/*
+ * One GET over the native client: CM_OK with the reply's status in *status, or a failure to
+ * reach the server (status 0, the reason in gh->last_error), or a sink's error.
+ */
+static int native_get(struct ag_gh *gh, const char *url, struct reply *r, int follow, long left,
+		      long *status)
+{
+	static const char *const lines[] = { "Accept: application/vnd.github+json",
+					     "X-GitHub-Api-Version: 2022-11-28",
+					     "User-Agent: cipulse-agent/" AG_VERSION, NULL };
+	struct ag_http1_req req = { url,
+				    lines,
+				    gh->auth,
+				    follow ? 5 : 0,
+				    cm_time_mono_ms() + left,
+				    left < 5000 ? left : 5000,
+				    { native_header, native_body, r } };
+	int st = 0, rc;
+
+	rc = ag_http1_get(&req, &st, gh->last_error, sizeof(gh->last_error));
+	*status = rc == CM_OK ? st : 0;
+	if (rc == CM_EUNAVAIL || rc == CM_ETIMEDOUT || rc == CM_EPROTO)
+		return CM_OK; /* not reached (status 0): retried like libcurl's failures */
+	return rc;
 }
 
 long ag_gh_retry_wait(int status, const char *retry_after, const char *remaining, const char *reset,
@@ -277,6 +352,40 @@ static int status_error(int status)
 	}
 }
 
+/*
+ * One GET over libcurl: CM_OK with the reply's status in *status (0 when the server was not
+ * reached: the reason in gh->last_error), or CM_ENOMEM.
+ */
+static int curl_get(struct ag_gh *gh, const char *url, struct reply *r, int follow, long left,
+		    long *status)
+{
+	CURLcode cc;
+
+	*status = 0;
+	cu.easy_reset(gh->curl);
+	if (cu.easy_setopt(gh->curl, CURLOPT_URL, url) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, on_body) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_WRITEDATA, r) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_HEADERFUNCTION, on_header) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_HEADERDATA, r) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_FOLLOWLOCATION, (long)follow) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_MAXREDIRS, 5L) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    cu.easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
+	    cu.easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
+	    cu.easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? left : 5000L) ||
+	    cu.easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, left))
+		return CM_ENOMEM;
+	cc = cu.easy_perform(gh->curl);
+	if (cc == CURLE_OK)
+		cu.easy_getinfo(gh->curl, CURLINFO_RESPONSE_CODE, status);
+	else
+		snprintf(gh->last_error, sizeof(gh->last_error), "%s", cu.easy_strerror(cc));
+	return CM_OK;
+}
+
 /* GETs url into sink, retrying within the budget. The final reply's Link into link. */
 static int request(struct ag_gh *gh, const char *url, struct sink *sink, int follow, char *link,
 		   size_t linksize)
@@ -288,7 +397,6 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 		struct reply r;
 		int64_t left = gh->deadline - cm_time_mono_ms();
 		long status = 0, wait;
-		CURLcode cc;
 
 		memset(&r, 0, sizeof(r));
 		r.gh = gh;
@@ -304,33 +412,17 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 				 "time budget used up before %s", url + strlen(gh->api_url));
 			return CM_ETIMEDOUT;
 		}
-		cu.easy_reset(gh->curl);
-		if (cu.easy_setopt(gh->curl, CURLOPT_URL, url) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, on_body) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_WRITEDATA, &r) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_HEADERFUNCTION, on_header) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_HEADERDATA, &r) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_FOLLOWLOCATION, (long)follow) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_MAXREDIRS, 5L) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
-		    cu.easy_setopt(gh->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
-		    cu.easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "") ||
-		    cu.easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS,
-				   left < 5000 ? (long)left : 5000L) ||
-		    cu.easy_setopt(gh->curl, CURLOPT_TIMEOUT_MS, (long)left)) {
-			cm_buf_release(&r.err);
-			return CM_ENOMEM;
-		}
-		cc = cu.easy_perform(gh->curl);
+		rc = gh->curl ? curl_get(gh, url, &r, follow, (long)left, &status)
+			      : native_get(gh, url, &r, follow, (long)left, &status);
 		if (sink->failed) {
 			cm_buf_release(&r.err);
 			snprintf(gh->last_error, sizeof(gh->last_error), "reply too large");
 			return sink->failed;
 		}
-		if (cc == CURLE_OK)
-			cu.easy_getinfo(gh->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (rc) {
+			cm_buf_release(&r.err);
+			return rc;
+		}
 		gh->last_status = (int)status;
 		if (status >= 200 && status <= 299) {
 			if (link)
@@ -338,10 +430,7 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			cm_buf_release(&r.err);
 			return CM_OK;
 		}
-		if (cc != CURLE_OK)
-			snprintf(gh->last_error, sizeof(gh->last_error), "%s",
-				 cu.easy_strerror(cc));
-		else
+		if (status)
 			snprintf(gh->last_error, sizeof(gh->last_error), "HTTP %ld", status);
 		cm_log_debug("github", "request failed url=%s status=%ld body=%.200s", url, status,
 			     cm_buf_str(&r.err));
@@ -372,7 +461,6 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			backoff *= 2;
 	}
 }
-
 int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attempt, json_t **jobs)
 {
 	struct cm_buf body = CM_BUF_INIT(PAGE_MAX);

@@ -1,7 +1,7 @@
 /*
- * A small client for the GitHub REST API (libcurl, loaded on first use): the jobs of a run
- * attempt and the logs of a finished job. Works against GitHub Enterprise Server through
- * GITHUB_API_URL.
+ * A small client for the GitHub REST API: the jobs of a run attempt and the logs of a finished
+ * job, over agent/http1.c, or over libcurl (loaded on first use) when a proxy is configured.
+ * Works against GitHub Enterprise Server through GITHUB_API_URL.
  *
  * Every request shares one time budget: 5xx replies and network errors are retried with
  * back-off, rate-limit replies (403/429 with Retry-After or X-RateLimit-Remaining: 0 and
@@ -16,8 +16,9 @@
 #include <stdint.h>
 
 struct ag_gh {
-	void *curl;	      /* CURL * */
+	void *curl;	      /* CURL *, when libcurl carries the calls (else NULL) */
 	void *headers;	      /* struct curl_slist * */
+	char *auth;	      /* "Authorization: Bearer ..." for the native client, or NULL */
 	char *api_url;	      /* without a trailing slash */
 	int64_t deadline;     /* cm_time_mono_ms() at which the budget ends */
 	int last_status;      /* HTTP status of the last reply (0: none) */
@@ -27,9 +28,11 @@ struct ag_gh {
 
 /*
  * The token may be empty (public repositories). Returns 0, CM_ENOMEM, or CM_EUNAVAIL when
- * libcurl could not be loaded (the reason in gh->last_error). The first call loads libcurl
- * (dlopen) and initialises it (curl_global_init), on the main thread; ag_gh_global_cleanup,
- * once the agent is done with the API, undoes both (another ag_gh_init loads it again).
+ * libcurl was needed (a proxy variable is set, or a GITHUB_API_URL the native client does not
+ * take) and could not be loaded (the reason in gh->last_error). Then the first call loads
+ * libcurl (dlopen) and initialises it (curl_global_init), on the main thread;
+ * ag_gh_global_cleanup, once the agent is done with the API, undoes both (another ag_gh_init
+ * loads it again) and frees the native client's TLS context.
  */
 int ag_gh_init(struct ag_gh *gh, const char *api_url, const char *token, long budget_ms);
 void ag_gh_global_cleanup(void);

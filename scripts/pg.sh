@@ -2,7 +2,7 @@
 # A throwaway PostgreSQL cluster in a directory of its own.
 #
 #   scripts/pg.sh start DIR PORT   initdb (first time) and start; prints the connection URL
-#   scripts/pg.sh stop DIR         stop (fast)
+#   scripts/pg.sh stop DIR [MODE]  stop (MODE: fast, the default, or immediate: a crash, for tests)
 #   scripts/pg.sh status DIR
 #
 # As root, the cluster runs as the `postgres` user (initdb refuses root). Listens on 127.0.0.1
@@ -11,7 +11,7 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|status DIR [PORT]" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start DIR [PORT] | stop DIR [fast|immediate] | status DIR" >&2; exit 2; }
 [ -x "$PGBIN/initdb" ] || { echo "pg.sh: PostgreSQL server binaries not found (make deps)" >&2; exit 1; }
 
 as_pg() {
@@ -35,11 +35,11 @@ case "$cmd" in
     ;;
   stop)
     [ -f "$dir/data/postmaster.pid" ] || exit 0
-    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null
     ;;
   status)
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" status
     ;;
   *)
-    echo "usage: $0 start|stop|status DIR [PORT]" >&2; exit 2 ;;
+    echo "usage: $0 start DIR [PORT] | stop DIR [fast|immediate] | status DIR" >&2; exit 2 ;;
 esac

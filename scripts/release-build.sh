@@ -7,7 +7,8 @@
 # libssh2, librtmp, OpenLDAP and Kerberos, which Debian does not ship. So the package is
 # self-contained instead: gRPC, abseil, protobuf-c and jansson are linked in (the Makefile's
 # AGENT_STATIC, when their static libraries are installed), and the binary finds the
-# shared libraries it still needs (libcurl, loaded on first use, and its dependencies, OpenSSL;
+# shared libraries it still needs (libcurl, loaded for GitHub API calls through a proxy, and its
+# dependencies; OpenSSL;
 # gRPC and jansson too without AGENT_STATIC) in lib/ next to it (RPATH
 # $ORIGIN/lib); only glibc comes from the system, and the script checks that no file needs a
 # glibc newer than MAX_GLIBC (2.35: Ubuntu 22.04, the oldest GitHub-hosted Ubuntu runner).
@@ -67,11 +68,13 @@ if [ -n "$outside" ]; then
   echo "release-build: libraries resolved outside the package: $outside" >&2
   exit 1
 fi
-# The same for what the agent loads later: a report whose GitHub API call loads libcurl (the
-# API and the collector unreachable at once, the report spooled into a throwaway directory);
-# the dynamic loader names each library it initialises.
+# The same for what the agent loads later: a report whose GitHub API call loads libcurl (only
+# calls through a proxy need it: http_proxy; the API, the proxy and the collector unreachable
+# at once, the report spooled into a throwaway directory); the dynamic loader names each
+# library it initialises.
 probe=$(mktemp -d)
 loaded=$(env -i GITHUB_REPOSITORY=o/r GITHUB_RUN_ID=1 GITHUB_API_URL=http://127.0.0.1:1 \
+  http_proxy=http://127.0.0.1:1 no_proxy=127.0.0.1 \
   CIPULSE_COLLECTOR=127.0.0.1:1 CIPULSE_TIME_BUDGET=0s CIPULSE_SEND_BUDGET=0s \
   CIPULSE_SPOOL_DIR="$probe" CIPULSE_LOG_LEVEL=error LD_DEBUG=libs \
   "$stage/cipulse-agent/cipulse-agent" report 2>&1 >/dev/null | awk '/calling init: \// {print $NF}')

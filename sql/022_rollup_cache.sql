@@ -30,7 +30,7 @@ INSERT INTO rollup_changes_horizon (below, next)
     VALUES (pg_snapshot_xmin(pg_current_snapshot()), pg_snapshot_xmin(pg_current_snapshot()));
 
 -- The buckets a statement changed (statement-level: a rebuild writes one row a bucket, not one
--- a rollup row). Runs as whoever changed the rollup: no rights of its own needed.
+-- a rollup row), recorded in the writer's transaction: they appear when its rollup rows do.
 CREATE FUNCTION cipulse_rollup_changed() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN

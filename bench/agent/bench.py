@@ -166,17 +166,37 @@ def main():
     }
     wpath = os.path.join(work, "workload.json")
 
-    def write_records():
+    def record_version(agent):
+        """The exec record version this agent writes (1: the tail inside the JSON; 2: a JSON
+        line, then the tail raw), from one `exec -- true` in a spool of its own."""
+        d = tempfile.mkdtemp(dir=work)
+        os.makedirs(os.path.join(d, "home"))
+        subprocess.run([agent, "exec", "--", "true"], env=dict(env, CIPULSE_SPOOL_DIR=d),
+                       check=True, capture_output=True)
+        name, = os.listdir(os.path.join(d, "exec"))
+        with open(os.path.join(d, "exec", name), "rb") as f:
+            return json.loads(f.read().split(b"\n", 1)[0])["v"]
+
+    def write_records(version):
+        """The 30 exec records as the agent's own exec would have written them."""
         d = os.path.join(spool, "exec")
         os.makedirs(d, exist_ok=True)
         for i, t in enumerate(tails):
             start = t0 + i * 10000 + 2000
-            rec = {"v": 1, "run_id": 1000, "run_attempt": 1, "job": "build", "runner": "runner-1",
-                   "job_id": 5001, "command": "make", "started_at": start,
+            rec = {"v": version, "run_id": 1000, "run_attempt": 1, "job": "build",
+                   "runner": "runner-1", "job_id": 5001, "command": "make", "started_at": start,
                    "completed_at": start + 5000, "exit_code": 0, "original_size": len(t),
-                   "truncated": False, "text": t}
-            with open(os.path.join(d, "exec-1000-1-build-runner_1-%013d-1.json" % start), "w") as f:
-                json.dump(rec, f)
+                   "truncated": False}
+            raw = t.encode()
+            if version == 1:
+                rec["text"] = t
+                data = json.dumps(rec).encode()
+            else:
+                rec["text_bytes"] = len(raw)
+                data = json.dumps(rec, separators=(",", ":")).encode() + b"\n" + raw
+            with open(os.path.join(d, "exec-1000-1-build-runner_1-%013d-1.json" % start),
+                      "wb") as f:
+                f.write(data)
 
     node = ["node", os.path.join(HERE, "client.js"), wpath, addr, a.token]
     # exec mode, the most frequent one (once per wrapped step): `exec -- true`, its own spool
@@ -201,6 +221,8 @@ def main():
                         dict(env, CIPULSE_TEST_RESULTS=junit)))
     if not a.no_node:
         clients.append(("node", "Node.js @grpc/grpc-js", node, dict(os.environ)))
+    versions = {key: record_version(argv[0]) for key, _, argv, _ in clients
+                if key != "node" and not key.endswith("exec")}
     results = {key: [] for key, _, _, _ in clients}
     sizes = {}
     load0 = os.getloadavg()
@@ -212,7 +234,7 @@ def main():
             if key.endswith("exec"):
                 shutil.rmtree(os.path.join(exec_spool, "exec"), ignore_errors=True)
             else:
-                write_records()
+                write_records(versions.get(key, 1))
             before = report_bytes(a.metrics) if a.metrics and i == 0 else None
             r = measure(a.measure, argv, cenv)
             if before is not None:

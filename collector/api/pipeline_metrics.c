@@ -476,11 +476,11 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 	res = col_db_query(c, "metrics", sql, p.n, p.v, &rc);
 	if (!res)
 		goto out;
-	rc = CM_EPROTO;
+	rc = CM_ENOMEM;
 	n = PQntuples(res);
 	fresh = calloc((size_t)n + ncells, sizeof(*fresh));
 	if (!fresh)
-		goto fail;
+		goto out;
 	for (int i = 0; i < n; i++) {
 		struct cell *x;
 
@@ -488,18 +488,22 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 			snap = strdup(PQgetvalue(res, i, S_N + 3));
 			whole = PQgetvalue(res, i, S_N + 4)[0] == 't';
 			if (!snap)
-				goto fail;
+				goto out;
 			continue;
 		}
 		x = cell_new(strtoll(PQgetvalue(res, i, 0), NULL, 10));
 		if (!x)
-			goto fail;
+			goto out;
 		fresh[nfresh++] = x;
-		if (sums_of_row(res, i, &x->s))
-			goto fail;
+		if (sums_of_row(res, i, &x->s)) {
+			rc = CM_EPROTO;
+			goto out;
+		}
 	}
+	rc = CM_EPROTO;
 	if (!snap)
-		goto fail;
+		goto out; /* no last row */
+	rc = CM_ENOMEM;
 	/* The window's cells: read now, else (not changed since) the cache's, else empty. */
 	for (size_t i = 0; i < ncells; i++) {
 		int64_t t0 = w->from_ms + (int64_t)i * g->grain_ms;
@@ -512,7 +516,7 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 			cell_unref(win[i]);
 			win[i] = x ? cell_ref(x) : cell_new(t0);
 			if (!win[i])
-				goto fail;
+				goto out;
 			if (!x)
 				fresh[nfresh++] = cell_ref(win[i]);
 		}
@@ -552,16 +556,14 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 		sums_add(&sums[w->nbuckets], &win[i]->s);
 	}
 	*rows = calloc((size_t)w->nbuckets + 1, sizeof(**rows));
-	rc = CM_ENOMEM;
 	if (!*rows)
-		goto fail;
+		goto out;
 	for (int b = 0; b <= w->nbuckets; b++) {
 		*nrows = (size_t)b + 1;
 		if (figures_of(&sums[b], b < w->nbuckets ? b : -1, &(*rows)[b]))
-			goto fail;
+			goto out;
 	}
 	rc = CM_OK;
-fail:
 out:
 	for (size_t i = 0; win && i < ncells; i++)
 		cell_unref(win[i]);

@@ -148,9 +148,13 @@ class FakeGitHub:
     - `late`: number of job-list calls that leave out `late_job`
     - `errors`: list of (status, headers) for the next job-list calls
     - `always`: (status, headers) for every job-list call
+    - `framing`: how bodies end: "length" (Content-Length), "chunked" (small chunks, with a
+      chunk extension and a trailer) or "close" (the connection closes)
+    `tls`: (certificate file, key file) to serve HTTPS instead of HTTP.
     """
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.framing = "length"
         self.jobs = []
         self.logs = {}
         self.per_page = 100
@@ -163,6 +167,8 @@ class FakeGitHub:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # chunked replies; each reply says how it ends
+
             def log_message(self, *a):
                 pass
 
@@ -170,8 +176,14 @@ class FakeGitHub:
                 fake._handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -184,9 +196,30 @@ class FakeGitHub:
         h.send_response(status)
         for k, v in headers:
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        if self.framing == "chunked" and data:
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            for i in range(0, len(data), 1000):
+                part = data[i:i + 1000]
+                h.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
+            h.wfile.write(b"0\r\nX-Trailer: 1\r\n\r\n")
+        elif self.framing == "close":
+            h.send_header("Connection", "close")
+            h.end_headers()
+            h.wfile.write(data)
+            h.wfile.flush()
+            h.close_connection = True
+            if self.scheme == "https":
+                # The end of the body is the end of the TLS session (close_notify): a bare
+                # close could be a truncation, which the agent, like libcurl, refuses.
+                try:
+                    h.connection.unwrap()
+                except OSError:
+                    pass
+        else:
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
 
     def _handle(self, h):
         u = urlparse(h.path)
@@ -223,7 +256,7 @@ class FakeGitHub:
             jid = int(parts[5])
             if jid not in self.logs:
                 return self._send(h, 404, {"message": "Not Found"})
-            loc = "http://localhost:%d/blob/%d?sig=x" % (self.port, jid)
+            loc = "%s://localhost:%d/blob/%d?sig=x" % (self.scheme, self.port, jid)
             return self._send(h, 302, b"", [("Location", loc)])
         if len(parts) == 2 and parts[0] == "blob":
             return self._send(h, 200, self.logs[int(parts[1])].encode(),

@@ -161,8 +161,10 @@ class PgCluster:
         subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "start", self.dir, str(self.port)],
                        check=True, stdout=subprocess.DEVNULL, env=env)
 
-    def stop(self):
-        subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", self.dir], check=True)
+    def stop(self, mode="fast"):
+        """mode "immediate": the server dies at once (no backend ends its work): a crash."""
+        subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", self.dir, mode],
+                       check=True)
 
     def url(self, dbname="postgres"):
         return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, dbname)

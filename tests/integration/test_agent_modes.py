@@ -4,6 +4,7 @@ Covers each mode end to end at the wire level: what the agent asks GitHub (pagin
 jobs, rate limits, 5xx, 404, log redirects) and exactly what it streams to the collector
 (decoded independently of the agent's protobuf code), retries, spooling and flush.
 """
+import json
 import os
 import subprocess
 import time
@@ -293,6 +294,48 @@ def test_exec_keeps_last_lines_only(github, collector, spool):
         str(i).encode() for i in range(1, 100001))) + 1
 
 
+def test_exec_record_keeps_the_tail_raw_and_older_records_still_count(github, collector, spool):
+    env = agent_env(github.url, collector.addr, spool, CIPULSE_JOB_ID="303")
+    github.always = (404, [])  # no steps known: each tail is the job's as a whole
+    exec_dir = os.path.join(spool, "exec")
+
+    def record(script):
+        before = set(os.listdir(exec_dir)) if os.path.isdir(exec_dir) else set()
+        assert run_agent(["exec", "--", "sh", "-c", script], env).returncode == 0
+        new, = set(os.listdir(exec_dir)) - before
+        return os.path.join(exec_dir, new)
+
+    # Version 2: a line of JSON, then the tail's bytes as they are.
+    path = record("printf 'quote \" back\\\\slash \\303\\251t\\303\\251\\ntab\\tend\\n'")
+    with open(path, "rb") as f:
+        head, raw = f.read().split(b"\n", 1)
+    rec = json.loads(head)
+    assert rec["v"] == 2 and rec["text_bytes"] == len(raw) and "text" not in rec
+    assert raw == "quote \" back\\slash \u00e9t\u00e9\ntab\tend\n".encode()
+    r = run_agent(["--job-status=success"], env)
+    assert r.returncode == 0, r.stderr
+    (text, _), = collector.reports[0].tails().values()
+    assert text == raw.decode()
+    # Version 1 (the agent before): the tail inside the JSON. Still read.
+    path = record("echo old format")
+    with open(path, "rb") as f:
+        head, raw = f.read().split(b"\n", 1)
+    rec = json.loads(head)
+    del rec["text_bytes"]
+    rec.update(v=1, text=raw.decode())
+    with open(path, "w") as f:
+        f.write(json.dumps(rec, separators=(",", ":")))
+    # A version 2 record cut short is damaged: left out, with a warning in the log.
+    cut = record("echo cut short")
+    with open(cut, "r+b") as f:
+        f.truncate(os.path.getsize(cut) - 2)
+    r = run_agent(["--job-status=success"], env)
+    assert r.returncode == 0, r.stderr
+    (text, _), = collector.reports[1].tails().values()
+    assert text == "old format\n"
+    assert b"ignoring a damaged exec record" in r.stderr
+
+
 def test_exec_missing_command(spool):
     env = agent_env("http://127.0.0.1:1", "127.0.0.1:1", spool)
     r = run_agent(["exec", "--", "/nonexistent/cmd"], env)
@@ -312,23 +355,30 @@ def _libcurl_path():
     return None
 
 
-def test_libcurl_is_loaded_only_to_call_the_github_api(github, collector, spool):
-    # libcurl and its ~26 libraries are loaded when the API is called (docs/agent-footprint.md):
-    # not by exec or flush, nor by a report that cannot ask the API.
+def test_libcurl_is_loaded_only_to_call_the_github_api_through_a_proxy(github, collector, spool):
+    # The API calls go over the agent's own HTTP client (agent/http1.c); libcurl and its ~26
+    # libraries are loaded only when a proxy variable is set (docs/agent-footprint.md).
     github.jobs = three_jobs(now_ms() - 60000)
     env = agent_env(github.url, collector.addr, spool, LD_DEBUG="files")
     no_run = dict(env)
     del no_run["GITHUB_RUN_ID"]
     for args, e in ((["exec", "--", "true"], env), (["flush"], env),
-                    (["report", "--job-id=303"], no_run)):
+                    (["report", "--job-id=303"], no_run), (["report", "--job-id=303"], env)):
         r = run_agent(args, e)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr
         # The loader names every library it loads (libssl: LD_DEBUG works), never libcurl.
         assert b"libssl" in r.stderr and b"libcurl" not in r.stderr, (args, r.stderr)
-    assert len(collector.reports) == 1 and github.requests == []
-    r = run_agent(["report", "--job-id=303"], env)
+    assert len(collector.reports) == 2 and len(github.job_list_calls()) == 1
+    assert b"::warning::" not in r.stdout, r.stdout  # the last one, with the API
+    assert collector.reports[1].job(303)["name"] == "build"  # from the API
+    # Behind a proxy (the stand-in answers the proxy's absolute-form requests too), for an API
+    # whose name does not resolve: libcurl goes through the proxy, as it did before.
+    proxied = dict(env, http_proxy=github.url, no_proxy="127.0.0.1",  # gRPC honours both
+                   GITHUB_API_URL="http://api.github.invalid")
+    r = run_agent(["report", "--job-id=303"], proxied)
     assert r.returncode == 0 and b"::warning::" not in r.stdout, r.stdout + r.stderr
-    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 1
+    assert b"libcurl.so.4" in r.stderr and len(github.job_list_calls()) == 2
+    assert github.job_list_calls()[1]["host"] == "api.github.invalid"
 
 
 def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector, spool, tmp_path):
@@ -342,7 +392,8 @@ def test_without_libcurl_the_report_goes_degraded_and_says_why(github, collector
     if lib is None or probe.returncode != 0:
         pytest.skip("needs libcurl.so.4 in the loader's cache and unshare -m (root)")
     github.jobs = three_jobs(now_ms() - 60000)
-    env = agent_env(github.url, collector.addr, spool)
+    # Only API calls through a proxy need libcurl.
+    env = agent_env(github.url, collector.addr, spool, https_proxy=github.url, no_proxy="127.0.0.1")
     r = run_checked(["unshare", "-m", "--propagation", "private", "sh", "-c",
                      'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(empty), lib,
                      AGENT, "report", "--job-id=303", "--job-status=success"],
