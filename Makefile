@@ -28,7 +28,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags grpc libprotobuf-c libpq libcurl opens
 CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fno-strict-aliasing -pthread $(PKG_CFLAGS)
-COLLECTOR_LDLIBS := -largon2
+COLLECTOR_LDLIBS := -largon2 -lz
 LDLIBS   += -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -ljansson -pthread -lm
 # The agent is a short-lived process started once per job, so what it costs to start counts:
 # it links gRPC, abseil, upb, re2, c-ares and protobuf-c statically (when their static

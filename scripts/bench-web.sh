@@ -13,6 +13,11 @@
 #   BENCH_WEB_COMPARE=DIST   also serve another build of the app (a web/dist built from another
 #                            commit, e.g. main's) from a second collector on the same database, and
 #                            measure both in the same run, page by page (bench.mjs prints the ratios)
+#   BENCH_WEB_COMPARE_CIPULSED=BIN  the second collector's binary (default: this build's), e.g.
+#                            main's, to compare the server's part too (compression, API answers)
+#
+# Each page is loaded cold (a fresh browser context: its renderer process starts) and warm (a tab
+# whose renderer is up, HTTP cache off); cold minus warm is what the browser's start-up costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -48,7 +53,7 @@ CIPULSE_DATABASE_URL=$URL CIPULSE_LOG_LEVEL=warn "$CIPULSED" migrate >/dev/null
 COMPARE_URL=
 if [ -n "${BENCH_WEB_COMPARE:-}" ]; then
   [ -f "$BENCH_WEB_COMPARE/index.html" ] || { echo "bench-web: $BENCH_WEB_COMPARE/index.html missing (a built web/dist)"; exit 1; }
-  bench_collector_start "$CIPULSED" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 CIPULSE_WEB_DIR="$(cd "$BENCH_WEB_COMPARE" && pwd)"
+  bench_collector_start "${BENCH_WEB_COMPARE_CIPULSED:-$CIPULSED}" CIPULSE_DATABASE_URL="$URL" CIPULSE_DB_POOL_SIZE=8 CIPULSE_WEB_DIR="$(cd "$BENCH_WEB_COMPARE" && pwd)"
   COMPARE_PID=$BENCH_COLLECTOR_PID
   COMPARE_URL="http://127.0.0.1:$BENCH_HTTP_PORT"
   trap 'kill "$COMPARE_PID" 2>/dev/null; wait "$COMPARE_PID" 2>/dev/null; bench_cleanup' EXIT
@@ -61,5 +66,5 @@ echo
 # Chromium, the collector and PostgreSQL share this machine: its size and load say how to read it.
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring"
 BENCH_WEB_URL="http://127.0.0.1:$BENCH_HTTP_PORT" BENCH_WEB_RUN=$BIG_RUN BENCH_WEB_DIST="$PWD/web/dist" \
-  BENCH_WEB_BASE_URL="$COMPARE_URL" BENCH_WEB_BASE_NAME="${BENCH_WEB_COMPARE:-}" node bench/web/bench.mjs
+  BENCH_WEB_BASE_URL="$COMPARE_URL" BENCH_WEB_BASE_NAME="${BENCH_WEB_COMPARE:-}${BENCH_WEB_COMPARE_CIPULSED:+ on $BENCH_WEB_COMPARE_CIPULSED}" node bench/web/bench.mjs
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) after measuring"

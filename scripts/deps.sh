@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config clang clang-format libclang-rt-14-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   libpq-dev postgresql-15 postgresql-contrib
-  libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libexpat1-dev
+  libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libexpat1-dev zlib1g-dev
   libargon2-dev  # argon2id password hashes of local accounts (collector/store/auth.c)
   python3 python3-pytest python3-pytest-xdist python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
 import { defineConfig } from 'vite';
 import tailwindcss from '@tailwindcss/vite';
 
@@ -23,8 +26,26 @@ function earlyScript() {
   };
 }
 
+// A gzip copy (name.gz) beside each built script and style sheet of 1 kB or more: the collector
+// answers it to browsers that accept gzip (collector/http/static.c), so the app's ~190 kB travel
+// as ~61 kB without compressing on every request.
+function precompress() {
+  return {
+    name: 'cipulse-precompress',
+    apply: 'build',
+    writeBundle(options, bundle) {
+      for (const name of Object.keys(bundle)) {
+        if (!/^assets\/.+\.(js|css|svg)$/.test(name)) continue;
+        const file = path.join(options.dir, name);
+        const data = fs.readFileSync(file);
+        if (data.length >= 1024) fs.writeFileSync(`${file}.gz`, zlib.gzipSync(data, { level: 9 }));
+      }
+    },
+  };
+}
+
 export default defineConfig(async () => {
-  const plugins = [tailwindcss(), earlyScript()];
+  const plugins = [tailwindcss(), earlyScript(), precompress()];
   if (process.env.CIPULSE_MOCK === '1') {
     const { mockApi } = await import(new URL('./dev/mock-api.js', import.meta.url).href);
     plugins.push(mockApi());
@@ -32,6 +53,18 @@ export default defineConfig(async () => {
   return {
     plugins,
     esbuild: { jsx: 'automatic' },
+    // The app is written against React's API and runs on Preact through preact/compat: the main
+    // chunk is 103 kB instead of 308 kB (34 instead of 93 kB gzipped), which the browser parses
+    // and compiles before the first page can render (docs/scaling.md, the dashboard).
+    resolve: {
+      alias: [
+        { find: /^react-dom\/client$/, replacement: 'preact/compat/client' },
+        { find: /^react\/jsx-runtime$/, replacement: 'preact/jsx-runtime' },
+        { find: /^react\/jsx-dev-runtime$/, replacement: 'preact/jsx-dev-runtime' },
+        { find: /^react-dom$/, replacement: 'preact/compat' },
+        { find: /^react$/, replacement: 'preact/compat' },
+      ],
+    },
     build: {
       outDir: 'dist',
       emptyOutDir: true,

@@ -44,7 +44,12 @@ const PAGES = [
 ];
 
 // In the page, before the app: watches for the page's content, records when its frame is painted.
-function probe(name) {
+// paths: [page name, path] of every page; the document's own path says which page it is (a warm
+// tab loads one page after another with this one script).
+function probe(paths) {
+  const hit = paths.find(([, p]) => p === window.location.pathname);
+  if (!hit) return;
+  const name = hit[0];
   const q = (s) => document.querySelector(s);
   const ready = {
     shell: () => (q('main h1') || {}).textContent === 'Page not found',
@@ -83,19 +88,42 @@ function probe(name) {
   mo.observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
 }
 
-async function sample(browser, pg, base) {
+const PROBE_PATHS = PAGES.map((p) => [p.name, p.path]);
+
+async function newTab(browser, base) {
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: base });
-  await ctx.addInitScript(probe, pg.name);
+  await ctx.addInitScript(probe, PROBE_PATHS);
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  return { ctx, page, errors };
+}
+
+// A warm tab per build: its renderer process and V8 are up (the previous page of the same origin
+// ran in it), the HTTP cache is off (each load fetches everything, as a first visit does). Its
+// loads against the cold ones (a fresh context each) tell the browser's start-up from the page's.
+async function warmTab(browser, base) {
+  const tab = await newTab(browser, base);
+  tab.cdp = await tab.ctx.newCDPSession(tab.page);
+  await tab.cdp.send('Network.enable');
+  await tab.cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  await tab.cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  return tab;
+}
+
+async function sample(browser, pg, base, warm = null) {
+  const { ctx, page, errors } = warm || (await newTab(browser, base));
+  errors.length = 0;
   try {
+    let cdp = warm && warm.cdp;
     await page.goto(pg.path, { waitUntil: 'commit' });
     // CPU time the page's renderer process used (its main thread; all its threads): the part of
     // the time that does not depend on what else the machine runs. Read once the content is
     // painted; the process is the page's own (a fresh context, after the navigation's commit).
-    const cdp = await ctx.newCDPSession(page);
-    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+    if (!cdp) {
+      cdp = await ctx.newCDPSession(page);
+      await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+    }
     // Awaits the probe's promise: no polling, which would itself use the page's main thread.
     let timer;
     const late = new Promise((_, reject) => {
@@ -111,6 +139,7 @@ async function sample(browser, pg, base) {
         dom: b.dom,
         paint: b.paint,
         html: nav.responseEnd,
+        htmlSize: nav.encodedBodySize,
         fcp: fcp ? fcp.startTime : null,
         longTasks: b.longTasks.filter(([s]) => s < b.paint),
         res: performance.getEntriesByType('resource').map((e) => ({
@@ -126,11 +155,13 @@ async function sample(browser, pg, base) {
       };
     });
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    // In a warm tab these are not the page's own (the counters do not start with the page), and
+    // the warm table leaves them out.
     r.cpuMain = metrics.ThreadTime * 1000;
     r.cpuAll = metrics.ProcessTime * 1000;
     return r;
   } finally {
-    await ctx.close();
+    if (!warm) await ctx.close();
   }
 }
 
@@ -182,6 +213,9 @@ function breakdown(r) {
     longTasks: r.longTasks.reduce((a, [, d]) => a + d, 0),
     longAfterData: r.longTasks.filter(([s, d]) => s + d > dataEnd).reduce((a, [s, d]) => a + Math.min(d, s + d - dataEnd), 0),
     calls,
+    // Bytes over the wire (bodies as sent, compressed or not) of the HTML and every file and
+    // API answer up to the paint.
+    bytes: r.htmlSize + r.res.filter((e) => e.start < r.paint).reduce((a, e) => a + e.size, 0),
     nodes: r.nodes,
     jobs: r.jobs,
     rows: r.rows,
@@ -210,6 +244,24 @@ function bundle() {
 }
 
 const row = (...c) => console.log(c.map((x, i) => String(x).padStart(i ? 9 : 16)).join(' '));
+
+const kb = (n) => (n == null ? '-' : (n / 1024).toFixed(1));
+
+// The warm tab's loads against the cold ones: start-up = cold p50 - warm p50, what a fresh
+// browser context costs before the page's own work (its renderer process, V8, the HTTP cache).
+function reportWarm(cold, warm, title) {
+  console.log(`\n${title}, warm tab (its renderer up from the previous page, HTTP cache off), ${SAMPLES} samples each, ms:`);
+  row('page', 'p50', 'p95', 'target', 'met', 'cold p50', 'start-up', 'fcp', 'render', 'kB');
+  for (const pg of PAGES) {
+    const xs = warm.get(pg.name);
+    const m = (k) => med(xs.map((x) => x[k]).filter((v) => v != null));
+    const p95 = pct(xs.map((x) => x.total), 95);
+    const coldP50 = med(cold.get(pg.name).map((x) => x.total));
+    const data = pg.name !== 'shell';
+    row(pg.name, ms(m('total')), ms(p95), data ? `< ${TARGET_MS}` : '', data ? (p95 < TARGET_MS ? 'yes' : 'NO') : '',
+      ms(coldP50), ms(coldP50 - m('total')), ms(m('fcp')), ms(m('render')), kb(m('bytes')));
+  }
+}
 
 // The tables of one build's samples: got maps a page's name to its breakdowns.
 function report(got, title) {
@@ -266,25 +318,43 @@ async function main() {
   try {
     // One discarded round: the browser's own first start (its processes, the code cache of V8)
     // and PostgreSQL's cache are not the page's cost.
-    for (const pg of PAGES) for (const b of builds) await sample(browser, pg, b.url);
-    for (const b of builds) b.got = new Map(PAGES.map((p) => [p.name, []]));
-    // The builds alternate page by page (which goes first alternates too), so that the machine's
-    // load falls on both alike.
-    for (let i = 0; i < SAMPLES; i++) {
-      for (const pg of PAGES) {
-        for (const b of i % 2 ? [...builds].reverse() : builds) b.got.get(pg.name).push(breakdown(await sample(browser, pg, b.url)));
+    for (const b of builds) b.tab = await warmTab(browser, b.url);
+    for (const pg of PAGES) {
+      for (const b of builds) {
+        await sample(browser, pg, b.url);
+        await sample(browser, pg, b.url, b.tab);
       }
     }
-    for (const b of builds) report(b.got, builds.length > 1 ? `${b.name} (${b.url})` : 'this build');
+    for (const b of builds) {
+      b.got = new Map(PAGES.map((p) => [p.name, []]));
+      b.warm = new Map(PAGES.map((p) => [p.name, []]));
+    }
+    // The builds alternate page by page (which goes first alternates too), so that the machine's
+    // load falls on both alike; each page is loaded cold (a fresh context) and then warm (the
+    // build's warm tab).
+    for (let i = 0; i < SAMPLES; i++) {
+      for (const pg of PAGES) {
+        for (const b of i % 2 ? [...builds].reverse() : builds) {
+          b.got.get(pg.name).push(breakdown(await sample(browser, pg, b.url)));
+          b.warm.get(pg.name).push(breakdown(await sample(browser, pg, b.url, b.tab)));
+        }
+      }
+    }
+    for (const b of builds) {
+      const title = builds.length > 1 ? `${b.name} (${b.url})` : 'this build';
+      report(b.got, title);
+      reportWarm(b.got, b.warm, title);
+    }
     if (builds.length > 1) {
       const [a, o] = builds;
       console.log(`\nthis build against ${o.name}, same run (medians; ratio = this / ${o.name}):`);
-      row('page', 'p50', 'base p50', 'ratio', 'cpu main', 'base cpu', 'ratio', 'render', 'base', 'queued', 'base');
+      row('page', 'p50', 'base p50', 'ratio', 'warm p50', 'base', 'ratio', 'cpu main', 'base cpu', 'ratio', 'kB', 'base kB');
       for (const pg of PAGES) {
-        const m = (b, k) => med(b.got.get(pg.name).map((x) => x[k]));
+        const m = (b, k, set = 'got') => med(b[set].get(pg.name).map((x) => x[k]));
         row(pg.name, ms(m(a, 'total')), ms(m(o, 'total')), ratio(m(a, 'total'), m(o, 'total')),
+          ms(m(a, 'total', 'warm')), ms(m(o, 'total', 'warm')), ratio(m(a, 'total', 'warm'), m(o, 'total', 'warm')),
           ms(m(a, 'cpuMain')), ms(m(o, 'cpuMain')), ratio(m(a, 'cpuMain'), m(o, 'cpuMain')),
-          ms(m(a, 'render')), ms(m(o, 'render')), ms(m(a, 'queued')), ms(m(o, 'queued')));
+          kb(m(a, 'bytes')), kb(m(o, 'bytes')));
       }
     }
   } finally {

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cm_err.h"
 #include "cm_json.h"
@@ -186,8 +188,79 @@ static void add_extra_headers(struct MHD_Response *r, char *lines)
 	}
 }
 
+/* The q value of one Accept-Encoding element's parameters ("; q=0.5"), 1 when none is given. */
+static int q_nonzero(const char *p, const char *end)
+{
+	while (p < end) {
+		p += strspn(p, " \t;");
+		if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+			/* "0", "0.", "0.0" .. "0.000" are zero; anything else (1, 0.5, 0.001) is
+			 * not. */
+			p += 2;
+			if (p >= end || *p != '0')
+				return 1;
+			for (p++; p < end && (*p == '.' || *p == '0'); p++)
+				;
+			return p < end && *p >= '1' && *p <= '9';
+		}
+		while (p < end && *p != ';')
+			p++;
+	}
+	return 1;
+}
+
+int col_http_accepts_gzip(const char *ae)
+{
+	int gzip = -1, star = -1;
+
+	while (ae && *ae) {
+		const char *end = ae + strcspn(ae, ","), *tok = ae + strspn(ae, " \t");
+		size_t n = strcspn(tok, " \t;,");
+
+		if (tok + n <= end) {
+			if ((n == 4 && !strncasecmp(tok, "gzip", 4)) ||
+			    (n == 6 && !strncasecmp(tok, "x-gzip", 6)))
+				gzip = q_nonzero(tok + n, end);
+			else if (n == 1 && *tok == '*')
+				star = q_nonzero(tok + n, end);
+		}
+		ae = *end ? end + 1 : end;
+	}
+	return gzip >= 0 ? gzip : star > 0;
+}
+
+/* body (len bytes) as a gzip member in a new buffer (*out_len bytes); NULL when out of memory. */
+static char *gzip_body(const char *body, size_t len, size_t *out_len)
+{
+	z_stream zs = { 0 };
+	char *out;
+	uLong cap;
+
+	if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	cap = deflateBound(&zs, (uLong)len);
+	out = malloc(cap);
+	if (!out) {
+		deflateEnd(&zs);
+		return NULL;
+	}
+	zs.next_in = (Bytef *)body;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&zs);
+		free(out);
+		return NULL;
+	}
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_resp *resp)
 {
+	int gzipped = 0;
 	struct MHD_Response *r = NULL;
 	enum MHD_Result ret;
 
@@ -207,14 +280,31 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 	}
 	if (!r) {
 		size_t len;
-		char *data = cm_buf_detach(&resp->body, &len);
+		char *data = cm_buf_detach(&resp->body, &len), *gz;
 
+		/* Large answers (a run of 200 jobs, a page of repositories) compress 10-15x. */
+		if (data && len >= COL_HTTP_GZIP_MIN) {
+			gzipped = -1; /* varies by Accept-Encoding */
+			if (col_http_accepts_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+									      "Accept-Encoding")) &&
+			    (gz = gzip_body(data, len, &len)) != NULL) {
+				free(data);
+				data = gz;
+				gzipped = 1;
+			}
+		}
 		r = MHD_create_response_from_buffer(len, data ? data : (char *)"",
 						    data ? MHD_RESPMEM_MUST_FREE
 							 : MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			free(data);
 	}
 	if (!r)
 		return MHD_NO;
+	if (gzipped)
+		MHD_add_response_header(r, "Vary", "Accept-Encoding");
+	if (gzipped > 0)
+		MHD_add_response_header(r, "Content-Encoding", "gzip");
 	MHD_add_response_header(r, "Content-Type",
 				resp->content_type ? resp->content_type : "application/json");
 	/*

@@ -39,6 +39,16 @@ typedef void (*col_http_handler)(const struct col_http_req *req, struct col_http
 
 /* Returns a request header (case-insensitive name), or NULL. */
 const char *col_http_header(const struct col_http_req *req, const char *name);
+/*
+ * Whether an Accept-Encoding value allows gzip (RFC 9110 12.5.3): "gzip" (or "x-gzip") with a
+ * q above 0, else "*" with a q above 0. NULL (no header) allows nothing but the identity.
+ */
+int col_http_accepts_gzip(const char *accept_encoding);
+/*
+ * In-memory answers of at least this many bytes go gzip-compressed (zlib, fastest level) to a
+ * client that accepts it, with "Vary: Accept-Encoding" whether compressed or not.
+ */
+#define COL_HTTP_GZIP_MIN 1024
 /* The client's socket (to notice it hanging up), or -1 when not known. */
 int col_http_client_fd(const struct col_http_req *req);
 /* Sets status and a JSON error body {"error": {"code": code, "message": message}}. */

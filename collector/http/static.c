@@ -75,8 +75,29 @@ void col_static_serve(const struct col_http_req *req, struct col_http_resp *resp
 			 "Cache-Control: no-cache\r\n");
 	} else if (!strncmp(req->path, "/assets/", 8)) {
 		/* Vite puts content hashes in asset names: they never change. */
+		char gz[sizeof(path) + 3];
+		struct stat gst;
+		int has_gz, use_gz;
+
+		/*
+		 * The build writes a gzip copy beside each script and style sheet (vite.config.js,
+		 * precompress): answered to a client that accepts gzip, the file as it is to one
+		 * that does not; the answer varies with Accept-Encoding either way. No ETag is sent
+		 * (the names carry the content's hash), so the two forms share none.
+		 */
+		snprintf(gz, sizeof(gz), "%s.gz", path);
+		has_gz = stat(gz, &gst) == 0 && S_ISREG(gst.st_mode);
+		use_gz = has_gz && col_http_accepts_gzip(col_http_header(req, "Accept-Encoding"));
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers),
-			 "Cache-Control: public, max-age=31536000, immutable\r\n");
+			 "Cache-Control: public, max-age=31536000, immutable\r\n%s%s",
+			 has_gz ? "Vary: Accept-Encoding\r\n" : "",
+			 use_gz ? "Content-Encoding: gzip\r\n" : "");
+		if (use_gz) {
+			resp->status = 200;
+			resp->content_type = mime_type(path);
+			resp->file_path = strdup(gz);
+			return;
+		}
 	}
 	resp->status = 200;
 	resp->content_type = mime_type(path);

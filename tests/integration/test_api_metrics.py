@@ -339,6 +339,41 @@ def test_run_detail(collector, db, history):
     assert status == 404 and err["error"]["code"] == "not_found"
 
 
+def test_run_detail_without_steps(collector, db, history):
+    """steps=none leaves every job's steps out, steps=failed keeps those of the failed and timed
+    out jobs, job=ID answers that job alone with its steps; the jobs are the same either way.
+    (The shared history's jobs end as their run does: a failed run and a green one.)"""
+    def attempt_with(conclusion):
+        return db.query("SELECT j.run_id, j.run_attempt FROM jobs j WHERE j.conclusion = %s"
+                        " AND EXISTS (SELECT 1 FROM steps s WHERE s.repo_id = j.repo_id"
+                        "  AND s.job_id = j.job_id)"
+                        " GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 1", (conclusion,))[0]
+
+    for row in (attempt_with("failure"), attempt_with("success")):
+        path = "/api/v1/runs/%d" % row["run_id"]
+        attempt = str(row["run_attempt"])
+        full = get(collector, path, attempt=attempt)
+        assert len(full["jobs"]) > 1 and all(j["steps"] for j in full["jobs"])
+        assert get(collector, path, attempt=attempt, steps="all") == full
+        bare = get(collector, path, attempt=attempt, steps="none")
+        assert [{k: v for k, v in j.items() if k != "steps"} for j in full["jobs"]] == bare["jobs"]
+        assert {k: v for k, v in bare.items() if k != "jobs"} == \
+            {k: v for k, v in full.items() if k != "jobs"}
+        failed = get(collector, path, attempt=attempt, steps="failed")
+        assert failed["jobs"] == [j if j["conclusion"] in ("failure", "timed_out") else
+                                  {k: v for k, v in j.items() if k != "steps"} for j in full["jobs"]]
+        for j in full["jobs"]:
+            one = get(collector, path, attempt=attempt, job=str(j["job_id"]))
+            assert one["jobs"] == [j] and one["run_attempt"] == row["run_attempt"]
+            assert get(collector, path, attempt=attempt, job=str(j["job_id"]),
+                       steps="none")["jobs"] == [{k: v for k, v in j.items() if k != "steps"}]
+        assert get(collector, path, attempt=attempt, job="1")["jobs"] == []
+    for bad in ({"steps": "some"}, {"steps": ""}, {"job": "x"}, {"job": "0"}):
+        status, err = collector.http("GET", path + "?" + urllib.parse.urlencode(bad))
+        assert status == 400 and err["error"]["code"] == "invalid_parameter", (bad, status, err)
+        assert err["error"]["param"] == next(iter(bad))
+
+
 def test_job_logs(collector, db, history):
     row = db.query("SELECT job_id, content FROM logs LIMIT 1")[0]
     body = get(collector, "/api/v1/jobs/%d/logs" % row["job_id"])

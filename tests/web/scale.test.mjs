@@ -19,6 +19,8 @@ const jobId = (k) => RUN * 1000 + k;
 let browser;
 let page;
 const errors = [];
+// The run's API reads the page made (path and query), in order.
+const runReads = [];
 
 before(async () => {
   assert.ok(DB_URL, 'scripts/test-web.sh sets CIPULSE_DATABASE_URL');
@@ -28,6 +30,10 @@ before(async () => {
     '-f', path.join(root, 'bench', 'web', 'run200.sql')]);
   browser = await launch();
   page = await newPage(browser, errors);
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === `/api/v1/runs/${RUN}`) runReads.push(u.search);
+  });
 });
 after(async () => {
   if (browser) await browser.close();
@@ -35,6 +41,7 @@ after(async () => {
 
 describe('a run with many jobs', () => {
   it('renders the jobs as they are scrolled to, every one of them', async () => {
+    runReads.length = 0;
     await page.goto(`/runs/${RUN}`);
     await page.getByRole('heading', { level: 1, name: 'Matrix #9999999' }).waitFor();
     await page.getByRole('group', { name: 'Jobs' }).getByText(String(JOBS), { exact: true }).waitFor();
@@ -52,9 +59,15 @@ describe('a run with many jobs', () => {
     }, `all ${JOBS} job cards rendered while scrolling down`);
     await page.getByRole('table', { name: 'Jobs timeline' }).getByRole('button', { name: jobName(JOBS), exact: true }).waitFor({ state: 'attached' });
 
-    // A job from a block rendered late opens like any other: its steps.
+    // The run was read once, with the steps of its failed jobs only (opened at once: job 7
+    // failed, run200.sql), not every job's.
+    assert.deepEqual(runReads, ['?steps=failed']);
+    await page.getByRole('table', { name: `Steps of ${jobName(7)}` }).getByText('Checkout', { exact: true }).waitFor({ state: 'attached' });
+
+    // A job from a block rendered late opens like any other: its steps, read as it opens.
     await jobs.getByRole('button', { name: jobName(JOBS), exact: true }).click();
     await page.getByRole('table', { name: `Steps of ${jobName(JOBS)}` }).getByText('Checkout', { exact: true }).waitFor();
+    assert.deepEqual(runReads, ['?steps=failed', `?attempt=1&job=${jobId(JOBS)}`]);
     assert.deepEqual(errors, []);
   });
 

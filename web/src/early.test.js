@@ -19,20 +19,20 @@ describe('early reads', () => {
     const { fetch, takeEarly } = await load();
     expect(fetch).toHaveBeenCalledTimes(1);
     const [url, init] = fetch.mock.calls[0];
-    expect(url).toBe('/api/v1/runs/5?attempt=2');
+    expect(url).toBe('/api/v1/runs/5?attempt=2&steps=failed');
     expect(init).toEqual({ method: 'GET', headers: { Accept: 'application/json' }, credentials: 'same-origin' });
-    const res = takeEarly('/api/v1/runs/5?attempt=2');
-    expect(await res).toEqual({ url: '/api/v1/runs/5?attempt=2' });
+    const res = takeEarly('/api/v1/runs/5?attempt=2&steps=failed');
+    expect(await res).toEqual({ url: '/api/v1/runs/5?attempt=2&steps=failed' });
     // A refresh of the same address asks the collector again.
+    expect(takeEarly('/api/v1/runs/5?attempt=2&steps=failed')).toBeNull();
     expect(takeEarly('/api/v1/runs/5?attempt=2')).toBeNull();
-    expect(takeEarly('/api/v1/runs/5')).toBeNull();
   });
 
   it('starts nothing when a token is saved (the app\'s read would carry it)', async () => {
     for (const key of ['cipulse.readToken', 'cipulse.adminToken']) {
       const { fetch, takeEarly } = await load({ saved: { [key]: 'secret' } });
       expect(fetch).not.toHaveBeenCalled();
-      expect(takeEarly('/api/v1/runs/5?attempt=2')).toBeNull();
+      expect(takeEarly('/api/v1/runs/5?attempt=2&steps=failed')).toBeNull();
     }
   });
 

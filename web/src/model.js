@@ -118,7 +118,8 @@ export function normJob(j) {
     hasLogs: j.has_logs === undefined ? null : !!j.has_logs,
     labels: Array.isArray(j.labels) ? j.labels : [],
     htmlUrl: first(j.html_url),
-    steps: (Array.isArray(j.steps) ? j.steps : []).map(normStep).sort((a, b) => (a.number ?? 0) - (b.number ?? 0)),
+    // null: not in the answer (run detail with steps=failed or none), read when the job is opened.
+    steps: Array.isArray(j.steps) ? j.steps.map(normStep).sort((a, b) => (a.number ?? 0) - (b.number ?? 0)) : null,
     // Test results (absent when the job reported none) and the failure group of its error lines.
     tests: j.tests && typeof j.tests === 'object' ? { total: first(j.tests.total, 0), passed: first(j.tests.passed, 0), failed: first(j.tests.failed, 0), skipped: first(j.tests.skipped, 0) } : null,
     failedTests: (Array.isArray(j.failed_tests) ? j.failed_tests : []).map(normFailedTest),

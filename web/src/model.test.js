@@ -40,6 +40,11 @@ describe('model', () => {
     expect(normJob({ job_id: 1 }).hasLogs).toBeNull();
   });
 
+  it('tells steps left out of the answer (null) from none reported ([])', () => {
+    expect(normJob({ job_id: 1 }).steps).toBeNull();
+    expect(normJob({ job_id: 1, steps: [] }).steps).toEqual([]);
+  });
+
   it('reads search hits with their lines', () => {
     const h = normSearchHit({ repo: 'a/b', job_id: 3, step_number: 4, run_id: 5, run_attempt: 1, lines: [{ line: 7, text: 'x' }] });
     expect(h.lines).toEqual([{ line: 7, text: 'x' }]);

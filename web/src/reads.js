@@ -73,7 +73,10 @@ export const reads = {
   workflows: (repo) => apiPath(`/repos/${repoPath(repo)}/workflows`, { limit: 100 }),
   workflowMetrics: (repo, id, query) => apiPath('/metrics', { repo, workflow: id, window: workflowWindow(query), branch: query.branch || '' }),
   workflowRuns: (repo, id, query) => apiPath(`/repos/${repoPath(repo)}/runs`, { workflow: id, branch: query.branch || '', limit: 10 }),
-  run: (runId, query) => apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt: query.attempt }),
+  // A run's jobs come with the steps of the failed ones (opened at once); another job's steps are
+  // read when it is opened (runJob): a run of 200 jobs is ~110 kB so, ~470 kB with every step.
+  run: (runId, query) => apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt: query.attempt, steps: 'failed' }),
+  runJob: (runId, attempt, jobId) => apiPath(`/runs/${encodeURIComponent(runId)}`, { attempt, job: jobId }),
 };
 
 // The pages whose first reads start early: the overview, a workflow and a run (the pages the

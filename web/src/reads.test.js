@@ -35,8 +35,13 @@ describe('reads', () => {
       '/api/v1/metrics?repo=o%2Fr&workflow=7&window=7d',
       '/api/v1/repos/o/r/runs?workflow=7&limit=10',
     ]);
-    expect(firstReads('/runs/12', '?attempt=2&job=5')).toEqual(['/api/v1/runs/12?attempt=2']);
-    expect(firstReads('/runs/12', '')).toEqual(['/api/v1/runs/12']);
+    // The run with the failed jobs' steps only; the job asked for (job=5) is not a filter here.
+    expect(firstReads('/runs/12', '?attempt=2&job=5')).toEqual(['/api/v1/runs/12?attempt=2&steps=failed']);
+    expect(firstReads('/runs/12', '')).toEqual(['/api/v1/runs/12?steps=failed']);
+  });
+
+  it("a job's steps are read with the run's address, that job alone", () => {
+    expect(reads.runJob(12, 2, 77)).toBe('/api/v1/runs/12?attempt=2&job=77');
   });
 
   it('other pages start nothing early', () => {

@@ -101,7 +101,7 @@ export default function LogView({ job, focusStep = null, focusLine = null }) {
   // By default open the step asked for, else the failed steps, else everything.
   const defaultOpen = useMemo(() => {
     if (focusStep != null) return new Set([Number(focusStep)]);
-    const failed = job.steps.filter((s) => ['failure', 'timed_out'].includes(s.conclusion)).map((s) => s.number);
+    const failed = (job.steps || []).filter((s) => ['failure', 'timed_out'].includes(s.conclusion)).map((s) => s.number);
     const withLogs = new Set(logs.map((l) => l.stepNumber));
     const f = failed.filter((n) => withLogs.has(n));
     return new Set(f.length ? f : logs.map((l) => l.stepNumber));
@@ -125,7 +125,7 @@ export default function LogView({ job, focusStep = null, focusLine = null }) {
           <StepLog
             key={l.stepNumber}
             log={l}
-            step={job.steps.find((s) => s.number === l.stepNumber)}
+            step={(job.steps || []).find((s) => s.number === l.stepNumber)}
             open={open.has(l.stepNumber)}
             onToggle={() => toggle(l.stepNumber)}
             find={find}

@@ -9,7 +9,7 @@ import { Card, EmptyState, ErrorState, ExternalLink, LoadingState, PageHeader, S
 import { Pill } from '../components/TestBits.jsx';
 import { DASH, formatDateTime, formatDuration, formatRelative, shortSha } from '../lib/format.js';
 import { groupStory, testLabel } from '../lib/tests.js';
-import { normRunDetail } from '../model.js';
+import { normJob, normRunDetail } from '../model.js';
 
 function Attempts({ run, current, onPick }) {
   if (run.attempts.length < 2) return null;
@@ -72,8 +72,48 @@ function JobTests({ job }) {
   );
 }
 
+function StepsTimeline({ job, steps, focusStep }) {
+  if (!steps.length) return <p className="text-sm text-slate-500">No steps reported for this job.</p>;
+  return (
+    <Timeline
+      label={`Steps of ${job.name}`}
+      compact
+      rows={steps.map((s) => ({
+        key: s.number,
+        label: s.name,
+        sublabel: outcome(s.status, s.conclusion).key === 'success' ? null : outcome(s.status, s.conclusion).label.toLowerCase(),
+        start: s.startedAt,
+        end: s.completedAt,
+        tone: outcome(s.status, s.conclusion).tone,
+        selected: focusStep != null && Number(focusStep) === s.number,
+      }))}
+    />
+  );
+}
+
+/**
+ * The steps of a job whose steps the run's answer left out (reads.run: only the failed jobs'),
+ * read when the job is opened, and again when the run changes (`version`: a running run's
+ * refresh) while it stays open.
+ */
+function LazySteps({ job, runId, attempt, version, focusStep }) {
+  const res = useApi(reads.runJob(runId, attempt, job.id));
+  const { reload } = res;
+  const first = useRef(version);
+  useEffect(() => {
+    if (first.current !== version) reload();
+  }, [version, reload]);
+  const steps = useMemo(() => {
+    const j = res.data && Array.isArray(res.data.jobs) ? res.data.jobs.find((x) => String(x.job_id) === String(job.id)) : null;
+    return j ? normJob(j).steps || [] : [];
+  }, [res.data, job.id]);
+  if (res.error) return <ErrorState error={res.error} title="Could not load the steps" onRetry={res.reload} />;
+  if (!res.data) return <LoadingState label="Loading steps…" rows={2} />;
+  return <StepsTimeline job={job} steps={steps} focusStep={focusStep} />;
+}
+
 // Memoised: opening one job of a large run re-renders that job's card, not all of them.
-const JobCard = memo(function JobCard({ job, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
+const JobCard = memo(function JobCard({ job, runId, attempt, version, expanded, onToggle, showLogs, onToggleLogs, focusStep, focusLine }) {
   const ref = useRef(null);
   const id = String(job.id);
   const dur = job.duration;
@@ -108,22 +148,10 @@ const JobCard = memo(function JobCard({ job, expanded, onToggle, showLogs, onTog
       <JobTests job={job} />
       {expanded && (
         <div className="border-t border-slate-100 px-4 py-3">
-          {job.steps.length ? (
-            <Timeline
-              label={`Steps of ${job.name}`}
-              compact
-              rows={job.steps.map((s) => ({
-                key: s.number,
-                label: s.name,
-                sublabel: outcome(s.status, s.conclusion).key === 'success' ? null : outcome(s.status, s.conclusion).label.toLowerCase(),
-                start: s.startedAt,
-                end: s.completedAt,
-                tone: outcome(s.status, s.conclusion).tone,
-                selected: focusStep != null && Number(focusStep) === s.number,
-              }))}
-            />
+          {job.steps ? (
+            <StepsTimeline job={job} steps={job.steps} focusStep={focusStep} />
           ) : (
-            <p className="text-sm text-slate-500">No steps reported for this job.</p>
+            <LazySteps job={job} runId={runId} attempt={attempt} version={version} focusStep={focusStep} />
           )}
         </div>
       )}
@@ -149,7 +177,7 @@ function jobsHeight(jobs, expanded) {
   let h = 0;
   for (const j of jobs) {
     h += 64; // a collapsed card and the gap after it
-    if (expanded.has(String(j.id))) h += 26 + 33 * Math.max(1, j.steps.length);
+    if (expanded.has(String(j.id))) h += 26 + 33 * Math.max(1, j.steps ? j.steps.length : 3);
     if (j.tests || j.failedTests.length || j.failureGroup) h += 48 + 26 * j.failedTests.length;
   }
   return h;
@@ -191,6 +219,9 @@ function RunBody({ run, query, setQuery }) {
       <JobCard
         key={id}
         job={j}
+        runId={run.runId}
+        attempt={run.attempt}
+        version={run.updatedAt}
         expanded={expanded.has(id)}
         onToggle={toggleJob}
         showLogs={logsOpen.has(id)}
