@@ -39,7 +39,7 @@ pkg_cflags=($(pkg-config --cflags grpc libprotobuf-c libpq libcurl openssl libmi
 CFLAGS=(-g -O1 -std=c11 -fno-strict-aliasing -pthread -D_GNU_SOURCE -DCIPULSE_FUZZ
         -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
         -Icommon -Icollector -Iagent -I$out/gen "${pkg_cflags[@]}")
-LIBS=(-lexpat -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -ljansson -largon2 -lm -pthread)
+LIBS=(-lexpat -lgrpc -lgpr -lprotobuf-c -lpq -lcurl -lssl -lcrypto -lmicrohttpd -ljansson -lz -largon2 -lm -pthread)
 
 # Compiles a list of sources into objects under $out/obj and archives them as $1.
 archive() {
