@@ -498,7 +498,7 @@ int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attemp
 		url[0] = '\0';
 		/* Follow only links back into the API: the token must not go anywhere else. */
 		if (*next && cm_http_link_next(next, url, sizeof(url)) == CM_OK &&
-		    strncmp(url, gh->api_url, strlen(gh->api_url)) != 0) {
+		    !ag_gh_url_inside(url, gh->api_url)) {
 			cm_log_warn("github", "ignoring a next-page link outside GITHUB_API_URL");
 			url[0] = '\0';
 		}
@@ -509,6 +509,15 @@ out:
 	json_decref(all);
 	cm_buf_release(&body);
 	return rc;
+}
+
+int ag_gh_url_inside(const char *url, const char *api)
+{
+	size_t n = strlen(api);
+
+	if (!n || strncmp(url, api, n) != 0)
+		return 0;
+	return api[n - 1] == '/' || url[n] == '/' || url[n] == '?' || url[n] == '\0';
 }
 
 int ag_gh_job_log(struct ag_gh *gh, const char *repo, int64_t job_id, const struct ag_gh_sink *out)

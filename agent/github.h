@@ -45,6 +45,13 @@ void ag_gh_release(struct ag_gh *gh);
  */
 int ag_gh_list_jobs(struct ag_gh *gh, const char *repo, long run_id, long attempt, json_t **jobs);
 
+/*
+ * 1 when url is api (GITHUB_API_URL) or below it: the same prefix, ending where a path, a query
+ * or the URL ends, so that "https://api.github.com.evil.example/" and
+ * "https://api.github.com@evil.example/" are not taken for "https://api.github.com".
+ */
+int ag_gh_url_inside(const char *url, const char *api);
+
 /* Where a job's log goes as it is downloaded; `reset` starts over (a retried download). */
 struct ag_gh_sink {
 	int (*write)(void *ctx, const char *p, size_t n); /* 0 or an error code (stops) */

@@ -618,17 +618,47 @@ static int tls_error(struct conn *c, const char *what)
 #define TLS_AGAIN 1 /* the handshake is worth another try with the whole CA bundle */
 
 /*
- * The trust store. Parsing the whole CA bundle (SSL_CTX_set_default_verify_paths: Debian's
- * ca-certificates.crt, ~140 certificates) costs more CPU than the rest of a report
- * (docs/agent-footprint.md), so issuers are first looked up in the hashed directory
- * (SSL_CERT_DIR, else OpenSSL's default), which reads one file per issuer during the
- * handshake. A certificate that does not verify that way is tried again with the bundle
- * (SSL_CERT_FILE, else OpenSSL's default, and the directory): distributions without hash
- * links. SSL_CERT_FILE set: the bundle at once.
+ * Where distributions keep the trusted certificates, for when the OpenSSL the agent runs with
+ * has its defaults elsewhere (the release package bundles Debian's: /usr/lib/ssl, which
+ * Fedora, RHEL and openSUSE do not have): Debian/Ubuntu/Arch, Fedora/RHEL, openSUSE, RHEL's
+ * extracted bundle, Alpine.
+ */
+static const char *const CA_FILES[] = { "/etc/ssl/certs/ca-certificates.crt",
+					"/etc/pki/tls/certs/ca-bundle.crt",
+					"/etc/ssl/ca-bundle.pem",
+					"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+					"/etc/ssl/cert.pem" };
+static const char *const CA_DIRS[] = { "/etc/ssl/certs", "/etc/pki/tls/certs" };
+
+/* The variable's value; else OpenSSL's default if it is there; else the first of alt there. */
+static const char *trust_path(const char *var, const char *deflt, const char *const *alt, size_t n)
+{
+	const char *v = getenv(var);
+
+	if (v && *v)
+		return v;
+	if (access(deflt, R_OK) == 0)
+		return deflt;
+	for (size_t i = 0; i < n; i++)
+		if (access(alt[i], R_OK) == 0)
+			return alt[i];
+	return NULL;
+}
+
+/*
+ * The trust store. Parsing the whole CA bundle (Debian's ca-certificates.crt, ~140
+ * certificates) costs more CPU than the rest of a report (docs/agent-footprint.md), so issuers
+ * are first looked up in the hashed directory (SSL_CERT_DIR, else OpenSSL's default, else
+ * CA_DIRS), which reads one file per issuer during the handshake. A certificate that does not
+ * verify that way is tried again with the bundle (SSL_CERT_FILE, else OpenSSL's default, else
+ * CA_FILES) and the directory: distributions without hash links. SSL_CERT_FILE set: the bundle
+ * at once.
  */
 static int tls_ctx_make(struct conn *c, int bundle)
 {
-	const char *dir = getenv("SSL_CERT_DIR");
+	const char *dir = trust_path("SSL_CERT_DIR", X509_get_default_cert_dir(), CA_DIRS,
+				     sizeof(CA_DIRS) / sizeof(CA_DIRS[0]));
+	const char *file = NULL;
 	int ok;
 
 	ag_http1_global_cleanup();
@@ -638,14 +668,17 @@ static int tls_ctx_make(struct conn *c, int bundle)
 	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
 	tls_bundle = bundle || (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE"));
-	if (tls_bundle) {
-		cm_log_debug("http", "trust store: the CA bundle and directory");
-		ok = SSL_CTX_set_default_verify_paths(tls_ctx);
-	} else {
-		cm_log_debug("http", "trust store: the hashed directory");
-		ok = SSL_CTX_load_verify_locations(tls_ctx, NULL,
-						   dir && *dir ? dir : X509_get_default_cert_dir());
-	}
+	if (tls_bundle)
+		file = trust_path("SSL_CERT_FILE", X509_get_default_cert_file(), CA_FILES,
+				  sizeof(CA_FILES) / sizeof(CA_FILES[0]));
+	if (tls_bundle)
+		cm_log_debug("http", "trust store: the CA bundle and directory (%s, %s)",
+			     file ? file : "none found", dir ? dir : "none found");
+	else
+		cm_log_debug("http", "trust store: the hashed directory (%s)",
+			     dir ? dir : "none found");
+	/* Neither there: nothing to trust, and the handshake says so (certificate not accepted). */
+	ok = file || dir ? SSL_CTX_load_verify_locations(tls_ctx, file, dir) : 1;
 	if (ok != 1) {
 		ag_http1_global_cleanup();
 		ERR_clear_error();
@@ -680,9 +713,12 @@ static int tls_connect(struct conn *c)
 		if (rc == CM_ETIMEDOUT)
 			return fail(c, rc, "timed out in TLS with", NULL);
 		v = SSL_get_verify_result(c->ssl);
+		/* The errors of an issuer (or a self-signed certificate) the directory lacks. */
 		if (!tls_bundle && (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 				    v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
-				    v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)) {
+				    v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+				    v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+				    v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)) {
 			cm_log_debug("http",
 				     "issuer not in the hashed directory (%s); trying the "
 				     "CA bundle",

@@ -275,9 +275,15 @@ static int no_duplicates(struct key *k, size_t n)
 		return 0;
 	}
 	qsort(k, n, sizeof(*k), by_hash);
-	for (size_t i = 1; i < n; i++) {
-		if (k[i].h == k[i - 1].h && k[i].dec == k[i - 1].dec && key_equal(&k[i], &k[i - 1]))
-			return -1;
+	/*
+	 * Every pair within a run of equal hash and length, not only neighbours: keys that collide
+	 * stay in no particular order, so "A", "B", "A" (B colliding with A) would hide the A's.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n && k[j].h == k[i].h && k[j].dec == k[i].dec; j++) {
+			if (key_equal(&k[i], &k[j]))
+				return -1;
+		}
 	}
 	return 0;
 }

@@ -273,6 +273,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct col_http_re
 		} else {
 			if (fd >= 0)
 				close(fd);
+			/* The file's headers (gzip, cached for a year) are not the error's. */
+			resp->extra_headers[0] = '\0';
 			col_http_error(resp, 404, "not_found", "no such resource");
 		}
 		free((char *)resp->file_path);

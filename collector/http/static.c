@@ -50,6 +50,19 @@ static const char *mime_type(const char *path)
 	return "application/octet-stream";
 }
 
+/* The answer is the file at path (server.c sends it), or 500 without the file's headers. */
+static void serve_file(struct col_http_resp *resp, const char *path, const char *type)
+{
+	resp->file_path = strdup(path);
+	if (!resp->file_path) {
+		resp->extra_headers[0] = '\0';
+		col_http_error(resp, 500, "internal", "out of memory");
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = type;
+}
+
 void col_static_serve(const struct col_http_req *req, struct col_http_resp *resp)
 {
 	const char *dir = req->ctx->cfg->web_dir;
@@ -93,13 +106,9 @@ void col_static_serve(const struct col_http_req *req, struct col_http_resp *resp
 			 has_gz ? "Vary: Accept-Encoding\r\n" : "",
 			 use_gz ? "Content-Encoding: gzip\r\n" : "");
 		if (use_gz) {
-			resp->status = 200;
-			resp->content_type = mime_type(path);
-			resp->file_path = strdup(gz);
+			serve_file(resp, gz, mime_type(path));
 			return;
 		}
 	}
-	resp->status = 200;
-	resp->content_type = mime_type(path);
-	resp->file_path = strdup(path);
+	serve_file(resp, path, mime_type(path));
 }

@@ -191,3 +191,28 @@ def test_https_tries_the_ca_bundle_before_refusing(fake_collector, spool, pki): 
     assert b"trust store: the CA bundle and directory" in r.stderr
     assert (b"certificate not accepted: unable to get local issuer certificate"
             in r.stdout), r.stdout
+
+
+def test_https_tries_the_ca_bundle_for_a_self_signed_certificate(fake_collector, spool, pki,  # noqa: F811
+                                                                 tmp_path):
+    # A self-signed server certificate (a GitHub Enterprise Server's, say) is trusted through a
+    # bundle on distributions without hash links: the directory's "self-signed certificate" is
+    # worth a try with the bundle too, as a missing issuer is (it used to refuse at once).
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ss.key",
+            "-out", "ss.pem", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            cwd=str(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    gh = FakeGitHub(tls=(str(tmp_path / "ss.pem"), str(tmp_path / "ss.key")))
+    try:
+        gh.jobs = jobs(now_ms() - 60000)
+        env = agent_env(gh.url, fake_collector.addr, spool, CIPULSE_LOG_LEVEL="debug",
+                        SSL_CERT_DIR=str(empty), CIPULSE_TIME_BUDGET="3s")
+        r = run_agent(["report", "--job-id=303"], env)
+    finally:
+        gh.stop()
+    assert r.returncode == 0, r.stderr
+    assert gh.job_list_calls() == []
+    assert b"issuer not in the hashed directory (self-signed certificate)" in r.stderr, r.stderr
+    assert b"trust store: the CA bundle and directory" in r.stderr, r.stderr
+    assert b"certificate not accepted: self-signed certificate" in r.stdout, r.stdout

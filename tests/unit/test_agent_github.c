@@ -60,6 +60,28 @@ static void url_base_len(void **state)
 	assert_int_equal(cm_http_url_base_len(NULL), 0);
 }
 
+static void url_inside(void **state)
+{
+	const char *api = "https://api.github.com";
+
+	assert_true(ag_gh_url_inside("https://api.github.com/repos/o/r/actions/runs?page=2", api));
+	assert_true(ag_gh_url_inside("https://api.github.com", api));
+	assert_true(ag_gh_url_inside("https://api.github.com?page=2", api));
+	/* Another host that starts with the same letters, or user info before another host. */
+	assert_false(ag_gh_url_inside("https://api.github.com.evil.example/repos", api));
+	assert_false(ag_gh_url_inside("https://api.github.com@evil.example/repos", api));
+	assert_false(ag_gh_url_inside("https://api.github.com:8443/repos", api));
+	assert_false(ag_gh_url_inside("https://evil.example/https://api.github.com/", api));
+	/* GitHub Enterprise Server: the API is a path. */
+	assert_true(
+	    ag_gh_url_inside("https://ghe.example/api/v3/repos/o/r", "https://ghe.example/api/v3"));
+	assert_false(
+	    ag_gh_url_inside("https://ghe.example/api/v3x/repos", "https://ghe.example/api/v3"));
+	assert_true(
+	    ag_gh_url_inside("https://ghe.example/api/v3/repos", "https://ghe.example/api/v3/"));
+	assert_false(ag_gh_url_inside("https://x", ""));
+}
+
 static void retry_waits(void **state)
 {
 	/* Retry-After wins. */
@@ -88,6 +110,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(link_next),
 		cmocka_unit_test(url_base_len),
+		cmocka_unit_test(url_inside),
 		cmocka_unit_test(retry_waits),
 	};
 
