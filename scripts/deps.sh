@@ -11,6 +11,8 @@ PACKAGES=(
   libargon2-dev  # argon2id password hashes of local accounts (collector/store/auth.c)
   python3 python3-pytest python3-pytest-xdist python3-grpcio python3-protobuf python3-psycopg2 python3-aiosmtpd
   python3-yaml python3-jsonschema python3-prometheus-client
+  python3-markdown-it  # renders job summaries as GitHub does, for tests/integration/test_agent_summary.py
+  python3-jwt python3-cryptography  # GitHub App JWTs in the GitHub stand-in (tests/integration/ghapp.py)
   chromium wrk curl jq git ca-certificates openssl procps util-linux docker-compose nodejs npm
   time     # /usr/bin/time: peak RSS in tests/integration/test_agent_tests.py
   systemd  # systemd-analyze, for tests/integration/test_deploy_systemd.py
