@@ -358,6 +358,13 @@ out:
  * own): the others are the same in both snapshots, so the figures are those of a direct read
  * (load_rollup_rows) at the request's start. Cells are not changed once made (a changed bucket
  * gets a new cell), so a request holds the cells it uses by reference, not the lock.
+ *
+ * That holds only while the database's history goes forward. A restore (or a point-in-time
+ * recovery) takes transaction ids back, and the cache's snapshot would count the new
+ * transactions as seen: cipulse_rollup_cells reads everything again when the snapshot is from
+ * the future (sql/024_rollup_cache_future.sql), and a request on a connection opened after the
+ * newest one the cache was read on (col_conn.serial) does not use the cache. A restore restarts
+ * the server, so every connection to the restored database is opened after the cache was read.
  */
 #define DAY_MS (24 * HOUR_MS)
 
@@ -372,13 +379,14 @@ struct grain_cache {
 	const int64_t keep_back_ms, keep_ahead_ms; /* the cells kept, around now */
 	pthread_mutex_t lock;
 	uint64_t gen;		 /* changes whenever the cells or the snapshot do */
+	uint64_t serial;	 /* the newest connection the cache was read on (col_conn.serial) */
 	char *snap;		 /* the cells' snapshot (pg_snapshot text); NULL: none */
 	struct cell *cells[256]; /* by (t0 / grain) % 256: the kept span holds fewer cells */
 };
 
 static struct grain_cache grain_caches[2] = {
-	{ HOUR_MS, 8 * DAY_MS, DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, NULL, { NULL } },
-	{ DAY_MS, 32 * DAY_MS, 2 * DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, NULL, { NULL } },
+	{ HOUR_MS, 8 * DAY_MS, DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, { NULL } },
+	{ DAY_MS, 32 * DAY_MS, 2 * DAY_MS, PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, { NULL } },
 };
 
 static struct cell *cell_ref(struct cell *c)
@@ -437,7 +445,7 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 	char *since = NULL, *snap = NULL;
 	PGresult *res = NULL;
 	uint64_t gen;
-	int n, whole = 0, lost, rc = CM_ENOMEM;
+	int n, whole = 0, lost, trusted, rc = CM_ENOMEM;
 
 	if (w->from_ms < keep_from || w->to_ms > keep_to || w->from_ms % g->grain_ms ||
 	    w->to_ms % g->grain_ms || w->bucket_ms % g->grain_ms)
@@ -450,8 +458,10 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 	/* What the cache has of the window; the rest is asked for. */
 	pthread_mutex_lock(&g->lock);
 	gen = g->gen;
-	since = g->snap ? strdup(g->snap) : NULL;
-	lost = g->snap && !since;
+	/* A newer connection may reach a restarted server, maybe restored: read everything. */
+	trusted = g->snap && c->serial <= g->serial;
+	since = trusted ? strdup(g->snap) : NULL;
+	lost = trusted && !since;
 	for (size_t i = 0; i < ncells; i++) {
 		int64_t t0 = w->from_ms + (int64_t)i * g->grain_ms;
 		struct cell *x = *cell_slot(g, t0);
@@ -545,6 +555,8 @@ static int cached_rollup_rows(struct col_conn *c, const struct api_window *w, in
 		free(g->snap);
 		g->snap = snap;
 		snap = NULL;
+		if (c->serial > g->serial)
+			g->serial = c->serial;
 		g->gen++;
 	}
 	pthread_mutex_unlock(&g->lock);

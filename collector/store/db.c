@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
+
+/* Connections opened by every pool of the process (col_conn.serial). */
+static atomic_uint_fast64_t opened;
 
 struct col_db {
 	pthread_mutex_t lock;
@@ -234,6 +238,8 @@ int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 		c->restricted = 0;
 		c->gen = gen;
 		c->pg = col_db_connect(db, err, sizeof(err));
+		if (c->pg)
+			c->serial = (uint64_t)atomic_fetch_add(&opened, 1) + 1;
 		pthread_mutex_lock(&db->lock);
 		if (c->pg)
 			note_up(db);

@@ -32,6 +32,12 @@ struct col_conn {
 	int own_timeout; /* pool internal: col_db_set_timeout changed statement_timeout */
 	int restricted;	 /* pool internal: col_db_restrict changed the role */
 	/*
+	 * When pg was opened: the connections the process's pools opened so far, this one
+	 * included. Set once pg is connected, so a connection with a lower serial was connected
+	 * earlier; a higher one may reach a server restarted (or restored) since. Read-only.
+	 */
+	uint64_t serial;
+	/*
 	 * A client's socket (an HTTP request's), or -1: while col_db_query waits for this
 	 * connection's answer, the client hanging up cancels the query. Reset on release.
 	 */

@@ -1,11 +1,17 @@
 """The all-repository figures come from the collector's cache of merged buckets (sql/022): a
 webhook that lands after the cache was filled shows in the next answer, in the current hour and
-in an older day, and the cache's figures equal those of a direct read of the rollup."""
+in an older day, and the cache's figures equal those of a direct read of the rollup; so they do
+after the database was restored from a backup under a running collector (sql/024)."""
 import copy
 import datetime as dt
+import os
+import shutil
+import subprocess
 import threading
 
-from harness import load_fixture
+import pytest
+
+from harness import PgCluster, collector_on_a_new_database, load_fixture, wait_for
 from ghutil import post_webhook, register_repo
 
 REPO_ID = 300029405  # the fixture's repository
@@ -112,3 +118,86 @@ def test_answers_while_webhooks_land_are_never_older_than_the_request(collector,
     assert not errors, errors
     check(collector, db, "30d", n)
     check(collector, db, "24h", n // 2)
+
+
+def test_a_snapshot_from_the_future_reads_everything_again(db):
+    """cipulse_rollup_cells reads whole when the cache's snapshot is not in the past of the
+    request's (a restore took transaction ids back), and only what changed when it is."""
+    sql = ("SELECT whole FROM cipulse_rollup_cells(%s, 3600, now() - interval '8 days',"
+           " now() + interval '1 day', now() - interval '1 day', now(), '{}')"
+           " WHERE t0 IS NULL")
+    past = db.scalar("SELECT pg_current_snapshot()::text")
+    db.execute("SELECT pg_current_xact_id()")  # the current snapshot moves on
+    assert db.scalar(sql, (past,)) is False
+    assert db.scalar(sql, ("999999999:999999999:",)) is True
+    now = db.scalar("SELECT pg_current_snapshot()::text")
+    assert db.scalar(sql, (now,)) is False  # the same snapshot: nothing completed since
+
+
+def xmax(db):
+    return int(db.scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+
+
+def send_until_stored(collector, payload):
+    """Sends until the collector answers 200: after a restart of the database its first
+    requests may find the connections they borrowed broken."""
+    wait_for(lambda: post_webhook(collector, "workflow_run", payload)[0] == 200, timeout=30,
+             what="the webhook stored")
+
+
+@pytest.mark.parametrize("ids_passed", [False, True], ids=["at-once", "after-the-ids-passed"])
+def test_figures_after_the_database_was_restored_from_a_backup(tmp_path, ids_passed):
+    """A file-level backup, more runs (the cache reads them, its snapshot moves past the
+    backup's transactions), then the backup restored under the running collector: the runs after
+    the backup are gone, and the transactions of the restored database get ids that the cache's
+    snapshot counts as seen. A run stored after the restore must show, and the runs gone must
+    not, at once (the snapshot is from the future: sql/024) and after the restored database's
+    ids passed the cache's snapshot (only the reconnection tells then). A cluster of its own:
+    the restore takes every database of the cluster back."""
+    cluster = PgCluster()
+    try:
+        with collector_on_a_new_database(cluster) as (db, collector):
+            data = os.path.join(cluster.dir, "data")
+            backup = str(tmp_path / "data")
+            register_repo(db, "octo-org/octo-repo", REPO_ID)
+            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            send(collector, completed_run(1001, "success", now - dt.timedelta(minutes=1)))
+            check(collector, db, "24h", 1)
+            check(collector, db, "30d", 1)
+
+            cluster.stop()
+            subprocess.run(["cp", "-a", data, backup], check=True)
+            cluster.start()
+            for i in range(10):  # each a few transactions; each answer the cache's snapshot
+                send_until_stored(collector, completed_run(1100 + i, "success",
+                                                           now - dt.timedelta(minutes=1)))
+                check(collector, db, "24h", 2 + i)
+            check(collector, db, "30d", 11)
+            cached = xmax(db)  # at least the cache's snapshot's xmax
+
+            cluster.stop()
+            shutil.rmtree(data)
+            subprocess.run(["cp", "-a", backup, data], check=True)
+            cluster.start()
+            assert db.scalar("SELECT count(*) FROM workflow_runs") == 1  # the backup's
+            send_until_stored(collector, completed_run(1200, "failure",
+                                                       now - dt.timedelta(minutes=1)))
+            assert xmax(db) <= cached
+            if ids_passed:
+                conn = db.connect()
+                try:
+                    with conn.cursor() as cur:
+                        while True:
+                            cur.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+                            if int(cur.fetchone()[0]) > cached:
+                                break
+                            cur.execute("SELECT pg_current_xact_id()")
+                finally:
+                    conn.close()
+            wait_for(lambda: collector.http("GET", "/api/v1/metrics?window=24h")[0] == 200,
+                     timeout=30, what="metrics answered")
+            check(collector, db, "24h", 2)
+            check(collector, db, "30d", 2)
+            assert figures(collector, "24h")["by_conclusion"] == {"success": 1, "failure": 1}
+    finally:
+        cluster.destroy()
