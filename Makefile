@@ -83,7 +83,7 @@ LIBCOMMON    := $(BUILD)/libcipulse-common.a
 LIBCOLLECTOR := $(BUILD)/libcipulse-collector.a
 LIBAGENT     := $(BUILD)/libcipulse-agent.a
 
-.PHONY: all test check unit integration asan fuzz bench deps demo clean format format-check config-doc
+.PHONY: FORCE all test check unit integration asan fuzz bench deps demo clean format format-check config-doc
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -93,7 +93,13 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c -Iproto --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/migrations.c: $(SQL_FILES) scripts/embed-sql.sh
+# The list of migration files, rewritten only when it changes: a migration removed or renamed
+# rebuilds migrations.c too (its timestamps alone would not).
+$(BUILD)/gen/migrations.list: FORCE
+	@mkdir -p $(BUILD)/gen
+	@echo '$(SQL_FILES)' | cmp -s - $@ || echo '$(SQL_FILES)' > $@
+
+$(BUILD)/gen/migrations.c: $(SQL_FILES) $(BUILD)/gen/migrations.list scripts/embed-sql.sh
 	@mkdir -p $(BUILD)/gen
 	scripts/embed-sql.sh $@ $(SQL_FILES)
 
