@@ -156,6 +156,8 @@ class FakeGitHub:
         self.delay = 0.0  # seconds each answer takes
         self.gate = None  # a threading.Event: answers wait until it is set
         self.window = 0  # > 0: the rate limit resets every `window` seconds
+        # With reset None, the first answer starts the window (reset = then + window), so a
+        # test's window does not run out while a loaded machine is still starting the poll.
         # App mode (ghapp.FakeGitHubApp.guard): auth(req) -> None to answer, or the refusal;
         # budget() -> (limit, remaining, reset) of the installation, for the rate-limit headers.
         self.auth = None
@@ -237,6 +239,8 @@ class FakeGitHub:
         if denied:
             return denied
         with self.lock:
+            if self.reset is None:
+                self.reset = int(time.time()) + self.window
             if self.window and time.time() >= self.reset:
                 self.remaining = self.limit
                 self.reset = int(time.time()) + self.window

@@ -197,11 +197,13 @@ def test_rate_limit_slows_down_and_waits_for_the_reset(collector_factory, db, gi
                      jobs=[FakeGitHub.make_job(7000 + i, 3000 + i)])
     collector = collector_factory(env=poller_env(github))
     register_repo(db, "octo/limited")
-    # Few requests left, the window resets in 2 s: the poller must spread, then wait. Set once
-    # the collector is up, so a slow start-up cannot use up the window before the poll begins.
+    # Few requests left, the window resets 2 s after the poll's first request: the poller must
+    # spread, then wait. Set once the collector is up, and the window started by the first
+    # request, so a slow start-up or a late poll cannot use up the window before the poll begins
+    # (on a machine at load 12-15 the poll began after the old fixed 2 s reset: no slowing down).
     fake.remaining = 4
-    fake.reset = int(time.time()) + 2
     fake.window = 2
+    fake.reset = None  # the window starts at the poll's first request (ghutil.FakeGitHub)
     status, out = poll(collector, repo="octo/limited")
     assert status == 200, out
     assert db.scalar("SELECT count(*) FROM jobs") == 8
