@@ -200,6 +200,11 @@ static void put_back(struct col_db *db, struct col_conn *c)
 	pthread_mutex_unlock(&db->lock);
 }
 
+uint64_t col_db_opened(void)
+{
+	return (uint64_t)atomic_load(&opened);
+}
+
 int col_db_acquire(struct col_db *db, struct col_conn **out, long timeout_ms)
 {
 	struct timespec until = col_ticker_deadline(timeout_ms);

@@ -70,6 +70,9 @@ PGresult *col_db_exec_deadline(PGconn **conn, const char *sql, long timeout_ms);
  * the database cannot be reached, CM_ETIMEDOUT when every connection stays busy.
  */
 int col_db_acquire(struct col_db *db, struct col_conn **conn, long timeout_ms);
+
+/* The newest col_conn.serial handed out so far (the connections every pool opened). */
+uint64_t col_db_opened(void);
 /* How long a request (API, gRPC, webhook) waits for a pooled connection before giving up. */
 #define COL_DB_WAIT_MS 5000
 /*
