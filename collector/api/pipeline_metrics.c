@@ -366,11 +366,13 @@ out:
  * cache was last refreshed (col_conn.serial above g->serial) does not use the cache. A restore
  * restarts the server, so every connection to the restored database is opened after the cache
  * was read. g->serial is the newest serial handed out when the last stored refresh began
- * (col_db_opened), not that refresh's own connection's: its connection lived through the
- * refresh, so the server was not restarted since any connection opened before it, which share
- * that server's history. (Keeping the refreshing connection's serial instead left the newest
- * connection reading everything on every request while cheaper refreshes on older connections
- * kept winning the store: all-repository 30 d p99 63-320 ms instead of 17-43 under 8 clients.)
+ * (col_db_opened), not that refresh's own connection's: its connection answered after that
+ * moment, so a connection opened before it that still answers reaches the same server, one
+ * server at a time behind the URL (two live servers behind one URL, say a virtual IP moved
+ * while the old primary runs, are not covered). (Keeping the refreshing connection's serial
+ * instead left the newest connection reading everything on every request while cheaper
+ * refreshes on older connections kept winning the store: all-repository 30 d p99 63-320 ms
+ * instead of 17-43 under 8 clients.)
  */
 #define DAY_MS (24 * HOUR_MS)
 
