@@ -451,12 +451,7 @@ static int request(struct ag_gh *gh, const char *url, struct sink *sink, int fol
 			return rc;
 		}
 		cm_log_info("github", "retrying in %ldms status=%ld", wait, status);
-		{
-			struct timespec ts = { wait / 1000, (wait % 1000) * 1000000L };
-
-			while (nanosleep(&ts, &ts) && errno == EINTR)
-				;
-		}
+		cm_time_sleep_ms(wait);
 		if (backoff < BACKOFF_MAX_MS)
 			backoff *= 2;
 	}

@@ -668,15 +668,15 @@ static int tls_ctx_make(struct conn *c, int bundle)
 	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
 	tls_bundle = bundle || (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE"));
-	if (tls_bundle)
+	if (tls_bundle) {
 		file = trust_path("SSL_CERT_FILE", X509_get_default_cert_file(), CA_FILES,
 				  sizeof(CA_FILES) / sizeof(CA_FILES[0]));
-	if (tls_bundle)
 		cm_log_debug("http", "trust store: the CA bundle and directory (%s, %s)",
 			     file ? file : "none found", dir ? dir : "none found");
-	else
+	} else {
 		cm_log_debug("http", "trust store: the hashed directory (%s)",
 			     dir ? dir : "none found");
+	}
 	/* Neither there: nothing to trust, and the handshake says so (certificate not accepted). */
 	ok = file || dir ? SSL_CTX_load_verify_locations(tls_ctx, file, dir) : 1;
 	if (ok != 1) {
