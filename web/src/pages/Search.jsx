@@ -1,4 +1,4 @@
-import { Fragment, useEffect, useState } from 'react';
+import { Fragment, useEffect, useRef, useState } from 'react';
 import { apiPath, itemsOf, repoPath, useCursorPages } from '../api.js';
 import { Link, useNavigate, useQuery, withQuery } from '../router.jsx';
 import { Async, Card, EmptyState, PageHeader, Pager } from '../components/ui.jsx';
@@ -40,7 +40,12 @@ export default function Search() {
   const repo = (query.repo || '').trim();
   const [qIn, setQIn] = useState(q);
   const [repoIn, setRepoIn] = useState(repo);
+  // The inputs follow the URL when it changes (back, forward, a link), not on the first render:
+  // effects run after the paint, and text typed in between would be put back to the URL's.
+  const shown = useRef([q, repo]);
   useEffect(() => {
+    if (shown.current[0] === q && shown.current[1] === repo) return;
+    shown.current = [q, repo];
     setQIn(q);
     setRepoIn(repo);
   }, [q, repo]);
